@@ -1,0 +1,291 @@
+// The IPVS client: every operation of the kernel's generic netlink IPVS API, single or batched.
+// Inputs are validated before anything is sent; kernel refusals come back as KernelError naming the
+// service or real server concerned.
+import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
+import { NetlinkConnection, KernelError } from '../netlink/connection.js';
+import { MessageWriter } from '../netlink/message.js';
+import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
+import {
+  beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
+  decodeTimeouts, decodeDaemon,
+} from './codec.js';
+import {
+  validateService, validateServiceKey, validateServer, validateServerKey, describeService, describeServer,
+  IpvsValidationError,
+} from './validate.js';
+import type {
+  ServiceKey, VirtualService, RealServer, RealServerKey, ServiceEntry, RealServerEntry, Timeouts, IpvsInfo,
+  Operation, SyncDaemon,
+} from './types.js';
+
+/** The kernel has no IPVS (module not loaded or not built). */
+export class IpvsUnavailableError extends Error {
+  constructor(detail: string) {
+    super(`IPVS is not available in this kernel: ${detail}. Load it with "modprobe ip_vs" (and the ip_vs_* schedulers), or run kipvs on a kernel built with CONFIG_IP_VS.`);
+    this.name = 'IpvsUnavailableError';
+  }
+}
+
+export interface OperationFailure {
+  /** Index of the operation in the batch. */
+  index: number;
+  operation: Operation;
+  error: KernelError | IpvsValidationError;
+}
+
+export interface BatchResult {
+  /** Operations the kernel accepted. */
+  applied: number;
+  failures: OperationFailure[];
+}
+
+export function describeOperation(op: Operation): string {
+  switch (op.op) {
+    case 'add-service': return `add virtual service ${describeService(op.service)}`;
+    case 'update-service': return `update virtual service ${describeService(op.service)}`;
+    case 'delete-service': return `delete virtual service ${describeService(op.service)}`;
+    case 'add-server': return `add ${describeServer(op.service, op.server)}`;
+    case 'update-server': return `update ${describeServer(op.service, op.server)}`;
+    case 'delete-server': return `delete ${describeServer(op.service, op.server)}`;
+  }
+}
+
+export class IpvsClient {
+  readonly #conn: NetlinkConnection;
+  readonly #family: number;
+
+  private constructor(conn: NetlinkConnection, family: number) {
+    this.#conn = conn;
+    this.#family = family;
+  }
+
+  /** Connect to the kernel's IPVS; throws IpvsUnavailableError when the kernel has none. */
+  static open(): IpvsClient {
+    const conn = new NetlinkConnection(NETLINK_GENERIC);
+    try {
+      const family = conn.socket.resolveGenlFamily(IPVS_GENL_NAME);
+      if (family === null) throw new IpvsUnavailableError('the generic netlink family "IPVS" does not exist');
+      return new IpvsClient(conn, family);
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+
+  // ---- single requests -------------------------------------------------------------------------
+
+  #simple(cmd: number, what: string, fill?: (w: MessageWriter) => void): void {
+    this.#conn.request((seq) => {
+      const w = beginIpvs(new MessageWriter(256), this.#family, cmd, seq);
+      fill?.(w);
+      return w.end();
+    }, what);
+  }
+
+  #get(cmd: number, what: string, fill?: (w: MessageWriter) => void, dump = false) {
+    return this.#conn.request((seq) => {
+      const w = beginIpvs(new MessageWriter(256), this.#family, cmd, seq, dump);
+      fill?.(w);
+      return w.end();
+    }, what);
+  }
+
+  info(): IpvsInfo {
+    const [reply] = this.#get(Cmd.GET_INFO, 'IPVS info');
+    if (!reply) throw new KernelError('IPVS info', 61 /* ENODATA */, 'no reply');
+    return decodeInfo(reply.payload);
+  }
+
+  timeouts(): Timeouts {
+    const [reply] = this.#get(Cmd.GET_CONFIG, 'IPVS timeouts');
+    if (!reply) throw new KernelError('IPVS timeouts', 61, 'no reply');
+    return decodeTimeouts(reply.payload);
+  }
+
+  /** Set connection timeouts in seconds; 0 (or absent) keeps the current value. */
+  setTimeouts(t: Partial<Timeouts>): void {
+    for (const [k, v] of Object.entries(t)) {
+      if (v !== undefined && !(Number.isInteger(v) && v >= 0 && v <= 0x7fffffff)) {
+        throw new IpvsValidationError('IPVS timeouts', k, `${v} is not a number of seconds`);
+      }
+    }
+    this.#simple(Cmd.SET_CONFIG, 'set IPVS timeouts', (w) => putTimeouts(w, t));
+  }
+
+  /** Delete every virtual service and real server. */
+  flush(): void {
+    this.#simple(Cmd.FLUSH, 'flush IPVS table');
+  }
+
+  /** Zero the counters of one service, or of all services when none is given. */
+  zero(service?: ServiceKey): void {
+    const key = service && validateServiceKey(service);
+    this.#simple(Cmd.ZERO, key ? `zero counters of ${describeService(key)}` : 'zero counters', (w) => {
+      if (key) putService(w, key, false);
+    });
+  }
+
+  addService(service: VirtualService): void {
+    const s = validateService(service);
+    this.#simple(Cmd.NEW_SERVICE, `add virtual service ${describeService(s)}`, (w) => putService(w, s, true));
+  }
+
+  updateService(service: VirtualService): void {
+    const s = validateService(service);
+    this.#simple(Cmd.SET_SERVICE, `update virtual service ${describeService(s)}`, (w) => putService(w, s, true));
+  }
+
+  deleteService(service: ServiceKey): void {
+    const k = validateServiceKey(service);
+    this.#simple(Cmd.DEL_SERVICE, `delete virtual service ${describeService(k)}`, (w) => putService(w, k, false));
+  }
+
+  /** One service, or null when the kernel has none with that key. */
+  getService(service: ServiceKey): ServiceEntry | null {
+    const k = validateServiceKey(service);
+    try {
+      const [reply] = this.#get(Cmd.GET_SERVICE, `get virtual service ${describeService(k)}`, (w) => putService(w, k, false));
+      const nest = reply && genlAttrs(reply.payload)[CmdAttr.SERVICE];
+      return nest ? decodeService(nest) : null;
+    } catch (err) {
+      if (err instanceof KernelError && (err.code === 'ESRCH' || err.code === 'ENOENT')) return null;
+      throw err;
+    }
+  }
+
+  /** Every virtual service, in the kernel's order. */
+  services(): ServiceEntry[] {
+    const out: ServiceEntry[] = [];
+    for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
+      const nest = genlAttrs(m.payload)[CmdAttr.SERVICE];
+      if (nest) out.push(decodeService(nest));
+    }
+    return out;
+  }
+
+  /** The real servers of one service. */
+  servers(service: ServiceKey): RealServerEntry[] {
+    const k = validateServiceKey(service);
+    const out: RealServerEntry[] = [];
+    for (const m of this.#get(Cmd.GET_DEST, `list real servers of ${describeService(k)}`, (w) => putService(w, k, false), true)) {
+      const nest = genlAttrs(m.payload)[CmdAttr.DEST];
+      if (nest) out.push(decodeServer(nest, k.family));
+    }
+    return out;
+  }
+
+  /** The whole table: every service with its real servers. */
+  dump(): { service: ServiceEntry; servers: RealServerEntry[] }[] {
+    return this.services().map((service) => {
+      try {
+        return { service, servers: this.servers(service) };
+      } catch (err) {
+        // Deleted between the two dumps: report it with no servers rather than fail the listing.
+        if (err instanceof KernelError && err.code === 'ESRCH') return { service, servers: [] };
+        throw err;
+      }
+    });
+  }
+
+  addServer(service: ServiceKey, server: RealServer): void {
+    this.#throwFirst(this.apply([{ op: 'add-server', service, server }]));
+  }
+
+  updateServer(service: ServiceKey, server: RealServer): void {
+    this.#throwFirst(this.apply([{ op: 'update-server', service, server }]));
+  }
+
+  deleteServer(service: ServiceKey, server: RealServerKey): void {
+    this.#throwFirst(this.apply([{ op: 'delete-server', service, server }]));
+  }
+
+  /** Sync daemons (master and/or backup) that are running. */
+  daemons(): SyncDaemon[] {
+    const out: SyncDaemon[] = [];
+    for (const m of this.#get(Cmd.GET_DAEMON, 'list sync daemons', undefined, true)) {
+      const nest = genlAttrs(m.payload)[CmdAttr.DAEMON];
+      if (nest) out.push(decodeDaemon(nest));
+    }
+    return out;
+  }
+
+  #throwFirst(r: BatchResult): void {
+    if (r.failures[0]) throw r.failures[0].error;
+  }
+
+  // ---- batches ---------------------------------------------------------------------------------
+
+  /**
+   * Apply many operations with as few system calls as the socket buffers allow. Every operation is
+   * validated first; invalid ones are reported and not sent. The kernel applies each of the rest on
+   * its own: a failure names its operation and does not stop the ones after it. Order is kept.
+   */
+  apply(operations: readonly Operation[]): BatchResult {
+    const w = new MessageWriter(Math.max(4096, operations.length * 96));
+    const sent: number[] = [];
+    const failures: OperationFailure[] = [];
+    operations.forEach((operation, index) => {
+      try {
+        this.#encode(w, operation);
+        sent.push(index);
+      } catch (err) {
+        w.abort();
+        if (err instanceof IpvsValidationError) failures.push({ index, operation, error: err });
+        else throw err;
+      }
+    });
+    const results = sent.length ? this.#conn.execute(w) : [];
+    let applied = 0;
+    results.forEach((errno, i) => {
+      const index = sent[i]!;
+      if (errno === 0) applied++;
+      else {
+        const operation = operations[index]!;
+        failures.push({ index, operation, error: new KernelError(describeOperation(operation), errno) });
+      }
+    });
+    failures.sort((a, b) => a.index - b.index);
+    return { applied, failures };
+  }
+
+  #encode(w: MessageWriter, op: Operation): void {
+    const seq = this.#conn.nextSeq();
+    switch (op.op) {
+      case 'add-service':
+      case 'update-service': {
+        const s = validateService(op.service);
+        beginIpvs(w, this.#family, op.op === 'add-service' ? Cmd.NEW_SERVICE : Cmd.SET_SERVICE, seq);
+        putService(w, s, true);
+        break;
+      }
+      case 'delete-service': {
+        const k = validateServiceKey(op.service);
+        beginIpvs(w, this.#family, Cmd.DEL_SERVICE, seq);
+        putService(w, k, false);
+        break;
+      }
+      case 'add-server':
+      case 'update-server': {
+        const k = validateServiceKey(op.service);
+        const s = validateServer(k, op.server);
+        beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
+        putService(w, k, false);
+        putServer(w, k.family, s, true);
+        break;
+      }
+      case 'delete-server': {
+        const k = validateServiceKey(op.service);
+        const s = validateServerKey(k, op.server);
+        beginIpvs(w, this.#family, Cmd.DEL_DEST, seq);
+        putService(w, k, false);
+        putServer(w, k.family, s, false);
+        break;
+      }
+    }
+    w.end();
+  }
+}

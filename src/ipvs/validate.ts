@@ -1,0 +1,156 @@
+// Checks a virtual service or real server before anything is sent, so that bad input gets an error
+// naming the field instead of an EINVAL from the kernel. Returns normalised copies (canonical
+// addresses, defaults filled in).
+import { familyOf, canonicalAddress, isIPv4Netmask } from '../netlink/address.js';
+import { SCHEDULERS } from './types.js';
+import type {
+  Family, Protocol, ServiceKey, VirtualService, RealServer, RealServerKey, ForwardMethod, TunnelType,
+} from './types.js';
+
+/** Input that cannot be sent: `field` names what is wrong, `object` what it belongs to. */
+export class IpvsValidationError extends Error {
+  readonly field: string;
+  readonly object: string;
+  constructor(object: string, field: string, reason: string) {
+    super(`${object}: invalid ${field}: ${reason}`);
+    this.name = 'IpvsValidationError';
+    this.field = field;
+    this.object = object;
+  }
+}
+
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'udp', 'sctp'];
+const FORWARDS: readonly ForwardMethod[] = ['masq', 'local', 'tunnel', 'route', 'bypass'];
+const TUNNELS: readonly TunnelType[] = ['ipip', 'gue', 'gre'];
+
+/** How a service is named in messages: "TCP 10.0.0.1:80", "TCP [fd00::1]:80", "FWM 7 (inet6)". */
+export function describeService(key: ServiceKey): string {
+  if (key.fwmark !== undefined) return `FWM ${key.fwmark}${key.family === 'inet6' ? ' (IPv6)' : ''}`;
+  const host = key.family === 'inet6' ? `[${key.address}]` : key.address;
+  return `${String(key.protocol).toUpperCase()} ${host}:${key.port}`;
+}
+
+export function describeServer(key: ServiceKey, server: RealServerKey): string {
+  const host = server.address?.includes(':') ? `[${server.address}]` : server.address;
+  return `real server ${host}:${server.port} of ${describeService(key)}`;
+}
+
+const isInt = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+export function validateServiceKey(key: ServiceKey): ServiceKey {
+  const obj = () => {
+    try { return `virtual service ${describeService(key)}`; } catch { return 'virtual service'; }
+  };
+  if (key.family !== 'inet' && key.family !== 'inet6') {
+    throw new IpvsValidationError(obj(), 'family', `"${String(key.family)}" is not inet or inet6`);
+  }
+  if (key.fwmark !== undefined) {
+    if (!isInt(key.fwmark, 1, 0xffffffff)) {
+      throw new IpvsValidationError(obj(), 'fwmark', `${key.fwmark} is not an integer from 1 to 4294967295`);
+    }
+    return { family: key.family, fwmark: key.fwmark };
+  }
+  if (!PROTOCOLS.includes(key.protocol as Protocol)) {
+    throw new IpvsValidationError(obj(), 'protocol', `"${String(key.protocol)}" is not tcp, udp or sctp`);
+  }
+  const fam = typeof key.address === 'string' ? familyOf(key.address) : null;
+  if (!fam) throw new IpvsValidationError(obj(), 'address', `"${String(key.address)}" is not an IP address`);
+  if (fam !== key.family) {
+    throw new IpvsValidationError(obj(), 'address', `${key.address} is not an ${key.family === 'inet' ? 'IPv4' : 'IPv6'} address`);
+  }
+  if (!isInt(key.port, 0, 65535)) throw new IpvsValidationError(obj(), 'port', `${key.port} is not from 0 to 65535`);
+  return { family: key.family, protocol: key.protocol, address: canonicalAddress(key.address), port: key.port };
+}
+
+export function validateService(svc: VirtualService): VirtualService {
+  const key = validateServiceKey(svc);
+  const obj = `virtual service ${describeService(key)}`;
+  if (typeof svc.scheduler !== 'string' || !(SCHEDULERS as readonly string[]).includes(svc.scheduler)) {
+    throw new IpvsValidationError(obj, 'scheduler', `"${String(svc.scheduler)}" is not one of ${SCHEDULERS.join(' ')}`);
+  }
+  const out: VirtualService = { ...key, scheduler: svc.scheduler };
+  if (svc.persistent) {
+    const { timeout, netmask } = svc.persistent;
+    if (!isInt(timeout, 1, 0x7fffffff)) throw new IpvsValidationError(obj, 'persistent.timeout', `${timeout} is not a positive number of seconds`);
+    let mask = netmask ?? (key.family === 'inet' ? '255.255.255.255' : '128');
+    if (key.family === 'inet' && !isIPv4Netmask(mask)) {
+      throw new IpvsValidationError(obj, 'persistent.netmask', `"${mask}" is not an IPv4 netmask`);
+    }
+    if (key.family === 'inet6') {
+      mask = String(mask).replace(/^\//, '');
+      if (!/^\d+$/.test(mask) || !isInt(Number(mask), 1, 128)) {
+        throw new IpvsValidationError(obj, 'persistent.netmask', `"${netmask}" is not an IPv6 prefix length from 1 to 128`);
+      }
+    }
+    out.persistent = { timeout, netmask: mask };
+  } else if (key.fwmark === undefined && key.port === 0) {
+    throw new IpvsValidationError(obj, 'port', 'port 0 is only allowed for persistent services');
+  }
+  if (svc.onePacket) {
+    if (key.protocol !== 'udp') throw new IpvsValidationError(obj, 'onePacket', 'one-packet scheduling is only for UDP virtual services');
+    out.onePacket = true;
+  }
+  const f = svc.schedulerFlags ?? {};
+  if ((f.shFallback || f.shPort) && svc.scheduler !== 'sh') {
+    throw new IpvsValidationError(obj, 'schedulerFlags', `sh-fallback and sh-port need the sh scheduler, not ${svc.scheduler}`);
+  }
+  if ((f.mhFallback || f.mhPort) && svc.scheduler !== 'mh') {
+    throw new IpvsValidationError(obj, 'schedulerFlags', `mh-fallback and mh-port need the mh scheduler, not ${svc.scheduler}`);
+  }
+  const flags = Object.fromEntries(Object.entries(f).filter(([, v]) => v === true));
+  if (Object.keys(flags).length) out.schedulerFlags = flags;
+  if (svc.pe !== undefined && svc.pe !== '') {
+    if (typeof svc.pe !== 'string' || svc.pe.length > 15) throw new IpvsValidationError(obj, 'pe', `"${svc.pe}" is not a persistence engine name`);
+    out.pe = svc.pe;
+  }
+  return out;
+}
+
+export function validateServerKey(service: ServiceKey, server: RealServerKey, family?: Family): RealServerKey {
+  const obj = () => `real server ${String(server.address)}:${String(server.port)} of ${describeService(service)}`;
+  const fam = typeof server.address === 'string' ? familyOf(server.address) : null;
+  if (!fam) throw new IpvsValidationError(obj(), 'address', `"${String(server.address)}" is not an IP address`);
+  if (family && fam !== family) {
+    throw new IpvsValidationError(obj(), 'address', `${server.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address`);
+  }
+  if (!isInt(server.port, 0, 65535)) throw new IpvsValidationError(obj(), 'port', `${server.port} is not from 0 to 65535`);
+  return { address: canonicalAddress(server.address), port: server.port };
+}
+
+export function validateServer(service: ServiceKey, server: RealServer): Required<Pick<RealServer, 'forward' | 'weight' | 'upperThreshold' | 'lowerThreshold' | 'family'>> & RealServer {
+  const svcKey = validateServiceKey(service);
+  const forward = server.forward ?? 'masq';
+  const family = server.family ?? familyOf(String(server.address)) ?? svcKey.family;
+  const key = validateServerKey(svcKey, server, family);
+  const obj = describeServer(svcKey, key);
+  if (!FORWARDS.includes(forward)) throw new IpvsValidationError(obj, 'forward', `"${String(forward)}" is not one of ${FORWARDS.join(' ')}`);
+  if (family !== svcKey.family && forward !== 'tunnel') {
+    throw new IpvsValidationError(obj, 'family', `an ${family === 'inet' ? 'IPv4' : 'IPv6'} real server in an ${svcKey.family === 'inet' ? 'IPv4' : 'IPv6'} service needs tunnel forwarding`);
+  }
+  const weight = server.weight ?? 1;
+  if (!isInt(weight, 0, 65535)) throw new IpvsValidationError(obj, 'weight', `${weight} is not from 0 to 65535`);
+  const upper = server.upperThreshold ?? 0;
+  const lower = server.lowerThreshold ?? 0;
+  if (!isInt(upper, 0, 0xffffffff)) throw new IpvsValidationError(obj, 'upperThreshold', `${upper} is not from 0 to 4294967295`);
+  if (!isInt(lower, 0, 0xffffffff)) throw new IpvsValidationError(obj, 'lowerThreshold', `${lower} is not from 0 to 4294967295`);
+  if (upper !== 0 && lower > upper) {
+    throw new IpvsValidationError(obj, 'lowerThreshold', `${lower} is above the upper threshold ${upper}`);
+  }
+  const out: ReturnType<typeof validateServer> = { ...key, forward, weight, upperThreshold: upper, lowerThreshold: lower, family };
+  if (server.tunnel) {
+    if (forward !== 'tunnel') throw new IpvsValidationError(obj, 'tunnel', 'tunnel settings need tunnel forwarding');
+    const { type, port, checksum } = server.tunnel;
+    if (!TUNNELS.includes(type)) throw new IpvsValidationError(obj, 'tunnel.type', `"${String(type)}" is not one of ${TUNNELS.join(' ')}`);
+    if (type === 'gue' && !isInt(port, 1, 65535)) throw new IpvsValidationError(obj, 'tunnel.port', 'a GUE tunnel needs a port from 1 to 65535');
+    if (port !== undefined && !isInt(port, 0, 65535)) throw new IpvsValidationError(obj, 'tunnel.port', `${port} is not from 0 to 65535`);
+    if (checksum !== undefined && !['none', 'csum', 'remcsum'].includes(checksum)) {
+      throw new IpvsValidationError(obj, 'tunnel.checksum', `"${String(checksum)}" is not none, csum or remcsum`);
+    }
+    if (type === 'ipip' && checksum && checksum !== 'none') {
+      throw new IpvsValidationError(obj, 'tunnel.checksum', 'an ipip tunnel has no checksum option');
+    }
+    out.tunnel = { type, port: port ?? 0, checksum: checksum ?? 'none' };
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+// IP addresses as the kernel carries them (4 or 16 bytes, network order) and as text. Formatting
+// follows glibc's inet_ntop exactly, because kipvs' listings must match ipvsadm's byte for byte.
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type AddressFamily = 'inet' | 'inet6';
+
+export function familyOf(address: string): AddressFamily | null {
+  if (isIPv4(address)) return 'inet';
+  if (isIPv6(address)) return 'inet6';
+  return null;
+}
+
+/** Parse a textual address into 4 (IPv4) or 16 (IPv6) bytes; null if it is not an address. */
+export function parseAddress(address: string): Uint8Array | null {
+  if (isIPv4(address)) return Uint8Array.from(address.split('.').map(Number));
+  if (!isIPv6(address)) return null;
+  let text = address;
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  const out = new Uint8Array(16);
+  // An embedded IPv4 tail becomes two 16-bit groups.
+  const lastColon = text.lastIndexOf(':');
+  const tail = text.slice(lastColon + 1);
+  if (tail.includes('.')) {
+    const v4 = tail.split('.').map(Number);
+    text = `${text.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const headGroups = head ? head.split(':') : [];
+  const tailGroups = rest !== undefined && rest !== '' ? rest.split(':') : [];
+  const groups = rest === undefined
+    ? headGroups
+    : [...headGroups, ...new Array(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[i * 2] = v >> 8;
+    out[i * 2 + 1] = v & 0xff;
+  });
+  return out;
+}
+
+/** Canonical text of an address (as inet_ntop prints it); the input must be a valid address. */
+export function canonicalAddress(address: string): string {
+  const bytes = parseAddress(address);
+  if (!bytes) throw new Error(`not an IP address: ${address}`);
+  return formatAddress(bytes);
+}
+
+/** Text of 4 or 16 address bytes, exactly as glibc's inet_ntop writes it. */
+export function formatAddress(bytes: Uint8Array, family: AddressFamily = bytes.length === 4 ? 'inet' : 'inet6'): string {
+  if (family === 'inet') return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
+  // The longest run of two or more zero words (the first on a tie) becomes "::".
+  let best = { base: -1, len: 0 };
+  let cur = { base: -1, len: 0 };
+  for (let i = 0; i < 8; i++) {
+    if (words[i] === 0) {
+      if (cur.base === -1) cur = { base: i, len: 1 };
+      else cur.len++;
+    } else if (cur.base !== -1) {
+      if (best.base === -1 || cur.len > best.len) best = cur;
+      cur = { base: -1, len: 0 };
+    }
+  }
+  if (cur.base !== -1 && (best.base === -1 || cur.len > best.len)) best = cur;
+  if (best.base !== -1 && best.len < 2) best = { base: -1, len: 0 };
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (best.base !== -1 && i >= best.base && i < best.base + best.len) {
+      if (i === best.base) out += ':';
+      continue;
+    }
+    if (i !== 0) out += ':';
+    // IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) addresses end in dotted quad.
+    if (i === 6 && best.base === 0 && (best.len === 6 || (best.len === 5 && words[5] === 0xffff))) {
+      out += `${bytes[12]}.${bytes[13]}.${bytes[14]}.${bytes[15]}`;
+      break;
+    }
+    out += words[i]!.toString(16);
+  }
+  if (best.base !== -1 && best.base + best.len === 8) out += ':';
+  return out;
+}
+
+/** 16 bytes for the kernel's union nf_inet_addr: IPv4 in the first four, the rest zero. */
+export function inetAddrBytes(address: string): Uint8Array {
+  const raw = parseAddress(address);
+  if (!raw) throw new Error(`not an IP address: ${address}`);
+  if (raw.length === 16) return raw;
+  const out = new Uint8Array(16);
+  out.set(raw);
+  return out;
+}
+
+/** Read an address of `family` from a kernel buffer (which may be 16 bytes for IPv4 too). */
+export function readAddress(buf: Uint8Array | undefined, family: AddressFamily): string {
+  if (!buf) return family === 'inet' ? '0.0.0.0' : '::';
+  return formatAddress(buf.subarray(0, family === 'inet' ? 4 : 16), family);
+}
+
+/** Is `mask` a dotted-quad IPv4 netmask with contiguous ones? */
+export function isIPv4Netmask(mask: string): boolean {
+  if (!isIPv4(mask)) return false;
+  const n = mask.split('.').reduce((acc, o) => (acc << 8) | Number(o), 0) >>> 0;
+  const inv = ~n >>> 0;
+  return (inv & (inv + 1)) === 0;
+}

@@ -1,0 +1,266 @@
+// Netlink message and attribute encoding and decoding (nlmsghdr, genlmsghdr, nlattr, nested
+// attributes). Pure: bytes in, bytes out, no sockets. Layouts are the kernel's (linux/netlink.h,
+// linux/genetlink.h); integers are host order (little-endian on every platform kipvs supports) except
+// where an attribute is defined big-endian (ports, IPv4 netmasks).
+
+export const NLMSG_HDRLEN = 16;
+export const GENL_HDRLEN = 4;
+export const NLA_HDRLEN = 4;
+
+export const NLMSG_NOOP = 1;
+export const NLMSG_ERROR = 2;
+export const NLMSG_DONE = 3;
+export const NLMSG_OVERRUN = 4;
+
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_MULTI = 0x2;
+export const NLM_F_ACK = 0x4;
+export const NLM_F_DUMP = 0x300; // NLM_F_ROOT | NLM_F_MATCH
+export const NLM_F_REPLACE = 0x100;
+export const NLM_F_EXCL = 0x200;
+export const NLM_F_CREATE = 0x400;
+
+export const NLA_F_NESTED = 0x8000;
+const NLA_TYPE_MASK = 0x3fff;
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/**
+ * Builds one or many netlink messages back to back in one growing buffer, so a batch of requests is
+ * one allocation and can be sent as one datagram (or a few).
+ */
+export class MessageWriter {
+  #buf: Buffer;
+  #len = 0;
+  #msgStart = -1;
+  #nests: number[] = [];
+  /** Start offsets of the complete messages written so far. */
+  readonly offsets: number[] = [];
+
+  constructor(initialSize = 4096) {
+    this.#buf = Buffer.alloc(initialSize);
+  }
+
+  get length(): number {
+    return this.#len;
+  }
+
+  get messageCount(): number {
+    return this.offsets.length;
+  }
+
+  #reserve(n: number): number {
+    const at = this.#len;
+    const need = at + n;
+    if (need > this.#buf.length) {
+      const grown = Buffer.alloc(Math.max(need, this.#buf.length * 2));
+      this.#buf.copy(grown, 0, 0, at);
+      this.#buf = grown;
+    }
+    this.#len = need;
+    return at;
+  }
+
+  /** Begin a message; finish it with end(). */
+  begin(type: number, flags: number, seq: number, pid = 0): this {
+    if (this.#msgStart >= 0) throw new Error('netlink: begin() while a message is open');
+    const at = this.#reserve(NLMSG_HDRLEN);
+    this.#buf.writeUInt32LE(0, at);
+    this.#buf.writeUInt16LE(type, at + 4);
+    this.#buf.writeUInt16LE(flags, at + 6);
+    this.#buf.writeUInt32LE(seq >>> 0, at + 8);
+    this.#buf.writeUInt32LE(pid >>> 0, at + 12);
+    this.#msgStart = at;
+    return this;
+  }
+
+  /** The generic netlink header that follows nlmsghdr in a genl message. */
+  genl(cmd: number, version: number): this {
+    const at = this.#reserve(GENL_HDRLEN);
+    this.#buf.writeUInt8(cmd, at);
+    this.#buf.writeUInt8(version, at + 1);
+    this.#buf.writeUInt16LE(0, at + 2);
+    return this;
+  }
+
+  /** Raw fixed header bytes (e.g. struct ifaddrmsg) placed right after nlmsghdr. */
+  raw(bytes: Uint8Array): this {
+    const at = this.#reserve(align4(bytes.length));
+    this.#buf.set(bytes, at);
+    this.#buf.fill(0, at + bytes.length, at + align4(bytes.length));
+    return this;
+  }
+
+  #attr(type: number, payloadLen: number): number {
+    const at = this.#reserve(align4(NLA_HDRLEN + payloadLen));
+    this.#buf.writeUInt16LE(NLA_HDRLEN + payloadLen, at);
+    this.#buf.writeUInt16LE(type, at + 2);
+    this.#buf.fill(0, at + NLA_HDRLEN + payloadLen, at + align4(NLA_HDRLEN + payloadLen));
+    return at + NLA_HDRLEN;
+  }
+
+  u8(type: number, v: number): this {
+    this.#buf.writeUInt8(v, this.#attr(type, 1));
+    return this;
+  }
+  u16(type: number, v: number): this {
+    this.#buf.writeUInt16LE(v, this.#attr(type, 2));
+    return this;
+  }
+  /** A 16-bit attribute in network byte order (ports). */
+  be16(type: number, v: number): this {
+    this.#buf.writeUInt16BE(v, this.#attr(type, 2));
+    return this;
+  }
+  u32(type: number, v: number): this {
+    this.#buf.writeUInt32LE(v >>> 0, this.#attr(type, 4));
+    return this;
+  }
+  be32(type: number, v: number): this {
+    this.#buf.writeUInt32BE(v >>> 0, this.#attr(type, 4));
+    return this;
+  }
+  u64(type: number, v: bigint): this {
+    this.#buf.writeBigUInt64LE(v, this.#attr(type, 8));
+    return this;
+  }
+  bytes(type: number, v: Uint8Array): this {
+    this.#buf.set(v, this.#attr(type, v.length));
+    return this;
+  }
+  /** A NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING). */
+  string(type: number, v: string): this {
+    const s = Buffer.from(v, 'utf8');
+    const at = this.#attr(type, s.length + 1);
+    s.copy(this.#buf, at);
+    this.#buf.writeUInt8(0, at + s.length);
+    return this;
+  }
+
+  beginNested(type: number): this {
+    const at = this.#reserve(NLA_HDRLEN);
+    this.#buf.writeUInt16LE(type | NLA_F_NESTED, at + 2);
+    this.#nests.push(at);
+    return this;
+  }
+  endNested(): this {
+    const at = this.#nests.pop();
+    if (at === undefined) throw new Error('netlink: endNested() without beginNested()');
+    this.#buf.writeUInt16LE(this.#len - at, at);
+    return this;
+  }
+
+  /** Finish the open message: patch its length. */
+  end(): this {
+    if (this.#msgStart < 0 || this.#nests.length) throw new Error('netlink: end() without a complete message');
+    this.#buf.writeUInt32LE(this.#len - this.#msgStart, this.#msgStart);
+    this.offsets.push(this.#msgStart);
+    this.#msgStart = -1;
+    return this;
+  }
+
+  /** Abandon the open message (e.g. validation failed half-way). */
+  abort(): this {
+    if (this.#msgStart >= 0) {
+      this.#len = this.#msgStart;
+      this.#msgStart = -1;
+      this.#nests = [];
+    }
+    return this;
+  }
+
+  /** Bytes of messages [from, to). */
+  slice(from = 0, to = this.offsets.length): Buffer {
+    const start = from < this.offsets.length ? this.offsets[from]! : this.#len;
+    const end = to < this.offsets.length ? this.offsets[to]! : this.#len;
+    return this.#buf.subarray(start, end);
+  }
+
+  /** The sequence number written into message i. */
+  seqOf(i: number): number {
+    return this.#buf.readUInt32LE(this.offsets[i]! + 8);
+  }
+}
+
+/** One received netlink message; `payload` is what follows nlmsghdr. */
+export interface Message {
+  type: number;
+  flags: number;
+  seq: number;
+  pid: number;
+  payload: Buffer;
+}
+
+/** Split a received datagram into its messages. */
+export function parseMessages(datagram: Buffer): Message[] {
+  const out: Message[] = [];
+  let at = 0;
+  while (at + NLMSG_HDRLEN <= datagram.length) {
+    const len = datagram.readUInt32LE(at);
+    if (len < NLMSG_HDRLEN || at + len > datagram.length) {
+      throw new Error(`netlink: malformed message at offset ${at} (length ${len}, datagram ${datagram.length})`);
+    }
+    out.push({
+      type: datagram.readUInt16LE(at + 4),
+      flags: datagram.readUInt16LE(at + 6),
+      seq: datagram.readUInt32LE(at + 8),
+      pid: datagram.readUInt32LE(at + 12),
+      payload: datagram.subarray(at + NLMSG_HDRLEN, at + len),
+    });
+    at += align4(len);
+  }
+  return out;
+}
+
+/** The errno (positive; 0 = acknowledgement) in an NLMSG_ERROR payload, and the seq it answers. */
+export function parseError(payload: Buffer): { errno: number; requestSeq: number } {
+  const err = payload.readInt32LE(0);
+  const requestSeq = payload.length >= 4 + NLMSG_HDRLEN ? payload.readUInt32LE(4 + 8) : 0;
+  return { errno: -err, requestSeq };
+}
+
+/**
+ * Attributes by type: attrs[type] is the payload of the last attribute of that type. The nested
+ * flag and byte-order flag are masked off the type.
+ */
+export type Attrs = (Buffer | undefined)[];
+
+export function parseAttrs(buf: Buffer, offset = 0, end = buf.length): Attrs {
+  const attrs: Attrs = [];
+  let at = offset;
+  while (at + NLA_HDRLEN <= end) {
+    const len = buf.readUInt16LE(at);
+    if (len < NLA_HDRLEN || at + len > end) break; // a truncated trailing attribute is ignored
+    const type = buf.readUInt16LE(at + 2) & NLA_TYPE_MASK;
+    attrs[type] = buf.subarray(at + NLA_HDRLEN, at + len);
+    at += align4(len);
+  }
+  return attrs;
+}
+
+/** Every attribute in order, for lists of repeated attributes. */
+export function parseAttrList(buf: Buffer): { type: number; value: Buffer }[] {
+  const out: { type: number; value: Buffer }[] = [];
+  let at = 0;
+  while (at + NLA_HDRLEN <= buf.length) {
+    const len = buf.readUInt16LE(at);
+    if (len < NLA_HDRLEN || at + len > buf.length) break;
+    out.push({ type: buf.readUInt16LE(at + 2) & NLA_TYPE_MASK, value: buf.subarray(at + NLA_HDRLEN, at + len) });
+    at += align4(len);
+  }
+  return out;
+}
+
+export const attr = {
+  u8: (a: Buffer | undefined, dflt = 0) => (a && a.length >= 1 ? a.readUInt8(0) : dflt),
+  u16: (a: Buffer | undefined, dflt = 0) => (a && a.length >= 2 ? a.readUInt16LE(0) : dflt),
+  be16: (a: Buffer | undefined, dflt = 0) => (a && a.length >= 2 ? a.readUInt16BE(0) : dflt),
+  u32: (a: Buffer | undefined, dflt = 0) => (a && a.length >= 4 ? a.readUInt32LE(0) : dflt),
+  be32: (a: Buffer | undefined, dflt = 0) => (a && a.length >= 4 ? a.readUInt32BE(0) : dflt),
+  u64: (a: Buffer | undefined, dflt = 0n) => (a && a.length >= 8 ? a.readBigUInt64LE(0) : dflt),
+  string: (a: Buffer | undefined, dflt = '') => {
+    if (!a) return dflt;
+    const nul = a.indexOf(0);
+    return a.toString('utf8', 0, nul < 0 ? a.length : nul);
+  },
+};

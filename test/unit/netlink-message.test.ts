@@ -1,0 +1,87 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  MessageWriter, parseMessages, parseAttrs, parseAttrList, parseError, attr, NLM_F_REQUEST, NLM_F_ACK, NLA_F_NESTED,
+} from '../../src/netlink/message.js';
+
+test('a message has the kernel layout: nlmsghdr, genlmsghdr, aligned attributes', () => {
+  const w = new MessageWriter(8);
+  w.begin(0x1c, NLM_F_REQUEST | NLM_F_ACK, 7, 99).genl(1, 1).u16(1, 2).string(6, 'rr').end();
+  const b = w.slice();
+  // 16 header + 4 genl + (4+2 -> 8) + (4+3 -> 8) = 36
+  assert.equal(b.length, 36);
+  assert.equal(b.readUInt32LE(0), 36);
+  assert.equal(b.readUInt16LE(4), 0x1c);
+  assert.equal(b.readUInt16LE(6), NLM_F_REQUEST | NLM_F_ACK);
+  assert.equal(b.readUInt32LE(8), 7);
+  assert.equal(b.readUInt32LE(12), 99);
+  assert.deepEqual([...b.subarray(16, 20)], [1, 1, 0, 0]);
+  assert.deepEqual([...b.subarray(20, 28)], [6, 0, 1, 0, 2, 0, 0, 0]);
+  assert.deepEqual([...b.subarray(28, 36)], [7, 0, 6, 0, 0x72, 0x72, 0, 0]);
+});
+
+test('nested attributes carry NLA_F_NESTED and their full length', () => {
+  const w = new MessageWriter();
+  w.begin(16, 0, 1).beginNested(1).u32(2, 0xdeadbeef).be16(4, 8080).endNested().end();
+  const b = w.slice();
+  const nestLen = b.readUInt16LE(16);
+  assert.equal(nestLen, 4 + 8 + 8);
+  assert.equal(b.readUInt16LE(18), 1 | NLA_F_NESTED);
+  const outer = parseAttrs(b, 16);
+  const inner = parseAttrs(outer[1]!);
+  assert.equal(attr.u32(inner[2]), 0xdeadbeef);
+  assert.equal(attr.be16(inner[4]), 8080);
+  assert.deepEqual([...inner[4]!], [0x1f, 0x90]);
+});
+
+test('many messages in one buffer split back into the same messages', () => {
+  const w = new MessageWriter(16);
+  for (let i = 0; i < 100; i++) w.begin(20 + (i % 3), NLM_F_REQUEST, 1000 + i).genl(i % 7, 1).u32(1, i).end();
+  assert.equal(w.messageCount, 100);
+  const msgs = parseMessages(w.slice());
+  assert.equal(msgs.length, 100);
+  msgs.forEach((m, i) => {
+    assert.equal(m.seq, 1000 + i);
+    assert.equal(w.seqOf(i), 1000 + i);
+    assert.equal(m.type, 20 + (i % 3));
+    assert.equal(attr.u32(parseAttrs(m.payload, 4)[1]), i);
+  });
+  assert.equal(parseMessages(w.slice(10, 20)).length, 10);
+});
+
+test('abort() drops a half-built message and keeps the ones before it', () => {
+  const w = new MessageWriter();
+  w.begin(16, 0, 1).u8(1, 1).end();
+  w.begin(16, 0, 2).beginNested(1).u8(1, 1);
+  w.abort();
+  w.begin(16, 0, 3).end();
+  assert.deepEqual(parseMessages(w.slice()).map((m) => m.seq), [1, 3]);
+});
+
+test('an error message gives the errno and the seq of the request it answers', () => {
+  const b = Buffer.alloc(16 + 4 + 16);
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt16LE(2, 4);
+  b.writeInt32LE(-17, 16);
+  b.writeUInt32LE(36, 20);
+  b.writeUInt32LE(4242, 28);
+  const [m] = parseMessages(b);
+  assert.deepEqual(parseError(m!.payload), { errno: 17, requestSeq: 4242 });
+});
+
+test('a message whose length runs past the datagram is rejected, not misread', () => {
+  const b = Buffer.alloc(20);
+  b.writeUInt32LE(64, 0);
+  assert.throws(() => parseMessages(b), /malformed message/);
+});
+
+test('attribute lists keep repeats and order; truncated tails are ignored', () => {
+  const w = new MessageWriter();
+  w.begin(1, 0, 1).u8(3, 1).u8(3, 2).u16(4, 3).end();
+  const payload = parseMessages(w.slice())[0]!.payload;
+  assert.deepEqual(parseAttrList(payload).map((a) => [a.type, a.value[0]]), [[3, 1], [3, 2], [4, 3]]);
+  const cut = payload.subarray(0, payload.length - 4);
+  assert.equal(parseAttrList(cut).length, 2);
+  assert.equal(attr.string(Buffer.from('rr\0\0')), 'rr');
+  assert.equal(attr.u64(undefined, 5n), 5n);
+});

@@ -1,0 +1,32 @@
+// kipvs' command dispatcher. Each command's module is loaded only when that command runs, so that
+// "kipvsadm --version" does not pay for the agent, client-node or pino.
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> | number }> }> = {
+  ipvsadm: { summary: 'ipvsadm-compatible listing of the kernel IPVS table', load: () => import('./ipvsadm/main.js') },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `Usage: kipvs <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "kipvs <command> --help" for a command's options.\n`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`kipvs: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await cmd.load()).main(rest);
+}
+
+run(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err: unknown) => {
+    process.stderr.write(`kipvs: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

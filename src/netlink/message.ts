@@ -100,32 +100,39 @@ export class MessageWriter {
   }
 
   u8(type: number, v: number): this {
-    this.#buf.writeUInt8(v, this.#attr(type, 1));
+    const at = this.#attr(type, 1);
+    this.#buf.writeUInt8(v, at);
     return this;
   }
   u16(type: number, v: number): this {
-    this.#buf.writeUInt16LE(v, this.#attr(type, 2));
+    const at = this.#attr(type, 2);
+    this.#buf.writeUInt16LE(v, at);
     return this;
   }
   /** A 16-bit attribute in network byte order (ports). */
   be16(type: number, v: number): this {
-    this.#buf.writeUInt16BE(v, this.#attr(type, 2));
+    const at = this.#attr(type, 2);
+    this.#buf.writeUInt16BE(v, at);
     return this;
   }
   u32(type: number, v: number): this {
-    this.#buf.writeUInt32LE(v >>> 0, this.#attr(type, 4));
+    const at = this.#attr(type, 4);
+    this.#buf.writeUInt32LE(v >>> 0, at);
     return this;
   }
   be32(type: number, v: number): this {
-    this.#buf.writeUInt32BE(v >>> 0, this.#attr(type, 4));
+    const at = this.#attr(type, 4);
+    this.#buf.writeUInt32BE(v >>> 0, at);
     return this;
   }
   u64(type: number, v: bigint): this {
-    this.#buf.writeBigUInt64LE(v, this.#attr(type, 8));
+    const at = this.#attr(type, 8);
+    this.#buf.writeBigUInt64LE(v, at);
     return this;
   }
   bytes(type: number, v: Uint8Array): this {
-    this.#buf.set(v, this.#attr(type, v.length));
+    const at = this.#attr(type, v.length);
+    this.#buf.set(v, at);
     return this;
   }
   /** A NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING). */

@@ -85,3 +85,16 @@ test('attribute lists keep repeats and order; truncated tails are ignored', () =
   assert.equal(attr.string(Buffer.from('rr\0\0')), 'rr');
   assert.equal(attr.u64(undefined, 5n), 5n);
 });
+
+test('attributes written across a buffer growth land in the grown buffer', () => {
+  const w = new MessageWriter(20);
+  w.begin(1, 0, 1);
+  for (let i = 0; i < 200; i++) w.be16(1, i).u32(2, i).be32(3, i).u8(4, i & 255).u64(5, BigInt(i)).bytes(6, Uint8Array.of(i & 255));
+  w.end();
+  const list = parseAttrList(parseMessages(w.slice())[0]!.payload);
+  assert.equal(list.length, 1200);
+  assert.equal(list[1194]!.value.readUInt16BE(0), 199);
+  assert.equal(list[1195]!.value.readUInt32LE(0), 199);
+  assert.equal(list[1196]!.value.readUInt32BE(0), 199);
+  assert.equal(list[1198]!.value.readBigUInt64LE(0), 199n);
+});

@@ -47,7 +47,6 @@ interface Libnl {
   recv: (sk: bigint, nla: Uint8Array, buf: [bigint | null], creds: null) => number;
   setBufferSize: (sk: bigint, rx: number, tx: number) => number;
   setMsgBufSize: (sk: bigint, size: number) => number;
-  enableMsgPeek: (sk: bigint) => void;
   getFd: (sk: bigint) => number;
   getLocalPort: (sk: bigint) => number;
   geterror: (code: number) => string;
@@ -89,7 +88,6 @@ function libnl(): Libnl {
     recv: nl.func('int nl_recv(void *sk, uint8_t *nla, _Out_ void **buf, void *creds)'),
     setBufferSize: nl.func('int nl_socket_set_buffer_size(void *sk, int rxbuf, int txbuf)'),
     setMsgBufSize: nl.func('int nl_socket_set_msg_buf_size(void *sk, size_t size)'),
-    enableMsgPeek: nl.func('void nl_socket_enable_msg_peek(void *sk)'),
     getFd: nl.func('int nl_socket_get_fd(void *sk)'),
     getLocalPort: nl.func('uint32_t nl_socket_get_local_port(void *sk)'),
     geterror: nl.func('const char *nl_geterror(int code)'),
@@ -144,8 +142,10 @@ export class NetlinkSocket {
       lib.socketFree(sk);
       throw err;
     }
-    // Peek at each datagram's size before reading it, so no reply is ever truncated.
-    lib.enableMsgPeek(sk);
+    // One recvmsg per datagram into a 64 KiB buffer, instead of libnl's default of peeking at each
+    // datagram's size first (two system calls). The kernel never builds a netlink datagram larger
+    // than 32 KiB for a dump, so nothing is truncated; if it were, nl_recv fails with NLE_MSG_TRUNC.
+    check('nl_socket_set_msg_buf_size', lib.setMsgBufSize(sk, 64 * 1024));
     openSockets++;
     return new NetlinkSocket(sk, protocol);
   }

@@ -169,7 +169,11 @@ export class IpvsClient {
 
   /** The real servers of one service. */
   servers(service: ServiceKey): RealServerEntry[] {
-    const k = validateServiceKey(service);
+    return this.#servers(validateServiceKey(service));
+  }
+
+  /** Servers of a service whose key is known good (it came from the kernel). */
+  #servers(k: ServiceKey): RealServerEntry[] {
     const out: RealServerEntry[] = [];
     for (const m of this.#get(Cmd.GET_DEST, `list real servers of ${describeService(k)}`, (w) => putService(w, k, false), true)) {
       const nest = genlAttrs(m.payload)[CmdAttr.DEST];
@@ -182,7 +186,7 @@ export class IpvsClient {
   dump(): { service: ServiceEntry; servers: RealServerEntry[] }[] {
     return this.services().map((service) => {
       try {
-        return { service, servers: this.servers(service) };
+        return { service, servers: this.#servers(service) };
       } catch (err) {
         // Deleted between the two dumps: report it with no servers rather than fail the listing.
         if (err instanceof KernelError && err.code === 'ESRCH') return { service, servers: [] };

@@ -1,6 +1,6 @@
 // Encoding of IPVS requests and decoding of IPVS replies (generic netlink attributes from
 // linux/ip_vs.h). Pure: a MessageWriter in, attributes out; inputs are already validated.
-import { MessageWriter, parseAttrs, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
+import { MessageWriter, parseAttrs, forEachAttr, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
 import { inetAddrBytes, readAddress, parseAddress, formatAddress, familyOf } from '../netlink/address.js';
 import {
   Cmd, CmdAttr, SvcAttr, DestAttr, StatsAttr, InfoAttr, DaemonAttr, SvcFlag, FwdMethod, FWD_MASK, TunType, TunFlag,
@@ -104,31 +104,67 @@ export function putTimeouts(w: MessageWriter, t: Partial<Timeouts>): void {
   if (t.udp !== undefined) w.u32(CmdAttr.TIMEOUT_UDP, t.udp);
 }
 
-const ZERO_STATS: Stats = {
-  conns: 0n, inPackets: 0n, outPackets: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n,
-};
+/**
+ * Statistics from a stats nest: the 64-bit one (kernel 4.x+) holds u64 counters; the legacy one holds
+ * u32 counters and u64 byte counts. Read in place: dumps decode thousands of these.
+ */
+function decodeStats(buf: Buffer, start: number, end: number, wide: boolean): Stats {
+  const st: Stats = {
+    conns: 0n, inPackets: 0n, outPackets: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n,
+  };
+  forEachAttr(buf, start, end, (type, off, len) => {
+    const v = wide || type === StatsAttr.INBYTES || type === StatsAttr.OUTBYTES
+      ? (len >= 8 ? buf.readBigUInt64LE(off) : 0n)
+      : (len >= 4 ? BigInt(buf.readUInt32LE(off)) : 0n);
+    switch (type) {
+      case StatsAttr.CONNS: st.conns = v; break;
+      case StatsAttr.INPKTS: st.inPackets = v; break;
+      case StatsAttr.OUTPKTS: st.outPackets = v; break;
+      case StatsAttr.INBYTES: st.inBytes = v; break;
+      case StatsAttr.OUTBYTES: st.outBytes = v; break;
+      case StatsAttr.CPS: st.cps = v; break;
+      case StatsAttr.INPPS: st.inPps = v; break;
+      case StatsAttr.OUTPPS: st.outPps = v; break;
+      case StatsAttr.INBPS: st.inBps = v; break;
+      case StatsAttr.OUTBPS: st.outBps = v; break;
+    }
+  });
+  return st;
+}
 
-/** Statistics: the 64-bit nest when the kernel sends it (4.x+), else the legacy one. */
-function decodeStats(stats64: Buffer | undefined, stats32: Buffer | undefined): Stats {
-  if (stats64) {
-    const a = parseAttrs(stats64);
-    const g = (t: number) => attr.u64(a[t]);
-    return {
-      conns: g(StatsAttr.CONNS), inPackets: g(StatsAttr.INPKTS), outPackets: g(StatsAttr.OUTPKTS),
-      inBytes: g(StatsAttr.INBYTES), outBytes: g(StatsAttr.OUTBYTES), cps: g(StatsAttr.CPS),
-      inPps: g(StatsAttr.INPPS), outPps: g(StatsAttr.OUTPPS), inBps: g(StatsAttr.INBPS), outBps: g(StatsAttr.OUTBPS),
-    };
-  }
-  if (stats32) {
-    const a = parseAttrs(stats32);
-    const g = (t: number) => BigInt(attr.u32(a[t]));
-    return {
-      conns: g(StatsAttr.CONNS), inPackets: g(StatsAttr.INPKTS), outPackets: g(StatsAttr.OUTPKTS),
-      inBytes: attr.u64(a[StatsAttr.INBYTES]), outBytes: attr.u64(a[StatsAttr.OUTBYTES]), cps: g(StatsAttr.CPS),
-      inPps: g(StatsAttr.INPPS), outPps: g(StatsAttr.OUTPPS), inBps: g(StatsAttr.INBPS), outBps: g(StatsAttr.OUTBPS),
-    };
-  }
-  return { ...ZERO_STATS };
+// Attribute positions of the nest being decoded: [offset, length] per type, -1 where absent. One
+// shared array: decoding is synchronous and never nested, and a dump decodes thousands of nests.
+const POS = new Int32Array(64).fill(-1);
+
+function indexAttrs(buf: Buffer, max: number): void {
+  POS.fill(-1, 0, (max + 1) * 2);
+  forEachAttr(buf, 0, buf.length, (type, off, len) => {
+    if (type <= max) {
+      POS[type * 2] = off;
+      POS[type * 2 + 1] = len;
+    }
+  });
+}
+const has = (t: number, n: number) => POS[t * 2]! >= 0 && POS[t * 2 + 1]! >= n;
+const at = (t: number) => POS[t * 2]!;
+const read = (buf: Buffer, t: number) => (POS[t * 2]! >= 0 ? buf.subarray(POS[t * 2]!, POS[t * 2]! + POS[t * 2 + 1]!) : undefined);
+
+/**
+ * Statistics are decoded when first read: listings and reconciles read thousands of entries and
+ * most never look at the counters, while decoding them is most of the cost of a dump.
+ */
+function lazyStats<T extends object>(entry: T, nest: Buffer, stats64: number, stats32: number): T & { stats: Stats } {
+  const wide = POS[stats64 * 2]! >= 0;
+  const t = wide ? stats64 : stats32;
+  const start = POS[t * 2]!;
+  const end = start >= 0 ? start + POS[t * 2 + 1]! : 0;
+  let cached: Stats | undefined;
+  return Object.defineProperty(entry, 'stats', {
+    enumerable: true,
+    configurable: true,
+    get: () => (cached ??= decodeStats(nest, Math.max(start, 0), end, wide)),
+    set: (v: Stats) => { cached = v; },
+  }) as T & { stats: Stats };
 }
 
 /** The attributes after the genl header of a reply. */
@@ -137,15 +173,18 @@ export function genlAttrs(payload: Buffer): Attrs {
 }
 
 export function decodeService(nest: Buffer): ServiceEntry {
-  const a = parseAttrs(nest);
-  const family = familyOfAf(attr.u16(a[SvcAttr.AF]));
-  const fwmark = attr.u32(a[SvcAttr.FWMARK]);
-  const flagsBuf = a[SvcAttr.FLAGS];
-  const flags = (flagsBuf ? flagsBuf.readUInt32LE(0) : 0) & ~SvcFlag.HASHED;
-  const scheduler = attr.string(a[SvcAttr.SCHED_NAME]);
-  const timeout = attr.u32(a[SvcAttr.TIMEOUT]);
-  const nm = a[SvcAttr.NETMASK];
-  const netmask = family === 'inet' ? (nm ? formatAddress(nm.subarray(0, 4), 'inet') : '255.255.255.255') : String(attr.u32(nm, 128));
+  indexAttrs(nest, SvcAttr.STATS64);
+  const u16 = (t: number, d = 0) => (has(t, 2) ? nest.readUInt16LE(at(t)) : d);
+  const u32 = (t: number, d = 0) => (has(t, 4) ? nest.readUInt32LE(at(t)) : d);
+  const family = familyOfAf(u16(SvcAttr.AF));
+  const fwmark = u32(SvcAttr.FWMARK);
+  const flags = u32(SvcAttr.FLAGS) & ~SvcFlag.HASHED;
+  const scheduler = attr.string(read(nest, SvcAttr.SCHED_NAME));
+  const timeout = u32(SvcAttr.TIMEOUT);
+  // Netmask: IPv4 as a be32 mask, IPv6 as a prefix length.
+  const netmask = family === 'inet'
+    ? (has(SvcAttr.NETMASK, 4) ? formatAddress(nest.subarray(at(SvcAttr.NETMASK), at(SvcAttr.NETMASK) + 4), 'inet') : '255.255.255.255')
+    : String(u32(SvcAttr.NETMASK, 128));
   const schedulerFlags: SchedulerFlags = {};
   if (scheduler === 'sh') {
     if (flags & SvcFlag.SCHED1) schedulerFlags.shFallback = true;
@@ -154,16 +193,16 @@ export function decodeService(nest: Buffer): ServiceEntry {
     if (flags & SvcFlag.SCHED1) schedulerFlags.mhFallback = true;
     if (flags & SvcFlag.SCHED2) schedulerFlags.mhPort = true;
   }
-  const pe = a[SvcAttr.PE_NAME] ? attr.string(a[SvcAttr.PE_NAME]) : undefined;
+  const pe = attr.string(read(nest, SvcAttr.PE_NAME));
   const key: ServiceKey = fwmark
     ? { family, fwmark }
     : {
       family,
-      protocol: protocolOf(attr.u16(a[SvcAttr.PROTOCOL])),
-      address: readAddress(a[SvcAttr.ADDR], family),
-      port: attr.be16(a[SvcAttr.PORT]),
+      protocol: protocolOf(u16(SvcAttr.PROTOCOL)),
+      address: readAddress(read(nest, SvcAttr.ADDR), family),
+      port: has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0,
     };
-  return {
+  return lazyStats({
     ...key,
     scheduler,
     flags,
@@ -171,36 +210,34 @@ export function decodeService(nest: Buffer): ServiceEntry {
     onePacket: (flags & SvcFlag.ONEPACKET) !== 0,
     schedulerFlags,
     pe: pe || undefined,
-    stats: decodeStats(a[SvcAttr.STATS64], a[SvcAttr.STATS]),
-  };
+  }, nest, SvcAttr.STATS64, SvcAttr.STATS);
 }
 
 export function decodeServer(nest: Buffer, svcFamily: Family): RealServerEntry {
-  const a = parseAttrs(nest);
-  const family = a[DestAttr.ADDR_FAMILY] ? familyOfAf(attr.u16(a[DestAttr.ADDR_FAMILY])) : svcFamily;
-  const forward = FWD_NAME[attr.u32(a[DestAttr.FWD_METHOD]) & FWD_MASK] ?? 'masq';
-  const tunType = a[DestAttr.TUN_TYPE];
-  const tunFlags = attr.u16(a[DestAttr.TUN_FLAGS]);
-  return {
-    address: readAddress(a[DestAttr.ADDR], family),
-    port: attr.be16(a[DestAttr.PORT]),
+  indexAttrs(nest, DestAttr.TUN_FLAGS);
+  const u32 = (t: number) => (has(t, 4) ? nest.readUInt32LE(at(t)) : 0);
+  const family = has(DestAttr.ADDR_FAMILY, 2) ? familyOfAf(nest.readUInt16LE(at(DestAttr.ADDR_FAMILY))) : svcFamily;
+  const forward = FWD_NAME[u32(DestAttr.FWD_METHOD) & FWD_MASK] ?? 'masq';
+  const tunFlags = has(DestAttr.TUN_FLAGS, 2) ? nest.readUInt16LE(at(DestAttr.TUN_FLAGS)) : 0;
+  return lazyStats({
+    address: readAddress(read(nest, DestAttr.ADDR), family),
+    port: has(DestAttr.PORT, 2) ? nest.readUInt16BE(at(DestAttr.PORT)) : 0,
     family,
     forward,
-    weight: attr.u32(a[DestAttr.WEIGHT]) | 0,
-    upperThreshold: attr.u32(a[DestAttr.U_THRESH]),
-    lowerThreshold: attr.u32(a[DestAttr.L_THRESH]),
-    activeConns: attr.u32(a[DestAttr.ACTIVE_CONNS]),
-    inactiveConns: attr.u32(a[DestAttr.INACT_CONNS]),
-    persistentConns: attr.u32(a[DestAttr.PERSIST_CONNS]),
-    tunnel: forward === 'tunnel' && tunType
+    weight: u32(DestAttr.WEIGHT) | 0,
+    upperThreshold: u32(DestAttr.U_THRESH),
+    lowerThreshold: u32(DestAttr.L_THRESH),
+    activeConns: u32(DestAttr.ACTIVE_CONNS),
+    inactiveConns: u32(DestAttr.INACT_CONNS),
+    persistentConns: u32(DestAttr.PERSIST_CONNS),
+    tunnel: forward === 'tunnel' && has(DestAttr.TUN_TYPE, 1)
       ? {
-        type: TUN_NAME[attr.u8(tunType)] ?? 'ipip',
-        port: attr.be16(a[DestAttr.TUN_PORT]),
-        checksum: tunFlags & TunFlag.REMCSUM ? 'remcsum' : tunFlags & TunFlag.CSUM ? 'csum' : 'none',
+        type: TUN_NAME[nest.readUInt8(at(DestAttr.TUN_TYPE))] ?? 'ipip',
+        port: has(DestAttr.TUN_PORT, 2) ? nest.readUInt16BE(at(DestAttr.TUN_PORT)) : 0,
+        checksum: tunFlags & TunFlag.REMCSUM ? 'remcsum' as const : tunFlags & TunFlag.CSUM ? 'csum' as const : 'none' as const,
       }
       : undefined,
-    stats: decodeStats(a[DestAttr.STATS64], a[DestAttr.STATS]),
-  };
+  }, nest, DestAttr.STATS64, DestAttr.STATS);
 }
 
 export function decodeInfo(payload: Buffer): IpvsInfo {

@@ -245,6 +245,20 @@ export function parseAttrs(buf: Buffer, offset = 0, end = buf.length): Attrs {
   return attrs;
 }
 
+/**
+ * Call `visit(type, offset, length)` for each attribute in buf[start, end) without allocating: the
+ * hot path for decoding large dumps, where a Buffer view per attribute costs more than the rest.
+ */
+export function forEachAttr(buf: Buffer, start: number, end: number, visit: (type: number, offset: number, length: number) => void): void {
+  let at = start;
+  while (at + NLA_HDRLEN <= end) {
+    const len = buf.readUInt16LE(at);
+    if (len < NLA_HDRLEN || at + len > end) break;
+    visit(buf.readUInt16LE(at + 2) & NLA_TYPE_MASK, at + NLA_HDRLEN, len - NLA_HDRLEN);
+    at += align4(len);
+  }
+}
+
 /** Every attribute in order, for lists of repeated attributes. */
 export function parseAttrList(buf: Buffer): { type: number; value: Buffer }[] {
   const out: { type: number; value: Buffer }[] = [];

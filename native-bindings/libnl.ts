@@ -207,6 +207,23 @@ export class NetlinkSocket {
     }
   }
 
+  /**
+   * Receive one datagram and pass `read` a view of it in libnl's buffer, without copying. The view
+   * is valid only during the call: `read` must copy out what it keeps.
+   */
+  recvInPlace<T>(read: (datagram: Buffer) => T): T {
+    const lib = libnl();
+    this.#out[0] = null;
+    const n = lib.recv(this.#handle, this.#addr, this.#out, null);
+    const ptr = this.#out[0];
+    try {
+      check('nl_recv', n);
+      return read(n === 0 || ptr === null ? Buffer.alloc(0) : Buffer.from(koffi.view(ptr, n), 0, n));
+    } finally {
+      if (ptr) lib.free(ptr);
+    }
+  }
+
   /** Resolve a generic netlink family's id by name; null when the kernel has no such family. */
   resolveGenlFamily(name: string): number | null {
     const rc = libnl().genlCtrlResolve(this.#handle, name);

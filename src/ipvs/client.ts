@@ -2,8 +2,8 @@
 // Inputs are validated before anything is sent; kernel refusals come back as KernelError naming the
 // service or real server concerned.
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
-import { NetlinkConnection, KernelError } from '../netlink/connection.js';
-import { MessageWriter } from '../netlink/message.js';
+import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
+import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
   beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
@@ -15,7 +15,7 @@ import {
 } from './validate.js';
 import type {
   ServiceKey, VirtualService, RealServer, RealServerKey, ServiceEntry, RealServerEntry, Timeouts, IpvsInfo,
-  Operation, SyncDaemon,
+  Operation, SyncDaemon, ListOptions, ServiceInfo, RealServerInfo,
 } from './types.js';
 
 /** The kernel has no IPVS (module not loaded or not built). */
@@ -86,7 +86,7 @@ export class IpvsClient {
     }, what);
   }
 
-  #get(cmd: number, what: string, fill?: (w: MessageWriter) => void, dump = false) {
+  #get(cmd: number, what: string | (() => string), fill?: (w: MessageWriter) => void, dump = false) {
     return this.#conn.request((seq) => {
       const w = beginIpvs(new MessageWriter(256), this.#family, cmd, seq, dump);
       fill?.(w);
@@ -150,49 +150,69 @@ export class IpvsClient {
     try {
       const [reply] = this.#get(Cmd.GET_SERVICE, `get virtual service ${describeService(k)}`, (w) => putService(w, k, false));
       const nest = reply && genlAttrs(reply.payload)[CmdAttr.SERVICE];
-      return nest ? decodeService(nest) : null;
+      return nest ? (decodeService(nest) as ServiceEntry) : null;
     } catch (err) {
       if (err instanceof KernelError && (err.code === 'ESRCH' || err.code === 'ENOENT')) return null;
       throw err;
     }
   }
 
-  /** Every virtual service, in the kernel's order. */
-  services(): ServiceEntry[] {
-    const out: ServiceEntry[] = [];
+  /** Every virtual service, in the kernel's order; with statistics unless `{ stats: false }`. */
+  services(opts?: { stats?: true }): ServiceEntry[];
+  services(opts: ListOptions): ServiceInfo[];
+  services(opts: ListOptions = {}): ServiceInfo[] {
+    const out: ServiceInfo[] = [];
     for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
       const nest = genlAttrs(m.payload)[CmdAttr.SERVICE];
-      if (nest) out.push(decodeService(nest));
+      if (nest) out.push(decodeService(nest, opts.stats ?? true));
     }
     return out;
   }
 
-  /** The real servers of one service. */
-  servers(service: ServiceKey): RealServerEntry[] {
-    return this.#servers(validateServiceKey(service));
+  /** The real servers of one service; with statistics unless `{ stats: false }`. */
+  servers(service: ServiceKey, opts?: { stats?: true }): RealServerEntry[];
+  servers(service: ServiceKey, opts: ListOptions): RealServerInfo[];
+  servers(service: ServiceKey, opts: ListOptions = {}): RealServerInfo[] {
+    return this.#servers(validateServiceKey(service), opts.stats ?? true);
   }
 
   /** Servers of a service whose key is known good (it came from the kernel). */
-  #servers(k: ServiceKey): RealServerEntry[] {
-    const out: RealServerEntry[] = [];
-    for (const m of this.#get(Cmd.GET_DEST, `list real servers of ${describeService(k)}`, (w) => putService(w, k, false), true)) {
+  #servers(k: ServiceKey, stats: boolean): RealServerInfo[] {
+    const out: RealServerInfo[] = [];
+    for (const m of this.#get(Cmd.GET_DEST, () => `list real servers of ${describeService(k)}`, (w) => putService(w, k, false), true)) {
       const nest = genlAttrs(m.payload)[CmdAttr.DEST];
-      if (nest) out.push(decodeServer(nest, k.family));
+      if (nest) out.push(decodeServer(nest, k.family, stats));
     }
     return out;
   }
 
-  /** The whole table: every service with its real servers. */
-  dump(): { service: ServiceEntry; servers: RealServerEntry[] }[] {
-    return this.services().map((service) => {
-      try {
-        return { service, servers: this.#servers(service) };
-      } catch (err) {
-        // Deleted between the two dumps: report it with no servers rather than fail the listing.
-        if (err instanceof KernelError && err.code === 'ESRCH') return { service, servers: [] };
-        throw err;
+  /** The whole table: every service with its real servers; with statistics unless `{ stats: false }`. */
+  dump(opts?: { stats?: true }): { service: ServiceEntry; servers: RealServerEntry[] }[];
+  dump(opts: ListOptions): { service: ServiceInfo; servers: RealServerInfo[] }[];
+  dump(opts: ListOptions = {}): { service: ServiceInfo; servers: RealServerInfo[] }[] {
+    const stats = opts.stats ?? true;
+    const services = this.services(opts);
+    // One GET_DEST dump per service, built in one buffer and run back to back.
+    const w = new MessageWriter(services.length * 64 + 64);
+    for (const service of services) {
+      beginIpvs(w, this.#family, Cmd.GET_DEST, this.#conn.nextSeq(), true);
+      putService(w, service, false);
+      w.end();
+    }
+    const table = services.map((service) => ({ service, servers: [] as RealServerInfo[] }));
+    const errors = this.#conn.dumpEach(w, (i, _type, payload) => {
+      // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
+      forEachAttr(payload, 4, payload.length, (type, off, len) => {
+        if (type === CmdAttr.DEST) table[i]!.servers.push(decodeServer(payload.subarray(off, off + len), services[i]!.family, stats));
+      });
+    });
+    errors.forEach((errno, i) => {
+      // ESRCH: deleted between the two dumps; list it with no servers rather than fail the listing.
+      if (errno !== 0 && errnoName(errno) !== 'ESRCH') {
+        throw new KernelError(`list real servers of ${describeService(services[i]!)}`, errno);
       }
     });
+    return table;
   }
 
   addServer(service: ServiceKey, server: RealServer): void {

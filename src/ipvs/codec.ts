@@ -8,7 +8,7 @@ import {
 } from './constants.js';
 import type {
   Family, Protocol, ServiceKey, VirtualService, RealServer, RealServerKey, ServiceEntry, RealServerEntry,
-  Stats, ForwardMethod, TunnelType, Timeouts, IpvsInfo, SchedulerFlags, SyncDaemon,
+  Stats, ForwardMethod, TunnelType, ServiceInfo, RealServerInfo, Timeouts, IpvsInfo, SchedulerFlags, SyncDaemon,
 } from './types.js';
 
 export const afOf = (f: Family) => (f === 'inet' ? AF_INET : AF_INET6);
@@ -106,30 +106,26 @@ export function putTimeouts(w: MessageWriter, t: Partial<Timeouts>): void {
 
 /**
  * Statistics from a stats nest: the 64-bit one (kernel 4.x+) holds u64 counters; the legacy one holds
- * u32 counters and u64 byte counts. Read in place: dumps decode thousands of these.
+ * u32 counters and u64 byte counts. Read in place, in one pass: dumps decode thousands of these.
  */
 function decodeStats(buf: Buffer, start: number, end: number, wide: boolean): Stats {
-  const st: Stats = {
-    conns: 0n, inPackets: 0n, outPackets: 0n, inBytes: 0n, outBytes: 0n, cps: 0n, inPps: 0n, outPps: 0n, inBps: 0n, outBps: 0n,
-  };
-  forEachAttr(buf, start, end, (type, off, len) => {
-    const v = wide || type === StatsAttr.INBYTES || type === StatsAttr.OUTBYTES
-      ? (len >= 8 ? buf.readBigUInt64LE(off) : 0n)
-      : (len >= 4 ? BigInt(buf.readUInt32LE(off)) : 0n);
-    switch (type) {
-      case StatsAttr.CONNS: st.conns = v; break;
-      case StatsAttr.INPKTS: st.inPackets = v; break;
-      case StatsAttr.OUTPKTS: st.outPackets = v; break;
-      case StatsAttr.INBYTES: st.inBytes = v; break;
-      case StatsAttr.OUTBYTES: st.outBytes = v; break;
-      case StatsAttr.CPS: st.cps = v; break;
-      case StatsAttr.INPPS: st.inPps = v; break;
-      case StatsAttr.OUTPPS: st.outPps = v; break;
-      case StatsAttr.INBPS: st.inBps = v; break;
-      case StatsAttr.OUTBPS: st.outBps = v; break;
+  const v = [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n];
+  let at = start;
+  while (at + 4 <= end) {
+    const len = buf.readUInt16LE(at);
+    if (len < 4 || at + len > end) break;
+    const type = buf.readUInt16LE(at + 2) & 0x3fff;
+    if (type >= 1 && type <= 10) {
+      const off = at + 4;
+      const wideField = wide || type === StatsAttr.INBYTES || type === StatsAttr.OUTBYTES;
+      if (wideField ? len >= 12 : len >= 8) v[type] = wideField ? buf.readBigUInt64LE(off) : BigInt(buf.readUInt32LE(off));
     }
-  });
-  return st;
+    at += (len + 3) & ~3;
+  }
+  return {
+    conns: v[1]!, inPackets: v[2]!, outPackets: v[3]!, inBytes: v[4]!, outBytes: v[5]!,
+    cps: v[6]!, inPps: v[7]!, outPps: v[8]!, inBps: v[9]!, outBps: v[10]!,
+  };
 }
 
 // Attribute positions of the nest being decoded: [offset, length] per type, -1 where absent. One
@@ -149,22 +145,11 @@ const has = (t: number, n: number) => POS[t * 2]! >= 0 && POS[t * 2 + 1]! >= n;
 const at = (t: number) => POS[t * 2]!;
 const read = (buf: Buffer, t: number) => (POS[t * 2]! >= 0 ? buf.subarray(POS[t * 2]!, POS[t * 2]! + POS[t * 2 + 1]!) : undefined);
 
-/**
- * Statistics are decoded when first read: listings and reconciles read thousands of entries and
- * most never look at the counters, while decoding them is most of the cost of a dump.
- */
-function lazyStats<T extends object>(entry: T, nest: Buffer, stats64: number, stats32: number): T & { stats: Stats } {
-  const wide = POS[stats64 * 2]! >= 0;
-  const t = wide ? stats64 : stats32;
-  const start = POS[t * 2]!;
-  const end = start >= 0 ? start + POS[t * 2 + 1]! : 0;
-  let cached: Stats | undefined;
-  return Object.defineProperty(entry, 'stats', {
-    enumerable: true,
-    configurable: true,
-    get: () => (cached ??= decodeStats(nest, Math.max(start, 0), end, wide)),
-    set: (v: Stats) => { cached = v; },
-  }) as T & { stats: Stats };
+/** The entry's statistics: the 64-bit nest when the kernel sent one, else the legacy nest. */
+function statsOf(nest: Buffer, stats64: number, stats32: number): Stats {
+  if (POS[stats64 * 2]! >= 0) return decodeStats(nest, at(stats64), at(stats64) + POS[stats64 * 2 + 1]!, true);
+  if (POS[stats32 * 2]! >= 0) return decodeStats(nest, at(stats32), at(stats32) + POS[stats32 * 2 + 1]!, false);
+  return decodeStats(nest, 0, 0, true);
 }
 
 /** The attributes after the genl header of a reply. */
@@ -172,7 +157,7 @@ export function genlAttrs(payload: Buffer): Attrs {
   return parseAttrs(payload, 4);
 }
 
-export function decodeService(nest: Buffer): ServiceEntry {
+export function decodeService(nest: Buffer, withStats = true): ServiceEntry | ServiceInfo {
   indexAttrs(nest, SvcAttr.STATS64);
   const u16 = (t: number, d = 0) => (has(t, 2) ? nest.readUInt16LE(at(t)) : d);
   const u32 = (t: number, d = 0) => (has(t, 4) ? nest.readUInt32LE(at(t)) : d);
@@ -202,7 +187,7 @@ export function decodeService(nest: Buffer): ServiceEntry {
       address: readAddress(read(nest, SvcAttr.ADDR), family),
       port: has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0,
     };
-  return lazyStats({
+  return {
     ...key,
     scheduler,
     flags,
@@ -210,16 +195,17 @@ export function decodeService(nest: Buffer): ServiceEntry {
     onePacket: (flags & SvcFlag.ONEPACKET) !== 0,
     schedulerFlags,
     pe: pe || undefined,
-  }, nest, SvcAttr.STATS64, SvcAttr.STATS);
+    ...(withStats ? { stats: statsOf(nest, SvcAttr.STATS64, SvcAttr.STATS) } : {}),
+  };
 }
 
-export function decodeServer(nest: Buffer, svcFamily: Family): RealServerEntry {
+export function decodeServer(nest: Buffer, svcFamily: Family, withStats = true): RealServerEntry | RealServerInfo {
   indexAttrs(nest, DestAttr.TUN_FLAGS);
   const u32 = (t: number) => (has(t, 4) ? nest.readUInt32LE(at(t)) : 0);
   const family = has(DestAttr.ADDR_FAMILY, 2) ? familyOfAf(nest.readUInt16LE(at(DestAttr.ADDR_FAMILY))) : svcFamily;
   const forward = FWD_NAME[u32(DestAttr.FWD_METHOD) & FWD_MASK] ?? 'masq';
   const tunFlags = has(DestAttr.TUN_FLAGS, 2) ? nest.readUInt16LE(at(DestAttr.TUN_FLAGS)) : 0;
-  return lazyStats({
+  return {
     address: readAddress(read(nest, DestAttr.ADDR), family),
     port: has(DestAttr.PORT, 2) ? nest.readUInt16BE(at(DestAttr.PORT)) : 0,
     family,
@@ -237,7 +223,8 @@ export function decodeServer(nest: Buffer, svcFamily: Family): RealServerEntry {
         checksum: tunFlags & TunFlag.REMCSUM ? 'remcsum' as const : tunFlags & TunFlag.CSUM ? 'csum' as const : 'none' as const,
       }
       : undefined,
-  }, nest, DestAttr.STATS64, DestAttr.STATS);
+    ...(withStats ? { stats: statsOf(nest, DestAttr.STATS64, DestAttr.STATS) } : {}),
+  };
 }
 
 export function decodeInfo(payload: Buffer): IpvsInfo {

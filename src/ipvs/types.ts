@@ -68,8 +68,8 @@ export interface Stats {
   outBps: bigint;
 }
 
-/** A virtual service as the kernel reports it. */
-export type ServiceEntry = ServiceKey & {
+/** A virtual service as the kernel reports it, without its statistics. */
+export type ServiceInfo = ServiceKey & {
   scheduler: string;
   /** Raw IP_VS_SVC_F_* flags, HASHED removed. */
   flags: number;
@@ -77,11 +77,13 @@ export type ServiceEntry = ServiceKey & {
   onePacket: boolean;
   schedulerFlags: SchedulerFlags;
   pe?: string | undefined;
-  stats: Stats;
 };
 
-/** A real server as the kernel reports it. */
-export interface RealServerEntry {
+/** A virtual service as the kernel reports it, with counters and rates. */
+export type ServiceEntry = ServiceInfo & { stats: Stats };
+
+/** A real server as the kernel reports it, without its statistics. */
+export interface RealServerInfo {
   address: string;
   port: number;
   family: Family;
@@ -93,7 +95,19 @@ export interface RealServerEntry {
   inactiveConns: number;
   persistentConns: number;
   tunnel?: { type: TunnelType; port: number; checksum: 'none' | 'csum' | 'remcsum' } | undefined;
+}
+
+/** A real server as the kernel reports it, with counters and rates. */
+export interface RealServerEntry extends RealServerInfo {
   stats: Stats;
+}
+
+/**
+ * What a listing decodes: `{ stats: false }` leaves out the counters and rates, which are most of the
+ * cost of decoding a large table and of no use to a reconcile or a plain listing.
+ */
+export interface ListOptions {
+  stats?: boolean;
 }
 
 export interface Timeouts {

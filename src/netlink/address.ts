@@ -12,7 +12,8 @@ export function familyOf(address: string): AddressFamily | null {
 
 /** Parse a textual address into 4 (IPv4) or 16 (IPv6) bytes; null if it is not an address. */
 export function parseAddress(address: string): Uint8Array | null {
-  if (isIPv4(address)) return Uint8Array.from(address.split('.').map(Number));
+  const v4 = parseIPv4(address);
+  if (v4) return v4;
   if (!isIPv6(address)) return null;
   let text = address;
   const zone = text.indexOf('%');
@@ -37,6 +38,31 @@ export function parseAddress(address: string): Uint8Array | null {
     out[i * 2 + 1] = v & 0xff;
   });
   return out;
+}
+
+/** Dotted-quad IPv4 without leading zeros (as inet_pton takes it), parsed by hand: it is on the hot path. */
+function parseIPv4(s: string): Uint8Array | null {
+  if (s.length < 7 || s.length > 15) return null;
+  const out = new Uint8Array(4);
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    const c = i < s.length ? s.charCodeAt(i) : 46;
+    if (c === 46) {
+      if (digits === 0 || part > 3) return null;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return null; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return null;
+    } else {
+      return null;
+    }
+  }
+  return part === 4 ? out : null;
 }
 
 /** Canonical text of an address (as inet_ntop prints it); the input must be a valid address. */

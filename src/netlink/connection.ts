@@ -5,7 +5,7 @@ import { constants as os } from 'node:os';
 import { NetlinkSocket, LibnlError, NLE } from '../../native-bindings/libnl.js';
 import {
   MessageWriter, parseMessages, parseError, type Message,
-  NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN,
+  NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_HDRLEN,
 } from './message.js';
 
 const ERRNO_NAMES: Record<number, string> = {};
@@ -119,7 +119,7 @@ export class NetlinkConnection {
    * plain request (sent with NLM_F_ACK), everything up to the acknowledgement. Throws KernelError
    * naming `what` when the kernel refuses it. A dump interrupted by a concurrent change is retried.
    */
-  request(build: (seq: number) => MessageWriter, what: string): Message[] {
+  request(build: (seq: number) => MessageWriter, what: string | (() => string)): Message[] {
     for (let attempt = 0; ; attempt++) {
       const seq = this.nextSeq();
       this.socket.send(build(seq).slice());
@@ -132,11 +132,11 @@ export class NetlinkConnection {
           if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
           if (m.type === NLMSG_ERROR) {
             const { errno } = parseError(m.payload);
-            if (errno !== 0) throw new KernelError(what, errno);
+            if (errno !== 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
             finished = true;
           } else if (m.type === NLMSG_DONE) {
             const errno = m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0;
-            if (errno > 0) throw new KernelError(what, errno);
+            if (errno > 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
             finished = true;
           } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
             replies.push(m);
@@ -148,15 +148,68 @@ export class NetlinkConnection {
     }
   }
 
-  #recv(): Message[] {
+  /**
+   * Run the dumps in `batch` (each built with NLM_F_DUMP) one after another (a socket runs one dump
+   * at a time) and hand every reply message to `onReply(index, type, payload)` as it arrives, without
+   * collecting them. Returns, per dump, 0 or the errno it failed with. The hot path of a full table
+   * read, which is one dump per virtual service.
+   */
+  dumpEach(batch: MessageWriter, onReply: (index: number, type: number, payload: Buffer) => void): number[] {
+    const n = batch.messageCount;
+    const errors = new Array<number>(n).fill(0);
+    for (let i = 0; i < n; i++) {
+      const seq = batch.seqOf(i);
+      this.socket.send(batch.slice(i, i + 1));
+      let finished = false;
+      while (!finished) {
+        // Decoded in libnl's buffer: onReply copies out what it keeps.
+        finished = this.#recvInPlace((d) => this.#walkDumpReplies(d, seq, (type, payload) => onReply(i, type, payload), (errno) => {
+          errors[i] = errno;
+        }));
+      }
+    }
+    return errors;
+  }
+
+  /** Hand each message of `seq` in datagram `d` to onReply; true once the dump is finished. */
+  #walkDumpReplies(d: Buffer, seq: number, onReply: (type: number, payload: Buffer) => void, onError: (errno: number) => void): boolean {
+    let finished = false;
+    let at = 0;
+    while (at + NLMSG_HDRLEN <= d.length) {
+      const len = d.readUInt32LE(at);
+      if (len < NLMSG_HDRLEN || at + len > d.length) throw new Error(`netlink: malformed message at offset ${at}`);
+      const type = d.readUInt16LE(at + 4);
+      if (d.readUInt32LE(at + 8) === seq) {
+        if (type === NLMSG_DONE || type === NLMSG_ERROR) {
+          finished = true;
+          const code = len >= NLMSG_HDRLEN + 4 ? d.readInt32LE(at + NLMSG_HDRLEN) : 0;
+          if (code < 0) onError(-code);
+        } else if (type !== NLMSG_NOOP && type !== NLMSG_OVERRUN) {
+          onReply(type, d.subarray(at + NLMSG_HDRLEN, at + len));
+        }
+      }
+      at += (len + 3) & ~3;
+    }
+    return finished;
+  }
+
+  #recvRaw(): Buffer {
+    return this.#recvInPlace((d) => Buffer.from(d));
+  }
+
+  #recvInPlace<T>(read: (datagram: Buffer) => T): T {
     try {
-      return parseMessages(this.socket.recv());
+      return this.socket.recvInPlace(read);
     } catch (err) {
       if (err instanceof LibnlError && err.code === NLE.NOMEM) {
         throw new Error('netlink: the receive buffer overflowed and replies were lost (ENOBUFS); state is unknown, resync', { cause: err });
       }
       throw err;
     }
+  }
+
+  #recv(): Message[] {
+    return parseMessages(this.#recvRaw());
   }
 
   close(): void {

@@ -290,6 +290,11 @@ test('a batch larger than the socket window is applied whole (3,000 operations)'
   const table = client.dump();
   assert.equal(table.length, 300);
   assert.equal(table.reduce((n, t) => n + t.servers.length, 0), 2700);
+  // Without statistics: the same table, minus the counters.
+  const strip = <T extends { stats?: unknown }>(x: T) => { const { stats: _s, ...rest } = x; return rest; };
+  const lean = client.dump({ stats: false });
+  assert.ok(lean.every((t) => !('stats' in t.service) && t.servers.every((s) => !('stats' in s))));
+  assert.deepEqual(lean, table.map((t) => ({ service: strip(t.service), servers: t.servers.map(strip) })));
   client.flush();
   assert.equal(client.services().length, 0);
 });

@@ -1,0 +1,368 @@
+// The sync engine: keeps a model of what the kernel holds, applies the difference to the desired
+// state in batches, drains removed TCP real servers, and repairs drift when asked to reconcile.
+// Knows IPVS and kube-ipvs0, not Kubernetes.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { IpvsClient, describeOperation, type OperationFailure } from '../ipvs/client.js';
+import { serviceFlags } from '../ipvs/codec.js';
+import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
+import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
+import { LinkClient } from '../link/link.js';
+import { parseAddress } from '../netlink/address.js';
+import { plan, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface EngineOptions {
+  ipvs: IpvsClient;
+  link: LinkClient;
+  log: Logger;
+  dummyName?: string;
+  /** ipvs.excludeCIDRs: virtual services on these addresses are never touched. */
+  excludeCIDRs?: string[];
+  /** Addresses of this node's interfaces (NodePort virtual services live on them). */
+  nodeAddresses?: () => Iterable<string>;
+  /** Upper bound on draining a TCP real server (kube-proxy has none). Default 15 min. */
+  gracefulTimeoutMs?: number;
+  now?: () => number;
+}
+
+export interface SyncResult {
+  kind: 'incremental' | 'full';
+  operations: number;
+  failures: OperationFailure[];
+  bound: number;
+  unbound: number;
+  drained: number;
+  /** Operations that repaired drift found by a full reconcile. */
+  repaired: number;
+  durationMs: number;
+  counts: Record<string, number>;
+}
+
+/** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
+export type OperationCounts = Record<string, number>;
+
+interface Cidr { bytes: Uint8Array; bits: number }
+
+function parseCidr(text: string): Cidr {
+  const [addr, bits] = text.split('/');
+  const bytes = addr ? parseAddress(addr) : null;
+  const n = Number(bits ?? (bytes?.length === 4 ? 32 : 128));
+  if (!bytes || !Number.isInteger(n) || n < 0 || n > bytes.length * 8) throw new Error(`invalid CIDR "${text}"`);
+  return { bytes, bits: n };
+}
+
+export function cidrContains(c: Cidr, address: string): boolean {
+  const a = parseAddress(address);
+  if (!a || a.length !== c.bytes.length) return false;
+  for (let i = 0; i < c.bits; i++) {
+    const byte = i >> 3;
+    const mask = 0x80 >> (i & 7);
+    if ((a[byte]! & mask) !== (c.bytes[byte]! & mask)) return false;
+  }
+  return true;
+}
+
+function toServiceInfo(s: VirtualService): ServiceInfo {
+  return {
+    ...(s.fwmark !== undefined
+      ? { family: s.family, fwmark: s.fwmark }
+      : { family: s.family, protocol: s.protocol, address: s.address, port: s.port }),
+    scheduler: s.scheduler,
+    flags: serviceFlags(s),
+    persistent: s.persistent ? { timeout: s.persistent.timeout, netmask: s.persistent.netmask ?? (s.family === 'inet' ? '255.255.255.255' : '128') } : undefined,
+    onePacket: s.onePacket ?? false,
+    schedulerFlags: { ...(s.schedulerFlags ?? {}) },
+    pe: s.pe,
+  } as ServiceInfo;
+}
+
+function toServerInfo(r: RealServer, family: 'inet' | 'inet6'): RealServerInfo {
+  return {
+    address: r.address, port: r.port, family: r.family ?? family, forward: r.forward ?? 'masq', weight: r.weight ?? 1,
+    upperThreshold: r.upperThreshold ?? 0, lowerThreshold: r.lowerThreshold ?? 0,
+    activeConns: 0, inactiveConns: 0, persistentConns: 0,
+  };
+}
+
+export class SyncEngine {
+  readonly #ipvs: IpvsClient;
+  readonly #link: LinkClient;
+  readonly #log: Logger;
+  readonly #dummy: string;
+  readonly #exclude: Cidr[];
+  readonly #nodeAddresses: () => Iterable<string>;
+  readonly #gracefulTimeoutMs: number;
+  readonly #now: () => number;
+  #dummyIndex = 0;
+  #kernel: KernelModel = { services: new Map(), boundAddresses: new Set() };
+  /** Services kipvs created or adopted (bound VIP or node address when first seen). */
+  readonly #owned = new Set<string>();
+  readonly #draining = new Map<string, DrainingServer>();
+  #dirty = true;
+  #started = false;
+
+  constructor(opts: EngineOptions) {
+    this.#ipvs = opts.ipvs;
+    this.#link = opts.link;
+    this.#log = opts.log;
+    this.#dummy = opts.dummyName ?? 'kube-ipvs0';
+    this.#exclude = (opts.excludeCIDRs ?? []).map(parseCidr);
+    this.#nodeAddresses = opts.nodeAddresses ?? (() => []);
+    this.#gracefulTimeoutMs = opts.gracefulTimeoutMs ?? 15 * 60_000;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** What the engine believes the kernel holds (read-only view, for state and inspection). */
+  get kernel(): Readonly<KernelModel> {
+    return this.#kernel;
+  }
+
+  get draining(): ReadonlyMap<string, DrainingServer> {
+    return this.#draining;
+  }
+
+  get dummyIndex(): number {
+    return this.#dummyIndex;
+  }
+
+  /** True when the kernel model may be wrong (a failed batch): the next sync re-reads the kernel. */
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  #excluded = (s: ServiceInfo): boolean => s.address !== undefined && this.#exclude.some((c) => cidrContains(c, s.address!));
+
+  #owns = (key: string, s: ServiceInfo): boolean => {
+    if (this.#owned.has(key)) return true;
+    if (s.address === undefined) return false;
+    if (this.#kernel.boundAddresses.has(s.address)) return true;
+    for (const a of this.#nodeAddresses()) if (a === s.address) return true;
+    return false;
+  };
+
+  /** Read the whole kernel state into the model (start-up adoption and full reconciles). */
+  #readKernel(): void {
+    this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
+    const services = new Map<string, { service: ServiceInfo; servers: Map<string, RealServerInfo> }>();
+    for (const { service, servers } of this.#ipvs.dump({ stats: false })) {
+      services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
+    }
+    const bound = new Set(this.#link.addresses(this.#dummyIndex).map((a) => a.address));
+    this.#kernel = { services, boundAddresses: bound };
+    for (const [key, { service }] of services) if (this.#owns(key, service)) this.#owned.add(key);
+    this.#dirty = false;
+  }
+
+  /**
+   * Bring the kernel to `desired`. With `changed` (service keys), only those services are compared:
+   * an endpoint change costs the netlink operations of that one service. Without it, or when the
+   * model may be stale, the kernel is read again first and everything is compared (drift repair).
+   */
+  sync(desired: DesiredIpvs, changed?: Iterable<string>): SyncResult {
+    const t0 = performance.now();
+    const full = !changed || this.#dirty || !this.#started;
+    if (full) this.#readKernel();
+    const first = !this.#started;
+    this.#started = true;
+    const p = plan(desired, this.#kernel, {
+      owns: this.#owns,
+      excluded: this.#excluded,
+      only: full ? undefined : changed,
+      draining: new Set(this.#draining.keys()),
+    });
+    const result = this.#apply(desired, p);
+    result.kind = full ? 'full' : 'incremental';
+    // On a full reconcile every operation repairs something the model did not expect (except on
+    // the first sync, which builds the table).
+    result.repaired = full && !first ? result.operations : 0;
+    result.durationMs = performance.now() - t0;
+    return result;
+  }
+
+  #apply(desired: DesiredIpvs, p: Plan): SyncResult {
+    const counts: OperationCounts = {};
+    const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts };
+    // VIPs first, so a service is reachable the moment IPVS has it.
+    if (p.bind.length) {
+      const failed = this.#link.addAddresses(this.#dummyIndex, p.bind);
+      for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot bind VIP');
+      const bad = new Set(failed.map((f) => f.address));
+      for (const a of p.bind) if (!bad.has(a)) this.#kernel.boundAddresses.add(a);
+      result.bound = p.bind.length - failed.length;
+      counts.bind = result.bound;
+      if (failed.length) this.#dirty = true;
+    }
+    const r = p.operations.length ? this.#ipvs.apply(p.operations) : { applied: 0, failures: [] };
+    const failedIdx = new Set(r.failures.map((f) => f.index));
+    p.operations.forEach((op, i) => {
+      if (failedIdx.has(i)) return;
+      counts[op.op] = (counts[op.op] ?? 0) + 1;
+      this.#record(op);
+    });
+    for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'netlink operation failed');
+    if (r.failures.length) this.#dirty = true;
+    result.operations = r.applied;
+    result.failures = r.failures;
+    for (const u of p.undrain) this.#draining.delete(`${u.serviceKey}|${u.serverKey}`);
+    for (const d of p.drain) {
+      const have = this.#kernel.services.get(d.serviceKey);
+      if (!have) continue;
+      const sk = serverKeyString(d.server);
+      this.#draining.set(`${d.serviceKey}|${sk}`, { serviceKey: d.serviceKey, service: have.service, server: d.server, since: this.#now() });
+    }
+    result.drained = p.drain.length;
+    if (p.unbind.length) {
+      // VIPs last, after their services are gone.
+      const failed = this.#link.deleteAddresses(this.#dummyIndex, p.unbind);
+      for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot unbind VIP');
+      const bad = new Set(failed.map((f) => f.address));
+      for (const a of p.unbind) if (!bad.has(a)) this.#kernel.boundAddresses.delete(a);
+      result.unbound = p.unbind.length - failed.length;
+      counts.unbind = result.unbound;
+    }
+    // Draining servers with no connections go now rather than at the next check.
+    if (p.drain.length) result.operations += this.checkDraining(new Set(p.drain.map((d) => d.serviceKey)));
+    void desired;
+    return result;
+  }
+
+  /** Update the kernel model after the kernel accepted `op`. */
+  #record(op: Operation): void {
+    switch (op.op) {
+      case 'add-service': {
+        const key = serviceKeyString(op.service);
+        this.#kernel.services.set(key, { service: toServiceInfo(op.service), servers: new Map() });
+        this.#owned.add(key);
+        break;
+      }
+      case 'update-service': {
+        const have = this.#kernel.services.get(serviceKeyString(op.service));
+        if (have) have.service = toServiceInfo(op.service);
+        break;
+      }
+      case 'delete-service': {
+        const key = serviceKeyString(op.service);
+        this.#kernel.services.delete(key);
+        this.#owned.delete(key);
+        for (const k of [...this.#draining.keys()]) if (k.startsWith(`${key}|`)) this.#draining.delete(k);
+        break;
+      }
+      case 'add-server':
+      case 'update-server': {
+        const have = this.#kernel.services.get(serviceKeyString(op.service));
+        if (have) have.servers.set(serverKeyString(op.server), toServerInfo(op.server, op.service.family));
+        break;
+      }
+      case 'delete-server': {
+        const key = serviceKeyString(op.service);
+        this.#kernel.services.get(key)?.servers.delete(serverKeyString(op.server));
+        this.#draining.delete(`${key}|${serverKeyString(op.server)}`);
+        break;
+      }
+    }
+  }
+
+  /**
+   * Delete draining real servers that have no connections left, or have drained for longer than the
+   * bound. One real-server dump per service concerned. Returns the operations applied.
+   */
+  checkDraining(only?: Set<string>): number {
+    const byService = new Map<string, DrainingServer[]>();
+    for (const d of this.#draining.values()) {
+      if (only && !only.has(d.serviceKey)) continue;
+      const list = byService.get(d.serviceKey) ?? [];
+      list.push(d);
+      byService.set(d.serviceKey, list);
+    }
+    const ops: Operation[] = [];
+    const now = this.#now();
+    for (const [key, list] of byService) {
+      let current: RealServerInfo[];
+      try {
+        current = this.#ipvs.servers(list[0]!.service as ServiceKey, { stats: false });
+      } catch (err) {
+        // The service itself is gone: nothing left to drain.
+        for (const d of list) this.#draining.delete(`${key}|${serverKeyString(d.server)}`);
+        this.#log.debug({ service: key, err: (err as Error).message }, 'draining: service gone');
+        continue;
+      }
+      const byKey = new Map(current.map((s) => [serverKeyString(s), s]));
+      for (const d of list) {
+        const sk = serverKeyString(d.server);
+        const cur = byKey.get(sk);
+        if (!cur) {
+          this.#draining.delete(`${key}|${sk}`);
+          this.#kernel.services.get(key)?.servers.delete(sk);
+          continue;
+        }
+        const idle = cur.activeConns + cur.inactiveConns === 0;
+        const expired = now - d.since >= this.#gracefulTimeoutMs;
+        if (idle || expired) {
+          if (expired && !idle) this.#log.info({ service: key, server: sk, active: cur.activeConns, inactive: cur.inactiveConns }, 'draining: time limit reached, deleting with connections left');
+          ops.push({ op: 'delete-server', service: d.service as ServiceKey, server: d.server });
+        }
+      }
+    }
+    if (!ops.length) return 0;
+    const r = this.#ipvs.apply(ops);
+    const failed = new Set(r.failures.map((f) => f.index));
+    ops.forEach((op, i) => {
+      if (!failed.has(i)) this.#record(op);
+      else this.#draining.delete(`${serviceKeyString(op.service)}|${serverKeyString((op as { server: RealServer }).server)}`);
+    });
+    return r.applied;
+  }
+
+  /** Remove everything kipvs owns: its virtual services and kube-ipvs0. */
+  cleanup(): { services: number } {
+    this.#readKernel();
+    const ops: Operation[] = [];
+    for (const [key, { service }] of this.#kernel.services) {
+      if (!this.#excluded(service) && this.#owns(key, service)) ops.push({ op: 'delete-service', service });
+    }
+    const r = ops.length ? this.#ipvs.apply(ops) : { applied: 0, failures: [] };
+    for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'cleanup: operation failed');
+    this.#link.deleteLink(this.#dummy);
+    this.#kernel = { services: new Map(), boundAddresses: new Set() };
+    this.#owned.clear();
+    this.#draining.clear();
+    return { services: r.applied };
+  }
+}
+
+/** Kernel settings kube-proxy's IPVS mode makes (see the reference's sysctl rows). */
+export function applySysctls(opts: { strictARP: boolean; log: Logger }): void {
+  const set = (path: string, value: string) => {
+    try {
+      if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
+    } catch (err) {
+      opts.log.warn({ sysctl: path, err: (err as Error).message }, 'cannot set sysctl');
+    }
+  };
+  set('/proc/sys/net/ipv4/vs/conntrack', '1');
+  set('/proc/sys/net/ipv4/vs/expire_nodest_conn', '1');
+  set('/proc/sys/net/ipv4/vs/expire_quiescent_template', '1');
+  set('/proc/sys/net/ipv4/ip_forward', '1');
+  // conn_reuse_mode: 0 on 4.1 <= kernel < 5.9 (the 1 s SYN drop); left alone from 5.9 on.
+  const [maj = 0, min = 0] = release().split('.').map((x) => parseInt(x, 10));
+  if (maj < 5 || (maj === 5 && min < 9)) set('/proc/sys/net/ipv4/vs/conn_reuse_mode', '0');
+  if (opts.strictARP) {
+    set('/proc/sys/net/ipv4/conf/all/arp_ignore', '1');
+    set('/proc/sys/net/ipv4/conf/all/arp_announce', '2');
+  }
+}
+
+/** IPVS connection timeouts from the configuration; 0 keeps the kernel's value. */
+export function applyTimeouts(ipvs: IpvsClient, t: Partial<Timeouts>, log: Logger): void {
+  if ((t.tcp ?? 0) > 0 || (t.tcpFin ?? 0) > 0 || (t.udp ?? 0) > 0) {
+    ipvs.setTimeouts({ tcp: t.tcp ?? 0, tcpFin: t.tcpFin ?? 0, udp: t.udp ?? 0 });
+    log.info({ timeouts: t }, 'IPVS timeouts set');
+  }
+}

@@ -1,0 +1,82 @@
+// A bounded-frequency runner: run() requests coalesce so the work runs at most once per
+// `minIntervalMs`, and it runs at least once per `maxIntervalMs` even with no requests (the periodic
+// full reconcile). Runs never overlap. The work says whether the run was a request or the period.
+export type RunReason = 'change' | 'period';
+
+export class BoundedFrequencyRunner {
+  readonly #work: (reason: RunReason) => Promise<void> | void;
+  readonly #minMs: number;
+  readonly #maxMs: number;
+  #last = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #periodTimer: NodeJS.Timeout | undefined;
+  #pending = false;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(work: (reason: RunReason) => Promise<void> | void, minIntervalMs: number, maxIntervalMs: number) {
+    this.#work = work;
+    this.#minMs = Math.max(0, minIntervalMs);
+    this.#maxMs = Math.max(1, maxIntervalMs);
+  }
+
+  /** Ask for a run: now if the last one was long enough ago, else as soon as allowed. */
+  run(): void {
+    if (this.#stopped) return;
+    this.#pending = true;
+    if (this.#timer || this.#running) return;
+    const wait = Math.max(0, this.#last + this.#minMs - Date.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#go('change');
+    }, wait);
+  }
+
+  /** Start the periodic runs. */
+  start(): void {
+    this.#armPeriod();
+  }
+
+  #armPeriod(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#periodTimer);
+    this.#periodTimer = setTimeout(() => void this.#go('period'), this.#maxMs);
+    this.#periodTimer.unref?.();
+  }
+
+  async #go(reason: RunReason): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#running) {
+      await this.#running;
+      if (reason === 'period') return this.#go(reason);
+      return;
+    }
+    if (reason === 'change') this.#pending = false;
+    this.#last = Date.now();
+    this.#running = (async () => {
+      try {
+        await this.#work(reason);
+      } finally {
+        this.#running = undefined;
+        this.#armPeriod();
+        if (this.#pending && !this.#timer) this.run();
+      }
+    })();
+    await this.#running;
+  }
+
+  /** Wait for the run in progress, if any. */
+  async idle(): Promise<void> {
+    while (this.#running || this.#timer) {
+      if (this.#running) await this.#running;
+      else await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#periodTimer);
+    this.#timer = undefined;
+  }
+}

@@ -1,0 +1,94 @@
+// The desired-state model's contract: what it takes (Kubernetes objects, this node, configuration) and
+// what it gives the sync engine (virtual services with real servers, VIPs to bind) plus the "why" that
+// `kipvs list` and `kipvs explain` show. Pure data; no I/O anywhere in src/model.
+import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
+import type { VirtualService, RealServer, Family, Protocol } from '../ipvs/types.js';
+import type { DesiredIpvs } from '../sync/plan.js';
+
+export type { V1Service, V1EndpointSlice, V1Node, DesiredIpvs };
+
+/** What of the configuration the model needs (the agent maps KubeProxyConfiguration onto this). */
+export interface ModelConfig {
+  /** ipvs.scheduler; "" means kube-proxy's default, rr. */
+  scheduler: string;
+  /** This node's name (hostnameOverride or the host name). */
+  nodeName: string;
+  /** IP families this proxier programs (dual-stack: both). */
+  families: Family[];
+}
+
+/** How a virtual service came to be: which Service, which port, which kind of address. */
+export interface VsOrigin {
+  /** "namespace/name" */
+  service: string;
+  /** The Service port's name ("" when unnamed). */
+  portName: string;
+  servicePort: number;
+  protocol: Protocol;
+  kind: 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
+  /** The traffic policy that chose the real servers for this virtual service. */
+  trafficPolicy: 'Cluster' | 'Local';
+  /** Set when topology hints chose the real servers. */
+  topologyZone?: string;
+  /** Human-readable reasons for the choice of real servers (fallbacks, hints ignored, …). */
+  notes: string[];
+}
+
+/** An endpoint as the model saw it, whether or not it became a real server. */
+export interface EndpointInfo {
+  address: string;
+  port: number;
+  pod?: string;        // "namespace/name" from targetRef
+  node?: string;       // nodeName
+  zone?: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  local: boolean;
+  /** Whether it is a real server of this virtual service, and if not why not. */
+  used: boolean;
+  reason?: string;
+}
+
+export interface DesiredVirtualService {
+  service: VirtualService;
+  /** By serverKeyString (address/port). */
+  servers: Map<string, RealServer>;
+  origin: VsOrigin;
+  /** Every endpoint of the matching slice port, by serverKeyString. */
+  endpoints: Map<string, EndpointInfo>;
+}
+
+/** A warning about bad input, naming the object and the field. */
+export interface ModelWarning {
+  /** e.g. "Service default/web" or "EndpointSlice default/web-abc12" */
+  object: string;
+  /** e.g. "spec.ports[1].port" */
+  field: string;
+  message: string;
+}
+
+/** What one Service contributes. */
+export interface ServiceDesired {
+  /** "namespace/name" */
+  name: string;
+  /** By serviceKeyString. */
+  virtualServices: Map<string, DesiredVirtualService>;
+  /** VIPs to bind on kube-ipvs0 (ClusterIPs, externalIPs, LoadBalancer ingress IPs). */
+  addresses: Set<string>;
+  /** spec.healthCheckNodePort for externalTrafficPolicy: Local, with the local ready endpoint count. */
+  healthCheckNodePort?: { port: number; localEndpoints: number };
+  warnings: ModelWarning[];
+}
+
+/** What `ProxyModel.commit()` reports: enough for the engine to sync only what changed. */
+export interface ModelChanges {
+  /** serviceKeyStrings whose desired state changed (added, removed, altered). */
+  changedKeys: Set<string>;
+  /** "namespace/name" of the Services that were recomputed. */
+  changedServices: string[];
+  /** Whether the set of VIPs to bind changed. */
+  addressesChanged: boolean;
+  /** Warnings produced by this commit (bad input). */
+  warnings: ModelWarning[];
+}

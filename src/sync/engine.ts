@@ -228,7 +228,11 @@ export class SyncEngine {
       counts.unbind = result.unbound;
     }
     // Draining servers with no connections go now rather than at the next check.
-    if (p.drain.length) result.operations += this.checkDraining(new Set(p.drain.map((d) => d.serviceKey)));
+    if (p.drain.length) {
+      const n = this.checkDraining(new Set(p.drain.map((d) => d.serviceKey)));
+      if (n) counts['delete-server'] = (counts['delete-server'] ?? 0) + n;
+      result.operations += n;
+    }
     void desired;
     return result;
   }

@@ -1,0 +1,236 @@
+// The sync engine against the real kernel: incremental syncs cost only the changed service's
+// operations, full reconciles repair drift, ownership spares what an operator added, removed TCP
+// real servers drain, and a restarted engine adopts the kernel without a flush.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { IpvsClient } from '../../src/ipvs/client.js';
+import { LinkClient } from '../../src/link/link.js';
+import { SyncEngine, type Logger } from '../../src/sync/engine.js';
+import type { DesiredIpvs, DesiredService } from '../../src/sync/plan.js';
+import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
+import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
+import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, type Backend } from './helpers.js';
+
+const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+function svc(address: string, port: number, protocol: 'tcp' | 'udp' = 'tcp'): VirtualService {
+  return { family: 'inet', protocol, address, port, scheduler: 'rr' };
+}
+
+function desired(entries: [VirtualService, RealServer[]][]): DesiredIpvs {
+  const services = new Map<string, DesiredService>();
+  const boundAddresses = new Set<string>();
+  for (const [service, servers] of entries) {
+    services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
+    boundAddresses.add(service.address!);
+  }
+  return { services, boundAddresses };
+}
+
+/** ipvsadm -Sn, sorted, for comparisons that ignore order. */
+function saved(): string[] {
+  return sh('ipvsadm -Sn').trim().split('\n').filter(Boolean).sort();
+}
+
+let ipvs: IpvsClient;
+let link: LinkClient;
+
+before(() => {
+  resetKernel();
+  ipvs = IpvsClient.open();
+  link = LinkClient.open();
+});
+after(() => {
+  ipvs.close();
+  link.close();
+  resetKernel();
+});
+
+test('first sync builds the table and binds every VIP on kube-ipvs0; an unchanged sync does nothing', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const want = desired([
+    [svc('10.96.0.1', 443), [{ address: '10.244.1.2', port: 6443 }]],
+    [svc('10.96.0.10', 53, 'udp'), [{ address: '10.244.1.3', port: 53 }, { address: '10.244.1.4', port: 53 }]],
+  ]);
+  const r = engine.sync(want);
+  assert.equal(r.kind, 'full');
+  assert.equal(r.operations, 5);
+  assert.equal(r.bound, 2);
+  assert.deepEqual(saved(), [
+    '-A -t 10.96.0.1:443 -s rr',
+    '-A -u 10.96.0.10:53 -s rr',
+    '-a -t 10.96.0.1:443 -r 10.244.1.2:6443 -m -w 1',
+    '-a -u 10.96.0.10:53 -r 10.244.1.3:53 -m -w 1',
+    '-a -u 10.96.0.10:53 -r 10.244.1.4:53 -m -w 1',
+  ]);
+  const addrs = sh('ip -4 -o addr show dev kube-ipvs0').trim().split('\n').map((l) => l.split(/\s+/)[3]).sort();
+  assert.deepEqual(addrs, ['10.96.0.1/32', '10.96.0.10/32']);
+  assert.match(sh('ip -o link show kube-ipvs0'), /NOARP/);
+  assert.doesNotMatch(sh('ip -o link show kube-ipvs0'), /[<,]UP[,>]/);
+  const again = engine.sync(want, []);
+  assert.equal(again.kind, 'incremental');
+  assert.equal(again.operations, 0);
+  const full = engine.sync(want);
+  assert.equal(full.kind, 'full');
+  assert.equal(full.operations, 0);
+  assert.equal(full.repaired, 0);
+  resetKernel();
+});
+
+test('one endpoint added to one of 200 services costs exactly one netlink operation', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const entries: [VirtualService, RealServer[]][] = [];
+  for (let i = 0; i < 200; i++) entries.push([svc(`10.97.${i >> 8}.${i & 255}`, 80), [{ address: `10.245.0.${(i % 250) + 1}`, port: 8080 }]]);
+  const want = desired(entries);
+  assert.equal(engine.sync(want).operations, 400);
+  const target = entries[123]![0];
+  const key = serviceKeyString(target);
+  const extra: RealServer = { address: '10.245.9.9', port: 8080 };
+  want.services.get(key)!.servers.set(serverKeyString(extra), extra);
+  const r = engine.sync(want, [key]);
+  assert.equal(r.kind, 'incremental');
+  assert.equal(r.operations, 1);
+  assert.deepEqual(r.counts, { 'add-server': 1 });
+  assert.match(sh(`ipvsadm -Ln -t ${target.address}:80`), /10\.245\.9\.9:8080/);
+  resetKernel();
+});
+
+test('a full reconcile repairs drift; a service an operator added on another address survives', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const want = desired([
+    [svc('10.96.1.1', 80), [{ address: '10.244.2.2', port: 8080 }, { address: '10.244.2.3', port: 8080 }]],
+    [svc('10.96.1.2', 80), [{ address: '10.244.2.4', port: 8080 }]],
+  ]);
+  engine.sync(want);
+  const before = saved();
+  // Drift: a VS deleted, a real server's weight altered, a VIP unbound, an operator's own VS added.
+  sh(`ipvsadm -D -t 10.96.1.2:80
+      ipvsadm -e -t 10.96.1.1:80 -r 10.244.2.3:8080 -m -w 7
+      ip addr del 10.96.1.1/32 dev kube-ipvs0
+      ipvsadm -A -t 192.0.2.50:80 -s wlc && ipvsadm -a -t 192.0.2.50:80 -r 192.0.2.51:80 -m`);
+  // An incremental sync trusts its model: nothing happens.
+  assert.equal(engine.sync(want, []).operations, 0);
+  const r = engine.sync(want);
+  assert.equal(r.kind, 'full');
+  assert.equal(r.repaired, 3, 'VS re-added, its RS re-added, weight restored');
+  assert.equal(r.bound, 1);
+  assert.deepEqual(saved().filter((l) => !l.includes('192.0.2.5')), before);
+  assert.ok(saved().includes('-A -t 192.0.2.50:80 -s wlc'), 'the operator\'s service is still there');
+  assert.match(sh('ip -4 -o addr show dev kube-ipvs0'), /10\.96\.1\.1\/32/);
+  // A VS on a bound VIP that kipvs no longer wants is kipvs' own, and goes.
+  sh('ipvsadm -A -t 10.96.1.1:8443 -s rr');
+  engine.sync(want);
+  assert.ok(!saved().some((l) => l.includes('10.96.1.1:8443')));
+  resetKernel();
+});
+
+test('excluded CIDRs are never touched, even on a bound VIP', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet, excludeCIDRs: ['10.96.200.0/24'] });
+  const want = desired([[svc('10.96.2.1', 80), [{ address: '10.244.3.2', port: 8080 }]]]);
+  engine.sync(want);
+  sh('ip addr add 10.96.200.1/32 dev kube-ipvs0 && ipvsadm -A -t 10.96.200.1:80 -s rr');
+  engine.sync(want);
+  assert.ok(saved().includes('-A -t 10.96.200.1:80 -s rr'));
+  resetKernel();
+});
+
+test('removed TCP real server drains at weight 0 while a connection is open, then goes; UDP goes at once', async () => {
+  let b: Backend | undefined;
+  let server: net.Server | undefined;
+  let sock: net.Socket | undefined;
+  try {
+    b = startBackend('drain1', 61);
+    // A plain TCP listener in the backend namespace that holds connections open.
+    sh(`ip netns exec drain1 sh -c 'busybox nc -ll -p 9000 -e cat >/dev/null 2>&1 & echo $! > /tmp/drain1-nc.pid'`);
+    waitFor(() => shStatus('ip netns exec drain1 ss -ltn | grep -q :9000').status === 0, 5000, 'nc listening');
+    let now = 0;
+    const engine = new SyncEngine({ ipvs, link, log: quiet, now: () => now, gracefulTimeoutMs: 60_000 });
+    const vs = svc('10.96.3.1', 9000);
+    const udp = svc('10.96.3.1', 53, 'udp');
+    const rs: RealServer = { address: b.address, port: 9000 };
+    const other: RealServer = { address: '10.244.99.9', port: 9000 };
+    engine.sync(desired([[vs, [rs, other]], [udp, [{ address: b.address, port: 53 }]]]));
+    // Connect through the VIP until the connection lands on the backend we will remove.
+    for (let i = 0; i < 4 && !sock; i++) {
+      const s = net.connect({ host: '10.96.3.1', port: 9000 });
+      const ok = await new Promise<boolean>((res) => { s.once('connect', () => res(true)); s.once('error', () => res(false)); setTimeout(() => res(false), 3000); });
+      if (ok) sock = s; else s.destroy();
+    }
+    assert.ok(sock, 'a connection through the VIP to the backend');
+    s_write(sock!, 'hello\n');
+    const vsKey = serviceKeyString(vs);
+    const r = engine.sync(desired([[vs, [other]], [udp, []]]), [vsKey, serviceKeyString(udp)]);
+    assert.equal(r.drained, 1);
+    assert.match(sh('ipvsadm -Ln -t 10.96.3.1:9000'), new RegExp(`${b.address.replace(/\./g, '\\.')}:9000\\s+Masq\\s+0\\s+1`));
+    assert.doesNotMatch(sh('ipvsadm -Ln -u 10.96.3.1:53'), /10\.244/, 'UDP real server deleted at once');
+    assert.equal(engine.draining.size, 1);
+    // Still connected: a check leaves it alone; the connection still works.
+    assert.equal(engine.checkDraining(), 0);
+    s_write(sock!, 'still here\n');
+    assert.match(sh('ipvsadm -Ln -t 10.96.3.1:9000'), new RegExp(b.address.replace(/\./g, '\\.')));
+    // The connection ends (a reset: the kernel then forgets it within its CLOSE timeout, 10 s);
+    // once it is gone the server is deleted.
+    sock!.resetAndDestroy();
+    sock = undefined;
+    waitFor(() => { engine.checkDraining(); return engine.draining.size === 0; }, 30_000, 'drained real server deleted');
+    assert.doesNotMatch(sh('ipvsadm -Ln -t 10.96.3.1:9000'), new RegExp(b.address.replace(/\./g, '\\.')));
+    // The upper bound: a draining server with connections goes when the bound passes.
+    engine.sync(desired([[vs, [rs, other]], [udp, []]]), [vsKey]);
+    const s2 = net.connect({ host: '10.96.3.1', port: 9000 });
+    await new Promise((res) => setTimeout(res, 300));
+    engine.sync(desired([[vs, []], [udp, []]]), [vsKey]);
+    now += 61_000;
+    engine.checkDraining();
+    assert.equal(engine.draining.size, 0);
+    assert.doesNotMatch(sh('ipvsadm -Ln -t 10.96.3.1:9000'), /10\.244/);
+    s2.destroy();
+  } finally {
+    sock?.destroy();
+    server?.close();
+    shStatus('kill $(cat /tmp/drain1-nc.pid)');
+    b?.stop();
+    resetKernel();
+  }
+});
+
+function s_write(sock: net.Socket, text: string): void {
+  sock.write(text);
+}
+
+test('a returning endpoint gets its weight back; a restarted engine adopts the kernel and restores weights', () => {
+  const vs = svc('10.96.4.1', 80);
+  const a: RealServer = { address: '10.244.4.2', port: 8080 };
+  const b: RealServer = { address: '10.244.4.3', port: 8080 };
+  const first = new SyncEngine({ ipvs, link, log: quiet });
+  first.sync(desired([[vs, [a, b]]]));
+  // b is removed while it (pretend) has connections: weight 0; kipvs then "crashes".
+  sh('ipvsadm -e -t 10.96.4.1:80 -r 10.244.4.3:8080 -m -w 0');
+  const second = new SyncEngine({ ipvs, link, log: quiet });
+  const r = second.sync(desired([[vs, [a, b]]]));
+  assert.equal(r.kind, 'full');
+  assert.equal(r.operations, 1, 'only the weight is restored: no flush, no re-add');
+  assert.deepEqual(r.counts, { 'update-server': 1 });
+  assert.ok(saved().includes('-a -t 10.96.4.1:80 -r 10.244.4.3:8080 -m -w 1'));
+  // Undrain in the same engine: remove b (no connections: deleted at once), re-add it.
+  const r2 = second.sync(desired([[vs, [a]]]), [serviceKeyString(vs)]);
+  assert.equal(r2.counts['delete-server'] ?? 0, 1);
+  assert.ok(!saved().some((l) => l.includes('10.244.4.3')));
+  second.sync(desired([[vs, [a, b]]]), [serviceKeyString(vs)]);
+  assert.ok(saved().includes('-a -t 10.96.4.1:80 -r 10.244.4.3:8080 -m -w 1'));
+  resetKernel();
+});
+
+test('cleanup removes what kipvs owns and kube-ipvs0, and nothing else', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  engine.sync(desired([[svc('10.96.5.1', 80), [{ address: '10.244.5.2', port: 8080 }]]]));
+  sh('ipvsadm -A -t 192.0.2.60:80 -s rr');
+  const fresh = new SyncEngine({ ipvs, link, log: quiet });
+  const r = fresh.cleanup();
+  assert.equal(r.services, 1);
+  assert.deepEqual(saved(), ['-A -t 192.0.2.60:80 -s rr']);
+  assert.notEqual(shStatus('ip link show kube-ipvs0').status, 0);
+  resetKernel();
+});
+
+void httpGet;

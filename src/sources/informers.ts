@@ -1,0 +1,238 @@
+// The Kubernetes API as a source: one @kubernetes/client-node informer (ListWatch, what makeInformer
+// builds) per kind, selecting what kube-proxy selects:
+//   Services        /api/v1/services                          label !service.kubernetes.io/service-proxy-name
+//   EndpointSlices  /apis/discovery.k8s.io/v1/endpointslices  label !service.kubernetes.io/headless,
+//                                                                   !service.kubernetes.io/service-proxy-name
+//   this Node       /api/v1/nodes                             field metadata.name=<nodeName>
+//
+// What client-node 1.4's ListWatch does, and what this file adds:
+// - A watch that ends cleanly (server timeout, closed connection) is restarted by ListWatch itself from the
+//   last resourceVersion it saw (ADDED/MODIFIED/DELETED/BOOKMARK all advance it).
+// - 410 Gone, whether an HTTP 410 on the watch request or an ERROR event whose Status has code 410 followed by
+//   the end of the stream, makes ListWatch forget its resourceVersion and list again. The relist diffs against
+//   its cache: "delete" only for objects missing from the new list, "update" only when an object's
+//   resourceVersion differs, nothing for unchanged ones. This source filters once more on its own record of
+//   what it emitted (kind/namespace/name → resourceVersion), so an unchanged object is never re-emitted.
+// - Any other error (connection refused, 5xx, a list that fails) calls the informer's error handlers and
+//   ListWatch stops for good. This source reports it through events.error and restarts the informer after an
+//   exponential backoff (initialMs doubling up to maxMs); the cache and what was emitted stay, so nothing is
+//   removed because of an error. The backoff resets once a list or a watch event succeeds again.
+// - ListWatch passes only resourceVersion, labelSelector and fieldSelector to the watch; the Watch wrapper here
+//   adds allowWatchBookmarks=true and a timeoutSeconds (randomised, as client-go does) so that a silently dead
+//   connection cannot hold a watch forever, and the field selector for the Node (makeInformer has no field
+//   selector parameter, so ListWatch is constructed directly with the same arguments makeInformer uses).
+// - Lists are paginated (limit/continue); a continue token that expired (410) restarts the list.
+// - Watch events arrive as plain JSON while lists come back as the generated model classes; watch objects are
+//   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
+import {
+  CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch,
+  ADD, UPDATE, DELETE, ERROR,
+} from '@kubernetes/client-node';
+import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
+import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
+import { objectKey } from './types.js';
+
+export interface InformerSourceOptions {
+  kubeConfig: KubeConfig;
+  nodeName: string;
+  log: Logger;
+  /** Restart delays after an error: initialMs doubling up to maxMs (defaults 500 ms and 30 s). */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** Watch timeoutSeconds sent to the server: a random value in [min, max] (default 300–600 s, as client-go). */
+  watchTimeoutSeconds?: { min: number; max: number };
+  /** Page size of lists (default 500). */
+  pageSize?: number;
+}
+
+export const SERVICE_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name';
+export const ENDPOINTSLICE_LABEL_SELECTOR = '!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name';
+
+type WatchCallback = (phase: string, apiObj: any, watchObj?: any) => void;
+type DoneCallback = (err: any) => void;
+interface Watcher {
+  watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: DoneCallback): Promise<AbortController>;
+}
+
+interface Channel {
+  kind: Kind;
+  informer: ListWatch<KubernetesObject>;
+  listed: boolean;
+  failures: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
+
+function asError(err: unknown): Error {
+  if (err instanceof Error) return err;
+  if (err && typeof err === 'object') {
+    const o = err as { message?: unknown; code?: unknown; statusCode?: unknown };
+    return new Error(typeof o.message === 'string' ? o.message : JSON.stringify(err));
+  }
+  return new Error(String(err));
+}
+
+export function informerSource(options: InformerSourceOptions): Source {
+  const { kubeConfig, nodeName, log } = options;
+  const initialMs = options.backoff?.initialMs ?? 500;
+  const maxMs = options.backoff?.maxMs ?? 30_000;
+  const timeouts = options.watchTimeoutSeconds ?? { min: 300, max: 600 };
+  const pageSize = options.pageSize ?? 500;
+  const server = kubeConfig.getCurrentCluster()?.server ?? '(no cluster)';
+
+  let events: SourceEvents | undefined;
+  let stopped = false;
+  let syncedSent = false;
+  const channels: Channel[] = [];
+  /** What was emitted: key → resourceVersion. */
+  const emitted = new Map<string, string>();
+
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+
+  /** Lists every page; restarts from the first page when a continue token expired. */
+  async function listAll<T extends KubernetesObject>(
+    page: (cont: string | undefined) => Promise<KubernetesListObject<T>>,
+  ): Promise<KubernetesListObject<T>> {
+    for (let attempt = 0; ; attempt++) {
+      let cont: string | undefined;
+      let first: KubernetesListObject<T> | undefined;
+      const items: T[] = [];
+      try {
+        do {
+          const list = await page(cont);
+          first ??= list;
+          items.push(...list.items);
+          cont = list.metadata?._continue || undefined;
+        } while (cont);
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        if (code === 410 && cont !== undefined && attempt < 3) continue; // the snapshot expired mid-list
+        throw err;
+      }
+      return { ...first!, metadata: { ...first!.metadata, _continue: undefined }, items };
+    }
+  }
+
+  function backoffReset(ch: Channel): void {
+    ch.failures = 0;
+  }
+
+  function makeWatcher(ch: { kind: Kind; fieldSelector?: string; channel?: Channel }): Watcher {
+    const inner = new Watch(kubeConfig);
+    return {
+      watch(path, queryParams, callback, done) {
+        const c = ch.channel!;
+        if (!c.listed) {
+          // ListWatch calls watch right after it has processed its first list: this kind is synced.
+          c.listed = true;
+          backoffReset(c);
+          maybeSynced();
+        }
+        const span = Math.max(0, timeouts.max - timeouts.min);
+        const params = {
+          ...queryParams,
+          allowWatchBookmarks: true,
+          timeoutSeconds: Math.round(timeouts.min + Math.random() * span),
+          ...(ch.fieldSelector ? { fieldSelector: ch.fieldSelector } : {}),
+        };
+        log.debug({ kind: ch.kind, resourceVersion: queryParams.resourceVersion }, 'watch');
+        return inner.watch(path, params, (phase, obj, raw) => {
+          backoffReset(c);
+          if ((phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') && obj && typeof obj === 'object') {
+            obj = ObjectSerializer.deserialize(obj, MODEL_TYPE[ch.kind], "");
+          } else if (phase === 'ERROR') {
+            log.info({ kind: ch.kind, status: obj }, 'watch ERROR event');
+          }
+          callback(phase, obj, raw);
+        }, done);
+      },
+    };
+  }
+
+  function maybeSynced(): void {
+    if (syncedSent || stopped || !events) return;
+    if (channels.length === 3 && channels.every((c) => c.listed)) {
+      syncedSent = true;
+      log.info({ server }, 'initial lists received');
+      events.synced();
+    }
+  }
+
+  function onUpsert(kind: Kind, obj: KubeObject): void {
+    if (stopped || !events) return;
+    const key = objectKey(kind, obj);
+    const rv = obj.metadata?.resourceVersion ?? '';
+    if (emitted.has(key) && emitted.get(key) === rv && rv !== '') return;
+    emitted.set(key, rv);
+    events.upsert(kind, obj);
+  }
+
+  function onRemove(kind: Kind, obj: KubeObject): void {
+    if (stopped || !events) return;
+    const key = objectKey(kind, obj);
+    if (!emitted.delete(key)) return;
+    events.remove(kind, obj);
+  }
+
+  function onError(ch: Channel, err: unknown): void {
+    if (stopped || !events) return;
+    const e = asError(err);
+    const delay = Math.min(maxMs, initialMs * 2 ** ch.failures);
+    ch.failures++;
+    log.warn({ kind: ch.kind, err: e.message, retryInMs: delay }, 'list/watch failed; retrying');
+    events.error(ch.kind, e);
+    if (ch.restartTimer) clearTimeout(ch.restartTimer);
+    ch.restartTimer = setTimeout(() => {
+      ch.restartTimer = undefined;
+      if (stopped) return;
+      ch.informer.start().catch((err2: unknown) => onError(ch, err2));
+    }, delay);
+  }
+
+  function addChannel(kind: Kind, path: string, list: () => Promise<KubernetesListObject<KubernetesObject>>,
+                      labelSelector: string | undefined, fieldSelector: string | undefined): Channel {
+    const holder: { kind: Kind; fieldSelector?: string; channel?: Channel } = { kind };
+    if (fieldSelector) holder.fieldSelector = fieldSelector;
+    const informer = new ListWatch<KubernetesObject>(path, makeWatcher(holder) as unknown as Watch, list, false, labelSelector);
+    const ch: Channel = { kind, informer, listed: false, failures: 0, restartTimer: undefined };
+    holder.channel = ch;
+    informer.on(ADD, (o) => onUpsert(kind, o as KubeObject));
+    informer.on(UPDATE, (o) => onUpsert(kind, o as KubeObject));
+    informer.on(DELETE, (o) => onRemove(kind, o as KubeObject));
+    informer.on(ERROR, (err) => onError(ch, err));
+    channels.push(ch);
+    return ch;
+  }
+
+  return {
+    describe() {
+      return `Kubernetes API ${server} (node ${nodeName})`;
+    },
+    async start(ev: SourceEvents) {
+      if (events) throw new Error('informer source already started');
+      events = ev;
+      const nodeField = `metadata.name=${nodeName}`;
+      addChannel('Service', '/api/v1/services',
+        () => listAll((cont) => core.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit: pageSize, _continue: cont })),
+        SERVICE_LABEL_SELECTOR, undefined);
+      addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices',
+        () => listAll((cont) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit: pageSize, _continue: cont })),
+        ENDPOINTSLICE_LABEL_SELECTOR, undefined);
+      addChannel('Node', '/api/v1/nodes',
+        () => listAll((cont) => core.listNode({ fieldSelector: nodeField, limit: pageSize, _continue: cont })),
+        undefined, nodeField);
+      log.info({ server, nodeName }, 'starting informers');
+      for (const ch of channels) ch.informer.start().catch((err: unknown) => onError(ch, err));
+    },
+    async stop() {
+      stopped = true;
+      for (const ch of channels) {
+        if (ch.restartTimer) clearTimeout(ch.restartTimer);
+        ch.restartTimer = undefined;
+        await ch.informer.stop();
+      }
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// What every input source (the Kubernetes API through informers, or a directory of manifests) gives the
+// agent: objects upserted and removed by kind, one "synced" once the initial state is complete, and errors
+// it keeps retrying past by itself.
+import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
+
+export type { V1Service, V1EndpointSlice, V1Node };
+export type Kind = 'Service' | 'EndpointSlice' | 'Node';
+export type KubeObject = V1Service | V1EndpointSlice | V1Node;
+
+export interface SourceEvents {
+  upsert(kind: Kind, obj: KubeObject): void;
+  remove(kind: Kind, obj: KubeObject): void;
+  /** Called once, when the initial lists of all three kinds have been received (no sync before that). */
+  synced(): void;
+  /** A list/watch or file problem; the source keeps retrying by itself. */
+  error(kind: Kind | 'manifests', err: Error): void;
+}
+
+export interface Source {
+  start(events: SourceEvents): Promise<void>;
+  stop(): Promise<void>;
+  describe(): string;
+}
+
+/** The part of a pino logger the sources use (pino's `logger.info({ ... }, 'message')` shape). */
+export interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** A logger that drops everything. */
+export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** "kind/namespace/name" ("kind//name" for cluster-scoped objects): the key sources diff by. */
+export function objectKey(kind: Kind, obj: KubeObject): string {
+  return `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}

@@ -1,0 +1,525 @@
+// A fake Kubernetes API server for tests: node's http only, speaking the real list/watch protocol well
+// enough for @kubernetes/client-node's informers (ListWatch + Watch) to run against it unchanged.
+//
+// What it implements, as kube-apiserver does:
+// - resources: services (v1), endpointslices (discovery.k8s.io/v1), nodes (v1, cluster-scoped);
+//   cluster-wide list paths, namespaced list paths, and GET of one object;
+// - one monotonically increasing resourceVersion for every change (etcd's revision);
+// - list: {kind: XList, apiVersion, metadata: {resourceVersion, continue?}, items} (items without kind and
+//   apiVersion, as the real server sends them), `limit`/`continue` pagination over a consistent snapshot at
+//   the first page's resourceVersion; a continue token older than the compaction point answers HTTP 410;
+// - watch (watch=1|true): a chunked stream of newline-delimited {type, object} events, ADDED / MODIFIED /
+//   DELETED, BOOKMARK when allowWatchBookmarks=true; without resourceVersion (or "0") it starts with a
+//   synthetic ADDED per existing object; with resourceVersion=N it replays every change after N; when N is
+//   older than the compaction point it sends an ERROR event carrying a 410 "Expired" Status and closes,
+//   as the real server's watch cache does (or answers HTTP 410, with `goneAs: 'http'`);
+// - timeoutSeconds closes the watch after that many seconds;
+// - labelSelector: key=value, key==value, key!=value, key, !key, key in (a,b), key notin (a,b);
+//   fieldSelector: metadata.name and metadata.namespace with = / == / != (others answer 400).
+// Test controls: create/update/delete, compact(), closeWatches(), bookmark(), setDown(), requests.
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import type { KubernetesObject } from '@kubernetes/client-node';
+
+export type ResourceName = 'services' | 'endpointslices' | 'nodes';
+
+interface ResourceInfo {
+  name: ResourceName;
+  kind: string;
+  apiVersion: string;
+  /** URL prefix: /api/v1 or /apis/<group>/<version> */
+  prefix: string;
+  namespaced: boolean;
+}
+
+const RESOURCES: ResourceInfo[] = [
+  { name: 'services', kind: 'Service', apiVersion: 'v1', prefix: '/api/v1', namespaced: true },
+  { name: 'endpointslices', kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1', prefix: '/apis/discovery.k8s.io/v1', namespaced: true },
+  { name: 'nodes', kind: 'Node', apiVersion: 'v1', prefix: '/api/v1', namespaced: false },
+];
+
+function resourceForKind(kind: string | undefined): ResourceInfo {
+  const r = RESOURCES.find((x) => x.kind === kind);
+  if (!r) throw new Error(`fake-apiserver: unsupported kind ${String(kind)}`);
+  return r;
+}
+
+/** A plain JSON Kubernetes object as stored. */
+export type Obj = KubernetesObject & { metadata: NonNullable<KubernetesObject['metadata']> } & Record<string, unknown>;
+
+interface HistoryEntry {
+  rv: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  resource: ResourceName;
+  key: string;
+  /** The object after the change (for DELETED: its last state, stamped with the deletion's version). */
+  obj: Obj;
+  /** The object before the change (undefined for ADDED). */
+  prev: Obj | undefined;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  watch: boolean;
+  status: number;
+}
+
+interface WatchConn {
+  resource: ResourceName;
+  namespace: string | undefined;
+  match: (o: Obj) => boolean;
+  bookmarks: boolean;
+  res: http.ServerResponse;
+  timer: NodeJS.Timeout | undefined;
+  closed: boolean;
+}
+
+export interface FakeApiServerOptions {
+  /** How a watch from a compacted resourceVersion is refused: an ERROR event in a 200 stream (the real
+   *  server's watch cache; default), or an HTTP 410 answer. */
+  goneAs?: 'event' | 'http';
+  /** Send a BOOKMARK to bookmark-enabled watches this often (ms); 0 (default) = only when bookmark() is called. */
+  bookmarkIntervalMs?: number;
+}
+
+export type Selector = (labels: Record<string, string>) => boolean;
+
+/** Parses a label selector as the API server accepts it; throws on a malformed one. */
+export function parseLabelSelector(text: string): Selector {
+  const terms: string[] = [];
+  let depth = 0, cur = '';
+  for (const ch of text) {
+    if (ch === '(') depth++;
+    if (ch === ')') depth--;
+    if (ch === ',' && depth === 0) { terms.push(cur); cur = ''; } else cur += ch;
+  }
+  terms.push(cur);
+  const tests: Selector[] = [];
+  const keyRe = /^[A-Za-z0-9]([-A-Za-z0-9_./]*[A-Za-z0-9])?$/;
+  const checkKey = (k: string): string => {
+    if (!keyRe.test(k)) throw new Error(`invalid label key "${k}"`);
+    return k;
+  };
+  for (const raw of terms) {
+    const t = raw.trim();
+    if (t === '') continue;
+    let m: RegExpExecArray | null;
+    if ((m = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(t))) {
+      const key = checkKey(m[1]!), values = new Set(m[3]!.split(',').map((v) => v.trim()));
+      tests.push(m[2] === 'in'
+        ? (l) => key in l && values.has(l[key]!)
+        : (l) => !(key in l) || !values.has(l[key]!));
+    } else if ((m = /^([^!=\s]+)\s*!=\s*(\S*)$/.exec(t))) {
+      const key = checkKey(m[1]!), value = m[2]!;
+      tests.push((l) => l[key] !== value);
+    } else if ((m = /^([^!=\s]+)\s*==?\s*(\S*)$/.exec(t))) {
+      const key = checkKey(m[1]!), value = m[2]!;
+      tests.push((l) => l[key] === value);
+    } else if ((m = /^!\s*(\S+)$/.exec(t))) {
+      const key = checkKey(m[1]!);
+      tests.push((l) => !(key in l));
+    } else {
+      const key = checkKey(t);
+      tests.push((l) => key in l);
+    }
+  }
+  return (l) => tests.every((f) => f(l));
+}
+
+/** Parses a field selector (metadata.name / metadata.namespace only); throws on anything else. */
+export function parseFieldSelector(text: string): (o: Obj) => boolean {
+  const tests: ((o: Obj) => boolean)[] = [];
+  for (const raw of text.split(',')) {
+    const t = raw.trim();
+    if (t === '') continue;
+    const m = /^([A-Za-z.]+)\s*(==|!=|=)\s*(.*)$/.exec(t);
+    if (!m) throw new Error(`invalid field selector term "${t}"`);
+    const [, field, op, value] = m as unknown as [string, string, string, string];
+    let get: (o: Obj) => string;
+    if (field === 'metadata.name') get = (o) => o.metadata.name ?? '';
+    else if (field === 'metadata.namespace') get = (o) => o.metadata.namespace ?? '';
+    else throw new Error(`field label not supported: ${field}`);
+    tests.push(op === '!=' ? (o) => get(o) !== value : (o) => get(o) === value);
+  }
+  return (o) => tests.every((f) => f(o));
+}
+
+function statusBody(code: number, reason: string, message: string): Record<string, unknown> {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+const keyOf = (o: Obj): string => `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+
+export class FakeApiServer {
+  /** Every request received, in order (also those refused while down). */
+  readonly requests: RequestRecord[] = [];
+  private readonly store = new Map<ResourceName, Map<string, Obj>>(RESOURCES.map((r) => [r.name, new Map()]));
+  private history: HistoryEntry[] = [];
+  private rv = 1;
+  private compactedRv = 0;
+  private watches = new Set<WatchConn>();
+  private sockets = new Set<Socket>();
+  private server: http.Server | undefined;
+  private down: false | 'reset' | '503' = false;
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+  private baseUrl = '';
+
+  constructor(private readonly options: FakeApiServerOptions = {}) {}
+
+  /** Listens on 127.0.0.1 with an ephemeral port. */
+  async start(): Promise<{ url: string }> {
+    const server = http.createServer((req, res) => this.handle(req, res));
+    server.on('connection', (s) => {
+      if (this.down === 'reset') { s.destroy(); return; }
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    const { port } = server.address() as AddressInfo;
+    this.baseUrl = `http://127.0.0.1:${port}`;
+    if (this.options.bookmarkIntervalMs) {
+      this.bookmarkTimer = setInterval(() => this.bookmark(), this.options.bookmarkIntervalMs);
+      this.bookmarkTimer.unref();
+    }
+    return { url: this.baseUrl };
+  }
+
+  get url(): string { return this.baseUrl; }
+
+  async stop(): Promise<void> {
+    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    this.closeWatches();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Writes a kubeconfig (JSON, which is YAML) pointing at this server with a dummy token. */
+  writeKubeconfig(path: string): void {
+    const config = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'fake', cluster: { server: this.baseUrl } }],
+      users: [{ name: 'fake', user: { token: 'fake-token' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+      'current-context': 'fake',
+    };
+    writeFileSync(path, JSON.stringify(config, null, 2) + '\n');
+  }
+
+  /** The latest resourceVersion handed out. */
+  get resourceVersion(): string { return String(this.rv); }
+
+  // ---- store -------------------------------------------------------------------------------------
+
+  /** Stores a new object (kind decides the resource) and returns the stored copy. */
+  create<T extends KubernetesObject>(input: T): T {
+    const r = resourceForKind(input.kind);
+    const obj = clone(input) as unknown as Obj;
+    obj.apiVersion = r.apiVersion;
+    obj.metadata = obj.metadata ?? {};
+    if (!obj.metadata.name) throw new Error('fake-apiserver: metadata.name is required');
+    if (r.namespaced) obj.metadata.namespace = obj.metadata.namespace || 'default';
+    else delete obj.metadata.namespace;
+    const key = keyOf(obj);
+    const map = this.store.get(r.name)!;
+    if (map.has(key)) throw new Error(`fake-apiserver: ${r.kind} ${key} already exists`);
+    obj.metadata.uid = obj.metadata.uid ?? randomUUID();
+    obj.metadata.creationTimestamp = (obj.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z')) as never;
+    obj.metadata.generation = 1;
+    obj.metadata.resourceVersion = String(++this.rv);
+    map.set(key, obj);
+    this.record({ rv: this.rv, type: 'ADDED', resource: r.name, key, obj, prev: undefined });
+    return clone(obj) as unknown as T;
+  }
+
+  /** Replaces an existing object (matched by kind/namespace/name); bumps its resourceVersion. */
+  update<T extends KubernetesObject>(input: T): T {
+    const r = resourceForKind(input.kind);
+    const obj = clone(input) as unknown as Obj;
+    obj.apiVersion = r.apiVersion;
+    if (r.namespaced) obj.metadata.namespace = obj.metadata.namespace || 'default';
+    const key = keyOf(obj);
+    const map = this.store.get(r.name)!;
+    const prev = map.get(key);
+    if (!prev) throw new Error(`fake-apiserver: ${r.kind} ${key} not found`);
+    obj.metadata.uid = prev.metadata.uid;
+    obj.metadata.creationTimestamp = prev.metadata.creationTimestamp;
+    obj.metadata.generation = (prev.metadata.generation ?? 1) + 1;
+    obj.metadata.resourceVersion = String(++this.rv);
+    map.set(key, obj);
+    this.record({ rv: this.rv, type: 'MODIFIED', resource: r.name, key, obj, prev });
+    return clone(obj) as unknown as T;
+  }
+
+  /** Creates or updates. */
+  apply<T extends KubernetesObject>(input: T): T {
+    const r = resourceForKind(input.kind);
+    const ns = r.namespaced ? input.metadata?.namespace || 'default' : '';
+    return this.store.get(r.name)!.has(`${ns}/${input.metadata?.name ?? ''}`) ? this.update(input) : this.create(input);
+  }
+
+  /** Deletes an object (only kind, metadata.namespace and metadata.name are looked at). */
+  delete(input: KubernetesObject): void {
+    const r = resourceForKind(input.kind);
+    const ns = r.namespaced ? input.metadata?.namespace || 'default' : '';
+    const key = `${ns}/${input.metadata?.name ?? ''}`;
+    const map = this.store.get(r.name)!;
+    const prev = map.get(key);
+    if (!prev) throw new Error(`fake-apiserver: ${r.kind} ${key} not found`);
+    map.delete(key);
+    const obj = clone(prev);
+    obj.metadata.resourceVersion = String(++this.rv);
+    this.record({ rv: this.rv, type: 'DELETED', resource: r.name, key, obj, prev });
+  }
+
+  /** The stored objects of a kind (copies). */
+  list(kind: string): Obj[] {
+    return [...this.store.get(resourceForKind(kind).name)!.values()].map(clone);
+  }
+
+  /** Forgets the history up to now: any watch or continue token from an older resourceVersion gets 410. */
+  compact(): void {
+    this.compactedRv = this.rv;
+    this.history = [];
+  }
+
+  /** Ends every open watch stream cleanly (as a server-side timeout does). */
+  closeWatches(): void {
+    for (const w of [...this.watches]) this.endWatch(w);
+  }
+
+  /** Sends a BOOKMARK at the current resourceVersion to every watch that allowed bookmarks. */
+  bookmark(): void {
+    for (const w of this.watches) {
+      if (!w.bookmarks) continue;
+      const r = RESOURCES.find((x) => x.name === w.resource)!;
+      this.send(w, { type: 'BOOKMARK', object: { kind: r.kind, apiVersion: r.apiVersion, metadata: { resourceVersion: String(this.rv) } } });
+    }
+  }
+
+  /** Number of open watch streams. */
+  get openWatches(): number { return this.watches.size; }
+
+  /**
+   * Takes the server down or up. Down: open watches and connections are cut, then every new request is
+   * answered 503 (default) or its connection is reset on accept ('reset').
+   */
+  setDown(down: boolean, how: 'reset' | '503' = '503'): void {
+    this.down = down ? how : false;
+    if (down) {
+      for (const w of [...this.watches]) { w.closed = true; this.watches.delete(w); if (w.timer) clearTimeout(w.timer); }
+      for (const s of this.sockets) s.destroy();
+    }
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------------
+
+  private record(e: HistoryEntry): void {
+    this.history.push(e);
+    for (const w of this.watches) {
+      if (w.resource !== e.resource) continue;
+      this.sendChange(w, e);
+    }
+  }
+
+  /** Sends a change to a watch with the selector semantics of the real server: an object that moves out
+   *  of the selection is sent as DELETED, one that moves into it as ADDED. */
+  private sendChange(w: WatchConn, e: HistoryEntry): void {
+    if (w.namespace !== undefined && e.obj.metadata.namespace !== w.namespace) return;
+    const now = w.match(e.obj);
+    const before = e.prev !== undefined && w.match(e.prev);
+    let type: string;
+    if (e.type === 'DELETED') { if (!before) return; type = 'DELETED'; }
+    else if (e.type === 'ADDED') { if (!now) return; type = 'ADDED'; }
+    else if (now && before) type = 'MODIFIED';
+    else if (now) type = 'ADDED';
+    else if (before) type = 'DELETED';
+    else return;
+    this.send(w, { type, object: e.obj });
+  }
+
+  private send(w: WatchConn, event: unknown): void {
+    if (w.closed) return;
+    w.res.write(JSON.stringify(event) + '\n');
+  }
+
+  private endWatch(w: WatchConn): void {
+    if (w.closed) return;
+    w.closed = true;
+    if (w.timer) clearTimeout(w.timer);
+    this.watches.delete(w);
+    w.res.end();
+  }
+
+  private reply(res: http.ServerResponse, rec: RequestRecord, status: number, body: unknown): void {
+    rec.status = status;
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const query = Object.fromEntries(url.searchParams.entries());
+    const watch = query.watch === '1' || query.watch === 'true';
+    const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query, watch, status: 0 };
+    this.requests.push(rec);
+    if (this.down) {
+      if (this.down === 'reset') { req.socket.destroy(); return; }
+      this.reply(res, rec, 503, statusBody(503, 'ServiceUnavailable', 'the fake API server is down'));
+      return;
+    }
+    if (req.method !== 'GET') {
+      this.reply(res, rec, 405, statusBody(405, 'MethodNotAllowed', `${req.method} is not supported by the fake API server`));
+      return;
+    }
+    const route = this.route(url.pathname);
+    if (!route) {
+      this.reply(res, rec, 404, statusBody(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
+      return;
+    }
+    let labelMatch: Selector = () => true;
+    let fieldMatch: (o: Obj) => boolean = () => true;
+    try {
+      if (query.labelSelector) labelMatch = parseLabelSelector(query.labelSelector);
+      if (query.fieldSelector) fieldMatch = parseFieldSelector(query.fieldSelector);
+    } catch (err) {
+      this.reply(res, rec, 400, statusBody(400, 'BadRequest', (err as Error).message));
+      return;
+    }
+    const match = (o: Obj): boolean => labelMatch(o.metadata.labels ?? {}) && fieldMatch(o);
+    const { info, namespace, name } = route;
+    if (name !== undefined) {
+      const obj = this.store.get(info.name)!.get(`${namespace ?? ''}/${name}`);
+      if (!obj) this.reply(res, rec, 404, statusBody(404, 'NotFound', `${info.name} "${name}" not found`));
+      else this.reply(res, rec, 200, { kind: info.kind, ...obj });
+      return;
+    }
+    if (watch) this.serveWatch(req, res, rec, info, namespace, match, query);
+    else this.serveList(res, rec, info, namespace, match, query);
+  }
+
+  private route(path: string): { info: ResourceInfo; namespace: string | undefined; name: string | undefined } | undefined {
+    for (const info of RESOURCES) {
+      if (!path.startsWith(info.prefix + '/')) continue;
+      const parts = path.slice(info.prefix.length + 1).split('/').filter((p) => p !== '').map(decodeURIComponent);
+      if (parts[0] === info.name && parts.length <= 2) {
+        if (parts.length === 2 && info.namespaced) return undefined; // a namespaced object needs a namespace
+        return { info, namespace: undefined, name: parts[1] };
+      }
+      if (info.namespaced && parts[0] === 'namespaces' && parts[2] === info.name && parts.length >= 3 && parts.length <= 4) {
+        return { info, namespace: parts[1], name: parts[3] };
+      }
+    }
+    return undefined;
+  }
+
+  /** The objects of a resource as they were at resourceVersion `at` (history since compaction allows it). */
+  private snapshotAt(resource: ResourceName, at: number): Map<string, Obj> {
+    const snap = new Map(this.store.get(resource)!);
+    for (let i = this.history.length - 1; i >= 0; i--) {
+      const e = this.history[i]!;
+      if (e.rv <= at) break;
+      if (e.resource !== resource) continue;
+      if (e.prev === undefined) snap.delete(e.key);
+      else snap.set(e.key, e.prev);
+    }
+    return snap;
+  }
+
+  private serveList(res: http.ServerResponse, rec: RequestRecord, info: ResourceInfo, namespace: string | undefined,
+                    match: (o: Obj) => boolean, query: Record<string, string>): void {
+    let at = this.rv;
+    let after = '';
+    if (query.continue) {
+      let token: { rv: number; after: string };
+      try {
+        token = JSON.parse(Buffer.from(query.continue, 'base64url').toString()) as { rv: number; after: string };
+      } catch {
+        this.reply(res, rec, 400, statusBody(400, 'BadRequest', 'invalid continue token'));
+        return;
+      }
+      if (token.rv < this.compactedRv) {
+        this.reply(res, rec, 410, statusBody(410, 'Expired',
+          `The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results.`));
+        return;
+      }
+      at = token.rv;
+      after = token.after;
+    }
+    const snap = at === this.rv ? this.store.get(info.name)! : this.snapshotAt(info.name, at);
+    const keys = [...snap.keys()].sort();
+    const items: Obj[] = [];
+    const limit = query.limit ? Number(query.limit) : 0;
+    let cont: string | undefined;
+    for (const key of keys) {
+      if (after && key <= after) continue;
+      const o = snap.get(key)!;
+      if (namespace !== undefined && o.metadata.namespace !== namespace) continue;
+      if (!match(o)) continue;
+      if (limit > 0 && items.length === limit) {
+        cont = Buffer.from(JSON.stringify({ rv: at, after: keyOf(items[items.length - 1]!) })).toString('base64url');
+        break;
+      }
+      const item = clone(o) as Record<string, unknown>;
+      delete item.kind;
+      delete item.apiVersion;
+      items.push(item as Obj);
+    }
+    const metadata: Record<string, string> = { resourceVersion: String(at) };
+    if (cont) metadata.continue = cont;
+    this.reply(res, rec, 200, { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata, items });
+  }
+
+  private serveWatch(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, info: ResourceInfo,
+                     namespace: string | undefined, match: (o: Obj) => boolean, query: Record<string, string>): void {
+    const from = query.resourceVersion ?? '';
+    const fromRv = from === '' || from === '0' ? undefined : Number(from);
+    if (fromRv !== undefined && !Number.isFinite(fromRv)) {
+      this.reply(res, rec, 400, statusBody(400, 'BadRequest', `invalid resourceVersion "${from}"`));
+      return;
+    }
+    const gone = fromRv !== undefined && fromRv < this.compactedRv;
+    if (gone && this.options.goneAs === 'http') {
+      this.reply(res, rec, 410, statusBody(410, 'Expired', `too old resource version: ${fromRv} (${this.compactedRv})`));
+      return;
+    }
+    rec.status = 200;
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    res.flushHeaders();
+    const w: WatchConn = { resource: info.name, namespace, match, bookmarks: query.allowWatchBookmarks === 'true' || query.allowWatchBookmarks === '1', res, timer: undefined, closed: false };
+    if (gone) {
+      this.send(w, { type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${fromRv} (${this.compactedRv})`) });
+      w.closed = true;
+      res.end();
+      return;
+    }
+    if (fromRv === undefined) {
+      for (const key of [...this.store.get(info.name)!.keys()].sort()) {
+        const o = this.store.get(info.name)!.get(key)!;
+        if (namespace !== undefined && o.metadata.namespace !== namespace) continue;
+        if (match(o)) this.send(w, { type: 'ADDED', object: o });
+      }
+    } else {
+      for (const e of this.history) if (e.rv > fromRv && e.resource === info.name) this.sendChange(w, e);
+    }
+    this.watches.add(w);
+    const timeout = query.timeoutSeconds ? Number(query.timeoutSeconds) : 0;
+    if (timeout > 0) w.timer = setTimeout(() => this.endWatch(w), timeout * 1000);
+    const drop = (): void => { w.closed = true; if (w.timer) clearTimeout(w.timer); this.watches.delete(w); };
+    req.on('close', drop);
+    res.on('close', drop);
+  }
+}

@@ -65,7 +65,7 @@ function node(name: string, ip = '192.168.1.10') {
   return { kind: 'Node', apiVersion: 'v1', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }] } };
 }
 
-async function setup(t: { after(fn: () => Promise<void> | void): void }, opts: { goneAs?: 'event' | 'http'; fill?: (s: FakeApiServer) => void } = {}) {
+async function setup(t: { after(fn: () => Promise<void> | void): void }, opts: { goneAs?: 'event' | 'http'; fill?: (s: FakeApiServer) => void; watchTimeoutSeconds?: { min: number; max: number } } = {}) {
   const server = new FakeApiServer(opts.goneAs ? { goneAs: opts.goneAs } : {});
   const { url } = await server.start();
   opts.fill?.(server);
@@ -76,7 +76,7 @@ async function setup(t: { after(fn: () => Promise<void> | void): void }, opts: {
     contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
     currentContext: 'fake',
   });
-  const source: Source = informerSource({ kubeConfig: kc, nodeName: 'node-a', log: silentLogger, backoff: { initialMs: 20, maxMs: 100 }, pageSize: 2 });
+  const source: Source = informerSource({ kubeConfig: kc, nodeName: 'node-a', log: silentLogger, backoff: { initialMs: 20, maxMs: 100 }, pageSize: 2, ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}) });
   const rec = new Recorder();
   t.after(async () => {
     await source.stop();
@@ -144,4 +144,125 @@ test('watch events arrive as upserts and removes; the node by field selector', a
   assert.equal(ev.length, 5);
   const nodeWatch = server.requests.find((r) => r.watch && r.path === '/api/v1/nodes')!;
   assert.equal(nodeWatch.query.fieldSelector, 'metadata.name=node-a');
+});
+
+for (const goneAs of ['event', 'http'] as const) {
+  test(`410 Gone (${goneAs === 'event' ? 'ERROR watch event' : 'HTTP 410'}) relists with events only for what changed`, async (t) => {
+    const { server, source, rec } = await setup(t, {
+      goneAs,
+      fill: (s) => {
+        for (const n of ['a', 'b', 'c', 'd']) s.create(svc(n, '10.0.0.1'));
+        s.create(slice('a-1', 'a', '10.1.0.1'));
+        s.create(node('node-a'));
+      },
+    });
+    await source.start(rec);
+    await waitFor('synced', () => rec.syncedCount === 1);
+    await waitFor('3 watches', () => server.openWatches === 3);
+    rec.take();
+    const listsBefore = server.requests.filter((r) => !r.watch).length;
+    const requestsBefore = server.requests.length;
+    // With every watch closed, change things, then compact: the watches come back with a resourceVersion
+    // older than the compaction point, and every informer must relist.
+    server.closeWatches();
+    server.update(svc('b', '10.0.0.2'));                                   // rv 8
+    server.delete({ kind: 'Service', metadata: { name: 'c', namespace: 'default' } }); // rv 9
+    server.create(svc('e', '10.0.0.5'));                                   // rv 10
+    server.compact();
+    await waitFor('3 watches again', () => server.openWatches === 3);
+    await sleep(50);
+    assert.deepEqual(rec.take().sort(), ['remove Service default/c', 'upsert Service default/b rv=8', 'upsert Service default/e rv=10']);
+    assert.deepEqual(rec.errors, [], 'a 410 is not an error');
+    // Each of the three kinds relisted (page size 2: services take 2 pages, so at least 3 more lists).
+    const lists = server.requests.filter((r) => !r.watch).slice(listsBefore);
+    assert.deepEqual([...new Set(lists.map((r) => r.path))].sort(), ['/api/v1/nodes', '/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices']);
+    const gone = server.requests.slice(requestsBefore).filter((r) => r.watch && r.query.resourceVersion === '7');
+    assert.equal(gone.length, 3);
+    assert.equal(gone[0]!.status, goneAs === 'http' ? 410 : 200);
+    // The informers watch from the new list's resourceVersion and keep working.
+    server.update(svc('a', '10.0.0.7'));
+    await waitFor('a updated', () => rec.events.length === 1);
+    assert.deepEqual(rec.take(), ['upsert Service default/a rv=11']);
+    assert.equal(rec.syncedCount, 1);
+  });
+}
+
+for (const how of ['503', 'reset'] as const) {
+  test(`API server down (${how}): error reported, nothing removed, recovery when it is back`, async (t) => {
+    const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); s.create(svc('b', '10.0.0.2')); } });
+    await source.start(rec);
+    await waitFor('synced', () => rec.syncedCount === 1);
+    await waitFor('3 watches', () => server.openWatches === 3);
+    rec.take();
+    server.setDown(true, how);
+    await waitFor('errors for every kind', () => new Set(rec.errors.map((e) => e.kind)).size === 3);
+    await sleep(150); // several retries (backoff 20..100 ms)
+    const kinds = new Set(rec.errors.map((e) => e.kind));
+    assert.deepEqual([...kinds].sort(), ['EndpointSlice', 'Node', 'Service']);
+    assert.ok(rec.errors.every((e) => e.err instanceof Error && e.err.message.length > 0));
+    assert.deepEqual(rec.take(), [], 'no removes (or anything) while down');
+    // Changes made while it was down (as seen when it comes back): b deleted, c created.
+    server.setDown(false);
+    server.delete({ kind: 'Service', metadata: { name: 'b', namespace: 'default' } });
+    server.create(svc('c', '10.0.0.3'));
+    await waitFor('recovered', () => rec.events.length === 2, 3000);
+    await sleep(50);
+    assert.deepEqual(rec.take(), ['remove Service default/b', 'upsert Service default/c rv=5']);
+    const errorsAfter = rec.errors.length;
+    await sleep(300);
+    assert.equal(rec.errors.length, errorsAfter, 'no more errors once it is back');
+    assert.equal(rec.syncedCount, 1);
+  });
+}
+
+test('bookmarks and watch timeouts produce no events; the watch resumes from the bookmark', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); }, watchTimeoutSeconds: { min: 1, max: 1 } });
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  assert.deepEqual(rec.take(), ['upsert Service default/a rv=2', 'synced']);
+  const watchesBefore = server.requests.filter((r) => r.watch).length;
+  // Changes elsewhere advance the resourceVersion; a bookmark carries it to the service watch.
+  server.create(slice('x', 'x', '10.1.0.1')); // rv 3
+  server.create(slice('y', 'y', '10.1.0.2')); // rv 4
+  await waitFor('slices', () => rec.events.length === 2);
+  rec.take();
+  server.bookmark();
+  server.bookmark();
+  server.compact(); // a watch from rv 2 would now be Gone; one from the bookmark's rv 4 is fine
+  // The server closes every watch after timeoutSeconds=1; they come back by themselves.
+  await waitFor('watches reopened', () => server.requests.filter((r) => r.watch).length >= watchesBefore + 3, 3000);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  const reopened = server.requests.filter((r) => r.watch).slice(watchesBefore);
+  const svcWatch = reopened.find((r) => r.path === '/api/v1/services')!;
+  assert.equal(svcWatch.query.resourceVersion, '4');
+  assert.equal(svcWatch.status, 200);
+  assert.equal(server.requests.filter((r) => !r.watch).length, 3, 'no relist');
+  assert.deepEqual(rec.take(), []);
+  assert.deepEqual(rec.errors, []);
+  server.update(svc('a', '10.0.0.2'));
+  await waitFor('update', () => rec.events.length === 1);
+  assert.deepEqual(rec.take(), ['upsert Service default/a rv=5']);
+});
+
+test('label selectors exclude service-proxy-name Services and headless slices, as kube-proxy does', async (t) => {
+  const { server, source, rec } = await setup(t, {
+    fill: (s) => {
+      s.create(svc('mine', '10.0.0.1'));
+      s.create(svc('theirs', '10.0.0.2', { 'service.kubernetes.io/service-proxy-name': 'other-proxy' }));
+      s.create(slice('mine-1', 'mine', '10.1.0.1'));
+      s.create(slice('theirs-1', 'theirs', '10.1.0.2', { 'service.kubernetes.io/service-proxy-name': 'other-proxy' }));
+      s.create(slice('headless-1', 'headless', '10.1.0.3', { 'service.kubernetes.io/headless': '' }));
+    },
+  });
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  assert.deepEqual(rec.take().sort(), ['synced', 'upsert EndpointSlice default/mine-1 rv=4', 'upsert Service default/mine rv=2']);
+  assert.equal(server.requests.find((r) => r.path === '/api/v1/services')!.query.labelSelector, '!service.kubernetes.io/service-proxy-name');
+  // A Service handed over to another proxy disappears from our view; handed back, it reappears.
+  server.update(svc('mine', '10.0.0.1', { 'service.kubernetes.io/service-proxy-name': 'other-proxy' }));
+  server.update(svc('theirs', '10.0.0.2'));
+  await waitFor('two events', () => rec.events.length === 2);
+  assert.deepEqual(rec.take(), ['remove Service default/mine', 'upsert Service default/theirs rv=8']);
 });

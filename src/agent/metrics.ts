@@ -1,0 +1,129 @@
+// A small Prometheus registry and text exposition (format 0.0.4): counters, gauges and histograms
+// with labels. kipvs needs a dozen metrics; a dependency would cost more start-up than this file.
+export type Labels = Record<string, string>;
+
+function labelText(labels: Labels): string {
+  const keys = Object.keys(labels);
+  if (!keys.length) return '';
+  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  return `{${keys.sort().map((k) => `${k}="${esc(labels[k]!)}"`).join(',')}}`;
+}
+
+function num(v: number): string {
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  if (Number.isNaN(v)) return 'NaN';
+  return String(v);
+}
+
+abstract class Metric {
+  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge' | 'histogram') {}
+  abstract lines(): string[];
+  render(): string {
+    return [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`, ...this.lines()].join('\n');
+  }
+}
+
+export class Counter extends Metric {
+  readonly #values = new Map<string, number>();
+  constructor(name: string, help: string, type: 'counter' | 'gauge' = 'counter') {
+    super(name, help, type);
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelText(labels);
+    this.#values.set(k, (this.#values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.#values.get(labelText(labels)) ?? 0;
+  }
+  lines(): string[] {
+    if (!this.#values.size) return this.type === 'counter' ? [`${this.name} 0`] : [];
+    return [...this.#values].map(([k, v]) => `${this.name}${k} ${num(v)}`);
+  }
+}
+
+export class Gauge extends Counter {
+  constructor(name: string, help: string) {
+    super(name, help, 'gauge');
+  }
+  set(value: number, labels: Labels = {}): void {
+    this.inc(labels, value - this.get(labels));
+  }
+}
+
+/** Exponential buckets, as client_golang's ExponentialBuckets(start, factor, count). */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start * factor ** i);
+}
+
+export class Histogram extends Metric {
+  readonly #buckets: number[];
+  readonly #series = new Map<string, { counts: number[]; sum: number; count: number; labels: Labels }>();
+  constructor(name: string, help: string, buckets: number[]) {
+    super(name, help, 'histogram');
+    this.#buckets = [...buckets].sort((a, b) => a - b);
+  }
+  observe(value: number, labels: Labels = {}): void {
+    const k = labelText(labels);
+    let s = this.#series.get(k);
+    if (!s) this.#series.set(k, (s = { counts: this.#buckets.map(() => 0), sum: 0, count: 0, labels }));
+    for (let i = 0; i < this.#buckets.length; i++) if (value <= this.#buckets[i]!) s.counts[i]!++;
+    s.sum += value;
+    s.count++;
+  }
+  count(labels: Labels = {}): number {
+    return this.#series.get(labelText(labels))?.count ?? 0;
+  }
+  lines(): string[] {
+    const out: string[] = [];
+    for (const s of this.#series.values()) {
+      this.#buckets.forEach((b, i) => out.push(`${this.name}_bucket${labelText({ ...s.labels, le: num(b) })} ${s.counts[i]}`));
+      out.push(`${this.name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`);
+      out.push(`${this.name}_sum${labelText(s.labels)} ${num(s.sum)}`);
+      out.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);
+    }
+    return out;
+  }
+}
+
+export class Registry {
+  readonly #metrics: Metric[] = [];
+  add<M extends Metric>(m: M): M {
+    this.#metrics.push(m);
+    return m;
+  }
+  render(): string {
+    return this.#metrics.map((m) => m.render()).join('\n') + '\n';
+  }
+}
+
+/** The agent's metrics: kube-proxy's names where kube-proxy has the metric, kipvs_* for the rest. */
+export function agentMetrics() {
+  const r = new Registry();
+  const syncBuckets = exponentialBuckets(0.001, 2, 15);
+  return {
+    registry: r,
+    syncDuration: r.add(new Histogram('kubeproxy_sync_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds', syncBuckets)),
+    syncFullDuration: r.add(new Histogram('kubeproxy_sync_full_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for full resyncs', syncBuckets)),
+    syncPartialDuration: r.add(new Histogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for partial resyncs', syncBuckets)),
+    lastSync: r.add(new Gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced')),
+    lastQueued: r.add(new Gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'The last time a sync of proxy rules was queued')),
+    programming: r.add(new Histogram('kubeproxy_network_programming_duration_seconds', 'In Cluster Network Programming Latency in seconds',
+      [...Array.from({ length: 20 }, (_, i) => 0.25 * (i + 1)), ...Array.from({ length: 18 }, (_, i) => 6 + i), ...Array.from({ length: 10 }, (_, i) => 30 + 3 * i), ...Array.from({ length: 13 }, (_, i) => 60 + 20 * i)])),
+    endpointChangesPending: r.add(new Gauge('kubeproxy_sync_proxy_rules_endpoint_changes_pending', 'Pending proxy rules Endpoint changes')),
+    endpointChangesTotal: r.add(new Counter('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'Cumulative proxy rules Endpoint changes')),
+    serviceChangesPending: r.add(new Gauge('kubeproxy_sync_proxy_rules_service_changes_pending', 'Pending proxy rules Service changes')),
+    serviceChangesTotal: r.add(new Counter('kubeproxy_sync_proxy_rules_service_changes_total', 'Cumulative proxy rules Service changes')),
+    noLocalEndpoints: r.add(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints')),
+    operations: r.add(new Counter('kipvs_netlink_operations_total', 'Netlink operations applied to the kernel, by kind (add-service, delete-server, bind, …)')),
+    operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
+    syncs: r.add(new Counter('kipvs_syncs_total', 'Syncs, by kind (full or incremental)')),
+    driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),
+    drainingServers: r.add(new Gauge('kipvs_graceful_termination_queue_size', 'Real servers at weight 0 waiting for their connections to end')),
+    virtualServices: r.add(new Gauge('kipvs_virtual_services', 'Virtual services kipvs wants in the kernel')),
+    realServers: r.add(new Gauge('kipvs_real_servers', 'Real servers kipvs wants in the kernel')),
+    boundAddresses: r.add(new Gauge('kipvs_bound_addresses', 'Addresses bound on kube-ipvs0')),
+    warnings: r.add(new Counter('kipvs_invalid_objects_total', 'Warnings about invalid Services and EndpointSlices, by kind')),
+  };
+}
+export type AgentMetrics = ReturnType<typeof agentMetrics>;

@@ -130,7 +130,7 @@ export function vsText(v: Pick<VirtualServiceView, 'protocol' | 'address' | 'por
 export function parseTarget(text: string): { address: string; port?: number } | null {
   let m = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text);
   if (!m) m = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(text);
-  if (!m && text.includes(':') && !text.includes('.')) m = [text, text, undefined] as unknown as RegExpExecArray;
+  if (!m && /^[0-9a-fA-F:]+$/.test(text) && text.includes('::')) m = [text, text, undefined] as unknown as RegExpExecArray;
   if (!m) return null;
   const port = m[2] !== undefined ? Number(m[2]) : undefined;
   if (port !== undefined && (port < 1 || port > 65535)) return null;

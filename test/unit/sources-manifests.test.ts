@@ -1,0 +1,202 @@
+// The manifest-directory source: parsing, filtering, and the exact events a change of files produces.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { manifestSource, parseManifestText, canonicalJson } from '../../src/sources/manifests.js';
+import type { Kind, KubeObject, SourceEvents } from '../../src/sources/types.js';
+import { silentLogger } from '../../src/sources/types.js';
+
+class Recorder implements SourceEvents {
+  events: string[] = [];
+  errors: Error[] = [];
+  objects = new Map<string, KubeObject>();
+  upsert(kind: Kind, obj: KubeObject): void {
+    this.events.push(`upsert ${kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`);
+    this.objects.set(`${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`, obj);
+  }
+  remove(kind: Kind, obj: KubeObject): void {
+    this.events.push(`remove ${kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`);
+    this.objects.delete(`${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}`);
+  }
+  synced(): void { this.events.push('synced'); }
+  error(_kind: Kind | 'manifests', err: Error): void { this.errors.push(err); }
+  take(): string[] { const e = this.events; this.events = []; return e; }
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 4000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const SERVICES = `
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  clusterIP: 10.96.0.10
+  ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080}]
+---
+# a comment-only document and an empty one follow
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db}
+spec: {clusterIP: 10.96.0.11, ports: [{port: 5432}]}
+`;
+
+const LIST = `
+apiVersion: v1
+kind: List
+items:
+- apiVersion: discovery.k8s.io/v1
+  kind: EndpointSlice
+  metadata: {name: web-abc, namespace: shop, labels: {kubernetes.io/service-name: web}}
+  addressType: IPv4
+  endpoints: [{addresses: [10.1.0.1], conditions: {ready: true}}]
+  ports: [{name: http, port: 8080, protocol: TCP}]
+- apiVersion: discovery.k8s.io/v1beta1
+  kind: EndpointSlice
+  metadata: {name: old, namespace: shop}
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: cm}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node-a}
+  status: {addresses: [{type: InternalIP, address: 192.168.1.10}]}
+- apiVersion: v1
+  kind: Node
+  metadata: {name: node-b}
+`;
+
+test('parse: multi-document YAML, List expansion, other kinds and other nodes ignored, default namespace', () => {
+  const a = parseManifestText(SERVICES, 'svc.yaml', 'node-a');
+  assert.equal(a.error, undefined);
+  assert.deepEqual(a.entries.map((e) => e.key), ['Service/shop/web', 'Service/default/db']);
+  const web = a.entries[0]!.obj as any;
+  assert.equal(web.spec.clusterIP, '10.96.0.10');
+  assert.equal(web.spec.ports[0].targetPort, 8080);
+  const b = parseManifestText(LIST, 'list.yaml', 'node-a');
+  assert.deepEqual(b.entries.map((e) => e.key), ['EndpointSlice/shop/web-abc', 'Node//node-a']);
+  assert.equal((b.entries[0]!.obj as any).endpoints[0].conditions.ready, true);
+  // A typed list (kubectl get services -o yaml) gives its items their kind.
+  const typed = parseManifestText('apiVersion: v1\nkind: ServiceList\nitems:\n- metadata: {name: x, namespace: y}\n  spec: {clusterIP: 10.96.0.12}\n', 't.yaml', 'n');
+  assert.deepEqual(typed.entries.map((e) => e.key), ['Service/y/x']);
+  // JSON files.
+  const j = parseManifestText(JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'j' } }), 'j.json', 'n');
+  assert.deepEqual(j.entries.map((e) => e.key), ['Service/default/j']);
+  // A Service without a name is skipped with a warning; the rest of the file is used.
+  const w = parseManifestText('kind: Service\napiVersion: v1\nmetadata: {}\n---\nkind: Service\napiVersion: v1\nmetadata: {name: ok}\n', 'w.yaml', 'n');
+  assert.deepEqual(w.entries.map((e) => e.key), ['Service/default/ok']);
+  assert.equal(w.warnings.length, 1);
+  assert.match(w.warnings[0]!, /w\.yaml document 1: Service without metadata\.name/);
+});
+
+test('parse errors name the file, line and column', () => {
+  const y = parseManifestText('apiVersion: v1\nkind: Service\nmetadata:\n  name: [unclosed\n', 'bad.yaml', 'n');
+  assert.ok(y.error);
+  assert.match(y.error.message, /^bad\.yaml:\d+:\d+: invalid YAML: /);
+  const y2 = parseManifestText('a: 1\nb: {x: 1\nc: 2\n', 'bad2.yml', 'n');
+  assert.equal(y2.error!.message, 'bad2.yml:3:1: invalid YAML: Flow map in block collection must be sufficiently indented and end with a }');
+  const j = parseManifestText('{\n  "kind": "Service",\n  oops\n}', 'bad.json', 'n');
+  assert.match(j.error!.message, /^bad\.json:3:\d+: invalid JSON/);
+});
+
+test('canonical JSON ignores key order only', () => {
+  assert.equal(canonicalJson({ b: 1, a: { d: [2, 1], c: null } }), canonicalJson({ a: { c: null, d: [2, 1] }, b: 1 }));
+  assert.notEqual(canonicalJson({ a: [1, 2] }), canonicalJson({ a: [2, 1] }));
+});
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const d = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+test('directory: first read then synced; changes give exact diffs; broken file keeps its objects; removal removes', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'svc.yaml'), SERVICES);
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'sub', 'list.yml'), LIST);
+  writeFileSync(join(dir, 'notes.txt'), 'kind: Service\napiVersion: v1\nmetadata: {name: ignored}\n');
+  mkdirSync(join(dir, '.hidden'));
+  writeFileSync(join(dir, '.hidden', 'x.yaml'), 'kind: Service\napiVersion: v1\nmetadata: {name: hidden}\n');
+  const source = manifestSource({ dir, nodeName: 'node-a', log: silentLogger, pollMs: 100, debounceMs: 10 });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  // Files in path order (sub/list.yml before svc.yaml), documents in file order; notes.txt and .hidden skipped.
+  assert.deepEqual(rec.take(), [
+    'upsert EndpointSlice shop/web-abc', 'upsert Node /node-a', 'upsert Service shop/web', 'upsert Service default/db', 'synced',
+  ]);
+  assert.equal(rec.errors.length, 0);
+  assert.equal(source.describe(), `manifests in ${dir} (node node-a)`);
+
+  // Change one Service's content and give the other its default namespace explicitly (same content): one upsert.
+  writeFileSync(join(dir, 'svc.yaml'), SERVICES.replace('10.96.0.10', '10.96.0.20').replace('metadata: {name: db}', 'metadata: {name: db, namespace: default}'));
+  await waitFor('web changed', () => rec.events.length >= 1);
+  await sleep(250);
+  assert.deepEqual(rec.take(), ['upsert Service shop/web']);
+  assert.equal((rec.objects.get('Service/shop/web') as any).spec.clusterIP, '10.96.0.20');
+
+  // Break the file: an error naming it and the position; its objects stay.
+  writeFileSync(join(dir, 'svc.yaml'), 'apiVersion: v1\nkind: Service\nmetadata:\n  name: [oops\n');
+  await waitFor('error', () => rec.errors.length === 1);
+  await sleep(250);
+  assert.match(rec.errors[0]!.message, /^svc\.yaml:\d+:\d+: invalid YAML/);
+  assert.equal(rec.errors.length, 1, 'reported once, not at every poll');
+  assert.deepEqual(rec.take(), []);
+
+  // Fixed again, without db: db is removed, web unchanged from before the breakage → no event for it.
+  writeFileSync(join(dir, 'svc.yaml'), SERVICES.replace('10.96.0.10', '10.96.0.20').split('---').slice(0, 3).join('---'));
+  await waitFor('db removed', () => rec.events.length >= 1);
+  await sleep(250);
+  assert.deepEqual(rec.take(), ['remove Service default/db']);
+
+  // A new file (written elsewhere and renamed in, as editors and ConfigMap updates do).
+  writeFileSync(join(dir, '.tmp-new'), 'apiVersion: v1\nkind: Service\nmetadata: {name: new, namespace: shop}\nspec: {clusterIP: 10.96.0.30}\n');
+  renameSync(join(dir, '.tmp-new'), join(dir, 'new.json.yaml'));
+  await waitFor('new', () => rec.events.length >= 1);
+  await sleep(250);
+  assert.deepEqual(rec.take(), ['upsert Service shop/new']);
+
+  // The list file removed: its objects are removed.
+  rmSync(join(dir, 'sub', 'list.yml'));
+  await waitFor('list removed', () => rec.events.length >= 2);
+  await sleep(250);
+  assert.deepEqual(rec.take().sort(), ['remove EndpointSlice shop/web-abc', 'remove Node /node-a']);
+  assert.equal(rec.errors.length, 1);
+});
+
+test('directory: an object moving between files and a missing directory', async (t) => {
+  const dir = tempDir(t);
+  const missing = join(dir, 'later');
+  const source = manifestSource({ dir: missing, nodeName: 'node-a', log: silentLogger, pollMs: 50, debounceMs: 10 });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.equal(rec.errors.length, 1);
+  assert.match(rec.errors[0]!.message, /cannot read manifests directory/);
+  assert.deepEqual(rec.take(), [], 'no sync before the directory can be read');
+  await sleep(150);
+  assert.equal(rec.errors.length, 1, 'the same problem is reported once');
+  mkdirSync(missing);
+  const one = 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.1}\n';
+  writeFileSync(join(missing, 'a.yaml'), one);
+  await waitFor('synced', () => rec.events.includes('synced'));
+  assert.deepEqual(rec.take(), ['upsert Service default/a', 'synced']);
+  // Moving the same object to another file in one step (rename) is no change at all.
+  renameSync(join(missing, 'a.yaml'), join(missing, 'b.yaml'));
+  await sleep(300);
+  assert.deepEqual(rec.take(), []);
+});

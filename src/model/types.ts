@@ -17,6 +17,20 @@ export interface ModelConfig {
   families: Family[];
 }
 
+/** What the model knows of this node and its addresses besides the configuration (all pure data). */
+export interface ModelContext {
+  config: ModelConfig;
+  /** This node's topology.kubernetes.io/zone label ("" or absent: none). */
+  zone?: string | undefined;
+  /** Node addresses that serve NodePorts, both families, canonical (see nodePortAddresses()). */
+  nodePortAddresses: readonly string[];
+  /**
+   * Addresses on the node's interfaces other than kube-ipvs0, canonical. An externalIP or LoadBalancer IP
+   * found here is not bound on kube-ipvs0 (kube-proxy's shouldBind).
+   */
+  localAddresses: ReadonlySet<string>;
+}
+
 /** How a virtual service came to be: which Service, which port, which kind of address. */
 export interface VsOrigin {
   /** "namespace/name" */
@@ -32,6 +46,8 @@ export interface VsOrigin {
   topologyZone?: string;
   /** Human-readable reasons for the choice of real servers (fallbacks, hints ignored, …). */
   notes: string[];
+  /** The field of the Service that produced the address, e.g. "spec.externalIPs[0]", "spec.ports[1].nodePort". */
+  field?: string;
 }
 
 /** An endpoint as the model saw it, whether or not it became a real server. */

@@ -1,0 +1,424 @@
+// What kube-proxy's IPVS mode would program for one Service: its virtual services (per port, per IP
+// family, per address kind), their real servers, the VIPs to bind and the health-check node port.
+// Pure: the Service, its EndpointSlices and a context in, data out; bad input becomes a warning and the
+// rest is still computed. Never throws.
+import type { V1Service, V1EndpointSlice, V1Endpoint, V1ServicePort } from '@kubernetes/client-node';
+import { SCHEDULERS } from '../ipvs/types.js';
+import type { Family, Protocol, RealServer, VirtualService } from '../ipvs/types.js';
+import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
+import { canonicalAddress, familyOf } from '../netlink/address.js';
+import type {
+  ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin,
+} from './types.js';
+
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export const LABEL_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
+export const LABEL_ZONE = 'topology.kubernetes.io/zone';
+export const ANNOTATION_TOPOLOGY_MODE = 'service.kubernetes.io/topology-mode';
+export const ANNOTATION_TOPOLOGY_HINTS = 'service.kubernetes.io/topology-aware-hints';
+export const ANNOTATION_SCHEDULER = 'kipvs.io/scheduler';
+export const DEFAULT_AFFINITY_TIMEOUT = 10800;
+const MAX_AFFINITY_TIMEOUT = 86400;
+
+const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+const ADDRESS_TYPES: Record<string, Family> = { IPv4: 'inet', IPv6: 'inet6' };
+
+export function serviceName(svc: V1Service): string {
+  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
+}
+
+export function sliceName(slice: V1EndpointSlice): string {
+  return `${slice.metadata?.namespace ?? 'default'}/${slice.metadata?.name ?? ''}`;
+}
+
+/** Services kube-proxy does not handle at all: another proxy's, or labelled headless. */
+export function isIgnoredService(svc: V1Service): boolean {
+  const labels = svc.metadata?.labels ?? {};
+  return LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels;
+}
+
+/** Does this Service's result depend on the node's zone label? */
+export function usesTopology(svc: V1Service): boolean {
+  return topologyRequested(svc) !== undefined;
+}
+
+/** Does it depend on the node's NodePort addresses? */
+export function usesNodePorts(svc: V1Service): boolean {
+  return (svc.spec?.ports ?? []).some((p) => !!p?.nodePort);
+}
+
+/** Does it depend on the node's local addresses (externalIPs, LoadBalancer IPs: bound or not)? */
+export function usesLocalAddresses(svc: V1Service): boolean {
+  return (svc.spec?.externalIPs?.length ?? 0) > 0 || (svc.status?.loadBalancer?.ingress?.length ?? 0) > 0;
+}
+
+/** The annotation or field that asks for topology-aware routing, or undefined. */
+function topologyRequested(svc: V1Service): string | undefined {
+  const ann = svc.metadata?.annotations ?? {};
+  const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];
+  if (mode === 'Auto' || mode === 'auto') {
+    return ann[ANNOTATION_TOPOLOGY_MODE] !== undefined ? `${ANNOTATION_TOPOLOGY_MODE}: ${mode}` : `${ANNOTATION_TOPOLOGY_HINTS}: ${mode}`;
+  }
+  const td = svc.spec?.trafficDistribution;
+  if (td === 'PreferClose' || td === 'PreferSameZone') return `trafficDistribution: ${td}`;
+  return undefined;
+}
+
+interface Ep {
+  address: string;
+  port: number;
+  key: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  local: boolean;
+  zones: string[] | undefined;
+  node?: string | undefined;
+  zone?: string | undefined;
+  pod?: string | undefined;
+}
+
+class Warnings {
+  readonly list: ModelWarning[] = [];
+  private seen = new Set<string>();
+  add(object: string, field: string, message: string): void {
+    const k = `${object}\0${field}\0${message}`;
+    if (this.seen.has(k)) return;
+    this.seen.add(k);
+    this.list.push({ object, field, message });
+  }
+}
+
+function validIp(text: unknown): { address: string; family: Family } | null {
+  if (typeof text !== 'string') return null;
+  const family = familyOf(text);
+  if (!family || text.includes('%')) return null;
+  return { address: canonicalAddress(text), family };
+}
+
+const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+
+/** Endpoint of a slice as kube-proxy reads it (the first address only; nil conditions per the API). */
+function readEndpoint(ep: V1Endpoint, port: number, nodeName: string): Omit<Ep, 'address' | 'key'> & { raw: unknown } {
+  const c = ep.conditions ?? {};
+  const ready = c.ready === undefined || c.ready === null ? true : c.ready;
+  const serving = c.serving === undefined || c.serving === null ? ready : c.serving;
+  const terminating = c.terminating === true;
+  const zones = ep.hints?.forZones?.map((z) => z?.name).filter((z): z is string => typeof z === 'string' && z !== '');
+  const ref = ep.targetRef;
+  return {
+    raw: ep.addresses?.[0],
+    port,
+    ready,
+    serving,
+    terminating,
+    local: ep.nodeName !== undefined && ep.nodeName === nodeName,
+    zones: zones && zones.length > 0 ? zones : undefined,
+    node: ep.nodeName,
+    zone: ep.zone,
+    pod: ref?.kind === 'Pod' && ref.name ? `${ref.namespace ?? ''}/${ref.name}` : undefined,
+  };
+}
+
+interface Choice {
+  servers: Ep[];
+  policy: 'Cluster' | 'Local';
+  zone?: string | undefined;
+  notes: string[];
+  /** Why each endpoint not chosen was left out, by key. */
+  reasons: Map<string, string>;
+}
+
+function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {
+  if (chosen.has(ep.key)) return undefined;
+  if (!ep.serving) return 'not serving';
+  return why(ep) ?? (ep.ready ? 'not chosen' : 'not ready (ready endpoints exist)');
+}
+
+/**
+ * kube-proxy's categorisation: the cluster set (topology-filtered when hints are usable), the local set,
+ * each preferring ready endpoints and falling back to serving-and-terminating ones.
+ */
+function categorize(eps: Ep[], topology: string | undefined, zone: string | undefined) {
+  const ready = eps.filter((e) => e.ready);
+  const notes: string[] = [];
+  let cluster: Ep[];
+  let usedZone: string | undefined;
+  let topologyReason: string | undefined;
+  if (topology !== undefined) {
+    if (!zone) topologyReason = `topology hints ignored (${topology}): the node has no ${LABEL_ZONE} label`;
+    else if (ready.length === 0) topologyReason = undefined;
+    else {
+      const noHints = ready.find((e) => !e.zones);
+      if (noHints) topologyReason = `topology hints ignored (${topology}): endpoint ${noHints.address} has no zone hints`;
+      else if (!ready.some((e) => e.zones!.includes(zone))) topologyReason = `topology hints ignored (${topology}): no endpoint is hinted for zone ${zone}`;
+      else usedZone = zone;
+    }
+    if (topologyReason) notes.push(topologyReason);
+  }
+  let clusterNote: string | undefined;
+  if (usedZone !== undefined) {
+    cluster = ready.filter((e) => e.zones!.includes(usedZone!));
+  } else if (ready.length > 0) {
+    cluster = ready;
+  } else {
+    cluster = eps.filter((e) => e.serving && e.terminating);
+    if (cluster.length > 0) clusterNote = 'no ready endpoints: using serving terminating endpoints';
+  }
+  const readyLocal = ready.filter((e) => e.local);
+  let local: Ep[];
+  let localNote: string | undefined;
+  if (readyLocal.length > 0) local = readyLocal;
+  else {
+    local = eps.filter((e) => e.local && e.serving && e.terminating);
+    if (local.length > 0) localNote = 'no ready local endpoints: using serving terminating local endpoints';
+  }
+  return { cluster, local, usedZone, notes, clusterNote, localNote };
+}
+
+function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external', cat: ReturnType<typeof categorize>): Choice {
+  const notes = [...cat.notes];
+  let servers: Ep[];
+  let policy: 'Cluster' | 'Local' = 'Cluster';
+  let zone: string | undefined;
+  let why: (ep: Ep) => string | undefined = () => undefined;
+  if (which === 'cluster') {
+    servers = cat.cluster;
+    zone = cat.usedZone;
+    if (cat.clusterNote) notes.push(cat.clusterNote);
+    if (zone !== undefined) why = (ep) => (ep.ready && !ep.zones?.includes(zone!) ? `not hinted for zone ${zone}` : undefined);
+  } else {
+    policy = 'Local';
+    // Topology does not apply to the local path.
+    notes.length = 0;
+    if (cat.local.length > 0) {
+      servers = cat.local;
+      if (cat.localNote) notes.push(cat.localNote);
+      why = (ep) => (!ep.local ? `not on this node (${which === 'local-internal' ? 'internal' : 'external'}TrafficPolicy: Local)` : undefined);
+    } else if (which === 'local-internal') {
+      servers = [];
+      notes.push('internalTrafficPolicy Local: no local endpoints, so no real servers');
+      why = () => 'not on this node (internalTrafficPolicy: Local)';
+    } else {
+      servers = cat.cluster;
+      zone = cat.usedZone;
+      notes.push(...cat.notes, 'externalTrafficPolicy Local: no local endpoints, falling back to all endpoints');
+      if (cat.clusterNote) notes.push(cat.clusterNote);
+    }
+  }
+  const chosen = new Set(servers.map((e) => e.key));
+  const reasons = new Map<string, string>();
+  for (const ep of eps) {
+    const r = notChosenReason(ep, chosen, why);
+    if (r) reasons.set(ep.key, r);
+  }
+  return { servers, policy, zone, notes, reasons };
+}
+
+/** Computes one Service's contribution. `slices` are the Service's EndpointSlices (any family). */
+export function computeService(svc: V1Service, slices: Iterable<V1EndpointSlice>, ctx: ModelContext): ServiceDesired {
+  const name = serviceName(svc);
+  const object = `Service ${name}`;
+  const w = new Warnings();
+  const out: ServiceDesired = { name, virtualServices: new Map(), addresses: new Set(), warnings: w.list };
+  try {
+    build(svc, [...slices], ctx, out, w);
+  } catch (err) {
+    // Defensive: malformed objects of shapes the types do not allow must not stop the model.
+    w.add(object, 'spec', `could not be processed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return out;
+}
+
+function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out: ServiceDesired, w: Warnings): void {
+  const name = out.name;
+  const object = `Service ${name}`;
+  const spec = svc.spec;
+  if (!spec || isIgnoredService(svc)) return;
+  const type = spec.type ?? 'ClusterIP';
+  if (type === 'ExternalName') return;
+  const clusterIPs = spec.clusterIPs && spec.clusterIPs.length > 0 ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
+  const ipsField = spec.clusterIPs && spec.clusterIPs.length > 0 ? 'spec.clusterIPs' : 'spec.clusterIP';
+  if (clusterIPs.length === 0 || clusterIPs[0] === 'None' || clusterIPs[0] === '') return;
+
+  // Scheduler: the per-Service annotation, else the configured one (default rr).
+  const dflt = ctx.config.scheduler || 'rr';
+  let scheduler = dflt;
+  const ann = svc.metadata?.annotations?.[ANNOTATION_SCHEDULER];
+  if (ann !== undefined) {
+    if ((SCHEDULERS as readonly string[]).includes(ann)) scheduler = ann;
+    else w.add(object, `metadata.annotations[${ANNOTATION_SCHEDULER}]`, `unknown scheduler "${ann}" (one of ${SCHEDULERS.join(' ')}); using ${dflt}`);
+  }
+  // Session affinity.
+  let persistent: VirtualService['persistent'];
+  if (spec.sessionAffinity === 'ClientIP') {
+    let timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT;
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_AFFINITY_TIMEOUT) {
+      w.add(object, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${timeout} is not from 1 to ${MAX_AFFINITY_TIMEOUT}; using ${DEFAULT_AFFINITY_TIMEOUT}`);
+      timeout = DEFAULT_AFFINITY_TIMEOUT;
+    }
+    persistent = { timeout };
+  }
+  const externallyAccessible = type === 'NodePort' || type === 'LoadBalancer' || (spec.externalIPs?.length ?? 0) > 0;
+  const eLocal = spec.externalTrafficPolicy === 'Local' && externallyAccessible;
+  const iLocal = spec.internalTrafficPolicy === 'Local';
+  const topology = topologyRequested(svc);
+
+  // Cluster IPs by family (the first of each family, as kube-proxy takes).
+  const cipByFamily = new Map<Family, { address: string; field: string }>();
+  clusterIPs.forEach((ip, i) => {
+    const v = validIp(ip);
+    const field = ipsField === 'spec.clusterIPs' ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
+    if (!v) { w.add(object, field, `"${ip}" is not an IP address`); return; }
+    if (!cipByFamily.has(v.family)) cipByFamily.set(v.family, { address: v.address, field });
+  });
+
+  // Validate the ports once.
+  const ports: { port: V1ServicePort; index: number; protocol: Protocol; portName: string }[] = [];
+  const seenPorts = new Set<string>();
+  (spec.ports ?? []).forEach((port, i) => {
+    const protoText = port?.protocol ?? 'TCP';
+    const protocol = PROTOCOLS[protoText];
+    if (!protocol) { w.add(object, `spec.ports[${i}].protocol`, `unknown protocol "${protoText}" (TCP, UDP or SCTP)`); return; }
+    if (!validPort(port.port)) { w.add(object, `spec.ports[${i}].port`, `${String(port.port)} is not from 1 to 65535`); return; }
+    const dup = `${protocol}/${port.port}`;
+    if (seenPorts.has(dup)) { w.add(object, `spec.ports[${i}]`, `duplicate port ${port.port}/${protoText}; ignored`); return; }
+    seenPorts.add(dup);
+    ports.push({ port, index: i, protocol, portName: port.name ?? '' });
+  });
+
+  // External addresses by family, validated once.
+  const externalIPs: { address: string; family: Family; field: string }[] = [];
+  (spec.externalIPs ?? []).forEach((ip, i) => {
+    const v = validIp(ip);
+    if (!v) { w.add(object, `spec.externalIPs[${i}]`, `"${ip}" is not an IP address`); return; }
+    externalIPs.push({ ...v, field: `spec.externalIPs[${i}]` });
+  });
+  const lbIPs: { address: string; family: Family; field: string }[] = [];
+  (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
+    if (!ing || ing.ip === undefined || ing.ip === '') return; // hostname-only ingress: nothing to program
+    const v = validIp(ing.ip);
+    if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `"${ing.ip}" is not an IP address`); return; }
+    if (ing.ipMode === 'Proxy') return;
+    lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
+  });
+
+  // Slices by family, with their own problems reported once.
+  const slicesByFamily = new Map<Family, V1EndpointSlice[]>();
+  for (const s of slices) {
+    const fam = ADDRESS_TYPES[s.addressType];
+    if (!fam) continue; // FQDN slices are not for proxies
+    const list = slicesByFamily.get(fam) ?? [];
+    list.push(s);
+    slicesByFamily.set(fam, list);
+  }
+
+  const localReady = new Set<string>();
+  for (const family of ctx.config.families) {
+    const cip = cipByFamily.get(family);
+    if (!cip) continue;
+    const famSlices = slicesByFamily.get(family) ?? [];
+    for (const { port, index, protocol, portName } of ports) {
+      const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
+      for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
+      const cat = categorize(eps, topology, ctx.zone || undefined);
+      const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat);
+      const external = eLocal ? choose(eps, 'local-external', cat) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat);
+      const add = (kind: VsOrigin['kind'], address: string, vport: number, choice: Choice, field: string, bind: boolean) => {
+        const vs: VirtualService = { family, protocol, address, port: vport, scheduler };
+        if (persistent) vs.persistent = { ...persistent };
+        if (scheduler === 'mh') vs.schedulerFlags = { mhPort: true };
+        const key = serviceKeyString(vs);
+        if (out.virtualServices.has(key)) {
+          const prev = out.virtualServices.get(key)!.origin;
+          w.add(object, field, `${kind} ${describeVs(vs)} duplicates the ${prev.kind} virtual service from ${prev.field ?? 'spec'}; ignored`);
+          return;
+        }
+        const servers = new Map<string, RealServer>();
+        for (const e of choice.servers) servers.set(e.key, { address: e.address, port: e.port, forward: 'masq', weight: 1 });
+        const endpoints = new Map<string, EndpointInfo>();
+        for (const e of eps) {
+          const reason = choice.reasons.get(e.key);
+          const info: EndpointInfo = {
+            address: e.address, port: e.port, ready: e.ready, serving: e.serving, terminating: e.terminating, local: e.local,
+            used: servers.has(e.key),
+          };
+          if (e.pod !== undefined) info.pod = e.pod;
+          if (e.node !== undefined) info.node = e.node;
+          if (e.zone !== undefined) info.zone = e.zone;
+          if (reason !== undefined && !info.used) info.reason = reason;
+          endpoints.set(e.key, info);
+        }
+        const origin: VsOrigin = {
+          service: name, portName, servicePort: port.port, protocol, kind, trafficPolicy: choice.policy, notes: [...choice.notes], field,
+        };
+        if (choice.zone !== undefined) origin.topologyZone = choice.zone;
+        if (eps.length === 0) origin.notes.push('no endpoints');
+        const dvs: DesiredVirtualService = { service: vs, servers, origin, endpoints };
+        out.virtualServices.set(key, dvs);
+        if (bind) out.addresses.add(address);
+      };
+      add('ClusterIP', cip.address, port.port, internal, cip.field, true);
+      for (const ext of externalIPs) {
+        if (ext.family !== family) continue;
+        add('ExternalIP', ext.address, port.port, external, ext.field, !ctx.localAddresses.has(ext.address));
+      }
+      for (const lb of lbIPs) {
+        if (lb.family !== family) continue;
+        add('LoadBalancer', lb.address, port.port, external, lb.field, !ctx.localAddresses.has(lb.address));
+      }
+      if (port.nodePort !== undefined && port.nodePort !== null && port.nodePort !== 0) {
+        if (!validPort(port.nodePort)) {
+          w.add(object, `spec.ports[${index}].nodePort`, `${String(port.nodePort)} is not from 1 to 65535`);
+        } else {
+          for (const nodeIp of ctx.nodePortAddresses) {
+            if (familyOf(nodeIp) !== family) continue;
+            add('NodePort', nodeIp, port.nodePort, external, `spec.ports[${index}].nodePort`, false);
+          }
+        }
+      }
+    }
+  }
+  if (eLocal && spec.healthCheckNodePort) {
+    if (!validPort(spec.healthCheckNodePort)) w.add(object, 'spec.healthCheckNodePort', `${String(spec.healthCheckNodePort)} is not from 1 to 65535`);
+    else out.healthCheckNodePort = { port: spec.healthCheckNodePort, localEndpoints: localReady.size };
+  }
+}
+
+function describeVs(vs: VirtualService): string {
+  const host = vs.family === 'inet6' ? `[${vs.address}]` : vs.address;
+  return `${vs.protocol!.toUpperCase()} ${host}:${vs.port}`;
+}
+
+/** Endpoints of the slice ports that match the Service port by name and protocol, deduplicated by address/port. */
+function collectEndpoints(slices: V1EndpointSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
+  const out: Ep[] = [];
+  const seen = new Set<string>();
+  for (const slice of slices) {
+    const sobj = `EndpointSlice ${sliceName(slice)}`;
+    (slice.ports ?? []).forEach((sp, j) => {
+      if (!sp) return;
+      const spProto = PROTOCOLS[sp.protocol ?? 'TCP'];
+      if (!spProto) { w.add(sobj, `ports[${j}].protocol`, `unknown protocol "${sp.protocol}" (TCP, UDP or SCTP)`); return; }
+      if ((sp.name ?? '') !== portName || spProto !== protocol) return;
+      if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${String(sp.port)} is not from 1 to 65535`); return; }
+      (slice.endpoints ?? []).forEach((ep, k) => {
+        if (!ep) return;
+        const base = readEndpoint(ep, sp.port!, nodeName);
+        const v = validIp(base.raw);
+        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(base.raw)}" is not an IP address`); return; }
+        if (v.family !== family) {
+          w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${slice.addressType})`);
+          return;
+        }
+        const key = serverKeyString({ address: v.address, port: sp.port! });
+        if (seen.has(key)) return;
+        seen.add(key);
+        const { raw: _raw, ...rest } = base;
+        out.push({ ...rest, address: v.address, key });
+      });
+    });
+  }
+  return out;
+}

@@ -1,0 +1,317 @@
+// The change tracker: holds the Services, EndpointSlices, the Node and its addresses, and keeps the
+// desired IPVS state up to date incrementally. commit() recomputes only the Services touched since the
+// previous commit, so a commit after one endpoint change costs O(that Service), not O(all Services).
+import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
+import type { RealServer, VirtualService } from '../ipvs/types.js';
+import { canonicalAddress, familyOf } from '../netlink/address.js';
+import type { DesiredIpvs } from '../sync/plan.js';
+import {
+  computeService, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
+  LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
+} from './compute.js';
+import type {
+  ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService,
+} from './types.js';
+
+function sameServer(a: RealServer, b: RealServer): boolean {
+  return a.address === b.address && a.port === b.port && (a.forward ?? 'masq') === (b.forward ?? 'masq')
+    && (a.weight ?? 1) === (b.weight ?? 1) && (a.upperThreshold ?? 0) === (b.upperThreshold ?? 0)
+    && (a.lowerThreshold ?? 0) === (b.lowerThreshold ?? 0);
+}
+
+function sameVs(a: VirtualService, b: VirtualService): boolean {
+  const fa = a.schedulerFlags ?? {};
+  const fb = b.schedulerFlags ?? {};
+  return a.scheduler === b.scheduler && (a.persistent?.timeout ?? 0) === (b.persistent?.timeout ?? 0)
+    && (a.persistent?.netmask ?? '') === (b.persistent?.netmask ?? '') && !!a.onePacket === !!b.onePacket
+    && !!fa.mhPort === !!fb.mhPort && !!fa.mhFallback === !!fb.mhFallback && !!fa.shPort === !!fb.shPort
+    && !!fa.shFallback === !!fb.shFallback && (a.pe ?? '') === (b.pe ?? '');
+}
+
+/** Same kernel state (virtual service settings and real servers)? Origins and notes are not compared. */
+export function sameDesired(a: { service: VirtualService; servers: Map<string, RealServer> }, b: { service: VirtualService; servers: Map<string, RealServer> }): boolean {
+  if (!sameVs(a.service, b.service) || a.servers.size !== b.servers.size) return false;
+  for (const [k, s] of a.servers) {
+    const t = b.servers.get(k);
+    if (!t || !sameServer(s, t)) return false;
+  }
+  return true;
+}
+
+function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
+
+function canonicalList(list: Iterable<string>): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const a of list) {
+    if (!familyOf(a) || a.includes('%')) continue;
+    const c = canonicalAddress(a);
+    if (!seen.has(c)) { seen.add(c); out.push(c); }
+  }
+  return out;
+}
+
+export class ProxyModel {
+  /** The live aggregate for the sync engine: updated in place by commit(). */
+  readonly desired: DesiredIpvs = { services: new Map(), boundAddresses: new Set() };
+
+  private readonly config: ModelConfig;
+  private zone: string | undefined;
+  private nodePortAddrs: string[] = [];
+  private localAddrs: Set<string> = new Set();
+
+  private readonly svcs = new Map<string, V1Service>();
+  /** slice "ns/name" → the Service "ns/name" it belongs to. */
+  private readonly sliceOwner = new Map<string, string>();
+  private readonly slicesBySvc = new Map<string, Map<string, V1EndpointSlice>>();
+  private readonly computed = new Map<string, ServiceDesired>();
+  /** serviceKeyString → the Services that produce it, first claimant first: it owns the key. */
+  private readonly claims = new Map<string, string[]>();
+  private readonly addressRefs = new Map<string, number>();
+  private readonly withHealthCheck = new Set<string>();
+  private readonly dirty = new Set<string>();
+  // Which Services depend on what, so that a Node or address change touches only those.
+  private readonly zoneDeps = new Set<string>();
+  private readonly nodePortDeps = new Set<string>();
+  private readonly localAddrDeps = new Set<string>();
+
+  constructor(config: ModelConfig) {
+    this.config = { ...config, families: [...config.families] };
+  }
+
+  private context(): ModelContext {
+    return { config: this.config, zone: this.zone, nodePortAddresses: this.nodePortAddrs, localAddresses: this.localAddrs };
+  }
+
+  private setDeps(name: string, svc: V1Service | undefined): void {
+    const put = (set: Set<string>, on: boolean) => { if (on) set.add(name); else set.delete(name); };
+    put(this.zoneDeps, !!svc && usesTopology(svc));
+    put(this.nodePortDeps, !!svc && usesNodePorts(svc));
+    put(this.localAddrDeps, !!svc && usesLocalAddresses(svc));
+  }
+
+  upsertService(svc: V1Service): void {
+    const name = serviceName(svc);
+    this.svcs.set(name, svc);
+    this.setDeps(name, svc);
+    this.dirty.add(name);
+  }
+
+  deleteService(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    if (!this.svcs.delete(key) && !this.computed.has(key)) return;
+    this.setDeps(key, undefined);
+    this.dirty.add(key);
+  }
+
+  upsertEndpointSlice(slice: V1EndpointSlice): void {
+    const key = sliceName(slice);
+    const labels = slice.metadata?.labels ?? {};
+    const svcName = labels[LABEL_SERVICE_NAME];
+    if (!svcName || LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels) {
+      // Not (or no longer) one kube-proxy would use.
+      this.removeSlice(key);
+      return;
+    }
+    const owner = `${slice.metadata?.namespace ?? 'default'}/${svcName}`;
+    const prev = this.sliceOwner.get(key);
+    if (prev !== undefined && prev !== owner) this.removeSlice(key);
+    this.sliceOwner.set(key, owner);
+    let m = this.slicesBySvc.get(owner);
+    if (!m) { m = new Map(); this.slicesBySvc.set(owner, m); }
+    m.set(key, slice);
+    this.touch(owner);
+  }
+
+  deleteEndpointSlice(namespace: string, name: string): void {
+    this.removeSlice(`${namespace}/${name}`);
+  }
+
+  private removeSlice(key: string): void {
+    const owner = this.sliceOwner.get(key);
+    if (owner === undefined) return;
+    this.sliceOwner.delete(key);
+    const m = this.slicesBySvc.get(owner);
+    if (m) {
+      m.delete(key);
+      if (m.size === 0) this.slicesBySvc.delete(owner);
+    }
+    this.touch(owner);
+  }
+
+  /** Marks a Service for recomputation if it exists or has a computed state. */
+  private touch(name: string): void {
+    if (this.svcs.has(name) || this.computed.has(name)) this.dirty.add(name);
+  }
+
+  /** This node (for its zone label); undefined when it is unknown or deleted. */
+  setNode(node: V1Node | undefined): void {
+    const zone = node?.metadata?.labels?.[LABEL_ZONE] || undefined;
+    if (zone === this.zone) return;
+    this.zone = zone;
+    for (const n of this.zoneDeps) this.dirty.add(n);
+  }
+
+  /**
+   * `nodePortAddrs`: the addresses NodePorts are served on (see nodePortAddresses()); `localAddrs`: every
+   * address on the node's interfaces other than kube-ipvs0.
+   */
+  setNodeAddresses(nodePortAddrs: string[], localAddrs: string[]): void {
+    const np = canonicalList(nodePortAddrs);
+    const local = new Set(canonicalList(localAddrs));
+    if (!sameSet(new Set(np), new Set(this.nodePortAddrs)) || np.length !== this.nodePortAddrs.length) {
+      this.nodePortAddrs = np;
+      for (const n of this.nodePortDeps) this.dirty.add(n);
+    }
+    if (!sameSet(local, this.localAddrs)) {
+      this.localAddrs = local;
+      for (const n of this.localAddrDeps) this.dirty.add(n);
+    }
+  }
+
+  /** Services touched since the last commit (not yet recomputed). */
+  pending(): number {
+    return this.dirty.size;
+  }
+
+  commit(): ModelChanges {
+    const changes: ModelChanges = { changedKeys: new Set(), changedServices: [], addressesChanged: false, warnings: [] };
+    if (this.dirty.size === 0) return changes;
+    const ctx = this.context();
+    const names = [...this.dirty].sort();
+    this.dirty.clear();
+    for (const name of names) {
+      const old = this.computed.get(name);
+      const svc = this.svcs.get(name);
+      const neu = svc ? computeService(svc, this.slicesBySvc.get(name)?.values() ?? [], ctx) : undefined;
+      if (neu) this.computed.set(name, neu);
+      else this.computed.delete(name);
+      // Keys the Service no longer produces.
+      if (old) {
+        for (const key of old.virtualServices.keys()) {
+          if (!neu?.virtualServices.has(key)) this.release(name, key, changes);
+        }
+      }
+      // Keys it produces now.
+      if (neu) {
+        for (const [key, dvs] of neu.virtualServices) {
+          const list = this.claims.get(key);
+          if (!list) {
+            this.claims.set(key, [name]);
+            this.desired.services.set(key, dvs);
+            changes.changedKeys.add(key);
+          } else if (list[0] === name) {
+            const cur = this.desired.services.get(key);
+            if (!cur || !sameDesired(cur, dvs)) changes.changedKeys.add(key);
+            this.desired.services.set(key, dvs);
+          } else if (!list.includes(name)) {
+            list.push(name);
+          }
+        }
+      }
+      // VIPs, reference-counted across Services.
+      const oldAddrs = old?.addresses ?? new Set<string>();
+      const newAddrs = neu?.addresses ?? new Set<string>();
+      for (const a of oldAddrs) if (!newAddrs.has(a)) this.unref(a, changes);
+      for (const a of newAddrs) if (!oldAddrs.has(a)) this.ref(a, changes);
+      if (neu?.healthCheckNodePort) this.withHealthCheck.add(name);
+      else this.withHealthCheck.delete(name);
+      changes.changedServices.push(name);
+      if (neu) changes.warnings.push(...neu.warnings, ...this.conflicts(name));
+    }
+    return changes;
+  }
+
+  private release(name: string, key: string, changes: ModelChanges): void {
+    const list = this.claims.get(key);
+    if (!list) return;
+    const i = list.indexOf(name);
+    if (i < 0) return;
+    list.splice(i, 1);
+    if (i !== 0) return;
+    if (list.length === 0) {
+      this.claims.delete(key);
+      this.desired.services.delete(key);
+      changes.changedKeys.add(key);
+      return;
+    }
+    // The next claimant takes the key over.
+    const next = this.computed.get(list[0]!)?.virtualServices.get(key);
+    if (next) this.desired.services.set(key, next);
+    else this.desired.services.delete(key);
+    changes.changedKeys.add(key);
+  }
+
+  private ref(a: string, changes: ModelChanges): void {
+    const n = this.addressRefs.get(a) ?? 0;
+    this.addressRefs.set(a, n + 1);
+    if (n === 0) {
+      this.desired.boundAddresses.add(a);
+      changes.addressesChanged = true;
+    }
+  }
+
+  private unref(a: string, changes: ModelChanges): void {
+    const n = this.addressRefs.get(a) ?? 0;
+    if (n <= 1) {
+      this.addressRefs.delete(a);
+      if (this.desired.boundAddresses.delete(a)) changes.addressesChanged = true;
+    } else {
+      this.addressRefs.set(a, n - 1);
+    }
+  }
+
+  /** Warnings for the keys another Service owns. */
+  private conflicts(name: string): ModelWarning[] {
+    const sd = this.computed.get(name);
+    if (!sd) return [];
+    const out: ModelWarning[] = [];
+    for (const [key, dvs] of sd.virtualServices) {
+      const owner = this.claims.get(key)?.[0];
+      if (owner !== undefined && owner !== name) {
+        out.push({
+          object: `Service ${name}`,
+          field: dvs.origin.field ?? 'spec',
+          message: `virtual service ${key} (${dvs.origin.kind}) is already programmed for Service ${owner}; ignored`,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** What each Service contributes (as of the last commit). */
+  services(): Iterable<ServiceDesired> {
+    return this.computed.values();
+  }
+
+  service(namespace: string, name: string): ServiceDesired | undefined {
+    return this.computed.get(`${namespace}/${name}`);
+  }
+
+  /** How a programmed virtual service came to be (its owner's view), by serviceKeyString. */
+  originOf(vsKey: string): DesiredVirtualService | undefined {
+    const owner = this.claims.get(vsKey)?.[0];
+    return owner === undefined ? undefined : this.computed.get(owner)?.virtualServices.get(vsKey);
+  }
+
+  /** spec.healthCheckNodePort of externalTrafficPolicy: Local Services, with their local ready endpoint counts. */
+  healthCheckNodePorts(): Map<number, { service: string; localEndpoints: number }> {
+    const out = new Map<number, { service: string; localEndpoints: number }>();
+    for (const name of [...this.withHealthCheck].sort()) {
+      const hc = this.computed.get(name)?.healthCheckNodePort;
+      if (hc && !out.has(hc.port)) out.set(hc.port, { service: name, localEndpoints: hc.localEndpoints });
+    }
+    return out;
+  }
+
+  /** Every current warning, per object, as of the last commit. */
+  warnings(): ModelWarning[] {
+    const out: ModelWarning[] = [];
+    for (const [name, sd] of this.computed) out.push(...sd.warnings, ...this.conflicts(name));
+    return out;
+  }
+}

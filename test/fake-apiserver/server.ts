@@ -21,7 +21,10 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
+
+/** What create/update return: the stored copy, with the server-set metadata. */
+export type Stored<T> = T & { metadata: V1ObjectMeta };
 
 export type ResourceName = 'services' | 'endpointslices' | 'nodes';
 
@@ -210,7 +213,8 @@ export class FakeApiServer {
     const config = {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: this.baseUrl } }],
+      // client-node refuses plain http unless the cluster says insecure-skip-tls-verify.
+      clusters: [{ name: 'fake', cluster: { server: this.baseUrl, 'insecure-skip-tls-verify': true } }],
       users: [{ name: 'fake', user: { token: 'fake-token' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
       'current-context': 'fake',
@@ -224,7 +228,7 @@ export class FakeApiServer {
   // ---- store -------------------------------------------------------------------------------------
 
   /** Stores a new object (kind decides the resource) and returns the stored copy. */
-  create<T extends KubernetesObject>(input: T): T {
+  create<T extends KubernetesObject>(input: T): Stored<T> {
     const r = resourceForKind(input.kind);
     const obj = clone(input) as unknown as Obj;
     obj.apiVersion = r.apiVersion;
@@ -241,11 +245,11 @@ export class FakeApiServer {
     obj.metadata.resourceVersion = String(++this.rv);
     map.set(key, obj);
     this.record({ rv: this.rv, type: 'ADDED', resource: r.name, key, obj, prev: undefined });
-    return clone(obj) as unknown as T;
+    return clone(obj) as unknown as Stored<T>;
   }
 
   /** Replaces an existing object (matched by kind/namespace/name); bumps its resourceVersion. */
-  update<T extends KubernetesObject>(input: T): T {
+  update<T extends KubernetesObject>(input: T): Stored<T> {
     const r = resourceForKind(input.kind);
     const obj = clone(input) as unknown as Obj;
     obj.apiVersion = r.apiVersion;
@@ -260,11 +264,11 @@ export class FakeApiServer {
     obj.metadata.resourceVersion = String(++this.rv);
     map.set(key, obj);
     this.record({ rv: this.rv, type: 'MODIFIED', resource: r.name, key, obj, prev });
-    return clone(obj) as unknown as T;
+    return clone(obj) as unknown as Stored<T>;
   }
 
   /** Creates or updates. */
-  apply<T extends KubernetesObject>(input: T): T {
+  apply<T extends KubernetesObject>(input: T): Stored<T> {
     const r = resourceForKind(input.kind);
     const ns = r.namespaced ? input.metadata?.namespace || 'default' : '';
     return this.store.get(r.name)!.has(`${ns}/${input.metadata?.name ?? ''}`) ? this.update(input) : this.create(input);

@@ -21,6 +21,9 @@
 //   adds allowWatchBookmarks=true and a timeoutSeconds (randomised, as client-go does) so that a silently dead
 //   connection cannot hold a watch forever, and the field selector for the Node (makeInformer has no field
 //   selector parameter, so ListWatch is constructed directly with the same arguments makeInformer uses).
+// - ListWatch re-watches immediately when a watch ends cleanly; a watch that ends within a second with nothing
+//   delivered delays the next one with the same backoff, so a server that keeps closing watches at once
+//   cannot make this spin.
 // - Lists are paginated (limit/continue); a continue token that expired (410) restarts the list.
 // - Watch events arrive as plain JSON while lists come back as the generated model classes; watch objects are
 //   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
@@ -60,7 +63,15 @@ interface Channel {
   listed: boolean;
   failures: number;
   restartTimer: NodeJS.Timeout | undefined;
+  /** When the last watch request started, whether it delivered anything, and how many in a row ended
+   *  quickly with nothing: a server that keeps closing watches at once must not make us spin. */
+  lastWatchAt: number;
+  lastWatchHadEvents: boolean;
+  quickCloses: number;
 }
+
+/** A watch that ends sooner than this without delivering anything counts as a quick close. */
+const QUICK_WATCH_MS = 1000;
 
 const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
 
@@ -122,7 +133,7 @@ export function informerSource(options: InformerSourceOptions): Source {
   function makeWatcher(ch: { kind: Kind; fieldSelector?: string; channel?: Channel }): Watcher {
     const inner = new Watch(kubeConfig);
     return {
-      watch(path, queryParams, callback, done) {
+      async watch(path, queryParams, callback, done) {
         const c = ch.channel!;
         if (!c.listed) {
           // ListWatch calls watch right after it has processed its first list: this kind is synced.
@@ -130,6 +141,19 @@ export function informerSource(options: InformerSourceOptions): Source {
           backoffReset(c);
           maybeSynced();
         }
+        // ListWatch re-watches at once when a watch ends cleanly; back off when they end at once with nothing.
+        const now = Date.now();
+        if (c.lastWatchAt > 0 && now - c.lastWatchAt < QUICK_WATCH_MS && !c.lastWatchHadEvents) {
+          const delay = Math.min(maxMs, initialMs * 2 ** c.quickCloses);
+          c.quickCloses++;
+          log.debug({ kind: ch.kind, delayMs: delay }, 'watch ended at once; delaying the next one');
+          await new Promise((r) => setTimeout(r, delay));
+          if (stopped) return new AbortController(); // ListWatch is stopped too; nothing to start
+        } else {
+          c.quickCloses = 0;
+        }
+        c.lastWatchAt = Date.now();
+        c.lastWatchHadEvents = false;
         const span = Math.max(0, timeouts.max - timeouts.min);
         const params = {
           ...queryParams,
@@ -139,9 +163,12 @@ export function informerSource(options: InformerSourceOptions): Source {
         };
         log.debug({ kind: ch.kind, resourceVersion: queryParams.resourceVersion }, 'watch');
         return inner.watch(path, params, (phase, obj, raw) => {
-          backoffReset(c);
+          if (phase !== 'ERROR') {
+            backoffReset(c);
+            c.lastWatchHadEvents = true;
+          }
           if ((phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') && obj && typeof obj === 'object') {
-            obj = ObjectSerializer.deserialize(obj, MODEL_TYPE[ch.kind], "");
+            obj = ObjectSerializer.deserialize(obj, MODEL_TYPE[ch.kind], '');
           } else if (phase === 'ERROR') {
             log.info({ kind: ch.kind, status: obj }, 'watch ERROR event');
           }
@@ -196,7 +223,7 @@ export function informerSource(options: InformerSourceOptions): Source {
     const holder: { kind: Kind; fieldSelector?: string; channel?: Channel } = { kind };
     if (fieldSelector) holder.fieldSelector = fieldSelector;
     const informer = new ListWatch<KubernetesObject>(path, makeWatcher(holder) as unknown as Watch, list, false, labelSelector);
-    const ch: Channel = { kind, informer, listed: false, failures: 0, restartTimer: undefined };
+    const ch: Channel = { kind, informer, listed: false, failures: 0, restartTimer: undefined, lastWatchAt: 0, lastWatchHadEvents: false, quickCloses: 0 };
     holder.channel = ch;
     informer.on(ADD, (o) => onUpsert(kind, o as KubeObject));
     informer.on(UPDATE, (o) => onUpsert(kind, o as KubeObject));

@@ -266,3 +266,25 @@ test('label selectors exclude service-proxy-name Services and headless slices, a
   await waitFor('two events', () => rec.events.length === 2);
   assert.deepEqual(rec.take(), ['remove Service default/mine', 'upsert Service default/theirs rv=8']);
 });
+
+test('a server that keeps closing watches at once does not make the informers spin', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); } });
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  rec.take();
+  const before = server.requests.filter((r) => r.watch).length;
+  const timer = setInterval(() => server.closeWatches(), 2);
+  await sleep(400);
+  clearInterval(timer);
+  const watches = server.requests.filter((r) => r.watch).length - before;
+  // Backoff 20, 40, 80, 100, 100 ms…: about 6 per kind in 400 ms; unguarded it would be about 200 per kind.
+  assert.ok(watches >= 3 && watches <= 3 * 10, `${watches} watch requests`);
+  assert.deepEqual(rec.take(), []);
+  assert.equal(rec.errors.length, 0);
+  // And it settles: a change is delivered.
+  await waitFor('3 watches', () => server.openWatches === 3);
+  server.update(svc('a', '10.0.0.2'));
+  await waitFor('update', () => rec.events.length === 1);
+  assert.deepEqual(rec.take(), ['upsert Service default/a rv=3']);
+});

@@ -132,7 +132,7 @@ interface Choice {
 
 function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {
   if (chosen.has(ep.key)) return undefined;
-  if (!ep.serving) return 'not serving';
+  if (!ep.serving) return ep.terminating ? 'terminating and not serving' : 'not ready';
   return why(ep) ?? (ep.ready ? 'not chosen' : 'not ready (ready endpoints exist)');
 }
 

@@ -135,6 +135,8 @@ export function informerSource(options: InformerSourceOptions): Source {
     return {
       async watch(path, queryParams, callback, done) {
         const c = ch.channel!;
+        // ListWatch checks its stopped flag before listing but not between the list and the watch.
+        if (stopped) return new AbortController();
         if (!c.listed) {
           // ListWatch calls watch right after it has processed its first list: this kind is synced.
           c.listed = true;

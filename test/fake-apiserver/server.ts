@@ -16,7 +16,7 @@
 // - timeoutSeconds closes the watch after that many seconds;
 // - labelSelector: key=value, key==value, key!=value, key, !key, key in (a,b), key notin (a,b);
 //   fieldSelector: metadata.name and metadata.namespace with = / == / != (others answer 400).
-// Test controls: create/update/delete, compact(), closeWatches(), bookmark(), setDown(), requests.
+// Test controls: create/update/delete, compact(), closeWatches(), bookmark(), setDown(), delayLists(), requests.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -171,6 +171,7 @@ export class FakeApiServer {
   private down: false | 'reset' | '503' = false;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private baseUrl = '';
+  private listDelay = 0;
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}
 
@@ -313,6 +314,11 @@ export class FakeApiServer {
     }
   }
 
+  /** Delays every list answer by ms (0: none), e.g. to stop a client in the middle of a list. */
+  delayLists(ms: number): void {
+    this.listDelay = ms;
+  }
+
   /** Number of open watch streams. */
   get openWatches(): number { return this.watches.size; }
 
@@ -412,6 +418,7 @@ export class FakeApiServer {
       return;
     }
     if (watch) this.serveWatch(req, res, rec, info, namespace, match, query);
+    else if (this.listDelay > 0) setTimeout(() => { if (!res.destroyed) this.serveList(res, rec, info, namespace, match, query); }, this.listDelay);
     else this.serveList(res, rec, info, namespace, match, query);
   }
 

@@ -288,3 +288,29 @@ test('a server that keeps closing watches at once does not make the informers sp
   await waitFor('update', () => rec.events.length === 1);
   assert.deepEqual(rec.take(), ['upsert Service default/a rv=3']);
 });
+
+test('stop: no watch is left open and nothing is emitted afterwards, even when stopped in the middle of a list', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); } });
+  server.delayLists(100);
+  await source.start(rec);
+  await sleep(30); // the lists are in flight
+  await source.stop();
+  await sleep(250); // the lists are answered after the stop
+  assert.equal(server.openWatches, 0);
+  assert.equal(server.requests.filter((r) => r.watch).length, 0, 'no watch started after stop');
+  assert.deepEqual(rec.take(), []);
+  assert.equal(rec.errors.length, 0);
+});
+
+test('stop after sync closes the watches', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); } });
+  await source.start(rec);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  await source.stop();
+  await waitFor('watches closed', () => server.openWatches === 0);
+  rec.take();
+  server.update(svc('a', '10.0.0.2'));
+  await sleep(100);
+  assert.deepEqual(rec.take(), []);
+  assert.equal(rec.errors.length, 0, 'the aborts of stop() are not reported as errors');
+});

@@ -168,7 +168,8 @@ export class FakeApiServer {
   private watches = new Set<WatchConn>();
   private sockets = new Set<Socket>();
   private server: http.Server | undefined;
-  private down: false | 'reset' | '503' = false;
+  private down: false | 'reset' | '503' | 'refuse' = false;
+  private port = 0;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private baseUrl = '';
   private listDelay = 0;
@@ -183,12 +184,10 @@ export class FakeApiServer {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
+    await this.listen(server, 0);
     this.server = server;
     const { port } = server.address() as AddressInfo;
+    this.port = port;
     this.baseUrl = `http://127.0.0.1:${port}`;
     if (this.options.bookmarkIntervalMs) {
       this.bookmarkTimer = setInterval(() => this.bookmark(), this.options.bookmarkIntervalMs);
@@ -206,7 +205,7 @@ export class FakeApiServer {
     this.server = undefined;
     if (!server) return;
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   /** Writes a kubeconfig (JSON, which is YAML) pointing at this server with a dummy token. */
@@ -324,14 +323,27 @@ export class FakeApiServer {
 
   /**
    * Takes the server down or up. Down: open watches and connections are cut, then every new request is
-   * answered 503 (default) or its connection is reset on accept ('reset').
+   * answered 503 (default), or its connection is reset once accepted ('reset'), or the port stops listening
+   * so connections are refused ('refuse'; back up, it listens on the same port again).
    */
-  setDown(down: boolean, how: 'reset' | '503' = '503'): void {
+  async setDown(down: boolean, how: 'reset' | '503' | 'refuse' = '503'): Promise<void> {
+    const was = this.down;
     this.down = down ? how : false;
     if (down) {
       for (const w of [...this.watches]) { w.closed = true; this.watches.delete(w); if (w.timer) clearTimeout(w.timer); }
       for (const s of this.sockets) s.destroy();
+      if (how === 'refuse' && was !== 'refuse' && this.server?.listening) {
+        await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+      }
     }
+    if (this.down !== 'refuse' && this.server && !this.server.listening) await this.listen(this.server, this.port);
+  }
+
+  private listen(server: http.Server, port: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    });
   }
 
   // ---- HTTP --------------------------------------------------------------------------------------

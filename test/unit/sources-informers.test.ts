@@ -187,14 +187,14 @@ for (const goneAs of ['event', 'http'] as const) {
   });
 }
 
-for (const how of ['503', 'reset'] as const) {
+for (const how of ['503', 'reset', 'refuse'] as const) {
   test(`API server down (${how}): error reported, nothing removed, recovery when it is back`, async (t) => {
     const { server, source, rec } = await setup(t, { fill: (s) => { s.create(svc('a', '10.0.0.1')); s.create(svc('b', '10.0.0.2')); } });
     await source.start(rec);
     await waitFor('synced', () => rec.syncedCount === 1);
     await waitFor('3 watches', () => server.openWatches === 3);
     rec.take();
-    server.setDown(true, how);
+    await server.setDown(true, how);
     await waitFor('errors for every kind', () => new Set(rec.errors.map((e) => e.kind)).size === 3);
     await sleep(150); // several retries (backoff 20..100 ms)
     const kinds = new Set(rec.errors.map((e) => e.kind));
@@ -202,7 +202,7 @@ for (const how of ['503', 'reset'] as const) {
     assert.ok(rec.errors.every((e) => e.err instanceof Error && e.err.message.length > 0));
     assert.deepEqual(rec.take(), [], 'no removes (or anything) while down');
     // Changes made while it was down (as seen when it comes back): b deleted, c created.
-    server.setDown(false);
+    await server.setDown(false);
     server.delete({ kind: 'Service', metadata: { name: 'b', namespace: 'default' } });
     server.create(svc('c', '10.0.0.3'));
     await waitFor('recovered', () => rec.events.length === 2, 3000);

@@ -6,7 +6,7 @@ import type { V1Service, V1EndpointSlice, V1Endpoint, V1ServicePort } from '@kub
 import { SCHEDULERS } from '../ipvs/types.js';
 import type { Family, Protocol, RealServer, VirtualService } from '../ipvs/types.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
-import { canonicalAddress, familyOf } from '../netlink/address.js';
+import { parseAddress, formatAddress, familyOf } from '../netlink/address.js';
 import type {
   ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin,
 } from './types.js';
@@ -91,30 +91,37 @@ class Warnings {
 }
 
 function validIp(text: unknown): { address: string; family: Family } | null {
-  if (typeof text !== 'string') return null;
-  const family = familyOf(text);
-  if (!family || text.includes('%')) return null;
-  return { address: canonicalAddress(text), family };
+  if (typeof text !== 'string' || text.includes('%')) return null;
+  const bytes = parseAddress(text);
+  if (!bytes) return null;
+  // Dotted quads that parse are already canonical (no leading zeros); IPv6 text is reformatted.
+  return bytes.length === 4 ? { address: text, family: 'inet' } : { address: formatAddress(bytes), family: 'inet6' };
 }
 
 const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 
-/** Endpoint of a slice as kube-proxy reads it (the first address only; nil conditions per the API). */
-function readEndpoint(ep: V1Endpoint, port: number, nodeName: string): Omit<Ep, 'address' | 'key'> & { raw: unknown } {
-  const c = ep.conditions ?? {};
-  const ready = c.ready === undefined || c.ready === null ? true : c.ready;
-  const serving = c.serving === undefined || c.serving === null ? ready : c.serving;
-  const terminating = c.terminating === true;
-  const zones = ep.hints?.forZones?.map((z) => z?.name).filter((z): z is string => typeof z === 'string' && z !== '');
+/** An endpoint of a slice as kube-proxy reads it: the first address only; nil conditions as the API defines them. */
+function readEndpoint(ep: V1Endpoint, address: string, key: string, port: number, nodeName: string): Ep {
+  const c = ep.conditions;
+  const ready = c?.ready ?? true;
+  const serving = c?.serving ?? ready;
+  const forZones = ep.hints?.forZones;
+  let zones: string[] | undefined;
+  if (forZones && forZones.length > 0) {
+    zones = [];
+    for (const z of forZones) if (z && typeof z.name === 'string' && z.name !== '') zones.push(z.name);
+    if (zones.length === 0) zones = undefined;
+  }
   const ref = ep.targetRef;
   return {
-    raw: ep.addresses?.[0],
+    address,
     port,
+    key,
     ready,
     serving,
-    terminating,
+    terminating: c?.terminating === true,
     local: ep.nodeName !== undefined && ep.nodeName === nodeName,
-    zones: zones && zones.length > 0 ? zones : undefined,
+    zones,
     node: ep.nodeName,
     zone: ep.zone,
     pod: ref?.kind === 'Pod' && ref.name ? `${ref.namespace ?? ''}/${ref.name}` : undefined,
@@ -405,9 +412,9 @@ function collectEndpoints(slices: V1EndpointSlice[], portName: string, protocol:
       if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${String(sp.port)} is not from 1 to 65535`); return; }
       (slice.endpoints ?? []).forEach((ep, k) => {
         if (!ep) return;
-        const base = readEndpoint(ep, sp.port!, nodeName);
-        const v = validIp(base.raw);
-        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(base.raw)}" is not an IP address`); return; }
+        const raw = ep.addresses?.[0];
+        const v = validIp(raw);
+        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(raw)}" is not an IP address`); return; }
         if (v.family !== family) {
           w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${slice.addressType})`);
           return;
@@ -415,8 +422,7 @@ function collectEndpoints(slices: V1EndpointSlice[], portName: string, protocol:
         const key = serverKeyString({ address: v.address, port: sp.port! });
         if (seen.has(key)) return;
         seen.add(key);
-        const { raw: _raw, ...rest } = base;
-        out.push({ ...rest, address: v.address, key });
+        out.push(readEndpoint(ep, v.address, key, sp.port!, nodeName));
       });
     });
   }

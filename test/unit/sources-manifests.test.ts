@@ -200,3 +200,23 @@ test('directory: an object moving between files and a missing directory', async 
   await sleep(300);
   assert.deepEqual(rec.take(), []);
 });
+
+test('directory: fs.watch notices a change long before the poll would', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.1}\n');
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10 });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Service default/a', 'synced']);
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.2}\n');
+  await waitFor('change via fs.watch', () => rec.events.length === 1, 2000);
+  assert.deepEqual(rec.take(), ['upsert Service default/a']);
+  rmSync(join(dir, 'a.yaml'));
+  await waitFor('removal via fs.watch', () => rec.events.length === 1, 2000);
+  assert.deepEqual(rec.take(), ['remove Service default/a']);
+  await source.stop();
+  writeFileSync(join(dir, 'b.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: b}\n');
+  await sleep(100);
+  assert.deepEqual(rec.take(), [], 'nothing after stop');
+});

@@ -4,7 +4,7 @@ export {
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE, ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS,
   ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT,
 } from './compute.js';
-export { nodePortAddresses } from './nodeports.js';
+export { nodePortAddresses, nodePrimaryIPs } from './nodeports.js';
 export { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal } from './cidr.js';
 export type { Cidr } from './cidr.js';
 export type * from './types.js';

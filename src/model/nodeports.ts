@@ -49,3 +49,20 @@ export function nodePortAddresses(allLocalAddresses: Iterable<string>, cidrs: re
   }
   return out;
 }
+
+/**
+ * The Node's primary address of each family, as kube-proxy picks it for "primary": the first InternalIP
+ * of the family, else the first ExternalIP. Canonical; at most one per family.
+ */
+export function nodePrimaryIPs(node: { status?: { addresses?: { type?: string; address?: string }[] } } | undefined): string[] {
+  const addrs = node?.status?.addresses ?? [];
+  const out = new Map<Family, string>();
+  for (const type of ['InternalIP', 'ExternalIP']) {
+    for (const a of addrs) {
+      if (a?.type !== type || typeof a.address !== 'string') continue;
+      const fam = familyOf(a.address);
+      if (fam && !a.address.includes('%') && !out.has(fam)) out.set(fam, canonicalAddress(a.address));
+    }
+  }
+  return [...out.values()];
+}

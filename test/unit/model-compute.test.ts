@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Service, V1EndpointSlice } from '@kubernetes/client-node';
-import { computeService, nodePortAddresses } from '../../src/model/index.js';
+import { computeService, nodePortAddresses, nodePrimaryIPs } from '../../src/model/index.js';
 import type { ModelContext, ServiceDesired } from '../../src/model/index.js';
 
 // ---- builders
@@ -347,4 +347,14 @@ test('nodePortAddresses: kube-proxy\'s rules', () => {
     [['primary'], ['172.17.0.1'], ['172.17.0.1', 'fd00:1::10', '2001:db8::5']],
   ];
   for (const [cidrs, primary, want] of cases) assert.deepEqual(nodePortAddresses(all, cidrs, primary), want, cidrs.join(','));
+});
+
+test('nodePrimaryIPs: first InternalIP of each family, else ExternalIP', () => {
+  const cases: [{ type: string; address: string }[], string[]][] = [
+    [[{ type: 'Hostname', address: 'n1' }, { type: 'ExternalIP', address: '203.0.113.1' }, { type: 'InternalIP', address: '10.0.0.1' }, { type: 'InternalIP', address: '10.0.0.2' }], ['10.0.0.1']],
+    [[{ type: 'InternalIP', address: 'FD00::0001' }, { type: 'ExternalIP', address: '203.0.113.1' }], ['fd00::1', '203.0.113.1']],
+    [[{ type: 'InternalIP', address: 'bogus' }], []],
+  ];
+  for (const [addresses, want] of cases) assert.deepEqual(nodePrimaryIPs({ status: { addresses } }).sort(), want.sort());
+  assert.deepEqual(nodePrimaryIPs(undefined), []);
 });

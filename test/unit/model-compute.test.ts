@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import type { V1Service, V1EndpointSlice } from '@kubernetes/client-node';
 import { computeService, nodePortAddresses, nodePrimaryIPs } from '../../src/model/index.js';
 import type { ModelContext, ServiceDesired } from '../../src/model/index.js';
+import { validateService, validateServer } from '../../src/ipvs/validate.js';
+import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
 
 // ---- builders
 
@@ -357,4 +359,28 @@ test('nodePrimaryIPs: first InternalIP of each family, else ExternalIP', () => {
   ];
   for (const [addresses, want] of cases) assert.deepEqual(nodePrimaryIPs({ status: { addresses } }).sort(), want.sort());
   assert.deepEqual(nodePrimaryIPs(undefined), []);
+});
+
+test('everything produced passes the IPVS client\'s validation unchanged, and keys match the key functions', () => {
+  const s = svc('all', {
+    type: 'LoadBalancer', clusterIP: '10.96.9.1', clusterIPs: ['10.96.9.1', 'fd00::9:1'], externalIPs: ['198.51.100.9', '2001:db8::9'],
+    sessionAffinity: 'ClientIP', ports: [{ port: 80, nodePort: 30900 }, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30953 }, { name: 's', port: 9, protocol: 'SCTP' }],
+  }, { annotations: { 'kipvs.io/scheduler': 'mh' }, lb: [{ ip: '192.0.2.9' }, { ip: '2001:DB8:0::0:99' }] });
+  const v4 = slice('all-4', 'all', 'IPv4', [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }, { name: 's', port: 9999, protocol: 'SCTP' }], [ep('10.1.9.1'), ep('10.1.9.2')]);
+  const v6 = slice('all-6', 'all', 'IPv6', [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [ep('fd00:244::0:1')]);
+  const sd = computeService(s, [v4, v6], ctx());
+  // 2 families × 3 ports × (cluster IP, external IP, LB IP) + 2 node ports × (2 IPv4 + 1 IPv6 node addresses)
+  assert.equal(sd.virtualServices.size, 2 * 3 * 3 + 2 * 3);
+  for (const [key, d] of sd.virtualServices) {
+    assert.equal(key, serviceKeyString(d.service));
+    const v = validateService(d.service);
+    assert.equal(v.address, d.service.address, key);
+    assert.deepEqual(v.schedulerFlags, { mhPort: true }, key);
+    assert.equal(v.persistent?.timeout, 10800, key);
+    for (const [sk, server] of d.servers) {
+      assert.equal(sk, serverKeyString(server));
+      assert.equal(validateServer(d.service, server).address, server.address, sk);
+    }
+  }
+  assert.deepEqual(sd.warnings, []);
 });

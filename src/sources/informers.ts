@@ -25,6 +25,7 @@
 //   delivered delays the next one with the same backoff, so a server that keeps closing watches at once
 //   cannot make this spin.
 // - Lists are paginated (limit/continue); a continue token that expired (410) restarts the list.
+// - client-node refuses a plain http:// server unless the kubeconfig's cluster has insecure-skip-tls-verify.
 // - Watch events arrive as plain JSON while lists come back as the generated model classes; watch objects are
 //   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
 import {

@@ -61,7 +61,7 @@ function topologyRequested(svc: V1Service): string | undefined {
     return ann[ANNOTATION_TOPOLOGY_MODE] !== undefined ? `${ANNOTATION_TOPOLOGY_MODE}: ${mode}` : `${ANNOTATION_TOPOLOGY_HINTS}: ${mode}`;
   }
   const td = svc.spec?.trafficDistribution;
-  if (td === 'PreferClose' || td === 'PreferSameZone') return `trafficDistribution: ${td}`;
+  if (td === 'PreferClose' || td === 'PreferSameZone' || td === 'PreferSameNode') return `trafficDistribution: ${td}`;
   return undefined;
 }
 
@@ -74,6 +74,7 @@ interface Ep {
   terminating: boolean;
   local: boolean;
   zones: string[] | undefined;
+  nodeHints: string[] | undefined;
   node?: string | undefined;
   zone?: string | undefined;
   pod?: string | undefined;
@@ -112,6 +113,13 @@ function readEndpoint(ep: V1Endpoint, address: string, key: string, port: number
     for (const z of forZones) if (z && typeof z.name === 'string' && z.name !== '') zones.push(z.name);
     if (zones.length === 0) zones = undefined;
   }
+  const forNodes = ep.hints?.forNodes;
+  let nodeHints: string[] | undefined;
+  if (forNodes && forNodes.length > 0) {
+    nodeHints = [];
+    for (const n of forNodes) if (n && typeof n.name === 'string' && n.name !== '') nodeHints.push(n.name);
+    if (nodeHints.length === 0) nodeHints = undefined;
+  }
   const ref = ep.targetRef;
   return {
     address,
@@ -122,6 +130,7 @@ function readEndpoint(ep: V1Endpoint, address: string, key: string, port: number
     terminating: c?.terminating === true,
     local: ep.nodeName !== undefined && ep.nodeName === nodeName,
     zones,
+    nodeHints,
     node: ep.nodeName,
     zone: ep.zone,
     pod: ref?.kind === 'Pod' && ref.name ? `${ref.namespace ?? ''}/${ref.name}` : undefined,
@@ -132,6 +141,7 @@ interface Choice {
   servers: Ep[];
   policy: 'Cluster' | 'Local';
   zone?: string | undefined;
+  node?: string | undefined;
   notes: string[];
   /** Why each endpoint not chosen was left out, by key. */
   reasons: Map<string, string>;
@@ -147,25 +157,31 @@ function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | 
  * kube-proxy's categorisation: the cluster set (topology-filtered when hints are usable), the local set,
  * each preferring ready endpoints and falling back to serving-and-terminating ones.
  */
-function categorize(eps: Ep[], topology: string | undefined, zone: string | undefined) {
+function categorize(eps: Ep[], topology: string | undefined, zone: string | undefined, nodeName: string) {
   const ready = eps.filter((e) => e.ready);
   const notes: string[] = [];
   let cluster: Ep[];
   let usedZone: string | undefined;
-  let topologyReason: string | undefined;
-  if (topology !== undefined) {
-    if (!zone) topologyReason = `topology hints ignored (${topology}): the node has no ${LABEL_ZONE} label`;
-    else if (ready.length === 0) topologyReason = undefined;
-    else {
+  let usedNode: string | undefined;
+  if (topology !== undefined && ready.length > 0) {
+    // Same node first (hints.forNodes, trafficDistribution PreferSameNode), then same zone (hints.forZones).
+    if (ready.some((e) => e.nodeHints)) {
+      if (ready.some((e) => !e.nodeHints)) notes.push(`node hints ignored (${topology}): some ready endpoints have none`);
+      else if (!ready.some((e) => e.nodeHints!.includes(nodeName))) notes.push(`node hints ignored (${topology}): no endpoint is hinted for node ${nodeName}`);
+      else usedNode = nodeName;
+    }
+    if (usedNode === undefined) {
       const noHints = ready.find((e) => !e.zones);
-      if (noHints) topologyReason = `topology hints ignored (${topology}): endpoint ${noHints.address} has no zone hints`;
-      else if (!ready.some((e) => e.zones!.includes(zone))) topologyReason = `topology hints ignored (${topology}): no endpoint is hinted for zone ${zone}`;
+      if (noHints) notes.push(`topology hints ignored (${topology}): endpoint ${noHints.address} has no zone hints`);
+      else if (!zone) notes.push(`topology hints ignored (${topology}): the node has no ${LABEL_ZONE} label`);
+      else if (!ready.some((e) => e.zones!.includes(zone))) notes.push(`topology hints ignored (${topology}): no endpoint is hinted for zone ${zone}`);
       else usedZone = zone;
     }
-    if (topologyReason) notes.push(topologyReason);
   }
   let clusterNote: string | undefined;
-  if (usedZone !== undefined) {
+  if (usedNode !== undefined) {
+    cluster = ready.filter((e) => e.nodeHints!.includes(usedNode!));
+  } else if (usedZone !== undefined) {
     cluster = ready.filter((e) => e.zones!.includes(usedZone!));
   } else if (ready.length > 0) {
     cluster = ready;
@@ -181,7 +197,7 @@ function categorize(eps: Ep[], topology: string | undefined, zone: string | unde
     local = eps.filter((e) => e.local && e.serving && e.terminating);
     if (local.length > 0) localNote = 'no ready local endpoints: using serving terminating local endpoints';
   }
-  return { cluster, local, usedZone, notes, clusterNote, localNote };
+  return { cluster, local, usedZone, usedNode, notes, clusterNote, localNote };
 }
 
 function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external', cat: ReturnType<typeof categorize>): Choice {
@@ -189,12 +205,15 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
   let servers: Ep[];
   let policy: 'Cluster' | 'Local' = 'Cluster';
   let zone: string | undefined;
+  let node: string | undefined;
   let why: (ep: Ep) => string | undefined = () => undefined;
   if (which === 'cluster') {
     servers = cat.cluster;
     zone = cat.usedZone;
+    node = cat.usedNode;
     if (cat.clusterNote) notes.push(cat.clusterNote);
     if (zone !== undefined) why = (ep) => (ep.ready && !ep.zones?.includes(zone!) ? `not hinted for zone ${zone}` : undefined);
+    if (node !== undefined) why = (ep) => (ep.ready && !ep.nodeHints?.includes(node!) ? `not hinted for node ${node}` : undefined);
   } else {
     policy = 'Local';
     // Topology does not apply to the local path.
@@ -210,6 +229,7 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
     } else {
       servers = cat.cluster;
       zone = cat.usedZone;
+      node = cat.usedNode;
       notes.push(...cat.notes, 'externalTrafficPolicy Local: no local endpoints, falling back to all endpoints');
       if (cat.clusterNote) notes.push(cat.clusterNote);
     }
@@ -220,7 +240,7 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
     const r = notChosenReason(ep, chosen, why);
     if (r) reasons.set(ep.key, r);
   }
-  return { servers, policy, zone, notes, reasons };
+  return { servers, policy, zone, node, notes, reasons };
 }
 
 /** Computes one Service's contribution. `slices` are the Service's EndpointSlices (any family). */
@@ -329,7 +349,7 @@ function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out
     for (const { port, index, protocol, portName } of ports) {
       const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
       for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
-      const cat = categorize(eps, topology, ctx.zone || undefined);
+      const cat = categorize(eps, topology, ctx.zone || undefined, ctx.config.nodeName);
       const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat);
       const external = eLocal ? choose(eps, 'local-external', cat) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat);
       const add = (kind: VsOrigin['kind'], address: string, vport: number, choice: Choice, field: string, bind: boolean) => {
@@ -361,6 +381,7 @@ function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out
           service: name, portName, servicePort: port.port, protocol, kind, trafficPolicy: choice.policy, notes: [...choice.notes], field,
         };
         if (choice.zone !== undefined) origin.topologyZone = choice.zone;
+        if (choice.node !== undefined) origin.topologyNode = choice.node;
         if (eps.length === 0) origin.notes.push('no endpoints');
         const dvs: DesiredVirtualService = { service: vs, servers, origin, endpoints };
         out.virtualServices.set(key, dvs);

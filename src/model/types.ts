@@ -42,8 +42,10 @@ export interface VsOrigin {
   kind: 'ClusterIP' | 'NodePort' | 'ExternalIP' | 'LoadBalancer';
   /** The traffic policy that chose the real servers for this virtual service. */
   trafficPolicy: 'Cluster' | 'Local';
-  /** Set when topology hints chose the real servers. */
+  /** Set when zone hints (hints.forZones) chose the real servers. */
   topologyZone?: string;
+  /** Set when node hints (hints.forNodes, trafficDistribution PreferSameNode) chose the real servers. */
+  topologyNode?: string;
   /** Human-readable reasons for the choice of real servers (fallbacks, hints ignored, …). */
   notes: string[];
   /** The field of the Service that produced the address, e.g. "spec.externalIPs[0]", "spec.ports[1].nodePort". */

@@ -14,7 +14,7 @@ function svc(name: string, spec: NonNullable<V1Service['spec']>, o: SvcOpts = {}
   if (o.lb) s.status = { loadBalancer: { ingress: o.lb } };
   return s;
 }
-interface EpOpts { ready?: boolean; serving?: boolean; terminating?: boolean; node?: string; zones?: string[]; pod?: string }
+interface EpOpts { ready?: boolean; serving?: boolean; terminating?: boolean; node?: string; zones?: string[]; nodeHints?: string[]; pod?: string }
 function ep(ip: string, o: EpOpts = {}) {
   const conditions: Record<string, boolean> = {};
   if (o.ready !== undefined) conditions.ready = o.ready;
@@ -22,7 +22,12 @@ function ep(ip: string, o: EpOpts = {}) {
   if (o.terminating !== undefined) conditions.terminating = o.terminating;
   return {
     addresses: [ip], conditions, nodeName: o.node,
-    ...(o.zones ? { hints: { forZones: o.zones.map((z) => ({ name: z })) } } : {}),
+    ...(o.zones || o.nodeHints ? {
+      hints: {
+        ...(o.zones ? { forZones: o.zones.map((z) => ({ name: z })) } : {}),
+        ...(o.nodeHints ? { forNodes: o.nodeHints.map((n) => ({ name: n })) } : {}),
+      },
+    } : {}),
     ...(o.pod ? { targetRef: { kind: 'Pod', namespace: 'default', name: o.pod } } : {}),
   };
 }
@@ -243,7 +248,10 @@ test('internalTrafficPolicy Local: the ClusterIP virtual service gets only local
 test('topology-aware routing: zone hints used when usable, all endpoints otherwise', () => {
   const AUTO = { 'service.kubernetes.io/topology-mode': 'Auto' };
   const hinted = [ep('10.1.0.1', { zones: ['z1'] }), ep('10.1.0.2', { zones: ['z2'] }), ep('10.1.0.3', { zones: ['z1', 'z3'] })];
-  const cases: { name: string; ann?: Record<string, string>; td?: string; zone?: string; eps: ReturnType<typeof ep>[]; want: string[]; hintedZone?: string }[] = [
+  const nodeHinted = [
+    ep('10.1.0.1', { zones: ['z1'], nodeHints: ['node-b'] }), ep('10.1.0.2', { zones: ['z2'], nodeHints: ['node-a'] }), ep('10.1.0.3', { zones: ['z3'], nodeHints: ['node-c'] }),
+  ];
+  const cases: { name: string; ann?: Record<string, string>; td?: string; zone?: string; eps: ReturnType<typeof ep>[]; want: string[]; hintedZone?: string; hintedNode?: string }[] = [
     { name: 'hints for this zone', ann: AUTO, zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },
     { name: 'legacy annotation', ann: { 'service.kubernetes.io/topology-aware-hints': 'auto' }, zone: 'z2', eps: hinted, want: ['10.1.0.2/80'], hintedZone: 'z2' },
     { name: 'trafficDistribution PreferClose', td: 'PreferClose', zone: 'z2', eps: hinted, want: ['10.1.0.2/80'], hintedZone: 'z2' },
@@ -253,12 +261,16 @@ test('topology-aware routing: zone hints used when usable, all endpoints otherwi
     { name: 'a ready endpoint without hints', ann: AUTO, zone: 'z1', eps: [...hinted, ep('10.1.0.4')], want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80', '10.1.0.4/80'] },
     { name: 'a non-ready endpoint without hints does not matter', ann: AUTO, zone: 'z1', eps: [...hinted, ep('10.1.0.4', { ready: false })], want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },
     { name: 'no endpoint for this zone', ann: AUTO, zone: 'z9', eps: hinted, want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80'] },
+    { name: 'PreferSameNode: node hints for this node win', td: 'PreferSameNode', zone: 'z1', eps: nodeHinted, want: ['10.1.0.2/80'], hintedNode: 'node-a' },
+    { name: 'node hints for other nodes only: zone hints', td: 'PreferSameNode', zone: 'z1', eps: nodeHinted.slice(0, 1).concat(nodeHinted.slice(2)), want: ['10.1.0.1/80'], hintedZone: 'z1' },
+    { name: 'an endpoint without node hints: zone hints', td: 'PreferSameNode', zone: 'z2', eps: [...nodeHinted, ep('10.1.0.9', { zones: ['z2'] })], want: ['10.1.0.2/80', '10.1.0.9/80'], hintedZone: 'z2' },
   ];
   for (const c of cases) {
     const s = svc('topo', { clusterIP: '10.96.1.1', ports: [{ port: 80 }], ...(c.td ? { trafficDistribution: c.td } : {}) }, { annotations: c.ann ?? {} });
     const sd = computeService(s, [slice('topo-1', 'topo', 'IPv4', [{ port: 80 }], c.eps)], ctx({ zone: c.zone }));
     assert.deepEqual(rs(sd, 'inet/tcp/10.96.1.1/80'), c.want, c.name);
     assert.equal(sd.virtualServices.get('inet/tcp/10.96.1.1/80')!.origin.topologyZone, c.hintedZone, c.name);
+    assert.equal(sd.virtualServices.get('inet/tcp/10.96.1.1/80')!.origin.topologyNode, c.hintedNode, c.name);
   }
   // Topology does not apply to the local path (externalTrafficPolicy Local).
   const s = svc('topol', { type: 'NodePort', clusterIP: '10.96.1.2', externalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30111 }] }, { annotations: AUTO });

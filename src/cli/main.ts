@@ -1,6 +1,10 @@
 // kipvs' command dispatcher. Each command's module is loaded only when that command runs, so that
 // "kipvsadm --version" does not pay for the agent, client-node or pino.
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number> | number }> }> = {
+  agent: { summary: 'run the node agent (the IPVS service proxy)', load: () => import('./agent.js') },
+  list: { summary: 'virtual services with the Services and pods behind them', load: async () => ({ main: (await import('./inspect.js')).list }) },
+  explain: { summary: 'what serves an address and why', load: async () => ({ main: (await import('./inspect.js')).explain }) },
+  cleanup: { summary: 'remove everything kipvs programmed (virtual services, kube-ipvs0)', load: () => import('./cleanup.js') },
   ipvsadm: { summary: 'ipvsadm-compatible listing of the kernel IPVS table', load: () => import('./ipvsadm/main.js') },
 };
 

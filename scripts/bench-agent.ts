@@ -1,0 +1,167 @@
+// Benchmark: the agent at scale, in one sandbox boot. N Services x M endpoints (one port each) fed
+// through an in-memory source into the real agent (model, sync engine, netlink):
+//   - the bulk-apply floor: the same virtual and real servers applied by the IPVS client alone;
+//   - the agent's initial sync (from "lists received" to the kernel programmed, VIPs bound);
+//   - one endpoint added to one Service: the netlink operations it took and the time from the event
+//     to the kernel;
+//   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
+//   - the agent process' RSS.
+//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--json]
+import { performance } from 'node:perf_hooks';
+import { Agent } from '../src/agent/agent.js';
+import { IpvsClient } from '../src/ipvs/client.js';
+import { LinkClient } from '../src/link/link.js';
+import type { Operation } from '../src/ipvs/types.js';
+import type { Source, SourceEvents, Kind, KubeObject } from '../src/sources/types.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
+const N = opt('--services', 10_000);
+const M = opt('--endpoints', 10);
+const json = args.includes('--json');
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+const vip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+const podIP = (i: number, j: number) => `10.${128 + j}.${(i >> 8) & 255}.${i & 255}`;
+
+function service(i: number): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { namespace: 'bench', name: `svc-${i}`, resourceVersion: '1' },
+    spec: { type: 'ClusterIP', clusterIP: vip(i), clusterIPs: [vip(i)], ipFamilies: ['IPv4'], ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+  } as KubeObject;
+}
+
+function slice(i: number, endpoints: number): KubeObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { namespace: 'bench', name: `svc-${i}-abcde`, resourceVersion: '1', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+    endpoints: Array.from({ length: endpoints }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${j % 3}` })),
+  } as unknown as KubeObject;
+}
+
+/** A source that hands the agent objects from memory, as fast as the agent takes them. */
+class MemorySource implements Source {
+  events?: SourceEvents;
+  async start(events: SourceEvents): Promise<void> {
+    this.events = events;
+  }
+  async stop(): Promise<void> {}
+  describe(): string {
+    return 'memory';
+  }
+  upsert(kind: Kind, obj: KubeObject): void {
+    this.events!.upsert(kind, obj);
+  }
+}
+
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+const out: Record<string, number> = { services: N, endpointsPerService: M };
+
+// 1. The floor: the IPVS client alone, the same objects, batched, on an empty table.
+{
+  const ipvs = IpvsClient.open();
+  ipvs.flush();
+  const ops: Operation[] = [];
+  for (let i = 0; i < N; i++) {
+    const s = { family: 'inet' as const, protocol: 'tcp' as const, address: vip(i), port: 80 };
+    ops.push({ op: 'add-service', service: { ...s, scheduler: 'rr' } });
+    for (let j = 0; j < M; j++) ops.push({ op: 'add-server', service: s, server: { address: podIP(i, j), port: 8080 } });
+  }
+  const t = performance.now();
+  const r = ipvs.apply(ops);
+  out.floorApplyMs = Math.round(performance.now() - t);
+  if (r.failures.length) throw new Error(`floor: ${r.failures.length} operations failed`);
+  ipvs.flush();
+  ipvs.close();
+}
+
+// 2. The agent's initial sync.
+const source = new MemorySource();
+const agent = new Agent({
+  nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
+  excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '', metricsBindAddress: '',
+  stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
+});
+await agent.start();
+const tFeed = performance.now();
+for (let i = 0; i < N; i++) {
+  source.upsert('Service', service(i));
+  source.upsert('EndpointSlice', slice(i, M));
+}
+out.feedMs = Math.round(performance.now() - tFeed);
+const t0 = performance.now();
+source.events!.synced();
+await agent.firstSync();
+out.initialSyncMs = Math.round(performance.now() - t0);
+out.initialOperations = agent.lastSync?.operations ?? 0;
+{
+  const ipvs = IpvsClient.open();
+  const link = LinkClient.open();
+  const services = ipvs.services({ stats: false }).length;
+  const dummy = link.link('kube-ipvs0');
+  const bound = dummy ? link.addresses(dummy.index).length : 0;
+  if (services !== N || bound !== N) throw new Error(`initial sync: ${services} services, ${bound} VIPs bound; want ${N}`);
+  ipvs.close();
+  link.close();
+}
+
+// 3. One endpoint added to one Service: event to kernel.
+{
+  const i = Math.floor(N / 2);
+  const before = agent.lastSync;
+  const t = performance.now();
+  source.upsert('EndpointSlice', slice(i, M + 1));
+  while (agent.lastSync === before) await new Promise((r) => setImmediate(r));
+  out.oneEndpointMs = Math.round((performance.now() - t) * 100) / 100;
+  out.oneEndpointOperations = agent.lastSync!.operations;
+  out.oneEndpointSyncKind = agent.lastSync!.kind === 'incremental' ? 1 : 0;
+  const ipvs = IpvsClient.open();
+  const servers = ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false });
+  ipvs.close();
+  if (!servers.some((s) => s.address === podIP(i, M))) throw new Error('the added endpoint is not in the kernel');
+}
+
+// 4. A no-op periodic reconcile.
+{
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  await agent.syncNow('period');
+  out.noopReconcileMs = Math.round(performance.now() - t);
+  const used = process.cpuUsage(cpu);
+  out.noopReconcileCpuMs = Math.round((used.user + used.system) / 1000);
+  out.noopReconcileOperations = agent.lastSync?.operations ?? -1;
+}
+
+global.gc?.();
+const mem = process.memoryUsage();
+out.rssMB = mb(mem.rss);
+out.heapUsedMB = mb(mem.heapUsed);
+await agent.stop();
+{
+  const ipvs = IpvsClient.open();
+  ipvs.flush();
+  ipvs.close();
+  const link = LinkClient.open();
+  link.deleteLink('kube-ipvs0');
+  link.close();
+}
+
+if (json) {
+  process.stdout.write(JSON.stringify(out) + '\n');
+} else {
+  const rows: [string, string][] = [
+    ['services x endpoints', `${N} x ${M} (${N * (M + 1)} IPVS objects, ${N} VIPs)`],
+    ['bulk-apply floor (IPVS client alone)', `${out.floorApplyMs} ms`],
+    ['agent: feeding objects to the model', `${out.feedMs} ms`],
+    ['agent: initial sync', `${out.initialSyncMs} ms (${(out.initialSyncMs! / out.floorApplyMs!).toFixed(2)}x the floor; ${out.initialOperations} operations incl. VIP binds)`],
+    ['one endpoint added: operations', `${out.oneEndpointOperations} (${out.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
+    ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms`],
+    ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
+    ['agent RSS / heap used', `${out.rssMB} MB / ${out.heapUsedMB} MB (target RSS <= 200 MB)`],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
+}

@@ -1,0 +1,329 @@
+// The node agent: sources feed the model, the model says what should be, the sync engine makes the
+// kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
+import http from 'node:http';
+import { IpvsClient } from '../ipvs/client.js';
+import { LinkClient } from '../link/link.js';
+import { SyncEngine, applySysctls, applyTimeouts, type Logger, type SyncResult } from '../sync/engine.js';
+import { BoundedFrequencyRunner, type RunReason } from '../sync/runner.js';
+import { ProxyModel } from '../model/model.js';
+import { nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
+import type { ModelWarning, V1Node } from '../model/types.js';
+import type { Source, Kind, KubeObject } from '../sources/types.js';
+import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './health.js';
+import { agentMetrics, type AgentMetrics } from './metrics.js';
+import { StateServer, type AgentState } from './state.js';
+import { serverKeyString } from '../ipvs/keys.js';
+
+export interface AgentOptions {
+  nodeName: string;
+  mode: 'ipvs';
+  scheduler: string;
+  strictARP: boolean;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  excludeCIDRs: string[];
+  timeouts: { tcp: number; tcpFin: number; udp: number };
+  nodePortAddresses: string[];
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  stateSocket: string;
+  gracefulTerminationTimeoutMs: number;
+  /** How often draining real servers are checked for connections (kube-proxy: 1 min). */
+  drainCheckMs?: number;
+  /** Address the health-check node port servers listen on. */
+  healthCheckBindHost?: string;
+  source: Source;
+  log: Logger;
+}
+
+export class Agent {
+  readonly metrics: AgentMetrics = agentMetrics();
+  readonly health: ProxierHealth;
+  readonly #o: AgentOptions;
+  readonly #log: Logger;
+  #ipvs!: IpvsClient;
+  #link!: LinkClient;
+  #engine!: SyncEngine;
+  readonly #model: ProxyModel;
+  #runner!: BoundedFrequencyRunner;
+  #hc!: HealthCheckNodePorts;
+  #servers: http.Server[] = [];
+  #state?: StateServer;
+  #drainTimer?: NodeJS.Timeout;
+  #synced = false;
+  #startedAt = new Date();
+  #lastSync?: { at: Date; result: SyncResult };
+  /** Earliest unsynced change per Service ("namespace/name"), for network programming latency. */
+  readonly #pendingSince = new Map<string, number>();
+  #localAddresses: string[] = [];
+  #node: V1Node | undefined;
+  #nodePortAddrs: string[] = [];
+  #syncedWaiters: (() => void)[] = [];
+  #stopping = false;
+  healthzPort = 0;
+  metricsPort = 0;
+
+  constructor(opts: AgentOptions) {
+    this.#o = opts;
+    this.#log = opts.log;
+    this.health = new ProxierHealth(2 * opts.syncPeriodMs);
+    this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'] });
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o;
+    this.#ipvs = IpvsClient.open();
+    this.#link = LinkClient.open();
+    applySysctls({ strictARP: o.strictARP, log: this.#log });
+    applyTimeouts(this.#ipvs, o.timeouts, this.#log);
+    this.#engine = new SyncEngine({
+      ipvs: this.#ipvs,
+      link: this.#link,
+      log: this.#log,
+      excludeCIDRs: o.excludeCIDRs,
+      nodeAddresses: () => this.#nodePortAddrs,
+      gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
+    });
+    this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
+    this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
+    await this.#serve();
+    await o.source.start({
+      upsert: (kind, obj) => this.#onChange(kind, obj, false),
+      remove: (kind, obj) => this.#onChange(kind, obj, true),
+      synced: () => {
+        if (this.#synced) return;
+        this.#synced = true;
+        this.#log.info({ source: o.source.describe() }, 'initial lists received; syncing');
+        this.#runner.run();
+        this.#runner.start();
+      },
+      error: (kind, err) => this.#log.warn({ kind, err: err.message }, 'source error (retrying)'),
+    });
+    this.#drainTimer = setInterval(() => this.#checkDraining(), o.drainCheckMs ?? 10_000);
+    this.#drainTimer.unref();
+  }
+
+  /** Resolves after the first sync that follows the initial lists. */
+  firstSync(): Promise<void> {
+    if (this.#lastSync) return Promise.resolve();
+    return new Promise((r) => this.#syncedWaiters.push(r));
+  }
+
+  async #serve(): Promise<void> {
+    const o = this.#o;
+    if (o.healthzBindAddress) {
+      const s = http.createServer(this.health.handler());
+      this.healthzPort = await listen(s, o.healthzBindAddress);
+      this.#servers.push(s);
+    }
+    if (o.metricsBindAddress) {
+      const s = http.createServer((req, res) => {
+        if ((req.url ?? '').split('?')[0] !== '/metrics') return void res.writeHead(404).end();
+        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics.registry.render());
+      });
+      this.metricsPort = await listen(s, o.metricsBindAddress);
+      this.#servers.push(s);
+    }
+    if (o.stateSocket) {
+      this.#state = new StateServer(o.stateSocket, () => this.state());
+      await this.#state.listen();
+    }
+  }
+
+  #onChange(kind: Kind, obj: KubeObject, removed: boolean): void {
+    const meta = obj.metadata ?? {};
+    const ns = meta.namespace ?? '';
+    const name = meta.name ?? '';
+    switch (kind) {
+      case 'Service': {
+        if (removed) this.#model.deleteService(ns, name);
+        else this.#model.upsertService(obj as never);
+        this.#mark(`${ns}/${name}`);
+        this.metrics.serviceChangesTotal.inc();
+        break;
+      }
+      case 'EndpointSlice': {
+        if (removed) this.#model.deleteEndpointSlice(ns, name);
+        else this.#model.upsertEndpointSlice(obj as never);
+        const svc = meta.labels?.['kubernetes.io/service-name'];
+        if (svc) this.#mark(`${ns}/${svc}`);
+        this.metrics.endpointChangesTotal.inc();
+        break;
+      }
+      case 'Node': {
+        if (meta.name !== this.#o.nodeName) return;
+        const node = removed ? undefined : (obj as V1Node);
+        this.#model.setNode(node);
+        this.#node = node;
+        this.health.setNodeEligible(nodeEligible(node));
+        break;
+      }
+    }
+    this.health.queued();
+    this.metrics.lastQueued.set(Date.now() / 1000);
+    this.metrics.serviceChangesPending.set(this.#pendingSince.size);
+    if (this.#synced) this.#runner.run();
+  }
+
+  #mark(service: string): void {
+    if (!this.#pendingSince.has(service)) this.#pendingSince.set(service, Date.now());
+  }
+
+  /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
+  #refreshNodeAddresses(): void {
+    // Looked up here, not taken from the engine: before the first sync the engine has not read the
+    // link yet, and counting kube-ipvs0's VIPs as node addresses would put NodePorts on them.
+    const dummy = this.#link.link('kube-ipvs0')?.index;
+    const all = this.#link.addresses().filter((a) => a.linkIndex !== dummy).map((a) => a.address);
+    const nodePorts = nodePortAddresses(all, this.#o.nodePortAddresses, this.#node ? nodePrimaryIPs(this.#node) : []);
+    if (nodePorts.join() !== this.#nodePortAddrs.join() || all.join() !== this.#localAddresses.join()) {
+      this.#nodePortAddrs = nodePorts;
+      this.#localAddresses = all;
+      this.#model.setNodeAddresses(nodePorts, all);
+    }
+  }
+
+  async #sync(reason: RunReason): Promise<void> {
+    if (!this.#synced || this.#stopping) return;
+    const t0 = performance.now();
+    const full = reason === 'period' || !this.#lastSync || this.#engine.dirty;
+    let result: SyncResult;
+    let changedServices: string[] = [];
+    try {
+      if (full || !this.#lastSync) this.#refreshNodeAddresses();
+      const changes = this.#model.commit();
+      changedServices = changes.changedServices;
+      this.#report(changes.warnings);
+      result = this.#engine.sync(this.#model.desired, full ? undefined : changes.changedKeys);
+      await this.#hc.update(this.#model.healthCheckNodePorts());
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
+      this.metrics.operationErrors.inc({ op: 'sync' });
+      setTimeout(() => this.#runner.run(), Math.max(1000, this.#o.minSyncPeriodMs)).unref();
+      return;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const m = this.metrics;
+    m.syncDuration.observe(seconds);
+    (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
+    m.syncs.inc({ kind: result.kind });
+    for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
+    for (const f of result.failures) m.operationErrors.inc({ op: f.operation.op });
+    if (result.repaired) m.driftRepaired.inc({}, result.repaired);
+    const now = Date.now();
+    for (const s of changedServices) {
+      const since = this.#pendingSince.get(s);
+      if (since !== undefined) m.programming.observe((now - since) / 1000);
+    }
+    this.#pendingSince.clear();
+    m.serviceChangesPending.set(0);
+    m.lastSync.set(now / 1000);
+    this.#gauges();
+    if (!result.failures.length) this.health.updated();
+    this.#lastSync = { at: new Date(), result };
+    this.#log.info({
+      reason, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
+      failures: result.failures.length, repaired: result.repaired, draining: this.#engine.draining.size,
+      ms: Math.round(seconds * 1000 * 10) / 10,
+    }, 'sync');
+    for (const w of this.#syncedWaiters.splice(0)) w();
+  }
+
+  #report(warnings: ModelWarning[]): void {
+    for (const w of warnings) {
+      this.#log.warn({ object: w.object, field: w.field }, w.message);
+      this.metrics.warnings.inc({ kind: w.object.split(' ')[0] ?? 'unknown' });
+    }
+  }
+
+  #gauges(): void {
+    const d = this.#model.desired;
+    let servers = 0;
+    for (const s of d.services.values()) servers += s.servers.size;
+    this.metrics.virtualServices.set(d.services.size);
+    this.metrics.realServers.set(servers);
+    this.metrics.boundAddresses.set(d.boundAddresses.size);
+    this.metrics.drainingServers.set(this.#engine.draining.size);
+    let noLocal = 0;
+    for (const s of this.#model.services()) {
+      for (const vs of s.virtualServices.values()) {
+        if (vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0) { noLocal++; break; }
+      }
+    }
+    this.metrics.noLocalEndpoints.set(noLocal);
+  }
+
+  #checkDraining(): void {
+    if (!this.#engine || !this.#engine.draining.size || this.#stopping) return;
+    try {
+      const n = this.#engine.checkDraining();
+      if (n) {
+        this.metrics.operations.inc({ op: 'delete-server' }, n);
+        this.#log.info({ deleted: n, draining: this.#engine.draining.size }, 'drained real servers deleted');
+      }
+      this.metrics.drainingServers.set(this.#engine.draining.size);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'draining check failed');
+    }
+  }
+
+  /** Trigger a sync now and wait for it (tests and benchmarks). */
+  async syncNow(reason: RunReason = 'change'): Promise<void> {
+    await this.#runner.idle();
+    await this.#sync(reason);
+  }
+
+  get engine(): SyncEngine {
+    return this.#engine;
+  }
+
+  get model(): ProxyModel {
+    return this.#model;
+  }
+
+  get lastSync(): SyncResult | undefined {
+    return this.#lastSync?.result;
+  }
+
+  state(): AgentState {
+    const draining = [...this.#engine.draining.values()].map((d) => ({
+      serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString(),
+    }));
+    const virtualServices: AgentState['virtualServices'] = [];
+    const warnings: ModelWarning[] = [];
+    for (const s of this.#model.services()) {
+      warnings.push(...s.warnings);
+      for (const [key, vs] of s.virtualServices) {
+        virtualServices.push({ key, service: vs.service, origin: vs.origin, servers: [...vs.servers.values()], endpoints: [...vs.endpoints.values()] });
+      }
+    }
+    const last = this.#lastSync;
+    return {
+      node: this.#o.nodeName,
+      mode: this.#o.mode,
+      source: this.#o.source.describe(),
+      startedAt: this.#startedAt.toISOString(),
+      synced: this.#synced,
+      lastSync: last ? { at: last.at.toISOString(), kind: last.result.kind, operations: last.result.operations, durationMs: last.result.durationMs, failures: last.result.failures.length } : undefined,
+      virtualServices,
+      boundAddresses: [...this.#model.desired.boundAddresses],
+      draining,
+      warnings,
+      healthCheckNodePorts: [...this.#model.healthCheckNodePorts()].map(([port, h]) => ({ port, service: h.service, localEndpoints: h.localEndpoints })),
+    };
+  }
+
+  /** Stop watching and serving. The kernel keeps what was programmed: no window without rules. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    this.#runner?.stop();
+    clearInterval(this.#drainTimer);
+    await this.#o.source.stop();
+    await this.#runner?.idle();
+    this.#hc?.close();
+    for (const s of this.#servers) s.close();
+    this.#state?.close();
+    this.#ipvs?.close();
+    this.#link?.close();
+  }
+}

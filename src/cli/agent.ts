@@ -1,0 +1,79 @@
+// `kipvs agent`: read the configuration, pick the source (API server or manifests directory), run
+// the agent until SIGTERM/SIGINT. `--cleanup` removes what kipvs owns and exits, as kube-proxy's.
+import { loadConfig, usage, ConfigError, type AgentConfig } from '../config/index.js';
+import { createLogger } from './log.js';
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  let config: AgentConfig;
+  try {
+    config = await loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kipvs agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  if (config.cleanup) {
+    const { cleanup } = await import('./cleanup.js');
+    return cleanup(log);
+  }
+  if (config.mode !== 'ipvs') {
+    process.stderr.write(`kipvs agent: proxy mode "${config.mode}" is not available in this build; use ipvs\n`);
+    return 2;
+  }
+  const { Agent } = await import('../agent/agent.js');
+  let source;
+  if (config.manifests) {
+    const { manifestSource } = await import('../sources/manifests.js');
+    source = manifestSource({ dir: config.manifests, nodeName: config.nodeName, log });
+  } else {
+    const { informerSource } = await import('../sources/informers.js');
+    const { KubeConfig } = await import('@kubernetes/client-node');
+    const kc = new KubeConfig();
+    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+    else kc.loadFromDefault();
+    source = informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
+  }
+  const agent = new Agent({
+    nodeName: config.nodeName,
+    mode: 'ipvs',
+    scheduler: config.ipvs.scheduler,
+    strictARP: config.ipvs.strictARP,
+    syncPeriodMs: config.ipvs.syncPeriodMs,
+    minSyncPeriodMs: config.ipvs.minSyncPeriodMs,
+    excludeCIDRs: config.ipvs.excludeCIDRs,
+    timeouts: { tcp: config.ipvs.tcpTimeoutS, tcpFin: config.ipvs.tcpFinTimeoutS, udp: config.ipvs.udpTimeoutS },
+    nodePortAddresses: config.nodePortAddresses,
+    healthzBindAddress: config.healthzBindAddress,
+    metricsBindAddress: config.metricsBindAddress,
+    stateSocket: config.stateSocket,
+    gracefulTerminationTimeoutMs: config.gracefulTerminationTimeoutMs,
+    source,
+    log,
+  });
+  try {
+    await agent.start();
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'agent failed to start');
+    process.stderr.write(`kipvs agent: ${(err as Error).message}\n`);
+    await agent.stop().catch(() => undefined);
+    return 1;
+  }
+  log.info({ node: config.nodeName, source: source.describe(), healthz: agent.healthzPort, metrics: agent.metricsPort, state: config.stateSocket }, 'kipvs agent started');
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping; the kernel keeps what was programmed');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await agent.stop();
+  return 0;
+}

@@ -1,0 +1,320 @@
+// The agent end to end in the sandbox kernel: a fake API server speaking the real list/watch
+// protocol feeds the real client-node informers; backends are busybox httpd in network namespaces;
+// HTTP goes from the node through ClusterIP, NodePort and externalIP virtual services.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http from 'node:http';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { FakeApiServer } from '../fake-apiserver/server.js';
+import { informerSource } from '../../src/sources/informers.js';
+import { manifestSource } from '../../src/sources/manifests.js';
+import { Agent, type AgentOptions } from '../../src/agent/agent.js';
+import type { Source } from '../../src/sources/types.js';
+import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, type Backend } from './helpers.js';
+
+const DIR = '/tmp/kipvs-e2e';
+const NODE = 'sandbox-node';
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const warnings: string[] = [];
+const log = { ...quiet, warn: (o: object, m?: string) => void warnings.push(`${m ?? ''} ${JSON.stringify(o)}`) };
+
+let api: FakeApiServer;
+const backends: Backend[] = [];
+let agent: Agent | undefined;
+
+function agentOptions(source: Source): AgentOptions {
+  return {
+    nodeName: NODE, mode: 'ipvs', scheduler: 'rr', strictARP: true, syncPeriodMs: 60_000, minSyncPeriodMs: 50,
+    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0',
+    metricsBindAddress: '127.0.0.1:0', stateSocket: `${DIR}/state.sock`, gracefulTerminationTimeoutMs: 120_000, drainCheckMs: 300,
+    healthCheckBindHost: '127.0.0.1', source, log,
+  };
+}
+
+function informers(): Source {
+  const kc = new KubeConfig();
+  kc.loadFromFile(`${DIR}/kubeconfig`);
+  return informerSource({ kubeConfig: kc, nodeName: NODE, log: quiet, backoff: { initialMs: 100, maxMs: 1000 } });
+}
+
+async function startAgent(source: Source = informers()): Promise<Agent> {
+  const a = new Agent(agentOptions(source));
+  await a.start();
+  await a.firstSync();
+  return a;
+}
+
+/** Wait until the agent has synced after now (the change made just before has landed). */
+async function synced(a: Agent, what: string, cond: () => boolean = () => true): Promise<void> {
+  const end = Date.now() + 20_000;
+  for (;;) {
+    await a.syncNow('change');
+    if (cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function service(name: string, spec: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'default', name, ...extra }, spec };
+}
+
+function slice(name: string, service: string, ports: { name: string; port: number; protocol?: string }[], eps: { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean; pod?: string }[]) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+    metadata: { namespace: 'default', name, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
+    endpoints: eps.map((e) => ({
+      addresses: [e.ip],
+      conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false },
+      nodeName: e.node ?? NODE,
+      ...(e.pod ? { targetRef: { kind: 'Pod', namespace: 'default', name: e.pod } } : {}),
+    })),
+  };
+}
+
+const ip = (i: number) => backends[i]!.address;
+
+function webSlice(which: number[]) {
+  return slice('web-1', 'web', [{ name: 'http', port: 8080 }], which.map((i) => ({ ip: ip(i), pod: `web-${i}` })));
+}
+
+/** Sequential HTTP requests (a new connection each) until stopped: what a client sees. */
+function trafficLoop(host: string, port: number) {
+  let stop = false;
+  const seen: string[] = [];
+  const failures: string[] = [];
+  const done = (async () => {
+    while (!stop) {
+      try {
+        seen.push((await httpGet(host, port, '/', 3000)).trim());
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+  })();
+  return { seen, failures, stop: async () => { stop = true; await done; } };
+}
+
+async function gets(host: string, port: number, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push((await httpGet(host, port)).trim());
+  return out;
+}
+
+function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+before(async () => {
+  resetKernel();
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  for (const [i, name] of ['e2e-be0', 'e2e-be1', 'e2e-be2'].entries()) backends.push(startBackend(name, 81 + i));
+  api = new FakeApiServer();
+  await api.start();
+  api.writeKubeconfig(`${DIR}/kubeconfig`);
+  api.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE, labels: { 'topology.kubernetes.io/zone': 'zone-a' } } });
+  api.create(service('web', {
+    type: 'NodePort', clusterIP: '10.96.10.10', clusterIPs: ['10.96.10.10'], ipFamilies: ['IPv4'], externalIPs: ['192.0.2.10'],
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30080, protocol: 'TCP' }],
+  }));
+  api.create(webSlice([0, 1]));
+  agent = await startAgent();
+});
+
+after(async () => {
+  await agent?.stop();
+  await api?.stop();
+  for (const b of backends) b.stop();
+  resetKernel();
+  rmSync(DIR, { recursive: true, force: true });
+});
+
+test('ClusterIP, NodePort and externalIP carry HTTP to the ready backends; VIPs are on kube-ipvs0', async () => {
+  const seen = await gets('10.96.10.10', 80, 6);
+  assert.deepEqual([...new Set(seen)].sort(), ['e2e-be0', 'e2e-be1']);
+  // NodePort on a node address (the host side of a backend's veth), externalIP bound on kube-ipvs0.
+  assert.match((await httpGet(backends[2]!.hostAddress, 30080)).trim(), /^e2e-be[01]$/);
+  assert.match((await httpGet('192.0.2.10', 80)).trim(), /^e2e-be[01]$/);
+  const addrs = sh('ip -4 -o addr show dev kube-ipvs0');
+  assert.match(addrs, /10\.96\.10\.10\/32/);
+  assert.match(addrs, /192\.0\.2\.10\/32/);
+  assert.doesNotMatch(addrs, /10\.244\.8\d\.1/, 'node addresses are not bound');
+  assert.equal(sh('cat /proc/sys/net/ipv4/conf/all/arp_ignore').trim(), '1');
+  assert.equal(sh('cat /proc/sys/net/ipv4/vs/expire_nodest_conn').trim(), '1');
+  assert.equal(sh('cat /proc/sys/net/ipv4/vs/conntrack').trim(), '1');
+});
+
+test('endpoints scaled up and down while traffic flows: no request reaches a removed backend after the sync', async () => {
+  const a = agent!;
+  const load = trafficLoop('10.96.10.10', 80);
+  try {
+    api.update(webSlice([0, 1, 2]));
+    await synced(a, 'be2 added', () => /10\.244\.83\.2:8080/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
+    assert.ok((await gets('10.96.10.10', 80, 6)).includes('e2e-be2'));
+    api.update(webSlice([1, 2]));
+    await synced(a, 'be0 removed', () => !/10\.244\.81\.2:8080\s+Masq\s+1\s/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
+    const after = await gets('10.96.10.10', 80, 12);
+    assert.ok(!after.includes('e2e-be0'), `a removed backend answered: ${after.join(',')}`);
+    assert.deepEqual([...new Set(after)].sort(), ['e2e-be1', 'e2e-be2']);
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual(load.failures, []);
+  assert.ok(load.seen.length > 5);
+});
+
+test('an agent restart under continuous load: zero failed requests, nothing re-programmed', async () => {
+  const load = trafficLoop('10.96.10.10', 80);
+  try {
+    await new Promise((r) => setTimeout(r, 500));
+    await agent!.stop();
+    agent = undefined;
+    await new Promise((r) => setTimeout(r, 500));
+    agent = await startAgent();
+    const first = agent.lastSync!;
+    assert.equal(first.kind, 'full');
+    // Nothing re-added, updated or unbound; the only allowed change is deleting a real server that
+    // finished draining meanwhile.
+    assert.deepEqual(Object.keys(first.counts).filter((k) => k !== 'delete-server'), [], `the restarted agent re-programmed: ${JSON.stringify(first.counts)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await load.stop();
+  }
+  assert.deepEqual(load.failures, []);
+  assert.ok(load.seen.length >= 3, `only ${load.seen.length} requests went through`);
+});
+
+test('drift is repaired by the periodic reconcile and counted', async () => {
+  const a = agent!;
+  sh('ipvsadm -D -t 10.96.10.10:80 && ip addr del 192.0.2.10/32 dev kube-ipvs0');
+  await a.syncNow('period');
+  assert.match(sh('ipvsadm -Ln -t 10.96.10.10:80'), /10\.244\.82\.2:8080/);
+  assert.match(sh('ip -4 -o addr show dev kube-ipvs0'), /192\.0\.2\.10\/32/);
+  assert.ok((a.lastSync?.repaired ?? 0) >= 3);
+  const m = await fetchText(a.metricsPort, '/metrics');
+  assert.equal(m.status, 200);
+  assert.match(m.body, /^kipvs_drift_repaired_total [1-9]\d*$/m);
+  assert.match(m.body, /^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]\d*$/m);
+  assert.match(m.body, /^kubeproxy_network_programming_duration_seconds_count [1-9]\d*$/m);
+  assert.match(m.body, /^kipvs_netlink_operations_total\{op="add-server"\} [1-9]\d*$/m);
+  const h = await fetchText(a.healthzPort, '/healthz');
+  assert.equal(h.status, 200);
+  assert.equal(JSON.parse(h.body).nodeEligible, true);
+});
+
+test('graceful termination: a long-lived connection completes, then its real server goes', async () => {
+  const a = agent!;
+  const be = backends[1]!;
+  sh(`ip netns exec ${be.ns} sh -c 'busybox nc -ll -p 9000 -e cat >/dev/null 2>&1 & echo $! > ${DIR}/nc.pid'`);
+  waitFor(() => shStatus(`ip netns exec ${be.ns} ss -ltn | grep -q :9000`).status === 0, 5000, 'nc listening');
+  api.create(service('echo', { type: 'ClusterIP', clusterIP: '10.96.10.20', clusterIPs: ['10.96.10.20'], ports: [{ name: 'echo', port: 9000, targetPort: 9000, protocol: 'TCP' }] }));
+  api.create(slice('echo-1', 'echo', [{ name: 'echo', port: 9000 }], [{ ip: be.address, pod: 'echo-0' }]));
+  await synced(a, 'echo programmed', () => /10\.244\.82\.2:9000/.test(shStatus('ipvsadm -Ln -t 10.96.10.20:9000').stdout));
+  const sock = net.connect({ host: '10.96.10.20', port: 9000 });
+  await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej); });
+  const echo = async (text: string) => {
+    const got = new Promise<string>((res) => sock.once('data', (d) => res(d.toString())));
+    sock.write(text);
+    return Promise.race([got, new Promise<string>((_, rej) => setTimeout(() => rej(new Error('no echo')), 3000))]);
+  };
+  assert.equal(await echo('one\n'), 'one\n');
+  api.update(slice('echo-1', 'echo', [{ name: 'echo', port: 9000 }], []));
+  await synced(a, 'echo endpoint removed', () => a.engine.draining.size === 1);
+  assert.match(sh('ipvsadm -Ln -t 10.96.10.20:9000'), /10\.244\.82\.2:9000\s+Masq\s+0\s+1/);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(await echo('two\n'), 'two\n', 'the connection still works while draining');
+  assert.match(sh('ipvsadm -Ln -t 10.96.10.20:9000'), /10\.244\.82\.2:9000/);
+  sock.resetAndDestroy();
+  const end = Date.now() + 30_000;
+  while (/10\.244\.82\.2:9000/.test(sh('ipvsadm -Ln -t 10.96.10.20:9000'))) {
+    if (Date.now() > end) assert.fail('the drained real server was not deleted');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  assert.equal(a.engine.draining.size, 0);
+  shStatus(`kill $(cat ${DIR}/nc.pid)`);
+  api.delete(slice('echo-1', 'echo', [], []));
+  api.delete(service('echo', {}));
+  await synced(a, 'echo gone', () => !/10\.96\.10\.20:9000/.test(sh('ipvsadm -Ln')));
+});
+
+test('bad input: a malformed Service is skipped with a warning naming it; the others are programmed', async () => {
+  const a = agent!;
+  api.create(service('bad', { type: 'ClusterIP', clusterIP: '10.96.10.30', clusterIPs: ['10.96.10.30'], ports: [{ name: 'x', port: 70000, protocol: 'TCP' }, { name: 'y', port: 81, protocol: 'TCP' }] }));
+  api.create(service('good', { type: 'ClusterIP', clusterIP: '10.96.10.31', clusterIPs: ['10.96.10.31'], ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] }));
+  api.create(slice('good-1', 'good', [{ name: 'http', port: 8080 }], [{ ip: ip(2) }]));
+  await synced(a, 'good programmed', () => /10\.96\.10\.31:80/.test(sh('ipvsadm -Ln')));
+  const listing = sh('ipvsadm -Ln');
+  assert.doesNotMatch(listing, /10\.96\.10\.30:70000/);
+  assert.match(listing, /10\.96\.10\.30:81/, 'the valid port of the bad Service is still programmed');
+  assert.ok(a.state().warnings.some((w) => w.object === 'Service default/bad' && /ports\[0\]\.port/.test(w.field)), JSON.stringify(a.state().warnings));
+  assert.ok(warnings.some((w) => w.includes('default/bad')), 'the warning was logged');
+  assert.equal((await httpGet('10.96.10.31', 80)).trim(), 'e2e-be2');
+});
+
+test('externalTrafficPolicy: Local serves a health-check node port with the local endpoint count', async () => {
+  const a = agent!;
+  api.create(service('lb', {
+    type: 'LoadBalancer', clusterIP: '10.96.10.40', clusterIPs: ['10.96.10.40'], externalTrafficPolicy: 'Local', healthCheckNodePort: 32100,
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30100, protocol: 'TCP' }],
+  }));
+  api.create(slice('lb-1', 'lb', [{ name: 'http', port: 8080 }], [{ ip: ip(1), pod: 'lb-0' }, { ip: ip(2), node: 'other-node', pod: 'lb-1' }]));
+  await synced(a, 'lb programmed', () => a.state().healthCheckNodePorts.some((h) => h.port === 32100));
+  const r = await fetchText(32100, '/');
+  assert.equal(r.status, 200);
+  assert.equal(JSON.parse(r.body).localEndpoints, 1);
+  // The NodePort VS gets only the local endpoint.
+  const np = sh(`ipvsadm -Ln -t ${backends[0]!.hostAddress}:30100`);
+  assert.match(np, /10\.244\.82\.2:8080/);
+  assert.doesNotMatch(np, /10\.244\.83\.2:8080/);
+  api.update(slice('lb-1', 'lb', [{ name: 'http', port: 8080 }], [{ ip: ip(2), node: 'other-node', pod: 'lb-1' }]));
+  await synced(a, 'no local endpoints', () => a.state().healthCheckNodePorts.some((h) => h.port === 32100 && h.localEndpoints === 0));
+  assert.equal((await fetchText(32100, '/')).status, 503);
+});
+
+test('kipvs list and explain show the Service and pods behind each virtual service', async () => {
+  // Asynchronously: the agent answering on the state socket runs in this very process.
+  const run = async (args: string[]) => (await promisify(execFile)(process.execPath, [bin, ...args], { env, encoding: 'utf8' })).stdout;
+  const env = { ...process.env, KIPVS_STATE_SOCKET: `${DIR}/state.sock` };
+  const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
+  const list = JSON.parse(await run(['list', '--output', 'json']));
+  const web = list.virtualServices.find((v: { address: string; port: number }) => v.address === '10.96.10.10' && v.port === 80);
+  assert.equal(web.origin.service, 'default/web');
+  assert.equal(web.origin.kind, 'ClusterIP');
+  const live = web.servers.filter((s: { condition: string }) => s.condition !== 'draining');
+  assert.deepEqual(live.map((s: { pod: string; condition: string }) => `${s.pod}:${s.condition}`).sort(), ['default/web-1:ready', 'default/web-2:ready']);
+  const text = await run(['explain', '192.0.2.10:80']);
+  assert.match(text, /Service default\/web, port "http" 80\/TCP, as ExternalIP/);
+  assert.match(text, /default\/web-2/);
+});
+
+test('--manifests: a directory of YAML drives the agent without an API server', async () => {
+  await agent!.stop();
+  agent = undefined;
+  await api.stop();
+  resetKernel();
+  const dir = `${DIR}/manifests`;
+  mkdirSync(dir, { recursive: true });
+  const doc = (eps: number[]) => [
+    'apiVersion: v1\nkind: Service\nmetadata: {namespace: default, name: files}\nspec:\n  clusterIP: 10.96.11.1\n  clusterIPs: [10.96.11.1]\n  ports: [{name: http, port: 80, targetPort: 8080, protocol: TCP}]',
+    `apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  namespace: default\n  name: files-1\n  labels: {kubernetes.io/service-name: files}\naddressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n${eps.map((i) => `  - addresses: [${ip(i)}]\n    conditions: {ready: true}\n`).join('')}`,
+  ].join('\n---\n');
+  writeFileSync(`${dir}/files.yaml`, doc([0]));
+  agent = await startAgent(manifestSource({ dir, nodeName: NODE, log: quiet, pollMs: 200 }));
+  assert.equal((await httpGet('10.96.11.1', 80)).trim(), 'e2e-be0');
+  writeFileSync(`${dir}/files.yaml`, doc([1]));
+  await synced(agent, 'file change applied', () => /10\.244\.82\.2:8080/.test(sh('ipvsadm -Ln -t 10.96.11.1:80')));
+  assert.equal((await httpGet('10.96.11.1', 80)).trim(), 'e2e-be1');
+});

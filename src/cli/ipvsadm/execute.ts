@@ -137,7 +137,7 @@ async function list(client: IpvsClient, info: IpvsInfo, ce: ParsedCommand, mode:
   if (o & optBit(OPTC.CONNECTION)) {
     let text: string;
     try {
-      text = readFileSync(CONN_PROC_FILE, 'latin1');
+      text = readFileSync(io.connFile ?? CONN_PROC_FILE, 'latin1');
     } catch {
       io.err(`cannot open file ${CONN_PROC_FILE}\n`);
       return 1;

@@ -10,6 +10,8 @@ export interface Io {
   /** The program name in messages (ipvsadm prints its argv[0]). */
   prog: string;
   posixlyCorrect?: boolean;
+  /** Where -c reads the connection table (default /proc/net/ip_vs_conn; tests pass a snapshot). */
+  connFile?: string;
 }
 
 export type OutputMode = 'text' | 'json' | 'wide';

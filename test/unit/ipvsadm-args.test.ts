@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Popt } from '../../src/cli/ipvsadm/popt.js';
 import {
-  OPTIONS, parseCommand, firstOption, stringToNumber, IpvsadmExit, CMD, OPTC, FMT, AF, IPPROTO, optBit, type Lookups,
+  OPTIONS, parseCommand, stringToNumber, IpvsadmExit, CMD, OPTC, FMT, AF, IPPROTO, optBit, type Lookups,
 } from '../../src/cli/ipvsadm/args.js';
 import { inetAton, inetPton6 } from '../../src/cli/ipvsadm/inet.js';
+import { firstOption } from '../../src/cli/ipvsadm/options.js';
 import { extractOutput, run } from '../../src/cli/ipvsadm/main.js';
 
 const lookups: Lookups = {

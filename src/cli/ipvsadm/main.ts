@@ -1,7 +1,7 @@
 // `kipvs ipvsadm …` / `kipvsadm …`: ipvsadm 1.31's inspection commands with its output, exit codes
 // and messages, plus `--output json|wide`. -h and -v load nothing but the texts; everything else loads
 // the IPVS client (koffi, libnl) only once it is known to be needed.
-import { firstOption } from './args.js';
+import { firstOption } from './options.js';
 import { usage, VERSION_LINE } from './text.js';
 
 export interface Io {

@@ -123,32 +123,33 @@ export function validateServer(service: ServiceKey, server: RealServer): Require
   const forward = server.forward ?? 'masq';
   const family = server.family ?? familyOf(String(server.address)) ?? svcKey.family;
   const key = validateServerKey(svcKey, server, family);
-  const obj = describeServer(svcKey, key);
-  if (!FORWARDS.includes(forward)) throw new IpvsValidationError(obj, 'forward', `"${String(forward)}" is not one of ${FORWARDS.join(' ')}`);
+  // Described only when something is wrong: formatting it for every server of a large batch costs.
+  const obj = () => describeServer(svcKey, key);
+  if (!FORWARDS.includes(forward)) throw new IpvsValidationError(obj(), 'forward', `"${String(forward)}" is not one of ${FORWARDS.join(' ')}`);
   if (family !== svcKey.family && forward !== 'tunnel') {
-    throw new IpvsValidationError(obj, 'family', `an ${family === 'inet' ? 'IPv4' : 'IPv6'} real server in an ${svcKey.family === 'inet' ? 'IPv4' : 'IPv6'} service needs tunnel forwarding`);
+    throw new IpvsValidationError(obj(), 'family', `an ${family === 'inet' ? 'IPv4' : 'IPv6'} real server in an ${svcKey.family === 'inet' ? 'IPv4' : 'IPv6'} service needs tunnel forwarding`);
   }
   const weight = server.weight ?? 1;
-  if (!isInt(weight, 0, 65535)) throw new IpvsValidationError(obj, 'weight', `${weight} is not from 0 to 65535`);
+  if (!isInt(weight, 0, 65535)) throw new IpvsValidationError(obj(), 'weight', `${weight} is not from 0 to 65535`);
   const upper = server.upperThreshold ?? 0;
   const lower = server.lowerThreshold ?? 0;
-  if (!isInt(upper, 0, 0xffffffff)) throw new IpvsValidationError(obj, 'upperThreshold', `${upper} is not from 0 to 4294967295`);
-  if (!isInt(lower, 0, 0xffffffff)) throw new IpvsValidationError(obj, 'lowerThreshold', `${lower} is not from 0 to 4294967295`);
+  if (!isInt(upper, 0, 0xffffffff)) throw new IpvsValidationError(obj(), 'upperThreshold', `${upper} is not from 0 to 4294967295`);
+  if (!isInt(lower, 0, 0xffffffff)) throw new IpvsValidationError(obj(), 'lowerThreshold', `${lower} is not from 0 to 4294967295`);
   if (upper !== 0 && lower > upper) {
-    throw new IpvsValidationError(obj, 'lowerThreshold', `${lower} is above the upper threshold ${upper}`);
+    throw new IpvsValidationError(obj(), 'lowerThreshold', `${lower} is above the upper threshold ${upper}`);
   }
   const out: ReturnType<typeof validateServer> = { ...key, forward, weight, upperThreshold: upper, lowerThreshold: lower, family };
   if (server.tunnel) {
-    if (forward !== 'tunnel') throw new IpvsValidationError(obj, 'tunnel', 'tunnel settings need tunnel forwarding');
+    if (forward !== 'tunnel') throw new IpvsValidationError(obj(), 'tunnel', 'tunnel settings need tunnel forwarding');
     const { type, port, checksum } = server.tunnel;
-    if (!TUNNELS.includes(type)) throw new IpvsValidationError(obj, 'tunnel.type', `"${String(type)}" is not one of ${TUNNELS.join(' ')}`);
-    if (type === 'gue' && !isInt(port, 1, 65535)) throw new IpvsValidationError(obj, 'tunnel.port', 'a GUE tunnel needs a port from 1 to 65535');
-    if (port !== undefined && !isInt(port, 0, 65535)) throw new IpvsValidationError(obj, 'tunnel.port', `${port} is not from 0 to 65535`);
+    if (!TUNNELS.includes(type)) throw new IpvsValidationError(obj(), 'tunnel.type', `"${String(type)}" is not one of ${TUNNELS.join(' ')}`);
+    if (type === 'gue' && !isInt(port, 1, 65535)) throw new IpvsValidationError(obj(), 'tunnel.port', 'a GUE tunnel needs a port from 1 to 65535');
+    if (port !== undefined && !isInt(port, 0, 65535)) throw new IpvsValidationError(obj(), 'tunnel.port', `${port} is not from 0 to 65535`);
     if (checksum !== undefined && !['none', 'csum', 'remcsum'].includes(checksum)) {
-      throw new IpvsValidationError(obj, 'tunnel.checksum', `"${String(checksum)}" is not none, csum or remcsum`);
+      throw new IpvsValidationError(obj(), 'tunnel.checksum', `"${String(checksum)}" is not none, csum or remcsum`);
     }
     if (type === 'ipip' && checksum && checksum !== 'none') {
-      throw new IpvsValidationError(obj, 'tunnel.checksum', 'an ipip tunnel has no checksum option');
+      throw new IpvsValidationError(obj(), 'tunnel.checksum', 'an ipip tunnel has no checksum option');
     }
     out.tunnel = { type, port: port ?? 0, checksum: checksum ?? 'none' };
   }

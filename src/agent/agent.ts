@@ -36,6 +36,8 @@ export interface AgentOptions {
   log: Logger;
 }
 
+const r1 = (ms: number) => Math.round(ms * 10) / 10;
+
 export class Agent {
   readonly metrics: AgentMetrics = agentMetrics();
   readonly health: ProxierHealth;
@@ -60,6 +62,8 @@ export class Agent {
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
   #stopping = false;
+  /** How long the last model commit took (ms): the "what should be" part of a sync. */
+  lastCommitMs = 0;
   healthzPort = 0;
   metricsPort = 0;
 
@@ -191,7 +195,9 @@ export class Agent {
     let changedServices: string[] = [];
     try {
       if (full || !this.#lastSync) this.#refreshNodeAddresses();
+      const tc = performance.now();
       const changes = this.#model.commit();
+      this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       result = this.#engine.sync(this.#model.desired, full ? undefined : changes.changedKeys);
@@ -225,6 +231,7 @@ export class Agent {
       reason, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
       failures: result.failures.length, repaired: result.repaired, draining: this.#engine.draining.size,
       ms: Math.round(seconds * 1000 * 10) / 10,
+      phases: { model: r1(this.lastCommitMs), read: r1(result.phases.readMs), plan: r1(result.phases.planMs), bind: r1(result.phases.bindMs), apply: r1(result.phases.applyMs), unbind: r1(result.phases.unbindMs) },
     }, 'sync');
     for (const w of this.#syncedWaiters.splice(0)) w();
   }

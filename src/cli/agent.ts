@@ -53,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     healthzBindAddress: config.healthzBindAddress,
     metricsBindAddress: config.metricsBindAddress,
     stateSocket: config.stateSocket,
-    gracefulTerminationTimeoutMs: config.gracefulTerminationTimeoutMs,
+    // 0 means no limit, as the flag says (kube-proxy never gives up on a draining server).
+    gracefulTerminationTimeoutMs: config.gracefulTerminationTimeoutMs > 0 ? config.gracefulTerminationTimeoutMs : Infinity,
     source,
     log,
   });

@@ -42,6 +42,8 @@ export interface SyncResult {
   /** Operations that repaired drift found by a full reconcile. */
   repaired: number;
   durationMs: number;
+  /** Where the time went: reading the kernel, planning, binding VIPs, IPVS operations, unbinding. */
+  phases: { readMs: number; planMs: number; bindMs: number; applyMs: number; unbindMs: number };
   counts: Record<string, number>;
 }
 
@@ -169,6 +171,7 @@ export class SyncEngine {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     if (full) this.#readKernel();
+    const t1 = performance.now();
     const first = !this.#started;
     this.#started = true;
     const p = plan(desired, this.#kernel, {
@@ -177,7 +180,10 @@ export class SyncEngine {
       only: full ? undefined : changed,
       draining: new Set(this.#draining.keys()),
     });
+    const t2 = performance.now();
     const result = this.#apply(desired, p);
+    result.phases.readMs = t1 - t0;
+    result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
     // the first sync, which builds the table).
@@ -188,7 +194,9 @@ export class SyncEngine {
 
   #apply(desired: DesiredIpvs, p: Plan): SyncResult {
     const counts: OperationCounts = {};
-    const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts };
+    const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts,
+      phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
+    let t = performance.now();
     // VIPs first, so a service is reachable the moment IPVS has it.
     if (p.bind.length) {
       const failed = this.#link.addAddresses(this.#dummyIndex, p.bind);
@@ -199,7 +207,10 @@ export class SyncEngine {
       counts.bind = result.bound;
       if (failed.length) this.#dirty = true;
     }
+    result.phases.bindMs = performance.now() - t;
+    t = performance.now();
     const r = p.operations.length ? this.#ipvs.apply(p.operations) : { applied: 0, failures: [] };
+    result.phases.applyMs = performance.now() - t;
     const failedIdx = new Set(r.failures.map((f) => f.index));
     p.operations.forEach((op, i) => {
       if (failedIdx.has(i)) return;
@@ -218,6 +229,7 @@ export class SyncEngine {
       this.#draining.set(`${d.serviceKey}|${sk}`, { serviceKey: d.serviceKey, service: have.service, server: d.server, since: this.#now() });
     }
     result.drained = p.drain.length;
+    t = performance.now();
     if (p.unbind.length) {
       // VIPs last, after their services are gone.
       const failed = this.#link.deleteAddresses(this.#dummyIndex, p.unbind);
@@ -227,6 +239,7 @@ export class SyncEngine {
       result.unbound = p.unbind.length - failed.length;
       counts.unbind = result.unbound;
     }
+    result.phases.unbindMs = performance.now() - t;
     // Draining servers with no connections go now rather than at the next check.
     if (p.drain.length) {
       const n = this.checkDraining(new Set(p.drain.map((d) => d.serviceKey)));

@@ -284,6 +284,28 @@ test('externalTrafficPolicy: Local serves a health-check node port with the loca
   assert.equal((await fetchText(32100, '/')).status, 503);
 });
 
+test('API server down, then a watch that expires (410): the kernel keeps its rules, nothing is re-added', async () => {
+  const a = agent!;
+  const before = sh('ipvsadm -Sn');
+  const syncs = a.metrics.syncs.get({ kind: 'incremental' }) + a.metrics.syncs.get({ kind: 'full' });
+  await api.setDown(true);
+  api.closeWatches();
+  await new Promise((r) => setTimeout(r, 1500));
+  await a.syncNow('period');
+  assert.equal(sh('ipvsadm -Sn'), before, 'an unreachable API server changes nothing');
+  assert.equal((await httpGet('10.96.10.10', 80, '/')).trim().startsWith('e2e-be'), true);
+  // Back, with history compacted: the informers relist (410) and find everything unchanged.
+  api.compact();
+  await api.setDown(false);
+  api.update(webSlice([1, 2, 0]));
+  await synced(a, 'the change after the outage', () => /10\.244\.81\.2:8080\s+Masq\s+1\s/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
+  assert.ok(a.metrics.syncs.get({ kind: 'incremental' }) + a.metrics.syncs.get({ kind: 'full' }) > syncs);
+  const counts = a.lastSync!.counts;
+  assert.ok(!('add-service' in counts) && !('delete-service' in counts), `a relist re-programmed services: ${JSON.stringify(counts)}`);
+  api.update(webSlice([1, 2]));
+  await synced(a, 'be0 removed again', () => !/10\.244\.81\.2:8080\s+Masq\s+1\s/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
+});
+
 test('kipvs list and explain show the Service and pods behind each virtual service', async () => {
   // Asynchronously: the agent answering on the state socket runs in this very process.
   const run = async (args: string[]) => (await promisify(execFile)(process.execPath, [bin, ...args], { env, encoding: 'utf8' })).stdout;

@@ -22,6 +22,16 @@ const afNum = (f: 'inet' | 'inet6') => (f === 'inet6' ? AF.INET6 : AF.INET);
 
 /** The address as the four big-endian 32-bit words ipvsadm's comparators read (IPv4: one word, then zeros). */
 function words(address: string | undefined): number[] {
+  if (address && address.indexOf(':') < 0) {
+    // Dotted quad (as the kernel's addresses are formatted): no allocation but the result.
+    let n = 0;
+    let part = 0;
+    for (let i = 0; i < address.length; i++) {
+      const c = address.charCodeAt(i);
+      if (c === 46) { n = n * 256 + part; part = 0; } else part = part * 10 + (c - 48);
+    }
+    return [n * 256 + part, 0, 0, 0];
+  }
   const b = address ? parseAddress(address) : null;
   const out = [0, 0, 0, 0];
   if (!b) return out;
@@ -215,6 +225,12 @@ export function serviceName(s: ServiceInfo, format: number, names: NameSource): 
 
 /** print_service_entry: the service line and its real servers' lines. */
 export function serviceEntry(entry: TableEntry, format: number, names: NameSource): string {
+  const parts: string[] = [];
+  serviceEntryParts(entry, format, names, parts);
+  return parts.join('');
+}
+
+function serviceEntryParts(entry: TableEntry, format: number, names: NameSource, parts: string[]): void {
   const s = entry.service;
   const svcName = serviceName(s, format, names);
   const st = s.stats ?? ZERO_STATS;
@@ -246,7 +262,7 @@ export function serviceEntry(entry: TableEntry, format: number, names: NameSourc
     }
     if (s.flags & SVC_F.ONEPACKET) out += ' ops';
   }
-  out += '\n';
+  parts.push(out, '\n');
 
   const servers = format & FMT.NOSORT ? entry.servers : sortDests(entry.servers);
   const proto = protoNum(s);
@@ -258,27 +274,26 @@ export function serviceEntry(entry: TableEntry, format: number, names: NameSourc
       const head = `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.forward] ?? '(null)'} -w ${i32(d.weight)}`;
       if (d.forward === 'tunnel') {
         const t = d.tunnel ?? { type: 'ipip' as const, port: 0, checksum: 'none' as const };
-        if (t.type === 'gre') out += `${head} --tun-type gre ${TUN_FLAGS_OPT[t.checksum]}\n`;
-        else if (t.type === 'gue') out += `${head} --tun-type gue --tun-port ${t.port} ${TUN_FLAGS_OPT[t.checksum]}\n`;
-        else out += `${head} --tun-type ipip\n`;
+        if (t.type === 'gre') parts.push(`${head} --tun-type gre ${TUN_FLAGS_OPT[t.checksum]}\n`);
+        else if (t.type === 'gue') parts.push(`${head} --tun-type gue --tun-port ${t.port} ${TUN_FLAGS_OPT[t.checksum]}\n`);
+        else parts.push(`${head} --tun-type ipip\n`);
       } else {
-        out += `${head}\n`;
+        parts.push(`${head}\n`);
       }
     } else if (format & FMT.STATS) {
-      out += `  -> ${left(dname, 28)}${[ds.conns, ds.inPackets, ds.outPackets, ds.inBytes, ds.outBytes].map((v) => largenum(v, format)).join('')}\n`;
+      parts.push(`  -> ${left(dname, 28)}${[ds.conns, ds.inPackets, ds.outPackets, ds.inBytes, ds.outBytes].map((v) => largenum(v, format)).join('')}\n`);
     } else if (format & FMT.RATE) {
-      out += `  -> ${left(dname, 28)} ${ds.cps.toString().padStart(8)} ${ds.inPps.toString().padStart(8)} ${ds.outPps.toString().padStart(8)}${largenum(ds.inBps, format)}${largenum(ds.outBps, format)}\n`;
+      parts.push(`  -> ${left(dname, 28)} ${ds.cps.toString().padStart(8)} ${ds.inPps.toString().padStart(8)} ${ds.outPps.toString().padStart(8)}${largenum(ds.inBps, format)}${largenum(ds.outBps, format)}\n`);
     } else if (format & FMT.THRESHOLDS) {
-      out += `  -> ${left(dname, 28)} ${left(u32(d.upperThreshold), 10)} ${left(u32(d.lowerThreshold), 10)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`;
+      parts.push(`  -> ${left(dname, 28)} ${left(u32(d.upperThreshold), 10)} ${left(u32(d.lowerThreshold), 10)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`);
     } else if (format & FMT.PERSISTENTCONN) {
-      out += `  -> ${left(dname, 28)} ${left(u32(d.weight), 9)} ${left(u32(d.persistentConns), 11)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`;
+      parts.push(`  -> ${left(dname, 28)} ${left(u32(d.weight), 9)} ${left(u32(d.persistentConns), 11)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`);
     } else if (format & FMT.TUN_INFO) {
-      out += `  -> ${left(dname, 28)} ${left(FWD_NAME[d.forward] ?? '(null)', 7)} ${left(tunInfo(d), 13)} ${left(i32(d.weight), 6)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`;
+      parts.push(`  -> ${left(dname, 28)} ${left(FWD_NAME[d.forward] ?? '(null)', 7)} ${left(tunInfo(d), 13)} ${left(i32(d.weight), 6)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`);
     } else {
-      out += `  -> ${left(dname, 28)} ${left(FWD_NAME[d.forward] ?? '(null)', 7)} ${left(i32(d.weight), 6)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`;
+      parts.push(`  -> ${left(dname, 28)} ${left(FWD_NAME[d.forward] ?? '(null)', 7)} ${left(i32(d.weight), 6)} ${left(u32(d.activeConns), 10)} ${left(u32(d.inactiveConns), 10)}\n`);
     }
   }
-  return out;
 }
 
 /** fwd_tun_info: "ipip", "gue:PORT:FLAGS", "gre:FLAGS" for tunnels, "n/a" otherwise. */
@@ -292,11 +307,10 @@ function tunInfo(d: RealServerInfo): string {
 
 /** list_all: header (unless saving), title, every service. */
 export function listAll(info: IpvsInfo, table: TableEntry[], format: number, names: NameSource): string {
-  let out = format & FMT.RULE ? '' : versionLine(info);
+  const parts: string[] = [format & FMT.RULE ? '' : versionLine(info), title(format)];
   const sorted = format & FMT.NOSORT ? table : sortServices(table);
-  out += title(format);
-  for (const e of sorted) out += serviceEntry(e, format, names);
-  return out;
+  for (const e of sorted) serviceEntryParts(e, format, names, parts);
+  return parts.join('');
 }
 
 /** list_service: title and the one service. */

@@ -24,12 +24,20 @@ const MAX_AFFINITY_TIMEOUT = 86400;
 const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 const ADDRESS_TYPES: Record<string, Family> = { IPv4: 'inet', IPv6: 'inet6' };
 
+/**
+ * The same text as one flat string. Strings made by concatenation are ropes (a node per part); a key kept
+ * in several maps for as long as the object lives is better flat. (NFC leaves these ASCII keys as they are.)
+ */
+export function flat(s: string): string {
+  return s.length < 13 ? s : s.normalize('NFC');
+}
+
 export function serviceName(svc: V1Service): string {
-  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
+  return flat(`${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`);
 }
 
 export function sliceName(slice: V1EndpointSlice): string {
-  return `${slice.metadata?.namespace ?? 'default'}/${slice.metadata?.name ?? ''}`;
+  return flat(`${slice.metadata?.namespace ?? 'default'}/${slice.metadata?.name ?? ''}`);
 }
 
 /** Services kube-proxy does not handle at all: another proxy's, or labelled headless. */
@@ -65,6 +73,148 @@ function topologyRequested(svc: V1Service): string | undefined {
   return undefined;
 }
 
+// ---- Compact input records. The model keeps these instead of whole V1 objects: only what computeService
+// reads, with the endpoints' conditions already resolved, and repeated strings (node names, zones, Pod
+// namespaces) shared. They are never changed once made, so a computed state may keep referring to them.
+
+const READY = 1;
+const SERVING = 2;
+const TERMINATING = 4;
+
+/** What an endpoint's rarely present parts hold; `err` is what reading them threw (rethrown where it would have been). */
+interface EndpointExtra {
+  zones?: string[] | undefined;
+  nodeHints?: string[] | undefined;
+  /** targetRef.namespace ("" when absent) when it is not the slice's namespace. */
+  podNs?: string | undefined;
+  err?: unknown;
+}
+
+// A slice's endpoints are packed in one array, STRIDE entries each: addresses[0] as given (validated where
+// it is used), flags (READY | SERVING | TERMINATING, or NONE for a null entry), nodeName, zone, the
+// targetRef name when it is a Pod, EndpointExtra or undefined.
+const STRIDE = 6;
+const NONE = -1;
+
+/** An EndpointSlice as the model keeps it. */
+export interface CompactSlice {
+  /** "namespace/name" */
+  readonly name: string;
+  readonly namespace: string;
+  readonly addressType: unknown;
+  /** The slice's own ports array (small objects). */
+  readonly ports: V1EndpointSlice['ports'];
+  /** Packed endpoints (see STRIDE); undefined when the slice has none. */
+  readonly eps: readonly unknown[] | undefined;
+  /** What reading the endpoints threw, if anything (rethrown where it would have been). */
+  readonly err?: unknown;
+}
+
+const internTable = new Map<string, string>();
+/** One string object per distinct node name, zone, namespace (bounded: the table starts over when large). */
+function intern<T>(s: T): T {
+  if (typeof s !== 'string') return s;
+  const have = internTable.get(s);
+  if (have !== undefined) return have as T;
+  if (internTable.size >= 65536) internTable.clear();
+  internTable.set(s, s);
+  return s;
+}
+
+function names(list: unknown): string[] | undefined {
+  const l = list as { name?: unknown }[] | undefined;
+  if (!l || l.length === 0) return undefined;
+  const out: string[] = [];
+  for (const z of l) if (z && typeof z.name === 'string' && z.name !== '') out.push(intern(z.name));
+  return out.length === 0 ? undefined : out;
+}
+
+function packEndpoint(out: unknown[], ep: V1Endpoint | null | undefined, namespace: string): void {
+  if (!ep) { out.push(undefined, NONE, undefined, undefined, undefined, undefined); return; }
+  const a = ep.addresses?.[0];
+  try {
+    const c = ep.conditions;
+    const ready = c?.ready ?? true;
+    const serving = c?.serving ?? ready;
+    const f = (ready ? READY : 0) | (serving ? SERVING : 0) | (c?.terminating === true ? TERMINATING : 0);
+    const zones = names(ep.hints?.forZones);
+    const nodeHints = names(ep.hints?.forNodes);
+    const ref = ep.targetRef;
+    const isPod = ref?.kind === 'Pod' && !!ref.name;
+    const podNs = isPod && (ref!.namespace ?? '') !== namespace ? intern(ref!.namespace ?? '') : undefined;
+    const x = zones || nodeHints || podNs !== undefined ? { zones, nodeHints, podNs } : undefined;
+    out.push(a, f, intern(ep.nodeName), intern(ep.zone), isPod ? ref!.name : undefined, x);
+  } catch (err) {
+    out.push(a, 0, undefined, undefined, undefined, { err });
+  }
+}
+
+/** The compact form of a slice; `name` is sliceName(slice) when the caller has it. Never throws. */
+export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlice {
+  try {
+    name ??= sliceName(slice);
+  } catch (err) {
+    return { name: 'default/', namespace: 'default', addressType: undefined, ports: undefined, eps: undefined, err };
+  }
+  const namespace = intern(name.slice(0, name.indexOf('/')));
+  try {
+    const list = slice.endpoints;
+    let eps: unknown[] | undefined;
+    if (list) {
+      eps = [];
+      // Holes and null entries alike are skipped where they are read.
+      for (let k = 0; k < list.length; k++) packEndpoint(eps, list[k], namespace);
+    }
+    return { name, namespace, addressType: intern(slice.addressType), ports: slice.ports, eps };
+  } catch (err) {
+    return { name, namespace, addressType: slice?.addressType, ports: slice?.ports, eps: undefined, err };
+  }
+}
+
+/**
+ * A Service without what computeService does not read (other metadata, managedFields, selector, status but
+ * the load balancer ingress); the arrays it keeps are the Service's own. Never throws: when the object is
+ * too odd to trim, it is kept whole.
+ */
+export function compactService(svc: V1Service): V1Service {
+  try {
+    const md = svc.metadata;
+    const metadata: NonNullable<V1Service['metadata']> = {};
+    if (md?.namespace !== undefined) metadata.namespace = md.namespace;
+    if (md?.name !== undefined) metadata.name = md.name;
+    if (md?.labels) {
+      const labels: Record<string, string> = {};
+      for (const k of [LABEL_PROXY_NAME, LABEL_HEADLESS]) if (k in md.labels) labels[k] = md.labels[k]!;
+      metadata.labels = labels;
+    }
+    if (md?.annotations) {
+      const annotations: Record<string, string> = {};
+      for (const k of [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS, ANNOTATION_SCHEDULER]) {
+        if (md.annotations[k] !== undefined) annotations[k] = md.annotations[k]!;
+      }
+      metadata.annotations = annotations;
+    }
+    const out: V1Service = { metadata };
+    const spec = svc.spec;
+    if (spec) {
+      const s: NonNullable<V1Service['spec']> = {};
+      for (const k of SPEC_FIELDS) if (spec[k] !== undefined) (s as Record<string, unknown>)[k] = spec[k];
+      out.spec = s;
+    }
+    const ingress = svc.status?.loadBalancer?.ingress;
+    if (ingress !== undefined) out.status = { loadBalancer: { ingress } };
+    return out;
+  } catch {
+    return svc;
+  }
+}
+
+const SPEC_FIELDS = [
+  'type', 'clusterIP', 'clusterIPs', 'ports', 'externalIPs', 'sessionAffinity', 'sessionAffinityConfig', 'externalTrafficPolicy',
+  'internalTrafficPolicy', 'trafficDistribution', 'healthCheckNodePort',
+] as const satisfies readonly (keyof NonNullable<V1Service['spec']>)[];
+
+/** An endpoint while computing (not kept). */
 interface Ep {
   address: string;
   port: number;
@@ -75,10 +225,13 @@ interface Ep {
   local: boolean;
   zones: string[] | undefined;
   nodeHints: string[] | undefined;
-  node?: string | undefined;
-  zone?: string | undefined;
-  pod?: string | undefined;
+  /** Where it is packed: slice.eps[i...]. */
+  slice: CompactSlice;
+  i: number;
 }
+
+const NO_NOTES: string[] = Object.freeze([]) as unknown as string[];
+const NO_WARNINGS: ModelWarning[] = Object.freeze([]) as unknown as ModelWarning[];
 
 class Warnings {
   readonly list: ModelWarning[] = [];
@@ -101,39 +254,24 @@ function validIp(text: unknown): { address: string; family: Family } | null {
 
 const validPort = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
 
-/** An endpoint of a slice as kube-proxy reads it: the first address only; nil conditions as the API defines them. */
-function readEndpoint(ep: V1Endpoint, address: string, key: string, port: number, nodeName: string): Ep {
-  const c = ep.conditions;
-  const ready = c?.ready ?? true;
-  const serving = c?.serving ?? ready;
-  const forZones = ep.hints?.forZones;
-  let zones: string[] | undefined;
-  if (forZones && forZones.length > 0) {
-    zones = [];
-    for (const z of forZones) if (z && typeof z.name === 'string' && z.name !== '') zones.push(z.name);
-    if (zones.length === 0) zones = undefined;
-  }
-  const forNodes = ep.hints?.forNodes;
-  let nodeHints: string[] | undefined;
-  if (forNodes && forNodes.length > 0) {
-    nodeHints = [];
-    for (const n of forNodes) if (n && typeof n.name === 'string' && n.name !== '') nodeHints.push(n.name);
-    if (nodeHints.length === 0) nodeHints = undefined;
-  }
-  const ref = ep.targetRef;
+function readEndpoint(slice: CompactSlice, i: number, address: string, key: string, port: number, nodeName: string): Ep {
+  const eps = slice.eps!;
+  const f = eps[i + 1] as number;
+  const node = eps[i + 2];
+  const x = eps[i + 5] as EndpointExtra | undefined;
+  if (x?.err !== undefined) throw x.err;
   return {
     address,
     port,
     key,
-    ready,
-    serving,
-    terminating: c?.terminating === true,
-    local: ep.nodeName !== undefined && ep.nodeName === nodeName,
-    zones,
-    nodeHints,
-    node: ep.nodeName,
-    zone: ep.zone,
-    pod: ref?.kind === 'Pod' && ref.name ? `${ref.namespace ?? ''}/${ref.name}` : undefined,
+    ready: (f & READY) !== 0,
+    serving: (f & SERVING) !== 0,
+    terminating: (f & TERMINATING) !== 0,
+    local: node !== undefined && node === nodeName,
+    zones: x?.zones,
+    nodeHints: x?.nodeHints,
+    slice,
+    i,
   };
 }
 
@@ -143,8 +281,10 @@ interface Choice {
   zone?: string | undefined;
   node?: string | undefined;
   notes: string[];
-  /** Why each endpoint not chosen was left out, by key. */
-  reasons: Map<string, string>;
+  /** Why an endpoint not chosen was left out (besides not serving), when there is a particular reason. */
+  why: (ep: Ep) => string | undefined;
+  /** The real servers map, made once and shared by the virtual services with this choice. */
+  serverMap?: Map<string, RealServer>;
 }
 
 function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {
@@ -234,31 +374,90 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
       if (cat.clusterNote) notes.push(cat.clusterNote);
     }
   }
-  const chosen = new Set(servers.map((e) => e.key));
-  const reasons = new Map<string, string>();
-  for (const ep of eps) {
-    const r = notChosenReason(ep, chosen, why);
-    if (r) reasons.set(ep.key, r);
+  return { servers, policy, zone, node, notes, why };
+}
+
+/** What the `endpoints` of the virtual services of one Service port and family are computed from, when asked for. */
+interface EndpointSource {
+  slices: CompactSlice[];
+  portName: string;
+  protocol: Protocol;
+  family: Family;
+  nodeName: string;
+  topology: string | undefined;
+  zone: string | undefined;
+}
+
+/**
+ * A computed virtual service. `endpoints` (only `kipvs list`/`explain` read them) is not kept: it is
+ * computed again on each read from the compact slices of the commit, which do not change.
+ */
+class ComputedVs implements DesiredVirtualService {
+  readonly #src: EndpointSource;
+  readonly #which: 'cluster' | 'local-internal' | 'local-external';
+  constructor(
+    readonly service: VirtualService,
+    readonly servers: Map<string, RealServer>,
+    readonly origin: VsOrigin,
+    src: EndpointSource,
+    which: 'cluster' | 'local-internal' | 'local-external',
+  ) {
+    this.#src = src;
+    this.#which = which;
   }
-  return { servers, policy, zone, node, notes, reasons };
+
+  get endpoints(): Map<string, EndpointInfo> {
+    const out = new Map<string, EndpointInfo>();
+    const s = this.#src;
+    try {
+      const eps = collectEndpoints(s.slices, s.portName, s.protocol, s.family, s.nodeName, new Warnings());
+      const choice = choose(eps, this.#which, categorize(eps, s.topology, s.zone, s.nodeName));
+      const chosen = new Set(choice.servers.map((e) => e.key));
+      for (const e of eps) {
+        const used = chosen.has(e.key);
+        const info: EndpointInfo = {
+          address: e.address, port: e.port, ready: e.ready, serving: e.serving, terminating: e.terminating, local: e.local, used,
+        };
+        const packed = e.slice.eps!;
+        const podName = packed[e.i + 4] as string | undefined;
+        const node = packed[e.i + 2] as string | undefined;
+        const zone = packed[e.i + 3] as string | undefined;
+        if (podName !== undefined) info.pod = `${(packed[e.i + 5] as EndpointExtra | undefined)?.podNs ?? e.slice.namespace}/${podName}`;
+        if (node !== undefined) info.node = node;
+        if (zone !== undefined) info.zone = zone;
+        const reason = notChosenReason(e, chosen, choice.why);
+        if (reason !== undefined && !used) info.reason = reason;
+        out.set(e.key, info);
+      }
+    } catch {
+      // The same inputs computed without error at commit; nothing to add.
+    }
+    return out;
+  }
 }
 
 /** Computes one Service's contribution. `slices` are the Service's EndpointSlices (any family). */
 export function computeService(svc: V1Service, slices: Iterable<V1EndpointSlice>, ctx: ModelContext): ServiceDesired {
+  return computeCompact(svc, [...slices].map((s) => compactSlice(s)), ctx);
+}
+
+/** computeService on the compact records the model keeps (see compactService, compactSlice). */
+export function computeCompact(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContext): ServiceDesired {
   const name = serviceName(svc);
   const object = `Service ${name}`;
   const w = new Warnings();
   const out: ServiceDesired = { name, virtualServices: new Map(), addresses: new Set(), warnings: w.list };
   try {
-    build(svc, [...slices], ctx, out, w);
+    build(svc, slices, ctx, out, w);
   } catch (err) {
     // Defensive: malformed objects of shapes the types do not allow must not stop the model.
     w.add(object, 'spec', `could not be processed: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (out.warnings.length === 0) out.warnings = NO_WARNINGS;
   return out;
 }
 
-function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out: ServiceDesired, w: Warnings): void {
+function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContext, out: ServiceDesired, w: Warnings): void {
   const name = out.name;
   const object = `Service ${name}`;
   const spec = svc.spec;
@@ -332,9 +531,9 @@ function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out
   });
 
   // Slices by family, with their own problems reported once.
-  const slicesByFamily = new Map<Family, V1EndpointSlice[]>();
+  const slicesByFamily = new Map<Family, CompactSlice[]>();
   for (const s of slices) {
-    const fam = ADDRESS_TYPES[s.addressType];
+    const fam = ADDRESS_TYPES[s.addressType as string];
     if (!fam) continue; // FQDN slices are not for proxies
     const list = slicesByFamily.get(fam) ?? [];
     list.push(s);
@@ -351,40 +550,34 @@ function build(svc: V1Service, slices: V1EndpointSlice[], ctx: ModelContext, out
       for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
       const cat = categorize(eps, topology, ctx.zone || undefined, ctx.config.nodeName);
       const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat);
+      const internalWhich = iLocal ? 'local-internal' : 'cluster';
+      const externalWhich = eLocal ? 'local-external' : 'cluster';
       const external = eLocal ? choose(eps, 'local-external', cat) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat);
+      const src: EndpointSource = { slices: famSlices, portName, protocol, family, nodeName: ctx.config.nodeName, topology, zone: ctx.zone || undefined };
       const add = (kind: VsOrigin['kind'], address: string, vport: number, choice: Choice, field: string, bind: boolean) => {
         const vs: VirtualService = { family, protocol, address, port: vport, scheduler };
         if (persistent) vs.persistent = { ...persistent };
         if (scheduler === 'mh') vs.schedulerFlags = { mhPort: true };
-        const key = serviceKeyString(vs);
+        const key = flat(serviceKeyString(vs));
         if (out.virtualServices.has(key)) {
           const prev = out.virtualServices.get(key)!.origin;
           w.add(object, field, `${kind} ${describeVs(vs)} duplicates the ${prev.kind} virtual service from ${prev.field ?? 'spec'}; ignored`);
           return;
         }
-        const servers = new Map<string, RealServer>();
-        for (const e of choice.servers) servers.set(e.key, { address: e.address, port: e.port, forward: 'masq', weight: 1 });
-        const endpoints = new Map<string, EndpointInfo>();
-        for (const e of eps) {
-          const reason = choice.reasons.get(e.key);
-          const info: EndpointInfo = {
-            address: e.address, port: e.port, ready: e.ready, serving: e.serving, terminating: e.terminating, local: e.local,
-            used: servers.has(e.key),
-          };
-          if (e.pod !== undefined) info.pod = e.pod;
-          if (e.node !== undefined) info.node = e.node;
-          if (e.zone !== undefined) info.zone = e.zone;
-          if (reason !== undefined && !info.used) info.reason = reason;
-          endpoints.set(e.key, info);
+        let servers = choice.serverMap;
+        if (!servers) {
+          servers = new Map<string, RealServer>();
+          for (const e of choice.servers) servers.set(e.key, { address: e.address, port: e.port, forward: 'masq', weight: 1 });
+          choice.serverMap = servers;
         }
+        const notes = eps.length === 0 ? [...choice.notes, 'no endpoints'] : choice.notes.length > 0 ? [...choice.notes] : NO_NOTES;
         const origin: VsOrigin = {
-          service: name, portName, servicePort: port.port, protocol, kind, trafficPolicy: choice.policy, notes: [...choice.notes], field,
+          service: name, portName, servicePort: port.port, protocol, kind, trafficPolicy: choice.policy, notes, field,
         };
         if (choice.zone !== undefined) origin.topologyZone = choice.zone;
         if (choice.node !== undefined) origin.topologyNode = choice.node;
-        if (eps.length === 0) origin.notes.push('no endpoints');
-        const dvs: DesiredVirtualService = { service: vs, servers, origin, endpoints };
-        out.virtualServices.set(key, dvs);
+        const which = choice === internal ? internalWhich : externalWhich;
+        out.virtualServices.set(key, new ComputedVs(vs, servers, origin, src, which));
         if (bind) out.addresses.add(address);
       };
       add('ClusterIP', cip.address, port.port, internal, cip.field, true);
@@ -420,31 +613,33 @@ function describeVs(vs: VirtualService): string {
 }
 
 /** Endpoints of the slice ports that match the Service port by name and protocol, deduplicated by address/port. */
-function collectEndpoints(slices: V1EndpointSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
+function collectEndpoints(slices: readonly CompactSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
   const out: Ep[] = [];
   const seen = new Set<string>();
   for (const slice of slices) {
-    const sobj = `EndpointSlice ${sliceName(slice)}`;
+    const sobj = `EndpointSlice ${slice.name}`;
     (slice.ports ?? []).forEach((sp, j) => {
       if (!sp) return;
       const spProto = PROTOCOLS[sp.protocol ?? 'TCP'];
       if (!spProto) { w.add(sobj, `ports[${j}].protocol`, `unknown protocol "${sp.protocol}" (TCP, UDP or SCTP)`); return; }
       if ((sp.name ?? '') !== portName || spProto !== protocol) return;
       if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${String(sp.port)} is not from 1 to 65535`); return; }
-      (slice.endpoints ?? []).forEach((ep, k) => {
-        if (!ep) return;
-        const raw = ep.addresses?.[0];
+      if (slice.err !== undefined) throw slice.err;
+      const eps = slice.eps ?? [];
+      for (let i = 0, k = 0; i < eps.length; i += STRIDE, k++) {
+        if (eps[i + 1] === NONE) continue;
+        const raw = eps[i];
         const v = validIp(raw);
-        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(raw)}" is not an IP address`); return; }
+        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(raw)}" is not an IP address`); continue; }
         if (v.family !== family) {
-          w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${slice.addressType})`);
-          return;
+          w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${String(slice.addressType)})`);
+          continue;
         }
-        const key = serverKeyString({ address: v.address, port: sp.port! });
-        if (seen.has(key)) return;
+        const key = flat(serverKeyString({ address: v.address, port: sp.port! }));
+        if (seen.has(key)) continue;
         seen.add(key);
-        out.push(readEndpoint(ep, v.address, key, sp.port!, nodeName));
-      });
+        out.push(readEndpoint(slice, i, v.address, key, sp.port!, nodeName));
+      }
     });
   }
   return out;

@@ -6,9 +6,10 @@ import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf } from '../netlink/address.js';
 import type { DesiredIpvs } from '../sync/plan.js';
 import {
-  computeService, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
+  computeCompact, compactService, compactSlice, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './compute.js';
+import type { CompactSlice } from './compute.js';
 import type {
   ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService,
 } from './types.js';
@@ -38,6 +39,11 @@ export function sameDesired(a: { service: VirtualService; servers: Map<string, R
   return true;
 }
 
+/** The Service that owns a key: its first claimant. */
+function ownerOf(claim: string | string[] | undefined): string | undefined {
+  return typeof claim === 'string' ? claim : claim?.[0];
+}
+
 function sameSet(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
   for (const x of a) if (!b.has(x)) return false;
@@ -64,13 +70,18 @@ export class ProxyModel {
   private nodePortAddrs: string[] = [];
   private localAddrs: Set<string> = new Set();
 
+  /** The Services, trimmed to what computeService reads (compactService). */
   private readonly svcs = new Map<string, V1Service>();
   /** slice "ns/name" → the Service "ns/name" it belongs to. */
   private readonly sliceOwner = new Map<string, string>();
-  private readonly slicesBySvc = new Map<string, Map<string, V1EndpointSlice>>();
+  /** The Service's slices in arrival order (compactSlice; a few per Service, so an array). */
+  private readonly slicesBySvc = new Map<string, CompactSlice[]>();
   private readonly computed = new Map<string, ServiceDesired>();
-  /** serviceKeyString → the Services that produce it, first claimant first: it owns the key. */
-  private readonly claims = new Map<string, string[]>();
+  /**
+   * serviceKeyString → the Services that produce it, first claimant first: it owns the key. A single
+   * claimant (the usual case) is kept as the name itself.
+   */
+  private readonly claims = new Map<string, string | string[]>();
   private readonly addressRefs = new Map<string, number>();
   private readonly withHealthCheck = new Set<string>();
   private readonly dirty = new Set<string>();
@@ -96,7 +107,7 @@ export class ProxyModel {
 
   upsertService(svc: V1Service): void {
     const name = serviceName(svc);
-    this.svcs.set(name, svc);
+    this.svcs.set(name, compactService(svc));
     this.setDeps(name, svc);
     this.dirty.add(name);
   }
@@ -121,9 +132,14 @@ export class ProxyModel {
     const prev = this.sliceOwner.get(key);
     if (prev !== undefined && prev !== owner) this.removeSlice(key);
     this.sliceOwner.set(key, owner);
-    let m = this.slicesBySvc.get(owner);
-    if (!m) { m = new Map(); this.slicesBySvc.set(owner, m); }
-    m.set(key, slice);
+    const rec = compactSlice(slice, key);
+    const list = this.slicesBySvc.get(owner);
+    if (!list) this.slicesBySvc.set(owner, [rec]);
+    else {
+      const i = list.findIndex((s) => s.name === key);
+      if (i >= 0) list[i] = rec;
+      else list.push(rec);
+    }
     this.touch(owner);
   }
 
@@ -135,10 +151,11 @@ export class ProxyModel {
     const owner = this.sliceOwner.get(key);
     if (owner === undefined) return;
     this.sliceOwner.delete(key);
-    const m = this.slicesBySvc.get(owner);
-    if (m) {
-      m.delete(key);
-      if (m.size === 0) this.slicesBySvc.delete(owner);
+    const list = this.slicesBySvc.get(owner);
+    if (list) {
+      const i = list.findIndex((s) => s.name === key);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.slicesBySvc.delete(owner);
     }
     this.touch(owner);
   }
@@ -187,7 +204,8 @@ export class ProxyModel {
     for (const name of names) {
       const old = this.computed.get(name);
       const svc = this.svcs.get(name);
-      const neu = svc ? computeService(svc, this.slicesBySvc.get(name)?.values() ?? [], ctx) : undefined;
+      // (computeCompact keeps its own arrays of the slices, for endpoints on demand; this list may change.)
+      const neu = svc ? computeCompact(svc, this.slicesBySvc.get(name) ?? [], ctx) : undefined;
       if (neu) this.computed.set(name, neu);
       else this.computed.delete(name);
       // Keys the Service no longer produces.
@@ -199,17 +217,19 @@ export class ProxyModel {
       // Keys it produces now.
       if (neu) {
         for (const [key, dvs] of neu.virtualServices) {
-          const list = this.claims.get(key);
-          if (!list) {
-            this.claims.set(key, [name]);
+          const claim = this.claims.get(key);
+          if (claim === undefined) {
+            this.claims.set(key, name);
             this.desired.services.set(key, dvs);
             changes.changedKeys.add(key);
-          } else if (list[0] === name) {
+          } else if (ownerOf(claim) === name) {
             const cur = this.desired.services.get(key);
             if (!cur || !sameDesired(cur, dvs)) changes.changedKeys.add(key);
             this.desired.services.set(key, dvs);
-          } else if (!list.includes(name)) {
-            list.push(name);
+          } else if (typeof claim === 'string') {
+            this.claims.set(key, [claim, name]);
+          } else if (!claim.includes(name)) {
+            claim.push(name);
           }
         }
       }
@@ -227,14 +247,16 @@ export class ProxyModel {
   }
 
   private release(name: string, key: string, changes: ModelChanges): void {
-    const list = this.claims.get(key);
-    if (!list) return;
+    const claim = this.claims.get(key);
+    if (claim === undefined) return;
+    const list = typeof claim === 'string' ? [claim] : claim;
     const i = list.indexOf(name);
     if (i < 0) return;
     list.splice(i, 1);
+    if (list.length === 0) this.claims.delete(key);
+    else if (list.length === 1) this.claims.set(key, list[0]!);
     if (i !== 0) return;
     if (list.length === 0) {
-      this.claims.delete(key);
       this.desired.services.delete(key);
       changes.changedKeys.add(key);
       return;
@@ -271,7 +293,7 @@ export class ProxyModel {
     if (!sd) return [];
     const out: ModelWarning[] = [];
     for (const [key, dvs] of sd.virtualServices) {
-      const owner = this.claims.get(key)?.[0];
+      const owner = ownerOf(this.claims.get(key));
       if (owner !== undefined && owner !== name) {
         out.push({
           object: `Service ${name}`,
@@ -294,7 +316,7 @@ export class ProxyModel {
 
   /** How a programmed virtual service came to be (its owner's view), by serviceKeyString. */
   originOf(vsKey: string): DesiredVirtualService | undefined {
-    const owner = this.claims.get(vsKey)?.[0];
+    const owner = ownerOf(this.claims.get(vsKey));
     return owner === undefined ? undefined : this.computed.get(owner)?.virtualServices.get(vsKey);
   }
 

@@ -236,3 +236,70 @@ test('the desired state feeds the sync plan as is', () => {
   assert.equal(servers, 2 * 3 + 2 /* np: ClusterIP + NodePort */ + 2 /* topo, no zone */);
   assert.deepEqual(sorted(p.bind), sorted(m.desired.boundAddresses));
 });
+
+test('endpoints of a virtual service are those of the last commit, with pod, node, zone and reasons; only what is read of the objects is kept', () => {
+  const m = newModel();
+  const big = {
+    metadata: {
+      namespace: 'default', name: 'web', uid: 'u-1', resourceVersion: '7', labels: { app: 'web' },
+      annotations: { 'kipvs.io/scheduler': 'sh', 'kubectl.kubernetes.io/last-applied-configuration': '{"x":1}' },
+      managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+    },
+    spec: { type: 'ClusterIP', clusterIP: '10.96.0.40', clusterIPs: ['10.96.0.40'], selector: { app: 'web' }, sessionAffinity: 'None', ports: [{ port: 80, targetPort: 8080 }] },
+    status: { loadBalancer: {} },
+  } as V1Service;
+  m.upsertService(big);
+  m.upsertEndpointSlice({
+    metadata: { namespace: 'default', name: 'web-1', labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    ports: [{ port: 8080 }],
+    endpoints: [
+      { addresses: ['10.1.0.1'], conditions: { ready: true }, nodeName: 'node-a', zone: 'z1', targetRef: { kind: 'Pod', namespace: 'default', name: 'web-a' } },
+      { addresses: ['10.1.0.2'], conditions: { ready: false, serving: false }, nodeName: 'node-b', targetRef: { kind: 'Pod', namespace: 'elsewhere', name: 'web-b' } },
+      null as never,
+      { addresses: ['10.1.0.3'], conditions: { ready: false, serving: true, terminating: true }, targetRef: { kind: 'Node', name: 'n' } },
+    ],
+  });
+  m.commit();
+  const key = 'inet/tcp/10.96.0.40/80';
+  assert.equal(m.desired.services.get(key)!.service.scheduler, 'sh', 'the scheduler annotation is kept');
+  const want = [
+    { address: '10.1.0.1', port: 8080, ready: true, serving: true, terminating: false, local: true, used: true, pod: 'default/web-a', node: 'node-a', zone: 'z1' },
+    { address: '10.1.0.2', port: 8080, ready: false, serving: false, terminating: false, local: false, used: false, pod: 'elsewhere/web-b', node: 'node-b', reason: 'not ready' },
+    { address: '10.1.0.3', port: 8080, ready: false, serving: true, terminating: true, local: false, used: false, reason: 'not ready (ready endpoints exist)' },
+  ];
+  assert.deepEqual([...m.originOf(key)!.endpoints.values()], want);
+  // The same Map content on every read; the servers are the desired state's own.
+  assert.deepEqual([...m.originOf(key)!.endpoints.keys()], ['10.1.0.1/8080', '10.1.0.2/8080', '10.1.0.3/8080']);
+  assert.equal(m.originOf(key)!.servers, m.desired.services.get(key)!.servers);
+  // A change not yet committed does not show; once committed it does.
+  m.upsertEndpointSlice(slice('web-1', 'web', ['10.1.0.9']));
+  assert.deepEqual([...m.originOf(key)!.endpoints.keys()], ['10.1.0.1/8080', '10.1.0.2/8080', '10.1.0.3/8080']);
+  m.commit();
+  assert.deepEqual([...m.originOf(key)!.endpoints.values()], [
+    { address: '10.1.0.9', port: 8080, ready: true, serving: true, terminating: false, local: false, used: true },
+  ]);
+  assert.deepEqual([...[...m.services()][0]!.virtualServices.get(key)!.endpoints.keys()], ['10.1.0.9/8080']);
+});
+
+test('three Services claiming one virtual service: letting go of a later claim keeps the owner; the next in line takes over', () => {
+  const m = newModel();
+  for (const n of ['a', 'b', 'c']) {
+    m.upsertService(svc(n, { clusterIP: `10.96.1.${n.charCodeAt(0)}`, externalIPs: ['198.51.100.7'], ports: [{ port: 80 }] }));
+    m.upsertEndpointSlice(slice(`${n}-1`, n, [`10.2.0.${n.charCodeAt(0)}`]));
+    m.commit();
+  }
+  const key = 'inet/tcp/198.51.100.7/80';
+  assert.equal(m.originOf(key)!.origin.service, 'default/a');
+  assert.equal(m.warnings().length, 2);
+  m.deleteService('default', 'b');
+  const c = m.commit();
+  assert.ok(!c.changedKeys.has(key));
+  assert.equal(m.originOf(key)!.origin.service, 'default/a');
+  assert.equal(m.warnings().length, 1);
+  m.deleteService('default', 'a');
+  assert.ok(m.commit().changedKeys.has(key));
+  assert.equal(m.originOf(key)!.origin.service, 'default/c');
+  assert.deepEqual(servers(m, key), ['10.2.0.99/8080']);
+  assert.deepEqual(m.warnings(), []);
+});

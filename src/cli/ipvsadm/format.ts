@@ -103,23 +103,81 @@ export function glibcMsort<T>(items: T[], cmp: (a: T, b: T) => number): T[] {
   return a;
 }
 
-export function sortServices(table: TableEntry[]): TableEntry[] {
-  const keyed = table.map((e) => ({
-    e,
-    k: {
-      fwmark: e.service.fwmark ?? 0,
-      af: afNum(e.service.family),
-      protocol: protoNum(e.service),
-      w: words(e.service.address),
-      port: e.service.port ?? 0,
-    },
-  }));
-  return glibcMsort(keyed, (x, y) => cmpServices(x.k, y.k)).map((x) => x.e);
+/** glibcMsort over the indices 0..n-1 (no per-element objects: listings sort thousands). */
+function msortIndices(n: number, cmp: (a: number, b: number) => number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  if (n < 2) return a;
+  const tmp = new Int32Array(n);
+  const sort = (lo: number, len: number) => {
+    if (len <= 1) return;
+    const n1 = len >>> 1;
+    sort(lo, n1);
+    sort(lo + n1, len - n1);
+    let i = lo;
+    let j = lo + n1;
+    const iEnd = lo + n1;
+    const jEnd = lo + len;
+    let k = 0;
+    while (i < iEnd && j < jEnd) tmp[k++] = cmp(a[i]!, a[j]!) <= 0 ? a[i++]! : a[j++]!;
+    while (i < iEnd) tmp[k++] = a[i++]!;
+    for (let m = 0; m < k; m++) a[lo + m] = tmp[m]!;
+  };
+  sort(0, n);
+  return a;
 }
 
+/** The four address words of each entry, flat (IPv4: the first word only). */
+function addressWords(addresses: (string | undefined)[]): Float64Array {
+  const w = new Float64Array(addresses.length * 4);
+  addresses.forEach((addr, i) => {
+    const ws = words(addr);
+    w[i * 4] = ws[0]!;
+    w[i * 4 + 1] = ws[1]!;
+    w[i * 4 + 2] = ws[2]!;
+    w[i * 4 + 3] = ws[3]!;
+  });
+  return w;
+}
+
+/** ipvs_cmp_dests' address part over flat words: the first entry's family decides the width. */
+function cmpWords(w: Float64Array, x: number, y: number, v6: boolean): number {
+  let r = diff32(w[x * 4]!, w[y * 4]!);
+  if (v6) for (let i = 1; !r && i < 4; i++) r = diff32(w[x * 4 + i]!, w[y * 4 + i]!);
+  return r;
+}
+
+/** ipvsadm's service order (ipvs_sort_services with ipvs_cmp_services). */
+export function sortServices(table: TableEntry[]): TableEntry[] {
+  const n = table.length;
+  const fw = table.map((e) => e.service.fwmark ?? 0);
+  const af = table.map((e) => afNum(e.service.family));
+  const pr = table.map((e) => protoNum(e.service));
+  const port = table.map((e) => e.service.port ?? 0);
+  const w = addressWords(table.map((e) => e.service.address));
+  const idx = msortIndices(n, (x, y) => {
+    let r = diff32(fw[x]!, fw[y]!);
+    if (r) return r;
+    r = af[x]! - af[y]!;
+    if (r) return r;
+    r = pr[x]! - pr[y]!;
+    if (r) return r;
+    r = cmpWords(w, x, y, af[x] === AF.INET6);
+    if (r) return r;
+    return port[x]! - port[y]!;
+  });
+  return Array.from(idx, (i) => table[i]!);
+}
+
+/** ipvsadm's real server order (ipvs_sort_dests with ipvs_cmp_dests). */
 export function sortDests<T extends RealServerInfo>(servers: T[]): T[] {
-  const keyed = servers.map((d) => ({ d, k: { af: afNum(d.family), w: words(d.address), port: d.port } }));
-  return glibcMsort(keyed, (x, y) => cmpDests(x.k, y.k)).map((x) => x.d);
+  if (servers.length < 2) return servers;
+  const w = addressWords(servers.map((d) => d.address));
+  const idx = msortIndices(servers.length, (x, y) => {
+    const r = cmpWords(w, x, y, servers[x]!.family === 'inet6');
+    return r || servers[x]!.port - servers[y]!.port;
+  });
+  return Array.from(idx, (i) => servers[i]!);
 }
 
 /** addrport_to_anyname: "host:port" / "[v6]:port", numeric or named, in a 60-byte buffer. */
@@ -197,7 +255,8 @@ const TUN_FLAGS_OPT = { none: '--tun-nocsum', csum: '--tun-csum', remcsum: '--tu
 const SCHED_FLAG_MASK = SVC_F.SCHED1 | SVC_F.SCHED2 | SVC_F.SCHED3;
 
 /** %-Ns as printf: pad, never cut. */
-const left = (s: string | number, n: number) => String(s).padEnd(n);
+const SPACES = ' '.repeat(64);
+const left = (s: string, n: number) => (s.length >= n ? s : s + SPACES.slice(0, n - s.length));
 /** printf("%u") of a 32-bit value. */
 const u32 = (n: number) => String(n >>> 0);
 /** printf("%d") of a 32-bit value. */

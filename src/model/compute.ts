@@ -83,6 +83,8 @@ const TERMINATING = 4;
 
 /** What an endpoint's rarely present parts hold; `err` is what reading them threw (rethrown where it would have been). */
 interface EndpointExtra {
+  /** READY | SERVING | TERMINATING */
+  f: number;
   zones?: string[] | undefined;
   nodeHints?: string[] | undefined;
   /** targetRef.namespace ("" when absent) when it is not the slice's namespace. */
@@ -91,9 +93,9 @@ interface EndpointExtra {
 }
 
 // A slice's endpoints are packed in one array, STRIDE entries each: addresses[0] as given (validated where
-// it is used), flags (READY | SERVING | TERMINATING, or NONE for a null entry), nodeName, zone, the
-// targetRef name when it is a Pod, EndpointExtra or undefined.
-const STRIDE = 6;
+// it is used); flags (READY | SERVING | TERMINATING, or NONE for a null entry), or an EndpointExtra holding
+// them when there is more; nodeName; zone; the targetRef name when it is a Pod.
+const STRIDE = 5;
 const NONE = -1;
 
 /** An EndpointSlice as the model keeps it. */
@@ -129,8 +131,16 @@ function names(list: unknown): string[] | undefined {
   return out.length === 0 ? undefined : out;
 }
 
-function packEndpoint(out: unknown[], ep: V1Endpoint | null | undefined, namespace: string): void {
-  if (!ep) { out.push(undefined, NONE, undefined, undefined, undefined, undefined); return; }
+function put(out: unknown[], i: number, a: unknown, fx: number | EndpointExtra, node: unknown, zone: unknown, podName: unknown): void {
+  out[i] = a;
+  out[i + 1] = fx;
+  out[i + 2] = node;
+  out[i + 3] = zone;
+  out[i + 4] = podName;
+}
+
+function packEndpoint(out: unknown[], i: number, ep: V1Endpoint | null | undefined, namespace: string): void {
+  if (!ep) { put(out, i, undefined, NONE, undefined, undefined, undefined); return; }
   const a = ep.addresses?.[0];
   try {
     const c = ep.conditions;
@@ -142,10 +152,10 @@ function packEndpoint(out: unknown[], ep: V1Endpoint | null | undefined, namespa
     const ref = ep.targetRef;
     const isPod = ref?.kind === 'Pod' && !!ref.name;
     const podNs = isPod && (ref!.namespace ?? '') !== namespace ? intern(ref!.namespace ?? '') : undefined;
-    const x = zones || nodeHints || podNs !== undefined ? { zones, nodeHints, podNs } : undefined;
-    out.push(a, f, intern(ep.nodeName), intern(ep.zone), isPod ? ref!.name : undefined, x);
+    const fx = zones || nodeHints || podNs !== undefined ? { f, zones, nodeHints, podNs } : f;
+    put(out, i, a, fx, intern(ep.nodeName), intern(ep.zone), isPod ? ref!.name : undefined);
   } catch (err) {
-    out.push(a, 0, undefined, undefined, undefined, { err });
+    put(out, i, a, { f: 0, err }, undefined, undefined, undefined);
   }
 }
 
@@ -161,9 +171,10 @@ export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlic
     const list = slice.endpoints;
     let eps: unknown[] | undefined;
     if (list) {
-      eps = [];
-      // Holes and null entries alike are skipped where they are read.
-      for (let k = 0; k < list.length; k++) packEndpoint(eps, list[k], namespace);
+      if (!Array.isArray(list)) throw new TypeError('endpoints is not an array');
+      // Made at its final size. Holes and null entries alike are skipped where they are read.
+      eps = new Array<unknown>(list.length * STRIDE);
+      for (let k = 0; k < list.length; k++) packEndpoint(eps, k * STRIDE, list[k], namespace);
     }
     return { name, namespace, addressType: intern(slice.addressType), ports: slice.ports, eps };
   } catch (err) {
@@ -172,9 +183,11 @@ export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlic
 }
 
 /**
- * A Service without what computeService does not read (other metadata, managedFields, selector, status but
- * the load balancer ingress); the arrays it keeps are the Service's own. Never throws: when the object is
- * too odd to trim, it is kept whole.
+ * A Service with only what computeService reads, and of that only what can make a difference: the
+ * proxy-name and headless labels, the topology and scheduler annotations, the cluster IPs build() uses,
+ * ports, externalIPs, affinity and traffic policies when not the defaults, trafficDistribution,
+ * healthCheckNodePort, the load balancer ingress. Arrays are the Service's own. Never throws: a Service too
+ * odd to trim is kept whole.
  */
 export function compactService(svc: V1Service): V1Service {
   try {
@@ -182,23 +195,35 @@ export function compactService(svc: V1Service): V1Service {
     const metadata: NonNullable<V1Service['metadata']> = {};
     if (md?.namespace !== undefined) metadata.namespace = md.namespace;
     if (md?.name !== undefined) metadata.name = md.name;
-    if (md?.labels) {
-      const labels: Record<string, string> = {};
-      for (const k of [LABEL_PROXY_NAME, LABEL_HEADLESS]) if (k in md.labels) labels[k] = md.labels[k]!;
-      metadata.labels = labels;
+    const labels = md?.labels;
+    if (labels && (LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels)) {
+      metadata.labels = {};
+      for (const k of [LABEL_PROXY_NAME, LABEL_HEADLESS]) if (k in labels) metadata.labels[k] = labels[k]!;
     }
-    if (md?.annotations) {
-      const annotations: Record<string, string> = {};
+    const ann = md?.annotations;
+    if (ann) {
       for (const k of [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS, ANNOTATION_SCHEDULER]) {
-        if (md.annotations[k] !== undefined) annotations[k] = md.annotations[k]!;
+        if (ann[k] !== undefined) (metadata.annotations ??= {})[k] = ann[k]!;
       }
-      metadata.annotations = annotations;
     }
     const out: V1Service = { metadata };
     const spec = svc.spec;
     if (spec) {
       const s: NonNullable<V1Service['spec']> = {};
-      for (const k of SPEC_FIELDS) if (spec[k] !== undefined) (s as Record<string, unknown>)[k] = spec[k];
+      if (spec.type !== undefined && spec.type !== 'ClusterIP') s.type = spec.type;
+      // build() takes clusterIPs when not empty, else clusterIP.
+      if (spec.clusterIPs && spec.clusterIPs.length > 0) s.clusterIPs = spec.clusterIPs;
+      else if (spec.clusterIP !== undefined) s.clusterIP = spec.clusterIP;
+      if (spec.ports !== undefined) s.ports = spec.ports;
+      if (spec.externalIPs !== undefined) s.externalIPs = spec.externalIPs;
+      if (spec.sessionAffinity === 'ClientIP') {
+        s.sessionAffinity = spec.sessionAffinity;
+        if (spec.sessionAffinityConfig !== undefined) s.sessionAffinityConfig = spec.sessionAffinityConfig;
+      }
+      if (spec.externalTrafficPolicy === 'Local') s.externalTrafficPolicy = spec.externalTrafficPolicy;
+      if (spec.internalTrafficPolicy === 'Local') s.internalTrafficPolicy = spec.internalTrafficPolicy;
+      if (spec.trafficDistribution !== undefined) s.trafficDistribution = spec.trafficDistribution;
+      if (spec.healthCheckNodePort !== undefined) s.healthCheckNodePort = spec.healthCheckNodePort;
       out.spec = s;
     }
     const ingress = svc.status?.loadBalancer?.ingress;
@@ -208,11 +233,6 @@ export function compactService(svc: V1Service): V1Service {
     return svc;
   }
 }
-
-const SPEC_FIELDS = [
-  'type', 'clusterIP', 'clusterIPs', 'ports', 'externalIPs', 'sessionAffinity', 'sessionAffinityConfig', 'externalTrafficPolicy',
-  'internalTrafficPolicy', 'trafficDistribution', 'healthCheckNodePort',
-] as const satisfies readonly (keyof NonNullable<V1Service['spec']>)[];
 
 /** An endpoint while computing (not kept). */
 interface Ep {
@@ -256,9 +276,10 @@ const validPort = (p: unknown): p is number => typeof p === 'number' && Number.i
 
 function readEndpoint(slice: CompactSlice, i: number, address: string, key: string, port: number, nodeName: string): Ep {
   const eps = slice.eps!;
-  const f = eps[i + 1] as number;
+  const fx = eps[i + 1] as number | EndpointExtra;
+  const x = typeof fx === 'number' ? undefined : fx;
+  const f = x ? x.f : fx as number;
   const node = eps[i + 2];
-  const x = eps[i + 5] as EndpointExtra | undefined;
   if (x?.err !== undefined) throw x.err;
   return {
     address,
@@ -379,7 +400,7 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
 
 /** What the `endpoints` of the virtual services of one Service port and family are computed from, when asked for. */
 interface EndpointSource {
-  slices: CompactSlice[];
+  slices: readonly CompactSlice[];
   portName: string;
   protocol: Protocol;
   family: Family;
@@ -422,7 +443,8 @@ class ComputedVs implements DesiredVirtualService {
         const podName = packed[e.i + 4] as string | undefined;
         const node = packed[e.i + 2] as string | undefined;
         const zone = packed[e.i + 3] as string | undefined;
-        if (podName !== undefined) info.pod = `${(packed[e.i + 5] as EndpointExtra | undefined)?.podNs ?? e.slice.namespace}/${podName}`;
+        const fx = packed[e.i + 1] as number | EndpointExtra;
+        if (podName !== undefined) info.pod = `${(typeof fx === 'number' ? undefined : fx.podNs) ?? e.slice.namespace}/${podName}`;
         if (node !== undefined) info.node = node;
         if (zone !== undefined) info.zone = zone;
         const reason = notChosenReason(e, chosen, choice.why);
@@ -530,21 +552,17 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
   });
 
-  // Slices by family, with their own problems reported once.
-  const slicesByFamily = new Map<Family, CompactSlice[]>();
-  for (const s of slices) {
-    const fam = ADDRESS_TYPES[s.addressType as string];
-    if (!fam) continue; // FQDN slices are not for proxies
-    const list = slicesByFamily.get(fam) ?? [];
-    list.push(s);
-    slicesByFamily.set(fam, list);
-  }
+  // Slices by family (FQDN slices are not for proxies). The computed virtual services keep these arrays:
+  // `slices` itself when it is all of one family (the model never changes an array it passed in).
+  const sliceFamily = (s: CompactSlice) => ADDRESS_TYPES[s.addressType as string];
+  const slicesOf = (family: Family): readonly CompactSlice[] =>
+    slices.every((s) => sliceFamily(s) === family) ? slices : slices.filter((s) => sliceFamily(s) === family);
 
   const localReady = new Set<string>();
   for (const family of ctx.config.families) {
     const cip = cipByFamily.get(family);
     if (!cip) continue;
-    const famSlices = slicesByFamily.get(family) ?? [];
+    const famSlices = slicesOf(family);
     for (const { port, index, protocol, portName } of ports) {
       const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
       for (const e of eps) if (e.local && e.ready) localReady.add(e.address);

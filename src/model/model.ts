@@ -74,8 +74,11 @@ export class ProxyModel {
   private readonly svcs = new Map<string, V1Service>();
   /** slice "ns/name" → the Service "ns/name" it belongs to. */
   private readonly sliceOwner = new Map<string, string>();
-  /** The Service's slices in arrival order (compactSlice; a few per Service, so an array). */
-  private readonly slicesBySvc = new Map<string, CompactSlice[]>();
+  /**
+   * The Service's slices in arrival order (compactSlice; a few per Service, so an array). Copied on
+   * change, never changed: computed virtual services keep the array of their commit.
+   */
+  private readonly slicesBySvc = new Map<string, readonly CompactSlice[]>();
   private readonly computed = new Map<string, ServiceDesired>();
   /**
    * serviceKeyString → the Services that produce it, first claimant first: it owns the key. A single
@@ -133,13 +136,9 @@ export class ProxyModel {
     if (prev !== undefined && prev !== owner) this.removeSlice(key);
     this.sliceOwner.set(key, owner);
     const rec = compactSlice(slice, key);
-    const list = this.slicesBySvc.get(owner);
-    if (!list) this.slicesBySvc.set(owner, [rec]);
-    else {
-      const i = list.findIndex((s) => s.name === key);
-      if (i >= 0) list[i] = rec;
-      else list.push(rec);
-    }
+    const list = this.slicesBySvc.get(owner) ?? [];
+    const i = list.findIndex((s) => s.name === key);
+    this.slicesBySvc.set(owner, i >= 0 ? list.map((s, j) => (j === i ? rec : s)) : [...list, rec]);
     this.touch(owner);
   }
 
@@ -153,9 +152,9 @@ export class ProxyModel {
     this.sliceOwner.delete(key);
     const list = this.slicesBySvc.get(owner);
     if (list) {
-      const i = list.findIndex((s) => s.name === key);
-      if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.slicesBySvc.delete(owner);
+      const rest = list.filter((s) => s.name !== key);
+      if (rest.length === 0) this.slicesBySvc.delete(owner);
+      else this.slicesBySvc.set(owner, rest);
     }
     this.touch(owner);
   }
@@ -204,7 +203,6 @@ export class ProxyModel {
     for (const name of names) {
       const old = this.computed.get(name);
       const svc = this.svcs.get(name);
-      // (computeCompact keeps its own arrays of the slices, for endpoints on demand; this list may change.)
       const neu = svc ? computeCompact(svc, this.slicesBySvc.get(name) ?? [], ctx) : undefined;
       if (neu) this.computed.set(name, neu);
       else this.computed.delete(name);

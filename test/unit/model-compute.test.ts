@@ -5,6 +5,7 @@ import { computeService, nodePortAddresses, nodePrimaryIPs } from '../../src/mod
 import type { ModelContext, ServiceDesired } from '../../src/model/index.js';
 import { validateService, validateServer } from '../../src/ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
+import { compactService } from '../../src/model/compute.js';
 
 // ---- builders
 
@@ -395,4 +396,44 @@ test('everything produced passes the IPVS client\'s validation unchanged, and ke
     }
   }
   assert.deepEqual(sd.warnings, []);
+});
+
+test('compactService keeps everything that makes a difference: the same result as from the whole Service', () => {
+  const v4 = slice('c-4', 'c', 'IPv4', [{ port: 8080 }, { name: 'dns', port: 5353, protocol: 'UDP' }], [
+    ep('10.1.0.1', { ready: true, node: 'node-a', zones: ['z1'], pod: 'p1' }), ep('10.1.0.2', { ready: true, node: 'node-b', zones: ['z2'] }),
+    ep('10.1.0.3', { ready: false, serving: true, terminating: true, node: 'node-a' }),
+  ]);
+  const v6 = slice('c-6', 'c', 'IPv6', [{ port: 8080 }], [ep('fd00:244::1', { node: 'node-a' })]);
+  const ports = [{ port: 80, nodePort: 30080 }, { name: 'dns', port: 53, protocol: 'UDP' }];
+  const junk = { labels: { app: 'c', 'x/y': 'z' }, annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } };
+  const cases: V1Service[] = [
+    svc('c', { clusterIP: '10.96.5.1', ports }, junk),
+    svc('c', { type: 'ClusterIP', clusterIP: '10.96.5.1', clusterIPs: ['10.96.5.1', 'fd00::5:1'], sessionAffinity: 'None', internalTrafficPolicy: 'Cluster', ports }),
+    svc('c', { clusterIP: '10.96.5.1', clusterIPs: [], ports }),
+    svc('c', { clusterIP: '10.96.5.1', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, ports }),
+    svc('c', { clusterIP: '10.96.5.1', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 0 } }, ports }),
+    svc('c', { clusterIP: '10.96.5.1', internalTrafficPolicy: 'Local', ports }),
+    svc('c', { type: 'LoadBalancer', clusterIP: '10.96.5.1', externalTrafficPolicy: 'Local', healthCheckNodePort: 32001, externalIPs: ['198.51.100.5', 'bogus'], ports }, { lb: [{ ip: '192.0.2.5' }, { hostname: 'lb' }, { ip: '192.0.2.6', ipMode: 'Proxy' }] }),
+    svc('c', { type: 'NodePort', clusterIP: '10.96.5.1', externalTrafficPolicy: 'Cluster', ports }),
+    svc('c', { clusterIP: '10.96.5.1', trafficDistribution: 'PreferClose', ports }),
+    svc('c', { clusterIP: '10.96.5.1', ports }, { annotations: { 'service.kubernetes.io/topology-mode': 'Auto', 'kipvs.io/scheduler': 'mh' } }),
+    svc('c', { clusterIP: '10.96.5.1', ports }, { annotations: { 'service.kubernetes.io/topology-aware-hints': 'auto', 'kipvs.io/scheduler': 'nope' } }),
+    svc('c', { clusterIP: '10.96.5.1', ports }, { labels: { 'service.kubernetes.io/service-proxy-name': 'other' } }),
+    svc('c', { clusterIP: '10.96.5.1', ports }, { labels: { 'service.kubernetes.io/headless': '' } }),
+    svc('c', { type: 'ExternalName', externalName: 'example.com', ports }),
+    svc('c', { clusterIP: 'None', ports }),
+    svc('c', { clusterIP: 42 as never, ports: [null as never, { port: '80' as never }] }),
+    { metadata: { name: 'c' } },
+  ];
+  const view = (sd: ServiceDesired) => ({
+    name: sd.name, addresses: [...sd.addresses], warnings: sd.warnings, hc: sd.healthCheckNodePort,
+    vs: [...sd.virtualServices].map(([k, d]) => ({ k, service: d.service, servers: [...d.servers], origin: d.origin, endpoints: [...d.endpoints] })),
+  });
+  for (const [i, s] of cases.entries()) {
+    for (const c of [ctx(), ctx({ zone: 'z1' })]) {
+      assert.deepEqual(view(computeService(compactService(s), [v4, v6], c)), view(computeService(s, [v4, v6], c)), `case ${i}`);
+    }
+  }
+  // What is dropped: other metadata, and fields at their defaults.
+  assert.deepEqual(compactService(cases[1]!), { metadata: { namespace: 'default', name: 'c' }, spec: { clusterIPs: ['10.96.5.1', 'fd00::5:1'], ports } });
 });

@@ -198,6 +198,7 @@ test('without IPVS in the kernel: the message and status of ipvsadm', async () =
   } finally {
     sh('umount /sbin/modprobe; echo /sbin/modprobe > /proc/sys/kernel/modprobe');
     sh('modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf xt_ipvs');
+    if (hasTwos) sh('modprobe ip_vs_twos');
   }
 });
 

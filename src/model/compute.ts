@@ -206,8 +206,8 @@ export function compactService(svc: V1Service): V1Service {
         if (ann[k] !== undefined) (metadata.annotations ??= {})[k] = ann[k]!;
       }
     }
-    const out: V1Service = { metadata };
     const spec = svc.spec;
+    let trimmed: V1Service['spec'];
     if (spec) {
       const s: NonNullable<V1Service['spec']> = {};
       if (spec.type !== undefined && spec.type !== 'ClusterIP') s.type = spec.type;
@@ -224,11 +224,12 @@ export function compactService(svc: V1Service): V1Service {
       if (spec.internalTrafficPolicy === 'Local') s.internalTrafficPolicy = spec.internalTrafficPolicy;
       if (spec.trafficDistribution !== undefined) s.trafficDistribution = spec.trafficDistribution;
       if (spec.healthCheckNodePort !== undefined) s.healthCheckNodePort = spec.healthCheckNodePort;
-      out.spec = s;
+      trimmed = s;
     }
     const ingress = svc.status?.loadBalancer?.ingress;
-    if (ingress !== undefined) out.status = { loadBalancer: { ingress } };
-    return out;
+    // Whole literals: properties added later would live in a separate backing store.
+    if (ingress !== undefined) return trimmed ? { metadata, spec: trimmed, status: { loadBalancer: { ingress } } } : { metadata, status: { loadBalancer: { ingress } } };
+    return trimmed ? { metadata, spec: trimmed } : { metadata };
   } catch {
     return svc;
   }
@@ -398,41 +399,51 @@ function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external
   return { servers, policy, zone, node, notes, why };
 }
 
-/** What the `endpoints` of the virtual services of one Service port and family are computed from, when asked for. */
-interface EndpointSource {
-  slices: readonly CompactSlice[];
-  portName: string;
-  protocol: Protocol;
-  family: Family;
+/** What of the context a Service's endpoints were chosen with (one per computed Service). */
+interface ChoiceContext {
   nodeName: string;
   topology: string | undefined;
   zone: string | undefined;
 }
 
+type Which = 'cluster' | 'local-internal' | 'local-external';
+const WHICH: readonly Which[] = ['cluster', 'local-internal', 'local-external'];
+const BOUND = 4;
+
 /**
  * A computed virtual service. `endpoints` (only `kipvs list`/`explain` read them) is not kept: it is
- * computed again on each read from the compact slices of the commit, which do not change.
+ * computed again on each read from the compact slices of the commit, which do not change, with the port
+ * name and protocol of its origin and the family of its service.
  */
 class ComputedVs implements DesiredVirtualService {
-  readonly #src: EndpointSource;
-  readonly #which: 'cluster' | 'local-internal' | 'local-external';
+  readonly #slices: readonly CompactSlice[];
+  readonly #cc: ChoiceContext;
+  /** Index in WHICH, | BOUND when its address is bound on kube-ipvs0. */
+  readonly #flags: number;
   constructor(
     readonly service: VirtualService,
     readonly servers: Map<string, RealServer>,
     readonly origin: VsOrigin,
-    src: EndpointSource,
-    which: 'cluster' | 'local-internal' | 'local-external',
+    slices: readonly CompactSlice[],
+    cc: ChoiceContext,
+    which: Which,
+    bound: boolean,
   ) {
-    this.#src = src;
-    this.#which = which;
+    this.#slices = slices;
+    this.#cc = cc;
+    this.#flags = WHICH.indexOf(which) | (bound ? BOUND : 0);
+  }
+
+  get bound(): boolean {
+    return (this.#flags & BOUND) !== 0;
   }
 
   get endpoints(): Map<string, EndpointInfo> {
     const out = new Map<string, EndpointInfo>();
-    const s = this.#src;
+    const c = this.#cc;
     try {
-      const eps = collectEndpoints(s.slices, s.portName, s.protocol, s.family, s.nodeName, new Warnings());
-      const choice = choose(eps, this.#which, categorize(eps, s.topology, s.zone, s.nodeName));
+      const eps = collectEndpoints(this.#slices, this.origin.portName, this.origin.protocol, this.service.family, c.nodeName, new Warnings());
+      const choice = choose(eps, WHICH[this.#flags & 3]!, categorize(eps, c.topology, c.zone, c.nodeName));
       const chosen = new Set(choice.servers.map((e) => e.key));
       for (const e of eps) {
         const used = chosen.has(e.key);
@@ -458,6 +469,19 @@ class ComputedVs implements DesiredVirtualService {
   }
 }
 
+/** One Service's contribution; its `addresses` are those of its virtual services that are bound. */
+class ComputedService implements ServiceDesired {
+  readonly virtualServices = new Map<string, ComputedVs>();
+  declare healthCheckNodePort?: { port: number; localEndpoints: number };
+  constructor(readonly name: string, public warnings: ModelWarning[]) {}
+
+  get addresses(): Set<string> {
+    const out = new Set<string>();
+    for (const d of this.virtualServices.values()) if (d.bound) out.add(d.service.address!);
+    return out;
+  }
+}
+
 /** Computes one Service's contribution. `slices` are the Service's EndpointSlices (any family). */
 export function computeService(svc: V1Service, slices: Iterable<V1EndpointSlice>, ctx: ModelContext): ServiceDesired {
   return computeCompact(svc, [...slices].map((s) => compactSlice(s)), ctx);
@@ -468,7 +492,7 @@ export function computeCompact(svc: V1Service, slices: readonly CompactSlice[], 
   const name = serviceName(svc);
   const object = `Service ${name}`;
   const w = new Warnings();
-  const out: ServiceDesired = { name, virtualServices: new Map(), addresses: new Set(), warnings: w.list };
+  const out = new ComputedService(name, w.list);
   try {
     build(svc, slices, ctx, out, w);
   } catch (err) {
@@ -479,7 +503,7 @@ export function computeCompact(svc: V1Service, slices: readonly CompactSlice[], 
   return out;
 }
 
-function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContext, out: ServiceDesired, w: Warnings): void {
+function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContext, out: ComputedService, w: Warnings): void {
   const name = out.name;
   const object = `Service ${name}`;
   const spec = svc.spec;
@@ -512,6 +536,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const eLocal = spec.externalTrafficPolicy === 'Local' && externallyAccessible;
   const iLocal = spec.internalTrafficPolicy === 'Local';
   const topology = topologyRequested(svc);
+  const cc: ChoiceContext = { nodeName: ctx.config.nodeName, topology, zone: ctx.zone || undefined };
 
   // Cluster IPs by family (the first of each family, as kube-proxy takes).
   const cipByFamily = new Map<Family, { address: string; field: string }>();
@@ -571,7 +596,6 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
       const internalWhich = iLocal ? 'local-internal' : 'cluster';
       const externalWhich = eLocal ? 'local-external' : 'cluster';
       const external = eLocal ? choose(eps, 'local-external', cat) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat);
-      const src: EndpointSource = { slices: famSlices, portName, protocol, family, nodeName: ctx.config.nodeName, topology, zone: ctx.zone || undefined };
       const add = (kind: VsOrigin['kind'], address: string, vport: number, choice: Choice, field: string, bind: boolean) => {
         const vs: VirtualService = { family, protocol, address, port: vport, scheduler };
         if (persistent) vs.persistent = { ...persistent };
@@ -595,8 +619,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
         if (choice.zone !== undefined) origin.topologyZone = choice.zone;
         if (choice.node !== undefined) origin.topologyNode = choice.node;
         const which = choice === internal ? internalWhich : externalWhich;
-        out.virtualServices.set(key, new ComputedVs(vs, servers, origin, src, which));
-        if (bind) out.addresses.add(address);
+        out.virtualServices.set(key, new ComputedVs(vs, servers, origin, famSlices, cc, which, bind));
       };
       add('ClusterIP', cip.address, port.port, internal, cip.field, true);
       for (const ext of externalIPs) {

@@ -1,6 +1,8 @@
 // The change tracker: holds the Services, EndpointSlices, the Node and its addresses, and keeps the
 // desired IPVS state up to date incrementally. commit() recomputes only the Services touched since the
 // previous commit, so a commit after one endpoint change costs O(that Service), not O(all Services).
+// It keeps no V1 object: only compact records of what the computation reads (compactService,
+// compactSlice), which the computed state may refer to since they never change.
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf } from '../netlink/address.js';

@@ -68,13 +68,21 @@ export interface EndpointInfo {
   reason?: string;
 }
 
+/**
+ * Treat as read-only: the model shares these objects (the desired state holds them as they are; virtual
+ * services with the same choice of real servers share one `servers` Map; empty `origin.notes` are one
+ * frozen array).
+ */
 export interface DesiredVirtualService {
   service: VirtualService;
   /** By serverKeyString (address/port). */
   servers: Map<string, RealServer>;
   origin: VsOrigin;
-  /** Every endpoint of the matching slice port, by serverKeyString. */
-  endpoints: Map<string, EndpointInfo>;
+  /**
+   * Every endpoint of the matching slice port, by serverKeyString, as of the commit that computed this
+   * virtual service. The model computes it on each read (a new Map each time; nothing kept per endpoint).
+   */
+  readonly endpoints: Map<string, EndpointInfo>;
 }
 
 /** A warning about bad input, naming the object and the field. */
@@ -92,10 +100,11 @@ export interface ServiceDesired {
   name: string;
   /** By serviceKeyString. */
   virtualServices: Map<string, DesiredVirtualService>;
-  /** VIPs to bind on kube-ipvs0 (ClusterIPs, externalIPs, LoadBalancer ingress IPs). */
-  addresses: Set<string>;
+  /** VIPs to bind on kube-ipvs0 (ClusterIPs, externalIPs, LoadBalancer ingress IPs); a new Set on each read. */
+  readonly addresses: Set<string>;
   /** spec.healthCheckNodePort for externalTrafficPolicy: Local, with the local ready endpoint count. */
   healthCheckNodePort?: { port: number; localEndpoints: number };
+  /** Read-only (an empty list is one frozen array). */
   warnings: ModelWarning[];
 }
 

@@ -123,6 +123,26 @@ function intern<T>(s: T): T {
   return s;
 }
 
+const sharedTable = new Map<string, unknown>();
+/**
+ * One object for equal port lists (most slices, and many Services, have the same few): JSON-equal values
+ * share the first one seen (bounded like intern). Never changed by the model.
+ */
+function shared<T>(value: T): T {
+  if (!Array.isArray(value)) return value;
+  let key: string;
+  try {
+    key = JSON.stringify(value);
+  } catch {
+    return value;
+  }
+  const have = sharedTable.get(key);
+  if (have !== undefined) return have as T;
+  if (sharedTable.size >= 4096) sharedTable.clear();
+  sharedTable.set(key, value);
+  return value;
+}
+
 function names(list: unknown): string[] | undefined {
   const l = list as { name?: unknown }[] | undefined;
   if (!l || l.length === 0) return undefined;
@@ -176,7 +196,7 @@ export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlic
       eps = new Array<unknown>(list.length * STRIDE);
       for (let k = 0; k < list.length; k++) packEndpoint(eps, k * STRIDE, list[k], namespace);
     }
-    return { name, namespace, addressType: intern(slice.addressType), ports: slice.ports, eps };
+    return { name, namespace, addressType: intern(slice.addressType), ports: shared(slice.ports), eps };
   } catch (err) {
     return { name, namespace, addressType: slice?.addressType, ports: slice?.ports, eps: undefined, err };
   }
@@ -214,7 +234,7 @@ export function compactService(svc: V1Service): V1Service {
       // build() takes clusterIPs when not empty, else clusterIP.
       if (spec.clusterIPs && spec.clusterIPs.length > 0) s.clusterIPs = spec.clusterIPs;
       else if (spec.clusterIP !== undefined) s.clusterIP = spec.clusterIP;
-      if (spec.ports !== undefined) s.ports = spec.ports;
+      if (spec.ports !== undefined) s.ports = shared(spec.ports);
       if (spec.externalIPs !== undefined) s.externalIPs = spec.externalIPs;
       if (spec.sessionAffinity === 'ClientIP') {
         s.sessionAffinity = spec.sessionAffinity;

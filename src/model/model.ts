@@ -8,7 +8,7 @@ import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf } from '../netlink/address.js';
 import type { DesiredIpvs } from '../sync/plan.js';
 import {
-  computeCompact, compactService, compactSlice, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
+  computeCompact, compactService, compactSlice, flat, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './compute.js';
 import type { CompactSlice } from './compute.js';
@@ -133,7 +133,7 @@ export class ProxyModel {
       this.removeSlice(key);
       return;
     }
-    const owner = `${slice.metadata?.namespace ?? 'default'}/${svcName}`;
+    const owner = flat(`${slice.metadata?.namespace ?? 'default'}/${svcName}`);
     const prev = this.sliceOwner.get(key);
     if (prev !== undefined && prev !== owner) this.removeSlice(key);
     this.sliceOwner.set(key, owner);

@@ -71,6 +71,10 @@ export async function main(argv: string[]): Promise<number> {
     posixlyCorrect: Boolean(process.env.POSIXLY_CORRECT || process.env.POSIX_ME_HARDER),
   });
   const text = chunks.join('');
-  if (text) await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+  if (text) {
+    // A closed pipe (| head) ends the output quietly, as SIGPIPE ends ipvsadm.
+    process.stdout.on('error', () => {});
+    await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+  }
   return code;
 }

@@ -155,12 +155,15 @@ before(() => {
   writeFileSync('/tmp/ipvsadm-cli-resolv.conf', 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n');
   // Hosts from files only: the same system resolver for both tools, without DNS round trips.
   writeFileSync('/tmp/ipvsadm-cli-nsswitch.conf', readFileSync('/etc/nsswitch.conf', 'utf8').replace(/^hosts:.*$/m, 'hosts: files'));
+  // The same /etc/services, from tmpfs: ipvsadm reads it again for every port it names, and the root
+  // filesystem is 9p here.
+  writeFileSync('/tmp/ipvsadm-cli-services', readFileSync('/etc/services'));
   sh(`mount --bind /tmp/ipvsadm-cli-hosts /etc/hosts && mount --bind /tmp/ipvsadm-cli-resolv.conf /etc/resolv.conf
-      mount --bind /tmp/ipvsadm-cli-nsswitch.conf /etc/nsswitch.conf`);
+      mount --bind /tmp/ipvsadm-cli-nsswitch.conf /etc/nsswitch.conf && mount --bind /tmp/ipvsadm-cli-services /etc/services`);
 });
 
 after(() => {
-  shStatus('umount /etc/hosts; umount /etc/resolv.conf; umount /etc/nsswitch.conf');
+  shStatus('umount /etc/hosts; umount /etc/resolv.conf; umount /etc/nsswitch.conf; umount /etc/services');
   resetKernel();
 });
 

@@ -294,9 +294,19 @@ test('connections from real traffic: -c, --persistent-conn, --stats and --rate m
     } finally {
       shStatus('cd /tmp/snaproot && umount -R etc; umount usr');
     }
-    await same(['-Ln', '--stats'], { nonEmpty: /10\.96\.0\.10:80\s+12\s/ });
-    await same(['-Ln', '--stats', '--exact']);
-    await same(['-L', '--stats', '-t', '10.96.0.11:80']);
+    // No traffic flows now, but the last FIN/ACKs may still be folded into the totals (every 2 s):
+    // wait until two reads 2.5 s apart agree, and read again if a counter moves in between anyway.
+    let prev = '';
+    waitFor(() => {
+      const cur = sh('ipvsadm -Ln --stats --exact');
+      if (cur === prev) return true;
+      prev = cur;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+      return false;
+    }, 20_000, 'counters to settle');
+    await same(['-Ln', '--stats'], { retries: 4, nonEmpty: /10\.96\.0\.10:80\s+12\s/ });
+    await same(['-Ln', '--stats', '--exact'], { retries: 4 });
+    await same(['-L', '--stats', '-t', '10.96.0.11:80'], { retries: 4 });
     await same(['-Ln', '--rate'], { retries: 4 });
     await same(['-Ln', '--rate', '--exact'], { retries: 4 });
     await same(['-Ln', '--persistent-conn'], { retries: 4 });

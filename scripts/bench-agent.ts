@@ -89,6 +89,8 @@ if (args.includes('--floor-only')) {
 {
   const self = fileURLToPath(import.meta.url);
   execFileSync('ip', ['netns', 'add', 'kipvs-bench-floor']);
+  // With lo down the kernel rejects masquerading real servers ("address not unicast").
+  execFileSync('ip', ['-n', 'kipvs-bench-floor', 'link', 'set', 'lo', 'up']);
   try {
     const text = execFileSync('ip', ['netns', 'exec', 'kipvs-bench-floor', process.execPath, self, '--floor-only', '--services', String(N), '--endpoints', String(M)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     out.floorApplyMs = (JSON.parse(text) as { floorApplyMs: number }).floorApplyMs;
@@ -146,6 +148,8 @@ phases('initial');
   out.oneEndpointMs = Math.round((performance.now() - t) * 100) / 100;
   out.oneEndpointOperations = agent.lastSync!.operations;
   out.oneEndpointSyncKind = agent.lastSync!.kind === 'incremental' ? 1 : 0;
+  out.oneEndpointSyncMs = Math.round(agent.lastSync!.durationMs * 100) / 100;
+  out.oneEndpointModelMs = Math.round(agent.lastCommitMs * 100) / 100;
   const ipvs = IpvsClient.open();
   const servers = ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false });
   ipvs.close();
@@ -188,7 +192,7 @@ if (json) {
     ['agent: initial sync', `${out.initialSyncMs} ms (${(out.initialSyncMs! / out.floorApplyMs!).toFixed(2)}x the floor; ${out.initialOperations} IPVS operations + ${N} VIP binds)`],
     ['  of which: model, kernel read, plan, VIP binds, IPVS ops', `${out.initialModelMs} / ${out.initialReadMs} / ${out.initialPlanMs} / ${out.initialBindMs} / ${out.initialApplyMs} ms`],
     ['one endpoint added: operations', `${out.oneEndpointOperations} (${out.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
-    ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms`],
+    ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms (model ${out.oneEndpointModelMs} ms, engine ${out.oneEndpointSyncMs} ms)`],
     ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
     ['  of which: kernel read (dump), plan', `${out.noopReadMs} / ${out.noopPlanMs} ms`],
     ['agent RSS / heap used', `${out.rssMB} MB / ${out.heapUsedMB} MB (target RSS <= 200 MB)`],

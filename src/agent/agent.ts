@@ -224,7 +224,7 @@ export class Agent {
     this.#pendingSince.clear();
     m.serviceChangesPending.set(0);
     m.lastSync.set(now / 1000);
-    this.#gauges();
+    this.#gauges(result.kind === 'full');
     if (!result.failures.length) this.health.updated();
     this.#lastSync = { at: new Date(), result };
     this.#log.info({
@@ -243,14 +243,16 @@ export class Agent {
     }
   }
 
-  #gauges(): void {
+  /** Gauges: the cheap ones after every sync, the ones that walk every Service on full syncs only. */
+  #gauges(full: boolean): void {
     const d = this.#model.desired;
-    let servers = 0;
-    for (const s of d.services.values()) servers += s.servers.size;
     this.metrics.virtualServices.set(d.services.size);
-    this.metrics.realServers.set(servers);
     this.metrics.boundAddresses.set(d.boundAddresses.size);
     this.metrics.drainingServers.set(this.#engine.draining.size);
+    if (!full) return;
+    let servers = 0;
+    for (const s of d.services.values()) servers += s.servers.size;
+    this.metrics.realServers.set(servers);
     let noLocal = 0;
     for (const s of this.#model.services()) {
       for (const vs of s.virtualServices.values()) {

@@ -252,7 +252,8 @@ export function decodeDaemon(nest: Buffer): SyncDaemon {
     syncId: attr.u32(a[DaemonAttr.SYNC_ID]),
     syncMaxLen: a[DaemonAttr.SYNC_MAXLEN] ? attr.u16(a[DaemonAttr.SYNC_MAXLEN]) : undefined,
     mcastGroup: g4 ? formatAddress(g4.subarray(0, 4), 'inet') : g6 ? formatAddress(g6.subarray(0, 16), 'inet6') : undefined,
-    mcastPort: a[DaemonAttr.MCAST_PORT] ? attr.be16(a[DaemonAttr.MCAST_PORT]) : undefined,
+    // Host byte order (nla_put_u16 of the configured port), unlike the service and server ports.
+    mcastPort: a[DaemonAttr.MCAST_PORT] ? attr.u16(a[DaemonAttr.MCAST_PORT]) : undefined,
     mcastTtl: a[DaemonAttr.MCAST_TTL] ? attr.u8(a[DaemonAttr.MCAST_TTL]) : undefined,
   };
 }

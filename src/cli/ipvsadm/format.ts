@@ -381,17 +381,6 @@ export function timeoutLine(t: Timeouts): string {
   return `Timeout (tcp tcpfin udp): ${i32(t.tcp)} ${i32(t.tcpFin)} ${i32(t.udp)}\n`;
 }
 
-/**
- * The sync daemon's multicast port. The kernel sends IPVS_DAEMON_ATTR_MCAST_PORT as a host-order u16
- * (nla_put_u16) and ipvsadm reads it so; src/ipvs/codec.ts decodes it as big-endian, so on a
- * little-endian host its value arrives byte-swapped. Undo that here until the codec is fixed.
- */
-export function daemonPort(p: number | undefined): number | undefined {
-  if (p === undefined) return undefined;
-  const le = new Uint8Array(new Uint16Array([0x0102]).buffer)[0] === 0x02;
-  return le ? ((p & 0xff) << 8) | (p >> 8) : p;
-}
-
 /** list_daemon. */
 export function daemonLines(daemons: SyncDaemon[]): string {
   let out = '';
@@ -399,7 +388,7 @@ export function daemonLines(daemons: SyncDaemon[]): string {
     out += `${d.state} sync daemon (mcast=${d.mcastInterface}, syncid=${i32(d.syncId)}`;
     if (d.syncMaxLen) out += `, maxlen=${d.syncMaxLen}`;
     if (d.mcastGroup) out += `, group=${d.mcastGroup}`;
-    const port = daemonPort(d.mcastPort);
+    const port = d.mcastPort;
     if (port) out += `, port=${port}`;
     if (d.mcastTtl) out += `, ttl=${d.mcastTtl}`;
     out += ')\n';

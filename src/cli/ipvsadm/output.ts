@@ -2,7 +2,7 @@
 // tools, with no truncation, rounding or column guessing. The JSON schema is docs/ipvsadm-json.md.
 import type { ServiceInfo, RealServerInfo, Stats, Timeouts, SyncDaemon, IpvsInfo } from '../../ipvs/types.js';
 import { FMT } from './args.js';
-import { schedFlagNames, sortServices, sortDests, daemonPort, type TableEntry, type NameSource } from './format.js';
+import { schedFlagNames, sortServices, sortDests, type TableEntry, type NameSource } from './format.js';
 import { portToAnyname } from './names.js';
 import { connProto, type Connection, type Endpoint } from './conn.js';
 import { protoNum } from './format.js';
@@ -115,7 +115,7 @@ export function daemonsJson(ds: SyncDaemon[]): string {
     kind: 'daemons',
     daemons: ds.map((d) => ({
       state: d.state, mcastInterface: d.mcastInterface, syncId: d.syncId, syncMaxLen: d.syncMaxLen ?? null,
-      mcastGroup: d.mcastGroup ?? null, mcastPort: daemonPort(d.mcastPort) ?? null, mcastTtl: d.mcastTtl ?? null,
+      mcastGroup: d.mcastGroup ?? null, mcastPort: d.mcastPort ?? null, mcastTtl: d.mcastTtl ?? null,
     })),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -9,7 +9,7 @@ import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
 import { LinkClient } from '../link/link.js';
 import { parseAddress } from '../netlink/address.js';
-import { plan, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
+import { plan, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -85,14 +85,6 @@ function toServiceInfo(s: VirtualService): ServiceInfo {
   } as ServiceInfo;
 }
 
-function toServerInfo(r: RealServer, family: 'inet' | 'inet6'): RealServerInfo {
-  return {
-    address: r.address, port: r.port, family: r.family ?? family, forward: r.forward ?? 'masq', weight: r.weight ?? 1,
-    upperThreshold: r.upperThreshold ?? 0, lowerThreshold: r.lowerThreshold ?? 0,
-    activeConns: 0, inactiveConns: 0, persistentConns: 0,
-  };
-}
-
 export class SyncEngine {
   readonly #ipvs: IpvsClient;
   readonly #link: LinkClient;
@@ -152,7 +144,7 @@ export class SyncEngine {
   /** Read the whole kernel state into the model (start-up adoption and full reconciles). */
   #readKernel(): void {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
-    const services = new Map<string, { service: ServiceInfo; servers: Map<string, RealServerInfo> }>();
+    const services = new Map<string, { service: ServiceInfo; servers: Map<string, KernelServer> }>();
     for (const { service, servers } of this.#ipvs.dump({ stats: false })) {
       services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
     }
@@ -274,7 +266,7 @@ export class SyncEngine {
       case 'add-server':
       case 'update-server': {
         const have = this.#kernel.services.get(serviceKeyString(op.service));
-        if (have) have.servers.set(serverKeyString(op.server), toServerInfo(op.server, op.service.family));
+        if (have) have.servers.set(serverKeyString(op.server), op.server);
         break;
       }
       case 'delete-server': {

@@ -16,10 +16,17 @@ export interface DesiredIpvs {
   boundAddresses: Set<string>;
 }
 
+/**
+ * A real server as the kernel holds it: as read from a dump, or, after kipvs added or changed it, the
+ * very RealServer it sent (shared with the desired state, never modified: at 100,000 real servers a
+ * copy of each costs about 13 MB).
+ */
+export type KernelServer = RealServerInfo | RealServer;
+
 /** What the kernel holds, as last read or as last changed by kipvs. */
 export interface KernelService {
   service: ServiceInfo;
-  servers: Map<string, RealServerInfo>;
+  servers: Map<string, KernelServer>;
 }
 
 export interface KernelModel {
@@ -31,7 +38,7 @@ export interface KernelModel {
 export interface DrainingServer {
   serviceKey: string;
   service: ServiceInfo;
-  server: RealServerInfo;
+  server: KernelServer;
   since: number;
 }
 
@@ -40,7 +47,7 @@ export interface Plan {
   bind: string[];
   unbind: string[];
   /** Real servers that this plan sets to weight 0 and that must then drain (TCP). */
-  drain: { serviceKey: string; server: RealServerInfo }[];
+  drain: { serviceKey: string; server: KernelServer }[];
   /** Real servers that came back while draining (their weight is restored by `operations`). */
   undrain: { serviceKey: string; serverKey: string }[];
 }
@@ -68,11 +75,11 @@ function sameService(want: VirtualService, have: ServiceInfo): boolean {
     && (want.pe ?? undefined) === (have.pe ?? undefined);
 }
 
-function sameServer(want: RealServer, have: RealServerInfo): boolean {
-  return (want.forward ?? 'masq') === have.forward
-    && (want.weight ?? 1) === have.weight
-    && (want.upperThreshold ?? 0) === have.upperThreshold
-    && (want.lowerThreshold ?? 0) === have.lowerThreshold;
+function sameServer(want: RealServer, have: KernelServer): boolean {
+  return want === have || ((want.forward ?? 'masq') === (have.forward ?? 'masq')
+    && (want.weight ?? 1) === (have.weight ?? 1)
+    && (want.upperThreshold ?? 0) === (have.upperThreshold ?? 0)
+    && (want.lowerThreshold ?? 0) === (have.lowerThreshold ?? 0));
 }
 
 /** Only TCP connections can be drained; UDP and SCTP servers go at once (see expire_nodest_conn). */
@@ -109,7 +116,7 @@ export function plan(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOption
       if (!drains(have.service.protocol)) {
         out.operations.push({ op: 'delete-server', service: have.service, server: cur });
       } else if (!opts.draining.has(`${key}|${sk}`)) {
-        if (cur.weight !== 0) out.operations.push({ op: 'update-server', service: have.service, server: { ...cur, weight: 0 } });
+        if ((cur.weight ?? 1) !== 0) out.operations.push({ op: 'update-server', service: have.service, server: { ...cur, weight: 0 } });
         out.drain.push({ serviceKey: key, server: cur });
       }
     }

@@ -148,6 +148,6 @@ test('json and wide: every field, in ipvsadm\'s order', () => {
 
 test('timeouts and daemons', () => {
   assert.equal(timeoutLine({ tcp: 900, tcpFin: 120, udp: 300 }), 'Timeout (tcp tcpfin udp): 900 120 300\n');
-  assert.equal(daemonLines([{ state: 'master', mcastInterface: 'eth0', syncId: 7, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 0x9022 /* 8848 as the codec decodes it */, mcastTtl: 1 }]),
+  assert.equal(daemonLines([{ state: 'master', mcastInterface: 'eth0', syncId: 7, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 }]),
     'master sync daemon (mcast=eth0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
 });

@@ -1,14 +1,17 @@
-// The sandbox demo: a real kernel, three backends in network namespaces, a service VIP bound on
-// kube-ipvs0 and programmed into IPVS by kipvs, real HTTP through it; then a backend is removed
-// (drained to weight 0, then deleted) while traffic keeps flowing. Run: npm run demo
+// The sandbox demo (npm run demo): the real agent, as a node would run it, in a real kernel. Three
+// backends in network namespaces; a Service and its EndpointSlice in a manifests directory (no API
+// server here); `kipvs agent` programs IPVS and kube-ipvs0; HTTP flows through the VIP; a pod is
+// removed from the slice and kipvs drains it; list/explain/metrics show what it did; cleanup.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { IpvsClient } from '../src/ipvs/client.js';
-import { LinkClient } from '../src/link/link.js';
 
+const DIR = '/tmp/kipvs-demo';
+const KIPVS = new URL('../../bin/kipvs.js', import.meta.url).pathname;
 const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { encoding: 'utf8' });
+const kipvs = (...args: string[]) => execFileSync(process.execPath, [KIPVS, ...args], { encoding: 'utf8', env: { ...process.env, KIPVS_STATE_SOCKET: `${DIR}/state.sock` } });
 const say = (s: string) => console.log(`\n\x1b[1m== ${s}\x1b[0m`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function backend(i: number): { ns: string; address: string } {
   const ns = `demo-pod${i}`;
@@ -18,15 +21,15 @@ function backend(i: number): { ns: string; address: string } {
       ip addr add 10.244.${i}.1/24 dev veth${i} && ip link set veth${i} up
       ip -n ${ns} link set lo up && ip -n ${ns} addr add ${address}/24 dev eth0 && ip -n ${ns} link set eth0 up
       ip -n ${ns} route add default via 10.244.${i}.1`);
-  mkdirSync(`/tmp/${ns}`, { recursive: true });
-  writeFileSync(`/tmp/${ns}/index.html`, `hello from ${ns} (${address})\n`);
-  spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '8080', '-h', `/tmp/${ns}`], { stdio: 'ignore', detached: true }).unref();
+  mkdirSync(`${DIR}/www/${ns}`, { recursive: true });
+  writeFileSync(`${DIR}/www/${ns}/index.html`, `hello from ${ns} (${address})\n`);
+  spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '8080', '-h', `${DIR}/www/${ns}`], { stdio: 'ignore', detached: true }).unref();
   return { ns, address };
 }
 
-function get(host: string): Promise<string> {
+function get(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get({ host, port: 80, agent: false, timeout: 3000 }, (res) => {
+    http.get({ host, port, agent: false, timeout: 3000 }, (res) => {
       let b = '';
       res.on('data', (c) => (b += c));
       res.on('end', () => resolve(b.trim()));
@@ -34,51 +37,123 @@ function get(host: string): Promise<string> {
   });
 }
 
-async function traffic(n: number): Promise<void> {
+async function traffic(host: string, port: number, n: number): Promise<void> {
   const counts = new Map<string, number>();
+  let failed = 0;
   for (let i = 0; i < n; i++) {
-    const who = (await get('10.96.0.10')).split(' ')[2] ?? '?';
-    counts.set(who, (counts.get(who) ?? 0) + 1);
+    try {
+      const who = (await get(host, port)).split(' ')[2] ?? '?';
+      counts.set(who, (counts.get(who) ?? 0) + 1);
+    } catch {
+      failed++;
+    }
   }
   for (const [who, c] of [...counts].sort()) console.log(`  ${who.padEnd(10)} ${'#'.repeat(c)} ${c}`);
+  console.log(`  ${n} requests to ${host}:${port}, ${failed} failed`);
 }
 
-const ipvs = IpvsClient.open();
-const link = LinkClient.open();
-ipvs.flush();
+function manifests(pods: { ns: string; address: string }[]): string {
+  const endpoints = pods.map((p) => `  - addresses: [${p.address}]
+    conditions: {ready: true, serving: true, terminating: false}
+    nodeName: demo-node
+    targetRef: {kind: Pod, namespace: default, name: ${p.ns}}
+`).join('');
+  return `apiVersion: v1
+kind: Service
+metadata: {namespace: default, name: web}
+spec:
+  type: NodePort
+  clusterIP: 10.96.0.10
+  clusterIPs: [10.96.0.10]
+  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  namespace: default
+  name: web-abcde
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+${endpoints}`;
+}
+
+async function waitFor(what: string, cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+rmSync(DIR, { recursive: true, force: true });
+mkdirSync(`${DIR}/manifests`, { recursive: true });
+sh('ipvsadm -C');
 const pods = [1, 2, 3].map(backend);
-await new Promise((r) => setTimeout(r, 500));
+writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods));
+writeFileSync(`${DIR}/config.yaml`, `apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: ipvs
+ipvs:
+  scheduler: rr
+  strictARP: true
+  syncPeriod: 30s
+  minSyncPeriod: 100ms
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+`);
 
-say('kube-ipvs0 holds the VIP; kipvs programs the virtual service 10.96.0.10:80 (rr) with 3 real servers');
-const dummy = link.ensureDummy('kube-ipvs0');
-link.addAddresses(dummy.index, ['10.96.0.10']);
-const vip = { family: 'inet' as const, protocol: 'tcp' as const, address: '10.96.0.10', port: 80 };
-const result = ipvs.apply([
-  { op: 'add-service', service: { ...vip, scheduler: 'rr' } },
-  ...pods.map((p) => ({ op: 'add-server' as const, service: vip, server: { address: p.address, port: 8080 } })),
-]);
-console.log(`  one batch: ${result.applied} operations applied, ${result.failures.length} failed`);
+say('kipvs agent --config config.yaml --manifests manifests/ (a Service web with 3 endpoints)');
+const agent = spawn(process.execPath, [KIPVS, 'agent', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', `--state-socket=${DIR}/state.sock`], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
+let logs = '';
+agent.stderr!.on('data', (c) => (logs += c));
+const syncLines = () => logs.split('\n').filter((l) => l.includes('"msg":"sync"'));
+await waitFor('the first sync', () => syncLines().length > 0);
+console.log(`  ${syncLines()[0]}`);
+
+say('kube-ipvs0 holds the VIP; kipvs ipvsadm -Ln (kipvs\' own netlink reader, ipvsadm\'s format)');
 console.log(sh('ip -br addr show dev kube-ipvs0').trimEnd());
-console.log(sh('ipvsadm -Ln').trimEnd());
+console.log(kipvs('ipvsadm', '-Ln').trimEnd());
 
-say('30 HTTP requests through the VIP');
-await traffic(30);
+say('30 HTTP requests through the ClusterIP, 9 through the NodePort on a node address');
+await traffic('10.96.0.10', 80, 30);
+await traffic('10.244.1.1', 30080, 9);
 
-say('demo-pod3 terminates: drained to weight 0, then deleted');
-ipvs.updateServer(vip, { address: pods[2]!.address, port: 8080, weight: 0 });
-await traffic(12);
-ipvs.deleteServer(vip, { address: pods[2]!.address, port: 8080 });
+say('demo-pod3 leaves the EndpointSlice: kipvs drains it (weight 0), traffic goes to the others');
+const before = syncLines().length;
+writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods.slice(0, 2)));
+await waitFor('the change to sync', () => syncLines().length > before);
+console.log(`  ${syncLines().at(-1)}`);
+await traffic('10.96.0.10', 80, 12);
 
-say('the table as kipvs reads it (in-process, over netlink)');
-await new Promise((r) => setTimeout(r, 2100)); // the kernel folds per-CPU counters every 2 s
-for (const { service, servers } of ipvs.dump()) {
-  console.log(`  ${service.protocol?.toUpperCase()} ${service.address}:${service.port} ${service.scheduler}  conns=${service.stats.conns} in=${service.stats.inBytes}B out=${service.stats.outBytes}B`);
-  for (const s of servers) console.log(`    -> ${s.address}:${s.port} ${s.forward} weight=${s.weight} conns=${s.stats.conns} active=${s.activeConns} inactive=${s.inactiveConns}`);
+say('kipvs list: each virtual service with its Service, each real server with its pod');
+console.log(kipvs('list').trimEnd());
+
+say('kipvs explain 10.96.0.10:80');
+console.log(kipvs('explain', '10.96.0.10:80').trimEnd());
+
+say('metrics (kube-proxy names plus kipvs\' own), from 127.0.0.1:10249/metrics');
+const metrics = await new Promise<string>((resolve, reject) => {
+  http.get({ host: '127.0.0.1', port: 10249, path: '/metrics', agent: false }, (res) => {
+    let b = '';
+    res.on('data', (c) => (b += c));
+    res.on('end', () => resolve(b));
+  }).on('error', reject);
+});
+for (const line of metrics.split('\n')) {
+  if (/^(kubeproxy_sync_proxy_rules_duration_seconds_count|kubeproxy_network_programming_duration_seconds_count|kipvs_netlink_operations_total|kipvs_graceful_termination_queue_size|kipvs_virtual_services|kipvs_real_servers)/.test(line)) console.log(`  ${line}`);
 }
 
-ipvs.flush();
-link.deleteLink('kube-ipvs0');
-ipvs.close();
-link.close();
+say('the agent stops (the kernel keeps its rules); kipvs cleanup removes them');
+agent.kill('SIGTERM');
+await new Promise((r) => agent.once('exit', r));
+console.log(`  after the agent stopped, the VIP still answers: ${await get('10.96.0.10', 80)}`);
+console.log(`  ${kipvs('cleanup').trim()}`);
+console.log(`  ipvsadm -Ln now lists ${sh('ipvsadm -Ln').split('\n').filter((l) => l.startsWith('TCP')).length} virtual services`);
+
 for (const p of pods) sh(`ip netns pids ${p.ns} | xargs -r kill; ip netns del ${p.ns}`);
+
 say('done');

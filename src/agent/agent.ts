@@ -243,16 +243,16 @@ export class Agent {
     }
   }
 
-  /** Gauges: the cheap ones after every sync, the ones that walk every Service on full syncs only. */
+  /** Gauges: counts after every sync; the one that looks into every Service's origin on full syncs only. */
   #gauges(full: boolean): void {
     const d = this.#model.desired;
     this.metrics.virtualServices.set(d.services.size);
     this.metrics.boundAddresses.set(d.boundAddresses.size);
     this.metrics.drainingServers.set(this.#engine.draining.size);
-    if (!full) return;
     let servers = 0;
     for (const s of d.services.values()) servers += s.servers.size;
     this.metrics.realServers.set(servers);
+    if (!full) return;
     let noLocal = 0;
     for (const s of this.#model.services()) {
       for (const vs of s.virtualServices.values()) {

@@ -121,7 +121,7 @@ export function agentMetrics() {
     driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),
     drainingServers: r.add(new Gauge('kipvs_graceful_termination_queue_size', 'Real servers at weight 0 waiting for their connections to end')),
     virtualServices: r.add(new Gauge('kipvs_virtual_services', 'Virtual services kipvs wants in the kernel')),
-    realServers: r.add(new Gauge('kipvs_real_servers', 'Real servers kipvs wants in the kernel (recounted by each full reconcile)')),
+    realServers: r.add(new Gauge('kipvs_real_servers', 'Real servers kipvs wants in the kernel')),
     boundAddresses: r.add(new Gauge('kipvs_bound_addresses', 'Addresses bound on kube-ipvs0')),
     warnings: r.add(new Counter('kipvs_invalid_objects_total', 'Warnings about invalid Services and EndpointSlices, by kind')),
   };

@@ -193,6 +193,16 @@ export class IpvsClient {
   dump(opts?: { stats?: true }): { service: ServiceEntry; servers: RealServerEntry[] }[];
   dump(opts: ListOptions): { service: ServiceInfo; servers: RealServerInfo[] }[];
   dump(opts: ListOptions = {}): { service: ServiceInfo; servers: RealServerInfo[] }[] {
+    const table: { service: ServiceInfo; servers: RealServerInfo[] }[] = [];
+    this.forEachEntry(opts, (service, servers) => table.push({ service, servers }));
+    return table;
+  }
+
+  /**
+   * The whole table, one virtual service at a time: `fn` gets each service with its real servers as
+   * soon as they are read, so a caller that keeps little does not hold the whole table at once.
+   */
+  forEachEntry(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
     const stats = opts.stats ?? true;
     const services = this.services(opts);
     // One GET_DEST dump per service, built in one buffer and run back to back.
@@ -202,20 +212,29 @@ export class IpvsClient {
       putService(w, service, false);
       w.end();
     }
-    const table = services.map((service) => ({ service, servers: [] as RealServerInfo[] }));
+    let current = 0;
+    let servers: RealServerInfo[] = [];
+    // Replies come in request order: a reply for service i means every service before it is done.
+    const advance = (to: number) => {
+      for (; current < to; current++) {
+        fn(services[current]!, servers);
+        servers = [];
+      }
+    };
     const errors = this.#conn.dumpEach(w, (i, _type, payload) => {
+      advance(i);
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
-        if (type === CmdAttr.DEST) table[i]!.servers.push(decodeServer(payload.subarray(off, off + len), services[i]!.family, stats));
+        if (type === CmdAttr.DEST) servers.push(decodeServer(payload.subarray(off, off + len), services[i]!.family, stats));
       });
     });
+    advance(services.length);
     errors.forEach((errno, i) => {
-      // ESRCH: deleted between the two dumps; list it with no servers rather than fail the listing.
+      // ESRCH: deleted between the two dumps; listed with no servers rather than fail the listing.
       if (errno !== 0 && errnoName(errno) !== 'ESRCH') {
         throw new KernelError(`list real servers of ${describeService(services[i]!)}`, errno);
       }
     });
-    return table;
   }
 
   addServer(service: ServiceKey, server: RealServer): void {

@@ -9,7 +9,7 @@ import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
 import { LinkClient } from '../link/link.js';
 import { parseAddress } from '../netlink/address.js';
-import { plan, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
+import { plan, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -142,12 +142,22 @@ export class SyncEngine {
   };
 
   /** Read the whole kernel state into the model (start-up adoption and full reconciles). */
-  #readKernel(): void {
+  #readKernel(desired?: DesiredIpvs): void {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
     const services = new Map<string, { service: ServiceInfo; servers: Map<string, KernelServer> }>();
-    for (const { service, servers } of this.#ipvs.dump({ stats: false })) {
-      services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
-    }
+    // Service by service, keeping the desired RealServer where the kernel's equals it: the dumped
+    // copies then die young instead of doubling the model's memory at every periodic reconcile.
+    this.#ipvs.forEachEntry({ stats: false }, (service, servers) => {
+      const key = serviceKeyString(service);
+      const want = desired?.services.get(key);
+      const map = new Map<string, KernelServer>();
+      for (const s of servers) {
+        const sk = serverKeyString(s);
+        const w = want?.servers.get(sk);
+        map.set(sk, w && sameServer(w, s) ? w : s);
+      }
+      services.set(key, { service, servers: map });
+    });
     const bound = new Set(this.#link.addresses(this.#dummyIndex).map((a) => a.address));
     this.#kernel = { services, boundAddresses: bound };
     for (const [key, { service }] of services) if (this.#owns(key, service)) this.#owned.add(key);
@@ -162,7 +172,7 @@ export class SyncEngine {
   sync(desired: DesiredIpvs, changed?: Iterable<string>): SyncResult {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
-    if (full) this.#readKernel();
+    if (full) this.#readKernel(desired);
     const t1 = performance.now();
     const first = !this.#started;
     this.#started = true;

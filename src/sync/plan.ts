@@ -63,7 +63,7 @@ export interface PlanOptions {
   draining: ReadonlySet<string>;
 }
 
-function sameService(want: VirtualService, have: ServiceInfo): boolean {
+export function sameService(want: VirtualService, have: ServiceInfo): boolean {
   const wf = want.schedulerFlags ?? {};
   const hf = have.schedulerFlags ?? {};
   return want.scheduler === have.scheduler
@@ -75,7 +75,7 @@ function sameService(want: VirtualService, have: ServiceInfo): boolean {
     && (want.pe ?? undefined) === (have.pe ?? undefined);
 }
 
-function sameServer(want: RealServer, have: KernelServer): boolean {
+export function sameServer(want: RealServer, have: KernelServer): boolean {
   return want === have || ((want.forward ?? 'masq') === (have.forward ?? 'masq')
     && (want.weight ?? 1) === (have.weight ?? 1)
     && (want.upperThreshold ?? 0) === (have.upperThreshold ?? 0)

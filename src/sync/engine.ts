@@ -200,15 +200,7 @@ export class SyncEngine {
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
     let t = performance.now();
     // VIPs first, so a service is reachable the moment IPVS has it.
-    if (p.bind.length) {
-      const failed = this.#link.addAddresses(this.#dummyIndex, p.bind);
-      for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot bind VIP');
-      const bad = new Set(failed.map((f) => f.address));
-      for (const a of p.bind) if (!bad.has(a)) this.#kernel.boundAddresses.add(a);
-      result.bound = p.bind.length - failed.length;
-      counts.bind = result.bound;
-      if (failed.length) this.#dirty = true;
-    }
+    if (p.bind.length) counts.bind = result.bound = this.#bindOrUnbind('bind', p.bind);
     result.phases.bindMs = performance.now() - t;
     t = performance.now();
     const r = p.operations.length ? this.#ipvs.apply(p.operations) : { applied: 0, failures: [] };
@@ -232,15 +224,8 @@ export class SyncEngine {
     }
     result.drained = p.drain.length;
     t = performance.now();
-    if (p.unbind.length) {
-      // VIPs last, after their services are gone.
-      const failed = this.#link.deleteAddresses(this.#dummyIndex, p.unbind);
-      for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot unbind VIP');
-      const bad = new Set(failed.map((f) => f.address));
-      for (const a of p.unbind) if (!bad.has(a)) this.#kernel.boundAddresses.delete(a);
-      result.unbound = p.unbind.length - failed.length;
-      counts.unbind = result.unbound;
-    }
+    // VIPs last, after their services are gone.
+    if (p.unbind.length) counts.unbind = result.unbound = this.#bindOrUnbind('unbind', p.unbind);
     result.phases.unbindMs = performance.now() - t;
     // Draining servers with no connections go now rather than at the next check.
     if (p.drain.length) {
@@ -250,6 +235,22 @@ export class SyncEngine {
     }
     void desired;
     return result;
+  }
+
+  /** Add or remove VIPs on kube-ipvs0; the model follows what the kernel accepted. Returns how many. */
+  #bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): number {
+    const failed = what === 'bind'
+      ? this.#link.addAddresses(this.#dummyIndex, addresses)
+      : this.#link.deleteAddresses(this.#dummyIndex, addresses);
+    for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, `cannot ${what} VIP`);
+    const bad = new Set(failed.map((f) => f.address));
+    for (const a of addresses) {
+      if (bad.has(a)) continue;
+      if (what === 'bind') this.#kernel.boundAddresses.add(a);
+      else this.#kernel.boundAddresses.delete(a);
+    }
+    if (failed.length) this.#dirty = true;
+    return addresses.length - failed.length;
   }
 
   /** Update the kernel model after the kernel accepted `op`. */

@@ -53,23 +53,19 @@ export function cmpServices(a: SvcKey, b: SvcKey): number {
   if (r) return r;
   r = a.protocol - b.protocol;
   if (r) return r;
-  if (a.af === AF.INET6) {
-    for (let i = 0; !r && i < 4; i++) r = diff32(a.w[i]!, b.w[i]!);
-  } else {
-    r = diff32(a.w[0]!, b.w[0]!);
-  }
-  if (r) return r;
-  return a.port - b.port;
+  return cmpAddressPort(a, b);
 }
 
 /** ipvs_cmp_dests: the first entry's family decides how many words are compared. */
 export function cmpDests(a: DestKey, b: DestKey): number {
+  return cmpAddressPort(a, b);
+}
+
+/** Address words (as many as the first entry's family has), then port: both comparators end so. */
+function cmpAddressPort(a: DestKey, b: DestKey): number {
   let r = 0;
-  if (a.af === AF.INET6) {
-    for (let i = 0; !r && i < 4; i++) r = diff32(a.w[i]!, b.w[i]!);
-  } else {
-    r = diff32(a.w[0]!, b.w[0]!);
-  }
+  const words = a.af === AF.INET6 ? 4 : 1;
+  for (let i = 0; !r && i < words; i++) r = diff32(a.w[i]!, b.w[i]!);
   if (r) return r;
   return a.port - b.port;
 }

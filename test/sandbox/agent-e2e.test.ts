@@ -93,11 +93,15 @@ function webSlice(which: number[]) {
 function trafficLoop(host: string, port: number) {
   let stop = false;
   const seen: string[] = [];
+  /** When each answered request was sent (a request in flight across a sync began before it). */
+  const sentAt: number[] = [];
   const failures: string[] = [];
   const done = (async () => {
     while (!stop) {
       try {
+        const t = Date.now();
         seen.push((await httpGet(host, port, '/', 3000)).trim());
+        sentAt.push(t);
       } catch (err) {
         // A refused connection fails at once: pause, so a broken VIP cannot spin this loop.
         if (failures.length < 100) failures.push((err as Error).message);
@@ -105,7 +109,7 @@ function trafficLoop(host: string, port: number) {
       }
     }
   })();
-  return { seen, failures, stop: async () => { stop = true; await done; } };
+  return { seen, sentAt, failures, stop: async () => { stop = true; await done; } };
 }
 
 async function gets(host: string, port: number, n: number): Promise<string[]> {
@@ -173,11 +177,11 @@ test('endpoints scaled up and down while traffic flows: no request reaches a rem
     assert.ok((await gets('10.96.10.10', 80, 6)).includes('e2e-be2'));
     api.update(webSlice([1, 2]));
     await synced(a, 'be0 removed', () => !/10\.244\.81\.2:8080\s+Masq\s+1\s/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
-    const mark = load.seen.length;
+    const syncedAt = Date.now();
     const mine = await gets('10.96.10.10', 80, 12);
-    // Both clients share the rr rotation (they can alternate in lockstep), so look at all answers
-    // given after the sync, from either.
-    const after = [...mine, ...load.seen.slice(mark)];
+    // Both clients share the rr rotation (they can alternate in lockstep), so look at all requests
+    // sent after the sync, from either.
+    const after = [...mine, ...load.seen.filter((_, i) => load.sentAt[i]! > syncedAt)];
     assert.ok(!after.includes('e2e-be0'), `a removed backend answered: ${after.join(',')}`);
     assert.deepEqual([...new Set(after)].sort(), ['e2e-be1', 'e2e-be2'], sh('ipvsadm -Ln -t 10.96.10.10:80'));
   } finally {

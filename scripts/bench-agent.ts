@@ -172,6 +172,8 @@ global.gc?.();
 const mem = process.memoryUsage();
 out.rssMB = mb(mem.rss);
 out.heapUsedMB = mb(mem.heapUsed);
+out.heapTotalMB = mb(mem.heapTotal);
+out.externalMB = mb(mem.external);
 await agent.stop();
 {
   const ipvs = IpvsClient.open();
@@ -195,7 +197,7 @@ if (json) {
     ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms (model ${out.oneEndpointModelMs} ms, engine ${out.oneEndpointSyncMs} ms)`],
     ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
     ['  of which: kernel read (dump), plan', `${out.noopReadMs} / ${out.noopPlanMs} ms`],
-    ['agent RSS / heap used', `${out.rssMB} MB / ${out.heapUsedMB} MB (target RSS <= 200 MB)`],
+    ['agent RSS / heap used / heap total / external', `${out.rssMB} MB / ${out.heapUsedMB} MB / ${out.heapTotalMB} MB / ${out.externalMB} MB (target RSS <= 200 MB)`],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);

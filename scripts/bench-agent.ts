@@ -127,6 +127,12 @@ const phases = (label: string) => {
   out[`${label}ApplyMs`] = Math.round(p.applyMs);
 };
 phases('initial');
+const heapNow = (label: string) => {
+  const m = process.memoryUsage();
+  out[`${label}HeapTotalMB`] = mb(m.heapTotal);
+  out[`${label}RssMB`] = mb(m.rss);
+};
+heapNow('afterInitial');
 {
   const ipvs = IpvsClient.open();
   const link = LinkClient.open();
@@ -166,6 +172,7 @@ phases('initial');
   out.noopReconcileCpuMs = Math.round((used.user + used.system) / 1000);
   out.noopReconcileOperations = agent.lastSync?.operations ?? -1;
   phases('noop');
+  heapNow('afterReconcile');
 }
 
 global.gc?.();
@@ -197,6 +204,7 @@ if (json) {
     ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms (model ${out.oneEndpointModelMs} ms, engine ${out.oneEndpointSyncMs} ms)`],
     ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
     ['  of which: kernel read (dump), plan', `${out.noopReadMs} / ${out.noopPlanMs} ms`],
+    ['RSS / heap total after the initial sync, after the reconcile', `${out.afterInitialRssMB} / ${out.afterInitialHeapTotalMB} MB, ${out.afterReconcileRssMB} / ${out.afterReconcileHeapTotalMB} MB`],
     ['agent RSS / heap used / heap total / external', `${out.rssMB} MB / ${out.heapUsedMB} MB / ${out.heapTotalMB} MB / ${out.externalMB} MB (target RSS <= 200 MB)`],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));

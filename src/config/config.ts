@@ -5,7 +5,7 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { SCHEDULERS } from '../ipvs/types.js';
-import { parseCidr } from '../model/cidr.js';
+import { parseCidr } from '../netlink/cidr.js';
 import { familyOf, canonicalAddress } from '../netlink/address.js';
 import { parseGoDurationMs } from './duration.js';
 

@@ -5,6 +5,6 @@ export {
   ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT,
 } from './compute.js';
 export { nodePortAddresses, nodePrimaryIPs } from './nodeports.js';
-export { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal } from './cidr.js';
-export type { Cidr } from './cidr.js';
+export { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal } from '../netlink/cidr.js';
+export type { Cidr } from '../netlink/cidr.js';
 export type * from './types.js';

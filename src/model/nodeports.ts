@@ -2,8 +2,8 @@
 // addresses (every interface except kube-ipvs0) and passes them in.
 import { canonicalAddress, familyOf } from '../netlink/address.js';
 import type { Family } from '../ipvs/types.js';
-import { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal, isZeroCidr } from './cidr.js';
-import type { Cidr } from './cidr.js';
+import { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal, isZeroCidr } from '../netlink/cidr.js';
+import type { Cidr } from '../netlink/cidr.js';
 
 /**
  * `allLocalAddresses`: the node's addresses on every interface but kube-ipvs0 (any text form; invalid

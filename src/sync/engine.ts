@@ -8,7 +8,7 @@ import { serviceFlags } from '../ipvs/codec.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
 import { LinkClient } from '../link/link.js';
-import { parseAddress } from '../netlink/address.js';
+import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
 import { plan, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
 export interface Logger {
@@ -50,27 +50,6 @@ export interface SyncResult {
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
 
-interface Cidr { bytes: Uint8Array; bits: number }
-
-function parseCidr(text: string): Cidr {
-  const [addr, bits] = text.split('/');
-  const bytes = addr ? parseAddress(addr) : null;
-  const n = Number(bits ?? (bytes?.length === 4 ? 32 : 128));
-  if (!bytes || !Number.isInteger(n) || n < 0 || n > bytes.length * 8) throw new Error(`invalid CIDR "${text}"`);
-  return { bytes, bits: n };
-}
-
-export function cidrContains(c: Cidr, address: string): boolean {
-  const a = parseAddress(address);
-  if (!a || a.length !== c.bytes.length) return false;
-  for (let i = 0; i < c.bits; i++) {
-    const byte = i >> 3;
-    const mask = 0x80 >> (i & 7);
-    if ((a[byte]! & mask) !== (c.bytes[byte]! & mask)) return false;
-  }
-  return true;
-}
-
 function toServiceInfo(s: VirtualService): ServiceInfo {
   return {
     ...(s.fwmark !== undefined
@@ -107,7 +86,11 @@ export class SyncEngine {
     this.#link = opts.link;
     this.#log = opts.log;
     this.#dummy = opts.dummyName ?? 'kube-ipvs0';
-    this.#exclude = (opts.excludeCIDRs ?? []).map(parseCidr);
+    this.#exclude = (opts.excludeCIDRs ?? []).map((text) => {
+      const c = parseCidr(text);
+      if (!c) throw new Error(`invalid CIDR "${text}" in excludeCIDRs`);
+      return c;
+    });
     this.#nodeAddresses = opts.nodeAddresses ?? (() => []);
     this.#gracefulTimeoutMs = opts.gracefulTimeoutMs ?? 15 * 60_000;
     this.#now = opts.now ?? Date.now;

@@ -1,5 +1,5 @@
 // CIDR blocks and address tests (loopback, link-local) on canonical addresses. Pure.
-import { parseAddress, formatAddress, familyOf } from '../netlink/address.js';
+import { parseAddress, formatAddress, familyOf } from './address.js';
 import type { Family } from '../ipvs/types.js';
 
 export interface Cidr {

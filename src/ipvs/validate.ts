@@ -63,6 +63,11 @@ export function validateServiceKey(key: ServiceKey): ServiceKey {
   return { family: key.family, protocol: key.protocol, address: canonicalAddress(key.address), port: key.port };
 }
 
+/** The persistence netmask when none is given: every client on its own (the kernel's default too). */
+export function defaultNetmask(family: Family): string {
+  return family === 'inet' ? '255.255.255.255' : '128';
+}
+
 export function validateService(svc: VirtualService): VirtualService {
   const key = validateServiceKey(svc);
   const obj = `virtual service ${describeService(key)}`;
@@ -73,7 +78,7 @@ export function validateService(svc: VirtualService): VirtualService {
   if (svc.persistent) {
     const { timeout, netmask } = svc.persistent;
     if (!isInt(timeout, 1, 0x7fffffff)) throw new IpvsValidationError(obj, 'persistent.timeout', `${timeout} is not a positive number of seconds`);
-    let mask = netmask ?? (key.family === 'inet' ? '255.255.255.255' : '128');
+    let mask = netmask ?? defaultNetmask(key.family);
     if (key.family === 'inet' && !isIPv4Netmask(mask)) {
       throw new IpvsValidationError(obj, 'persistent.netmask', `"${mask}" is not an IPv4 netmask`);
     }

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { IpvsClient, describeOperation, type OperationFailure } from '../ipvs/client.js';
 import { serviceFlags } from '../ipvs/codec.js';
+import { defaultNetmask } from '../ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
 import { LinkClient } from '../link/link.js';
@@ -57,7 +58,7 @@ function toServiceInfo(s: VirtualService): ServiceInfo {
       : { family: s.family, protocol: s.protocol, address: s.address, port: s.port }),
     scheduler: s.scheduler,
     flags: serviceFlags(s),
-    persistent: s.persistent ? { timeout: s.persistent.timeout, netmask: s.persistent.netmask ?? (s.family === 'inet' ? '255.255.255.255' : '128') } : undefined,
+    persistent: s.persistent ? { timeout: s.persistent.timeout, netmask: s.persistent.netmask ?? defaultNetmask(s.family) } : undefined,
     onePacket: s.onePacket ?? false,
     schedulerFlags: { ...(s.schedulerFlags ?? {}) },
     pe: s.pe,
@@ -103,10 +104,6 @@ export class SyncEngine {
 
   get draining(): ReadonlyMap<string, DrainingServer> {
     return this.#draining;
-  }
-
-  get dummyIndex(): number {
-    return this.#dummyIndex;
   }
 
   /** True when the kernel model may be wrong (a failed batch): the next sync re-reads the kernel. */
@@ -163,10 +160,10 @@ export class SyncEngine {
       owns: this.#owns,
       excluded: this.#excluded,
       only: full ? undefined : changed,
-      draining: new Set(this.#draining.keys()),
+      draining: this.#draining,
     });
     const t2 = performance.now();
-    const result = this.#apply(desired, p);
+    const result = this.#apply(p);
     result.phases.readMs = t1 - t0;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
@@ -177,7 +174,7 @@ export class SyncEngine {
     return result;
   }
 
-  #apply(desired: DesiredIpvs, p: Plan): SyncResult {
+  #apply(p: Plan): SyncResult {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
@@ -216,7 +213,6 @@ export class SyncEngine {
       if (n) counts['delete-server'] = (counts['delete-server'] ?? 0) + n;
       result.operations += n;
     }
-    void desired;
     return result;
   }
 

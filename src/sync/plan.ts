@@ -2,6 +2,7 @@
 // kernel holds. No I/O here; the engine applies the plan and updates its model from the results.
 import type { VirtualService, RealServer, ServiceInfo, RealServerInfo, Operation, Protocol } from '../ipvs/types.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
+import { defaultNetmask } from '../ipvs/validate.js';
 
 /** A virtual service as kipvs wants it, with its real servers by serverKeyString. */
 export interface DesiredService {
@@ -59,8 +60,8 @@ export interface PlanOptions {
   excluded(service: ServiceInfo): boolean;
   /** Services to compare; all when absent (a full reconcile). */
   only?: Iterable<string>;
-  /** Real servers already draining, by `${serviceKey}|${serverKey}`. */
-  draining: ReadonlySet<string>;
+  /** Real servers already draining, by `${serviceKey}|${serverKey}` (a set, or the engine's map). */
+  draining: { has(key: string): boolean };
 }
 
 export function sameService(want: VirtualService, have: ServiceInfo): boolean {
@@ -69,7 +70,7 @@ export function sameService(want: VirtualService, have: ServiceInfo): boolean {
   return want.scheduler === have.scheduler
     && (want.onePacket ?? false) === have.onePacket
     && (want.persistent?.timeout ?? 0) === (have.persistent?.timeout ?? 0)
-    && (want.persistent ? (want.persistent.netmask ?? (want.family === 'inet' ? '255.255.255.255' : '128')) === have.persistent?.netmask : true)
+    && (want.persistent ? (want.persistent.netmask ?? defaultNetmask(want.family)) === have.persistent?.netmask : true)
     && !!wf.shFallback === !!hf.shFallback && !!wf.shPort === !!hf.shPort
     && !!wf.mhFallback === !!hf.mhFallback && !!wf.mhPort === !!hf.mhPort
     && (want.pe ?? undefined) === (have.pe ?? undefined);

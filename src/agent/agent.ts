@@ -175,10 +175,9 @@ export class Agent {
 
   /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
   #refreshNodeAddresses(): void {
-    // Looked up here, not taken from the engine: before the first sync the engine has not read the
-    // link yet, and counting kube-ipvs0's VIPs as node addresses would put NodePorts on them.
-    const dummy = this.#link.link('kube-ipvs0')?.index;
-    const all = this.#link.addresses().filter((a) => a.linkIndex !== dummy).map((a) => a.address);
+    // Before the first sync the engine has not read kube-ipvs0 yet: counting its VIPs as node
+    // addresses would put NodePorts on them, so the link is looked up by name.
+    const all = this.#link.addressesExcept('kube-ipvs0');
     const nodePorts = nodePortAddresses(all, this.#o.nodePortAddresses, this.#node ? nodePrimaryIPs(this.#node) : []);
     if (nodePorts.join() !== this.#nodePortAddrs.join() || all.join() !== this.#localAddresses.join()) {
       this.#nodePortAddrs = nodePorts;

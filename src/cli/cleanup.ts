@@ -9,8 +9,7 @@ export function cleanup(log: Logger): number {
   const ipvs = IpvsClient.open();
   const link = LinkClient.open();
   try {
-    const dummy = link.link('kube-ipvs0');
-    const nodeAddresses = link.addresses().filter((a) => a.linkIndex !== dummy?.index).map((a) => a.address);
+    const nodeAddresses = link.addressesExcept('kube-ipvs0');
     const engine = new SyncEngine({ ipvs, link, log, nodeAddresses: () => nodeAddresses });
     const r = engine.cleanup();
     log.info({ services: r.services }, 'cleanup done: kipvs virtual services and kube-ipvs0 removed');

@@ -120,6 +120,15 @@ export class LinkClient {
     return true;
   }
 
+  /**
+   * This host's addresses on every link but `name` (kube-ipvs0): where NodePort services listen.
+   * One dump; the link is looked up by name each time, so it works before kipvs has read it.
+   */
+  addressesExcept(name: string): string[] {
+    const skip = this.link(name)?.index;
+    return this.addresses().filter((a) => a.linkIndex !== skip).map((a) => a.address);
+  }
+
   /** Addresses of one link (by index), or of every link. */
   addresses(linkIndex?: number): InterfaceAddress[] {
     const out: InterfaceAddress[] = [];

@@ -1,7 +1,7 @@
 // Kubernetes-aware views of the IPVS table: the kernel's virtual and real servers joined with the
 // agent's state (which Service port each came from, which pod each real server is). Pure functions;
 // the CLI reads the kernel and the state socket and prints what these return.
-import type { ServiceInfo, RealServerInfo } from '../ipvs/types.js';
+import type { ServiceInfo, RealServerInfo, RealServer, ServiceKey } from '../ipvs/types.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import type { AgentState, VirtualServiceState } from '../agent/state.js';
 import type { EndpointInfo, VsOrigin } from '../model/types.js';
@@ -58,6 +58,23 @@ function condition(e: EndpointInfo | undefined, weight: number, draining: boolea
   return 'not-serving';
 }
 
+/** A real server the agent wants and the kernel lacks. */
+function missingServer(w: RealServer, e: EndpointInfo | undefined): RealServerView {
+  return {
+    address: w.address, port: w.port, weight: w.weight ?? 1, forward: w.forward ?? 'masq', activeConns: 0, inactiveConns: 0,
+    pod: e?.pod, node: e?.node, zone: e?.zone, local: e?.local, condition: condition(e, 1, false),
+    drift: 'wanted by the agent, missing from the kernel',
+  };
+}
+
+/** The fields of a virtual service's view that come from its key and scheduling settings. */
+function serviceFields(key: string, s: ServiceKey & { scheduler: string; persistent?: { timeout: number } | undefined }) {
+  return {
+    key, protocol: s.fwmark !== undefined ? 'fwmark' : s.protocol!, address: s.address ?? '', port: s.port ?? 0,
+    fwmark: s.fwmark, family: s.family, scheduler: s.scheduler, persistentTimeout: s.persistent?.timeout,
+  };
+}
+
 /** Join the kernel table with the agent's state, in the kernel's order, agent-only entries last. */
 export function joinView(kernel: KernelEntry[], state: AgentState | undefined): VirtualServiceView[] {
   const byKey = new Map<string, VirtualServiceState>();
@@ -86,31 +103,21 @@ export function joinView(kernel: KernelEntry[], state: AgentState | undefined): 
         condition: condition(e, rs.weight, since !== undefined), drainingSince: since, drift,
       };
     });
-    for (const [sk, w] of wanted) {
-      if (servers.some((rs) => serverKeyString(rs) === sk)) continue;
-      const e = endpoints.get(sk);
-      views.push({ address: w.address, port: w.port, weight: w.weight ?? 1, forward: w.forward ?? 'masq', activeConns: 0, inactiveConns: 0,
-        pod: e?.pod, node: e?.node, zone: e?.zone, local: e?.local, condition: condition(e, 1, false), drift: 'wanted by the agent, missing from the kernel' });
-    }
+    const inKernel = new Set(servers.map((rs) => serverKeyString(rs)));
+    for (const [sk, w] of wanted) if (!inKernel.has(sk)) views.push(missingServer(w, endpoints.get(sk)));
     out.push({
-      key, protocol: service.fwmark !== undefined ? 'fwmark' : service.protocol!, address: service.address ?? '', port: service.port ?? 0,
-      fwmark: service.fwmark, family: service.family, scheduler: service.scheduler, persistentTimeout: service.persistent?.timeout,
+      ...serviceFields(key, service),
       inKernel: true, origin: want?.origin, servers: views,
       unused: [...endpoints.values()].filter((e) => !e.used),
     });
   }
   for (const [key, want] of byKey) {
     if (seen.has(key)) continue;
-    const s = want.service;
     const endpoints = new Map(want.endpoints.map((e) => [serverKeyString(e), e]));
     out.push({
-      key, protocol: s.fwmark !== undefined ? 'fwmark' : s.protocol!, address: s.address ?? '', port: s.port ?? 0, fwmark: s.fwmark,
-      family: s.family, scheduler: s.scheduler, persistentTimeout: s.persistent?.timeout, inKernel: false, origin: want.origin,
-      servers: want.servers.map((w) => {
-        const e = endpoints.get(serverKeyString(w));
-        return { address: w.address, port: w.port, weight: w.weight ?? 1, forward: w.forward ?? 'masq', activeConns: 0, inactiveConns: 0,
-          pod: e?.pod, node: e?.node, zone: e?.zone, local: e?.local, condition: condition(e, 1, false), drift: 'wanted by the agent, missing from the kernel' };
-      }),
+      ...serviceFields(key, want.service),
+      inKernel: false, origin: want.origin,
+      servers: want.servers.map((w) => missingServer(w, endpoints.get(serverKeyString(w)))),
       unused: want.endpoints.filter((e) => !e.used),
     });
   }

@@ -193,7 +193,7 @@ export class Agent {
     let result: SyncResult;
     let changedServices: string[] = [];
     try {
-      if (full || !this.#lastSync) this.#refreshNodeAddresses();
+      if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
       const changes = this.#model.commit();
       this.lastCommitMs = performance.now() - tc;
@@ -298,9 +298,7 @@ export class Agent {
       serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString(),
     }));
     const virtualServices: AgentState['virtualServices'] = [];
-    const warnings: ModelWarning[] = [];
     for (const s of this.#model.services()) {
-      warnings.push(...s.warnings);
       for (const [key, vs] of s.virtualServices) {
         virtualServices.push({ key, service: vs.service, origin: vs.origin, servers: [...vs.servers.values()], endpoints: [...vs.endpoints.values()] });
       }
@@ -316,7 +314,8 @@ export class Agent {
       virtualServices,
       boundAddresses: [...this.#model.desired.boundAddresses],
       draining,
-      warnings,
+      // The model's own list: per-Service warnings plus virtual services claimed by two Services.
+      warnings: this.#model.warnings(),
       healthCheckNodePorts: [...this.#model.healthCheckNodePorts()].map(([port, h]) => ({ port, service: h.service, localEndpoints: h.localEndpoints })),
     };
   }

@@ -57,6 +57,9 @@ export class Agent {
   #lastSync?: { at: Date; result: SyncResult };
   /** Earliest unsynced change per Service ("namespace/name"), for network programming latency. */
   readonly #pendingSince = new Map<string, number>();
+  /** Service and EndpointSlice events since the last sync, for kube-proxy's *_changes_pending gauges. */
+  #pendingServiceChanges = 0;
+  #pendingEndpointChanges = 0;
   #localAddresses: string[] = [];
   #node: V1Node | undefined;
   #nodePortAddrs: string[] = [];
@@ -144,6 +147,7 @@ export class Agent {
         else this.#model.upsertService(obj as never);
         this.#mark(`${ns}/${name}`);
         this.metrics.serviceChangesTotal.inc();
+        this.metrics.serviceChangesPending.set(++this.#pendingServiceChanges);
         break;
       }
       case 'EndpointSlice': {
@@ -152,6 +156,7 @@ export class Agent {
         const svc = meta.labels?.['kubernetes.io/service-name'];
         if (svc) this.#mark(`${ns}/${svc}`);
         this.metrics.endpointChangesTotal.inc();
+        this.metrics.endpointChangesPending.set(++this.#pendingEndpointChanges);
         break;
       }
       case 'Node': {
@@ -165,7 +170,6 @@ export class Agent {
     }
     this.health.queued();
     this.metrics.lastQueued.set(Date.now() / 1000);
-    this.metrics.serviceChangesPending.set(this.#pendingSince.size);
     if (this.#synced) this.#runner.run();
   }
 
@@ -221,7 +225,9 @@ export class Agent {
       if (since !== undefined) m.programming.observe((now - since) / 1000);
     }
     this.#pendingSince.clear();
+    this.#pendingServiceChanges = this.#pendingEndpointChanges = 0;
     m.serviceChangesPending.set(0);
+    m.endpointChangesPending.set(0);
     m.lastSync.set(now / 1000);
     this.#gauges(result.kind === 'full');
     if (!result.failures.length) this.health.updated();

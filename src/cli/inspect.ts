@@ -34,7 +34,7 @@ function parse(argv: string[], command: string): Options | string {
 async function gather(socket: string): Promise<{ kernel: KernelEntry[]; state: AgentState | undefined }> {
   const ipvs = IpvsClient.open();
   try {
-    const kernel = ipvs.dump({ stats: false }).map(({ service, servers }) => ({ service, servers }));
+    const kernel = ipvs.dump({ stats: false });
     const state = await fetchState(socket);
     return { kernel, state };
   } finally {

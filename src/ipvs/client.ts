@@ -18,10 +18,10 @@ import type {
   Operation, SyncDaemon, ListOptions, ServiceInfo, RealServerInfo,
 } from './types.js';
 
-/** The kernel has no IPVS (module not loaded or not built). */
 /** Operations encoded per buffer in apply(); each buffer still goes out in as few sends as fit. */
 const APPLY_CHUNK = 4096;
 
+/** The kernel has no IPVS (module not loaded or not built). */
 export class IpvsUnavailableError extends Error {
   constructor(detail: string) {
     super(`IPVS is not available in this kernel: ${detail}. Load it with "modprobe ip_vs" (and the ip_vs_* schedulers), or run kipvs on a kernel built with CONFIG_IP_VS.`);

@@ -2,6 +2,7 @@
 // the agent until SIGTERM/SIGINT. `--cleanup` removes what kipvs owns and exits, as kube-proxy's.
 import { loadConfig, usage, ConfigError, type AgentConfig } from '../config/index.js';
 import { createLogger } from './log.js';
+import type { Source } from '../sources/types.js';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
@@ -28,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const { Agent } = await import('../agent/agent.js');
-  let source;
+  let source: Source;
   if (config.manifests) {
     const { manifestSource } = await import('../sources/manifests.js');
     source = manifestSource({ dir: config.manifests, nodeName: config.nodeName, log });

@@ -1,0 +1,408 @@
+// The ipset client: create, list, flush and destroy sets and add or delete their members over
+// nfnetlink (NETLINK_NETFILTER, subsystem IPSET), batched many requests per datagram. Entries are in
+// ipset's own text form, exactly as `ipset list` prints them; they are validated before anything is
+// sent, and kernel refusals come back as IpsetError naming the set (and the entry).
+import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
+import { MessageWriter } from '../netlink/message.js';
+import {
+  NETLINK_NETFILTER, NFNL_SUBSYS_IPSET, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN, Cmd, Attr,
+  IPSET_FLAG_LIST_SETNAME, IPSET_FLAG_LIST_HEADER,
+} from './constants.js';
+import {
+  beginIpset, putCreate, putEntry, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
+  ipsetError, nfprotoOf, isSetType,
+} from './codec.js';
+import type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
+
+export { parseEntry } from './codec.js';
+export type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
+
+/** Operations encoded per buffer in apply(); each buffer still goes out in as few sends as fit. */
+const APPLY_CHUNK = 8192;
+
+/**
+ * The highest revision of each type that ipset 7.17 (Debian 12's) knows: newer revisions the kernel
+ * may offer would make `ipset list` refuse the set. Every revision takes the attributes kipvs sends.
+ */
+const KNOWN_REVISION: Record<SetType, number> = {
+  'hash:ip': 6,
+  'hash:ip,port': 7,
+  'hash:ip,port,ip': 6,
+  'hash:ip,port,net': 8,
+  'bitmap:port': 3,
+};
+
+/** The kernel has no ipset (module not loaded or not built). */
+export class IpsetUnavailableError extends Error {
+  constructor(detail: string, options?: ErrorOptions) {
+    super(`ipset is not available in this kernel: ${detail}. Load it with "modprobe ip_set", or run kipvs on a kernel built with CONFIG_IP_SET.`, options);
+    this.name = 'IpsetUnavailableError';
+  }
+}
+
+/**
+ * The kernel refused an ipset request. `code` is the errno's name, or ipset's own (IPSET_ERR_…);
+ * `set` and `entry` say what the request was about.
+ */
+export class IpsetError extends KernelError {
+  override readonly code: string;
+  readonly set: string;
+  readonly entry: Entry | undefined;
+  constructor(set: string, action: string, errno: number, opts: { entry?: Entry; type?: string; detail?: string } = {}) {
+    const object = `ipset ${set}: ${action}${opts.entry !== undefined ? ` ${opts.entry}` : ''}`;
+    const own = ipsetError(errno, opts.type);
+    super(object, errno, opts.detail ?? own?.text);
+    this.name = 'IpsetError';
+    this.code = own?.code ?? errnoName(errno);
+    this.set = set;
+    this.entry = opts.entry;
+    // KernelError's message names plain errnos well; ipset's own codes need their names here.
+    if (own) this.message = `${object}: ${opts.detail ?? own.text} (${this.code})`;
+  }
+}
+
+/** An entry or set refused before anything was sent (invalid entry, unknown set). */
+export class IpsetValidationError extends Error {
+  readonly set: string;
+  readonly entry: Entry | undefined;
+  constructor(set: string, entry: Entry | undefined, message: string) {
+    super(message);
+    this.name = 'IpsetValidationError';
+    this.set = set;
+    this.entry = entry;
+  }
+}
+
+export interface SetOpFailure {
+  /** Index of the operation in the batch. */
+  index: number;
+  op: SetOp;
+  error: IpsetError | IpsetValidationError;
+}
+
+export interface SetBatchResult {
+  /** Operations the kernel accepted (an add of a present entry and a delete of an absent one count). */
+  applied: number;
+  failures: SetOpFailure[];
+}
+
+const ENOENT = 2;
+const EEXIST = 17;
+
+export class IpsetClient {
+  readonly #conn: NetlinkConnection;
+  readonly #protocol: number;
+  readonly #revisions = new Map<string, number>();
+
+  private constructor(conn: NetlinkConnection, protocol: number) {
+    this.#conn = conn;
+    this.#protocol = protocol;
+  }
+
+  /** Connect to the kernel's ipset; throws IpsetUnavailableError when the kernel has none. */
+  static open(): IpsetClient {
+    let conn: NetlinkConnection;
+    try {
+      conn = new NetlinkConnection(NETLINK_NETFILTER);
+    } catch (err) {
+      throw new IpsetUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
+    }
+    try {
+      // Ask with the oldest protocol every ipset kernel accepts; speak the newest both know.
+      let replies;
+      try {
+        replies = conn.request((seq) => beginIpset(new MessageWriter(64), Cmd.PROTOCOL, seq, { protocol: IPSET_PROTOCOL_MIN }).end(), 'ipset protocol');
+      } catch (err) {
+        if (err instanceof KernelError) throw new IpsetUnavailableError(`the kernel answered ${err.code} to ipset's protocol query`, { cause: err });
+        throw err;
+      }
+      const reply = replies.find((m) => m.type === ((NFNL_SUBSYS_IPSET << 8) | Cmd.PROTOCOL));
+      let kernel = IPSET_PROTOCOL;
+      if (reply) {
+        const p = reply.payload;
+        // nfgenmsg, then IPSET_ATTR_PROTOCOL (u8) among others.
+        for (let at = 4; at + 4 <= p.length;) {
+          const len = p.readUInt16LE(at);
+          if (len < 4) break;
+          if ((p.readUInt16LE(at + 2) & 0x3fff) === Attr.PROTOCOL && len >= 5) kernel = p.readUInt8(at + 4);
+          at += (len + 3) & ~3;
+        }
+      }
+      if (kernel < IPSET_PROTOCOL_MIN) throw new IpsetUnavailableError(`the kernel speaks ipset protocol ${kernel}, kipvs needs ${IPSET_PROTOCOL_MIN} or later`);
+      return new IpsetClient(conn, Math.min(kernel, IPSET_PROTOCOL));
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+
+  #writer(cmd: number, seq: number, dump = false, size = 256): MessageWriter {
+    return beginIpset(new MessageWriter(size), cmd, seq, { dump, protocol: this.#protocol });
+  }
+
+  /** One acknowledged request about set `name`; kernel refusals become IpsetError. */
+  #request(cmd: number, name: string, action: string, fill?: (w: MessageWriter) => void, type?: string) {
+    try {
+      return this.#conn.request((seq) => {
+        const w = this.#writer(cmd, seq);
+        w.string(Attr.SETNAME, name);
+        fill?.(w);
+        return w.end();
+      }, `ipset ${name}: ${action}`);
+    } catch (err) {
+      if (err instanceof KernelError && !(err instanceof IpsetError)) throw new IpsetError(name, action, err.errno, { type });
+      throw err;
+    }
+  }
+
+  /** Names of every set, in the kernel's order. */
+  list(): string[] {
+    const names: string[] = [];
+    const seen = new Set<string>();
+    const replies = this.#conn.request((seq) => this.#writer(Cmd.LIST, seq, true).u32(Attr.FLAGS, IPSET_FLAG_LIST_SETNAME).end(), 'ipset: list sets');
+    for (const m of replies) {
+      const { name } = decodeSetMessage(m.payload);
+      if (name && !seen.has(name)) {
+        seen.add(name);
+        names.push(name);
+      }
+    }
+    return names;
+  }
+
+  /**
+   * A set's type, family and number of entries, or undefined when there is no such set. A type kipvs
+   * does not create is given as the kernel names it; bitmap:port sets are reported as family inet.
+   */
+  header(name: string): SetHeader | undefined {
+    validateSetName(name);
+    let replies;
+    try {
+      replies = this.#conn.request((seq) => {
+        const w = this.#writer(Cmd.LIST, seq, true);
+        w.string(Attr.SETNAME, name).u32(Attr.FLAGS, IPSET_FLAG_LIST_HEADER);
+        return w.end();
+      }, `ipset ${name}: header`);
+    } catch (err) {
+      if (err instanceof KernelError && err.errno === ENOENT) return undefined;
+      if (err instanceof KernelError) throw new IpsetError(name, 'header', err.errno);
+      throw err;
+    }
+    for (const r of replies) {
+      const m = decodeSetMessage(r.payload);
+      if (m.name !== name || m.typeName === undefined) continue;
+      return {
+        type: m.typeName as SetType,
+        family: m.typeName.startsWith('bitmap:') ? 'inet' : (m.family ?? 'inet'),
+        entries: m.elements ?? 0,
+        references: m.references ?? 0,
+        revision: m.revision ?? 0,
+      };
+    }
+    return undefined;
+  }
+
+  /** Type and family of a set (IPSET_CMD_HEADER, one small request), or undefined if absent. */
+  #typeOf(name: string): { type: string; family: SetFamily } | undefined {
+    try {
+      const replies = this.#request(Cmd.HEADER, name, 'header');
+      for (const r of replies) {
+        const m = decodeSetMessage(r.payload);
+        if (m.typeName !== undefined) return { type: m.typeName, family: m.typeName.startsWith('bitmap:') ? 'inet' : (m.family ?? 'inet') };
+      }
+      return undefined;
+    } catch (err) {
+      if (err instanceof KernelError && err.errno === ENOENT) return undefined;
+      throw err;
+    }
+  }
+
+  /** The revision to create `type` with: the kernel's newest that ipset 7.17 also knows. */
+  #revision(type: SetType, family: SetFamily): number {
+    const key = `${type}/${family}`;
+    const cached = this.#revisions.get(key);
+    if (cached !== undefined) return cached;
+    let replies;
+    try {
+      replies = this.#conn.request((seq) => {
+        const w = this.#writer(Cmd.TYPE, seq);
+        w.string(Attr.TYPENAME, type).u8(Attr.FAMILY, nfprotoOf(family));
+        return w.end();
+      }, `ipset type ${type}`);
+    } catch (err) {
+      if (err instanceof KernelError) {
+        throw new IpsetError(type, `set type (family ${family})`, err.errno, {
+          detail: `the kernel has no ${type} set type for family ${family} (${ipsetError(err.errno)?.code ?? err.code}); load ip_set_${type.replace(/[:,]/g, '_')}`,
+        });
+      }
+      throw err;
+    }
+    let max = -1;
+    let min = 0;
+    for (const r of replies) {
+      const p = r.payload;
+      for (let at = 4; at + 4 <= p.length;) {
+        const len = p.readUInt16LE(at);
+        if (len < 4) break;
+        const t = p.readUInt16LE(at + 2) & 0x3fff;
+        if (len >= 5 && t === Attr.REVISION) max = p.readUInt8(at + 4);
+        if (len >= 5 && t === Attr.REVISION_MIN) min = p.readUInt8(at + 4);
+        at += (len + 3) & ~3;
+      }
+    }
+    if (max < 0) throw new Error(`ipset type ${type}: the kernel did not say which revisions it has`);
+    const revision = Math.max(min, Math.min(max, KNOWN_REVISION[type]));
+    this.#revisions.set(key, revision);
+    return revision;
+  }
+
+  /**
+   * Create a set, like `ipset create -exist`: nothing happens when a set of that name, type and
+   * family exists already (other hash sizes included). A set of that name with another type, family,
+   * maxelem or range is an error naming the set.
+   */
+  create(spec: SetSpec): void {
+    validateSpec(spec);
+    const revision = this.#revision(spec.type, spec.family);
+    const clash = (detail: string) => new IpsetError(spec.name, `create ${spec.type} family ${spec.family}`, EEXIST, { detail });
+    try {
+      this.#request(Cmd.CREATE, spec.name, `create ${spec.type} family ${spec.family}`, (w) => putCreate(w, spec, revision), spec.type);
+    } catch (err) {
+      if (!(err instanceof IpsetError && err.errno === EEXIST)) throw err;
+      const have = this.header(spec.name);
+      if (have && (have.type !== spec.type || have.family !== spec.family)) {
+        throw clash(`a set of that name exists with type ${have.type} family ${have.family}`);
+      }
+      throw clash(`a ${spec.type} set of that name exists with other parameters (maxelem or range)`);
+    }
+    // The kernel lets an existing set stand for a new one of the same type in another family: check.
+    const have = this.#typeOf(spec.name);
+    if (!have) throw new IpsetError(spec.name, 'create', ENOENT, { detail: 'the set vanished right after it was created' });
+    if (have.type !== spec.type || have.family !== spec.family) {
+      throw clash(`a set of that name exists with type ${have.type} family ${have.family}`);
+    }
+  }
+
+  /**
+   * Destroy a set, like `ipset destroy -exist`: a set that does not exist is no error. One that is in
+   * use (e.g. by an iptables rule) is an error naming it.
+   */
+  destroy(name: string): void {
+    // Without a name the kernel destroys every set: never send that.
+    validateSetName(name);
+    try {
+      // Recent kernels ignore a missing set without NLM_F_EXCL; older ones answer ENOENT.
+      this.#request(Cmd.DESTROY, name, 'destroy');
+    } catch (err) {
+      if (err instanceof IpsetError && err.errno === ENOENT) return;
+      if (err instanceof IpsetError && (err.code === 'IPSET_ERR_BUSY' || err.code === 'EBUSY')) {
+        throw new IpsetError(name, 'destroy', err.errno, { detail: 'the set is in use by a kernel component (e.g. an iptables rule) and cannot be destroyed' });
+      }
+      throw err;
+    }
+  }
+
+  /** Remove every member of a set. */
+  flush(name: string): void {
+    // Without a name the kernel flushes every set: never send that.
+    validateSetName(name);
+    this.#request(Cmd.FLUSH, name, 'flush');
+  }
+
+  /** Every member of a set, in ipset's text form (the kernel's order, which means nothing). */
+  entries(name: string): Entry[] {
+    validateSetName(name);
+    const w = this.#writer(Cmd.LIST, this.#conn.nextSeq(), true);
+    w.string(Attr.SETNAME, name).end();
+    const out: Entry[] = [];
+    let type = '';
+    const [errno] = this.#conn.dumpEach(w, (_i, _type, payload) => {
+      const m = decodeSetMessage(payload);
+      if (m.name !== name) return;
+      if (m.typeName !== undefined) type = m.typeName;
+      for (const [start, end] of m.members) out.push(formatMember(type, payload, start, end));
+    });
+    if (errno) throw new IpsetError(name, 'list', errno);
+    return out;
+  }
+
+  /**
+   * Add and delete many entries with as few system calls as the socket buffers allow. Adds are
+   * `-exist` (adding a present entry is no error) and so are deletes (deleting an absent one is none
+   * either). Every entry is checked against its set's type and family first; invalid ones, and ones
+   * for sets that do not exist, are reported and not sent. The kernel applies each of the rest on its
+   * own: a failure names its set and entry and does not stop the ones after it. Order is kept.
+   */
+  apply(ops: readonly SetOp[]): SetBatchResult {
+    let applied = 0;
+    const failures: SetOpFailure[] = [];
+    // Each set's type and family, to check and encode its entries.
+    const sets = new Map<string, { type: string; family: SetFamily } | undefined | Error>();
+    for (const op of ops) {
+      if (sets.has(op.set)) continue;
+      try {
+        validateSetName(op.set);
+        sets.set(op.set, this.#typeOf(op.set));
+      } catch (err) {
+        if (err instanceof Error) sets.set(op.set, err);
+        else throw err;
+      }
+    }
+    for (let start = 0; start < ops.length; start += APPLY_CHUNK) {
+      const end = Math.min(ops.length, start + APPLY_CHUNK);
+      const w = new MessageWriter(Math.max(4096, (end - start) * 96));
+      const sent: number[] = [];
+      for (let index = start; index < end; index++) {
+        const op = ops[index]!;
+        const fail = (message: string) => failures.push({ index, op, error: new IpsetValidationError(op.set, op.entry, message) });
+        if (op.op !== 'add' && op.op !== 'del') {
+          fail(`ipset ${op.set}: unknown operation ${JSON.stringify(op.op)} for ${op.entry} (add or del)`);
+          continue;
+        }
+        const set = sets.get(op.set);
+        if (set instanceof Error) {
+          fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${set.message}`);
+          continue;
+        }
+        if (set === undefined) {
+          fail(`ipset ${op.set}: ${op.op} ${op.entry}: no such set`);
+          continue;
+        }
+        if (!isSetType(set.type)) {
+          fail(`ipset ${op.set}: ${op.op} ${op.entry}: kipvs does not handle sets of type ${set.type}`);
+          continue;
+        }
+        let entry: ParsedEntry;
+        try {
+          entry = parseEntry(set.type, set.family, op.entry);
+        } catch (err) {
+          fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${(err as Error).message}`);
+          continue;
+        }
+        // No NLM_F_EXCL: the kernel then ignores "already added" and "not in the set".
+        beginIpset(w, op.op === 'add' ? Cmd.ADD : Cmd.DEL, this.#conn.nextSeq(), { protocol: this.#protocol });
+        w.string(Attr.SETNAME, op.set);
+        putEntry(w, entry);
+        w.end();
+        sent.push(index);
+      }
+      const results = sent.length ? this.#conn.execute(w) : [];
+      results.forEach((errno, i) => {
+        const index = sent[i]!;
+        if (errno === 0) {
+          applied++;
+          return;
+        }
+        const op = ops[index]!;
+        const set = sets.get(op.set) as { type: string };
+        failures.push({ index, op, error: new IpsetError(op.set, op.op, errno, { entry: op.entry, type: set.type }) });
+      });
+    }
+    failures.sort((a, b) => a.index - b.index);
+    return { applied, failures };
+  }
+}

@@ -12,6 +12,7 @@ import {
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './compute.js';
 import type { CompactSlice } from './compute.js';
+import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
 import type {
   ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService,
 } from './types.js';
@@ -88,6 +89,8 @@ export class ProxyModel {
    */
   private readonly claims = new Map<string, string | string[]>();
   private readonly addressRefs = new Map<string, number>();
+  /** ipset entries (see ipsets.ts), reference-counted across Services: two may share a loop-back entry. */
+  private readonly ipsetRefs = new Map<IpsetEntryKey, number>();
   private readonly withHealthCheck = new Set<string>();
   private readonly dirty = new Set<string>();
   // Which Services depend on what, so that a Node or address change touches only those.
@@ -197,7 +200,7 @@ export class ProxyModel {
   }
 
   commit(): ModelChanges {
-    const changes: ModelChanges = { changedKeys: new Set(), changedServices: [], addressesChanged: false, warnings: [] };
+    const changes: ModelChanges = { changedKeys: new Set(), changedServices: [], addressesChanged: false, warnings: [], ipsetAdded: [], ipsetRemoved: [] };
     if (this.dirty.size === 0) return changes;
     const ctx = this.context();
     const names = [...this.dirty].sort();
@@ -238,6 +241,7 @@ export class ProxyModel {
       const newAddrs = neu?.addresses ?? new Set<string>();
       for (const a of oldAddrs) if (!newAddrs.has(a)) this.unref(a, changes);
       for (const a of newAddrs) if (!oldAddrs.has(a)) this.ref(a, changes);
+      this.diffIpsets(old, neu, changes);
       if (neu?.healthCheckNodePort) this.withHealthCheck.add(name);
       else this.withHealthCheck.delete(name);
       changes.changedServices.push(name);
@@ -266,6 +270,32 @@ export class ProxyModel {
     if (next) this.desired.services.set(key, next);
     else this.desired.services.delete(key);
     changes.changedKeys.add(key);
+  }
+
+  private diffIpsets(old: ServiceDesired | undefined, neu: ServiceDesired | undefined, changes: ModelChanges): void {
+    const before = old ? serviceIpsetEntries(old) : new Set<IpsetEntryKey>();
+    const after = neu ? serviceIpsetEntries(neu) : new Set<IpsetEntryKey>();
+    for (const e of before) {
+      if (after.has(e)) continue;
+      const n = this.ipsetRefs.get(e) ?? 0;
+      if (n <= 1) {
+        this.ipsetRefs.delete(e);
+        changes.ipsetRemoved.push(e);
+      } else {
+        this.ipsetRefs.set(e, n - 1);
+      }
+    }
+    for (const e of after) {
+      if (before.has(e)) continue;
+      const n = this.ipsetRefs.get(e) ?? 0;
+      this.ipsetRefs.set(e, n + 1);
+      if (n === 0) changes.ipsetAdded.push(e);
+    }
+  }
+
+  /** Every ipset entry the Services want, as of the last commit (for a full reconcile). */
+  ipsetEntries(): Iterable<IpsetEntryKey> {
+    return this.ipsetRefs.keys();
   }
 
   private ref(a: string, changes: ModelChanges): void {

@@ -118,4 +118,7 @@ export interface ModelChanges {
   addressesChanged: boolean;
   /** Warnings produced by this commit (bad input). */
   warnings: ModelWarning[];
+  /** ipset entries (ipsets.ts IpsetEntryKey) no Service had before this commit, and those no Service has now. */
+  ipsetAdded: string[];
+  ipsetRemoved: string[];
 }

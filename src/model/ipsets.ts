@@ -1,0 +1,91 @@
+// The ipset entries kube-proxy's IPVS mode keeps for one Service: what its iptables rules match to
+// masquerade, accept or filter traffic to the Service's addresses. Pure: the model diffs a Service's
+// entries before and after a change, and the sync engine applies the difference.
+import type { Family } from '../ipvs/types.js';
+import type { ServiceDesired } from './types.js';
+
+/** Sets by their IPv4 name; the IPv6 set of the same role is named by ipsetName(). */
+export type IpsetRole =
+  | 'KUBE-LOOP-BACK' | 'KUBE-CLUSTER-IP' | 'KUBE-EXTERNAL-IP' | 'KUBE-EXTERNAL-IP-LOCAL'
+  | 'KUBE-LOAD-BALANCER' | 'KUBE-LOAD-BALANCER-LOCAL'
+  | 'KUBE-NODE-PORT-TCP' | 'KUBE-NODE-PORT-LOCAL-TCP' | 'KUBE-NODE-PORT-UDP' | 'KUBE-NODE-PORT-LOCAL-UDP'
+  | 'KUBE-NODE-PORT-SCTP-HASH' | 'KUBE-NODE-PORT-LOCAL-SCTP-HASH'
+  | 'KUBE-HEALTH-CHECK-NODE-PORT' | 'KUBE-IPVS-IPS';
+
+/**
+ * One entry of one set, as one string: "inet|KUBE-CLUSTER-IP|10.96.0.10,tcp:53". The entry part is in
+ * ipset's own text form (what `ipset list` prints), so the kernel's dump compares directly.
+ */
+export type IpsetEntryKey = string;
+
+export function entryKey(family: Family, role: IpsetRole, entry: string): IpsetEntryKey {
+  return `${family}|${role}|${entry}`;
+}
+
+export function splitEntryKey(key: IpsetEntryKey): { family: Family; role: IpsetRole; entry: string } {
+  const a = key.indexOf('|');
+  const b = key.indexOf('|', a + 1);
+  return { family: key.slice(0, a) as Family, role: key.slice(a + 1, b) as IpsetRole, entry: key.slice(b + 1) };
+}
+
+/**
+ * The entries a Service contributes, as kube-proxy's IPVS proxier makes them:
+ * - ClusterIP `cip,proto:port` in KUBE-CLUSTER-IP;
+ * - externalIP `ip,proto:port` in KUBE-EXTERNAL-IP, or KUBE-EXTERNAL-IP-LOCAL with externalTrafficPolicy Local;
+ * - LoadBalancer `ip,proto:port` in KUBE-LOAD-BALANCER, and also in -LOCAL with Local policy;
+ * - NodePort: the port in KUBE-NODE-PORT-{TCP,UDP} (bitmap:port; -LOCAL- too with Local policy),
+ *   for SCTP `nodeIP,sctp:port` per node address in the -SCTP-HASH sets;
+ * - healthCheckNodePort in KUBE-HEALTH-CHECK-NODE-PORT;
+ * - every VIP bound on kube-ipvs0 in KUBE-IPVS-IPS;
+ * - every local endpoint, whatever its readiness, as `ep,proto:port,ep` in KUBE-LOOP-BACK (hairpin:
+ *   a pod that reaches itself through a Service is masqueraded so the reply comes back through IPVS).
+ */
+export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
+  const out = new Set<IpsetEntryKey>();
+  const families = new Set<Family>();
+  // Endpoints are the same for every virtual service of one Service port: read them once per port.
+  const loopbackDone = new Set<string>();
+  for (const vs of sd.virtualServices.values()) {
+    const s = vs.service;
+    if (s.address === undefined || s.protocol === undefined || s.port === undefined) continue;
+    const f = s.family;
+    families.add(f);
+    const proto = s.protocol;
+    const ipPort = `${s.address},${proto}:${s.port}`;
+    const local = vs.origin.trafficPolicy === 'Local';
+    switch (vs.origin.kind) {
+      case 'ClusterIP':
+        out.add(entryKey(f, 'KUBE-CLUSTER-IP', ipPort));
+        break;
+      case 'ExternalIP':
+        out.add(entryKey(f, local ? 'KUBE-EXTERNAL-IP-LOCAL' : 'KUBE-EXTERNAL-IP', ipPort));
+        break;
+      case 'LoadBalancer':
+        out.add(entryKey(f, 'KUBE-LOAD-BALANCER', ipPort));
+        if (local) out.add(entryKey(f, 'KUBE-LOAD-BALANCER-LOCAL', ipPort));
+        break;
+      case 'NodePort':
+        if (proto === 'sctp') {
+          out.add(entryKey(f, 'KUBE-NODE-PORT-SCTP-HASH', ipPort));
+          if (local) out.add(entryKey(f, 'KUBE-NODE-PORT-LOCAL-SCTP-HASH', ipPort));
+        } else {
+          const tcp = proto === 'tcp';
+          out.add(entryKey(f, tcp ? 'KUBE-NODE-PORT-TCP' : 'KUBE-NODE-PORT-UDP', String(s.port)));
+          if (local) out.add(entryKey(f, tcp ? 'KUBE-NODE-PORT-LOCAL-TCP' : 'KUBE-NODE-PORT-LOCAL-UDP', String(s.port)));
+        }
+        break;
+    }
+    const port = `${f}/${vs.origin.portName}/${proto}`;
+    if (!loopbackDone.has(port)) {
+      loopbackDone.add(port);
+      for (const ep of vs.endpoints.values()) {
+        if (ep.local) out.add(entryKey(f, 'KUBE-LOOP-BACK', `${ep.address},${proto}:${ep.port},${ep.address}`));
+      }
+    }
+  }
+  for (const a of sd.addresses) out.add(entryKey(a.includes(':') ? 'inet6' : 'inet', 'KUBE-IPVS-IPS', a));
+  if (sd.healthCheckNodePort) {
+    for (const f of families) out.add(entryKey(f, 'KUBE-HEALTH-CHECK-NODE-PORT', String(sd.healthCheckNodePort.port)));
+  }
+  return out;
+}

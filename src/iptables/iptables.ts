@@ -1,0 +1,313 @@
+// Puts a RuleSet (rules.ts) into the kernel with the iptables binaries, as kube-proxy does: one
+// iptables-save to read what is there, and, only when something differs, one iptables-restore --noflush
+// that rewrites the kipvs chains of the tables that differ and inserts missing jumps. Chains and rules
+// that are not kipvs' are never touched.
+import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { OWNED_CHAINS, type IpFamily, type Table } from './names.js';
+import { normaliseRule, parseSave, quoteArg, ruleArgsText, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
+
+/** Runs a binary; returns its stdout; throws an Error carrying `stderr` when it fails. */
+export type Run = (cmd: string, args: string[], input?: string) => string;
+
+export interface IptablesLog {
+  warn(o: object, m?: string): void;
+}
+
+export interface IptablesOptions {
+  family: IpFamily;
+  log?: IptablesLog;
+  run?: Run;
+}
+
+export class IptablesError extends Error {
+  constructor(
+    readonly command: string,
+    readonly table: string,
+    readonly stderr: string,
+  ) {
+    super(`${command} (table ${table}) failed: ${stderr}`);
+    this.name = 'IptablesError';
+  }
+}
+
+const TABLES: readonly Table[] = ['nat', 'filter'];
+const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
+
+/** The default Run: execFileSync, stderr captured. */
+export function execRun(cmd: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(cmd, args, {
+      input,
+      encoding: 'utf8',
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      maxBuffer: 1 << 28,
+    });
+  } catch (err) {
+    const e = err as { stderr?: unknown; code?: string; message?: string };
+    const stderr = typeof e.stderr === 'string' && e.stderr.trim() !== '' ? e.stderr : e.code === 'ENOENT' ? `${cmd}: not found` : String(e.message);
+    throw Object.assign(new Error(stderr), { stderr });
+  }
+}
+
+/** The first meaningful line of an error's stderr. */
+function stderrOf(err: unknown): string {
+  const e = err as { stderr?: unknown; message?: unknown };
+  const text = typeof e.stderr === 'string' && e.stderr.trim() !== '' ? e.stderr : String(e.message ?? err);
+  // iptables-restore prefixes "iptables-restore v1.8.9 (nf_tables): " (sometimes on a line of its own)
+  // and ends with a "Try `iptables-restore -h'" hint.
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim().replace(/^ip6?tables(-restore|-save)? v[\d.]+( \([^)]*\))?:\s*/, ''))
+    .filter((l) => l !== '' && !l.startsWith('Try `'));
+  return lines.join('; ') || text.trim();
+}
+
+/** The rule's jump target (-j/-g), or null. */
+function targetOf(ruleText: string): string | null {
+  const args = splitArgs(ruleText);
+  for (let i = 0; i < args.length - 1; i++) if (args[i] === '-j' || args[i] === '-g' || args[i] === '--jump' || args[i] === '--goto') return args[i + 1]!;
+  return null;
+}
+
+type Saved = Map<string, Map<string, SavedChain>>;
+
+export class Iptables {
+  readonly family: IpFamily;
+  private readonly run: Run;
+  private readonly log: IptablesLog | undefined;
+  private readonly saveCmd: string;
+  private readonly restoreCmd: string;
+  /** Per table: the wanted rules and the raw iptables-save text of our chains right after we restored them. */
+  private readonly applied = new Map<Table, { want: string; saved: string }>();
+  private warnedFormat = false;
+
+  constructor(opts: IptablesOptions) {
+    this.family = opts.family;
+    this.run = opts.run ?? execRun;
+    this.log = opts.log;
+    const bin = opts.family === 'inet6' ? 'ip6tables' : 'iptables';
+    this.saveCmd = `${bin}-save`;
+    this.restoreCmd = `${bin}-restore`;
+  }
+
+  /**
+   * Make the kernel hold `rs`: the kipvs chains exactly as wanted, each jump once. Costs one
+   * iptables-save when nothing differs; otherwise also one iptables-restore (and an iptables-save to
+   * check what it did).
+   */
+  apply(rs: RuleSet): { changed: boolean; ms: number } {
+    const start = performance.now();
+    this.checkFamily(rs);
+    const saved = this.readSaved();
+    const blocks: string[] = [];
+    const restored: Table[] = [];
+    for (const table of TABLES) {
+      const tableSaved = saved.get(table) ?? new Map<string, SavedChain>();
+      const chainsOk = this.chainsMatch(table, rs, tableSaved);
+      const jumpLines = this.jumpLines(table, rs, tableSaved).lines;
+      if (chainsOk && jumpLines.length === 0) continue;
+      const want = rs[table];
+      blocks.push(chainsOk ? tableBlock(table, [], jumpLines) : tableBlock(table, want.chains, [...want.rules, ...jumpLines]));
+      if (!chainsOk) restored.push(table);
+    }
+    if (blocks.length === 0) return { changed: false, ms: performance.now() - start };
+    this.restore(blocks.join(''));
+    if (restored.length > 0) this.remember(rs, restored);
+    return { changed: true, ms: performance.now() - start };
+  }
+
+  /** Insert the jumps that are missing (creating their target chains if absent); returns how many. */
+  ensureJumps(rs: RuleSet): number {
+    this.checkFamily(rs);
+    const saved = this.readSaved();
+    const blocks: string[] = [];
+    let inserted = 0;
+    for (const table of TABLES) {
+      const tableSaved = saved.get(table) ?? new Map<string, SavedChain>();
+      const { lines, missing } = this.jumpLines(table, rs, tableSaved);
+      if (lines.length === 0) continue;
+      const absent = [...new Set(rs.jumps.filter((j) => j.table === table && !tableSaved.has(j.target)).map((j) => j.target))];
+      blocks.push(tableBlock(table, absent, lines));
+      inserted += missing;
+    }
+    if (blocks.length > 0) this.restore(blocks.join(''));
+    return inserted;
+  }
+
+  /**
+   * Remove every rule in a built-in chain that jumps to a kipvs chain, then flush and delete the kipvs
+   * chains, in both tables. Nothing to remove is fine. A kipvs chain that a foreign chain still jumps to
+   * is flushed but kept (with a warning): deleting it would mean editing a chain that is not ours.
+   */
+  cleanup(): void {
+    this.applied.clear();
+    const saved = this.readSaved();
+    const blocks: string[] = [];
+    for (const table of TABLES) {
+      const tableSaved = saved.get(table);
+      if (!tableSaved) continue;
+      const owned = OWNED_CHAINS[table].filter((c) => tableSaved.has(c));
+      if (owned.length === 0) continue;
+      const lines: string[] = [];
+      const kept = new Set<string>();
+      for (const [name, chain] of tableSaved) {
+        if (owned.includes(name)) continue;
+        const hits: number[] = [];
+        chain.rules.forEach((r, i) => {
+          const t = targetOf(r);
+          if (t !== null && owned.includes(t)) {
+            if (chain.policy !== '-' || BUILTIN.has(name)) hits.push(i + 1);
+            else kept.add(t);
+          }
+        });
+        // By number, last first, so earlier numbers stay valid.
+        for (const n of hits.reverse()) lines.push(`-D ${name} ${n}`);
+      }
+      for (const c of owned) lines.push(`-F ${c}`);
+      for (const c of owned) if (!kept.has(c)) lines.push(`-X ${c}`);
+      if (kept.size > 0) this.log?.warn({ table, chains: [...kept] }, 'iptables: kipvs chains still referenced by other chains; flushed, not deleted');
+      blocks.push(tableBlock(table, [], lines));
+    }
+    if (blocks.length > 0) this.restore(blocks.join(''));
+  }
+
+  /** The iptables-save text of the kipvs chains and the jumps into them (nat and filter), for inspection. */
+  saved(): string {
+    const text = this.save();
+    const out: string[] = [];
+    let table: Table | null = null;
+    let block: string[] = [];
+    for (const raw of text.split('\n')) {
+      const l = raw.trim();
+      if (l.startsWith('*')) {
+        const name = l.slice(1);
+        table = name === 'nat' || name === 'filter' ? name : null;
+        block = [];
+      } else if (!table || l === '' || l.startsWith('#')) {
+        continue;
+      } else if (l === 'COMMIT') {
+        if (block.length > 0) out.push(`*${table}`, ...block, 'COMMIT');
+        table = null;
+      } else if (l.startsWith(':')) {
+        if (OWNED_CHAINS[table].includes(l.slice(1).split(/\s/)[0]!)) block.push(l);
+      } else if (l.startsWith('-A ')) {
+        const { chain, args } = ruleArgsText(l);
+        const t = targetOf(args);
+        if (OWNED_CHAINS[table].includes(chain) || (t !== null && OWNED_CHAINS[table].includes(t))) block.push(l);
+      }
+    }
+    return out.length ? out.join('\n') + '\n' : '';
+  }
+
+  // ---- internals ----
+
+  private checkFamily(rs: RuleSet): void {
+    if (rs.family !== this.family) throw new Error(`iptables: a rule set for ${rs.family} given to the ${this.family} applier`);
+  }
+
+  private save(): string {
+    try {
+      return this.run(this.saveCmd, []);
+    } catch (err) {
+      throw new IptablesError(this.saveCmd, 'nat,filter', stderrOf(err));
+    }
+  }
+
+  private readSaved(): Saved {
+    return parseSave(this.save());
+  }
+
+  private restore(input: string): void {
+    try {
+      this.run(this.restoreCmd, ['--noflush', '--wait'], input);
+    } catch (err) {
+      const reason = stderrOf(err);
+      throw new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
+    }
+  }
+
+  private wantKey(table: Table, rs: RuleSet): string {
+    return rs[table].chains.join(' ') + '\n' + rs[table].rules.join('\n');
+  }
+
+  private static rawKey(table: Table, tableSaved: Map<string, SavedChain>): string {
+    return OWNED_CHAINS[table].map((c) => {
+      const ch = tableSaved.get(c);
+      return ch ? `${c}\n${ch.rules.join('\n')}` : `${c} absent`;
+    }).join('\n\n');
+  }
+
+  /** The first difference between the wanted chains and the saved ones, or null. */
+  private difference(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): string | null {
+    const want = new Map<string, string[]>(rs[table].chains.map((c) => [c, []]));
+    for (const l of rs[table].rules) {
+      const { chain, args } = ruleArgsText(l);
+      want.get(chain)?.push(normaliseRule(args, this.family));
+    }
+    for (const [chain, rules] of want) {
+      const have = tableSaved.get(chain);
+      if (!have) return `${chain} missing`;
+      const got = have.rules.map((r) => normaliseRule(r, this.family));
+      for (let i = 0; i < Math.max(rules.length, got.length); i++) {
+        if (rules[i] !== got[i]) return `${chain} rule ${i + 1}: want ${rules[i] ?? '(none)'}, have ${got[i] ?? '(none)'}`;
+      }
+    }
+    return null;
+  }
+
+  private chainsMatch(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): boolean {
+    if (this.difference(table, rs, tableSaved) === null) return true;
+    // iptables versions print some rules differently from how they were written; if the chains are
+    // byte for byte what we saw right after restoring these same rules, they are still ours.
+    const memo = this.applied.get(table);
+    return memo !== undefined && memo.want === this.wantKey(table, rs) && memo.saved === Iptables.rawKey(table, tableSaved);
+  }
+
+  private remember(rs: RuleSet, tables: Table[]): void {
+    const saved = this.readSaved();
+    for (const table of tables) {
+      const tableSaved = saved.get(table) ?? new Map<string, SavedChain>();
+      this.applied.set(table, { want: this.wantKey(table, rs), saved: Iptables.rawKey(table, tableSaved) });
+      const diff = this.difference(table, rs, tableSaved);
+      if (diff !== null && !this.warnedFormat) {
+        this.warnedFormat = true;
+        this.log?.warn({ table, diff }, 'iptables: rules read back differ in form from those written; comparing with the text read back after each restore');
+      }
+    }
+  }
+
+  /** Restore lines that make each of the table's jumps present exactly once. */
+  private jumpLines(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): { lines: string[]; missing: number } {
+    const lines: string[] = [];
+    let missing = 0;
+    for (const j of rs.jumps) {
+      if (j.table !== table) continue;
+      const want = normaliseRule(j.args.map(quoteArg).join(' '), this.family);
+      const have = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => normaliseRule(r, this.family) === want).length;
+      const text = j.args.map(quoteArg).join(' ');
+      if (have === 0) {
+        lines.push(`-I ${j.chain} 1 ${text}`);
+        missing++;
+      }
+      for (let k = 1; k < have; k++) lines.push(`-D ${j.chain} ${text}`);
+    }
+    return { lines, missing };
+  }
+}
+
+/** The table an iptables-restore error is about: from its "line N" if it has one. */
+function tableAtLine(input: string, reason: string): string {
+  const m = /line:? (\d+)/.exec(reason);
+  const lines = input.split('\n');
+  const upto = m ? Math.min(Number(m[1]), lines.length) : lines.length;
+  const tables = new Set<string>();
+  let last = '';
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.startsWith('*')) {
+      tables.add(lines[i]!.slice(1));
+      if (i < upto) last = lines[i]!.slice(1);
+    }
+  }
+  return m && last ? last : [...tables].join(',');
+}

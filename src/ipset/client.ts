@@ -9,7 +9,7 @@ import {
   IPSET_FLAG_LIST_SETNAME, IPSET_FLAG_LIST_HEADER,
 } from './constants.js';
 import {
-  beginIpset, putCreate, putEntry, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
+  beginIpset, putCreate, putEntry, putEntries, MAX_ENTRY_BYTES, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
   ipsetError, nfprotoOf, isSetType,
 } from './codec.js';
 import type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
@@ -17,8 +17,12 @@ import type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry 
 export { parseEntry } from './codec.js';
 export type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
 
-/** Operations encoded per buffer in apply(); each buffer still goes out in as few sends as fit. */
-const APPLY_CHUNK = 8192;
+/**
+ * Entries in one packed add or del message of apply(), at most: with the biggest entries some 21 KiB,
+ * so that the kernel's error reply, which echoes a refused message whole, fits the 64 KiB that one
+ * datagram is received into.
+ */
+const PACK_ENTRIES = 256;
 
 /**
  * The highest revision of each type that ipset 7.17 (Debian 12's) knows: newer revisions the kernel
@@ -331,11 +335,18 @@ export class IpsetClient {
   }
 
   /**
-   * Add and delete many entries with as few system calls as the socket buffers allow. Adds are
-   * `-exist` (adding a present entry is no error) and so are deletes (deleting an absent one is none
-   * either). Every entry is checked against its set's type and family first; invalid ones, and ones
-   * for sets that do not exist, are reported and not sent. The kernel applies each of the rest on its
-   * own: a failure names its set and entry and does not stop the ones after it. Order is kept.
+   * Add and delete many entries with as few messages and system calls as the socket buffers allow.
+   * Adds are `-exist` (adding a present entry is no error) and so are deletes (deleting an absent one
+   * is none either). Every entry is checked against its set's type and family first; invalid ones,
+   * and ones for sets that do not exist, are reported and not sent. A failure names its set and entry
+   * and does not stop the ones after it. Each entry ends as the last operation on it says.
+   *
+   * Like `ipset restore`, runs of the same operation on one set go many entries per message (sets
+   * are independent, so only each set's own order is kept). The kernel stops such a message at the
+   * first entry it refuses, keeping the ones before it; then that message's entries are sent again
+   * one per message, which applies the rest and says precisely which fail (sending one that is
+   * applied already changes nothing). Where a later message of that set touched the same entry in
+   * the meantime, its operation is sent again after them, so that it is still the last.
    */
   apply(ops: readonly SetOp[]): SetBatchResult {
     let applied = 0;
@@ -352,57 +363,129 @@ export class IpsetClient {
         else throw err;
       }
     }
-    for (let start = 0; start < ops.length; start += APPLY_CHUNK) {
-      const end = Math.min(ops.length, start + APPLY_CHUNK);
-      const w = new MessageWriter(Math.max(4096, (end - start) * 96));
-      const sent: number[] = [];
-      for (let index = start; index < end; index++) {
-        const op = ops[index]!;
-        const fail = (message: string) => failures.push({ index, op, error: new IpsetValidationError(op.set, op.entry, message) });
-        if (op.op !== 'add' && op.op !== 'del') {
-          fail(`ipset ${op.set}: unknown operation ${JSON.stringify(op.op)} for ${op.entry} (add or del)`);
-          continue;
-        }
-        const set = sets.get(op.set);
-        if (set instanceof Error) {
-          fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${set.message}`);
-          continue;
-        }
-        if (set === undefined) {
-          fail(`ipset ${op.set}: ${op.op} ${op.entry}: no such set`);
-          continue;
-        }
-        if (!isSetType(set.type)) {
-          fail(`ipset ${op.set}: ${op.op} ${op.entry}: kipvs does not handle sets of type ${set.type}`);
-          continue;
-        }
-        let entry: ParsedEntry;
-        try {
-          entry = parseEntry(set.type, set.family, op.entry);
-        } catch (err) {
-          fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${(err as Error).message}`);
-          continue;
-        }
-        // No NLM_F_EXCL: the kernel then ignores "already added" and "not in the set".
-        beginIpset(w, op.op === 'add' ? Cmd.ADD : Cmd.DEL, this.#conn.nextSeq(), { protocol: this.#protocol });
-        w.string(Attr.SETNAME, op.set);
-        putEntry(w, entry);
-        w.end();
-        sent.push(index);
+    // What is sent, per set in the order given.
+    const bySet = new Map<string, Pending[]>();
+    for (let index = 0; index < ops.length; index++) {
+      const op = ops[index]!;
+      const fail = (message: string) => failures.push({ index, op, error: new IpsetValidationError(op.set, op.entry, message) });
+      if (op.op !== 'add' && op.op !== 'del') {
+        fail(`ipset ${op.set}: unknown operation ${JSON.stringify(op.op)} for ${op.entry} (add or del)`);
+        continue;
       }
-      const results = sent.length ? this.#conn.execute(w) : [];
-      results.forEach((errno, i) => {
-        const index = sent[i]!;
-        if (errno === 0) {
-          applied++;
-          return;
+      const set = sets.get(op.set);
+      if (set instanceof Error) {
+        fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${set.message}`);
+        continue;
+      }
+      if (set === undefined) {
+        fail(`ipset ${op.set}: ${op.op} ${op.entry}: no such set`);
+        continue;
+      }
+      if (!isSetType(set.type)) {
+        fail(`ipset ${op.set}: ${op.op} ${op.entry}: kipvs does not handle sets of type ${set.type}`);
+        continue;
+      }
+      let entry: ParsedEntry;
+      try {
+        entry = parseEntry(set.type, set.family, op.entry);
+      } catch (err) {
+        fail(`ipset ${op.set}: ${op.op} ${op.entry}: ${(err as Error).message}`);
+        continue;
+      }
+      let pending = bySet.get(op.set);
+      if (!pending) bySet.set(op.set, (pending = []));
+      // No NLM_F_EXCL: the kernel then ignores "already added" and "not in the set".
+      pending.push({ index, op, cmd: op.op === 'add' ? Cmd.ADD : Cmd.DEL, entry, type: set.type });
+    }
+    // Runs of one command on one set, PACK_ENTRIES at most to a message.
+    const packs: Pending[][] = [];
+    for (const pending of bySet.values()) {
+      let pack: Pending[] = [];
+      for (const p of pending) {
+        if (pack.length && (pack.length >= PACK_ENTRIES || pack[0]!.cmd !== p.cmd)) {
+          packs.push(pack);
+          pack = [];
         }
-        const op = ops[index]!;
-        const set = sets.get(op.set) as { type: string };
-        failures.push({ index, op, error: new IpsetError(op.set, op.op, errno, { entry: op.entry, type: set.type }) });
+        pack.push(p);
+      }
+      if (pack.length) packs.push(pack);
+    }
+    // A refused message comes back whole in its error reply: send at most a quarter of the receive
+    // buffer's worth at once, so that even if every one is refused their replies all fit.
+    const budget = Math.max(PACK_ENTRIES * MAX_ENTRY_BYTES, (this.#conn.window * 1280) / 4);
+    const refused: Pending[][] = [];
+    for (let next = 0; next < packs.length;) {
+      const w = new MessageWriter(Math.min(budget, 64 * 1024));
+      const sent: Pending[][] = [];
+      while (next < packs.length && (sent.length === 0 || w.length + PACK_ENTRIES * MAX_ENTRY_BYTES + 64 <= budget)) {
+        const pack = packs[next++]!;
+        beginIpset(w, pack[0]!.cmd, this.#conn.nextSeq(), { protocol: this.#protocol });
+        putEntries(w, pack[0]!.op.set, pack.map((p) => p.entry));
+        w.end();
+        sent.push(pack);
+      }
+      this.#conn.execute(w).forEach((errno, i) => {
+        if (errno === 0) applied += sent[i]!.length;
+        else refused.push(sent[i]!);
       });
+    }
+    if (refused.length) {
+      // Every entry of a refused message again, one per message: each result is that entry's own.
+      const again = refused.flat();
+      this.#sendEach(again).forEach((errno, i) => {
+        if (errno === 0) applied++;
+        else failures.push(this.#failure(again[i]!, errno));
+      });
+      // Those went in after the messages that followed theirs: where one of those has the last
+      // operation on the same entry, send it again so that it is the last again.
+      const key = (p: Pending) => `${p.op.set}\0${p.entry.text}`;
+      const last = new Map<string, Pending>();
+      for (const pending of bySet.values()) for (const p of pending) last.set(key(p), p);
+      const redone = new Set(again);
+      const seen = new Set<string>();
+      const fixes: Pending[] = [];
+      for (const p of again) {
+        const k = key(p);
+        if (seen.has(k)) continue;
+        seen.add(k);
+        const l = last.get(k)!;
+        if (!redone.has(l)) fixes.push(l);
+      }
+      // Those were applied once already; one the kernel now refuses did not take effect after all.
+      if (fixes.length) {
+        this.#sendEach(fixes).forEach((errno, i) => {
+          if (errno === 0) return;
+          applied--;
+          failures.push(this.#failure(fixes[i]!, errno));
+        });
+      }
     }
     failures.sort((a, b) => a.index - b.index);
     return { applied, failures };
   }
+
+  /** Send each entry in a message of its own; 0 or the errno for each, in order. */
+  #sendEach(pending: readonly Pending[]): number[] {
+    const w = new MessageWriter(Math.max(4096, pending.length * 96));
+    for (const p of pending) {
+      beginIpset(w, p.cmd, this.#conn.nextSeq(), { protocol: this.#protocol });
+      w.string(Attr.SETNAME, p.op.set);
+      putEntry(w, p.entry);
+      w.end();
+    }
+    return this.#conn.execute(w);
+  }
+
+  #failure(p: Pending, errno: number): SetOpFailure {
+    return { index: p.index, op: p.op, error: new IpsetError(p.op.set, p.op.op, errno, { entry: p.op.entry, type: p.type }) };
+  }
+}
+
+/** An operation of apply() that passed validation, on its way to the kernel. */
+interface Pending {
+  index: number;
+  op: SetOp;
+  cmd: number;
+  entry: ParsedEntry;
+  type: string;
 }

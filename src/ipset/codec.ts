@@ -170,16 +170,39 @@ function putAddr(w: MessageWriter, type: number, addr: Uint8Array): void {
   w.endNested();
 }
 
-/** IPSET_ATTR_DATA holding one parsed entry (add, del, test). */
-export function putEntry(w: MessageWriter, e: ParsedEntry): void {
+/**
+ * IPSET_ATTR_DATA holding one parsed entry (add, del, test). `lineno` (from 1) numbers the entry in a
+ * packed add/del, so that the kernel can say which one it refused.
+ */
+export function putEntry(w: MessageWriter, e: ParsedEntry, lineno?: number): void {
   w.beginNested(Attr.DATA);
   if (e.ip) putAddr(w, DataAttr.IP, e.ip);
   if (e.port !== undefined) w.be16(DataAttr.PORT | NBO, e.port);
   if (e.protocol) w.u8(DataAttr.PROTO, PROTO_NUM[e.protocol]);
   if (e.ip2) putAddr(w, DataAttr.IP2, e.ip2);
   if (e.cidr2 !== undefined) w.u8(DataAttr.CIDR2, e.cidr2);
+  if (lineno !== undefined) w.u32(DataAttr.LINENO, lineno);
   w.endNested();
 }
+
+/**
+ * The attributes after the protocol of one add or del of many entries of one set, as `ipset restore`
+ * sends them: the set name, IPSET_ATTR_LINENO, and IPSET_ATTR_ADT holding one IPSET_ATTR_DATA per
+ * entry, numbered from 1 (its index in `entries` plus one). The kernel applies them in order and stops
+ * at the first it refuses: those before it stay applied, it and those after it are not, and its
+ * error reply (the whole request echoed back) carries its number in IPSET_ATTR_LINENO.
+ */
+export function putEntries(w: MessageWriter, set: string, entries: readonly ParsedEntry[]): void {
+  w.string(Attr.SETNAME, set);
+  // Its presence (any value) asks for the failing entry's number; the kernel needs it with ADT.
+  w.u32(Attr.LINENO, 0);
+  w.beginNested(Attr.ADT);
+  entries.forEach((e, i) => putEntry(w, e, i + 1));
+  w.endNested();
+}
+
+/** The most bytes putEntry writes for one entry (hash:ip,port,net of IPv6 with a line number). */
+export const MAX_ENTRY_BYTES = 4 + 24 + 8 + 8 + 24 + 8 + 8;
 
 function readAddr(buf: Buffer, start: number, end: number): string {
   let out = '';

@@ -53,6 +53,8 @@ export const DataAttr = {
   TIMEOUT: 6,
   PROTO: 7,
   CADT_FLAGS: 8,
+  /** An entry's line number in a packed add/del (IPSET_ATTR_CADT_LINENO, host byte order). */
+  LINENO: 9,
   HASHSIZE: 18,
   MAXELEM: 19,
   NETMASK: 20,

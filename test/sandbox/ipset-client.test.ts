@@ -181,6 +181,80 @@ test('a bad entry fails alone, naming its set and entry, and the rest of the bat
   assert.deepEqual(ipsetMembers('kt-badport'), ['1500']);
 });
 
+test('20,000 entries in one apply, many to a message, are what ipset lists', (t) => {
+  const name = 'kt-big';
+  client.create({ name, type: 'hash:ip,port', family: 'inet', maxElem: 1 << 20 });
+  client.flush(name);
+  const entries = makeEntries('hash:ip,port', 'inet', 20000);
+  const started = process.hrtime.bigint();
+  const r = client.apply(entries.map((entry) => ({ op: 'add', set: name, entry })));
+  t.diagnostic(`apply of ${entries.length} adds: ${Number(process.hrtime.bigint() - started) / 1e6} ms`);
+  assert.deepEqual(r.failures.map((f) => f.error.message), []);
+  assert.equal(r.applied, entries.length);
+  assert.deepEqual(ipsetMembers(name), sorted(entries));
+  // Delete every other one: the rest stays.
+  const gone = entries.filter((_, i) => i % 2 === 0);
+  const r2 = client.apply(gone.map((entry) => ({ op: 'del', set: name, entry })));
+  assert.deepEqual(r2, { applied: gone.length, failures: [] });
+  assert.deepEqual(ipsetMembers(name), sorted(entries.filter((_, i) => i % 2 === 1)));
+  client.destroy(name);
+});
+
+test('a refused entry inside a packed run fails alone: the ones before and after it apply', () => {
+  const name = 'kt-packport';
+  client.create({ name, type: 'bitmap:port', family: 'inet', range: { from: 1000, to: 2000 } });
+  client.flush(name);
+  // 600 adds: three messages' worth; the kernel refuses 2500 (outside the range), the 151st.
+  const ports = Array.from({ length: 600 }, (_, i) => String(1000 + i));
+  ports[150] = '2500';
+  const ops: SetOp[] = ports.map((entry) => ({ op: 'add', set: name, entry }));
+  // Then the same set's later messages touch entries after the refused one in its message: 1200 is
+  // deleted, 1201 is deleted and added back. They must end as these last operations say.
+  ops.push({ op: 'del', set: name, entry: '1200' }, { op: 'del', set: name, entry: '1201' }, { op: 'add', set: name, entry: '1201' });
+  // And another set's entries in between, with one of its own refused.
+  ops.push({ op: 'add', set: 'kt-bad', entry: '10.9.0.1,tcp:1' });
+  const r = client.apply(ops);
+  assert.deepEqual(r.failures.map((f) => f.index), [150], r.failures.map((f) => f.error.message).join('; '));
+  const f = r.failures[0]!;
+  assert.equal(f.op, ops[150]);
+  assert.ok(f.error instanceof IpsetError, f.error.message);
+  assert.equal(f.error.code, 'IPSET_ERR_BITMAP_RANGE');
+  assert.equal(f.error.set, name);
+  assert.equal(f.error.entry, '2500');
+  assert.match(f.error.message, /kt-packport.*2500/);
+  assert.equal(r.applied, ops.length - 1);
+  const want = ports.filter((p) => p !== '2500' && p !== '1200');
+  assert.deepEqual(ipsetMembers(name), sorted(want));
+  assert.ok(ipsetMembers('kt-bad').includes('10.9.0.1,tcp:1'));
+});
+
+test('operations on one entry take effect in order: del then add ends added, add then del ends deleted', () => {
+  const name = 'kt-order';
+  client.create({ name, type: 'hash:ip,port', family: 'inet' });
+  client.flush(name);
+  const entries = makeEntries('hash:ip,port', 'inet', 700);
+  const a = entries.slice(0, 350);
+  const b = entries.slice(350);
+  // b is present at first; a is not.
+  assert.deepEqual(client.apply(b.map((entry) => ({ op: 'add', set: name, entry }))).failures, []);
+  const ops: SetOp[] = [
+    ...a.map((entry) => ({ op: 'add' as const, set: name, entry })),
+    ...b.map((entry) => ({ op: 'del' as const, set: name, entry })),
+    ...a.map((entry) => ({ op: 'del' as const, set: name, entry })),
+    ...b.map((entry) => ({ op: 'add' as const, set: name, entry })),
+    // One entry, each alone: del, add, del, add.
+    { op: 'del', set: name, entry: '10.99.0.1,tcp:1' },
+    { op: 'add', set: name, entry: '10.99.0.1,tcp:1' },
+    { op: 'del', set: name, entry: '10.99.0.2,tcp:1' },
+    { op: 'add', set: name, entry: '10.99.0.2,tcp:1' },
+    { op: 'del', set: name, entry: '10.99.0.2,tcp:1' },
+  ];
+  const r = client.apply(ops);
+  assert.deepEqual(r, { applied: ops.length, failures: [] });
+  assert.deepEqual(ipsetMembers(name), sorted([...b, '10.99.0.1,tcp:1']));
+  client.destroy(name);
+});
+
 test('create with a conflicting type, family or range is an error naming the set', () => {
   client.create({ name: 'kt-clash', type: 'hash:ip,port', family: 'inet' });
   assert.throws(() => client.create({ name: 'kt-clash', type: 'hash:ip', family: 'inet' }), (err: Error) => {

@@ -1,8 +1,8 @@
 // ipset entry text and message encoding, without a kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MessageWriter, NLA_F_NESTED, NLM_F_REQUEST, NLM_F_ACK } from '../../src/netlink/message.js';
-import { parseEntry, putEntry, putCreate, beginIpset, formatMember, decodeSetMessage, validateSpec } from '../../src/ipset/codec.js';
+import { MessageWriter, NLA_F_NESTED, NLM_F_REQUEST, NLM_F_ACK, parseAttrList, parseAttrs } from '../../src/netlink/message.js';
+import { parseEntry, putEntry, putEntries, putCreate, beginIpset, formatMember, decodeSetMessage, validateSpec, MAX_ENTRY_BYTES } from '../../src/ipset/codec.js';
 import { Attr, DataAttr, NLA_F_NET_BYTEORDER as NBO } from '../../src/ipset/constants.js';
 import type { SetType } from '../../src/ipset/types.js';
 
@@ -73,6 +73,48 @@ test('an add message has nfgenmsg, the protocol, the set name and network-order 
   assert.equal(b.readUInt16LE(62), DataAttr.PROTO);
   assert.equal(b.readUInt8(64), 6);
   assert.equal(b.length, 68);
+});
+
+test('a packed add has the set name, a line number, and ADT with each entry numbered from 1', () => {
+  const texts = ['10.0.0.1,tcp:80', '10.0.0.2,udp:53', '10.0.0.3,sctp:3001'];
+  const w = new MessageWriter();
+  beginIpset(w, 9, 7, { protocol: 7 });
+  putEntries(w, 'packed', texts.map((t) => parseEntry('hash:ip,port', 'inet', t)));
+  w.end();
+  const b = w.slice();
+  assert.equal(b.readUInt16LE(6), NLM_F_REQUEST | NLM_F_ACK); // no NLM_F_EXCL: -exist
+  const top = parseAttrList(b.subarray(20));
+  assert.deepEqual(top.map((a) => a.type), [Attr.PROTOCOL, Attr.SETNAME, Attr.LINENO, Attr.ADT]);
+  // nlmsghdr 16, nfgenmsg 4, PROTOCOL 8, SETNAME "packed" and NUL 12, LINENO 8: then ADT, nested.
+  assert.equal(b.readUInt16LE(48 + 2), Attr.ADT | NLA_F_NESTED);
+  assert.equal(top[1]!.value.toString('utf8', 0, 6), 'packed');
+  assert.equal(top[2]!.value.length, 4);
+  const data = parseAttrList(top[3]!.value);
+  assert.equal(data.length, 3);
+  data.forEach((d, i) => {
+    assert.equal(d.type, Attr.DATA);
+    const attrs = parseAttrs(d.value);
+    assert.equal(attrs[DataAttr.LINENO]!.readUInt32LE(0), i + 1, 'line numbers in host order, from 1');
+    assert.equal(attrs[DataAttr.PORT]!.readUInt16BE(0), [80, 53, 3001][i]);
+  });
+  // Read back as a list reply's members: the same entries.
+  const payload = b.subarray(16);
+  const m = decodeSetMessage(payload);
+  assert.deepEqual(m.members.map(([s, e]) => formatMember('hash:ip,port', payload, s, e)), texts);
+});
+
+test('MAX_ENTRY_BYTES bounds every entry putEntry writes', () => {
+  for (const e of [
+    parseEntry('hash:ip,port,net', 'inet6', 'fd00::1,tcp:80,fd00::/64'),
+    parseEntry('hash:ip,port,ip', 'inet6', 'fd00::1,tcp:80,fd00::2'),
+  ]) {
+    const w = new MessageWriter();
+    w.begin(1, 0, 1);
+    const before = w.length;
+    putEntry(w, e, 0xffffffff);
+    assert.ok(w.length - before <= MAX_ENTRY_BYTES, `${e.text}: ${w.length - before}`);
+    w.end();
+  }
 });
 
 test('create sends type, revision, family and big-endian sizes or port range', () => {

@@ -1,6 +1,7 @@
 // The node agent: sources feed the model, the model says what should be, the sync engine makes the
 // kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
 import http from 'node:http';
+import v8 from 'node:v8';
 import { IpvsClient } from '../ipvs/client.js';
 import { LinkClient } from '../link/link.js';
 import { SyncEngine, applySysctls, applyTimeouts, type Logger, type SyncResult } from '../sync/engine.js';
@@ -13,6 +14,11 @@ import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './hea
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
+import { IpsetClient } from '../ipset/client.js';
+import { IpsetSync, type IpsetSyncResult } from '../sync/ipsets.js';
+import { Iptables } from '../iptables/iptables.js';
+import { ipvsModeRules, type RuleSet } from '../iptables/rules.js';
+import { parseCidr } from '../netlink/cidr.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -30,6 +36,13 @@ export interface AgentOptions {
   gracefulTerminationTimeoutMs: number;
   /** How often draining real servers are checked for connections (kube-proxy: 1 min). */
   drainCheckMs?: number;
+  /**
+   * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
+   * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
+   */
+  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] } | false;
+  /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
+  optimizeForSize?: boolean;
   /** Address the health-check node port servers listen on. */
   healthCheckBindHost?: string;
   source: Source;
@@ -49,6 +62,9 @@ export class Agent {
   readonly #model: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
+  #ipsets?: IpsetSync;
+  #ipsetClient?: IpsetClient;
+  #iptables: { family: 'inet' | 'inet6'; client: Iptables; rules: RuleSet }[] = [];
   #servers: http.Server[] = [];
   #state?: StateServer;
   #drainTimer?: NodeJS.Timeout;
@@ -65,6 +81,8 @@ export class Agent {
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
   #stopping = false;
+  /** How long the last sync's ipset and iptables part took (ms). */
+  lastIptablesMs = 0;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   healthzPort = 0;
@@ -79,6 +97,10 @@ export class Agent {
 
   async start(): Promise<void> {
     const o = this.#o;
+    // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
+    // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
+    // at each collection, so setting it now applies to everything the agent allocates from here on.
+    if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
     this.#ipvs = IpvsClient.open();
     this.#link = LinkClient.open();
     applySysctls({ strictARP: o.strictARP, log: this.#log });
@@ -91,6 +113,7 @@ export class Agent {
       nodeAddresses: () => this.#nodePortAddrs,
       gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
     });
+    if (o.iptables !== false) this.#startIptables(o.iptables ?? { masqueradeAll: false, masqueradeBit: 14, clusterCIDRs: [] });
     this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
@@ -108,6 +131,48 @@ export class Agent {
     });
     this.#drainTimer = setInterval(() => this.#checkDraining(), o.drainCheckMs ?? 10_000);
     this.#drainTimer.unref();
+  }
+
+  /**
+   * The sets and rule sets of both families. Rules are computed once: they depend on the configuration
+   * only (they match sets, not Services). A bad configuration (masquerade bit, cluster CIDR) throws here,
+   * at start, naming the field.
+   */
+  #startIptables(cfg: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] }): void {
+    this.#ipsetClient = IpsetClient.open();
+    this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: ['inet', 'inet6'], log: this.#log });
+    this.#ipsets.ensureSets();
+    for (const family of ['inet', 'inet6'] as const) {
+      const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+      const rules = ipvsModeRules({
+        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
+        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+      });
+      this.#iptables.push({ family, client: new Iptables({ family, log: this.#log }), rules });
+    }
+  }
+
+  /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
+  #syncIptables(full: boolean, added: string[], removed: string[]): IpsetSyncResult | undefined {
+    if (!this.#ipsets) return undefined;
+    const r = full
+      ? this.#ipsets.reconcile(this.#model.ipsetEntries())
+      : this.#ipsets.applyChanges(added, removed, (k) => this.#model.hasIpsetEntry(k));
+    for (const f of r.failures) this.metrics.operationErrors.inc({ op: 'ipset' });
+    if (r.added) this.metrics.operations.inc({ op: 'ipset-add' }, r.added);
+    if (r.removed) this.metrics.operations.inc({ op: 'ipset-del' }, r.removed);
+    if (full) {
+      for (const t of this.#iptables) {
+        try {
+          const a = t.client.apply(t.rules);
+          if (a.changed) this.#log.info({ family: t.family, ms: r1(a.ms) }, 'iptables rules written');
+        } catch (err) {
+          this.metrics.iptablesRestoreFailures.inc();
+          this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
+        }
+      }
+    }
+    return r;
   }
 
   /** Resolves after the first sync that follows the initial lists. */
@@ -196,6 +261,7 @@ export class Agent {
     const full = reason === 'period' || !this.#lastSync || this.#engine.dirty;
     let result: SyncResult;
     let changedServices: string[] = [];
+    let ipsets: IpsetSyncResult | undefined;
     try {
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
@@ -204,6 +270,9 @@ export class Agent {
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       result = this.#engine.sync(this.#model.desired, full ? undefined : changes.changedKeys);
+      const ti = performance.now();
+      ipsets = this.#syncIptables(full, changes.ipsetAdded, changes.ipsetRemoved);
+      this.lastIptablesMs = performance.now() - ti;
       await this.#hc.update(this.#model.healthCheckNodePorts());
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
@@ -230,13 +299,14 @@ export class Agent {
     m.endpointChangesPending.set(0);
     m.lastSync.set(now / 1000);
     this.#gauges(result.kind === 'full');
-    if (!result.failures.length) this.health.updated();
+    if (!result.failures.length && !ipsets?.failures.length) this.health.updated();
     this.#lastSync = { at: new Date(), result };
     this.#log.info({
       reason, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
-      failures: result.failures.length, repaired: result.repaired, draining: this.#engine.draining.size,
+      failures: result.failures.length + (ipsets?.failures.length ?? 0), repaired: result.repaired, draining: this.#engine.draining.size,
+      ...(ipsets && (ipsets.added || ipsets.removed) ? { ipset: { added: ipsets.added, removed: ipsets.removed } } : {}),
       ms: Math.round(seconds * 1000 * 10) / 10,
-      phases: { model: r1(this.lastCommitMs), read: r1(result.phases.readMs), plan: r1(result.phases.planMs), bind: r1(result.phases.bindMs), apply: r1(result.phases.applyMs), unbind: r1(result.phases.unbindMs) },
+      phases: { model: r1(this.lastCommitMs), read: r1(result.phases.readMs), plan: r1(result.phases.planMs), bind: r1(result.phases.bindMs), apply: r1(result.phases.applyMs), unbind: r1(result.phases.unbindMs), ipset: r1(this.lastIptablesMs) },
     }, 'sync');
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
@@ -252,6 +322,7 @@ export class Agent {
   #gauges(full: boolean): void {
     const d = this.#model.desired;
     this.metrics.virtualServices.set(d.services.size);
+    this.metrics.ipsetEntries.set(this.#ipsets ? this.#model.ipsetEntryCount : 0);
     this.metrics.boundAddresses.set(d.boundAddresses.size);
     this.metrics.drainingServers.set(this.#engine.draining.size);
     let servers = 0;
@@ -338,5 +409,6 @@ export class Agent {
     this.#state?.close();
     this.#ipvs?.close();
     this.#link?.close();
+    this.#ipsetClient?.close();
   }
 }

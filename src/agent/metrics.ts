@@ -117,6 +117,8 @@ export function agentMetrics() {
     noLocalEndpoints: r.add(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints (recounted by each full reconcile)')),
     operations: r.add(new Counter('kipvs_netlink_operations_total', 'Netlink operations applied to the kernel, by kind (add-service, delete-server, bind, …)')),
     operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
+    iptablesRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'Cumulative proxy iptables restore failures')),
+    ipsetEntries: r.add(new Gauge('kipvs_ipset_entries', 'Entries kipvs wants in its ipsets (all sets, both families)')),
     syncs: r.add(new Counter('kipvs_syncs_total', 'Syncs, by kind (full or incremental)')),
     driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),
     drainingServers: r.add(new Gauge('kipvs_graceful_termination_queue_size', 'Real servers at weight 0 waiting for their connections to end')),

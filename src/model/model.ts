@@ -293,6 +293,14 @@ export class ProxyModel {
     }
   }
 
+  get ipsetEntryCount(): number {
+    return this.ipsetRefs.size;
+  }
+
+  hasIpsetEntry(key: IpsetEntryKey): boolean {
+    return this.ipsetRefs.has(key);
+  }
+
   /** Every ipset entry the Services want, as of the last commit (for a full reconcile). */
   ipsetEntries(): Iterable<IpsetEntryKey> {
     return this.ipsetRefs.keys();

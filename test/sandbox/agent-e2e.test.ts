@@ -89,27 +89,68 @@ function webSlice(which: number[]) {
   return slice('web-1', 'web', [{ name: 'http', port: 8080 }], which.map((i) => ({ ip: ip(i), pod: `web-${i}` })));
 }
 
-/** Sequential HTTP requests (a new connection each) until stopped: what a client sees. */
-function trafficLoop(host: string, port: number) {
-  let stop = false;
+// The client of trafficLoop, in a process of its own: the in-process agent's syncs are synchronous
+// (netlink, iptables-save), and a client sharing their event loop would time out while blocked behind
+// them, through no fault of the kernel's. One JSON line per request: when it was sent, body or error.
+const LOOP_CLIENT = `
+import http from 'node:http';
+const [host, port] = process.argv.slice(2);
+let stop = false;
+process.stdin.on('data', () => { stop = true; });
+process.stdin.on('end', () => { stop = true; });
+const get = () => new Promise((resolve, reject) => {
+  const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 3000 }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (c) => (body += c));
+    res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error('HTTP ' + res.statusCode))));
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout after 3000 ms to ' + host + ':' + port)));
+  req.on('error', reject);
+});
+while (!stop) {
+  const t = Date.now();
+  try {
+    const body = (await get()).trim();
+    process.stdout.write(JSON.stringify({ t, body }) + '\\n');
+  } catch (err) {
+    process.stdout.write(JSON.stringify({ t, err: err.message }) + '\\n');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+`;
+
+/** Sequential HTTP requests (a new connection each) from another process until stopped: what a client sees. */
+async function trafficLoop(host: string, port: number) {
+  const script = `${DIR}/loop-client.mjs`;
+  writeFileSync(script, LOOP_CLIENT);
+  const child = spawn(process.execPath, [script, host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const seen: string[] = [];
   /** When each answered request was sent (a request in flight across a sync began before it). */
   const sentAt: number[] = [];
   const failures: string[] = [];
-  const done = (async () => {
-    while (!stop) {
-      try {
-        const t = Date.now();
-        seen.push((await httpGet(host, port, '/', 3000)).trim());
-        sentAt.push(t);
-      } catch (err) {
-        // A refused connection fails at once: pause, so a broken VIP cannot spin this loop.
-        if (failures.length < 100) failures.push((err as Error).message);
-        await new Promise((r) => setTimeout(r, 50));
+  let tail = '';
+  let first: () => void = () => {};
+  const started = new Promise<void>((r) => (first = r));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    const lines = (tail + chunk).split('\n');
+    tail = lines.pop() ?? '';
+    for (const l of lines) {
+      const r = JSON.parse(l) as { t: number; body?: string; err?: string };
+      if (r.body !== undefined) {
+        seen.push(r.body);
+        sentAt.push(r.t);
+        first();
+      } else if (failures.length < 100) {
+        failures.push(r.err!);
       }
     }
-  })();
-  return { seen, sentAt, failures, stop: async () => { stop = true; await done; } };
+  });
+  const exited = new Promise((r) => child.once('exit', r));
+  // Node starts slowly in the sandbox: the load is on once the first answer is in.
+  await Promise.race([started, exited, new Promise((r) => setTimeout(r, 30_000))]);
+  return { seen, sentAt, failures, stop: async () => { child.stdin!.end(); await exited; } };
 }
 
 async function gets(host: string, port: number, n: number): Promise<string[]> {
@@ -170,7 +211,7 @@ test('ClusterIP, NodePort and externalIP carry HTTP to the ready backends; VIPs 
 
 test('endpoints scaled up and down while traffic flows: no request reaches a removed backend after the sync', async () => {
   const a = agent!;
-  const load = trafficLoop('10.96.10.10', 80);
+  const load = await trafficLoop('10.96.10.10', 80);
   try {
     api.update(webSlice([0, 1, 2]));
     await synced(a, 'be2 added', () => /10\.244\.83\.2:8080/.test(sh('ipvsadm -Ln -t 10.96.10.10:80')));
@@ -197,7 +238,7 @@ function assertAdopted(counts: Record<string, number>, who: string): void {
 }
 
 test('agent restarts under continuous load: a real agent process killed with SIGKILL and replaced; zero failed requests, nothing re-programmed', async () => {
-  const load = trafficLoop('10.96.10.10', 80);
+  const load = await trafficLoop('10.96.10.10', 80);
   try {
     await new Promise((r) => setTimeout(r, 300));
     await agent!.stop();
@@ -323,6 +364,66 @@ test('externalTrafficPolicy: Local serves a health-check node port with the loca
   assert.equal((await fetchText(32100, '/')).status, 503);
 });
 
+test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort traffic from off the node is masqueraded unless the policy is Local; hand edits are repaired', async () => {
+  const a = agent!;
+  // A client host on its own link: its address is not the node's, as for traffic from outside.
+  sh(`ip netns add e2e-cl
+      ip link add v-e2e-cl type veth peer name eth0 netns e2e-cl
+      ip addr add 10.250.0.1/24 dev v-e2e-cl && ip link set v-e2e-cl up
+      ip -n e2e-cl link set lo up && ip -n e2e-cl addr add 10.250.0.2/24 dev eth0 && ip -n e2e-cl link set eth0 up
+      ip -n e2e-cl route add default via 10.250.0.1`);
+  const spec = (policy: string) => ({
+    type: 'NodePort', clusterIP: '10.96.10.50', clusterIPs: ['10.96.10.50'], externalTrafficPolicy: policy,
+    ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30200, protocol: 'TCP' }],
+  });
+  // A raw HTTP/1.0 request from the client namespace; the body is the last line of the reply (httpd
+  // listens on an IPv6 socket, so an IPv4 peer comes as [::ffff:a.b.c.d]).
+  const peer = () => sh(`ip netns exec e2e-cl timeout 10 bash -c 'exec 3<>/dev/tcp/10.250.0.1/30200; printf "GET /cgi-bin/peer HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'`)
+    .trim().split('\n').pop()!.trim().replace(/^\[(?:::ffff:)?(.*)\]$/, '$1');
+  try {
+    api.create(service('masq', spec('Cluster')));
+    api.create(slice('masq-1', 'masq', [{ name: 'http', port: 8080 }], [{ ip: ip(0), pod: 'masq-0' }]));
+    // A full sync: the new node address gets its NodePort virtual service.
+    await a.syncNow('period');
+    await synced(a, 'masq programmed', () => /10\.250\.0\.1:30200/.test(sh('ipvsadm -Ln')));
+    assert.match(sh('ipset list KUBE-CLUSTER-IP'), /^10\.96\.10\.50,tcp:80$/m);
+    assert.match(sh('ipset list KUBE-NODE-PORT-TCP'), /^30200$/m);
+    assert.match(sh('ipset list KUBE-IPVS-IPS'), /^10\.96\.10\.50$/m);
+    assert.match(sh('ipset list KUBE-LOOP-BACK'), /^10\.244\.81\.2,tcp:8080,10\.244\.81\.2$/m);
+    assert.doesNotMatch(sh('ipset list KUBE-NODE-PORT-LOCAL-TCP'), /^30200$/m);
+    const nat = sh('iptables-save -t nat');
+    assert.match(nat, /^-A PREROUTING .*-j KUBE-SERVICES$/m);
+    assert.match(nat, /^-A KUBE-POSTROUTING .*-j MASQUERADE/m);
+    // externalTrafficPolicy Cluster: the backend sees the node's address on its link, not the client's.
+    assert.equal(peer(), backends[0]!.hostAddress);
+
+    api.update(service('masq', spec('Local')));
+    await synced(a, 'policy Local', () => /^30200$/m.test(sh('ipset list KUBE-NODE-PORT-LOCAL-TCP')));
+    // Local: no SNAT, the client's own address arrives.
+    assert.equal(peer(), '10.250.0.2');
+
+    // Behind kipvs' back: an entry deleted, a chain flushed, a jump removed. The periodic reconcile repairs all.
+    sh(`ipset del KUBE-CLUSTER-IP 10.96.10.50,tcp:80
+        iptables -t nat -F KUBE-POSTROUTING
+        eval "iptables -t nat $(iptables -t nat -S POSTROUTING | grep -m1 -- '-j KUBE-POSTROUTING' | sed 's/^-A /-D /')"`);
+    assert.doesNotMatch(sh('iptables-save -t nat'), /-j KUBE-POSTROUTING/);
+    await a.syncNow('period');
+    assert.match(sh('ipset list KUBE-CLUSTER-IP'), /^10\.96\.10\.50,tcp:80$/m);
+    const repaired = sh('iptables-save -t nat');
+    assert.match(repaired, /^-A KUBE-POSTROUTING .*-j MASQUERADE/m);
+    assert.equal(repaired.match(/^-A POSTROUTING .*-j KUBE-POSTROUTING$/gm)?.length, 1);
+
+    api.delete(service('masq', spec('Local')) as never);
+    await synced(a, 'masq removed', () => !/10\.96\.10\.50,tcp:80/.test(sh('ipset list KUBE-CLUSTER-IP')));
+    assert.doesNotMatch(sh('ipset list KUBE-NODE-PORT-TCP'), /^30200$/m);
+    assert.doesNotMatch(sh('ipset list KUBE-IPVS-IPS'), /^10\.96\.10\.50$/m);
+  } finally {
+    shStatus('ip netns del e2e-cl; ip link del v-e2e-cl 2>/dev/null');
+    // Settle: the NodePort virtual services of the client link's address go with it.
+    await a.syncNow('period');
+  }
+});
+
 test('API server down, then a watch that expires (410): the kernel keeps its rules, nothing is re-added', async () => {
   const a = agent!;
   const before = sh('ipvsadm -Sn');
@@ -378,4 +479,24 @@ test('--manifests: a directory of YAML drives the agent without an API server', 
   writeFileSync(`${dir}/files.yaml`, doc([1]));
   await synced(agent, 'file change applied', () => /10\.244\.82\.2:8080/.test(sh('ipvsadm -Ln -t 10.96.11.1:80')));
   assert.equal((await httpGet('10.96.11.1', 80)).trim(), 'e2e-be1');
+});
+
+test('kipvs cleanup removes the virtual services, kube-ipvs0, the iptables chains and jumps and the ipsets; foreign ones stay', async () => {
+  await agent!.stop();
+  agent = undefined;
+  sh(`ipvsadm -A -t 10.250.9.9:80 -s rr
+      iptables -t nat -N FOREIGN && iptables -t nat -A OUTPUT -d 10.250.9.9 -j FOREIGN
+      ipset create FOREIGN-SET hash:ip -exist`);
+  assert.match(sh('iptables-save -t nat'), /KUBE-SERVICES/);
+  assert.match(sh('ipset list -n'), /^KUBE-CLUSTER-IP$/m);
+  const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
+  const out = (await promisify(execFile)(process.execPath, [bin, 'cleanup'], { encoding: 'utf8' })).stdout;
+  assert.match(out, /removed 1 virtual service, kube-ipvs0, the iptables chains and 34 ipsets/);
+  assert.equal(sh('ipvsadm -Sn').trim(), '-A -t 10.250.9.9:80 -s rr', 'only the foreign virtual service is left');
+  assert.notEqual(shStatus('ip link show kube-ipvs0').status, 0);
+  for (const t of ['nat', 'filter']) assert.doesNotMatch(sh(`iptables-save -t ${t}`), /KUBE-/, `no KUBE- chain or jump left in ${t}`);
+  assert.doesNotMatch(sh('ipset list -n'), /^KUBE-/m);
+  assert.match(sh('iptables-save -t nat'), /^-A OUTPUT -d 10\.250\.9\.9\/32 -j FOREIGN$/m);
+  assert.match(sh('ipset list -n'), /^FOREIGN-SET$/m);
+  sh('iptables -t nat -D OUTPUT -d 10.250.9.9 -j FOREIGN && iptables -t nat -X FOREIGN && ipset destroy FOREIGN-SET && ipvsadm -C');
 });

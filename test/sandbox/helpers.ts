@@ -42,6 +42,9 @@ export function startBackend(ns: string, subnet: number, port = 8080): Backend {
   const dir = `/tmp/www-${ns}`;
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/index.html`, `${ns}\n`);
+  // GET /cgi-bin/peer answers with the client address the backend sees (masquerade or not).
+  mkdirSync(`${dir}/cgi-bin`, { recursive: true });
+  writeFileSync(`${dir}/cgi-bin/peer`, '#!/bin/sh\nprintf "Content-Type: text/plain\\r\\n\\r\\n%s\\n" "$REMOTE_ADDR"\n', { mode: 0o755 });
   const child: ChildProcess = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', String(port), '-h', dir], { stdio: 'ignore' });
   waitFor(() => shStatus(`ip netns exec ${ns} busybox nc -z 127.0.0.1 ${port} 2>/dev/null || ip netns exec ${ns} ss -ltn | grep -q :${port}`).status === 0, 10_000, `httpd in ${ns}`);
   return {
@@ -76,8 +79,13 @@ export function httpGet(host: string, port: number, path = '/', timeoutMs = 5000
   });
 }
 
-/** Remove every IPVS service and the test dummy link. */
+/** Remove every IPVS service, the test dummy link, and the agent's iptables chains and ipsets. */
 export function resetKernel(): void {
   sh('ipvsadm -C');
   shStatus('ip link del kube-ipvs0');
+  for (const bin of ['iptables', 'ip6tables']) {
+    // Everything but the KUBE- chains and the jumps to them, restored over the whole tables.
+    shStatus(`${bin}-save -t nat >/dev/null 2>&1 && for t in nat filter; do ${bin}-save -t $t | grep -v -- 'KUBE-' | ${bin}-restore -T $t; done`);
+  }
+  shStatus("ipset list -n | grep '^KUBE-' | xargs -r -n1 ipset destroy");
 }

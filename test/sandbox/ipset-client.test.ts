@@ -181,11 +181,11 @@ test('a bad entry fails alone, naming its set and entry, and the rest of the bat
   assert.deepEqual(ipsetMembers('kt-badport'), ['1500']);
 });
 
-test('20,000 entries in one apply, many to a message, are what ipset lists', (t) => {
+test('3,000 entries in one apply, 256 to a message, are what ipset lists', (t) => {
   const name = 'kt-big';
   client.create({ name, type: 'hash:ip,port', family: 'inet', maxElem: 1 << 20 });
   client.flush(name);
-  const entries = makeEntries('hash:ip,port', 'inet', 20000);
+  const entries = makeEntries('hash:ip,port', 'inet', 3000);
   const started = process.hrtime.bigint();
   const r = client.apply(entries.map((entry) => ({ op: 'add', set: name, entry })));
   t.diagnostic(`apply of ${entries.length} adds: ${Number(process.hrtime.bigint() - started) / 1e6} ms`);

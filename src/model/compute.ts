@@ -458,6 +458,16 @@ class ComputedVs implements DesiredVirtualService {
     return (this.#flags & BOUND) !== 0;
   }
 
+  localEndpoints(): { address: string; port: number }[] {
+    const c = this.#cc;
+    try {
+      return collectEndpoints(this.#slices, this.origin.portName, this.origin.protocol, this.service.family, c.nodeName, new Warnings())
+        .filter((e) => e.local);
+    } catch {
+      return [];
+    }
+  }
+
   get endpoints(): Map<string, EndpointInfo> {
     const out = new Map<string, EndpointInfo>();
     const c = this.#cc;

@@ -78,9 +78,7 @@ export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
     const port = `${f}/${vs.origin.portName}/${proto}`;
     if (!loopbackDone.has(port)) {
       loopbackDone.add(port);
-      for (const ep of vs.endpoints.values()) {
-        if (ep.local) out.add(entryKey(f, 'KUBE-LOOP-BACK', `${ep.address},${proto}:${ep.port},${ep.address}`));
-      }
+      for (const ep of vs.localEndpoints()) out.add(entryKey(f, 'KUBE-LOOP-BACK', `${ep.address},${proto}:${ep.port},${ep.address}`));
     }
   }
   for (const a of sd.addresses) out.add(entryKey(a.includes(':') ? 'inet6' : 'inet', 'KUBE-IPVS-IPS', a));

@@ -83,6 +83,8 @@ export interface DesiredVirtualService {
    * virtual service. The model computes it on each read (a new Map each time; nothing kept per endpoint).
    */
   readonly endpoints: Map<string, EndpointInfo>;
+  /** The endpoints of the matching slice port on this node, whatever their condition (KUBE-LOOP-BACK). */
+  localEndpoints(): { address: string; port: number }[];
 }
 
 /** A warning about bad input, naming the object and the field. */

@@ -81,8 +81,9 @@ export class Agent {
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
   #stopping = false;
-  /** How long the last sync's ipset and iptables part took (ms). */
+  /** How long the last sync's ipset and iptables part took (ms), and the ipset part alone. */
   lastIptablesMs = 0;
+  lastIpsetMs = 0;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   healthzPort = 0;
@@ -158,6 +159,7 @@ export class Agent {
     const r = full
       ? this.#ipsets.reconcile(this.#model.ipsetEntries())
       : this.#ipsets.applyChanges(added, removed, (k) => this.#model.hasIpsetEntry(k));
+    this.lastIpsetMs = r.ms;
     for (const f of r.failures) this.metrics.operationErrors.inc({ op: 'ipset' });
     if (r.added) this.metrics.operations.inc({ op: 'ipset-add' }, r.added);
     if (r.removed) this.metrics.operations.inc({ op: 'ipset-del' }, r.removed);

@@ -1,15 +1,16 @@
 // Benchmark: the agent at scale, in one sandbox boot. N Services x M endpoints (one port each) fed
-// through an in-memory source into the real agent (model, sync engine, netlink):
+// through an in-memory source into the real agent (model, sync engine, netlink, ipsets, iptables):
 //   - the bulk-apply floor: the same virtual and real servers applied by the IPVS client alone;
 //   - the agent's initial sync (from "lists received" to the kernel programmed, VIPs bound);
 //   - one endpoint added to one Service: the netlink operations it took and the time from the event
 //     to the kernel;
 //   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
-//   - the agent process' RSS.
-//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--json]
+//   - the agent process' RSS now and at its peak (VmHWM).
+//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--json]
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { Agent } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
 import { LinkClient } from '../src/link/link.js';
@@ -105,6 +106,8 @@ const agent = new Agent({
   nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
   excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '', metricsBindAddress: '',
   stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
+  // --no-optimize-for-size: measure what V8's size mode costs and saves.
+  optimizeForSize: !args.includes('--no-optimize-for-size'),
 });
 await agent.start();
 const tFeed = performance.now();
@@ -125,6 +128,8 @@ const phases = (label: string) => {
   out[`${label}PlanMs`] = Math.round(p.planMs);
   out[`${label}BindMs`] = Math.round(p.bindMs);
   out[`${label}ApplyMs`] = Math.round(p.applyMs);
+  out[`${label}IptablesMs`] = Math.round(agent.lastIptablesMs);
+  out[`${label}IpsetMs`] = Math.round(agent.lastIpsetMs);
 };
 phases('initial');
 const heapNow = (label: string) => {
@@ -133,6 +138,7 @@ const heapNow = (label: string) => {
   out[`${label}RssMB`] = mb(m.rss);
 };
 heapNow('afterInitial');
+out.ipsetEntries = agent.metrics.ipsetEntries.get({});
 {
   const ipvs = IpvsClient.open();
   const link = LinkClient.open();
@@ -181,6 +187,8 @@ out.rssMB = mb(mem.rss);
 out.heapUsedMB = mb(mem.heapUsed);
 out.heapTotalMB = mb(mem.heapTotal);
 out.externalMB = mb(mem.external);
+// The peak, which is what a memory limit and the OOM killer see: the kernel's high-water mark.
+out.peakRssMB = Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024);
 await agent.stop();
 {
   const ipvs = IpvsClient.open();
@@ -199,13 +207,14 @@ if (json) {
     ['bulk-apply floor (IPVS client alone)', `${out.floorApplyMs} ms`],
     ['agent: feeding objects to the model', `${out.feedMs} ms`],
     ['agent: initial sync', `${out.initialSyncMs} ms (${(out.initialSyncMs! / out.floorApplyMs!).toFixed(2)}x the floor; ${out.initialOperations} IPVS operations + ${N} VIP binds)`],
-    ['  of which: model, kernel read, plan, VIP binds, IPVS ops', `${out.initialModelMs} / ${out.initialReadMs} / ${out.initialPlanMs} / ${out.initialBindMs} / ${out.initialApplyMs} ms`],
+    ['  of which: model, kernel read, plan, VIP binds, IPVS ops, ipsets + iptables', `${out.initialModelMs} / ${out.initialReadMs} / ${out.initialPlanMs} / ${out.initialBindMs} / ${out.initialApplyMs} / ${out.initialIptablesMs} ms (${out.ipsetEntries} ipset entries in ${out.initialIpsetMs} ms)`],
     ['one endpoint added: operations', `${out.oneEndpointOperations} (${out.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
     ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms (model ${out.oneEndpointModelMs} ms, engine ${out.oneEndpointSyncMs} ms)`],
     ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
-    ['  of which: kernel read (dump), plan', `${out.noopReadMs} / ${out.noopPlanMs} ms`],
+    ['  of which: kernel read (dump), plan, ipsets + iptables (dump and compare)', `${out.noopReadMs} / ${out.noopPlanMs} / ${out.noopIptablesMs} ms (ipsets ${out.noopIpsetMs} ms)`],
     ['RSS / heap total after the initial sync, after the reconcile', `${out.afterInitialRssMB} / ${out.afterInitialHeapTotalMB} MB, ${out.afterReconcileRssMB} / ${out.afterReconcileHeapTotalMB} MB`],
-    ['agent RSS / heap used / heap total / external', `${out.rssMB} MB / ${out.heapUsedMB} MB / ${out.heapTotalMB} MB / ${out.externalMB} MB (target RSS <= 200 MB)`],
+    ['agent RSS / heap used / heap total / external', `${out.rssMB} MB / ${out.heapUsedMB} MB / ${out.heapTotalMB} MB / ${out.externalMB} MB`],
+    ['agent peak RSS (VmHWM, whole run)', `${out.peakRssMB} MB (target <= 200 MB)`],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);

@@ -7,6 +7,7 @@ import { SCHEDULERS } from '../ipvs/types.js';
 import type { Family, Protocol, RealServer, VirtualService } from '../ipvs/types.js';
 import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import { parseAddress, formatAddress, familyOf } from '../netlink/address.js';
+import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
 import type {
   ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin,
 } from './types.js';
@@ -244,6 +245,7 @@ export function compactService(svc: V1Service): V1Service {
       if (spec.internalTrafficPolicy === 'Local') s.internalTrafficPolicy = spec.internalTrafficPolicy;
       if (spec.trafficDistribution !== undefined) s.trafficDistribution = spec.trafficDistribution;
       if (spec.healthCheckNodePort !== undefined) s.healthCheckNodePort = spec.healthCheckNodePort;
+      if (spec.loadBalancerSourceRanges !== undefined && spec.loadBalancerSourceRanges.length > 0) s.loadBalancerSourceRanges = spec.loadBalancerSourceRanges;
       trimmed = s;
     }
     const ingress = svc.status?.loadBalancer?.ingress;
@@ -607,6 +609,15 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
   });
 
+  // loadBalancerSourceRanges: who may reach the load balancer IPs (KUBE-LOAD-BALANCER-FW and its
+  // source sets). A range that contains a node address also lets the node itself in.
+  const sourceRanges: Cidr[] = [];
+  (spec.loadBalancerSourceRanges ?? []).forEach((text, i) => {
+    const c = typeof text === 'string' ? parseCidr(text.trim()) : null;
+    if (!c) { w.add(object, `spec.loadBalancerSourceRanges[${i}]`, `"${String(text)}" is not a CIDR`); return; }
+    sourceRanges.push(c);
+  });
+
   // Slices by family (FQDN slices are not for proxies). The computed virtual services keep these arrays:
   // `slices` itself when it is all of one family (the model never changes an array it passed in).
   const sliceFamily = (s: CompactSlice) => ADDRESS_TYPES[s.addressType as string];
@@ -659,6 +670,15 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
       for (const lb of lbIPs) {
         if (lb.family !== family) continue;
         add('LoadBalancer', lb.address, port.port, external, lb.field, !ctx.localAddresses.has(lb.address));
+        const ranges = sourceRanges.filter((c) => c.family === family);
+        // A range of every address (0.0.0.0/0, ::/0) restricts nothing, and ipset cannot hold it.
+        if (ranges.length > 0 && !ranges.some((c) => c.prefix === 0)) {
+          const origin = out.virtualServices.get(flat(serviceKeyString({ family, protocol, address: lb.address, port: port.port })))?.origin;
+          if (origin?.kind === 'LoadBalancer') {
+            origin.sourceRanges = ranges.map((c) => c.text);
+            origin.allowFromNode = [...ctx.localAddresses].some((a) => ranges.some((c) => cidrContains(c, a)));
+          }
+        }
       }
       if (port.nodePort !== undefined && port.nodePort !== null && port.nodePort !== 0) {
         if (!validPort(port.nodePort)) {

@@ -8,6 +8,7 @@ import type { ServiceDesired } from './types.js';
 export type IpsetRole =
   | 'KUBE-LOOP-BACK' | 'KUBE-CLUSTER-IP' | 'KUBE-EXTERNAL-IP' | 'KUBE-EXTERNAL-IP-LOCAL'
   | 'KUBE-LOAD-BALANCER' | 'KUBE-LOAD-BALANCER-LOCAL'
+  | 'KUBE-LOAD-BALANCER-FW' | 'KUBE-LOAD-BALANCER-SOURCE-CIDR' | 'KUBE-LOAD-BALANCER-SOURCE-IP'
   | 'KUBE-NODE-PORT-TCP' | 'KUBE-NODE-PORT-LOCAL-TCP' | 'KUBE-NODE-PORT-UDP' | 'KUBE-NODE-PORT-LOCAL-UDP'
   | 'KUBE-NODE-PORT-SCTP-HASH' | 'KUBE-NODE-PORT-LOCAL-SCTP-HASH'
   | 'KUBE-HEALTH-CHECK-NODE-PORT' | 'KUBE-IPVS-IPS';
@@ -28,11 +29,18 @@ export function splitEntryKey(key: IpsetEntryKey): { family: Family; role: Ipset
   return { family: key.slice(0, a) as Family, role: key.slice(a + 1, b) as IpsetRole, entry: key.slice(b + 1) };
 }
 
+/** A network as `ipset list` prints it: a host route (/32, /128) without its prefix. */
+function netText(cidr: string): string {
+  return cidr.endsWith('/32') || cidr.endsWith('/128') ? cidr.slice(0, cidr.lastIndexOf('/')) : cidr;
+}
+
 /**
  * The entries a Service contributes, as kube-proxy's IPVS proxier makes them:
  * - ClusterIP `cip,proto:port` in KUBE-CLUSTER-IP;
  * - externalIP `ip,proto:port` in KUBE-EXTERNAL-IP, or KUBE-EXTERNAL-IP-LOCAL with externalTrafficPolicy Local;
- * - LoadBalancer `ip,proto:port` in KUBE-LOAD-BALANCER, and also in -LOCAL with Local policy;
+ * - LoadBalancer `ip,proto:port` in KUBE-LOAD-BALANCER, and also in -LOCAL with Local policy; with
+ *   loadBalancerSourceRanges also in -FW, with `ip,proto:port,range` per range in -SOURCE-CIDR and, when
+ *   a range holds a node address, `ip,proto:port,ip` in -SOURCE-IP (the node's own connections);
  * - NodePort: the port in KUBE-NODE-PORT-{TCP,UDP} (bitmap:port; -LOCAL- too with Local policy),
  *   for SCTP `nodeIP,sctp:port` per node address in the -SCTP-HASH sets;
  * - healthCheckNodePort in KUBE-HEALTH-CHECK-NODE-PORT;
@@ -63,6 +71,11 @@ export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
       case 'LoadBalancer':
         out.add(entryKey(f, 'KUBE-LOAD-BALANCER', ipPort));
         if (local) out.add(entryKey(f, 'KUBE-LOAD-BALANCER-LOCAL', ipPort));
+        if (vs.origin.sourceRanges?.length) {
+          out.add(entryKey(f, 'KUBE-LOAD-BALANCER-FW', ipPort));
+          for (const c of vs.origin.sourceRanges) out.add(entryKey(f, 'KUBE-LOAD-BALANCER-SOURCE-CIDR', `${ipPort},${netText(c)}`));
+          if (vs.origin.allowFromNode) out.add(entryKey(f, 'KUBE-LOAD-BALANCER-SOURCE-IP', `${ipPort},${s.address}`));
+        }
         break;
       case 'NodePort':
         if (proto === 'sctp') {

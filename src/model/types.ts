@@ -50,6 +50,10 @@ export interface VsOrigin {
   notes: string[];
   /** The field of the Service that produced the address, e.g. "spec.externalIPs[0]", "spec.ports[1].nodePort". */
   field?: string;
+  /** LoadBalancer only: spec.loadBalancerSourceRanges of this family (canonical CIDRs), when they restrict. */
+  sourceRanges?: string[];
+  /** LoadBalancer with sourceRanges: whether a range holds a node address (the node may connect). */
+  allowFromNode?: boolean;
 }
 
 /** An endpoint as the model saw it, whether or not it became a real server. */

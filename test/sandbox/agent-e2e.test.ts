@@ -364,7 +364,7 @@ test('externalTrafficPolicy: Local serves a health-check node port with the loca
   assert.equal((await fetchText(32100, '/')).status, 503);
 });
 
-test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort traffic from off the node is masqueraded unless the policy is Local; hand edits are repaired', async () => {
+test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort traffic from off the node is masqueraded unless the policy is Local; loadBalancerSourceRanges enforced; hand edits are repaired', async () => {
   const a = agent!;
   // A client host on its own link: its address is not the node's, as for traffic from outside.
   sh(`ip netns add e2e-cl
@@ -401,6 +401,28 @@ test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort tr
     await synced(a, 'policy Local', () => /^30200$/m.test(sh('ipset list KUBE-NODE-PORT-LOCAL-TCP')));
     // Local: no SNAT, the client's own address arrives.
     assert.equal(peer(), '10.250.0.2');
+
+    // loadBalancerSourceRanges: a client in a range reaches the load balancer IP; once no range holds
+    // it, its packets are dropped before IPVS sees them.
+    const lb = (ranges: string[]) => ({
+      ...service('fw', {
+        type: 'LoadBalancer', clusterIP: '10.96.10.51', clusterIPs: ['10.96.10.51'], loadBalancerSourceRanges: ranges,
+        ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30201, protocol: 'TCP' }],
+      }),
+      status: { loadBalancer: { ingress: [{ ip: '203.0.113.77' }] } },
+    });
+    const viaLb = () => shStatus(`ip netns exec e2e-cl timeout 5 bash -c 'exec 3<>/dev/tcp/203.0.113.77/80; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'`);
+    api.create(lb(['10.250.0.0/24']));
+    api.create(slice('fw-1', 'fw', [{ name: 'http', port: 8080 }], [{ ip: ip(0), pod: 'fw-0' }]));
+    await synced(a, 'fw programmed', () => /^203\.0\.113\.77,tcp:80,10\.250\.0\.0\/24$/m.test(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-CIDR')));
+    assert.match(sh('ipset list KUBE-LOAD-BALANCER-FW'), /^203\.0\.113\.77,tcp:80$/m);
+    assert.match(viaLb().stdout, /e2e-be0/);
+    api.update(lb(['192.0.2.0/24']));
+    await synced(a, 'fw range changed', () => /^203\.0\.113\.77,tcp:80,192\.0\.2\.0\/24$/m.test(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-CIDR')));
+    const blocked = viaLb();
+    assert.notEqual(blocked.status, 0, `the load balancer answered a client outside its source ranges: ${blocked.stdout}`);
+    api.delete(lb([]) as never);
+    await synced(a, 'fw removed', () => !/203\.0\.113\.77/.test(sh('ipset list KUBE-LOAD-BALANCER-FW')));
 
     // Behind kipvs' back: an entry deleted, a chain flushed, a jump removed. The periodic reconcile repairs all.
     sh(`ipset del KUBE-CLUSTER-IP 10.96.10.50,tcp:80

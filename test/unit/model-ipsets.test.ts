@@ -97,3 +97,28 @@ test('the model reports entries added and removed per commit, counting entries t
   assert.deepEqual(c.ipsetAdded, ['inet|KUBE-LOOP-BACK|10.244.1.3,tcp:8080,10.244.1.3']);
   assert.deepEqual([...m.ipsetEntries()].sort(), ['inet|KUBE-CLUSTER-IP|10.96.0.2,tcp:80', 'inet|KUBE-IPVS-IPS|10.96.0.2', 'inet|KUBE-LOOP-BACK|10.244.1.3,tcp:8080,10.244.1.3']);
 });
+
+test('loadBalancerSourceRanges: the load balancer in -FW, each range in -SOURCE-CIDR, the node itself in -SOURCE-IP when a range holds a node address; a bad range warns', () => {
+  const spec = (ranges: string[]) => ({
+    type: 'LoadBalancer', clusterIP: '10.96.0.20', clusterIPs: ['10.96.0.20'], loadBalancerSourceRanges: ranges,
+    ports: [{ name: 'p', port: 443, protocol: 'TCP', nodePort: 30443 }],
+  });
+  const fw = (ranges: string[]) => entries(svc('fw', spec(ranges), ['203.0.113.5']), []).filter((e) => /LOAD-BALANCER-(FW|SOURCE)/.test(e));
+  assert.deepEqual(fw(['10.0.0.0/8', ' 198.51.100.7/32 ', '10.1.2.3/16']), [
+    'inet|KUBE-LOAD-BALANCER-FW|203.0.113.5,tcp:443',
+    'inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,10.0.0.0/8',
+    'inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,10.1.0.0/16',
+    'inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,198.51.100.7',
+  ]);
+  // 192.168.1.10 is a node address: the node may connect from the load balancer address itself.
+  assert.deepEqual(fw(['192.168.0.0/16']), [
+    'inet|KUBE-LOAD-BALANCER-FW|203.0.113.5,tcp:443',
+    'inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,192.168.0.0/16',
+    'inet|KUBE-LOAD-BALANCER-SOURCE-IP|203.0.113.5,tcp:443,203.0.113.5',
+  ]);
+  assert.deepEqual(fw([]), [], 'no ranges: open to all');
+  assert.deepEqual(fw(['0.0.0.0/0', '10.0.0.0/8']), [], 'a range of everything restricts nothing');
+  const sd = computeService(svc('fw', spec(['10.0.0.0/8', 'not-a-cidr']), ['203.0.113.5']), [], ctx);
+  assert.deepEqual(sd.warnings.map((w) => `${w.object} ${w.field}`), ['Service default/fw spec.loadBalancerSourceRanges[1]']);
+  assert.ok([...serviceIpsetEntries(sd)].includes('inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,10.0.0.0/8'), 'the valid range still applies');
+});

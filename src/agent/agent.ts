@@ -18,6 +18,9 @@ import { IpsetClient } from '../ipset/client.js';
 import { IpsetSync, type IpsetSyncResult } from '../sync/ipsets.js';
 import { Iptables } from '../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../iptables/rules.js';
+import { affectsNodeFirewall, lbClosedToNode } from '../model/ipsets.js';
+
+type LbPort = ReturnType<typeof lbClosedToNode>[number];
 import { parseCidr } from '../netlink/cidr.js';
 
 export interface AgentOptions {
@@ -64,7 +67,7 @@ export class Agent {
   #hc!: HealthCheckNodePorts;
   #ipsets?: IpsetSync;
   #ipsetClient?: IpsetClient;
-  #iptables: { family: 'inet' | 'inet6'; client: Iptables; rules: RuleSet }[] = [];
+  #iptables: { family: 'inet' | 'inet6'; client: Iptables; rules: RuleSet; make: (closed: LbPort[]) => RuleSet; closed: string }[] = [];
   #servers: http.Server[] = [];
   #state?: StateServer;
   #drainTimer?: NodeJS.Timeout;
@@ -145,11 +148,12 @@ export class Agent {
     this.#ipsets.ensureSets();
     for (const family of ['inet', 'inet6'] as const) {
       const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
-      const rules = ipvsModeRules({
+      const make = (closed: LbPort[]) => ipvsModeRules({
         family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
         ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+        ...(closed.length ? { lbOutFilter: closed } : {}),
       });
-      this.#iptables.push({ family, client: new Iptables({ family, log: this.#log }), rules });
+      this.#iptables.push({ family, client: new Iptables({ family, log: this.#log }), rules: make([]), make, closed: '[]' });
     }
   }
 
@@ -163,8 +167,21 @@ export class Agent {
     for (const f of r.failures) this.metrics.operationErrors.inc({ op: 'ipset' });
     if (r.added) this.metrics.operations.inc({ op: 'ipset-add' }, r.added);
     if (r.removed) this.metrics.operations.inc({ op: 'ipset-del' }, r.removed);
-    if (full) {
-      for (const t of this.#iptables) {
+    // The rules depend on the configuration, and on the load balancers whose source ranges keep the
+    // node out (one DROP rule each): those are looked up again only when their entries changed.
+    const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
+    for (const t of this.#iptables) {
+      let write = full;
+      if (firewall) {
+        const closed = lbClosedToNode(this.#model.ipsetEntries(), t.family);
+        const text = JSON.stringify(closed);
+        if (text !== t.closed) {
+          t.rules = t.make(closed);
+          t.closed = text;
+          write = true;
+        }
+      }
+      if (write) {
         try {
           const a = t.client.apply(t.rules);
           if (a.changed) this.#log.info({ family: t.family, ms: r1(a.ms) }, 'iptables rules written');

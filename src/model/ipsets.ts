@@ -100,3 +100,30 @@ export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
   }
   return out;
 }
+
+/** Does this entry change which load balancers the node itself may reach (lbOutFilter)? */
+export function affectsNodeFirewall(key: IpsetEntryKey): boolean {
+  return key.includes('|KUBE-LOAD-BALANCER-FW|') || key.includes('|KUBE-LOAD-BALANCER-SOURCE-IP|');
+}
+
+/**
+ * The load balancer ip:ports of a family whose loadBalancerSourceRanges hold no node address: the
+ * node's own connections to them are dropped (kube-proxy's KUBE-IPVS-OUT-FILTER, #119656). Read from
+ * the entries: in -FW with no -SOURCE-IP entry for the node. Sorted, so equal lists compare equal.
+ */
+export function lbClosedToNode(entries: Iterable<IpsetEntryKey>, family: Family): { address: string; protocol: 'tcp' | 'udp' | 'sctp'; port: number }[] {
+  const fw: string[] = [];
+  const open = new Set<string>();
+  for (const key of entries) {
+    if (!affectsNodeFirewall(key)) continue;
+    const { family: f, role, entry } = splitEntryKey(key);
+    if (f !== family) continue;
+    if (role === 'KUBE-LOAD-BALANCER-FW') fw.push(entry);
+    else open.add(entry.slice(0, entry.lastIndexOf(',')));
+  }
+  return fw.filter((e) => !open.has(e)).sort().map((e) => {
+    const [address, pp] = e.split(',') as [string, string];
+    const [protocol, port] = pp.split(':') as ['tcp' | 'udp' | 'sctp', string];
+    return { address, protocol, port: Number(port) };
+  });
+}

@@ -417,12 +417,19 @@ test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort tr
     await synced(a, 'fw programmed', () => /^203\.0\.113\.77,tcp:80,10\.250\.0\.0\/24$/m.test(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-CIDR')));
     assert.match(sh('ipset list KUBE-LOAD-BALANCER-FW'), /^203\.0\.113\.77,tcp:80$/m);
     assert.match(viaLb().stdout, /e2e-be0/);
+    // The range holds a node address (10.250.0.1): the node itself may connect too.
+    assert.match(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-IP'), /^203\.0\.113\.77,tcp:80,203\.0\.113\.77$/m);
+    assert.equal((await httpGet('203.0.113.77', 80)).trim(), 'e2e-be0');
     api.update(lb(['192.0.2.0/24']));
     await synced(a, 'fw range changed', () => /^203\.0\.113\.77,tcp:80,192\.0\.2\.0\/24$/m.test(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-CIDR')));
     const blocked = viaLb();
     assert.notEqual(blocked.status, 0, `the load balancer answered a client outside its source ranges: ${blocked.stdout}`);
+    // Nor may the node: a DROP rule for it in KUBE-IPVS-OUT-FILTER (written by this incremental sync).
+    assert.match(sh('iptables-save -t filter'), /^-A KUBE-IPVS-OUT-FILTER -s 203\.0\.113\.77\/32 .*-j DROP$/m);
+    await assert.rejects(httpGet('203.0.113.77', 80, '/', 2000), /timeout/);
     api.delete(lb([]) as never);
     await synced(a, 'fw removed', () => !/203\.0\.113\.77/.test(sh('ipset list KUBE-LOAD-BALANCER-FW')));
+    assert.doesNotMatch(sh('iptables-save -t filter'), /KUBE-IPVS-OUT-FILTER -s 203\.0\.113\.77/, 'the node rule goes with the Service');
 
     // Behind kipvs' back: an entry deleted, a chain flushed, a jump removed. The periodic reconcile repairs all.
     sh(`ipset del KUBE-CLUSTER-IP 10.96.10.50,tcp:80

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { V1Service, V1EndpointSlice } from '@kubernetes/client-node';
 import { computeService, ProxyModel } from '../../src/model/index.js';
 import type { ModelContext } from '../../src/model/index.js';
-import { serviceIpsetEntries, splitEntryKey } from '../../src/model/ipsets.js';
+import { serviceIpsetEntries, splitEntryKey, lbClosedToNode, affectsNodeFirewall } from '../../src/model/ipsets.js';
 
 function svc(name: string, spec: NonNullable<V1Service['spec']>, lb?: string[]): V1Service {
   const s: V1Service = { metadata: { namespace: 'default', name }, spec };
@@ -121,4 +121,18 @@ test('loadBalancerSourceRanges: the load balancer in -FW, each range in -SOURCE-
   const sd = computeService(svc('fw', spec(['10.0.0.0/8', 'not-a-cidr']), ['203.0.113.5']), [], ctx);
   assert.deepEqual(sd.warnings.map((w) => `${w.object} ${w.field}`), ['Service default/fw spec.loadBalancerSourceRanges[1]']);
   assert.ok([...serviceIpsetEntries(sd)].includes('inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.5,tcp:443,10.0.0.0/8'), 'the valid range still applies');
+});
+
+test('lbClosedToNode: load balancers with source ranges and no range for the node, per family, sorted', () => {
+  const e = [
+    'inet|KUBE-LOAD-BALANCER-FW|203.0.113.9,tcp:443', 'inet|KUBE-LOAD-BALANCER-SOURCE-CIDR|203.0.113.9,tcp:443,10.0.0.0/8',
+    'inet|KUBE-LOAD-BALANCER-FW|203.0.113.5,udp:53', 'inet|KUBE-LOAD-BALANCER-SOURCE-IP|203.0.113.5,udp:53,203.0.113.5',
+    'inet|KUBE-LOAD-BALANCER-FW|198.51.100.1,sctp:9', 'inet6|KUBE-LOAD-BALANCER-FW|fd00::5,tcp:80', 'inet|KUBE-CLUSTER-IP|10.96.0.1,tcp:80',
+  ];
+  assert.deepEqual(lbClosedToNode(e, 'inet'), [
+    { address: '198.51.100.1', protocol: 'sctp', port: 9 },
+    { address: '203.0.113.9', protocol: 'tcp', port: 443 },
+  ]);
+  assert.deepEqual(lbClosedToNode(e, 'inet6'), [{ address: 'fd00::5', protocol: 'tcp', port: 80 }]);
+  assert.ok(affectsNodeFirewall(e[0]!) && affectsNodeFirewall(e[3]!) && !affectsNodeFirewall(e[1]!) && !affectsNodeFirewall(e[6]!));
 });

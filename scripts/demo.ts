@@ -118,6 +118,15 @@ say('kube-ipvs0 holds the VIP; kipvs ipvsadm -Ln (kipvs\' own netlink reader, ip
 console.log(sh('ip -br addr show dev kube-ipvs0').trimEnd());
 console.log(kipvs('ipvsadm', '-Ln').trimEnd());
 
+say('the ipsets and iptables rules of IPVS mode: what the Service added to the sets, and the masquerade rules');
+for (const set of ['KUBE-CLUSTER-IP', 'KUBE-NODE-PORT-TCP', 'KUBE-IPVS-IPS', 'KUBE-LOOP-BACK']) {
+  const members = sh(`ipset list ${set}`).split('\nMembers:\n')[1]?.trim().split('\n').filter(Boolean) ?? [];
+  console.log(`  ${set.padEnd(20)} ${members.join('  ') || '(empty)'}`);
+}
+const nat = sh('iptables-save -t nat').split('\n');
+console.log(`  nat rules in kipvs chains: ${nat.filter((l) => /^-A KUBE-/.test(l)).length} (the same for 1 Service or 10,000); for example:`);
+for (const l of nat.filter((l) => /^-A KUBE-(POSTROUTING|MARK-MASQ) .*(MASQUERADE|--or-mark|--set-xmark)/.test(l)).slice(0, 2)) console.log(`    ${l}`);
+
 say('30 HTTP requests through the ClusterIP, 9 through the NodePort on a node address');
 await traffic('10.96.0.10', 80, 30);
 await traffic('10.244.1.1', 30080, 9);

@@ -178,6 +178,9 @@ export function formatExplain(target: string, views: VirtualServiceView[], state
       const policyText = o.kind === 'ClusterIP' ? 'internalTrafficPolicy' : 'externalTrafficPolicy';
       out.push(`  ${policyText}: ${o.trafficPolicy}${o.trafficPolicy === 'Local' ? ' (only endpoints on this node)' : ''}`);
       if (o.topologyZone) out.push(`  topology: endpoints hinted for zone ${o.topologyZone}`);
+      if (o.sourceRanges?.length) {
+        out.push(`  loadBalancerSourceRanges: ${o.sourceRanges.join(', ')}; other clients are dropped${o.allowFromNode ? '' : ', and so is the node itself (no range holds a node address)'}`);
+      }
       for (const n of o.notes) out.push(`  note: ${n}`);
     }
     out.push(`  scheduler ${v.scheduler}${v.persistentTimeout ? `, persistent for ${v.persistentTimeout}s (session affinity ClientIP)` : ''}; ${v.inKernel ? 'in the kernel' : 'NOT in the kernel yet'}`);

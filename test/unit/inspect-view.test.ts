@@ -68,3 +68,21 @@ test('parseTarget', () => {
   assert.equal(parseTarget('10.96.0.10:0'), null);
   assert.equal(parseTarget('web:80'), null);
 });
+
+test('explain names a load balancer\'s source ranges and whether the node itself is kept out', () => {
+  const lbState = (allowFromNode: boolean): AgentState => ({
+    ...state,
+    virtualServices: [{
+      ...state.virtualServices[0]!,
+      key: 'inet/tcp/203.0.113.5/80',
+      service: { family: 'inet', protocol: 'tcp', address: '203.0.113.5', port: 80, scheduler: 'rr' },
+      origin: { service: 'default/web', portName: 'http', servicePort: 80, protocol: 'tcp', kind: 'LoadBalancer', trafficPolicy: 'Cluster', notes: [], sourceRanges: ['10.0.0.0/8', '192.168.0.0/16'], allowFromNode },
+    }],
+  });
+  const kernel = [{ service: svcInfo('203.0.113.5', 80), servers: [rs('10.244.1.2', 8080)] }];
+  const closed = formatExplain('203.0.113.5:80', joinView(kernel, lbState(false)), lbState(false));
+  assert.match(closed, /loadBalancerSourceRanges: 10\.0\.0\.0\/8, 192\.168\.0\.0\/16; other clients are dropped, and so is the node itself/);
+  const open = formatExplain('203.0.113.5:80', joinView(kernel, lbState(true)), lbState(true));
+  assert.match(open, /loadBalancerSourceRanges: 10\.0\.0\.0\/8, 192\.168\.0\.0\/16; other clients are dropped$/m);
+  assert.doesNotMatch(formatExplain('10.96.0.10:80', joinView([{ service: svcInfo('10.96.0.10', 80), servers: [] }], state), state), /loadBalancerSourceRanges/);
+});

@@ -3,7 +3,7 @@
 // ipset's own text form, exactly as `ipset list` prints them; they are validated before anything is
 // sent, and kernel refusals come back as IpsetError naming the set (and the entry).
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
-import { MessageWriter } from '../netlink/message.js';
+import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import {
   NETLINK_NETFILTER, NFNL_SUBSYS_IPSET, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN, Cmd, Attr,
   IPSET_FLAG_LIST_SETNAME, IPSET_FLAG_LIST_HEADER,
@@ -93,6 +93,11 @@ export interface SetBatchResult {
 const ENOENT = 2;
 const EEXIST = 17;
 
+/** A set's family as kipvs reports it: bitmap:port sets have none of their own, so inet. */
+function familyOfSet(typeName: string, family: SetFamily | undefined): SetFamily {
+  return typeName.startsWith('bitmap:') ? 'inet' : (family ?? 'inet');
+}
+
 export class IpsetClient {
   readonly #conn: NetlinkConnection;
   readonly #protocol: number;
@@ -125,12 +130,9 @@ export class IpsetClient {
       if (reply) {
         const p = reply.payload;
         // nfgenmsg, then IPSET_ATTR_PROTOCOL (u8) among others.
-        for (let at = 4; at + 4 <= p.length;) {
-          const len = p.readUInt16LE(at);
-          if (len < 4) break;
-          if ((p.readUInt16LE(at + 2) & 0x3fff) === Attr.PROTOCOL && len >= 5) kernel = p.readUInt8(at + 4);
-          at += (len + 3) & ~3;
-        }
+        forEachAttr(p, 4, p.length, (type, off, len) => {
+          if (type === Attr.PROTOCOL && len >= 1) kernel = p.readUInt8(off);
+        });
       }
       if (kernel < IPSET_PROTOCOL_MIN) throw new IpsetUnavailableError(`the kernel speaks ipset protocol ${kernel}, kipvs needs ${IPSET_PROTOCOL_MIN} or later`);
       return new IpsetClient(conn, Math.min(kernel, IPSET_PROTOCOL));
@@ -201,7 +203,7 @@ export class IpsetClient {
       if (m.name !== name || m.typeName === undefined) continue;
       return {
         type: m.typeName as SetType,
-        family: m.typeName.startsWith('bitmap:') ? 'inet' : (m.family ?? 'inet'),
+        family: familyOfSet(m.typeName, m.family),
         entries: m.elements ?? 0,
         references: m.references ?? 0,
         revision: m.revision ?? 0,
@@ -216,7 +218,7 @@ export class IpsetClient {
       const replies = this.#request(Cmd.HEADER, name, 'header');
       for (const r of replies) {
         const m = decodeSetMessage(r.payload);
-        if (m.typeName !== undefined) return { type: m.typeName, family: m.typeName.startsWith('bitmap:') ? 'inet' : (m.family ?? 'inet') };
+        if (m.typeName !== undefined) return { type: m.typeName, family: familyOfSet(m.typeName, m.family) };
       }
       return undefined;
     } catch (err) {
@@ -249,14 +251,10 @@ export class IpsetClient {
     let min = 0;
     for (const r of replies) {
       const p = r.payload;
-      for (let at = 4; at + 4 <= p.length;) {
-        const len = p.readUInt16LE(at);
-        if (len < 4) break;
-        const t = p.readUInt16LE(at + 2) & 0x3fff;
-        if (len >= 5 && t === Attr.REVISION) max = p.readUInt8(at + 4);
-        if (len >= 5 && t === Attr.REVISION_MIN) min = p.readUInt8(at + 4);
-        at += (len + 3) & ~3;
-      }
+      forEachAttr(p, 4, p.length, (type, off, len) => {
+        if (len >= 1 && type === Attr.REVISION) max = p.readUInt8(off);
+        if (len >= 1 && type === Attr.REVISION_MIN) min = p.readUInt8(off);
+      });
     }
     if (max < 0) throw new Error(`ipset type ${type}: the kernel did not say which revisions it has`);
     const revision = Math.max(min, Math.min(max, KNOWN_REVISION[type]));

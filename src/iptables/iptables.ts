@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { OWNED_CHAINS, type IpFamily, type Table } from './names.js';
-import { normaliseRule, parseSave, quoteArg, ruleArgsText, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
+import { isOwnedChain, normaliseRule, parseSave, quoteArg, ruleArgsText, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
 
 /** Runs a binary; returns its stdout; throws an Error carrying `stderr` when it fails. */
 export type Run = (cmd: string, args: string[], input?: string) => string;
@@ -190,11 +190,11 @@ export class Iptables {
         if (block.length > 0) out.push(`*${table}`, ...block, 'COMMIT');
         table = null;
       } else if (l.startsWith(':')) {
-        if (OWNED_CHAINS[table].includes(l.slice(1).split(/\s/)[0]!)) block.push(l);
+        if (isOwnedChain(table, l.slice(1).split(/\s/)[0]!)) block.push(l);
       } else if (l.startsWith('-A ')) {
         const { chain, args } = ruleArgsText(l);
         const t = targetOf(args);
-        if (OWNED_CHAINS[table].includes(chain) || (t !== null && OWNED_CHAINS[table].includes(t))) block.push(l);
+        if (isOwnedChain(table, chain) || (t !== null && isOwnedChain(table, t))) block.push(l);
       }
     }
     return out.length ? out.join('\n') + '\n' : '';
@@ -283,9 +283,9 @@ export class Iptables {
     let missing = 0;
     for (const j of rs.jumps) {
       if (j.table !== table) continue;
-      const want = normaliseRule(j.args.map(quoteArg).join(' '), this.family);
-      const have = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => normaliseRule(r, this.family) === want).length;
       const text = j.args.map(quoteArg).join(' ');
+      const want = normaliseRule(text, this.family);
+      const have = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => normaliseRule(r, this.family) === want).length;
       if (have === 0) {
         lines.push(`-I ${j.chain} 1 ${text}`);
         missing++;

@@ -460,11 +460,14 @@ class ComputedVs implements DesiredVirtualService {
     return (this.#flags & BOUND) !== 0;
   }
 
+  /** The endpoints of this virtual service's slice port, collected again from its commit's slices. */
+  #collect(): Ep[] {
+    return collectEndpoints(this.#slices, this.origin.portName, this.origin.protocol, this.service.family, this.#cc.nodeName, new Warnings());
+  }
+
   localEndpoints(): { address: string; port: number }[] {
-    const c = this.#cc;
     try {
-      return collectEndpoints(this.#slices, this.origin.portName, this.origin.protocol, this.service.family, c.nodeName, new Warnings())
-        .filter((e) => e.local);
+      return this.#collect().filter((e) => e.local);
     } catch {
       return [];
     }
@@ -474,7 +477,7 @@ class ComputedVs implements DesiredVirtualService {
     const out = new Map<string, EndpointInfo>();
     const c = this.#cc;
     try {
-      const eps = collectEndpoints(this.#slices, this.origin.portName, this.origin.protocol, this.service.family, c.nodeName, new Warnings());
+      const eps = this.#collect();
       const choice = choose(eps, WHICH[this.#flags & 3]!, categorize(eps, c.topology, c.zone, c.nodeName));
       const chosen = new Set(choice.servers.map((e) => e.key));
       for (const e of eps) {

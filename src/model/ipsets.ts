@@ -2,9 +2,13 @@
 // masquerade, accept or filter traffic to the Service's addresses. Pure: the model diffs a Service's
 // entries before and after a change, and the sync engine applies the difference.
 import type { Family } from '../ipvs/types.js';
+import { familyOf } from '../netlink/address.js';
 import type { ServiceDesired } from './types.js';
 
-/** Sets by their IPv4 name; the IPv6 set of the same role is named by ipsetName(). */
+/**
+ * Sets by their IPv4 name (kube-proxy's, as in src/iptables/names.ts IPSETS); the IPv6 set of the same
+ * role is named by ipsetNameFor().
+ */
 export type IpsetRole =
   | 'KUBE-LOOP-BACK' | 'KUBE-CLUSTER-IP' | 'KUBE-EXTERNAL-IP' | 'KUBE-EXTERNAL-IP-LOCAL'
   | 'KUBE-LOAD-BALANCER' | 'KUBE-LOAD-BALANCER-LOCAL'
@@ -94,7 +98,8 @@ export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
       for (const ep of vs.localEndpoints()) out.add(entryKey(f, 'KUBE-LOOP-BACK', `${ep.address},${proto}:${ep.port},${ep.address}`));
     }
   }
-  for (const a of sd.addresses) out.add(entryKey(a.includes(':') ? 'inet6' : 'inet', 'KUBE-IPVS-IPS', a));
+  // The model's addresses are valid and canonical: familyOf always has an answer.
+  for (const a of sd.addresses) out.add(entryKey(familyOf(a)!, 'KUBE-IPVS-IPS', a));
   if (sd.healthCheckNodePort) {
     for (const f of families) out.add(entryKey(f, 'KUBE-HEALTH-CHECK-NODE-PORT', String(sd.healthCheckNodePort.port)));
   }

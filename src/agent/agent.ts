@@ -19,9 +19,9 @@ import { IpsetSync, type IpsetSyncResult } from '../sync/ipsets.js';
 import { Iptables } from '../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../iptables/rules.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../model/ipsets.js';
+import { parseCidr } from '../netlink/cidr.js';
 
 type LbPort = ReturnType<typeof lbClosedToNode>[number];
-import { parseCidr } from '../netlink/cidr.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -138,9 +138,10 @@ export class Agent {
   }
 
   /**
-   * The sets and rule sets of both families. Rules are computed once: they depend on the configuration
-   * only (they match sets, not Services). A bad configuration (masquerade bit, cluster CIDR) throws here,
-   * at start, naming the field.
+   * The sets and rule sets of both families. The rules match sets, not Services: they depend on the
+   * configuration, plus one DROP rule per load balancer closed to the node (`make` rebuilds them when
+   * that list changes). A bad configuration (masquerade bit, cluster CIDR) throws here, at start,
+   * naming the field.
    */
   #startIptables(cfg: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] }): void {
     this.#ipsetClient = IpsetClient.open();

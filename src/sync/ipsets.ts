@@ -20,7 +20,6 @@ export interface IpsetSyncResult {
 
 export class IpsetSync {
   readonly #client: IpsetClient;
-  readonly #families: Family[];
   readonly #log: Logger;
   /** Set name → its description, for every family. */
   readonly #sets = new Map<string, { info: IpsetInfo; family: Family }>();
@@ -29,20 +28,14 @@ export class IpsetSync {
 
   constructor(opts: { client: IpsetClient; families: Family[]; log: Logger }) {
     this.#client = opts.client;
-    this.#families = [...opts.families];
     this.#log = opts.log;
-    for (const family of this.#families) {
+    for (const family of opts.families) {
       for (const info of IPSETS) {
         const name = info.name(family);
         this.#sets.set(name, { info, family });
         this.#nameOf.set(`${family}|${info.name('inet')}`, name);
       }
     }
-  }
-
-  /** Every set name kipvs keeps, both families. */
-  get names(): string[] {
-    return [...this.#sets.keys()];
   }
 
   /** Create the sets that are missing (like `ipset create -exist`). Throws naming the set that cannot be. */

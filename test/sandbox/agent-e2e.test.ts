@@ -93,25 +93,15 @@ function webSlice(which: number[]) {
 // (netlink, iptables-save), and a client sharing their event loop would time out while blocked behind
 // them, through no fault of the kernel's. One JSON line per request: when it was sent, body or error.
 const LOOP_CLIENT = `
-import http from 'node:http';
+import { httpGet } from ${JSON.stringify(new URL('./helpers.js', import.meta.url).href)};
 const [host, port] = process.argv.slice(2);
 let stop = false;
 process.stdin.on('data', () => { stop = true; });
 process.stdin.on('end', () => { stop = true; });
-const get = () => new Promise((resolve, reject) => {
-  const req = http.get({ host, port: Number(port), path: '/', agent: false, timeout: 3000 }, (res) => {
-    let body = '';
-    res.setEncoding('utf8');
-    res.on('data', (c) => (body += c));
-    res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error('HTTP ' + res.statusCode))));
-  });
-  req.on('timeout', () => req.destroy(new Error('timeout after 3000 ms to ' + host + ':' + port)));
-  req.on('error', reject);
-});
 while (!stop) {
   const t = Date.now();
   try {
-    const body = (await get()).trim();
+    const body = (await httpGet(host, Number(port), '/', 3000)).trim();
     process.stdout.write(JSON.stringify({ t, body }) + '\\n');
   } catch (err) {
     process.stdout.write(JSON.stringify({ t, err: err.message }) + '\\n');
@@ -376,9 +366,12 @@ test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort tr
     type: 'NodePort', clusterIP: '10.96.10.50', clusterIPs: ['10.96.10.50'], externalTrafficPolicy: policy,
     ports: [{ name: 'http', port: 80, targetPort: 8080, nodePort: 30200, protocol: 'TCP' }],
   });
-  // A raw HTTP/1.0 request from the client namespace; the body is the last line of the reply (httpd
-  // listens on an IPv6 socket, so an IPv4 peer comes as [::ffff:a.b.c.d]).
-  const peer = () => sh(`ip netns exec e2e-cl timeout 10 bash -c 'exec 3<>/dev/tcp/10.250.0.1/30200; printf "GET /cgi-bin/peer HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'`)
+  // A raw HTTP/1.0 request from the client namespace, given up after `seconds`.
+  const clientGet = (host: string, port: number, path: string, seconds: number) =>
+    shStatus(`ip netns exec e2e-cl timeout ${seconds} bash -c 'exec 3<>/dev/tcp/${host}/${port}; printf "GET ${path} HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'`);
+  // The client address the backend saw: the last line of the reply (httpd listens on an IPv6 socket,
+  // so an IPv4 peer comes as [::ffff:a.b.c.d]).
+  const peer = () => clientGet('10.250.0.1', 30200, '/cgi-bin/peer', 10).stdout
     .trim().split('\n').pop()!.trim().replace(/^\[(?:::ffff:)?(.*)\]$/, '$1');
   try {
     api.create(service('masq', spec('Cluster')));
@@ -411,7 +404,7 @@ test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort tr
       }),
       status: { loadBalancer: { ingress: [{ ip: '203.0.113.77' }] } },
     });
-    const viaLb = () => shStatus(`ip netns exec e2e-cl timeout 5 bash -c 'exec 3<>/dev/tcp/203.0.113.77/80; printf "GET / HTTP/1.0\\r\\n\\r\\n" >&3; cat <&3'`);
+    const viaLb = () => clientGet('203.0.113.77', 80, '/', 5);
     api.create(lb(['10.250.0.0/24']));
     api.create(slice('fw-1', 'fw', [{ name: 'http', port: 8080 }], [{ ip: ip(0), pod: 'fw-0' }]));
     await synced(a, 'fw programmed', () => /^203\.0\.113\.77,tcp:80,10\.250\.0\.0\/24$/m.test(sh('ipset list KUBE-LOAD-BALANCER-SOURCE-CIDR')));

@@ -9,7 +9,7 @@ import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
 import { parseAddress, formatAddress, familyOf } from '../netlink/address.js';
 import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
 import type {
-  ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin,
+  ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin, ServicePortDesired, PortEndpoint,
 } from './types.js';
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
@@ -275,6 +275,7 @@ interface Ep {
 
 const NO_NOTES: string[] = Object.freeze([]) as unknown as string[];
 const NO_WARNINGS: ModelWarning[] = Object.freeze([]) as unknown as ModelWarning[];
+const NO_PORTS: ServicePortDesired[] = Object.freeze([]) as unknown as ServicePortDesired[];
 
 class Warnings {
   readonly list: ModelWarning[] = [];
@@ -507,6 +508,7 @@ class ComputedVs implements DesiredVirtualService {
 /** One Service's contribution; its `addresses` are those of its virtual services that are bound. */
 class ComputedService implements ServiceDesired {
   readonly virtualServices = new Map<string, ComputedVs>();
+  ports: ServicePortDesired[] = NO_PORTS;
   declare healthCheckNodePort?: { port: number; localEndpoints: number };
   constructor(readonly name: string, public warnings: ModelWarning[]) {}
 
@@ -636,6 +638,28 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
       const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
       for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
       const cat = categorize(eps, topology, ctx.zone || undefined, ctx.config.nodeName);
+      if (ctx.config.backend === 'iptables') {
+        const nodePort = checkedNodePort(port, index, object, w);
+        const ranges = sourceRanges.filter((c) => c.family === family);
+        const sp: ServicePortDesired = {
+          name: portName === '' ? name : flat(`${name}:${portName}`),
+          service: name, portName, family, protocol, port: port.port, clusterIP: cip.address,
+          externalIPs: externalIPs.filter((e) => e.family === family).map((e) => e.address),
+          loadBalancerIPs: lbIPs.filter((e) => e.family === family).map((e) => e.address),
+          // A range of every address restricts nothing.
+          sourceRanges: ranges.some((c) => c.prefix === 0) ? [] : ranges.map((c) => c.text),
+          internalLocal: iLocal, externalLocal: eLocal,
+          clusterEndpoints: cat.cluster.map(portEndpoint),
+          localEndpoints: cat.local.map(portEndpoint),
+          hasEndpoints: eps.some((e) => e.ready || (e.serving && e.terminating)),
+          notes: [...cat.notes, ...(cat.clusterNote ? [cat.clusterNote] : []), ...(eps.length === 0 ? ['no endpoints'] : [])],
+        };
+        if (nodePort !== undefined) sp.nodePort = nodePort;
+        if (persistent) sp.affinitySeconds = persistent.timeout;
+        if (out.ports === NO_PORTS) out.ports = [];
+        out.ports.push(sp);
+        continue;
+      }
       const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat);
       const internalWhich = iLocal ? 'local-internal' : 'cluster';
       const externalWhich = eLocal ? 'local-external' : 'cluster';
@@ -683,14 +707,11 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
           }
         }
       }
-      if (port.nodePort !== undefined && port.nodePort !== null && port.nodePort !== 0) {
-        if (!validPort(port.nodePort)) {
-          w.add(object, `spec.ports[${index}].nodePort`, `${String(port.nodePort)} is not from 1 to 65535`);
-        } else {
-          for (const nodeIp of ctx.nodePortAddresses) {
-            if (familyOf(nodeIp) !== family) continue;
-            add('NodePort', nodeIp, port.nodePort, external, `spec.ports[${index}].nodePort`, false);
-          }
+      const nodePort = checkedNodePort(port, index, object, w);
+      if (nodePort !== undefined) {
+        for (const nodeIp of ctx.nodePortAddresses) {
+          if (familyOf(nodeIp) !== family) continue;
+          add('NodePort', nodeIp, nodePort, external, `spec.ports[${index}].nodePort`, false);
         }
       }
     }
@@ -700,6 +721,16 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     else out.healthCheckNodePort = { port: spec.healthCheckNodePort, localEndpoints: localReady.size };
   }
 }
+
+/** The port's nodePort when it has a valid one (a bad one is a warning). */
+function checkedNodePort(port: V1ServicePort, index: number, object: string, w: Warnings): number | undefined {
+  if (port.nodePort === undefined || port.nodePort === null || port.nodePort === 0) return undefined;
+  if (validPort(port.nodePort)) return port.nodePort;
+  w.add(object, `spec.ports[${index}].nodePort`, `${String(port.nodePort)} is not from 1 to 65535`);
+  return undefined;
+}
+
+const portEndpoint = (e: Ep): PortEndpoint => ({ address: e.address, port: e.port, local: e.local });
 
 function describeVs(vs: VirtualService): string {
   const host = vs.family === 'inet6' ? `[${vs.address}]` : vs.address;

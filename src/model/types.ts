@@ -15,6 +15,12 @@ export interface ModelConfig {
   nodeName: string;
   /** IP families this proxier programs (dual-stack: both). */
   families: Family[];
+  /**
+   * What the model renders besides the neutral per-port view: 'ipvs' (default) also computes virtual
+   * services, real servers, VIPs and ipset entries; 'iptables' computes the per-port view alone
+   * (ServiceDesired.ports), which the iptables backend turns into chains.
+   */
+  backend?: 'ipvs' | 'iptables';
 }
 
 /** What the model knows of this node and its addresses besides the configuration (all pure data). */
@@ -100,6 +106,51 @@ export interface ModelWarning {
   message: string;
 }
 
+/** An endpoint chosen to serve a Service port: its address and port, and whether it runs on this node. */
+export interface PortEndpoint {
+  readonly address: string;
+  readonly port: number;
+  readonly local: boolean;
+}
+
+/**
+ * One Service port in one IP family, backend-neutral: its frontends (cluster IP, node port, external and
+ * load-balancer IPs) and the endpoints that serve it, chosen as kube-proxy's CategorizeEndpoints chooses
+ * them. Computed only for the iptables backend (ModelConfig.backend); the IPVS backend's virtual services
+ * are made from the same choice.
+ */
+export interface ServicePortDesired {
+  /** kube-proxy's ServicePortName: "namespace/name:portName", or "namespace/name" when the port is unnamed. */
+  name: string;
+  /** "namespace/name" */
+  service: string;
+  portName: string;
+  family: Family;
+  protocol: Protocol;
+  port: number;
+  clusterIP: string;
+  /** spec.ports[i].nodePort when valid. */
+  nodePort?: number;
+  externalIPs: string[];
+  /** Load balancer ingress IPs (not ipMode Proxy). */
+  loadBalancerIPs: string[];
+  /** spec.loadBalancerSourceRanges of this family, canonical; empty when unrestricted. */
+  sourceRanges: string[];
+  /** ClientIP session affinity timeout (seconds), when set. */
+  affinitySeconds?: number;
+  internalLocal: boolean;
+  /** externalTrafficPolicy: Local on an externally reachable Service. */
+  externalLocal: boolean;
+  /** Ready endpoints (topology-filtered when hints apply), else serving-and-terminating ones. */
+  clusterEndpoints: readonly PortEndpoint[];
+  /** Ready local endpoints, else serving-and-terminating local ones. */
+  localEndpoints: readonly PortEndpoint[];
+  /** Whether any endpoint anywhere is ready or serving-and-terminating (no: reject at once). */
+  hasEndpoints: boolean;
+  /** Why the endpoints were chosen as they were (hints, fallbacks). */
+  notes: readonly string[];
+}
+
 /** What one Service contributes. */
 export interface ServiceDesired {
   /** "namespace/name" */
@@ -112,6 +163,8 @@ export interface ServiceDesired {
   healthCheckNodePort?: { port: number; localEndpoints: number };
   /** Read-only (an empty list is one frozen array). */
   warnings: ModelWarning[];
+  /** The backend-neutral per-port view (iptables backend only; empty for the IPVS backend). */
+  ports: readonly ServicePortDesired[];
 }
 
 /** What `ProxyModel.commit()` reports: enough for the engine to sync only what changed. */

@@ -12,10 +12,10 @@ import {
   beginIpset, putCreate, putEntry, putEntries, MAX_ENTRY_BYTES, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
   ipsetError, nfprotoOf, isSetType,
 } from './codec.js';
-import type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
+import type { SetType, Family, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
 
 export { parseEntry } from './codec.js';
-export type { SetType, SetFamily, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
+export type { SetType, Family, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
 
 /**
  * Entries in one packed add or del message of apply(), at most: with the biggest entries some 21 KiB,
@@ -94,7 +94,7 @@ const ENOENT = 2;
 const EEXIST = 17;
 
 /** A set's family as kipvs reports it: bitmap:port sets have none of their own, so inet. */
-function familyOfSet(typeName: string, family: SetFamily | undefined): SetFamily {
+function familyOfSet(typeName: string, family: Family | undefined): Family {
   return typeName.startsWith('bitmap:') ? 'inet' : (family ?? 'inet');
 }
 
@@ -213,7 +213,7 @@ export class IpsetClient {
   }
 
   /** Type and family of a set (IPSET_CMD_HEADER, one small request), or undefined if absent. */
-  #typeOf(name: string): { type: string; family: SetFamily } | undefined {
+  #typeOf(name: string): { type: string; family: Family } | undefined {
     try {
       const replies = this.#request(Cmd.HEADER, name, 'header');
       for (const r of replies) {
@@ -228,7 +228,7 @@ export class IpsetClient {
   }
 
   /** The revision to create `type` with: the kernel's newest that ipset 7.17 also knows. */
-  #revision(type: SetType, family: SetFamily): number {
+  #revision(type: SetType, family: Family): number {
     const key = `${type}/${family}`;
     const cached = this.#revisions.get(key);
     if (cached !== undefined) return cached;
@@ -350,7 +350,7 @@ export class IpsetClient {
     let applied = 0;
     const failures: SetOpFailure[] = [];
     // Each set's type and family, to check and encode its entries.
-    const sets = new Map<string, { type: string; family: SetFamily } | undefined | Error>();
+    const sets = new Map<string, { type: string; family: Family } | undefined | Error>();
     for (const op of ops) {
       if (sets.has(op.set)) continue;
       try {

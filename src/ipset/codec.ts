@@ -7,15 +7,15 @@ import {
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPSET_ERR, IPSET_ERR_HASH, IPSET_ERR_BITMAP, IPSET_ERR_TYPE_SPECIFIC,
   IPSET_MAXNAMELEN,
 } from './constants.js';
-import { SET_TYPES, type SetType, type SetFamily, type SetSpec, type ParsedEntry, type Protocol, type Entry } from './types.js';
+import { SET_TYPES, type SetType, type Family, type SetSpec, type ParsedEntry, type Protocol, type Entry } from './types.js';
 
 const NBO = NLA_F_NET_BYTEORDER;
 const PROTO_NUM: Record<Protocol, number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, sctp: IPPROTO_SCTP };
 /** How ipset prints protocols it can meet in a set (tcp, udp, sctp are what kipvs writes). */
 const PROTO_NAME: Record<number, string> = { 6: 'tcp', 17: 'udp', 132: 'sctp', 136: 'udplite', 1: 'icmp', 58: 'icmpv6' };
 
-export const nfprotoOf = (f: SetFamily) => (f === 'inet6' ? NFPROTO_IPV6 : NFPROTO_IPV4);
-export const familyOfNfproto = (n: number): SetFamily => (n === NFPROTO_IPV6 ? 'inet6' : 'inet');
+export const nfprotoOf = (f: Family) => (f === 'inet6' ? NFPROTO_IPV6 : NFPROTO_IPV4);
+export const familyOfNfproto = (n: number): Family => (n === NFPROTO_IPV6 ? 'inet6' : 'inet');
 export const isSetType = (t: string): t is SetType => (SET_TYPES as readonly string[]).includes(t);
 
 /** Begin an ipset message: nlmsghdr, nfgenmsg, then the protocol attribute every request carries. */
@@ -81,11 +81,11 @@ class EntryError extends Error {
   override name = 'EntryError';
 }
 
-function bad(type: SetType, family: SetFamily, text: string, why: string): never {
+function bad(type: SetType, family: Family, text: string, why: string): never {
   throw new EntryError(`invalid ${type} (${family}) entry ${JSON.stringify(text)}: ${why}`);
 }
 
-function parseIp(type: SetType, family: SetFamily, text: string, part: string): Uint8Array {
+function parseIp(type: SetType, family: Family, text: string, part: string): Uint8Array {
   const bytes = part.includes('%') ? null : parseAddress(part);
   if (!bytes) bad(type, family, text, `${JSON.stringify(part)} is not an IP address`);
   const want = family === 'inet' ? 4 : 16;
@@ -93,12 +93,12 @@ function parseIp(type: SetType, family: SetFamily, text: string, part: string): 
   return bytes;
 }
 
-function parsePort(type: SetType, family: SetFamily, text: string, part: string): number {
+function parsePort(type: SetType, family: Family, text: string, part: string): number {
   if (!/^[0-9]{1,5}$/.test(part) || Number(part) > 65535) bad(type, family, text, `${JSON.stringify(part)} is not a port number (0-65535)`);
   return Number(part);
 }
 
-function parseProtoPort(type: SetType, family: SetFamily, text: string, part: string): { protocol: Protocol; port: number } {
+function parseProtoPort(type: SetType, family: Family, text: string, part: string): { protocol: Protocol; port: number } {
   const colon = part.indexOf(':');
   if (colon < 0) bad(type, family, text, `${JSON.stringify(part)} must be protocol:port (tcp, udp or sctp)`);
   const name = part.slice(0, colon).toLowerCase();
@@ -122,7 +122,7 @@ const protoPort = (protocol: string, port: number) => `${protocol}:${port}`;
  * Validate an entry for a set of `type` and `family` and take it apart; `text` of the result is the
  * entry as `ipset list` would print it. Throws an Error naming the entry and what is wrong with it.
  */
-export function parseEntry(type: SetType, family: SetFamily, text: Entry): ParsedEntry {
+export function parseEntry(type: SetType, family: Family, text: Entry): ParsedEntry {
   if (typeof text !== 'string') throw new EntryError(`invalid ${type} entry ${String(text)}: not a string`);
   if (!isSetType(type)) throw new EntryError(`invalid entry ${JSON.stringify(text)}: unsupported set type ${JSON.stringify(type)}`);
   const parts = text.split(',');
@@ -243,7 +243,7 @@ export function formatMember(type: string, buf: Buffer, start: number, end: numb
 export interface SetMessage {
   name: string;
   typeName?: string;
-  family?: SetFamily;
+  family?: Family;
   revision?: number;
   /** From the header's data: elements, references, hashsize, maxelem, port range. */
   elements?: number;

@@ -4,13 +4,14 @@
 export type SetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 export const SET_TYPES: readonly SetType[] = ['hash:ip', 'hash:ip,port', 'hash:ip,port,ip', 'hash:ip,port,net', 'bitmap:port'];
 
-export type SetFamily = 'inet' | 'inet6';
+import type { Family } from '../netlink/address.js';
+export type { Family };
 
 export interface SetSpec {
   name: string;
   type: SetType;
   /** Address family of the members; bitmap:port sets are 'inet' only. */
-  family: SetFamily;
+  family: Family;
   /** bitmap:port only (required there): the ports the set can hold, inclusive. */
   range?: { from: number; to: number };
   /** hash types only: initial hash size (the kernel rounds it to a power of two). */
@@ -34,7 +35,7 @@ export interface SetOp {
 
 export interface SetHeader {
   type: SetType;
-  family: SetFamily;
+  family: Family;
   /** Members in the set. */
   entries: number;
   /** Kernel references (iptables rules, list:set members) that keep it from being destroyed. */

@@ -4,7 +4,7 @@
 // that are not kipvs' are never touched.
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { OWNED_CHAINS, type IpFamily, type Table } from './names.js';
+import { OWNED_CHAINS, type Family, type Table } from './names.js';
 import { isOwnedChain, normaliseRule, parseSave, quoteArg, ruleArgsText, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
 
 /** Runs a binary; returns its stdout; throws an Error carrying `stderr` when it fails. */
@@ -15,7 +15,7 @@ export interface IptablesLog {
 }
 
 export interface IptablesOptions {
-  family: IpFamily;
+  family: Family;
   log?: IptablesLog;
   run?: Run;
 }
@@ -73,7 +73,7 @@ function targetOf(ruleText: string): string | null {
 type Saved = Map<string, Map<string, SavedChain>>;
 
 export class Iptables {
-  readonly family: IpFamily;
+  readonly family: Family;
   private readonly run: Run;
   private readonly log: IptablesLog | undefined;
   private readonly saveCmd: string;

@@ -4,7 +4,10 @@
 // "KUBE-" names; IPv6 sets get "KUBE-6-" instead (both families live side by side on a dual-stack node),
 // cut to ipset's 31-character limit as kube-proxy cuts them.
 
-export type IpFamily = 'inet' | 'inet6';
+import type { Family } from '../netlink/address.js';
+export type { Family };
+/** @deprecated the same as Family; kept only while other work in flight still names it. */
+export type IpFamily = Family;
 
 export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 

@@ -7,12 +7,12 @@
 // or 10,000 and only changes with the configuration.
 import { parseCidr } from '../netlink/cidr.js';
 import { familyOf, formatAddress, parseAddress } from '../netlink/address.js';
-import { FILTER_CHAINS, NAT_CHAINS, OWNED_CHAINS, ipsetName, type IpFamily, type IpsetKey, type Table } from './names.js';
+import { FILTER_CHAINS, NAT_CHAINS, OWNED_CHAINS, ipsetName, type Family, type IpsetKey, type Table } from './names.js';
 
-export type { IpFamily, Table } from './names.js';
+export type { Family, Table } from './names.js';
 
 export interface IptablesConfig {
-  family: IpFamily;
+  family: Family;
   /** Masquerade all traffic to cluster IPs, not only traffic from outside the cluster. */
   masqueradeAll: boolean;
   /** The fwmark bit that asks for SNAT, 0..31 (kube-proxy's default 14 → 0x4000). */
@@ -52,7 +52,7 @@ export interface Jump {
 }
 
 export interface RuleSet {
-  family: IpFamily;
+  family: Family;
   nat: TableRules;
   filter: TableRules;
   /** In kube-proxy's insertion order: each is inserted at position 1, so later ones end up first. */
@@ -329,7 +329,7 @@ function hexPair(text: string): string {
  * the --set-xmark iptables-save shows; REJECT's default --reject-with filled in; ipvs' --vaddr as a CIDR
  * and --vproto as a number.
  */
-export function normaliseRule(text: string, family: IpFamily): string {
+export function normaliseRule(text: string, family: Family): string {
   const args = splitArgs(text);
   const leading = new Map<string, string[]>();
   const rest: string[] = [];

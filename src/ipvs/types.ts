@@ -2,7 +2,8 @@
 // identified by family + protocol + address + port, or by family + firewall mark; a real server by its
 // service plus address + port. No Kubernetes types here.
 
-export type Family = 'inet' | 'inet6';
+export type { Family } from '../netlink/address.js';
+import type { Family } from '../netlink/address.js';
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 export type ForwardMethod = 'masq' | 'local' | 'tunnel' | 'route' | 'bypass';
 export type TunnelType = 'ipip' | 'gue' | 'gre';

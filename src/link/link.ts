@@ -4,7 +4,7 @@
 import { NETLINK_ROUTE, LibnlError, NLE } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError } from '../netlink/connection.js';
 import { MessageWriter, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, parseAttrs, attr } from '../netlink/message.js';
-import { parseAddress, formatAddress, familyOf, type AddressFamily } from '../netlink/address.js';
+import { parseAddress, formatAddress, familyOf, type Family } from '../netlink/address.js';
 
 const RTM_GETLINK = 18;
 const RTM_NEWADDR = 20;
@@ -34,7 +34,7 @@ export interface LinkInfo {
 }
 
 export interface InterfaceAddress {
-  family: AddressFamily;
+  family: Family;
   address: string;
   prefixLength: number;
   linkIndex: number;
@@ -219,7 +219,7 @@ function decodeAddress(payload: Buffer): InterfaceAddress | null {
   // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
   const raw = a[IFA_LOCAL] ?? a[IFA_ADDRESS];
   if (!raw) return null;
-  const family: AddressFamily = af === AF_INET ? 'inet' : 'inet6';
+  const family: Family = af === AF_INET ? 'inet' : 'inet6';
   return {
     family,
     address: formatAddress(raw.subarray(0, family === 'inet' ? 4 : 16), family),

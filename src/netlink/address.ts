@@ -2,9 +2,10 @@
 // follows glibc's inet_ntop exactly, because kipvs' listings must match ipvsadm's byte for byte.
 import { isIPv4, isIPv6 } from 'node:net';
 
-export type AddressFamily = 'inet' | 'inet6';
+/** An IP family, named as the kernel's address families are (AF_INET, AF_INET6): the one name for it in kipvs. */
+export type Family = 'inet' | 'inet6';
 
-export function familyOf(address: string): AddressFamily | null {
+export function familyOf(address: string): Family | null {
   if (isIPv4(address)) return 'inet';
   if (isIPv6(address)) return 'inet6';
   return null;
@@ -73,7 +74,7 @@ export function canonicalAddress(address: string): string {
 }
 
 /** Text of 4 or 16 address bytes, exactly as glibc's inet_ntop writes it. */
-export function formatAddress(bytes: Uint8Array, family: AddressFamily = bytes.length === 4 ? 'inet' : 'inet6'): string {
+export function formatAddress(bytes: Uint8Array, family: Family = bytes.length === 4 ? 'inet' : 'inet6'): string {
   if (family === 'inet') return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
@@ -120,7 +121,7 @@ export function inetAddrBytes(address: string): Uint8Array {
 }
 
 /** Read an address of `family` from a kernel buffer (which may be 16 bytes for IPv4 too). */
-export function readAddress(buf: Uint8Array | undefined, family: AddressFamily): string {
+export function readAddress(buf: Uint8Array | undefined, family: Family): string {
   if (!buf) return family === 'inet' ? '0.0.0.0' : '::';
   return formatAddress(buf.subarray(0, family === 'inet' ? 4 : 16), family);
 }

@@ -1,6 +1,5 @@
 // CIDR blocks and address tests (loopback, link-local) on canonical addresses. Pure.
-import { parseAddress, formatAddress, familyOf } from './address.js';
-import type { Family } from '../ipvs/types.js';
+import { parseAddress, formatAddress, familyOf, type Family } from './address.js';
 
 export interface Cidr {
   family: Family;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { sh, shStatus } from './helpers.js';
 import { ipvsModeRules, normaliseRule, parseSave, ruleArgsText, type IptablesConfig, type RuleSet } from '../../src/iptables/rules.js';
 import { Iptables, IptablesError, execRun } from '../../src/iptables/iptables.js';
-import { IPSETS, OWNED_CHAINS, type IpFamily, type Table } from '../../src/iptables/names.js';
+import { IPSETS, OWNED_CHAINS, type Family, type Table } from '../../src/iptables/names.js';
 
 const NS = `kipvs-ipt-${process.pid}`;
 const CLIENT = `kipvs-iptc-${process.pid}`;
@@ -19,17 +19,17 @@ const run = (cmd: string, args: string[], input?: string): string => execRun('ip
 const warnings: { o: object; m?: string }[] = [];
 const log = { warn: (o: object, m?: string) => void warnings.push({ o, m }) };
 
-function ipt(family: IpFamily): Iptables {
+function ipt(family: Family): Iptables {
   return new Iptables({ family, log, run });
 }
 
-function createSets(family: IpFamily): void {
+function createSets(family: Family): void {
   const lines = IPSETS.map((s) =>
     `create ${s.name(family)} ${s.type} ${s.type === 'bitmap:port' ? 'range 0-65535' : `family ${family}`} -exist`);
   execFileSync('ip', ['netns', 'exec', NS, 'ipset', 'restore'], { input: lines.join('\n') + '\n', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
-function save(family: IpFamily): string {
+function save(family: Family): string {
   return inNs(family === 'inet' ? 'iptables-save' : 'ip6tables-save');
 }
 
@@ -55,7 +55,7 @@ function assertInKernel(rs: RuleSet): void {
   }
 }
 
-function ruleCount(family: IpFamily): number {
+function ruleCount(family: Family): number {
   return save(family).split('\n').filter((l) => l.startsWith('-A ')).length;
 }
 

@@ -2,30 +2,25 @@
 // kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
 import http from 'node:http';
 import v8 from 'node:v8';
-import { IpvsClient } from '../ipvs/client.js';
 import { LinkClient } from '../link/link.js';
-import { SyncEngine, applySysctls, applyTimeouts, type Logger, type SyncResult } from '../sync/engine.js';
 import { BoundedFrequencyRunner, type RunReason } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
 import { nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
 import type { Source, Kind, KubeObject } from '../sources/types.js';
+import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backend.js';
+import { IpvsBackend } from '../backends/ipvs/backend.js';
+import type { SyncEngine } from '../backends/ipvs/engine.js';
+import { IptablesBackend, type IptablesModeOptions } from '../backends/iptables/backend.js';
 import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './health.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
-import { IpsetClient } from '../ipset/client.js';
-import { IpsetSync, type IpsetSyncResult } from '../sync/ipsets.js';
-import { Iptables } from '../iptables/iptables.js';
-import { ipvsModeRules, type RuleSet } from '../iptables/rules.js';
-import { affectsNodeFirewall, lbClosedToNode } from '../model/ipsets.js';
-import { parseCidr } from '../netlink/cidr.js';
-
-type LbPort = ReturnType<typeof lbClosedToNode>[number];
 
 export interface AgentOptions {
   nodeName: string;
-  mode: 'ipvs';
+  /** Which backend renders the model: IPVS (default) or kube-proxy's iptables mode. */
+  mode: 'ipvs' | 'iptables';
   scheduler: string;
   strictARP: boolean;
   syncPeriodMs: number;
@@ -42,8 +37,13 @@ export interface AgentOptions {
   /**
    * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
    * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
+   * In iptables mode only the masquerade settings and cluster CIDRs are read.
    */
   iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] } | false;
+  /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
+  iptablesSync?: 'partial' | 'full';
+  /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
+  iptablesBackend?: 'legacy' | 'nft';
   /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
   optimizeForSize?: boolean;
   /** Address the health-check node port servers listen on. */
@@ -59,21 +59,17 @@ export class Agent {
   readonly health: ProxierHealth;
   readonly #o: AgentOptions;
   readonly #log: Logger;
-  #ipvs!: IpvsClient;
   #link!: LinkClient;
-  #engine!: SyncEngine;
+  #backend!: ProxyBackend;
   readonly #model: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
-  #ipsets?: IpsetSync;
-  #ipsetClient?: IpsetClient;
-  #iptables: { family: 'inet' | 'inet6'; client: Iptables; rules: RuleSet; make: (closed: LbPort[]) => RuleSet; closed: string }[] = [];
   #servers: http.Server[] = [];
   #state?: StateServer;
   #drainTimer?: NodeJS.Timeout;
   #synced = false;
   #startedAt = new Date();
-  #lastSync?: { at: Date; result: SyncResult };
+  #lastSync?: { at: Date; result: BackendSyncResult };
   /** Earliest unsynced change per Service ("namespace/name"), for network programming latency. */
   readonly #pendingSince = new Map<string, number>();
   /** Service and EndpointSlice events since the last sync, for kube-proxy's *_changes_pending gauges. */
@@ -84,9 +80,6 @@ export class Agent {
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
   #stopping = false;
-  /** How long the last sync's ipset and iptables part took (ms), and the ipset part alone. */
-  lastIptablesMs = 0;
-  lastIpsetMs = 0;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   healthzPort = 0;
@@ -96,7 +89,7 @@ export class Agent {
     this.#o = opts;
     this.#log = opts.log;
     this.health = new ProxierHealth(2 * opts.syncPeriodMs);
-    this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'] });
+    this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'], backend: opts.mode });
   }
 
   async start(): Promise<void> {
@@ -105,19 +98,9 @@ export class Agent {
     // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
     // at each collection, so setting it now applies to everything the agent allocates from here on.
     if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
-    this.#ipvs = IpvsClient.open();
     this.#link = LinkClient.open();
-    applySysctls({ strictARP: o.strictARP, log: this.#log });
-    applyTimeouts(this.#ipvs, o.timeouts, this.#log);
-    this.#engine = new SyncEngine({
-      ipvs: this.#ipvs,
-      link: this.#link,
-      log: this.#log,
-      excludeCIDRs: o.excludeCIDRs,
-      nodeAddresses: () => this.#nodePortAddrs,
-      gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
-    });
-    if (o.iptables !== false) this.#startIptables(o.iptables ?? { masqueradeAll: false, masqueradeBit: 14, clusterCIDRs: [] });
+    this.#backend = this.#makeBackend();
+    this.#backend.start();
     this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
@@ -133,66 +116,36 @@ export class Agent {
       },
       error: (kind, err) => this.#log.warn({ kind, err: err.message }, 'source error (retrying)'),
     });
-    this.#drainTimer = setInterval(() => this.#checkDraining(), o.drainCheckMs ?? 10_000);
+    this.#drainTimer = setInterval(() => this.#housekeeping(), o.drainCheckMs ?? 10_000);
     this.#drainTimer.unref();
   }
 
-  /**
-   * The sets and rule sets of both families. The rules match sets, not Services: they depend on the
-   * configuration, plus one DROP rule per load balancer closed to the node (`make` rebuilds them when
-   * that list changes). A bad configuration (masquerade bit, cluster CIDR) throws here, at start,
-   * naming the field.
-   */
-  #startIptables(cfg: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] }): void {
-    this.#ipsetClient = IpsetClient.open();
-    this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: ['inet', 'inet6'], log: this.#log });
-    this.#ipsets.ensureSets();
-    for (const family of ['inet', 'inet6'] as const) {
-      const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
-      const make = (closed: LbPort[]) => ipvsModeRules({
-        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
-        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
-        ...(closed.length ? { lbOutFilter: closed } : {}),
-      });
-      this.#iptables.push({ family, client: new Iptables({ family, log: this.#log }), rules: make([]), make, closed: '[]' });
+  #makeBackend(): ProxyBackend {
+    const o = this.#o;
+    const rules = o.iptables === undefined ? { masqueradeAll: false, masqueradeBit: 14, clusterCIDRs: [] } : o.iptables;
+    if (o.mode === 'iptables') {
+      const mode: IptablesModeOptions = {
+        log: this.#log,
+        masqueradeAll: rules ? rules.masqueradeAll : false,
+        masqueradeBit: rules ? rules.masqueradeBit : 14,
+        clusterCIDRs: rules ? rules.clusterCIDRs : [],
+        sync: o.iptablesSync ?? 'partial',
+        nodePortAddresses: () => this.#nodePortAddrs,
+        link: this.#link,
+      };
+      if (o.iptablesBackend) mode.backend = o.iptablesBackend;
+      return new IptablesBackend(mode);
     }
-  }
-
-  /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
-  #syncIptables(full: boolean, added: string[], removed: string[]): IpsetSyncResult | undefined {
-    if (!this.#ipsets) return undefined;
-    const r = full
-      ? this.#ipsets.reconcile(this.#model.ipsetEntries())
-      : this.#ipsets.applyChanges(added, removed, (k) => this.#model.hasIpsetEntry(k));
-    this.lastIpsetMs = r.ms;
-    for (const f of r.failures) this.metrics.operationErrors.inc({ op: 'ipset' });
-    if (r.added) this.metrics.operations.inc({ op: 'ipset-add' }, r.added);
-    if (r.removed) this.metrics.operations.inc({ op: 'ipset-del' }, r.removed);
-    // The rules depend on the configuration, and on the load balancers whose source ranges keep the
-    // node out (one DROP rule each): those are looked up again only when their entries changed.
-    const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
-    for (const t of this.#iptables) {
-      let write = full;
-      if (firewall) {
-        const closed = lbClosedToNode(this.#model.ipsetEntries(), t.family);
-        const text = JSON.stringify(closed);
-        if (text !== t.closed) {
-          t.rules = t.make(closed);
-          t.closed = text;
-          write = true;
-        }
-      }
-      if (write) {
-        try {
-          const a = t.client.apply(t.rules);
-          if (a.changed) this.#log.info({ family: t.family, ms: r1(a.ms) }, 'iptables rules written');
-        } catch (err) {
-          this.metrics.iptablesRestoreFailures.inc();
-          this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
-        }
-      }
-    }
-    return r;
+    return new IpvsBackend({
+      link: this.#link,
+      log: this.#log,
+      strictARP: o.strictARP,
+      timeouts: o.timeouts,
+      excludeCIDRs: o.excludeCIDRs,
+      nodeAddresses: () => this.#nodePortAddrs,
+      gracefulTerminationTimeoutMs: o.gracefulTerminationTimeoutMs,
+      rules,
+    });
   }
 
   /** Resolves after the first sync that follows the initial lists. */
@@ -278,10 +231,9 @@ export class Agent {
   async #sync(reason: RunReason): Promise<void> {
     if (!this.#synced || this.#stopping) return;
     const t0 = performance.now();
-    const full = reason === 'period' || !this.#lastSync || this.#engine.dirty;
-    let result: SyncResult;
+    const full = reason === 'period' || !this.#lastSync || this.#backend.dirty;
+    let result: BackendSyncResult;
     let changedServices: string[] = [];
-    let ipsets: IpsetSyncResult | undefined;
     try {
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
@@ -289,10 +241,7 @@ export class Agent {
       this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
-      result = this.#engine.sync(this.#model.desired, full ? undefined : changes.changedKeys);
-      const ti = performance.now();
-      ipsets = this.#syncIptables(full, changes.ipsetAdded, changes.ipsetRemoved);
-      this.lastIptablesMs = performance.now() - ti;
+      result = this.#backend.sync({ full, changes, model: this.#model });
       await this.#hc.update(this.#model.healthCheckNodePorts());
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
@@ -306,7 +255,11 @@ export class Agent {
     (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
     m.syncs.inc({ kind: result.kind });
     for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
-    for (const f of result.failures) m.operationErrors.inc({ op: f.operation.op });
+    for (const f of result.failures) {
+      m.operationErrors.inc({ op: f.op });
+      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc();
+      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc();
+    }
     if (result.repaired) m.driftRepaired.inc({}, result.repaired);
     const now = Date.now();
     for (const s of changedServices) {
@@ -319,14 +272,13 @@ export class Agent {
     m.endpointChangesPending.set(0);
     m.lastSync.set(now / 1000);
     this.#gauges(result.kind === 'full');
-    if (!result.failures.length && !ipsets?.failures.length) this.health.updated();
+    if (!result.failures.length) this.health.updated();
     this.#lastSync = { at: new Date(), result };
+    const phases: Record<string, number> = { model: r1(this.lastCommitMs) };
+    for (const [k, v] of Object.entries(result.phases)) phases[k.replace(/Ms$/, '')] = r1(v);
     this.#log.info({
-      reason, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
-      failures: result.failures.length + (ipsets?.failures.length ?? 0), repaired: result.repaired, draining: this.#engine.draining.size,
-      ...(ipsets && (ipsets.added || ipsets.removed) ? { ipset: { added: ipsets.added, removed: ipsets.removed } } : {}),
-      ms: Math.round(seconds * 1000 * 10) / 10,
-      phases: { model: r1(this.lastCommitMs), read: r1(result.phases.readMs), plan: r1(result.phases.planMs), bind: r1(result.phases.bindMs), apply: r1(result.phases.applyMs), unbind: r1(result.phases.unbindMs), ipset: r1(this.lastIptablesMs) },
+      reason, mode: this.#backend.mode, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
+      failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
     }, 'sync');
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
@@ -338,37 +290,34 @@ export class Agent {
     }
   }
 
-  /** Gauges: counts after every sync; the one that looks into every Service's origin on full syncs only. */
+  /** Gauges: counts after every sync; the one that looks into every Service on full syncs only. */
   #gauges(full: boolean): void {
-    const d = this.#model.desired;
-    this.metrics.virtualServices.set(d.services.size);
-    this.metrics.ipsetEntries.set(this.#ipsets ? this.#model.ipsetEntryCount : 0);
-    this.metrics.boundAddresses.set(d.boundAddresses.size);
-    this.metrics.drainingServers.set(this.#engine.draining.size);
-    let servers = 0;
-    for (const s of d.services.values()) servers += s.servers.size;
-    this.metrics.realServers.set(servers);
+    const st = this.#backend.stats(this.#model);
+    const m = this.metrics;
+    m.virtualServices.set(st.virtualServices ?? 0);
+    m.realServers.set(st.realServers ?? 0);
+    m.ipsetEntries.set(st.ipsetEntries ?? 0);
+    m.boundAddresses.set(st.boundAddresses ?? 0);
+    m.drainingServers.set(st.draining ?? 0);
+    for (const [table, n] of Object.entries(st.iptablesRules ?? {})) m.iptablesRules.set(n, { table });
     if (!full) return;
     let noLocal = 0;
     for (const s of this.#model.services()) {
-      for (const vs of s.virtualServices.values()) {
-        if (vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0) { noLocal++; break; }
-      }
+      const noLocalVs = [...s.virtualServices.values()].some((vs) => vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0);
+      const noLocalPort = s.ports.some((p) => (p.externalLocal || p.internalLocal) && p.localEndpoints.length === 0);
+      if (noLocalVs || noLocalPort) noLocal++;
     }
-    this.metrics.noLocalEndpoints.set(noLocal);
+    m.noLocalEndpoints.set(noLocal);
   }
 
-  #checkDraining(): void {
-    if (!this.#engine || !this.#engine.draining.size || this.#stopping) return;
+  #housekeeping(): void {
+    if (!this.#backend || this.#stopping) return;
     try {
-      const n = this.#engine.checkDraining();
-      if (n) {
-        this.metrics.operations.inc({ op: 'delete-server' }, n);
-        this.#log.info({ deleted: n, draining: this.#engine.draining.size }, 'drained real servers deleted');
-      }
-      this.metrics.drainingServers.set(this.#engine.draining.size);
+      const n = this.#backend.housekeeping();
+      if (n) this.metrics.operations.inc({ op: 'delete-server' }, n);
+      this.metrics.drainingServers.set(this.#backend.stats(this.#model).draining ?? 0);
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, 'draining check failed');
+      this.#log.warn({ err: (err as Error).message }, 'housekeeping failed');
     }
   }
 
@@ -378,20 +327,27 @@ export class Agent {
     await this.#sync(reason);
   }
 
+  get backend(): ProxyBackend {
+    return this.#backend;
+  }
+
+  /** The IPVS backend's sync engine (IPVS mode only; tests look into its kernel model). */
   get engine(): SyncEngine {
-    return this.#engine;
+    if (!(this.#backend instanceof IpvsBackend)) throw new Error(`no IPVS sync engine in ${this.#backend.mode} mode`);
+    return this.#backend.engine;
   }
 
   get model(): ProxyModel {
     return this.#model;
   }
 
-  get lastSync(): SyncResult | undefined {
+  get lastSync(): BackendSyncResult | undefined {
     return this.#lastSync?.result;
   }
 
   state(): AgentState {
-    const draining = [...this.#engine.draining.values()].map((d) => ({
+    const engine = this.#backend instanceof IpvsBackend ? this.#backend.engine : undefined;
+    const draining = [...(engine?.draining.values() ?? [])].map((d) => ({
       serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString(),
     }));
     const virtualServices: AgentState['virtualServices'] = [];
@@ -427,8 +383,7 @@ export class Agent {
     this.#hc?.close();
     for (const s of this.#servers) s.close();
     this.#state?.close();
-    this.#ipvs?.close();
+    this.#backend?.close();
     this.#link?.close();
-    this.#ipsetClient?.close();
   }
 }

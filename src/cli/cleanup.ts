@@ -3,9 +3,9 @@
 // ipsets. Services an operator added elsewhere, and other iptables rules, stay.
 import { IpvsClient } from '../ipvs/client.js';
 import { LinkClient } from '../link/link.js';
-import { SyncEngine, type Logger } from '../sync/engine.js';
+import { SyncEngine, type Logger } from '../backends/ipvs/engine.js';
 import { IpsetClient } from '../ipset/client.js';
-import { IpsetSync } from '../sync/ipsets.js';
+import { IpsetSync } from '../backends/ipvs/ipsets.js';
 import { Iptables } from '../iptables/iptables.js';
 import { createLogger } from './log.js';
 

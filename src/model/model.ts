@@ -6,7 +6,6 @@
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf } from '../netlink/address.js';
-import type { DesiredIpvs } from '../sync/plan.js';
 import {
   computeCompact, compactService, compactSlice, flat, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
@@ -14,7 +13,7 @@ import {
 import type { CompactSlice } from './compute.js';
 import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
 import type {
-  ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService,
+  ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService, DesiredIpvs,
 } from './types.js';
 
 function sameServer(a: RealServer, b: RealServer): boolean {

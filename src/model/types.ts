@@ -3,9 +3,19 @@
 // `kipvs list` and `kipvs explain` show. Pure data; no I/O anywhere in src/model.
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { VirtualService, RealServer, Family, Protocol } from '../ipvs/types.js';
-import type { DesiredIpvs } from '../sync/plan.js';
+export type { V1Service, V1EndpointSlice, V1Node };
+/** A virtual service as kipvs wants it, with its real servers by serverKeyString. */
+export interface DesiredService {
+  service: VirtualService;
+  servers: Map<string, RealServer>;
+}
 
-export type { V1Service, V1EndpointSlice, V1Node, DesiredIpvs };
+/** Everything kipvs wants in IPVS and on kube-ipvs0. Keys are serviceKeyString. */
+export interface DesiredIpvs {
+  services: Map<string, DesiredService>;
+  /** VIPs to bind on kube-ipvs0 (canonical text). */
+  boundAddresses: Set<string>;
+}
 
 /** What of the configuration the model needs (the agent maps KubeProxyConfiguration onto this). */
 export interface ModelConfig {

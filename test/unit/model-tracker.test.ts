@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import { ProxyModel } from '../../src/model/index.js';
-import { plan } from '../../src/sync/plan.js';
+import { plan } from '../../src/backends/ipvs/plan.js';
 
 // ---- builders (small on purpose; model-compute.test.ts covers the computation itself)
 

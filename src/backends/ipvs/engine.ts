@@ -3,21 +3,17 @@
 // Knows IPVS and kube-ipvs0, not Kubernetes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { IpvsClient, describeOperation, type OperationFailure } from '../ipvs/client.js';
-import { serviceFlags } from '../ipvs/codec.js';
-import { defaultNetmask } from '../ipvs/validate.js';
-import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
-import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../ipvs/types.js';
-import { LinkClient } from '../link/link.js';
-import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
+import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs/client.js';
+import { serviceFlags } from '../../ipvs/codec.js';
+import { defaultNetmask } from '../../ipvs/validate.js';
+import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
+import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../../ipvs/types.js';
+import { LinkClient } from '../../link/link.js';
+import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
+import type { Logger } from '../backend.js';
 import { plan, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+export type { Logger } from '../backend.js';
 
 export interface EngineOptions {
   ipvs: IpvsClient;

@@ -1,11 +1,11 @@
 // Keeps the kernel's ipsets of IPVS mode equal to the model's entries: creates the sets, applies each
 // commit's added and removed entries in one netlink batch, and on a full reconcile reads every set
 // back and repairs what differs (an entry deleted or added by hand, a set flushed or destroyed).
-import type { IpsetClient, SetOp } from '../ipset/client.js';
-import type { Family } from '../ipvs/types.js';
-import { IPSETS, type IpsetInfo } from '../iptables/names.js';
-import { splitEntryKey, type IpsetEntryKey } from '../model/ipsets.js';
-import type { Logger } from './engine.js';
+import type { IpsetClient, SetOp } from '../../ipset/client.js';
+import type { Family } from '../../ipvs/types.js';
+import { IPSETS, type IpsetInfo } from '../../iptables/names.js';
+import { splitEntryKey, type IpsetEntryKey } from '../../model/ipsets.js';
+import type { Logger } from '../backend.js';
 
 /** Operations handed to the ipset client at once. */
 const APPLY_SLICE = 4096;

@@ -1,21 +1,11 @@
 // What to change in the kernel: a pure comparison of the desired IPVS state with a model of what the
 // kernel holds. No I/O here; the engine applies the plan and updates its model from the results.
-import type { VirtualService, RealServer, ServiceInfo, RealServerInfo, Operation, Protocol } from '../ipvs/types.js';
-import { serviceKeyString, serverKeyString } from '../ipvs/keys.js';
-import { defaultNetmask } from '../ipvs/validate.js';
+import type { VirtualService, RealServer, ServiceInfo, RealServerInfo, Operation, Protocol } from '../../ipvs/types.js';
+import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
+import { defaultNetmask } from '../../ipvs/validate.js';
+import type { DesiredIpvs } from '../../model/types.js';
 
-/** A virtual service as kipvs wants it, with its real servers by serverKeyString. */
-export interface DesiredService {
-  service: VirtualService;
-  servers: Map<string, RealServer>;
-}
-
-/** Everything kipvs wants in IPVS and on kube-ipvs0. Keys are serviceKeyString. */
-export interface DesiredIpvs {
-  services: Map<string, DesiredService>;
-  /** VIPs to bind on kube-ipvs0 (canonical text). */
-  boundAddresses: Set<string>;
-}
+export type { DesiredIpvs, DesiredService } from '../../model/types.js';
 
 /**
  * A real server as the kernel holds it: as read from a dump, or, after kipvs added or changed it, the

@@ -1,0 +1,71 @@
+// What the sync loop asks of a backend: turn the model's desired state into kernel state, either for
+// what one commit changed or, on a full sync, for everything (reading the kernel back and repairing
+// drift). Two backends implement it: ipvs/ (virtual servers, kube-ipvs0, ipsets and a constant rule
+// set) and iptables/ (kube-proxy's per-Service chains). The loop (src/sync) and the agent know only
+// this interface.
+import type { ProxyModel } from '../model/model.js';
+import type { ModelChanges } from '../model/types.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export type ProxyMode = 'ipvs' | 'iptables';
+
+export interface BackendSyncInput {
+  /** Read the kernel back and make all of it right; otherwise only what `changes` names. */
+  full: boolean;
+  changes: ModelChanges;
+  model: ProxyModel;
+}
+
+export interface BackendFailure {
+  /** The kind of operation that failed (metric label): add-server, bind, ipset, iptables-restore, … */
+  op: string;
+  message: string;
+}
+
+export interface BackendSyncResult {
+  /** What the backend did: a full reconcile or an incremental change. */
+  kind: 'full' | 'incremental';
+  /** Kernel changes made: netlink operations (IPVS mode) or iptables-restore lines (iptables mode). */
+  operations: number;
+  /** Operations by kind (add-service, delete-server, bind, ipset-add, restore-lines, …). */
+  counts: Record<string, number>;
+  failures: BackendFailure[];
+  /** Operations that repaired drift a full sync found. */
+  repaired: number;
+  durationMs: number;
+  /** Where the time went (ms), by phase name; the agent logs them. */
+  phases: Record<string, number>;
+}
+
+/** Counts for the agent's gauges; a backend fills what applies to it. */
+export interface BackendStats {
+  virtualServices?: number;
+  realServers?: number;
+  boundAddresses?: number;
+  draining?: number;
+  ipsetEntries?: number;
+  /** iptables rules we hold, by table (iptables mode). */
+  iptablesRules?: Record<string, number>;
+}
+
+export interface ProxyBackend {
+  readonly mode: ProxyMode;
+  /**
+   * Open the kernel clients and put the base state in place (links, sysctls, sets, chains), removing
+   * what the other proxy mode left behind. Throws on a configuration the kernel refuses.
+   */
+  start(): void;
+  sync(input: BackendSyncInput): BackendSyncResult;
+  /** The next sync must be full: a failure left the kernel state uncertain. */
+  readonly dirty: boolean;
+  /** Work between syncs (IPVS: delete drained real servers). Returns operations made. */
+  housekeeping(): number;
+  stats(model: ProxyModel): BackendStats;
+  close(): void;
+}

@@ -1,0 +1,184 @@
+// IPVS mode as a backend: the model's virtual services go to IPVS and kube-ipvs0 through the sync
+// engine, its ipset entries to kube-proxy's 17 sets per family, and the small constant rule set of
+// IPVS mode (masquerade, accept, host-port filter) to iptables. The rules match sets, not Services:
+// they are rewritten only when the configuration or the load balancers closed to the node change.
+import { performance } from 'node:perf_hooks';
+import { IpvsClient } from '../../ipvs/client.js';
+import type { Timeouts } from '../../ipvs/types.js';
+import type { LinkClient } from '../../link/link.js';
+import { IpsetClient } from '../../ipset/client.js';
+import { Iptables } from '../../iptables/iptables.js';
+import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
+import type { Family } from '../../netlink/address.js';
+import { parseCidr } from '../../netlink/cidr.js';
+import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
+import type { ProxyModel } from '../../model/model.js';
+import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
+import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
+import { IpsetSync } from './ipsets.js';
+
+type LbPort = ReturnType<typeof lbClosedToNode>[number];
+
+export interface IpvsRulesConfig {
+  masqueradeAll: boolean;
+  masqueradeBit: number;
+  clusterCIDRs: string[];
+}
+
+export interface IpvsBackendOptions {
+  link: LinkClient;
+  log: Logger;
+  strictARP: boolean;
+  timeouts: Partial<Timeouts>;
+  excludeCIDRs: string[];
+  /** This node's NodePort addresses, as the agent last read them. */
+  nodeAddresses: () => Iterable<string>;
+  gracefulTerminationTimeoutMs: number;
+  /**
+   * The ipsets and iptables rules of IPVS mode: default on. Off only where something else owns
+   * those rules (some tests, the benchmark's IPVS-only floor).
+   */
+  rules: IpvsRulesConfig | false;
+  /** Run after the base state is in place: removes what iptables mode left behind. */
+  removeOtherMode?: () => void;
+}
+
+const FAMILIES: readonly Family[] = ['inet', 'inet6'];
+
+export class IpvsBackend implements ProxyBackend {
+  readonly mode = 'ipvs' as const;
+  readonly #o: IpvsBackendOptions;
+  #ipvs!: IpvsClient;
+  #engine!: SyncEngine;
+  #ipsetClient?: IpsetClient;
+  #ipsets?: IpsetSync;
+  #rules: { family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[]) => RuleSet; closed: string }[] = [];
+
+  constructor(opts: IpvsBackendOptions) {
+    this.#o = opts;
+  }
+
+  start(): void {
+    const o = this.#o;
+    this.#ipvs = IpvsClient.open();
+    applySysctls({ strictARP: o.strictARP, log: o.log });
+    applyTimeouts(this.#ipvs, o.timeouts, o.log);
+    this.#engine = new SyncEngine({
+      ipvs: this.#ipvs,
+      link: o.link,
+      log: o.log,
+      excludeCIDRs: o.excludeCIDRs,
+      nodeAddresses: o.nodeAddresses,
+      gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
+    });
+    if (o.rules !== false) this.#startRules(o.rules);
+    o.removeOtherMode?.();
+  }
+
+  /**
+   * The sets and rule sets of both families. The rules depend on the configuration, plus one DROP
+   * rule per load balancer closed to the node (`make` rebuilds them when that list changes). A bad
+   * configuration (masquerade bit, cluster CIDR) throws here, at start, naming the field.
+   */
+  #startRules(cfg: IpvsRulesConfig): void {
+    this.#ipsetClient = IpsetClient.open();
+    this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: [...FAMILIES], log: this.#o.log });
+    this.#ipsets.ensureSets();
+    for (const family of FAMILIES) {
+      const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+      const make = (closed: LbPort[]) => ipvsModeRules({
+        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
+        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+        ...(closed.length ? { lbOutFilter: closed } : {}),
+      });
+      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([]), make, closed: '[]' });
+    }
+  }
+
+  get engine(): SyncEngine {
+    return this.#engine;
+  }
+
+  get dirty(): boolean {
+    return this.#engine.dirty;
+  }
+
+  sync({ full, changes, model }: BackendSyncInput): BackendSyncResult {
+    const t0 = performance.now();
+    const r = this.#engine.sync(model.desired, full ? undefined : changes.changedKeys);
+    const counts = { ...r.counts };
+    const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
+    const ti = performance.now();
+    const sets = this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
+    const tr = performance.now();
+    if (sets.added) counts['ipset-add'] = sets.added;
+    if (sets.removed) counts['ipset-del'] = sets.removed;
+    return {
+      kind: r.kind,
+      operations: r.operations,
+      counts,
+      failures,
+      repaired: r.repaired,
+      durationMs: performance.now() - t0,
+      phases: { ...r.phases, ipsetMs: sets.ipsetMs, iptablesMs: tr - ti - sets.ipsetMs },
+    };
+  }
+
+  /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
+  #syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): { added: number; removed: number; ipsetMs: number } {
+    if (!this.#ipsets) return { added: 0, removed: 0, ipsetMs: 0 };
+    const r = full
+      ? this.#ipsets.reconcile(model.ipsetEntries())
+      : this.#ipsets.applyChanges(added, removed, (k) => model.hasIpsetEntry(k));
+    for (const f of r.failures) failures.push({ op: 'ipset', message: f });
+    // The rules depend on the configuration, and on the load balancers whose source ranges keep the
+    // node out (one DROP rule each): those are looked up again only when their entries changed.
+    const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
+    for (const t of this.#rules) {
+      let write = full;
+      if (firewall) {
+        const closed = lbClosedToNode(model.ipsetEntries(), t.family);
+        const text = JSON.stringify(closed);
+        if (text !== t.closed) {
+          t.rules = t.make(closed);
+          t.closed = text;
+          write = true;
+        }
+      }
+      if (!write) continue;
+      try {
+        const a = t.client.apply(t.rules);
+        if (a.changed) this.#o.log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
+      } catch (err) {
+        failures.push({ op: 'iptables-restore', message: (err as Error).message });
+        this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
+      }
+    }
+    return { added: r.added, removed: r.removed, ipsetMs: r.ms };
+  }
+
+  housekeeping(): number {
+    if (!this.#engine?.draining.size) return 0;
+    const n = this.#engine.checkDraining();
+    if (n) this.#o.log.info({ deleted: n, draining: this.#engine.draining.size }, 'drained real servers deleted');
+    return n;
+  }
+
+  stats(model: ProxyModel): BackendStats {
+    const d = model.desired;
+    let servers = 0;
+    for (const s of d.services.values()) servers += s.servers.size;
+    return {
+      virtualServices: d.services.size,
+      realServers: servers,
+      boundAddresses: d.boundAddresses.size,
+      draining: this.#engine.draining.size,
+      ipsetEntries: this.#ipsets ? model.ipsetEntryCount : 0,
+    };
+  }
+
+  close(): void {
+    this.#ipvs?.close();
+    this.#ipsetClient?.close();
+  }
+}

@@ -24,10 +24,6 @@ export async function main(argv: string[]): Promise<number> {
     const { cleanup } = await import('./cleanup.js');
     return cleanup(log);
   }
-  if (config.mode !== 'ipvs') {
-    process.stderr.write(`kipvs agent: proxy mode "${config.mode}" is not available in this build; use ipvs\n`);
-    return 2;
-  }
   const { Agent } = await import('../agent/agent.js');
   let source: Source;
   if (config.manifests) {
@@ -43,11 +39,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const agent = new Agent({
     nodeName: config.nodeName,
-    mode: 'ipvs',
+    mode: config.mode,
     scheduler: config.ipvs.scheduler,
     strictARP: config.ipvs.strictARP,
-    syncPeriodMs: config.ipvs.syncPeriodMs,
-    minSyncPeriodMs: config.ipvs.minSyncPeriodMs,
+    syncPeriodMs: config.mode === 'iptables' ? config.iptables.syncPeriodMs : config.ipvs.syncPeriodMs,
+    minSyncPeriodMs: config.mode === 'iptables' ? config.iptables.minSyncPeriodMs : config.ipvs.minSyncPeriodMs,
+    iptablesSync: config.iptables.sync,
+    ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
     excludeCIDRs: config.ipvs.excludeCIDRs,
     timeouts: { tcp: config.ipvs.tcpTimeoutS, tcpFin: config.ipvs.tcpFinTimeoutS, udp: config.ipvs.udpTimeoutS },
     nodePortAddresses: config.nodePortAddresses,

@@ -37,6 +37,15 @@ export interface AgentConfig {
     tcpFinTimeoutS: number;
     udpTimeoutS: number;
   };
+  /** iptables mode: its sync periods, how each sync restores, and which iptables backend writes. */
+  iptables: {
+    syncPeriodMs: number;
+    minSyncPeriodMs: number;
+    /** 'partial': only changed Services' chains (kube-proxy today); 'full': everything every sync. */
+    sync: 'partial' | 'full';
+    /** undefined: the backend the node already uses (as kube-proxy's image chooses). */
+    backend?: 'legacy' | 'nft';
+  };
   cleanup: boolean;
   stateSocket: string;
   gracefulTerminationTimeoutMs: number;
@@ -182,7 +191,7 @@ function checkScheduler(src: string, field: string, v: string): string {
 function checkMode(src: string, field: string, v: string): 'ipvs' | 'iptables' {
   if (v === '' || v === 'ipvs') return 'ipvs';
   if (v === 'iptables') return 'iptables';
-  throw new ConfigError(src, field, `unsupported proxy mode "${v}" (kipvs implements "ipvs"; "iptables" is accepted for --cleanup)`);
+  throw new ConfigError(src, field, `unsupported proxy mode "${v}" (kipvs implements "ipvs" and "iptables")`);
 }
 
 function checkCidrs(src: string, field: string, list: string[], indexed: boolean): string[] {
@@ -246,7 +255,9 @@ const FLAGS: Record<string, FlagSpec> = {
   config: { kind: 'string', arg: 'PATH', help: 'KubeProxyConfiguration file (YAML or JSON); flags override it' },
   kubeconfig: { kind: 'string', arg: 'PATH', help: 'kubeconfig file (default: in-cluster configuration)' },
   'hostname-override': { kind: 'string', arg: 'NAME', help: "this node's name, if not the host name" },
-  'proxy-mode': { kind: 'string', arg: 'MODE', help: 'ipvs (default), or iptables for --cleanup' },
+  'proxy-mode': { kind: 'string', arg: 'MODE', help: 'ipvs (default) or iptables' },
+  'iptables-sync-period': { kind: 'string', arg: 'DURATION', help: 'iptables mode: full resync period (default 30s)' },
+  'iptables-min-sync-period': { kind: 'string', arg: 'DURATION', help: 'iptables mode: minimum time between syncs (default 1s)' },
   'ipvs-scheduler': { kind: 'string', arg: 'NAME', help: `IPVS scheduler: ${SCHEDULERS.join(' ')} (default rr)` },
   'ipvs-strict-arp': { kind: 'bool', help: 'set arp_ignore=1 and arp_announce=2 (needed for MetalLB L2)' },
   'ipvs-sync-period': { kind: 'string', arg: 'DURATION', help: 'full resync period (default 30s)' },
@@ -268,6 +279,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'state-socket': { kind: 'string', arg: 'PATH', help: 'read-only state socket for "kipvs list"/"explain" (default /run/kipvs/state.sock; empty disables)', kipvs: true },
   'graceful-termination-timeout': { kind: 'string', arg: 'DURATION', help: 'longest a removed TCP real server drains at weight 0 (default 15m; 0: no limit)', kipvs: true },
   'log-level': { kind: 'string', arg: 'LEVEL', help: `${LOG_LEVELS.join(' ')} (default info)`, kipvs: true },
+  'iptables-sync': { kind: 'string', arg: 'partial|full', help: 'iptables mode: restore only changed Services\' chains (partial, default) or every chain on every sync (full)', kipvs: true },
+  'iptables-backend': { kind: 'string', arg: 'legacy|nft', help: 'iptables mode: the iptables backend to write with (default: the one the node already uses)', kipvs: true },
   help: { kind: 'bool', help: 'print this help' },
 };
 
@@ -410,6 +423,19 @@ function resolveConfig(file: Record<string, Json>, configFile: string | undefine
   const tcpFinTimeoutS = timeoutS('ipvs-tcpfin-timeout', 'ipvs.tcpFinTimeout');
   const udpTimeoutS = timeoutS('ipvs-udp-timeout', 'ipvs.udpTimeout');
 
+  let [iptSyncMs, iptSrc, iptField] = dur('iptables-sync-period', 'iptables.syncPeriod', 30_000);
+  if (iptSyncMs === 0 && iptField !== '') iptSyncMs = 30_000;
+  if (iptSyncMs <= 0) throw new ConfigError(iptSrc, iptField, 'must be greater than 0');
+  const [iptMinMs, iptMinSrc, iptMinField] = dur('iptables-min-sync-period', 'iptables.minSyncPeriod', 1_000);
+  nonNegative(iptMinSrc, iptMinField, iptMinMs);
+  if (iptMinMs > iptSyncMs) throw new ConfigError(iptMinSrc, iptMinField, `must not be greater than the sync period (${iptSyncMs} ms)`);
+  const iptSync = fl('iptables-sync') ?? 'partial';
+  if (iptSync !== 'partial' && iptSync !== 'full') throw new ConfigError('--iptables-sync', '', `"${iptSync}" is not partial or full`);
+  const iptBackend = fl('iptables-backend');
+  if (iptBackend !== undefined && iptBackend !== 'legacy' && iptBackend !== 'nft') throw new ConfigError('--iptables-backend', '', `"${iptBackend}" is not legacy or nft`);
+  const iptables: AgentConfig['iptables'] = { syncPeriodMs: iptSyncMs, minSyncPeriodMs: iptMinMs, sync: iptSync };
+  if (iptBackend !== undefined) iptables.backend = iptBackend;
+
   const excludeCIDRs = fl('ipvs-exclude-cidrs') !== undefined
     ? checkCidrs('--ipvs-exclude-cidrs', '', splitList(fl('ipvs-exclude-cidrs')!), false)
     : checkCidrs(src, 'ipvs.excludeCIDRs', list('ipvs.excludeCIDRs') ?? [], true);
@@ -501,6 +527,7 @@ function resolveConfig(file: Record<string, Json>, configFile: string | undefine
     healthzBindAddress,
     metricsBindAddress,
     ipvs: { scheduler, strictARP, syncPeriodMs, minSyncPeriodMs, excludeCIDRs, tcpTimeoutS, tcpFinTimeoutS, udpTimeoutS },
+    iptables,
     cleanup,
     stateSocket: fl('state-socket') ?? '/run/kipvs/state.sock',
     gracefulTerminationTimeoutMs,
@@ -528,7 +555,8 @@ export function usage(): string {
   return [
     'Usage: kipvs agent [options]',
     '',
-    'Programs IPVS as kube-proxy --proxy-mode=ipvs does. Settings come from a KubeProxyConfiguration',
+    'Programs IPVS as kube-proxy --proxy-mode=ipvs does (or, with --proxy-mode iptables, the rules of',
+    "kube-proxy's iptables mode). Settings come from a KubeProxyConfiguration",
     `file (${API_VERSION}) named by --config; the flags below override it.`,
     'Durations are Go durations: 30s, 1m0s, 1h2m3.5s, 500ms.',
     '',

@@ -254,6 +254,17 @@ test('wrong apiVersion/kind, bad YAML, unreadable file', async () => {
   }
 });
 
+test('iptables mode: its periods from the file, kube-proxy defaults, kipvs flags for restore and backend', async () => {
+  const dflt = await load(['--proxy-mode=iptables']);
+  assert.equal(dflt.mode, 'iptables');
+  assert.deepEqual(dflt.iptables, { syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, sync: 'partial' });
+  const file = `${HEAD}mode: iptables\niptables:\n  syncPeriod: 1m\n  minSyncPeriod: 2s\n`;
+  const c = await load(['--config', '/c.yaml', '--iptables-sync=full', '--iptables-backend', 'legacy'], { '/c.yaml': file });
+  assert.equal(c.mode, 'iptables');
+  assert.deepEqual(c.iptables, { syncPeriodMs: 60_000, minSyncPeriodMs: 2_000, sync: 'full', backend: 'legacy' });
+  await assert.rejects(load(['--config', '/c.yaml'], { '/c.yaml': `${HEAD}iptables:\n  minSyncPeriod: 5m\n` }), /c\.yaml: iptables\.minSyncPeriod: must not be greater than the sync period/);
+});
+
 test('bad flags are ConfigErrors naming the flag', async () => {
   const cases: [string[], RegExp][] = [
     [['--ipvs-scheduler=foo'], /^--ipvs-scheduler: unknown scheduler "foo"/],
@@ -270,6 +281,9 @@ test('bad flags are ConfigErrors naming the flag', async () => {
     [['--graceful-termination-timeout=-1s'], /^--graceful-termination-timeout: must not be negative/],
     [['--healthz-bind-address=:10256'], /^--healthz-bind-address: ":10256" is not an IP address with a port/],
     [['--iptables-masquerade-bit=40'], /^--iptables-masquerade-bit: 40 is not from 0 to 31/],
+    [['--iptables-sync=sometimes'], /^--iptables-sync: "sometimes" is not partial or full/],
+    [['--iptables-backend=ebpf'], /^--iptables-backend: "ebpf" is not legacy or nft/],
+    [['--iptables-min-sync-period=1m', '--iptables-sync-period=30s'], /^--iptables-min-sync-period: must not be greater than the sync period/],
   ];
   for (const [argv, want] of cases) {
     await assert.rejects(load(argv), (err: unknown) => {

@@ -3,8 +3,9 @@
 // addresses, defaults filled in).
 import { familyOf, canonicalAddress, isIPv4Netmask } from '../netlink/address.js';
 import { SCHEDULERS } from './types.js';
+import { serviceFlags } from './codec.js';
 import type {
-  Family, Protocol, ServiceKey, VirtualService, RealServer, RealServerKey, ForwardMethod, TunnelType,
+  Family, Protocol, ServiceKey, ServiceInfo, VirtualService, RealServer, RealServerKey, ForwardMethod, TunnelType,
 } from './types.js';
 
 /** Input that cannot be sent: `field` names what is wrong, `object` what it belongs to. */
@@ -159,4 +160,19 @@ export function validateServer(service: ServiceKey, server: RealServer): Require
     out.tunnel = { type, port: port ?? 0, checksum: checksum ?? 'none' };
   }
   return out;
+}
+
+/** The kernel's view of a virtual service kipvs added (what a dump would return for it). */
+export function serviceInfoOf(s: VirtualService): ServiceInfo {
+  return {
+    ...(s.fwmark !== undefined
+      ? { family: s.family, fwmark: s.fwmark }
+      : { family: s.family, protocol: s.protocol, address: s.address, port: s.port }),
+    scheduler: s.scheduler,
+    flags: serviceFlags(s),
+    persistent: s.persistent ? { timeout: s.persistent.timeout, netmask: s.persistent.netmask ?? defaultNetmask(s.family) } : undefined,
+    onePacket: s.onePacket ?? false,
+    schedulerFlags: { ...(s.schedulerFlags ?? {}) },
+    pe: s.pe,
+  } as ServiceInfo;
 }

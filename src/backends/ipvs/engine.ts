@@ -4,8 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs/client.js';
-import { serviceFlags } from '../../ipvs/codec.js';
-import { defaultNetmask } from '../../ipvs/validate.js';
+import { serviceInfoOf } from '../../ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../../ipvs/types.js';
 import { LinkClient } from '../../link/link.js';
@@ -46,20 +45,6 @@ export interface SyncResult {
 
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
-
-function toServiceInfo(s: VirtualService): ServiceInfo {
-  return {
-    ...(s.fwmark !== undefined
-      ? { family: s.family, fwmark: s.fwmark }
-      : { family: s.family, protocol: s.protocol, address: s.address, port: s.port }),
-    scheduler: s.scheduler,
-    flags: serviceFlags(s),
-    persistent: s.persistent ? { timeout: s.persistent.timeout, netmask: s.persistent.netmask ?? defaultNetmask(s.family) } : undefined,
-    onePacket: s.onePacket ?? false,
-    schedulerFlags: { ...(s.schedulerFlags ?? {}) },
-    pe: s.pe,
-  } as ServiceInfo;
-}
 
 export class SyncEngine {
   readonly #ipvs: IpvsClient;
@@ -255,13 +240,13 @@ export class SyncEngine {
     switch (op.op) {
       case 'add-service': {
         const key = serviceKeyString(op.service);
-        this.#kernel.services.set(key, { service: toServiceInfo(op.service), servers: new Map() });
+        this.#kernel.services.set(key, { service: serviceInfoOf(op.service), servers: new Map() });
         this.#owned.add(key);
         break;
       }
       case 'update-service': {
         const have = this.#kernel.services.get(serviceKeyString(op.service));
-        if (have) have.service = toServiceInfo(op.service);
+        if (have) have.service = serviceInfoOf(op.service);
         break;
       }
       case 'delete-service': {

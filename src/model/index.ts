@@ -1,9 +1,10 @@
 export { ProxyModel, sameDesired } from './model.js';
+export { computeService } from './compute.js';
 export {
-  computeService, serviceName, sliceName, isIgnoredService, usesTopology, usesNodePorts, usesLocalAddresses,
+  serviceName, sliceName, isIgnoredService, usesTopology, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE, ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS,
   ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT,
-} from './compute.js';
+} from './labels.js';
 export { nodePortAddresses, nodePrimaryIPs } from './nodeports.js';
 export { parseCidr, cidrContains, isLoopback, isIPv6LinkLocal } from '../netlink/cidr.js';
 export type { Cidr } from '../netlink/cidr.js';

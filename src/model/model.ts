@@ -6,11 +6,13 @@
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf } from '../netlink/address.js';
+import { computeCompact } from './compute.js';
+import { compactService, compactSlice } from './compact.js';
+import type { CompactSlice } from './compact.js';
 import {
-  computeCompact, compactService, compactSlice, flat, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
+  flat, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
-} from './compute.js';
-import type { CompactSlice } from './compute.js';
+} from './labels.js';
 import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
 import type {
   ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService, DesiredIpvs,

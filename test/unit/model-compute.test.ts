@@ -5,7 +5,7 @@ import { computeService, nodePortAddresses, nodePrimaryIPs } from '../../src/mod
 import type { ModelContext, ServiceDesired } from '../../src/model/index.js';
 import { validateService, validateServer } from '../../src/ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
-import { compactService } from '../../src/model/compute.js';
+import { compactService } from '../../src/model/compact.js';
 
 // ---- builders
 

@@ -1,0 +1,182 @@
+// Which endpoints a Service port gets: its endpoints collected from the Service's (compact)
+// EndpointSlices, kube-proxy's categorisation of them into the cluster and local sets (topology hints,
+// serving-terminating fallbacks), the choice per traffic policy, and why an endpoint was left out.
+// Separate from compute.ts because a computed virtual service runs it again when its endpoints are read.
+import type { Family, Protocol, RealServer } from '../ipvs/types.js';
+import { serverKeyString } from '../ipvs/keys.js';
+import { LABEL_ZONE, flat } from './labels.js';
+import { READY, SERVING, TERMINATING, STRIDE, NONE, type CompactSlice, type EndpointExtra } from './compact.js';
+import { PROTOCOLS, validIp, validPort, type Warnings } from './validate.js';
+
+/** An endpoint while computing (not kept). */
+export interface Ep {
+  address: string;
+  port: number;
+  key: string;
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  local: boolean;
+  zones: string[] | undefined;
+  nodeHints: string[] | undefined;
+  /** Where it is packed: slice.eps[i...]. */
+  slice: CompactSlice;
+  i: number;
+}
+
+function readEndpoint(slice: CompactSlice, i: number, address: string, key: string, port: number, nodeName: string): Ep {
+  const eps = slice.eps!;
+  const fx = eps[i + 1] as number | EndpointExtra;
+  const x = typeof fx === 'number' ? undefined : fx;
+  const f = x ? x.f : fx as number;
+  const node = eps[i + 2];
+  if (x?.err !== undefined) throw x.err;
+  return {
+    address,
+    port,
+    key,
+    ready: (f & READY) !== 0,
+    serving: (f & SERVING) !== 0,
+    terminating: (f & TERMINATING) !== 0,
+    local: node !== undefined && node === nodeName,
+    zones: x?.zones,
+    nodeHints: x?.nodeHints,
+    slice,
+    i,
+  };
+}
+
+export interface Choice {
+  servers: Ep[];
+  policy: 'Cluster' | 'Local';
+  zone?: string | undefined;
+  node?: string | undefined;
+  notes: string[];
+  /** Why an endpoint not chosen was left out (besides not serving), when there is a particular reason. */
+  why: (ep: Ep) => string | undefined;
+  /** The real servers map, made once and shared by the virtual services with this choice. */
+  serverMap?: Map<string, RealServer>;
+}
+
+export function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {
+  if (chosen.has(ep.key)) return undefined;
+  if (!ep.serving) return ep.terminating ? 'terminating and not serving' : 'not ready';
+  return why(ep) ?? (ep.ready ? 'not chosen' : 'not ready (ready endpoints exist)');
+}
+
+/**
+ * kube-proxy's categorisation: the cluster set (topology-filtered when hints are usable), the local set,
+ * each preferring ready endpoints and falling back to serving-and-terminating ones.
+ */
+export function categorize(eps: Ep[], topology: string | undefined, zone: string | undefined, nodeName: string) {
+  const ready = eps.filter((e) => e.ready);
+  const notes: string[] = [];
+  let cluster: Ep[];
+  let usedZone: string | undefined;
+  let usedNode: string | undefined;
+  if (topology !== undefined && ready.length > 0) {
+    // Same node first (hints.forNodes, trafficDistribution PreferSameNode), then same zone (hints.forZones).
+    if (ready.some((e) => e.nodeHints)) {
+      if (ready.some((e) => !e.nodeHints)) notes.push(`node hints ignored (${topology}): some ready endpoints have none`);
+      else if (!ready.some((e) => e.nodeHints!.includes(nodeName))) notes.push(`node hints ignored (${topology}): no endpoint is hinted for node ${nodeName}`);
+      else usedNode = nodeName;
+    }
+    if (usedNode === undefined) {
+      const noHints = ready.find((e) => !e.zones);
+      if (noHints) notes.push(`topology hints ignored (${topology}): endpoint ${noHints.address} has no zone hints`);
+      else if (!zone) notes.push(`topology hints ignored (${topology}): the node has no ${LABEL_ZONE} label`);
+      else if (!ready.some((e) => e.zones!.includes(zone))) notes.push(`topology hints ignored (${topology}): no endpoint is hinted for zone ${zone}`);
+      else usedZone = zone;
+    }
+  }
+  let clusterNote: string | undefined;
+  if (usedNode !== undefined) {
+    cluster = ready.filter((e) => e.nodeHints!.includes(usedNode!));
+  } else if (usedZone !== undefined) {
+    cluster = ready.filter((e) => e.zones!.includes(usedZone!));
+  } else if (ready.length > 0) {
+    cluster = ready;
+  } else {
+    cluster = eps.filter((e) => e.serving && e.terminating);
+    if (cluster.length > 0) clusterNote = 'no ready endpoints: using serving terminating endpoints';
+  }
+  const readyLocal = ready.filter((e) => e.local);
+  let local: Ep[];
+  let localNote: string | undefined;
+  if (readyLocal.length > 0) local = readyLocal;
+  else {
+    local = eps.filter((e) => e.local && e.serving && e.terminating);
+    if (local.length > 0) localNote = 'no ready local endpoints: using serving terminating local endpoints';
+  }
+  return { cluster, local, usedZone, usedNode, notes, clusterNote, localNote };
+}
+
+export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external', cat: ReturnType<typeof categorize>): Choice {
+  const notes = [...cat.notes];
+  let servers: Ep[];
+  let policy: 'Cluster' | 'Local' = 'Cluster';
+  let zone: string | undefined;
+  let node: string | undefined;
+  let why: (ep: Ep) => string | undefined = () => undefined;
+  if (which === 'cluster') {
+    servers = cat.cluster;
+    zone = cat.usedZone;
+    node = cat.usedNode;
+    if (cat.clusterNote) notes.push(cat.clusterNote);
+    if (zone !== undefined) why = (ep) => (ep.ready && !ep.zones?.includes(zone!) ? `not hinted for zone ${zone}` : undefined);
+    if (node !== undefined) why = (ep) => (ep.ready && !ep.nodeHints?.includes(node!) ? `not hinted for node ${node}` : undefined);
+  } else {
+    policy = 'Local';
+    // Topology does not apply to the local path.
+    notes.length = 0;
+    if (cat.local.length > 0) {
+      servers = cat.local;
+      if (cat.localNote) notes.push(cat.localNote);
+      why = (ep) => (!ep.local ? `not on this node (${which === 'local-internal' ? 'internal' : 'external'}TrafficPolicy: Local)` : undefined);
+    } else if (which === 'local-internal') {
+      servers = [];
+      notes.push('internalTrafficPolicy Local: no local endpoints, so no real servers');
+      why = () => 'not on this node (internalTrafficPolicy: Local)';
+    } else {
+      servers = cat.cluster;
+      zone = cat.usedZone;
+      node = cat.usedNode;
+      notes.push(...cat.notes, 'externalTrafficPolicy Local: no local endpoints, falling back to all endpoints');
+      if (cat.clusterNote) notes.push(cat.clusterNote);
+    }
+  }
+  return { servers, policy, zone, node, notes, why };
+}
+
+/** Endpoints of the slice ports that match the Service port by name and protocol, deduplicated by address/port. */
+export function collectEndpoints(slices: readonly CompactSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
+  const out: Ep[] = [];
+  const seen = new Set<string>();
+  for (const slice of slices) {
+    const sobj = `EndpointSlice ${slice.name}`;
+    (slice.ports ?? []).forEach((sp, j) => {
+      if (!sp) return;
+      const spProto = PROTOCOLS[sp.protocol ?? 'TCP'];
+      if (!spProto) { w.add(sobj, `ports[${j}].protocol`, `unknown protocol "${sp.protocol}" (TCP, UDP or SCTP)`); return; }
+      if ((sp.name ?? '') !== portName || spProto !== protocol) return;
+      if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${String(sp.port)} is not from 1 to 65535`); return; }
+      if (slice.err !== undefined) throw slice.err;
+      const eps = slice.eps ?? [];
+      for (let i = 0, k = 0; i < eps.length; i += STRIDE, k++) {
+        if (eps[i + 1] === NONE) continue;
+        const raw = eps[i];
+        const v = validIp(raw);
+        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(raw)}" is not an IP address`); continue; }
+        if (v.family !== family) {
+          w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${String(slice.addressType)})`);
+          continue;
+        }
+        const key = flat(serverKeyString({ address: v.address, port: sp.port! }));
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(readEndpoint(slice, i, v.address, key, sp.port!, nodeName));
+      }
+    });
+  }
+  return out;
+}

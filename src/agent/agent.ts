@@ -130,7 +130,9 @@ export class Agent {
         masqueradeBit: rules ? rules.masqueradeBit : 14,
         clusterCIDRs: rules ? rules.clusterCIDRs : [],
         sync: o.iptablesSync ?? 'partial',
+        nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,
+        nodeIPs: () => (this.#node ? nodePrimaryIPs(this.#node) : []),
         link: this.#link,
       };
       if (o.iptablesBackend) mode.backend = o.iptablesBackend;
@@ -365,6 +367,9 @@ export class Agent {
       synced: this.#synced,
       lastSync: last ? { at: last.at.toISOString(), kind: last.result.kind, operations: last.result.operations, durationMs: last.result.durationMs, failures: last.result.failures.length } : undefined,
       virtualServices,
+      ...(this.#backend instanceof IptablesBackend
+        ? { servicePorts: [...this.#model.services()].flatMap((s) => [...s.ports]), iptablesBackend: this.#backend.backend }
+        : {}),
       boundAddresses: [...this.#model.desired.boundAddresses],
       draining,
       // The model's own list: per-Service warnings plus virtual services claimed by two Services.

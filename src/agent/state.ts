@@ -5,7 +5,7 @@ import http from 'node:http';
 import { mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { VirtualService, RealServer } from '../ipvs/types.js';
-import type { VsOrigin, EndpointInfo, ModelWarning } from '../model/types.js';
+import type { VsOrigin, EndpointInfo, ModelWarning, ServicePortDesired } from '../model/types.js';
 
 export interface VirtualServiceState {
   key: string;
@@ -30,6 +30,10 @@ export interface AgentState {
   synced: boolean;
   lastSync?: { at: string; kind: string; operations: number; durationMs: number; failures: number } | undefined;
   virtualServices: VirtualServiceState[];
+  /** iptables mode: every Service port with its frontends and chosen endpoints (empty in IPVS mode). */
+  servicePorts?: ServicePortDesired[];
+  /** iptables mode: the iptables backend the agent writes with. */
+  iptablesBackend?: 'legacy' | 'nft';
   boundAddresses: string[];
   draining: DrainingState[];
   warnings: ModelWarning[];

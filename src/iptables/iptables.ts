@@ -18,7 +18,15 @@ export interface IptablesOptions {
   family: Family;
   log?: IptablesLog;
   run?: Run;
+  /**
+   * The iptables variant: 'iptables' (default: whichever the system's alternatives select),
+   * 'iptables-legacy' or 'iptables-nft'; the ip6tables one is derived for inet6.
+   */
+  command?: 'iptables' | 'iptables-legacy' | 'iptables-nft';
 }
+
+/** Which chains a cleanup removes: a table's chain name in, yes or no out. */
+export type ChainFilter = (table: Table, chain: string) => boolean;
 
 export class IptablesError extends Error {
   constructor(
@@ -86,7 +94,8 @@ export class Iptables {
     this.family = opts.family;
     this.run = opts.run ?? execRun;
     this.log = opts.log;
-    const bin = opts.family === 'inet6' ? 'ip6tables' : 'iptables';
+    const base = opts.command ?? 'iptables';
+    const bin = opts.family === 'inet6' ? base.replace(/^iptables/, 'ip6tables') : base;
     this.saveCmd = `${bin}-save`;
     this.restoreCmd = `${bin}-restore`;
   }
@@ -140,14 +149,15 @@ export class Iptables {
    * chains, in both tables. Nothing to remove is fine. A kipvs chain that a foreign chain still jumps to
    * is flushed but kept (with a warning): deleting it would mean editing a chain that is not ours.
    */
-  cleanup(): void {
+  cleanup(which: ChainFilter = isOwnedChain): number {
     this.applied.clear();
     const saved = this.readSaved();
     const blocks: string[] = [];
+    let removed = 0;
     for (const table of TABLES) {
       const tableSaved = saved.get(table);
       if (!tableSaved) continue;
-      const owned = OWNED_CHAINS[table].filter((c) => tableSaved.has(c));
+      const owned = [...tableSaved.keys()].filter((c) => !BUILTIN.has(c) && which(table, c));
       if (owned.length === 0) continue;
       const lines: string[] = [];
       const kept = new Set<string>();
@@ -168,8 +178,10 @@ export class Iptables {
       for (const c of owned) if (!kept.has(c)) lines.push(`-X ${c}`);
       if (kept.size > 0) this.log?.warn({ table, chains: [...kept] }, 'iptables: kipvs chains still referenced by other chains; flushed, not deleted');
       blocks.push(tableBlock(table, [], lines));
+      removed += owned.length - kept.size;
     }
     if (blocks.length > 0) this.restore(blocks.join(''));
+    return removed;
   }
 
   /** The iptables-save text of the kipvs chains and the jumps into them (nat and filter), for inspection. */

@@ -1,7 +1,21 @@
-// kube-proxy's iptables mode as a backend (being written).
+// kube-proxy's iptables mode as a backend: the model's per-port view becomes KUBE-SERVICES, KUBE-SVC-…,
+// KUBE-SEP-… chains (render.ts), written with one iptables-restore --noflush per family per sync
+// (restore.ts). A change rewrites only the chains of the Services it touched (kube-proxy's partial
+// sync), unless configured to restore everything every time; a full sync reads the kernel back, puts
+// missing jumps in again and deletes chains nothing uses any more.
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { LinkClient } from '../../link/link.js';
 import type { ProxyModel } from '../../model/model.js';
-import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
+import type { ServicePortDesired } from '../../model/types.js';
+import { familyOf, type Family } from '../../netlink/address.js';
+import { parseCidr } from '../../netlink/cidr.js';
+import type { BackendFailure, BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
+import { isIpvsModeOnlyChain } from '../leftovers.js';
+import { removeIpvsMode } from '../ipvs/cleanup.js';
+import { TOP_CHAINS } from './chains.js';
+import { renderIptablesMode, type RenderCounts } from './render.js';
+import { IptablesModeApplier, detectBackend, type XtablesBackend } from './restore.js';
 
 export interface IptablesModeOptions {
   log: Logger;
@@ -9,28 +23,184 @@ export interface IptablesModeOptions {
   masqueradeAll: boolean;
   masqueradeBit: number;
   clusterCIDRs: string[];
+  /** 'partial' (kube-proxy today): changed Services' chains only; 'full': every chain, every sync. */
   sync: 'partial' | 'full';
-  backend?: 'legacy' | 'nft';
+  /** The iptables backend; default: the one the node already uses. */
+  backend?: XtablesBackend;
+  /** nodePortAddresses as configured: empty means every local address (`--dst-type LOCAL`). */
+  nodePortConfig: readonly string[];
+  /** The node addresses NodePorts are served on, as the agent last read them. */
   nodePortAddresses: () => readonly string[];
+  /** The node's primary IPs (a source range holding one admits the node to a load balancer). */
+  nodeIPs: () => readonly string[];
+  /** iptables.localhostNodePorts (default true): NodePorts answer on 127.0.0.1 too (IPv4). */
+  localhostNodePorts?: boolean;
+  /** Where to write the kernel's sysctls (tests point it elsewhere); default /proc/sys. */
+  procSys?: string;
+}
+
+interface FamilyState {
+  family: Family;
+  applier: IptablesModeApplier;
+  /** nat chains now in the kernel, as of the last read or restore; undefined: read before the next restore. */
+  chains?: Set<string>;
+  total?: RenderCounts;
 }
 
 export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
-  constructor(readonly opts: IptablesModeOptions) {}
+  readonly #o: IptablesModeOptions;
+  #families: FamilyState[] = [];
+  #dirty = false;
+  #ipvsChecked = false;
+  #backend: XtablesBackend = 'nft';
+
+  constructor(opts: IptablesModeOptions) {
+    this.#o = opts;
+  }
+
+  get backend(): XtablesBackend {
+    return this.#backend;
+  }
+
   start(): void {
-    throw new Error('iptables mode: not yet');
+    const o = this.#o;
+    if (o.backend) {
+      this.#backend = o.backend;
+      o.log.info({ backend: o.backend }, 'iptables backend as configured');
+    } else {
+      const d = detectBackend();
+      this.#backend = d.backend;
+      o.log.info({ backend: d.backend, reason: d.reason }, 'iptables backend detected');
+    }
+    for (const family of ['inet', 'inet6'] as const) {
+      const applier = new IptablesModeApplier({ family, backend: this.#backend });
+      try {
+        applier.save('nat');
+      } catch (err) {
+        // A node without IPv6 (or without ip6tables) is single-stack: the other family still works.
+        if (family === 'inet') throw err;
+        o.log.warn({ family, err: (err as Error).message }, 'no ip6tables: IPv6 Services are not programmed');
+        continue;
+      }
+      this.#families.push({ family, applier });
+    }
+    // NodePorts on 127.0.0.1 need the kernel to route loopback-sourced traffic (kube-proxy sets it too,
+    // and its KUBE-FIREWALL rule keeps the rest of 127.0.0.0/8 closed).
+    if (o.localhostNodePorts ?? true) {
+      try {
+        writeFileSync(`${o.procSys ?? '/proc/sys'}/net/ipv4/conf/all/route_localnet`, '1');
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message }, 'cannot set net.ipv4.conf.all.route_localnet; NodePorts will not answer on localhost');
+      }
+    }
   }
+
   get dirty(): boolean {
-    return false;
+    return this.#dirty;
   }
-  sync(_input: BackendSyncInput): BackendSyncResult {
-    throw new Error('iptables mode: not yet');
+
+  sync({ full, changes, model }: BackendSyncInput): BackendSyncResult {
+    const t0 = performance.now();
+    const o = this.#o;
+    // Rewrite everything when asked to, when a previous restore failed, or when our chains are unknown.
+    const everything = full || this.#dirty || o.sync === 'full';
+    const counts: Record<string, number> = {};
+    const failures: BackendFailure[] = [];
+    const phases: Record<string, number> = { readMs: 0, renderMs: 0, restoreMs: 0 };
+    let lines = 0;
+    const ports = allPorts(model);
+    const healthCheck = new Map<string, number>();
+    for (const [port, h] of model.healthCheckNodePorts()) healthCheck.set(h.service, port);
+    const npAll = o.nodePortAddresses();
+    for (const f of this.#families) {
+      let t = performance.now();
+      const state = full || !f.chains ? f.applier.read() : undefined;
+      if (state) f.chains = state.nat.chains;
+      phases.readMs! += performance.now() - t;
+      t = performance.now();
+      const cidr = o.clusterCIDRs.find((c) => parseCidr(c)?.family === f.family);
+      const r = renderIptablesMode({
+        family: f.family,
+        masqueradeBit: o.masqueradeBit,
+        masqueradeAll: o.masqueradeAll,
+        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+        nodePortAddresses: o.nodePortConfig.length ? npAll.filter((a) => familyOf(a) === f.family) : undefined,
+        localhostNodePorts: o.localhostNodePorts ?? true,
+        ...(nodeIPOf(o.nodeIPs(), f.family) ? { nodeIP: nodeIPOf(o.nodeIPs(), f.family)! } : {}),
+        healthCheckNodePorts: healthCheck,
+        ports,
+        existingChains: f.chains ?? [],
+        ...(everything ? {} : { changedServices: new Set(changes.changedServices) }),
+      });
+      phases.renderMs! += performance.now() - t;
+      t = performance.now();
+      try {
+        const a = f.applier.apply(r.text, state);
+        lines += a.lines;
+        if (a.jumpsInserted) counts['insert-jump'] = (counts['insert-jump'] ?? 0) + a.jumpsInserted;
+        f.chains = new Set([...r.activeChains, ...TOP_CHAINS.nat]);
+        f.total = r.total;
+      } catch (err) {
+        const op = r.partial ? 'iptables-partial-restore' : 'iptables-restore';
+        failures.push({ op, message: (err as Error).message });
+        o.log.warn({ family: f.family, partial: r.partial, err: (err as Error).message }, 'iptables-restore failed; the next sync restores everything');
+        this.#dirty = true;
+        f.chains = undefined;
+      }
+      phases.restoreMs! += performance.now() - t;
+    }
+    if (failures.length === 0) this.#dirty = false;
+    if (lines) counts['restore-lines'] = lines;
+    if (!this.#ipvsChecked && failures.length === 0) this.#removeIpvsMode(counts);
+    return {
+      kind: everything ? 'full' : 'incremental',
+      operations: lines,
+      counts,
+      failures,
+      repaired: 0,
+      durationMs: performance.now() - t0,
+      phases,
+    };
   }
+
+  /** Once our rules carry the traffic: what IPVS mode left (its chains, sets, virtual services, kube-ipvs0). */
+  #removeIpvsMode(counts: Record<string, number>): void {
+    this.#ipvsChecked = true;
+    try {
+      const r = removeIpvsMode({ link: this.#o.link, log: this.#o.log, chains: isIpvsModeOnlyChain, active: this.#backend });
+      if (r.services) counts['delete-service'] = r.services;
+      if (r.chains) counts['delete-chain'] = r.chains;
+      if (r.sets) counts['ipset-destroy'] = r.sets;
+      if (r.services || r.chains || r.sets) this.#o.log.info(r, "removed what IPVS mode left behind");
+    } catch (err) {
+      this.#o.log.warn({ err: (err as Error).message }, "cannot remove what IPVS mode left behind");
+    }
+  }
+
   housekeeping(): number {
     return 0;
   }
-  stats(_model: ProxyModel): BackendStats {
-    return {};
+
+  stats(): BackendStats {
+    const rules: Record<string, number> = { nat: 0, filter: 0 };
+    for (const f of this.#families) {
+      rules.nat! += f.total?.natRules ?? 0;
+      rules.filter! += f.total?.filterRules ?? 0;
+    }
+    return { iptablesRules: rules };
   }
+
   close(): void {}
+}
+
+/** Every Service port the model holds (both families; the renderer takes its own). */
+function allPorts(model: ProxyModel): ServicePortDesired[] {
+  const out: ServicePortDesired[] = [];
+  for (const s of model.services()) for (const p of s.ports) out.push(p);
+  return out;
+}
+
+function nodeIPOf(ips: readonly string[], family: Family): string | undefined {
+  return ips.find((a) => familyOf(a) === family);
 }

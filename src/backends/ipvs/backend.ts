@@ -14,6 +14,7 @@ import { parseCidr } from '../../netlink/cidr.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
+import { alternativesBackend, isIptablesModeOnlyChain, removeChains } from '../leftovers.js';
 import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
 import { IpsetSync } from './ipsets.js';
 
@@ -39,8 +40,6 @@ export interface IpvsBackendOptions {
    * those rules (some tests, the benchmark's IPVS-only floor).
    */
   rules: IpvsRulesConfig | false;
-  /** Run after the base state is in place: removes what iptables mode left behind. */
-  removeOtherMode?: () => void;
 }
 
 const FAMILIES: readonly Family[] = ['inet', 'inet6'];
@@ -53,6 +52,8 @@ export class IpvsBackend implements ProxyBackend {
   #ipsetClient?: IpsetClient;
   #ipsets?: IpsetSync;
   #rules: { family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[]) => RuleSet; closed: string }[] = [];
+  /** iptables mode's chains are looked for once, after the first full sync has taken the traffic over. */
+  #leftoversChecked = false;
 
   constructor(opts: IpvsBackendOptions) {
     this.#o = opts;
@@ -72,7 +73,6 @@ export class IpvsBackend implements ProxyBackend {
       gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
     });
     if (o.rules !== false) this.#startRules(o.rules);
-    o.removeOtherMode?.();
   }
 
   /**
@@ -113,6 +113,12 @@ export class IpvsBackend implements ProxyBackend {
     const tr = performance.now();
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
+    if (!this.#leftoversChecked && this.#rules.length > 0 && failures.length === 0) {
+      // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now.
+      this.#leftoversChecked = true;
+      const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", alternativesBackend());
+      if (n) counts['delete-chain'] = n;
+    }
     return {
       kind: r.kind,
       operations: r.operations,

@@ -1,0 +1,75 @@
+// What each proxy mode leaves in the kernel that the other does not use, and its removal. A node that
+// moves between modes (kube-proxy's or kipvs') must not keep the old mode's rules: iptables-mode DNAT
+// chains would shadow IPVS, and IPVS-mode virtual services would catch traffic iptables mode routes.
+// Both iptables backends are searched: legacy and nft tables are both live in the kernel, so rules a
+// previous proxy wrote with the other binary still apply.
+import { isOwnedChain } from '../iptables/rules.js';
+import type { Table } from '../iptables/names.js';
+import { Iptables, execRun, type ChainFilter, type Run } from '../iptables/iptables.js';
+import type { Family } from '../netlink/address.js';
+import type { Logger } from './backend.js';
+
+/** Chains of kube-proxy's iptables mode named per Service port or endpoint. */
+const PER_SERVICE_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'];
+
+/** Top-level chains iptables mode uses and IPVS mode does not (per table). */
+const IPTABLES_MODE_ONLY: Record<Table, readonly string[]> = {
+  nat: ['KUBE-NODEPORTS'],
+  filter: ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-NODEPORTS'],
+};
+
+/** Chains IPVS mode uses and iptables mode does not (per table). */
+const IPVS_MODE_ONLY: Record<Table, readonly string[]> = {
+  nat: ['KUBE-NODE-PORT', 'KUBE-LOAD-BALANCER'],
+  filter: ['KUBE-NODE-PORT', 'KUBE-SOURCE-RANGES-FIREWALL', 'KUBE-IPVS-FILTER', 'KUBE-IPVS-OUT-FILTER'],
+};
+
+/** Is this a chain only iptables mode writes (so IPVS mode removes it)? */
+export function isIptablesModeOnlyChain(table: Table, chain: string): boolean {
+  return IPTABLES_MODE_ONLY[table].includes(chain) || (table === 'nat' && PER_SERVICE_PREFIXES.some((p) => chain.startsWith(p)));
+}
+
+/** Is this a chain only IPVS mode writes (so iptables mode removes it)? */
+export function isIpvsModeOnlyChain(table: Table, chain: string): boolean {
+  return IPVS_MODE_ONLY[table].includes(chain);
+}
+
+/** Any chain of either mode (what `kipvs cleanup` removes), kube-proxy's flush canary included. */
+export function isProxyChain(table: Table, chain: string): boolean {
+  return isOwnedChain(table, chain) || isIptablesModeOnlyChain(table, chain) || chain === 'KUBE-PROXY-CANARY';
+}
+
+const COMMANDS = ['iptables-legacy', 'iptables-nft'] as const;
+const FAMILIES: readonly Family[] = ['inet', 'inet6'];
+
+/** The backend the plain `iptables` command writes with (Debian's alternatives): it prints "(nf_tables)" or "(legacy)". */
+export function alternativesBackend(run: Run = execRun): 'legacy' | 'nft' {
+  try {
+    return /legacy/.test(run('iptables', ['--version'])) ? 'legacy' : 'nft';
+  } catch {
+    return 'nft';
+  }
+}
+
+/**
+ * Remove the chains `which` selects, and the jumps into them from built-in chains, in both families.
+ * In the `active` backend (the one this proxy writes with) only those; in the other backend every
+ * proxy chain goes (isProxyChain), since nothing of ours belongs there. A missing binary or family is
+ * skipped. Returns the chains removed.
+ */
+export function removeChains(which: ChainFilter, log: Logger, what: string, active: 'legacy' | 'nft'): number {
+  let removed = 0;
+  for (const command of COMMANDS) {
+    const filter = command.endsWith(active) ? which : isProxyChain;
+    for (const family of FAMILIES) {
+      try {
+        const n = new Iptables({ family, command, log }).cleanup(filter);
+        if (n) log.info({ command, family, chains: n }, `removed ${what}`);
+        removed += n;
+      } catch (err) {
+        log.debug({ command, family, err: (err as Error).message }, `cannot look for ${what}`);
+      }
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,55 @@
+// Which chains a mode switch removes, and the filtered cleanup that removes them (with a fake iptables).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend } from '../../src/backends/leftovers.js';
+import { Iptables } from '../../src/iptables/iptables.js';
+
+test('mode-only chains: per-Service chains and iptables-mode top chains go under IPVS mode; shared chains stay', () => {
+  for (const c of ['KUBE-SVC-NPX46M4PTMTKRN6Y', 'KUBE-SEP-ABCDEFGHIJKLMNOP', 'KUBE-SVL-X', 'KUBE-EXT-X', 'KUBE-FW-X', 'KUBE-NODEPORTS']) {
+    assert.ok(isIptablesModeOnlyChain('nat', c), c);
+  }
+  for (const c of ['KUBE-SERVICES', 'KUBE-EXTERNAL-SERVICES', 'KUBE-NODEPORTS']) assert.ok(isIptablesModeOnlyChain('filter', c), `filter ${c}`);
+  // Both modes write these: the new mode rewrites them rather than deleting them.
+  for (const c of ['KUBE-SERVICES', 'KUBE-POSTROUTING', 'KUBE-MARK-MASQ']) assert.ok(!isIptablesModeOnlyChain('nat', c) && !isIpvsModeOnlyChain('nat', c), c);
+  for (const c of ['KUBE-FORWARD', 'KUBE-PROXY-FIREWALL']) assert.ok(!isIptablesModeOnlyChain('filter', c) && !isIpvsModeOnlyChain('filter', c), c);
+  for (const c of ['KUBE-NODE-PORT', 'KUBE-LOAD-BALANCER']) assert.ok(isIpvsModeOnlyChain('nat', c), c);
+  for (const c of ['KUBE-NODE-PORT', 'KUBE-SOURCE-RANGES-FIREWALL', 'KUBE-IPVS-FILTER', 'KUBE-IPVS-OUT-FILTER']) assert.ok(isIpvsModeOnlyChain('filter', c), c);
+  // kubelet's chains are nobody's leftovers.
+  for (const c of ['KUBE-FIREWALL', 'KUBE-KUBELET-CANARY', 'KUBE-MARK-DROP']) assert.ok(!isProxyChain('filter', c) && !isProxyChain('nat', c), c);
+  assert.ok(isProxyChain('nat', 'KUBE-PROXY-CANARY') && isProxyChain('nat', 'KUBE-SVC-X') && isProxyChain('filter', 'KUBE-IPVS-FILTER'));
+});
+
+test('Iptables.cleanup(filter): removes the selected chains and the built-in jumps into them; a chain still used by a kept chain is only flushed', () => {
+  const save = [
+    '*nat', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':KUBE-SERVICES - [0:0]', ':KUBE-NODEPORTS - [0:0]', ':KUBE-SVC-AAAA - [0:0]', ':KUBE-SEP-BBBB - [0:0]',
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -j KUBE-NODEPORTS',
+    '-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-AAAA',
+    '-A KUBE-SVC-AAAA -j KUBE-SEP-BBBB',
+    '-A KUBE-SEP-BBBB -p tcp -m tcp -j DNAT --to-destination 10.0.0.1:6443',
+    'COMMIT', '',
+  ].join('\n');
+  const restores: string[] = [];
+  const run = (cmd: string, _args: string[], input?: string) => (cmd.endsWith('-save') ? save : (restores.push(input ?? ''), ''));
+  const warns: object[] = [];
+  const n = new Iptables({ family: 'inet', command: 'iptables-legacy', run, log: { warn: (o) => void warns.push(o) } }).cleanup(isIptablesModeOnlyChain);
+  const input = restores.join('');
+  // KUBE-SERVICES is not selected (IPVS mode rewrites it), so KUBE-SVC-AAAA, which it still jumps to, is flushed and kept.
+  assert.equal(n, 2, input);
+  assert.match(input, /-D OUTPUT 1\n/);
+  assert.doesNotMatch(input, /-D PREROUTING/);
+  assert.match(input, /-F KUBE-SVC-AAAA\n/);
+  assert.doesNotMatch(input, /-X KUBE-SVC-AAAA\n/);
+  for (const c of ['KUBE-SEP-BBBB', 'KUBE-NODEPORTS']) assert.match(input, new RegExp(`-X ${c}\\n`));
+  assert.equal(warns.length, 1);
+});
+
+test('Iptables: the command chooses the binaries; alternativesBackend reads iptables --version', () => {
+  const calls: string[] = [];
+  const run = (cmd: string) => (calls.push(cmd), '');
+  new Iptables({ family: 'inet6', command: 'iptables-nft', run }).cleanup();
+  new Iptables({ family: 'inet', command: 'iptables-legacy', run }).cleanup();
+  assert.deepEqual(calls, ['ip6tables-nft-save', 'iptables-legacy-save']);
+  assert.equal(alternativesBackend(() => 'iptables v1.8.9 (legacy)\n'), 'legacy');
+  assert.equal(alternativesBackend(() => 'iptables v1.8.9 (nf_tables)\n'), 'nft');
+});

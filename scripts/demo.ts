@@ -2,11 +2,14 @@
 // backends in network namespaces; a Service and its EndpointSlice in a manifests directory (no API
 // server here); `kipvs agent` programs IPVS and kube-ipvs0; HTTP flows through the VIP; a pod is
 // removed from the slice and kipvs drains it; list/explain/metrics show what it did; cleanup.
+// `npm run demo -- --proxy-mode iptables` runs the same story in iptables mode: kube-proxy's chains.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 
 const DIR = '/tmp/kipvs-demo';
+const argv = process.argv.slice(2);
+const MODE = argv.includes('--proxy-mode=iptables') || argv[argv.indexOf('--proxy-mode') + 1] === 'iptables' ? 'iptables' : 'ipvs';
 const KIPVS = new URL('../../bin/kipvs.js', import.meta.url).pathname;
 const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { encoding: 'utf8' });
 const kipvs = (...args: string[]) => execFileSync(process.execPath, [KIPVS, ...args], { encoding: 'utf8', env: { ...process.env, KIPVS_STATE_SOCKET: `${DIR}/state.sock` } });
@@ -94,17 +97,20 @@ const pods = [1, 2, 3].map(backend);
 writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods));
 writeFileSync(`${DIR}/config.yaml`, `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
-mode: ipvs
+mode: ${MODE}
 ipvs:
   scheduler: rr
   strictARP: true
+  syncPeriod: 30s
+  minSyncPeriod: 100ms
+iptables:
   syncPeriod: 30s
   minSyncPeriod: 100ms
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 `);
 
-say('kipvs agent --config config.yaml --manifests manifests/ (a Service web with 3 endpoints)');
+say(`kipvs agent --config config.yaml --manifests manifests/ (mode: ${MODE}; a Service web with 3 endpoints)`);
 const agent = spawn(process.execPath, [KIPVS, 'agent', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', `--state-socket=${DIR}/state.sock`], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
@@ -114,31 +120,40 @@ const syncLines = () => logs.split('\n').filter((l) => l.includes('"msg":"sync"'
 await waitFor('the first sync', () => syncLines().length > 0);
 console.log(`  ${syncLines()[0]}`);
 
-say('kube-ipvs0 holds the VIP; kipvs ipvsadm -Ln (kipvs\' own netlink reader, ipvsadm\'s format)');
-console.log(sh('ip -br addr show dev kube-ipvs0').trimEnd());
-console.log(kipvs('ipvsadm', '-Ln').trimEnd());
+if (MODE === 'ipvs') {
+  say('kube-ipvs0 holds the VIP; kipvs ipvsadm -Ln (kipvs\' own netlink reader, ipvsadm\'s format)');
+  console.log(sh('ip -br addr show dev kube-ipvs0').trimEnd());
+  console.log(kipvs('ipvsadm', '-Ln').trimEnd());
 
-say('the ipsets and iptables rules of IPVS mode: what the Service added to the sets, and the masquerade rules');
-for (const set of ['KUBE-CLUSTER-IP', 'KUBE-NODE-PORT-TCP', 'KUBE-IPVS-IPS', 'KUBE-LOOP-BACK']) {
-  const members = sh(`ipset list ${set}`).split('\nMembers:\n')[1]?.trim().split('\n').filter(Boolean) ?? [];
-  console.log(`  ${set.padEnd(20)} ${members.join('  ') || '(empty)'}`);
+  say('the ipsets and iptables rules of IPVS mode: what the Service added to the sets, and the masquerade rules');
+  for (const set of ['KUBE-CLUSTER-IP', 'KUBE-NODE-PORT-TCP', 'KUBE-IPVS-IPS', 'KUBE-LOOP-BACK']) {
+    const members = sh(`ipset list ${set}`).split('\nMembers:\n')[1]?.trim().split('\n').filter(Boolean) ?? [];
+    console.log(`  ${set.padEnd(20)} ${members.join('  ') || '(empty)'}`);
+  }
+  const nat = sh('iptables-save -t nat').split('\n');
+  console.log(`  nat rules in kipvs chains: ${nat.filter((l) => /^-A KUBE-/.test(l)).length} (the same for 1 Service or 10,000); for example:`);
+  for (const l of nat.filter((l) => /^-A KUBE-(POSTROUTING|MARK-MASQ) .*(MASQUERADE|--or-mark|--set-xmark)/.test(l)).slice(0, 2)) console.log(`    ${l}`);
+} else {
+  say('kube-proxy\'s iptables-mode chains for the Service: KUBE-SERVICES → KUBE-SVC-… → one KUBE-SEP-… per endpoint');
+  const nat = sh('iptables-save -t nat').split('\n');
+  const svc = /-j (KUBE-SVC-\w+)/.exec(nat.find((l) => l.startsWith('-A KUBE-SERVICES -d 10.96.0.10/32')) ?? '')?.[1] ?? '?';
+  for (const l of nat.filter((l) => l.startsWith('-A KUBE-SERVICES -d 10.96.0.10/32') || l.startsWith(`-A ${svc} `) || /^-A KUBE-SEP-\w+ .*DNAT/.test(l))) console.log(`  ${l}`);
+  console.log(`  nat rules in kube-proxy chains: ${nat.filter((l) => /^-A KUBE-/.test(l)).length} (they grow with every Service and endpoint)`);
 }
-const nat = sh('iptables-save -t nat').split('\n');
-console.log(`  nat rules in kipvs chains: ${nat.filter((l) => /^-A KUBE-/.test(l)).length} (the same for 1 Service or 10,000); for example:`);
-for (const l of nat.filter((l) => /^-A KUBE-(POSTROUTING|MARK-MASQ) .*(MASQUERADE|--or-mark|--set-xmark)/.test(l)).slice(0, 2)) console.log(`    ${l}`);
 
 say('30 HTTP requests through the ClusterIP, 9 through the NodePort on a node address');
 await traffic('10.96.0.10', 80, 30);
 await traffic('10.244.1.1', 30080, 9);
 
-say('demo-pod3 leaves the EndpointSlice: kipvs drains it (weight 0), traffic goes to the others');
+say(MODE === 'ipvs' ? 'demo-pod3 leaves the EndpointSlice: kipvs drains it (weight 0), traffic goes to the others'
+  : 'demo-pod3 leaves the EndpointSlice: a partial restore rewrites the Service\'s chains and deletes its KUBE-SEP chain');
 const before = syncLines().length;
 writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods.slice(0, 2)));
 await waitFor('the change to sync', () => syncLines().length > before);
 console.log(`  ${syncLines().at(-1)}`);
 await traffic('10.96.0.10', 80, 12);
 
-say('kipvs list: each virtual service with its Service, each real server with its pod');
+say(MODE === 'ipvs' ? 'kipvs list: each virtual service with its Service, each real server with its pod' : 'kipvs list: each frontend with its Service port, chain and endpoints, read from iptables-save');
 console.log(kipvs('list').trimEnd());
 
 say('kipvs explain 10.96.0.10:80');
@@ -153,7 +168,7 @@ const metrics = await new Promise<string>((resolve, reject) => {
   }).on('error', reject);
 });
 for (const line of metrics.split('\n')) {
-  if (/^(kubeproxy_sync_proxy_rules_duration_seconds_count|kubeproxy_network_programming_duration_seconds_count|kipvs_netlink_operations_total|kipvs_graceful_termination_queue_size|kipvs_virtual_services|kipvs_real_servers)/.test(line)) console.log(`  ${line}`);
+  if (/^(kubeproxy_sync_proxy_rules_duration_seconds_count|kubeproxy_network_programming_duration_seconds_count|kubeproxy_sync_proxy_rules_iptables_total|kipvs_netlink_operations_total|kipvs_graceful_termination_queue_size|kipvs_virtual_services|kipvs_real_servers)/.test(line)) console.log(`  ${line}`);
 }
 
 say('the agent stops (the kernel keeps its rules); kipvs cleanup removes them');
@@ -161,7 +176,7 @@ agent.kill('SIGTERM');
 await new Promise((r) => agent.once('exit', r));
 console.log(`  after the agent stopped, the VIP still answers: ${await get('10.96.0.10', 80)}`);
 console.log(`  ${kipvs('cleanup').trim()}`);
-console.log(`  ipvsadm -Ln now lists ${sh('ipvsadm -Ln').split('\n').filter((l) => l.startsWith('TCP')).length} virtual services`);
+console.log(`  ipvsadm -Ln now lists ${sh('ipvsadm -Ln').split('\n').filter((l) => l.startsWith('TCP')).length} virtual services; iptables-save holds ${sh('iptables-save').split('\n').filter((l) => /^-A .*KUBE-(SVC|SEP|SERVICES)/.test(l)).length} Service rules`);
 
 for (const p of pods) sh(`ip netns pids ${p.ns} | xargs -r kill; ip netns del ${p.ns}`);
 

@@ -83,9 +83,11 @@ export function httpGet(host: string, port: number, path = '/', timeoutMs = 5000
 export function resetKernel(): void {
   sh('ipvsadm -C');
   shStatus('ip link del kube-ipvs0');
-  for (const bin of ['iptables', 'ip6tables']) {
-    // Everything but the KUBE- chains and the jumps to them, restored over the whole tables.
-    shStatus(`${bin}-save -t nat >/dev/null 2>&1 && for t in nat filter; do ${bin}-save -t $t | grep -v -- 'KUBE-' | ${bin}-restore -T $t; done`);
+  for (const bin of ['iptables', 'ip6tables', 'iptables-legacy', 'ip6tables-legacy']) {
+    // Everything but the KUBE- chains and the jumps to them, restored over the whole tables. Legacy
+    // tables are looked at only when they hold KUBE- rules (reading them would create them).
+    const guard = bin.endsWith('legacy') ? `${bin}-save 2>/dev/null | grep -q KUBE-` : `${bin}-save -t nat >/dev/null 2>&1`;
+    shStatus(`${guard} && for t in nat filter; do ${bin}-save -t $t | grep -v -- 'KUBE-' | ${bin}-restore -T $t; done`);
   }
   shStatus("ipset list -n | grep '^KUBE-' | xargs -r -n1 ipset destroy");
 }

@@ -152,15 +152,18 @@ test('agent restarts under continuous load: a real agent process killed with SIG
       '--ipvs-min-sync-period=50ms', '--healthz-bind-address=127.0.0.1:19256', '--metrics-bind-address=', `--state-socket=${DIR}/child.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let logs = '';
     child.stderr!.on('data', (c) => (logs += c));
+    // A failure must not leave the child running: it would keep this test process (and the sandbox) alive.
+    const reaped = (err: unknown) => { child.kill('SIGKILL'); throw err; };
+    // Generous: the process loads its modules over 9p under software emulation.
     const firstSync = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the agent process did not sync in 60 s:\n${logs}`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`the agent process did not sync in 180 s:\n${logs}`)), 180_000);
       const check = () => {
         const line = logs.split('\n').find((l) => l.includes('"msg":"sync"'));
         if (line) { clearTimeout(timer); child.stderr!.off('data', check); resolve(JSON.parse(line)); }
       };
       child.stderr!.on('data', check);
       child.once('exit', (code) => reject(new Error(`the agent process exited (${code}):\n${logs}`)));
-    });
+    }).catch(reaped);
     assert.equal(firstSync.kind, 'full');
     assertAdopted(firstSync.counts as Record<string, number>, 'the agent process');
     await new Promise((r) => setTimeout(r, 300));

@@ -45,6 +45,8 @@ interface FamilyState {
   /** nat chains now in the kernel, as of the last read or restore; undefined: read before the next restore. */
   chains?: Set<string>;
   total?: RenderCounts;
+  /** The Services ("namespace/name") with ports of this family as of the last restore. */
+  services: Set<string>;
 }
 
 export class IptablesBackend implements ProxyBackend {
@@ -83,7 +85,7 @@ export class IptablesBackend implements ProxyBackend {
         o.log.warn({ family, err: (err as Error).message }, 'no ip6tables: IPv6 Services are not programmed');
         continue;
       }
-      this.#families.push({ family, applier });
+      this.#families.push({ family, applier, services: new Set() });
     }
     // NodePorts on 127.0.0.1 need the kernel to route loopback-sourced traffic (kube-proxy sets it too,
     // and its KUBE-FIREWALL rule keeps the rest of 127.0.0.0/8 closed).
@@ -113,7 +115,12 @@ export class IptablesBackend implements ProxyBackend {
     const healthCheck = new Map<string, number>();
     for (const [port, h] of model.healthCheckNodePorts()) healthCheck.set(h.service, port);
     const npAll = o.nodePortAddresses();
+    const changed = new Set(changes.changedServices);
     for (const f of this.#families) {
+      const mine = servicesOf(ports, f.family);
+      // As kube-proxy's per-family proxiers: a change that touches no Service of this family (before or
+      // after) leaves its tables alone.
+      if (!everything && f.chains && ![...changed].some((n) => mine.has(n) || f.services.has(n))) continue;
       let t = performance.now();
       const state = full || !f.chains ? f.applier.read() : undefined;
       if (state) f.chains = state.nat.chains;
@@ -131,7 +138,7 @@ export class IptablesBackend implements ProxyBackend {
         healthCheckNodePorts: healthCheck,
         ports,
         existingChains: f.chains ?? [],
-        ...(everything ? {} : { changedServices: new Set(changes.changedServices) }),
+        ...(everything ? {} : { changedServices: changed }),
       });
       phases.renderMs! += performance.now() - t;
       t = performance.now();
@@ -141,6 +148,7 @@ export class IptablesBackend implements ProxyBackend {
         if (a.jumpsInserted) counts['insert-jump'] = (counts['insert-jump'] ?? 0) + a.jumpsInserted;
         f.chains = new Set([...r.activeChains, ...TOP_CHAINS.nat]);
         f.total = r.total;
+        f.services = mine;
       } catch (err) {
         const op = r.partial ? 'iptables-partial-restore' : 'iptables-restore';
         failures.push({ op, message: (err as Error).message });
@@ -198,6 +206,12 @@ export class IptablesBackend implements ProxyBackend {
 function allPorts(model: ProxyModel): ServicePortDesired[] {
   const out: ServicePortDesired[] = [];
   for (const s of model.services()) for (const p of s.ports) out.push(p);
+  return out;
+}
+
+function servicesOf(ports: readonly ServicePortDesired[], family: Family): Set<string> {
+  const out = new Set<string>();
+  for (const p of ports) if (p.family === family) out.add(p.service);
   return out;
 }
 

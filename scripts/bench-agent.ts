@@ -13,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Agent } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
+import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './lib/bench-objects.js';
 import { LinkClient } from '../src/link/link.js';
 import type { Operation } from '../src/ipvs/types.js';
-import type { Source, SourceEvents, Kind, KubeObject } from '../src/sources/types.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
@@ -24,41 +24,8 @@ const M = opt('--endpoints', 10);
 const json = args.includes('--json');
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
-const vip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-const podIP = (i: number, j: number) => `10.${128 + j}.${(i >> 8) & 255}.${i & 255}`;
-
-function service(i: number): KubeObject {
-  return {
-    apiVersion: 'v1', kind: 'Service',
-    metadata: { namespace: 'bench', name: `svc-${i}`, resourceVersion: '1' },
-    spec: { type: 'ClusterIP', clusterIP: vip(i), clusterIPs: [vip(i)], ipFamilies: ['IPv4'], ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
-  } as KubeObject;
-}
-
-function slice(i: number, endpoints: number): KubeObject {
-  return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { namespace: 'bench', name: `svc-${i}-abcde`, resourceVersion: '1', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
-    endpoints: Array.from({ length: endpoints }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${j % 3}` })),
-  } as unknown as KubeObject;
-}
-
-/** A source that hands the agent objects from memory, as fast as the agent takes them. */
-class MemorySource implements Source {
-  events?: SourceEvents;
-  async start(events: SourceEvents): Promise<void> {
-    this.events = events;
-  }
-  async stop(): Promise<void> {}
-  describe(): string {
-    return 'memory';
-  }
-  upsert(kind: Kind, obj: KubeObject): void {
-    this.events!.upsert(kind, obj);
-  }
-}
+const service = (i: number) => benchService(i, 8080);
+const slice = (i: number, endpoints: number) => benchSlice(i, endpoints, 8080);
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 const out: Record<string, number> = { services: N, endpointsPerService: M };

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Agent, type AgentOptions } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
-import type { Source, SourceEvents, Kind, KubeObject } from '../src/sources/types.js';
+import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './lib/bench-objects.js';
 import { run, serve, probe, BACKEND_PORT, type ProbeLimits, type ProbeResult } from './lib/netns.js';
 
 const args = process.argv.slice(2);
@@ -20,41 +20,8 @@ const str = (name: string, dflt: string) => (args.includes(name) ? args[args.ind
 const num = (name: string, dflt: number) => Number(str(name, String(dflt)));
 
 // ---- the objects ----
-const vip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-const podIP = (i: number, j: number) => `10.${128 + j}.${(i >> 8) & 255}.${i & 255}`;
-
-function service(i: number): KubeObject {
-  return {
-    apiVersion: 'v1', kind: 'Service',
-    metadata: { namespace: 'bench', name: `svc-${i}`, resourceVersion: '1' },
-    spec: { type: 'ClusterIP', clusterIP: vip(i), clusterIPs: [vip(i)], ipFamilies: ['IPv4'], ports: [{ name: 'http', port: 80, targetPort: BACKEND_PORT, protocol: 'TCP' }] },
-  } as KubeObject;
-}
-
-function slice(i: number, endpoints: number): KubeObject {
-  return {
-    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { namespace: 'bench', name: `svc-${i}-abcde`, resourceVersion: '1', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
-    addressType: 'IPv4',
-    ports: [{ name: 'http', port: BACKEND_PORT, protocol: 'TCP' }],
-    endpoints: Array.from({ length: endpoints }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${j % 3}` })),
-  } as unknown as KubeObject;
-}
-
-/** Hands the agent objects from memory, as fast as it takes them. */
-class MemorySource implements Source {
-  events?: SourceEvents;
-  async start(events: SourceEvents): Promise<void> {
-    this.events = events;
-  }
-  async stop(): Promise<void> {}
-  describe(): string {
-    return 'memory';
-  }
-  upsert(kind: Kind, obj: KubeObject): void {
-    this.events!.upsert(kind, obj);
-  }
-}
+const service = (i: number) => benchService(i, BACKEND_PORT);
+const slice = (i: number, endpoints: number) => benchSlice(i, endpoints, BACKEND_PORT);
 
 /** mulberry32: a small seeded generator, so that a seed names the same Services in every mode. */
 function rng(seed: number): () => number {

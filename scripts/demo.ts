@@ -94,6 +94,9 @@ rmSync(DIR, { recursive: true, force: true });
 mkdirSync(`${DIR}/manifests`, { recursive: true });
 sh('ipvsadm -C');
 const pods = [1, 2, 3].map(backend);
+// A node's default route covers the cluster IPs; iptables mode binds no VIP, so without a route connect()
+// fails before nat OUTPUT can DNAT. The first pod's link plays the gateway (nothing is sent there).
+if (MODE === 'iptables') sh('ip route replace 10.96.0.0/12 via 10.244.1.2');
 writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods));
 writeFileSync(`${DIR}/config.yaml`, `apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration

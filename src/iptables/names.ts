@@ -6,8 +6,6 @@
 
 import type { Family } from '../netlink/address.js';
 export type { Family };
-/** @deprecated the same as Family; kept only while other work in flight still names it. */
-export type IpFamily = Family;
 
 export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 
@@ -33,7 +31,7 @@ export type IpsetKey =
 export interface IpsetInfo {
   key: IpsetKey;
   /** The set's name for a family ("KUBE-CLUSTER-IP", "KUBE-6-CLUSTER-IP"). */
-  name(family: IpFamily): string;
+  name(family: Family): string;
   type: IpsetType;
   /** What the set holds; also the comment of the iptables rules that match it. */
   comment: string;
@@ -43,7 +41,7 @@ export interface IpsetInfo {
 export const IPSET_NAME_MAX = 31;
 
 /** kube-proxy's name for a set in a family: IPv6 swaps the leading "KUBE-" for "KUBE-6-", then cuts to 31. */
-export function ipsetNameFor(v4Name: string, family: IpFamily): string {
+export function ipsetNameFor(v4Name: string, family: Family): string {
   if (family === 'inet' || !v4Name.startsWith('KUBE-')) return v4Name;
   return ('KUBE-6-' + v4Name.slice('KUBE-'.length)).slice(0, IPSET_NAME_MAX);
 }
@@ -79,7 +77,7 @@ export function ipsetInfo(key: IpsetKey): IpsetInfo {
   return BY_KEY.get(key)!;
 }
 
-export function ipsetName(key: IpsetKey, family: IpFamily): string {
+export function ipsetName(key: IpsetKey, family: Family): string {
   return ipsetInfo(key).name(family);
 }
 

@@ -193,16 +193,16 @@ test('iptables mode: endpoints added and removed under load; partial restores; u
   const sep0 = chainName('KUBE-SEP-', `default/web:httptcp${ip(0)}:8080`);
   let removedAt = 0;
   try {
+    // Restore lines written, from the agent's own counter: the runner may sync a change before syncNow does.
+    const written = () => a.metrics.operations.get({ op: 'restore-lines' });
+    let before = written();
     await a.syncNow('period');
-    const fullLines = a.lastSync!.counts['restore-lines']!;
-    // The syncs that wrote something (synced() may end on a sync that had nothing to do).
-    const restores: { kind: string; lines: number }[] = [];
-    const record = () => { const l = a.lastSync!; if (l.counts['restore-lines']) restores.push({ kind: l.kind, lines: l.counts['restore-lines'] }); return true; };
+    const fullLines = written() - before;
+    before = written();
     api.update(slice('web-1', 'web', [0, 1, 2]));
-    await synced(a, 'be2 added', () => record() && nat().includes(`${ip(2)}:8080`));
-    assert.equal(restores.length, 1, JSON.stringify(restores));
-    assert.equal(restores[0]!.kind, 'incremental');
-    const partialLines = restores[0]!.lines;
+    await synced(a, 'be2 added', () => nat().includes(`${ip(2)}:8080`));
+    const partialLines = written() - before;
+    assert.ok(partialLines > 0, 'the change was written');
     assert.ok(partialLines < fullLines, `a partial restore (${partialLines} lines) writes less than a full one (${fullLines})`);
     api.update(slice('web-1', 'web', [1, 2]));
     await synced(a, 'be0 removed', () => !nat().includes(`:${sep0} `));

@@ -127,6 +127,7 @@ export class IptablesBackend implements ProxyBackend {
       phases.readMs! += performance.now() - t;
       t = performance.now();
       const cidr = o.clusterCIDRs.find((c) => parseCidr(c)?.family === f.family);
+      const nodeIP = nodeIPOf(o.nodeIPs(), f.family);
       const r = renderIptablesMode({
         family: f.family,
         masqueradeBit: o.masqueradeBit,
@@ -134,7 +135,7 @@ export class IptablesBackend implements ProxyBackend {
         ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
         nodePortAddresses: o.nodePortConfig.length ? npAll.filter((a) => familyOf(a) === f.family) : undefined,
         localhostNodePorts: o.localhostNodePorts ?? true,
-        ...(nodeIPOf(o.nodeIPs(), f.family) ? { nodeIP: nodeIPOf(o.nodeIPs(), f.family)! } : {}),
+        ...(nodeIP ? { nodeIP } : {}),
         healthCheckNodePorts: healthCheck,
         ports,
         existingChains: f.chains ?? [],

@@ -305,9 +305,13 @@ export class Agent {
     if (!full) return;
     let noLocal = 0;
     for (const s of this.#model.services()) {
-      const noLocalVs = [...s.virtualServices.values()].some((vs) => vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0);
-      const noLocalPort = s.ports.some((p) => (p.externalLocal || p.internalLocal) && p.localEndpoints.length === 0);
-      if (noLocalVs || noLocalPort) noLocal++;
+      let none = s.ports.some((p) => (p.externalLocal || p.internalLocal) && p.localEndpoints.length === 0);
+      // A loop, not a spread: this runs for every Service on each periodic sync.
+      for (const vs of s.virtualServices.values()) {
+        if (none) break;
+        none = vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0;
+      }
+      if (none) noLocal++;
     }
     m.noLocalEndpoints.set(noLocal);
   }

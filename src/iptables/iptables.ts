@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { OWNED_CHAINS, type Family, type Table } from './names.js';
-import { isOwnedChain, normaliseRule, parseSave, quoteArg, ruleArgsText, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
+import { isOwnedChain, normaliseRule, parseSave, quoteArg, ruleArgsText, ruleWithoutComment, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
 
 /** Runs a binary; returns its stdout; throws an Error carrying `stderr` when it fails. */
 export type Run = (cmd: string, args: string[], input?: string) => string;
@@ -291,21 +291,91 @@ export class Iptables {
 
   /** Restore lines that make each of the table's jumps present exactly once. */
   private jumpLines(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): { lines: string[]; missing: number } {
-    const lines: string[] = [];
-    let missing = 0;
+    const edits = this.jumpEdits(table, rs, tableSaved);
+    const lines = edits.map((e) => (e.action === 'add' ? `-I ${e.chain} 1 ${e.rule}` : `-D ${e.chain} ${e.rule}`));
+    return { lines, missing: edits.filter((e) => e.action === 'add').length };
+  }
+
+  /** The jumps to insert (missing) and to delete (a second one into the same chain) in one table. */
+  private jumpEdits(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): JumpEdit[] {
+    const out: JumpEdit[] = [];
     for (const j of rs.jumps) {
       if (j.table !== table) continue;
       const text = j.args.map(quoteArg).join(' ');
-      const want = normaliseRule(text, this.family);
-      const have = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => normaliseRule(r, this.family) === want).length;
-      if (have === 0) {
-        lines.push(`-I ${j.chain} 1 ${text}`);
-        missing++;
-      }
-      for (let k = 1; k < have; k++) lines.push(`-D ${j.chain} ${text}`);
+      // Any comment will do: kube-proxy's jump is adopted, not doubled (see ruleWithoutComment).
+      const want = ruleWithoutComment(text, this.family);
+      const same = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => ruleWithoutComment(r, this.family) === want);
+      if (same.length === 0) out.push({ table, chain: j.chain, action: 'add', rule: text });
+      // The first one stays, whoever wrote it; the others go, deleted by their own text.
+      for (const extra of same.slice(1)) out.push({ table, chain: j.chain, action: 'remove', rule: extra });
     }
-    return { lines, missing };
+    return out;
   }
+
+  /**
+   * What apply() would change, without changing anything: each kipvs chain whose rules differ from the
+   * wanted ones (before: as iptables-save prints them, null when the chain is absent; after: as they
+   * would be written), and each jump it would insert or delete.
+   */
+  preview(rs: RuleSet): { chains: ChainChange[]; jumps: JumpEdit[] } {
+    this.checkFamily(rs);
+    const saved = this.readSaved();
+    const out: { chains: ChainChange[]; jumps: JumpEdit[] } = { chains: [], jumps: [] };
+    for (const table of TABLES) {
+      const tableSaved = saved.get(table) ?? new Map<string, SavedChain>();
+      out.jumps.push(...this.jumpEdits(table, rs, tableSaved));
+      if (this.chainsMatch(table, rs, tableSaved)) continue;
+      for (const chain of rs[table].chains) {
+        const after = rs[table].rules.filter((l) => ruleArgsText(l).chain === chain);
+        const have = tableSaved.get(chain);
+        const before = have ? have.rules.map((r) => `-A ${chain} ${r}`) : null;
+        const key = (l: string) => normaliseRule(ruleArgsText(l).args, this.family);
+        if (before && before.length === after.length && before.every((l, i) => key(l) === key(after[i]!))) continue;
+        out.chains.push({ table, chain, before, after });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The chains a cleanup(`which`) would remove, with their rules, and the jumps into them from built-in
+   * chains that would go with them; read-only.
+   */
+  chainsMatching(which: ChainFilter): { chains: ChainChange[]; jumps: JumpEdit[] } {
+    const saved = this.readSaved();
+    const out: { chains: ChainChange[]; jumps: JumpEdit[] } = { chains: [], jumps: [] };
+    for (const table of TABLES) {
+      const tableSaved = saved.get(table);
+      if (!tableSaved) continue;
+      for (const [name, chain] of tableSaved) {
+        if (BUILTIN.has(name)) {
+          for (const r of chain.rules) {
+            const t = targetOf(r);
+            if (t !== null && !BUILTIN.has(t) && which(table, t)) out.jumps.push({ table, chain: name, action: 'remove', rule: r });
+          }
+        } else if (which(table, name)) {
+          out.chains.push({ table, chain: name, before: chain.rules.map((r) => `-A ${name} ${r}`), after: [] });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** A kipvs chain whose rules would change (`after` empty and a `before`: it would be removed). */
+export interface ChainChange {
+  table: Table;
+  chain: string;
+  before: string[] | null;
+  after: string[];
+}
+
+/** A jump from a built-in chain, to insert at the top or to delete; `rule` is the text after "-A CHAIN". */
+export interface JumpEdit {
+  table: Table;
+  chain: string;
+  action: 'add' | 'remove';
+  rule: string;
 }
 
 /** The table an iptables-restore error is about: from its "line N" if it has one. */

@@ -323,6 +323,24 @@ function hexPair(text: string): string {
 }
 
 /**
+ * A rule's canonical form without its comment match: two jumps that differ only in their comment do
+ * the same thing. kube-proxy's own jumps ("kubernetes service portals", …) compare equal to kipvs'
+ * this way, so a node taken over from kube-proxy keeps one jump per built-in chain, not two.
+ */
+export function ruleWithoutComment(text: string, family: Family): string {
+  const args = splitArgs(text);
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-m' && args[i + 1] === 'comment' && args[i + 2] === '--comment' && i + 3 < args.length) {
+      i += 3;
+      continue;
+    }
+    kept.push(args[i]!);
+  }
+  return normaliseRule(kept.map(quoteArg).join(' '), family);
+}
+
+/**
  * A rule's arguments in one canonical form, so that a rule as written and the same rule as
  * iptables-save prints it compare equal: addresses, protocol and interfaces first (as iptables-save
  * puts them) with canonical CIDRs; quotes gone; marks in hex; MARK --or-mark/--xor-mark/--and-mark as

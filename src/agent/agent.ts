@@ -16,6 +16,7 @@ import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './hea
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
+import { feedModel } from './feed.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -178,36 +179,19 @@ export class Agent {
   }
 
   #onChange(kind: Kind, obj: KubeObject, removed: boolean): void {
-    const meta = obj.metadata ?? {};
-    const ns = meta.namespace ?? '';
-    const name = meta.name ?? '';
-    switch (kind) {
-      case 'Service': {
-        if (removed) this.#model.deleteService(ns, name);
-        else this.#model.upsertService(obj as never);
-        this.#mark(`${ns}/${name}`);
-        this.metrics.serviceChangesTotal.inc();
-        this.metrics.serviceChangesPending.set(++this.#pendingServiceChanges);
-        break;
-      }
-      case 'EndpointSlice': {
-        if (removed) this.#model.deleteEndpointSlice(ns, name);
-        else this.#model.upsertEndpointSlice(obj as never);
-        const svc = meta.labels?.['kubernetes.io/service-name'];
-        if (svc) this.#mark(`${ns}/${svc}`);
-        this.metrics.endpointChangesTotal.inc();
-        this.metrics.endpointChangesPending.set(++this.#pendingEndpointChanges);
-        break;
-      }
-      case 'Node': {
-        if (meta.name !== this.#o.nodeName) return;
-        const node = removed ? undefined : (obj as V1Node);
-        this.#model.setNode(node);
-        this.#node = node;
-        this.health.setNodeEligible(nodeEligible(node));
-        break;
-      }
+    const r = feedModel(this.#model, this.#o.nodeName, kind, obj, removed);
+    if (kind === 'Node') {
+      if (r.node === undefined) return; // another node
+      this.#node = r.node ?? undefined;
+      this.health.setNodeEligible(nodeEligible(this.#node));
+    } else if (kind === 'Service') {
+      this.metrics.serviceChangesTotal.inc();
+      this.metrics.serviceChangesPending.set(++this.#pendingServiceChanges);
+    } else {
+      this.metrics.endpointChangesTotal.inc();
+      this.metrics.endpointChangesPending.set(++this.#pendingEndpointChanges);
     }
+    if (r.service) this.#mark(r.service);
     this.health.queued();
     this.metrics.lastQueued.set(Date.now() / 1000);
     if (this.#synced) this.#runner.run();

@@ -25,18 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     return cleanup(log);
   }
   const { Agent } = await import('../agent/agent.js');
-  let source: Source;
-  if (config.manifests) {
-    const { manifestSource } = await import('../sources/manifests.js');
-    source = manifestSource({ dir: config.manifests, nodeName: config.nodeName, log });
-  } else {
-    const { informerSource } = await import('../sources/informers.js');
-    const { KubeConfig } = await import('@kubernetes/client-node');
-    const kc = new KubeConfig();
-    if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-    else kc.loadFromDefault();
-    source = informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
-  }
+  const source = await makeSource(config, log);
   const agent = new Agent({
     nodeName: config.nodeName,
     mode: config.mode,
@@ -77,4 +66,18 @@ export async function main(argv: string[]): Promise<number> {
   });
   await agent.stop();
   return 0;
+}
+
+/** The agent's source: the manifests directory when given, else the API server through informers. */
+export async function makeSource(config: AgentConfig, log: ReturnType<typeof createLogger>): Promise<Source> {
+  if (config.manifests) {
+    const { manifestSource } = await import('../sources/manifests.js');
+    return manifestSource({ dir: config.manifests, nodeName: config.nodeName, log });
+  }
+  const { informerSource } = await import('../sources/informers.js');
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
+  else kc.loadFromDefault();
+  return informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
 }

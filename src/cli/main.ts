@@ -4,6 +4,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (a
   agent: { summary: 'run the node agent (the IPVS service proxy)', load: () => import('./agent.js') },
   list: { summary: 'virtual services with the Services and pods behind them', load: async () => ({ main: (await import('./inspect.js')).list }) },
   explain: { summary: 'what serves an address and why', load: async () => ({ main: (await import('./inspect.js')).explain }) },
+  diff: { summary: 'what the agent would change on its first sync, changing nothing', load: () => import('./diff.js') },
   cleanup: { summary: 'remove everything kipvs programmed (virtual services, kube-ipvs0)', load: () => import('./cleanup.js') },
   ipvsadm: { summary: 'ipvsadm-compatible listing of the kernel IPVS table', load: () => import('./ipvsadm/main.js') },
 };

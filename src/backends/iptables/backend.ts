@@ -14,7 +14,7 @@ import type { BackendFailure, BackendStats, BackendSyncInput, BackendSyncResult,
 import { isIpvsModeOnlyChain } from '../leftovers.js';
 import { removeIpvsMode } from '../ipvs/cleanup.js';
 import { TOP_CHAINS } from './chains.js';
-import { renderIptablesMode, type RenderCounts } from './render.js';
+import { renderIptablesMode, type RenderCounts, type RenderInput } from './render.js';
 import { IptablesModeApplier, detectBackend, type XtablesBackend } from './restore.js';
 
 export interface IptablesModeOptions {
@@ -112,8 +112,7 @@ export class IptablesBackend implements ProxyBackend {
     const phases: Record<string, number> = { readMs: 0, renderMs: 0, restoreMs: 0 };
     let lines = 0;
     const ports = allPorts(model);
-    const healthCheck = new Map<string, number>();
-    for (const [port, h] of model.healthCheckNodePorts()) healthCheck.set(h.service, port);
+    const healthCheck = healthCheckPorts(model);
     const npAll = o.nodePortAddresses();
     const changed = new Set(changes.changedServices);
     for (const f of this.#families) {
@@ -126,21 +125,7 @@ export class IptablesBackend implements ProxyBackend {
       if (state) f.chains = state.nat.chains;
       phases.readMs! += performance.now() - t;
       t = performance.now();
-      const cidr = o.clusterCIDRs.find((c) => parseCidr(c)?.family === f.family);
-      const nodeIP = nodeIPOf(o.nodeIPs(), f.family);
-      const r = renderIptablesMode({
-        family: f.family,
-        masqueradeBit: o.masqueradeBit,
-        masqueradeAll: o.masqueradeAll,
-        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
-        nodePortAddresses: o.nodePortConfig.length ? npAll.filter((a) => familyOf(a) === f.family) : undefined,
-        localhostNodePorts: o.localhostNodePorts ?? true,
-        ...(nodeIP ? { nodeIP } : {}),
-        healthCheckNodePorts: healthCheck,
-        ports,
-        existingChains: f.chains ?? [],
-        ...(everything ? {} : { changedServices: changed }),
-      });
+      const r = renderIptablesMode(renderInput(o, f.family, { ports, healthCheck, nodePorts: npAll, existing: f.chains ?? [], ...(everything ? {} : { changed }) }));
       phases.renderMs! += performance.now() - t;
       t = performance.now();
       try {
@@ -203,8 +188,36 @@ export class IptablesBackend implements ProxyBackend {
   close(): void {}
 }
 
+/** The renderer's input for one family: the configuration, the node, the model's ports. */
+export function renderInput(o: IptablesModeOptions, family: Family, d: {
+  ports: ServicePortDesired[]; healthCheck: Map<string, number>; nodePorts: readonly string[]; existing: Iterable<string>; changed?: ReadonlySet<string>;
+}): RenderInput {
+  const cidr = o.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+  const nodeIP = nodeIPOf(o.nodeIPs(), family);
+  return {
+    family,
+    masqueradeBit: o.masqueradeBit,
+    masqueradeAll: o.masqueradeAll,
+    ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+    nodePortAddresses: o.nodePortConfig.length ? d.nodePorts.filter((a) => familyOf(a) === family) : undefined,
+    localhostNodePorts: o.localhostNodePorts ?? true,
+    ...(nodeIP ? { nodeIP } : {}),
+    healthCheckNodePorts: d.healthCheck,
+    ports: d.ports,
+    existingChains: d.existing,
+    ...(d.changed ? { changedServices: d.changed } : {}),
+  };
+}
+
+/** kube-proxy's health-check node ports by Service ("namespace/name"). */
+export function healthCheckPorts(model: ProxyModel): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [port, h] of model.healthCheckNodePorts()) out.set(h.service, port);
+  return out;
+}
+
 /** Every Service port the model holds (both families; the renderer takes its own). */
-function allPorts(model: ProxyModel): ServicePortDesired[] {
+export function allPorts(model: ProxyModel): ServicePortDesired[] {
   const out: ServicePortDesired[] = [];
   for (const s of model.services()) for (const p of s.ports) out.push(p);
   return out;

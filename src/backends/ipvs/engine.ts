@@ -339,25 +339,28 @@ export class SyncEngine {
   }
 }
 
-/** Kernel settings kube-proxy's IPVS mode makes (see the reference's sysctl rows). */
+/** Kernel settings kube-proxy's IPVS mode makes (see the reference's sysctl rows): path and value. */
+export function wantedSysctls(strictARP: boolean, kernelRelease: string = release()): [path: string, value: string][] {
+  const out: [string, string][] = [
+    ['/proc/sys/net/ipv4/vs/conntrack', '1'],
+    ['/proc/sys/net/ipv4/vs/expire_nodest_conn', '1'],
+    ['/proc/sys/net/ipv4/vs/expire_quiescent_template', '1'],
+    ['/proc/sys/net/ipv4/ip_forward', '1'],
+  ];
+  // conn_reuse_mode: 0 on 4.1 <= kernel < 5.9 (the 1 s SYN drop); left alone from 5.9 on.
+  const [maj = 0, min = 0] = kernelRelease.split('.').map((x) => parseInt(x, 10));
+  if (maj < 5 || (maj === 5 && min < 9)) out.push(['/proc/sys/net/ipv4/vs/conn_reuse_mode', '0']);
+  if (strictARP) out.push(['/proc/sys/net/ipv4/conf/all/arp_ignore', '1'], ['/proc/sys/net/ipv4/conf/all/arp_announce', '2']);
+  return out;
+}
+
 export function applySysctls(opts: { strictARP: boolean; log: Logger }): void {
-  const set = (path: string, value: string) => {
+  for (const [path, value] of wantedSysctls(opts.strictARP)) {
     try {
       if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
     } catch (err) {
       opts.log.warn({ sysctl: path, err: (err as Error).message }, 'cannot set sysctl');
     }
-  };
-  set('/proc/sys/net/ipv4/vs/conntrack', '1');
-  set('/proc/sys/net/ipv4/vs/expire_nodest_conn', '1');
-  set('/proc/sys/net/ipv4/vs/expire_quiescent_template', '1');
-  set('/proc/sys/net/ipv4/ip_forward', '1');
-  // conn_reuse_mode: 0 on 4.1 <= kernel < 5.9 (the 1 s SYN drop); left alone from 5.9 on.
-  const [maj = 0, min = 0] = release().split('.').map((x) => parseInt(x, 10));
-  if (maj < 5 || (maj === 5 && min < 9)) set('/proc/sys/net/ipv4/vs/conn_reuse_mode', '0');
-  if (opts.strictARP) {
-    set('/proc/sys/net/ipv4/conf/all/arp_ignore', '1');
-    set('/proc/sys/net/ipv4/conf/all/arp_announce', '2');
   }
 }
 

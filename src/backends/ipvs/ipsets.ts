@@ -97,23 +97,35 @@ export class IpsetSync {
     return this.#apply(ops, t0);
   }
 
-  /** Make every set hold exactly the wanted entries: creates missing sets, then one batch of fixes. */
-  reconcile(wanted: Iterable<IpsetEntryKey>): IpsetSyncResult {
-    const t0 = performance.now();
-    this.ensureSets();
+  /**
+   * What a reconcile would do, read-only: the sets that are missing and the entry operations that make
+   * every set hold exactly the wanted entries (a missing set counts as empty). `kipvs diff` shows it.
+   */
+  plan(wanted: Iterable<IpsetEntryKey>): { missing: { name: string; type: string; family: Family }[]; ops: SetOp[] } {
+    const present = new Set(this.#client.list());
     const want = new Map<string, Set<string>>();
     for (const name of this.#sets.keys()) want.set(name, new Set());
     for (const key of wanted) {
       const op = this.#op('add', key);
       if (op) want.get(op.set)?.add(op.entry);
     }
+    const missing: { name: string; type: string; family: Family }[] = [];
     const ops: SetOp[] = [];
     for (const [set, entries] of want) {
-      const have = new Set(this.#client.entries(set));
+      const { info, family } = this.#sets.get(set)!;
+      if (!present.has(set)) missing.push({ name: set, type: info.type, family: info.type === 'bitmap:port' ? 'inet' : family });
+      const have = new Set(present.has(set) ? this.#client.entries(set) : []);
       for (const e of entries) if (!have.has(e)) ops.push({ op: 'add', set, entry: e });
       for (const e of have) if (!entries.has(e)) ops.push({ op: 'del', set, entry: e });
     }
-    return this.#apply(ops, t0);
+    return { missing, ops };
+  }
+
+  /** Make every set hold exactly the wanted entries: creates missing sets, then one batch of fixes. */
+  reconcile(wanted: Iterable<IpsetEntryKey>): IpsetSyncResult {
+    const t0 = performance.now();
+    this.ensureSets();
+    return this.#apply(this.plan(wanted).ops, t0);
   }
 
   /** Destroy the sets (kipvs cleanup). Sets still referenced by iptables rules are left, with a warning. */

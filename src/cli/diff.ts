@@ -1,0 +1,78 @@
+// `kipvs diff`: what `kipvs agent` with the same flags would change on its first sync, without changing
+// anything. Takes the agent's flags (--config, --manifests or --kubeconfig, --proxy-mode, …) plus
+// --output text|json and --color auto|always|never. Exits 0 when nothing would change, 1 when
+// something would (as diff does), 2 on an error.
+import { loadConfig, ConfigError } from '../config/index.js';
+import { createLogger } from './log.js';
+import { makeSource } from './agent.js';
+import { diffJson, diffText } from './diff-text.js';
+
+const HELP = `Usage: kipvs diff [agent flags] [--output text|json] [--color auto|always|never] [--timeout SECONDS]
+
+Show what "kipvs agent" with the same flags would change on this node at its first sync, and change
+nothing: sysctls, kube-ipvs0 and its addresses, IPVS virtual and real servers, ipsets and their
+entries, iptables chains and jumps (IPVS mode); or the chains of iptables mode; and, in either mode,
+what the other mode left that the agent would remove. Objects kipvs would leave alone are listed.
+
+Agent flags: --config FILE, --manifests DIR or --kubeconfig FILE, --proxy-mode ipvs|iptables,
+--hostname-override NAME, and the others of "kipvs agent --help".
+
+Exit status: 0 nothing would change, 1 something would, 2 an error.
+`;
+
+function takeOption(argv: string[], name: string, allowed: readonly string[] | null, dflt: string): string {
+  const i = argv.indexOf(name);
+  if (i < 0) return dflt;
+  const value = argv[i + 1];
+  if (value === undefined || (allowed && !allowed.includes(value))) {
+    throw new ConfigError(name, '', `want ${allowed ? allowed.join(', ') : 'a value'}${value === undefined ? '' : `, not "${value}"`}`);
+  }
+  argv.splice(i, 2);
+  return value;
+}
+
+export async function main(argvIn: string[]): Promise<number> {
+  if (argvIn.includes('-h') || argvIn.includes('--help')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const argv = [...argvIn];
+  let output: string, color: string, timeoutS: number;
+  let config;
+  try {
+    output = takeOption(argv, '--output', ['text', 'json'], 'text');
+    color = takeOption(argv, '--color', ['auto', 'always', 'never'], 'auto');
+    timeoutS = Number(takeOption(argv, '--timeout', null, '60'));
+    if (!(timeoutS > 0)) throw new ConfigError('--timeout', '', 'want a number of seconds above 0');
+    config = await loadConfig(argv);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kipvs diff: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  // Logs go to stderr, quiet unless asked: stdout is the diff.
+  const log = createLogger(process.env.KIPVS_LOG_LEVEL ?? 'warn');
+  const { previewFirstSync } = await import('../agent/diff.js');
+  let r;
+  try {
+    r = await previewFirstSync({
+      mode: config.mode, nodeName: config.nodeName, scheduler: config.ipvs.scheduler, strictARP: config.ipvs.strictARP,
+      excludeCIDRs: config.ipvs.excludeCIDRs, nodePortAddresses: config.nodePortAddresses,
+      masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
+      ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
+      source: await makeSource(config, log), log, timeoutMs: timeoutS * 1000,
+    });
+  } catch (err) {
+    process.stderr.write(`kipvs diff: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (output === 'json') {
+    process.stdout.write(diffJson(r.preview, r.warnings, config.nodeName));
+  } else {
+    const tty = color === 'always' || (color === 'auto' && process.stdout.isTTY === true && !process.env.NO_COLOR);
+    process.stdout.write(diffText(r.preview, r.warnings, { color: tty, node: config.nodeName, target: `kipvs agent --proxy-mode ${config.mode}, first sync (${r.services} Services)` }));
+  }
+  return r.preview.changes.length > 0 ? 1 : 0;
+}

@@ -100,14 +100,17 @@ export function iptablesChanges(where: string, p: { chains: ChainChange[]; jumps
   for (const c of p.chains) {
     const action = c.before === null ? 'add' : c.after.length === 0 ? 'remove' : 'change';
     const ch: PreviewChange = { object: 'iptables-chain', action, name: `${where} ${c.table} ${c.chain}` };
-    if (c.before !== null) ch.before = c.before;
-    if (action !== 'remove') ch.after = c.after;
+    // An added or removed chain shows its declaration too: an empty chain is still a change.
+    const decl = `:${c.chain} - [0:0]`;
+    if (c.before !== null) ch.before = action === 'remove' ? [decl, ...c.before] : c.before;
+    if (action === 'add') ch.after = [decl, ...c.after];
+    else if (action === 'change') ch.after = c.after;
     if (action === 'change') ch.diff = lineDiff(c.before!, c.after, key);
     if (note) ch.note = note;
     out.changes.push(ch);
   }
   for (const j of p.jumps) {
-    const line = `-A ${j.chain} ${j.rule}`;
+    const line = `-t ${j.table} -A ${j.chain} ${j.rule}`;
     out.changes.push(j.action === 'add'
       ? { object: 'iptables-jump', action: 'add', name: `${where} ${j.table} ${j.chain}`, after: [line] }
       : { object: 'iptables-jump', action: 'remove', name: `${where} ${j.table} ${j.chain}`, before: [line], note: note ?? 'a second jump into the same chain' });

@@ -35,6 +35,9 @@ function hunkOf(c: PreviewChange): string {
       return `ipset ${c.name.split(' ')[0]}`;
     case 'address':
       return 'kube-ipvs0 addresses';
+    case 'iptables-jump':
+      // "inet (legacy) nat OUTPUT" → the jumps of one family and backend together (each line names its table).
+      return `iptables-jump ${c.name.split(' ').slice(0, -2).join(' ')}`;
     default:
       return `${c.object} ${c.name}`;
   }

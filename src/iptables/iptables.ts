@@ -250,17 +250,21 @@ export class Iptables {
     }).join('\n\n');
   }
 
-  /** The first difference between the wanted chains and the saved ones, or null. */
+  /**
+   * The first difference between the wanted chains and the saved ones, or null. Rules are compared
+   * without their comments (they change nothing a packet meets): the chains kube-proxy's IPVS mode
+   * wrote, the same rules under its own comments, are taken over as they are, not rewritten.
+   */
   private difference(table: Table, rs: RuleSet, tableSaved: Map<string, SavedChain>): string | null {
     const want = new Map<string, string[]>(rs[table].chains.map((c) => [c, []]));
     for (const l of rs[table].rules) {
       const { chain, args } = ruleArgsText(l);
-      want.get(chain)?.push(normaliseRule(args, this.family));
+      want.get(chain)?.push(ruleWithoutComment(args, this.family));
     }
     for (const [chain, rules] of want) {
       const have = tableSaved.get(chain);
       if (!have) return `${chain} missing`;
-      const got = have.rules.map((r) => normaliseRule(r, this.family));
+      const got = have.rules.map((r) => ruleWithoutComment(r, this.family));
       for (let i = 0; i < Math.max(rules.length, got.length); i++) {
         if (rules[i] !== got[i]) return `${chain} rule ${i + 1}: want ${rules[i] ?? '(none)'}, have ${got[i] ?? '(none)'}`;
       }
@@ -329,7 +333,7 @@ export class Iptables {
         const after = rs[table].rules.filter((l) => ruleArgsText(l).chain === chain);
         const have = tableSaved.get(chain);
         const before = have ? have.rules.map((r) => `-A ${chain} ${r}`) : null;
-        const key = (l: string) => normaliseRule(ruleArgsText(l).args, this.family);
+        const key = (l: string) => ruleWithoutComment(ruleArgsText(l).args, this.family);
         if (before && before.length === after.length && before.every((l, i) => key(l) === key(after[i]!))) continue;
         out.chains.push({ table, chain, before, after });
       }

@@ -55,6 +55,17 @@ test('takeover: kube-proxy\'s jumps are adopted — no jump added beside them, n
   assert.deepEqual(state.restores, []);
 });
 
+test('takeover: chains holding our rules under other comments (kube-proxy\'s) are not rewritten; a changed rule is', () => {
+  const rs = ipvsModeRules(V4);
+  const theirs = kubeProxyForm(rs, KUBE_PROXY_COMMENTS).replace(/^(-A KUBE-\S+ .*--comment )("[^"]*"|\S+)/gm, '$1"written by kube-proxy"');
+  assert.ok(theirs.includes('"written by kube-proxy"'));
+  const state = { save: theirs, restores: [] as string[], calls: [] as string[] };
+  assert.equal(new Iptables({ family: 'inet', run: fakeRun(state) }).apply(rs).changed, false);
+  state.save = theirs.replace(/-A KUBE-SERVICES -s 127.0.0.0\/8/, '-A KUBE-SERVICES -s 127.0.0.0/16');
+  const p = new Iptables({ family: 'inet', run: fakeRun(state) }).preview(rs);
+  assert.deepEqual(p.chains.map((c) => c.chain), ['KUBE-SERVICES']);
+});
+
 test('takeover: kube-proxy\'s jump and ours both present: one goes (the second), by its own text', () => {
   const rs = ipvsModeRules(V4);
   const ours = '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
@@ -101,7 +112,7 @@ test('compareRendered (iptables mode): changed and new chains, -X chains that ex
     '-A KUBE-SVC-AAAA -m comment --comment "default/a -> 10.0.0.1:80" -j KUBE-SEP-OLD', '-A KUBE-SEP-OLD -p tcp -j DNAT --to-destination 10.0.0.1:80', 'COMMIT', '',
   ].join('\n'));
   const text = [
-    '*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-SVC-AAAA - [0:0]', ':KUBE-SEP-NEW - [0:0]',
+    '*nat', ':KUBE-SERVICES - [0:0]', ':KUBE-SVC-AAAA - [0:0]', ':KUBE-SEP-NEW - [0:0]', ':KUBE-SEP-OLD - [0:0]',
     '-A KUBE-SERVICES -m comment --comment "default/a cluster IP" -m tcp -p tcp -d 10.96.0.1/32 --dport 80 -j KUBE-SVC-AAAA',
     '-A KUBE-SVC-AAAA -m comment --comment "default/a -> 10.0.0.2:80" -j KUBE-SEP-NEW', '-A KUBE-SEP-NEW -m tcp -p tcp -j DNAT --to-destination 10.0.0.2:80',
     '-X KUBE-SEP-OLD', '-X KUBE-SEP-GONE', 'COMMIT', '',

@@ -65,6 +65,8 @@ export function compareRendered(text: string, saved: ReturnType<typeof parseSave
   for (const t of ['filter', 'nat'] as const) {
     const have = saved.get(t) ?? new Map();
     for (const [chain, after] of written[t]) {
+      // kube-proxy's restore declares (flushes) a chain before deleting it: a removal, listed below.
+      if (deleted[t].includes(chain)) continue;
       const h = have.get(chain);
       const before = h ? h.rules.map((r: string) => `-A ${chain} ${r}`) : null;
       if (before && before.length === after.length && before.every((l: string, i: number) => key(l) === key(after[i]!))) continue;

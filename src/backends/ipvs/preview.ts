@@ -10,7 +10,7 @@ import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { Iptables, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
-import { ipvsModeRules, normaliseRule, ruleArgsText } from '../../iptables/rules.js';
+import { ipvsModeRules, ruleArgsText, ruleWithoutComment } from '../../iptables/rules.js';
 import { parseCidr, cidrContains } from '../../netlink/cidr.js';
 import type { Family } from '../../netlink/address.js';
 import { lbClosedToNode } from '../../model/ipsets.js';
@@ -200,5 +200,5 @@ function ruleChanges(o: IpvsPreviewOptions, cfg: IpvsRulesConfig, family: Family
     out.unread.push(`iptables (${family}): ${(err as Error).message}`);
     return;
   }
-  iptablesChanges(`${family} (${o.active})`, p, out, { key: (l) => normaliseRule(ruleArgsText(l).args, family) });
+  iptablesChanges(`${family} (${o.active})`, p, out, { key: (l) => ruleWithoutComment(ruleArgsText(l).args, family) });
 }

@@ -196,16 +196,18 @@ export function ipvsModeRules(cfg: IptablesConfig): RuleSet {
   nat.push(line('KUBE-POSTROUTING', [...comment('service traffic that needs SNAT'), '-j', 'MASQUERADE', ...(cfg.randomFully ? ['--random-fully'] : [])]));
   nat.push(line('KUBE-MARK-MASQ', [...comment('mark for masquerade'), '-j', 'MARK', '--or-mark', mark]));
 
+  // kube-proxy's own comments on its jumps: it finds its jumps by their full text (iptables -C), so with
+  // the same text a node can go from kube-proxy to kipvs and back without a doubled jump either way.
   const jumps: Jump[] = [
-    jump('nat', 'OUTPUT', 'KUBE-SERVICES', 'kipvs service portals'),
-    jump('nat', 'PREROUTING', 'KUBE-SERVICES', 'kipvs service portals'),
-    jump('nat', 'POSTROUTING', 'KUBE-POSTROUTING', 'kipvs postrouting rules'),
-    jump('filter', 'FORWARD', 'KUBE-FORWARD', 'kipvs forwarding rules'),
-    jump('filter', 'INPUT', 'KUBE-NODE-PORT', 'kipvs health check node ports'),
-    jump('filter', 'INPUT', 'KUBE-PROXY-FIREWALL', 'kipvs load balancer source ranges'),
-    jump('filter', 'FORWARD', 'KUBE-PROXY-FIREWALL', 'kipvs load balancer source ranges'),
-    jump('filter', 'INPUT', 'KUBE-IPVS-FILTER', 'kipvs: no host ports through service IPs'),
-    jump('filter', 'OUTPUT', 'KUBE-IPVS-OUT-FILTER', 'kipvs: load balancers closed to the node'),
+    jump('nat', 'OUTPUT', 'KUBE-SERVICES', 'kubernetes service portals'),
+    jump('nat', 'PREROUTING', 'KUBE-SERVICES', 'kubernetes service portals'),
+    jump('nat', 'POSTROUTING', 'KUBE-POSTROUTING', 'kubernetes postrouting rules'),
+    jump('filter', 'FORWARD', 'KUBE-FORWARD', 'kubernetes forwarding rules'),
+    jump('filter', 'INPUT', 'KUBE-NODE-PORT', 'kubernetes health check rules'),
+    jump('filter', 'INPUT', 'KUBE-PROXY-FIREWALL', 'kube-proxy firewall rules'),
+    jump('filter', 'FORWARD', 'KUBE-PROXY-FIREWALL', 'kube-proxy firewall rules'),
+    jump('filter', 'INPUT', 'KUBE-IPVS-FILTER', 'kubernetes ipvs access filter'),
+    jump('filter', 'OUTPUT', 'KUBE-IPVS-OUT-FILTER', 'kubernetes ipvs access filter'),
   ];
 
   return {

@@ -88,8 +88,8 @@ test('apply writes every rule and each jump once; iptables-save shows them in ku
     '-A KUBE-MARK-MASQ -m comment --comment "mark for masquerade" -j MARK --set-xmark 0x4000/0x4000',
     '-A KUBE-POSTROUTING -m comment --comment "clear the masquerade mark" -j MARK --set-xmark 0x4000/0x0',
     '-A KUBE-SERVICES ! -s 10.244.0.0/16 -m comment --comment "masquerade off-cluster traffic to cluster IPs" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ',
-    '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES',
-    '-A PREROUTING -m comment --comment "kipvs service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
   ]) assert.ok(text.split('\n').includes(l), `iptables-save has: ${l}`);
   // kube-proxy's jump order in INPUT: each prepended, so the last inserted comes first.
   const input = text.split('\n').filter((l) => l.startsWith('-A INPUT ')).map((l) => l.split(' -j ')[1]);
@@ -118,20 +118,20 @@ test('tampering is repaired: a deleted rule, a deleted jump, a stray rule, a dou
   const a = ipt('inet');
   const good = ruleCount('inet');
   inNs('iptables -t nat -D KUBE-SERVICES 1');
-  inNs(`iptables -D INPUT -m comment --comment "kipvs health check node ports" -j KUBE-NODE-PORT`);
+  inNs(`iptables -D INPUT -m comment --comment "kubernetes health check rules" -j KUBE-NODE-PORT`);
   assert.equal(ruleCount('inet'), good - 2);
   assert.equal(a.apply(rs).changed, true);
   assertInKernel(rs);
   assert.equal(ruleCount('inet'), good);
 
   inNs('iptables -A KUBE-FORWARD -j DROP');
-  inNs(`iptables -t nat -I OUTPUT 1 -m comment --comment "kipvs service portals" -j KUBE-SERVICES`);
+  inNs(`iptables -t nat -I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES`);
   assert.equal(a.apply(rs).changed, true);
   assertInKernel(rs);
   assert.equal(a.apply(rs).changed, false);
 
   // Only a missing jump: the chains are left alone, the jump comes back.
-  inNs(`iptables -D OUTPUT -m comment --comment "kipvs: load balancers closed to the node" -j KUBE-IPVS-OUT-FILTER`);
+  inNs(`iptables -D OUTPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-OUT-FILTER`);
   assert.equal(a.apply(rs).changed, true);
   assertInKernel(rs);
 });
@@ -251,7 +251,7 @@ test('ensureJumps inserts only what is missing', () => {
   const a = ipt('inet');
   const rs = ipvsModeRules(V4);
   assert.equal(a.ensureJumps(rs), 0);
-  inNs(`iptables -t nat -D POSTROUTING -m comment --comment "kipvs postrouting rules" -j KUBE-POSTROUTING`);
+  inNs(`iptables -t nat -D POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING`);
   assert.equal(a.ensureJumps(rs), 1);
   assertInKernel(rs);
 });

@@ -66,13 +66,13 @@ test('takeover: chains holding our rules under other comments (kube-proxy\'s) ar
   assert.deepEqual(p.chains.map((c) => c.chain), ['KUBE-SERVICES']);
 });
 
-test('takeover: kube-proxy\'s jump and ours both present: one goes (the second), by its own text', () => {
+test('takeover: two jumps into one chain (kube-proxy\'s, and one an older kipvs wrote): the second goes, by its own text', () => {
   const rs = ipvsModeRules(V4);
-  const ours = '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
-  const theirs = '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n';
+  const first = '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n';
+  const older = '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
   const base = kubeProxyForm(rs, {});
-  assert.ok(base.includes(ours));
-  const state = { save: base.replace(ours, theirs + ours), restores: [] as string[], calls: [] as string[] };
+  assert.ok(base.includes(first), 'kipvs writes kube-proxy\'s jump text');
+  const state = { save: base.replace(first, first + older), restores: [] as string[], calls: [] as string[] };
   const ipt = new Iptables({ family: 'inet', run: fakeRun(state) });
   const p = ipt.preview(rs);
   assert.deepEqual(p.chains, []);
@@ -94,7 +94,7 @@ test('Iptables.preview: a changed chain with before and after, a missing chain, 
   assert.deepEqual(byName.get('nat KUBE-MARK-MASQ')!.before, ['-A KUBE-MARK-MASQ -j MARK --set-xmark 0x8000/0x8000']);
   assert.match(byName.get('nat KUBE-MARK-MASQ')!.after.join('\n'), /--or-mark 0x4000/);
   assert.equal(byName.get('filter KUBE-IPVS-OUT-FILTER')!.before, null);
-  assert.deepEqual(p.jumps.map((j) => `${j.action} ${j.table} ${j.chain} ${j.rule}`), ['add filter OUTPUT -m comment --comment "kipvs: load balancers closed to the node" -j KUBE-IPVS-OUT-FILTER']);
+  assert.deepEqual(p.jumps.map((j) => `${j.action} ${j.table} ${j.chain} ${j.rule}`), ['add filter OUTPUT -m comment --comment "kubernetes ipvs access filter" -j KUBE-IPVS-OUT-FILTER']);
 });
 
 test('lineDiff: context, removals and additions by a key that ignores the printing', () => {

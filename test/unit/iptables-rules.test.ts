@@ -362,7 +362,7 @@ test('Iptables.apply: restores into empty tables, then a no-op costs one iptable
   const input = state.restores[0]!;
   assert.ok(input.startsWith(restoreInput(rs).split('COMMIT')[0]!), 'the nat block starts as restoreInput does');
   assert.equal(input.split('\n').filter((l) => l.startsWith('-I ')).length, 9);
-  assert.ok(input.includes('-I OUTPUT 1 -m comment --comment "kipvs service portals" -j KUBE-SERVICES'));
+  assert.ok(input.includes('-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'));
   assert.deepEqual(warns, []);
   state.calls.length = 0;
   const again = ipt.apply(rs);
@@ -377,11 +377,11 @@ test('Iptables.apply: restores into empty tables, then a no-op costs one iptable
 test('Iptables.apply: only a missing jump → a restore of just that jump; ip6tables for inet6', () => {
   const rs = ipvsModeRules(V4);
   const full = savedForm(rs);
-  const state = { save: full.replace(/-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n/, ''), restores: [] as string[], calls: [] as string[] };
+  const state = { save: full.replace(/-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n/, ''), restores: [] as string[], calls: [] as string[] };
   assert.notEqual(state.save, full);
   const ipt = new Iptables({ family: 'inet', run: fakeRun(state) });
   assert.equal(ipt.apply(rs).changed, true);
-  assert.deepEqual(state.restores, ['*nat\n-I OUTPUT 1 -m comment --comment "kipvs service portals" -j KUBE-SERVICES\nCOMMIT\n']);
+  assert.deepEqual(state.restores, ['*nat\n-I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n']);
 
   const rs6 = ipvsModeRules({ family: 'inet6', masqueradeAll: true, masqueradeBit: 14 });
   const s6 = { save: '', restores: [] as string[], calls: [] as string[] };
@@ -392,11 +392,11 @@ test('Iptables.apply: only a missing jump → a restore of just that jump; ip6ta
 
 test('Iptables: a doubled jump loses its copy; cleanup deletes jumps by number and the chains', () => {
   const rs = ipvsModeRules(V4);
-  const jump = '-A PREROUTING -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
+  const jump = '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n';
   const state = { save: savedForm(rs).replace(jump, jump + '-A PREROUTING -j FOREIGN\n' + jump), restores: [] as string[], calls: [] as string[] };
   const ipt = new Iptables({ family: 'inet', run: fakeRun(state) });
   assert.equal(ipt.apply(rs).changed, true);
-  assert.deepEqual(state.restores, ['*nat\n-D PREROUTING -m comment --comment "kipvs service portals" -j KUBE-SERVICES\nCOMMIT\n']);
+  assert.deepEqual(state.restores, ['*nat\n-D PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\nCOMMIT\n']);
   state.restores.length = 0;
   ipt.cleanup();
   const input = state.restores[0]!;

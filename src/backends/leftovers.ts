@@ -3,6 +3,7 @@
 // chains would shadow IPVS, and IPVS-mode virtual services would catch traffic iptables mode routes.
 // Both iptables backends are searched: legacy and nft tables are both live in the kernel, so rules a
 // previous proxy wrote with the other binary still apply.
+import { readFileSync } from 'node:fs';
 import { isOwnedChain } from '../iptables/rules.js';
 import type { Table } from '../iptables/names.js';
 import { Iptables, execRun, type ChainFilter, type Run } from '../iptables/iptables.js';
@@ -62,6 +63,7 @@ export function removeChains(which: ChainFilter, log: Logger, what: string, acti
   for (const command of COMMANDS) {
     const filter = command.endsWith(active) ? which : isProxyChain;
     for (const family of FAMILIES) {
+      if (command === 'iptables-legacy' && !hasLegacyTables(family)) continue;
       try {
         const n = new Iptables({ family, command, log }).cleanup(filter);
         if (n) log.info({ command, family, chains: n }, `removed ${what}`);
@@ -72,4 +74,18 @@ export function removeChains(which: ChainFilter, log: Logger, what: string, acti
     }
   }
   return removed;
+}
+
+/**
+ * Whether the legacy (x_tables) backend holds any table in this network namespace. The kernel lists
+ * them in /proc/net/ip_tables_names (ip6_tables_names), absent when the module is not even loaded;
+ * reading it creates nothing. An empty list means no legacy rules, and saves two iptables-legacy-save
+ * processes per family (most of a second each in the emulated sandbox) at every start.
+ */
+export function hasLegacyTables(family: Family, procNet = '/proc/net'): boolean {
+  try {
+    return readFileSync(`${procNet}/${family === 'inet6' ? 'ip6' : 'ip'}_tables_names`, 'utf8').trim() !== '';
+  } catch {
+    return false;
+  }
 }

@@ -8,7 +8,7 @@ import { diffArrays } from 'diff';
 import { Iptables, type ChainChange, type ChainFilter, type JumpEdit } from '../iptables/iptables.js';
 import type { Family } from '../netlink/address.js';
 import type { Logger } from './backend.js';
-import { isProxyChain } from './leftovers.js';
+import { hasLegacyTables, isProxyChain } from './leftovers.js';
 
 export type PreviewAction = 'add' | 'change' | 'remove';
 
@@ -125,6 +125,7 @@ export function leftoverChains(active: 'legacy' | 'nft', which: ChainFilter, not
   for (const command of ['iptables-legacy', 'iptables-nft'] as const) {
     const mine = command.endsWith(active);
     for (const family of ['inet', 'inet6'] as Family[]) {
+      if (command === 'iptables-legacy' && !hasLegacyTables(family)) continue;
       try {
         const p = new Iptables({ family, command, log }).chainsMatching(mine ? which : isProxyChain);
         iptablesChanges(`${family} (${command.slice('iptables-'.length)})`, p, out, { note: mine ? note : `a proxy's leftover in the backend kipvs does not write with (${active} is)` });

@@ -194,3 +194,50 @@ test('kipvs diff --proxy-mode iptables on this IPVS node: iptables mode\'s chain
   assert.ok(names('ipset', 'remove').includes('KUBE-CLUSTER-IP'));
   assert.ok(sh('ipvsadm -Sn').includes('10.96.30.10'), 'still there: the diff removed nothing');
 });
+
+test('takeover from kube-proxy\'s iptables mode: kipvs diff shows nothing to change; the agent\'s first (full) restore under load loses no request; one jump each', async () => {
+  resetKernel();
+  // Without VIPs on kube-ipvs0 a ClusterIP needs a route for the first routing decision (a default route does it on a real node).
+  shStatus(`ip route add 10.96.0.0/12 via ${backends[0]!.address}`);
+  try {
+    const ipt = { ...options(), mode: 'iptables' as const, iptablesBackend: 'nft' as const };
+    // The node as kube-proxy's iptables mode leaves it: kipvs' renderer writes its text (checked
+    // against kube-proxy's own proxier tests), here with one agent run.
+    const a0 = new Agent({ ...ipt, source: manifestSource({ dir: `${DIR}/manifests`, nodeName: NODE, log: quiet }) });
+    await a0.start();
+    await a0.firstSync();
+    await a0.stop();
+    const save0 = sh('iptables-nft-save');
+    assert.match(save0, /^:KUBE-SVC-/m);
+    const d = await diff('--proxy-mode', 'iptables', '--iptables-backend', 'nft');
+    assert.equal(d.status, 0, `diff: ${d.stdout}${d.stderr}`);
+    assert.match(d.stdout, /^# nothing to change\n$/m);
+
+    const targets: [string, number, string?][] = [['10.96.30.10', 80], ['10.96.30.13', 80], ['192.0.2.31', 80, 'tk-be1']];
+    const loads = await Promise.all(targets.map(([h, p, ns]) => trafficLoop(DIR, h, p, ns)));
+    const a = new Agent({ ...ipt, source: manifestSource({ dir: `${DIR}/manifests`, nodeName: NODE, log: quiet }) });
+    let counts: Record<string, number> = {};
+    try {
+      await a.start();
+      await a.firstSync();
+      counts = a.lastSync!.counts;
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      for (const l of loads) await l.stop();
+      await a.stop();
+    }
+    // kube-proxy's first sync restores everything too (one iptables-restore per family); nothing else.
+    assert.deepEqual(Object.keys(counts).filter((k) => k !== 'restore-lines'), [], JSON.stringify(counts));
+    for (const [i, l] of loads.entries()) {
+      assert.deepEqual(l.failures, [], `load ${i}`);
+      assert.ok(l.seen.length > 3, `load ${i} ran: ${l.seen.length}`);
+    }
+    const save1 = sh('iptables-nft-save');
+    const rules = (t: string) => t.split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':KUBE-')).sort();
+    assert.deepEqual(rules(save1), rules(save0), 'the same chains and rules');
+    const jumps = jumpsInto(save1);
+    assert.equal(new Set(jumps).size, jumps.length, `a doubled jump: ${jumps.join('\n')}`);
+  } finally {
+    shStatus('ip route del 10.96.0.0/12');
+  }
+});

@@ -1,7 +1,10 @@
 // Which chains a mode switch removes, and the filtered cleanup that removes them (with a fake iptables).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend } from '../../src/backends/leftovers.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend, hasLegacyTables } from '../../src/backends/leftovers.js';
 import { Iptables } from '../../src/iptables/iptables.js';
 
 test('mode-only chains: per-Service chains and iptables-mode top chains go under IPVS mode; shared chains stay', () => {
@@ -52,4 +55,17 @@ test('Iptables: the command chooses the binaries; alternativesBackend reads ipta
   assert.deepEqual(calls, ['ip6tables-nft-save', 'iptables-legacy-save']);
   assert.equal(alternativesBackend(() => 'iptables v1.8.9 (legacy)\n'), 'legacy');
   assert.equal(alternativesBackend(() => 'iptables v1.8.9 (nf_tables)\n'), 'nft');
+});
+
+test('hasLegacyTables: the kernel\'s list of legacy tables decides, per family; no list means none', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kipvs-procnet-'));
+  try {
+    assert.equal(hasLegacyTables('inet', dir), false, 'ip_tables not loaded');
+    writeFileSync(join(dir, 'ip_tables_names'), '');
+    writeFileSync(join(dir, 'ip6_tables_names'), 'filter\nnat\n');
+    assert.equal(hasLegacyTables('inet', dir), false, 'loaded, no table in this namespace');
+    assert.equal(hasLegacyTables('inet6', dir), true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

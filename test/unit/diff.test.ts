@@ -2,8 +2,9 @@
 // adding its own beside them; its preview reports exactly what apply() would write; the diff text.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipvsModeRules, ruleWithoutComment, type RuleSet } from '../../src/iptables/rules.js';
+import { ipvsModeRules, ruleWithoutComment } from '../../src/iptables/rules.js';
 import { Iptables } from '../../src/iptables/iptables.js';
+import { fakeRun, savedForm } from './fake-iptables.js';
 import { lineDiff, previewSummary, type Preview } from '../../src/backends/preview.js';
 import { compareRendered } from '../../src/backends/iptables/preview.js';
 import { serviceRule, serverRule, serviceName } from '../../src/backends/ipvs/preview.js';
@@ -11,29 +12,6 @@ import { parseSave } from '../../src/iptables/rules.js';
 import { diffJson, diffText, summaryLine } from '../../src/cli/diff-text.js';
 
 const V4 = { family: 'inet' as const, masqueradeAll: false, masqueradeBit: 14, localDetector: { kind: 'cidr' as const, cidr: '10.244.0.0/16' } };
-
-function fakeRun(state: { save: string; restores: string[]; calls: string[] }) {
-  return (cmd: string, args: string[], input?: string): string => {
-    state.calls.push(`${cmd} ${args.join(' ')}`.trim());
-    if (cmd.endsWith('-save')) return state.save;
-    state.restores.push(input ?? '');
-    return '';
-  };
-}
-
-/** iptables-save text of `rs` as kube-proxy's IPVS mode leaves it: our chains' rules, kube-proxy's jump comments. */
-function kubeProxyForm(rs: RuleSet, comments: Record<string, string>): string {
-  const out: string[] = [];
-  for (const table of ['filter', 'nat'] as const) {
-    out.push(`*${table}`);
-    for (const c of table === 'nat' ? ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'] : ['INPUT', 'FORWARD', 'OUTPUT']) out.push(`:${c} ACCEPT [0:0]`);
-    for (const c of rs[table].chains) out.push(`:${c} - [0:0]`);
-    for (const j of [...rs.jumps].reverse()) if (j.table === table) out.push(`-A ${j.chain} -m comment --comment "${comments[j.target] ?? j.comment}" -j ${j.target}`);
-    for (const r of rs[table].rules) out.push(r.replace('--or-mark 0x4000', '--set-xmark 0x4000/0x4000').replace('--xor-mark 0x4000', '--set-xmark 0x4000/0x0'));
-    out.push('COMMIT');
-  }
-  return out.join('\n') + '\n';
-}
 
 const KUBE_PROXY_COMMENTS = { 'KUBE-SERVICES': 'kubernetes service portals', 'KUBE-POSTROUTING': 'kubernetes postrouting rules', 'KUBE-FORWARD': 'kubernetes forwarding rules', 'KUBE-NODE-PORT': 'kubernetes health check rules', 'KUBE-PROXY-FIREWALL': 'kube-proxy firewall rules', 'KUBE-IPVS-FILTER': 'kubernetes ipvs access filter', 'KUBE-IPVS-OUT-FILTER': 'kubernetes ipvs access filter' };
 
@@ -47,7 +25,7 @@ test('ruleWithoutComment: jumps equal whatever their comment, and only then', ()
 
 test('takeover: kube-proxy\'s jumps are adopted — no jump added beside them, nothing restored, the preview empty', () => {
   const rs = ipvsModeRules(V4);
-  const state = { save: kubeProxyForm(rs, KUBE_PROXY_COMMENTS), restores: [] as string[], calls: [] as string[] };
+  const state = { save: savedForm(rs, KUBE_PROXY_COMMENTS), restores: [] as string[], calls: [] as string[] };
   assert.ok(state.save.includes('-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES'));
   const ipt = new Iptables({ family: 'inet', run: fakeRun(state) });
   assert.deepEqual(ipt.preview(rs), { chains: [], jumps: [] });
@@ -57,7 +35,7 @@ test('takeover: kube-proxy\'s jumps are adopted — no jump added beside them, n
 
 test('takeover: chains holding our rules under other comments (kube-proxy\'s) are not rewritten; a changed rule is', () => {
   const rs = ipvsModeRules(V4);
-  const theirs = kubeProxyForm(rs, KUBE_PROXY_COMMENTS).replace(/^(-A KUBE-\S+ .*--comment )("[^"]*"|\S+)/gm, '$1"written by kube-proxy"');
+  const theirs = savedForm(rs, KUBE_PROXY_COMMENTS).replace(/^(-A KUBE-\S+ .*--comment )("[^"]*"|\S+)/gm, '$1"written by kube-proxy"');
   assert.ok(theirs.includes('"written by kube-proxy"'));
   const state = { save: theirs, restores: [] as string[], calls: [] as string[] };
   assert.equal(new Iptables({ family: 'inet', run: fakeRun(state) }).apply(rs).changed, false);
@@ -70,7 +48,7 @@ test('takeover: two jumps into one chain (kube-proxy\'s, and one an older kipvs 
   const rs = ipvsModeRules(V4);
   const first = '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n';
   const older = '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
-  const base = kubeProxyForm(rs, {});
+  const base = savedForm(rs, {});
   assert.ok(base.includes(first), 'kipvs writes kube-proxy\'s jump text');
   const state = { save: base.replace(first, first + older), restores: [] as string[], calls: [] as string[] };
   const ipt = new Iptables({ family: 'inet', run: fakeRun(state) });
@@ -83,7 +61,7 @@ test('takeover: two jumps into one chain (kube-proxy\'s, and one an older kipvs 
 
 test('Iptables.preview: a changed chain with before and after, a missing chain, a missing jump; nothing written', () => {
   const rs = ipvsModeRules(V4);
-  let save = kubeProxyForm(rs, {});
+  let save = savedForm(rs, {});
   save = save.replace(/-A KUBE-MARK-MASQ .*\n/, '-A KUBE-MARK-MASQ -j MARK --set-xmark 0x8000/0x8000\n');
   save = save.replace(':KUBE-IPVS-OUT-FILTER - [0:0]\n', '').replace(/-A OUTPUT .*KUBE-IPVS-OUT-FILTER\n/, '');
   const state = { save, restores: [] as string[], calls: [] as string[] };

@@ -13,6 +13,7 @@ import {
 } from '../../src/iptables/rules.js';
 import { IPSETS, ipsetName, ipsetNameFor, IPSET_NAME_MAX } from '../../src/iptables/names.js';
 import { Iptables, IptablesError } from '../../src/iptables/iptables.js';
+import { fakeRun, savedForm } from './fake-iptables.js';
 
 const V4: IptablesConfig = { family: 'inet', masqueradeAll: false, masqueradeBit: 14, localDetector: { kind: 'cidr', cidr: '10.244.0.0/16' } };
 
@@ -325,32 +326,6 @@ test('normaliseRule: a rule as written equals the rule as iptables-save prints i
 });
 
 // ---- the applier, with a fake iptables ----
-
-/** A fake iptables: iptables-save prints `state`; iptables-restore records its input and, if told, replies with `next`. */
-function fakeRun(state: { save: string; restores: string[]; calls: string[]; fail?: string; next?: string }) {
-  return (cmd: string, args: string[], input?: string): string => {
-    state.calls.push(`${cmd} ${args.join(' ')}`.trim());
-    if (cmd.endsWith('-save')) return state.save;
-    if (state.fail) throw Object.assign(new Error('exit 1'), { stderr: state.fail });
-    state.restores.push(input ?? '');
-    if (state.next !== undefined) state.save = state.next;
-    return '';
-  };
-}
-
-/** What iptables-save would print after a restore of `rs` into empty tables: rules, then jumps. */
-function savedForm(rs: RuleSet): string {
-  const out: string[] = [];
-  for (const table of ['filter', 'nat'] as const) {
-    out.push(`*${table}`);
-    for (const c of table === 'nat' ? ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'] : ['INPUT', 'FORWARD', 'OUTPUT']) out.push(`:${c} ACCEPT [0:0]`);
-    for (const c of rs[table].chains) out.push(`:${c} - [0:0]`);
-    for (const j of [...rs.jumps].reverse()) if (j.table === table) out.push(`-A ${j.chain} -m comment --comment "${j.comment}" -j ${j.target}`);
-    for (const r of rs[table].rules) out.push(r.replace('--or-mark 0x4000', '--set-xmark 0x4000/0x4000').replace('--xor-mark 0x4000', '--set-xmark 0x4000/0x0'));
-    out.push('COMMIT');
-  }
-  return out.join('\n') + '\n';
-}
 
 test('Iptables.apply: restores into empty tables, then a no-op costs one iptables-save', () => {
   const rs = ipvsModeRules(V4);

@@ -58,6 +58,28 @@ export function execRun(cmd: string, args: string[], input?: string): string {
   }
 }
 
+/** The iptables binary's version ("iptables v1.8.9 (nf_tables)" → [1, 8, 9]), or null when it cannot run. */
+export function iptablesVersion(command = 'iptables', run: Run = execRun): number[] | null {
+  try {
+    const m = /v(\d+)\.(\d+)(?:\.(\d+))?/.exec(run(command, ['--version']));
+    return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether MASQUERADE takes --random-fully: iptables 1.6.2 or later, the check kube-proxy makes (on the
+ * binary, not the kernel). With it, SNAT picks source ports at random and avoids the port races
+ * (conntrack insert failures) that a sequential search causes under many parallel connections.
+ */
+export function hasRandomFully(command = 'iptables', run: Run = execRun): boolean {
+  const v = iptablesVersion(command, run);
+  if (!v) return false;
+  const [a = 0, b = 0, c = 0] = v;
+  return a > 1 || (a === 1 && (b > 6 || (b === 6 && c >= 2)));
+}
+
 /** The first meaningful line of an error's stderr. */
 function stderrOf(err: unknown): string {
   const e = err as { stderr?: unknown; message?: unknown };

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend, hasLegacyTables } from '../../src/backends/leftovers.js';
-import { Iptables } from '../../src/iptables/iptables.js';
+import { Iptables, hasRandomFully, iptablesVersion } from '../../src/iptables/iptables.js';
 
 test('mode-only chains: per-Service chains and iptables-mode top chains go under IPVS mode; shared chains stay', () => {
   for (const c of ['KUBE-SVC-NPX46M4PTMTKRN6Y', 'KUBE-SEP-ABCDEFGHIJKLMNOP', 'KUBE-SVL-X', 'KUBE-EXT-X', 'KUBE-FW-X', 'KUBE-NODEPORTS']) {
@@ -68,4 +68,17 @@ test('hasLegacyTables: the kernel\'s list of legacy tables decides, per family; 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('iptablesVersion and hasRandomFully read the binary\'s --version (kube-proxy: 1.6.2 or later)', () => {
+  const says = (text: string) => (cmd: string, args: string[]) => {
+    assert.deepEqual(args, ['--version']);
+    return `${cmd} ${text}\n`;
+  };
+  assert.deepEqual(iptablesVersion('iptables-nft', says('v1.8.9 (nf_tables)')), [1, 8, 9]);
+  assert.equal(hasRandomFully('iptables', says('v1.8.9 (legacy)')), true);
+  assert.equal(hasRandomFully('iptables', says('v1.6.2')), true);
+  assert.equal(hasRandomFully('iptables', says('v1.6.1')), false);
+  assert.equal(hasRandomFully('iptables', says('v1.4')), false);
+  assert.equal(hasRandomFully('iptables', () => { throw new Error('not found'); }), false);
 });

@@ -12,6 +12,7 @@ import { familyOf, type Family } from '../../netlink/address.js';
 import { parseCidr } from '../../netlink/cidr.js';
 import type { BackendFailure, BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
 import { isIpvsModeOnlyChain } from '../leftovers.js';
+import { hasRandomFully } from '../../iptables/iptables.js';
 import { removeIpvsMode } from '../ipvs/cleanup.js';
 import { TOP_CHAINS } from './chains.js';
 import { renderIptablesMode, type RenderCounts, type RenderInput } from './render.js';
@@ -37,6 +38,8 @@ export interface IptablesModeOptions {
   localhostNodePorts?: boolean;
   /** Where to write the kernel's sysctls (tests point it elsewhere); default /proc/sys. */
   procSys?: string;
+  /** MASQUERADE --random-fully; start() sets it from the backend binary's version, as kube-proxy does. */
+  randomFully?: boolean;
 }
 
 interface FamilyState {
@@ -51,7 +54,7 @@ interface FamilyState {
 
 export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
-  readonly #o: IptablesModeOptions;
+  #o: IptablesModeOptions;
   #families: FamilyState[] = [];
   #dirty = false;
   #ipvsChecked = false;
@@ -75,6 +78,7 @@ export class IptablesBackend implements ProxyBackend {
       this.#backend = d.backend;
       o.log.info({ backend: d.backend, reason: d.reason }, 'iptables backend detected');
     }
+    if (o.randomFully === undefined) this.#o = { ...o, randomFully: hasRandomFully(`iptables-${this.#backend}`) };
     for (const family of ['inet', 'inet6'] as const) {
       const applier = new IptablesModeApplier({ family, backend: this.#backend });
       try {
@@ -201,6 +205,7 @@ export function renderInput(o: IptablesModeOptions, family: Family, d: {
     ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
     nodePortAddresses: o.nodePortConfig.length ? d.nodePorts.filter((a) => familyOf(a) === family) : undefined,
     localhostNodePorts: o.localhostNodePorts ?? true,
+    randomFully: o.randomFully ?? false,
     ...(nodeIP ? { nodeIP } : {}),
     healthCheckNodePorts: d.healthCheck,
     ports: d.ports,

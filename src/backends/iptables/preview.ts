@@ -19,11 +19,12 @@ import { allPorts, healthCheckPorts, renderInput, type IptablesModeOptions } fro
 import { BUILTIN_JUMPS } from './chains.js';
 import { renderIptablesMode } from './render.js';
 import { IptablesModeApplier, canonicalRule, detectBackend, type XtablesBackend } from './restore.js';
-import type { ChainChange, JumpEdit } from '../../iptables/iptables.js';
+import { hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
 
 export function previewIptablesMode(o: IptablesModeOptions, model: ProxyModel, log: Logger): Preview {
   const out: Preview = { mode: 'iptables', changes: [], foreign: [], unread: [] };
   const backend: XtablesBackend = o.backend ?? detectBackend().backend;
+  if (o.randomFully === undefined) o = { ...o, randomFully: hasRandomFully(`iptables-${backend}`) };
   if (o.localhostNodePorts ?? true) sysctlChanges([[`${o.procSys ?? '/proc/sys'}/net/ipv4/conf/all/route_localnet`, '1']], out);
   const ports = allPorts(model);
   const healthCheck = healthCheckPorts(model);

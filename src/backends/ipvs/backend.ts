@@ -7,7 +7,7 @@ import { IpvsClient } from '../../ipvs/client.js';
 import type { Timeouts } from '../../ipvs/types.js';
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
-import { Iptables } from '../../iptables/iptables.js';
+import { Iptables, hasRandomFully } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
 import type { Family } from '../../netlink/address.js';
 import { parseCidr } from '../../netlink/cidr.js';
@@ -84,10 +84,11 @@ export class IpvsBackend implements ProxyBackend {
     this.#ipsetClient = IpsetClient.open();
     this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: [...FAMILIES], log: this.#o.log });
     this.#ipsets.ensureSets();
+    const randomFully = hasRandomFully();
     for (const family of FAMILIES) {
       const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
       const make = (closed: LbPort[]) => ipvsModeRules({
-        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
+        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully,
         ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
         ...(closed.length ? { lbOutFilter: closed } : {}),
       });

@@ -9,7 +9,7 @@ import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey } from '../../ipvs/types.js';
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
-import { Iptables, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
+import { Iptables, hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
 import { ipvsModeRules, ruleArgsText, ruleWithoutComment } from '../../iptables/rules.js';
 import { parseCidr, cidrContains } from '../../netlink/cidr.js';
 import type { Family } from '../../netlink/address.js';
@@ -189,7 +189,7 @@ function ruleChanges(o: IpvsPreviewOptions, cfg: IpvsRulesConfig, family: Family
   const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
   const closed = lbClosedToNode(o.model.ipsetEntries(), family);
   const rs = ipvsModeRules({
-    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit,
+    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: hasRandomFully(),
     ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
     ...(closed.length ? { lbOutFilter: closed } : {}),
   });

@@ -5,7 +5,7 @@
 // compactSlice), which the computed state may refer to since they never change.
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
-import { canonicalAddress, familyOf } from '../netlink/address.js';
+import { canonicalAddress, familyOf, type Family } from '../netlink/address.js';
 import { computeCompact } from './compute.js';
 import { compactService, compactSlice } from './compact.js';
 import type { CompactSlice } from './compact.js';
@@ -92,6 +92,8 @@ export class ProxyModel {
   private readonly addressRefs = new Map<string, number>();
   /** ipset entries (see ipsets.ts), reference-counted across Services: two may share a loop-back entry. */
   private readonly ipsetRefs = new Map<IpsetEntryKey, number>();
+  /** Distinct entries per "family|set" (which sets are empty: kube-proxy writes no rule for those). */
+  private readonly ipsetSizes = new Map<string, number>();
   private readonly withHealthCheck = new Set<string>();
   private readonly dirty = new Set<string>();
   // Which Services depend on what, so that a Node or address change touches only those.
@@ -281,6 +283,7 @@ export class ProxyModel {
       const n = this.ipsetRefs.get(e) ?? 0;
       if (n <= 1) {
         this.ipsetRefs.delete(e);
+        this.resize(e, -1);
         changes.ipsetRemoved.push(e);
       } else {
         this.ipsetRefs.set(e, n - 1);
@@ -290,8 +293,25 @@ export class ProxyModel {
       if (before.has(e)) continue;
       const n = this.ipsetRefs.get(e) ?? 0;
       this.ipsetRefs.set(e, n + 1);
-      if (n === 0) changes.ipsetAdded.push(e);
+      if (n === 0) {
+        this.resize(e, 1);
+        changes.ipsetAdded.push(e);
+      }
     }
+  }
+
+  private resize(e: IpsetEntryKey, by: 1 | -1): void {
+    const set = e.slice(0, e.indexOf('|', e.indexOf('|') + 1));
+    const n = (this.ipsetSizes.get(set) ?? 0) + by;
+    if (n > 0) this.ipsetSizes.set(set, n);
+    else this.ipsetSizes.delete(set);
+  }
+
+  /** The sets of a family that hold entries, by their IPv4 name ("KUBE-CLUSTER-IP"), as of the last commit. */
+  nonEmptyIpsets(family: Family): Set<string> {
+    const out = new Set<string>();
+    for (const k of this.ipsetSizes.keys()) if (k.startsWith(`${family}|`)) out.add(k.slice(family.length + 1));
+    return out;
   }
 
   get ipsetEntryCount(): number {

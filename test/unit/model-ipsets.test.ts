@@ -96,6 +96,15 @@ test('the model reports entries added and removed per commit, counting entries t
   assert.deepEqual(c.ipsetRemoved, ['inet|KUBE-LOOP-BACK|10.244.1.2,tcp:8080,10.244.1.2']);
   assert.deepEqual(c.ipsetAdded, ['inet|KUBE-LOOP-BACK|10.244.1.3,tcp:8080,10.244.1.3']);
   assert.deepEqual([...m.ipsetEntries()].sort(), ['inet|KUBE-CLUSTER-IP|10.96.0.2,tcp:80', 'inet|KUBE-IPVS-IPS|10.96.0.2', 'inet|KUBE-LOOP-BACK|10.244.1.3,tcp:8080,10.244.1.3']);
+  // Which sets hold entries (no rule matches an empty set): per family, following every commit.
+  assert.deepEqual([...m.nonEmptyIpsets('inet')].sort(), ['KUBE-CLUSTER-IP', 'KUBE-IPVS-IPS', 'KUBE-LOOP-BACK']);
+  assert.deepEqual([...m.nonEmptyIpsets('inet6')], []);
+  m.upsertEndpointSlice(slice('b-1', 'b', 'IPv4', 8080, 'TCP', [{ ip: '10.244.2.9', node: 'node-b' }]));
+  m.commit();
+  assert.deepEqual([...m.nonEmptyIpsets('inet')].sort(), ['KUBE-CLUSTER-IP', 'KUBE-IPVS-IPS'], 'no local endpoint: the loop-back set is empty');
+  m.deleteService('default', 'b');
+  m.commit();
+  assert.deepEqual([...m.nonEmptyIpsets('inet')], []);
 });
 
 test('loadBalancerSourceRanges: the load balancer in -FW, each range in -SOURCE-CIDR, the node itself in -SOURCE-IP when a range holds a node address; a bad range warns', () => {

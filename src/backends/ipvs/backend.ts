@@ -9,6 +9,7 @@ import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { Iptables, hasRandomFully } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
+import { IPSETS, type IpsetKey } from '../../iptables/names.js';
 import type { Family } from '../../netlink/address.js';
 import { parseCidr } from '../../netlink/cidr.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
@@ -51,7 +52,7 @@ export class IpvsBackend implements ProxyBackend {
   #engine!: SyncEngine;
   #ipsetClient?: IpsetClient;
   #ipsets?: IpsetSync;
-  #rules: { family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[]) => RuleSet; closed: string }[] = [];
+  #rules: { family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[], sets: IpsetKey[]) => RuleSet; closed: LbPort[]; closedText: string; sets: string }[] = [];
   /** iptables mode's chains are looked for once, after the first full sync has taken the traffic over. */
   #leftoversChecked = false;
 
@@ -87,12 +88,12 @@ export class IpvsBackend implements ProxyBackend {
     const randomFully = hasRandomFully();
     for (const family of FAMILIES) {
       const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
-      const make = (closed: LbPort[]) => ipvsModeRules({
-        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully,
+      const make = (closed: LbPort[], sets: IpsetKey[]) => ipvsModeRules({
+        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully, nonEmptySets: sets,
         ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
         ...(closed.length ? { lbOutFilter: closed } : {}),
       });
-      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([]), make, closed: '[]' });
+      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], []), make, closed: [], closedText: '[]', sets: '' });
     }
   }
 
@@ -146,12 +147,19 @@ export class IpvsBackend implements ProxyBackend {
       if (firewall) {
         const closed = lbClosedToNode(model.ipsetEntries(), t.family);
         const text = JSON.stringify(closed);
-        if (text !== t.closed) {
-          t.rules = t.make(closed);
-          t.closed = text;
+        if (text !== t.closedText) {
+          t.closed = closed;
+          t.closedText = text;
           write = true;
         }
       }
+      // As kube-proxy, no rule matches an empty set: the rules change when a set empties or fills.
+      const sets = nonEmptySetKeys(model, t.family);
+      if (sets.join() !== t.sets) {
+        t.sets = sets.join();
+        write = true;
+      }
+      if (write) t.rules = t.make(t.closed, sets);
       if (!write) continue;
       try {
         const a = t.client.apply(t.rules);
@@ -188,4 +196,10 @@ export class IpvsBackend implements ProxyBackend {
     this.#ipvs?.close();
     this.#ipsetClient?.close();
   }
+}
+
+/** The sets of `family` that hold entries, as the rule generator names them. */
+export function nonEmptySetKeys(model: ProxyModel, family: Family): IpsetKey[] {
+  const names = model.nonEmptyIpsets(family);
+  return IPSETS.filter((i) => names.has(i.name('inet'))).map((i) => i.key);
 }

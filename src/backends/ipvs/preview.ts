@@ -18,7 +18,7 @@ import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
 import { isIptablesModeOnlyChain } from '../leftovers.js';
 import { iptablesChanges, leftoverChains, sysctlChanges, type Preview, type PreviewChange } from '../preview.js';
-import type { IpvsRulesConfig } from './backend.js';
+import { nonEmptySetKeys, type IpvsRulesConfig } from './backend.js';
 import { wantedSysctls } from './engine.js';
 import { IpsetSync } from './ipsets.js';
 import { plan, type KernelModel } from './plan.js';
@@ -189,7 +189,7 @@ function ruleChanges(o: IpvsPreviewOptions, cfg: IpvsRulesConfig, family: Family
   const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
   const closed = lbClosedToNode(o.model.ipsetEntries(), family);
   const rs = ipvsModeRules({
-    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: hasRandomFully(),
+    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: hasRandomFully(), nonEmptySets: nonEmptySetKeys(o.model, family),
     ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
     ...(closed.length ? { lbOutFilter: closed } : {}),
   });

@@ -3,7 +3,7 @@
 // server here); `kipvs agent` programs IPVS and kube-ipvs0; HTTP flows through the VIP; a pod is
 // removed from the slice and kipvs drains it; list/explain/metrics show what it did; cleanup.
 // `npm run demo -- --proxy-mode iptables` runs the same story in iptables mode: kube-proxy's chains.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 
@@ -113,6 +113,17 @@ metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 `);
 
+// kipvs diff: what the agent's first sync will do on this node, changing nothing (exit 1: something would change).
+const diff = () => spawnSync(process.execPath, [KIPVS, 'diff', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', '--color=always'], { encoding: 'utf8' });
+say('kipvs diff: what the first sync would change (nothing is changed); the Service\'s part and the summary');
+{
+  const d = diff();
+  const lines = d.stdout.trimEnd().split('\n');
+  const hunks = lines.filter((l, i) => /virtual-service|kube-ipvs0 addresses|KUBE-SVC-|KUBE-SERVICES @@/.test(l) || (i > 0 && /virtual-service|kube-ipvs0 addresses|KUBE-SVC-/.test(lines.slice(0, i).reverse().find((x) => x.includes('@@')) ?? '')));
+  console.log([...lines.slice(0, 2), ...hunks.slice(0, 24), '  …', lines[lines.length - 1]].join('\n'));
+  console.log(`  (exit status ${d.status})`);
+}
+
 say(`kipvs agent --config config.yaml --manifests manifests/ (mode: ${MODE}; a Service web with 3 endpoints)`);
 const agent = spawn(process.execPath, [KIPVS, 'agent', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', `--state-socket=${DIR}/state.sock`], {
   stdio: ['ignore', 'ignore', 'pipe'],
@@ -122,6 +133,10 @@ agent.stderr!.on('data', (c) => (logs += c));
 const syncLines = () => logs.split('\n').filter((l) => l.includes('"msg":"sync"'));
 await waitFor('the first sync', () => syncLines().length > 0);
 console.log(`  ${syncLines()[0]}`);
+{
+  const d = diff();
+  console.log(`  kipvs diff now: ${d.stdout.trim().split('\n').pop()} (exit status ${d.status})`);
+}
 
 if (MODE === 'ipvs') {
   say('kube-ipvs0 holds the VIP; kipvs ipvsadm -Ln (kipvs\' own netlink reader, ipvsadm\'s format)');

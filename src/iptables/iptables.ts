@@ -332,8 +332,13 @@ export class Iptables {
       const want = ruleWithoutComment(text, this.family);
       const same = (tableSaved.get(j.chain)?.rules ?? []).filter((r) => ruleWithoutComment(r, this.family) === want);
       if (same.length === 0) out.push({ table, chain: j.chain, action: 'add', rule: text });
-      // The first one stays, whoever wrote it; the others go, deleted by their own text.
-      for (const extra of same.slice(1)) out.push({ table, chain: j.chain, action: 'remove', rule: extra });
+      // One stays: the one with exactly our text if there is one, else the first; the others go,
+      // deleted by their own text.
+      const exact = normaliseRule(text, this.family);
+      const keep = Math.max(0, same.findIndex((r) => normaliseRule(r, this.family) === exact));
+      same.forEach((extra, i) => {
+        if (i !== keep) out.push({ table, chain: j.chain, action: 'remove', rule: extra });
+      });
     }
     return out;
   }

@@ -221,7 +221,8 @@ test('takeover from kube-proxy\'s IPVS mode: kipvs diff shows nothing to change;
   assert.deepEqual([...new Set(perChain.values())], [1]);
 });
 
-test('kipvs diff after hand edits: exactly those, as the first sync would undo them, exit 1; foreign objects listed; nothing changed by the diff', async () => {
+test('kipvs diff after hand edits: exactly those, as the first sync would undo them, exit 1; foreign objects listed; nothing changed by the diff', async (t) => {
+  t.after(() => void shStatus('ipvsadm -D -t 198.51.100.7:80'));
   const [be0] = backends.map((b) => b.address);
   sh(`ipvsadm -d -t 10.96.30.10:80 -r ${be0}:8080`);
   sh('ipvsadm -A -t 198.51.100.7:80 -s wlc');
@@ -239,6 +240,7 @@ test('kipvs diff after hand edits: exactly those, as the first sync would undo t
   const json = JSON.parse((await diff('--output', 'json')).stdout);
   assert.deepEqual(json.summary, { 'real-server': { add: 1, change: 0, remove: 0 }, 'ipset-entry': { add: 1, change: 0, remove: 0 }, 'iptables-jump': { add: 0, change: 0, remove: 1 } });
   assert.deepEqual(json.foreign.map((f: { name: string }) => f.name), ['TCP 198.51.100.7:80']);
+  sh('ipvsadm -D -t 198.51.100.7:80');
 
   // The agent's first sync does what the diff said, and then the diff says nothing.
   const a = new Agent(options());
@@ -253,7 +255,6 @@ test('kipvs diff after hand edits: exactly those, as the first sync would undo t
   }
   const again = await diff();
   assert.equal(again.status, 0, again.stdout);
-  shStatus('ipvsadm -D -t 198.51.100.7:80');
 });
 
 test('kipvs diff --proxy-mode iptables on this IPVS node: iptables mode\'s chains to add, IPVS mode\'s state to remove', async () => {

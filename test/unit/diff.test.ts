@@ -44,7 +44,7 @@ test('takeover: chains holding our rules under other comments (kube-proxy\'s) ar
   assert.deepEqual(p.chains.map((c) => c.chain), ['KUBE-SERVICES']);
 });
 
-test('takeover: two jumps into one chain (kube-proxy\'s, and one an older kipvs wrote): the second goes, by its own text', () => {
+test('takeover: two jumps into one chain: the one with our (kube-proxy\'s) text stays, else the first; the other goes, by its own text', () => {
   const rs = ipvsModeRules(V4);
   const first = '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n';
   const older = '-A OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\n';
@@ -57,6 +57,12 @@ test('takeover: two jumps into one chain (kube-proxy\'s, and one an older kipvs 
   assert.deepEqual(p.jumps, [{ table: 'nat', chain: 'OUTPUT', action: 'remove', rule: '-m comment --comment "kipvs service portals" -j KUBE-SERVICES' }]);
   ipt.apply(rs);
   assert.deepEqual(state.restores, ['*nat\n-D OUTPUT -m comment --comment "kipvs service portals" -j KUBE-SERVICES\nCOMMIT\n']);
+  // The other one first: still the one with our exact text stays.
+  const first2 = { save: base.replace(first, older + first), restores: [] as string[], calls: [] as string[] };
+  assert.deepEqual(new Iptables({ family: 'inet', run: fakeRun(first2) }).preview(rs).jumps.map((j) => j.rule), ['-m comment --comment "kipvs service portals" -j KUBE-SERVICES']);
+  // Neither with our text: the first stays.
+  const neither = { save: base.replace(first, older + older.replace('kipvs service portals', 'someone else')), restores: [] as string[], calls: [] as string[] };
+  assert.deepEqual(new Iptables({ family: 'inet', run: fakeRun(neither) }).preview(rs).jumps.map((j) => j.rule), ['-m comment --comment "someone else" -j KUBE-SERVICES']);
 });
 
 test('Iptables.preview: a changed chain with before and after, a missing chain, a missing jump; nothing written', () => {

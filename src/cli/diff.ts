@@ -20,14 +20,16 @@ Agent flags: --config FILE, --manifests DIR or --kubeconfig FILE, --proxy-mode i
 Exit status: 0 nothing would change, 1 something would, 2 an error.
 `;
 
+/** Take `--name value` or `--name=value` out of argv (the rest goes to the agent's flag parser). */
 function takeOption(argv: string[], name: string, allowed: readonly string[] | null, dflt: string): string {
-  const i = argv.indexOf(name);
+  const i = argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
   if (i < 0) return dflt;
-  const value = argv[i + 1];
+  const joined = argv[i]!.startsWith(`${name}=`);
+  const value = joined ? argv[i]!.slice(name.length + 1) : argv[i + 1];
   if (value === undefined || (allowed && !allowed.includes(value))) {
     throw new ConfigError(name, '', `want ${allowed ? allowed.join(', ') : 'a value'}${value === undefined ? '' : `, not "${value}"`}`);
   }
-  argv.splice(i, 2);
+  argv.splice(i, joined ? 1 : 2);
   return value;
 }
 

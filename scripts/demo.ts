@@ -119,7 +119,10 @@ say('kipvs diff: what the first sync would change (nothing is changed); the Serv
 {
   const d = diff();
   const lines = d.stdout.trimEnd().split('\n');
-  const hunks = lines.filter((l, i) => /virtual-service|kube-ipvs0 addresses|KUBE-SVC-|KUBE-SERVICES @@/.test(l) || (i > 0 && /virtual-service|kube-ipvs0 addresses|KUBE-SVC-/.test(lines.slice(0, i).reverse().find((x) => x.includes('@@')) ?? '')));
+  // The Service's own hunks: its virtual services and VIP (IPVS mode), its KUBE-SVC/SEP chains (iptables mode).
+  const mine = /virtual-service|kube-ipvs0 addresses|KUBE-SVC-|KUBE-SEP-/;
+  let inMine = false;
+  const hunks = lines.slice(2, -1).filter((l) => (l.includes('@@') ? (inMine = mine.test(l)) : inMine));
   console.log([...lines.slice(0, 2), ...hunks.slice(0, 24), '  …', lines[lines.length - 1]].join('\n'));
   console.log(`  (exit status ${d.status})`);
 }

@@ -538,6 +538,12 @@ export class FakeApiServer {
     } else {
       for (const e of this.history) if (e.rv > fromRv && e.resource === info.name) this.sendChange(w, e);
     }
+    // A client that went away while the watch was being set up (an informer stopped at that moment)
+    // has already fired 'close': counting its watch as open would leave it open forever.
+    if (res.destroyed || req.socket.destroyed) {
+      w.closed = true;
+      return;
+    }
     this.watches.add(w);
     const timeout = query.timeoutSeconds ? Number(query.timeoutSeconds) : 0;
     if (timeout > 0) w.timer = setTimeout(() => this.endWatch(w), timeout * 1000);

@@ -60,20 +60,33 @@ export function alternativesBackend(run: Run = execRun): 'legacy' | 'nft' {
  */
 export function removeChains(which: ChainFilter, log: Logger, what: string, active: 'legacy' | 'nft'): number {
   let removed = 0;
-  for (const command of COMMANDS) {
-    const filter = command.endsWith(active) ? which : isProxyChain;
-    for (const family of FAMILIES) {
-      if (command === 'iptables-legacy' && !hasLegacyTables(family)) continue;
-      try {
-        const n = new Iptables({ family, command, log }).cleanup(filter);
-        if (n) log.info({ command, family, chains: n }, `removed ${what}`);
-        removed += n;
-      } catch (err) {
-        log.debug({ command, family, err: (err as Error).message }, `cannot look for ${what}`);
-      }
+  for (const { command, family, iptables, filter } of leftoverScopes(which, active, log)) {
+    try {
+      const n = iptables.cleanup(filter);
+      if (n) log.info({ command, family, chains: n }, `removed ${what}`);
+      removed += n;
+    } catch (err) {
+      log.debug({ command, family, err: (err as Error).message }, `cannot look for ${what}`);
     }
   }
   return removed;
+}
+
+/**
+ * Where leftovers are looked for, and which: each iptables backend and family (a family without legacy
+ * tables is skipped), with `which` in the `active` backend and every proxy chain in the other.
+ * removeChains() removes them; `kipvs diff` lists them.
+ */
+export function leftoverScopes(which: ChainFilter, active: 'legacy' | 'nft', log: Logger): { command: (typeof COMMANDS)[number]; family: Family; iptables: Iptables; filter: ChainFilter; mine: boolean }[] {
+  const out = [];
+  for (const command of COMMANDS) {
+    const mine = command.endsWith(active);
+    for (const family of FAMILIES) {
+      if (command === 'iptables-legacy' && !hasLegacyTables(family)) continue;
+      out.push({ command, family, iptables: new Iptables({ family, command, log }), filter: mine ? which : isProxyChain, mine });
+    }
+  }
+  return out;
 }
 
 /**

@@ -5,10 +5,9 @@
 // they read those tools' output.
 import { readFileSync } from 'node:fs';
 import { diffArrays } from 'diff';
-import { Iptables, type ChainChange, type ChainFilter, type JumpEdit } from '../iptables/iptables.js';
-import type { Family } from '../netlink/address.js';
+import type { ChainChange, ChainFilter, JumpEdit } from '../iptables/iptables.js';
 import type { Logger } from './backend.js';
-import { hasLegacyTables, isProxyChain } from './leftovers.js';
+import { leftoverScopes } from './leftovers.js';
 
 export type PreviewAction = 'add' | 'change' | 'remove';
 
@@ -122,16 +121,12 @@ export function iptablesChanges(where: string, p: { chains: ChainChange[]; jumps
  * backend, with the jumps into them: what removeChains() would delete, as removals.
  */
 export function leftoverChains(active: 'legacy' | 'nft', which: ChainFilter, note: string, log: Logger, out: Preview): void {
-  for (const command of ['iptables-legacy', 'iptables-nft'] as const) {
-    const mine = command.endsWith(active);
-    for (const family of ['inet', 'inet6'] as Family[]) {
-      if (command === 'iptables-legacy' && !hasLegacyTables(family)) continue;
-      try {
-        const p = new Iptables({ family, command, log }).chainsMatching(mine ? which : isProxyChain);
-        iptablesChanges(`${family} (${command.slice('iptables-'.length)})`, p, out, { note: mine ? note : `a proxy's leftover in the backend kipvs does not write with (${active} is)` });
-      } catch {
-        // A backend or family this node lacks holds nothing to remove.
-      }
+  for (const { command, family, iptables, filter, mine } of leftoverScopes(which, active, log)) {
+    try {
+      const p = iptables.chainsMatching(filter);
+      iptablesChanges(`${family} (${command.slice('iptables-'.length)})`, p, out, { note: mine ? note : `a proxy's leftover in the backend kipvs does not write with (${active} is)` });
+    } catch {
+      // A backend or family this node lacks holds nothing to remove.
     }
   }
 }

@@ -87,12 +87,7 @@ export class IpvsBackend implements ProxyBackend {
     this.#ipsets.ensureSets();
     const randomFully = hasRandomFully();
     for (const family of FAMILIES) {
-      const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
-      const make = (closed: LbPort[], sets: IpsetKey[]) => ipvsModeRules({
-        family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully, nonEmptySets: sets,
-        ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
-        ...(closed.length ? { lbOutFilter: closed } : {}),
-      });
+      const make = (closed: LbPort[], sets: IpsetKey[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets });
       this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], []), make, closed: [], closedText: '[]', sets: '' });
     }
   }
@@ -202,4 +197,14 @@ export class IpvsBackend implements ProxyBackend {
 export function nonEmptySetKeys(model: ProxyModel, family: Family): IpsetKey[] {
   const names = model.nonEmptyIpsets(family);
   return IPSETS.filter((i) => names.has(i.name('inet'))).map((i) => i.key);
+}
+
+/** IPVS mode's rules for one family: the configuration, the load balancers closed to the node, the sets with entries. */
+export function ipvsRuleSet(cfg: IpvsRulesConfig, family: Family, d: { randomFully: boolean; closed: LbPort[]; sets: IpsetKey[] }): RuleSet {
+  const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+  return ipvsModeRules({
+    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: d.randomFully, nonEmptySets: d.sets,
+    ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+    ...(d.closed.length ? { lbOutFilter: d.closed } : {}),
+  });
 }

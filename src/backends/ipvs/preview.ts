@@ -10,7 +10,7 @@ import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { Iptables, hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
-import { ipvsModeRules, ruleArgsText, ruleWithoutComment } from '../../iptables/rules.js';
+import { ruleArgsText, ruleWithoutComment } from '../../iptables/rules.js';
 import { parseCidr, cidrContains } from '../../netlink/cidr.js';
 import type { Family } from '../../netlink/address.js';
 import { lbClosedToNode } from '../../model/ipsets.js';
@@ -18,7 +18,7 @@ import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
 import { isIptablesModeOnlyChain } from '../leftovers.js';
 import { iptablesChanges, leftoverChains, sysctlChanges, type Preview, type PreviewChange } from '../preview.js';
-import { nonEmptySetKeys, type IpvsRulesConfig } from './backend.js';
+import { ipvsRuleSet, nonEmptySetKeys, type IpvsRulesConfig } from './backend.js';
 import { wantedSysctls } from './engine.js';
 import { IpsetSync } from './ipsets.js';
 import { plan, type KernelModel } from './plan.js';
@@ -46,7 +46,8 @@ export function previewIpvsMode(o: IpvsPreviewOptions): Preview {
   ipvsChanges(o, out);
   if (o.rules !== false) {
     ipsetChanges(o, out);
-    for (const family of FAMILIES) ruleChanges(o, o.rules, family, out);
+    const randomFully = hasRandomFully();
+    for (const family of FAMILIES) ruleChanges(o, o.rules, family, randomFully, out);
   }
   leftoverChains(o.active, isIptablesModeOnlyChain, "iptables mode's leftover", o.log, out);
   return out;
@@ -185,14 +186,8 @@ function ipsetChanges(o: IpvsPreviewOptions, out: Preview): void {
 
 // ---- iptables ----
 
-function ruleChanges(o: IpvsPreviewOptions, cfg: IpvsRulesConfig, family: Family, out: Preview): void {
-  const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
-  const closed = lbClosedToNode(o.model.ipsetEntries(), family);
-  const rs = ipvsModeRules({
-    family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: hasRandomFully(), nonEmptySets: nonEmptySetKeys(o.model, family),
-    ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
-    ...(closed.length ? { lbOutFilter: closed } : {}),
-  });
+function ruleChanges(o: IpvsPreviewOptions, cfg: IpvsRulesConfig, family: Family, randomFully: boolean, out: Preview): void {
+  const rs = ipvsRuleSet(cfg, family, { randomFully, closed: lbClosedToNode(o.model.ipsetEntries(), family), sets: nonEmptySetKeys(o.model, family) });
   let p: { chains: ChainChange[]; jumps: JumpEdit[] };
   try {
     p = new Iptables({ family, log: o.log }).preview(rs);

@@ -5,7 +5,7 @@
 // endpoints.ts and compute.ts read the packed endpoints through STRIDE and the flags exported here.
 import type { V1Service, V1EndpointSlice, V1Endpoint } from '@kubernetes/client-node';
 import {
-  LABEL_PROXY_NAME, LABEL_HEADLESS, ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS, ANNOTATION_SCHEDULER, sliceName,
+  LABEL_PROXY_NAME, LABEL_HEADLESS, ANNOTATION_SCHEDULER, sliceName,
 } from './labels.js';
 
 export const READY = 1;
@@ -41,6 +41,8 @@ export interface CompactSlice {
   readonly eps: readonly unknown[] | undefined;
   /** What reading the endpoints threw, if anything (rethrown where it would have been). */
   readonly err?: unknown;
+  /** Some endpoint has zone hints: the result then depends on the node's zone label. */
+  readonly zoneHinted?: true;
 }
 
 const internTable = new Map<string, string>();
@@ -127,7 +129,9 @@ export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlic
       eps = new Array<unknown>(list.length * STRIDE);
       for (let k = 0; k < list.length; k++) packEndpoint(eps, k * STRIDE, list[k], namespace);
     }
-    return { name, namespace, addressType: intern(slice.addressType), ports: shared(slice.ports), eps };
+    const out: CompactSlice = { name, namespace, addressType: intern(slice.addressType), ports: shared(slice.ports), eps };
+    return eps?.some((fx, i) => i % STRIDE === 1 && typeof fx === 'object' && fx !== null && (fx as EndpointExtra).zones !== undefined)
+      ? { ...out, zoneHinted: true } : out;
   } catch (err) {
     return { name, namespace, addressType: slice?.addressType, ports: slice?.ports, eps: undefined, err };
   }
@@ -135,7 +139,7 @@ export function compactSlice(slice: V1EndpointSlice, name?: string): CompactSlic
 
 /**
  * A Service with only what computeService reads, and of that only what can make a difference: the
- * proxy-name and headless labels, the topology and scheduler annotations, the cluster IPs build() uses,
+ * proxy-name and headless labels, the scheduler annotation, the cluster IPs build() uses,
  * ports, externalIPs, affinity and traffic policies when not the defaults, trafficDistribution,
  * healthCheckNodePort, the load balancer ingress. Arrays are the Service's own. Never throws: a Service too
  * odd to trim is kept whole.
@@ -153,9 +157,7 @@ export function compactService(svc: V1Service): V1Service {
     }
     const ann = md?.annotations;
     if (ann) {
-      for (const k of [ANNOTATION_TOPOLOGY_MODE, ANNOTATION_TOPOLOGY_HINTS, ANNOTATION_SCHEDULER]) {
-        if (ann[k] !== undefined) (metadata.annotations ??= {})[k] = ann[k]!;
-      }
+      if (ann[ANNOTATION_SCHEDULER] !== undefined) metadata.annotations = { [ANNOTATION_SCHEDULER]: ann[ANNOTATION_SCHEDULER] };
     }
     const spec = svc.spec;
     let trimmed: V1Service['spec'];

@@ -13,7 +13,7 @@ import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
 import type {
   ModelContext, ModelWarning, ServiceDesired, DesiredVirtualService, EndpointInfo, VsOrigin, ServicePortDesired, PortEndpoint,
 } from './types.js';
-import { ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT, flat, isIgnoredService, serviceName, topologyRequested } from './labels.js';
+import { ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT, flat, isIgnoredService, serviceName } from './labels.js';
 import { compactSlice, type CompactSlice, type EndpointExtra } from './compact.js';
 import { collectEndpoints, categorize, choose, notChosenReason, type Ep, type Choice } from './endpoints.js';
 import { PROTOCOLS, ADDRESS_TYPES, Warnings, validIp, validPort } from './validate.js';
@@ -27,8 +27,9 @@ const NO_PORTS: ServicePortDesired[] = Object.freeze([]) as unknown as ServicePo
 /** What of the context a Service's endpoints were chosen with (one per computed Service). */
 interface ChoiceContext {
   nodeName: string;
-  topology: string | undefined;
   zone: string | undefined;
+  /** A node port, external or load-balancer IP: see choose(). */
+  externallyReachable: boolean;
 }
 
 type Which = 'cluster' | 'local-internal' | 'local-external';
@@ -81,7 +82,7 @@ class ComputedVs implements DesiredVirtualService {
     const c = this.#cc;
     try {
       const eps = this.#collect();
-      const choice = choose(eps, WHICH[this.#flags & 3]!, categorize(eps, c.topology, c.zone, c.nodeName));
+      const choice = choose(eps, WHICH[this.#flags & 3]!, categorize(eps, c.zone, c.nodeName), c.externallyReachable);
       const chosen = new Set(choice.servers.map((e) => e.key));
       for (const e of eps) {
         const used = chosen.has(e.key);
@@ -174,8 +175,6 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const externallyAccessible = type === 'NodePort' || type === 'LoadBalancer' || (spec.externalIPs?.length ?? 0) > 0;
   const eLocal = spec.externalTrafficPolicy === 'Local' && externallyAccessible;
   const iLocal = spec.internalTrafficPolicy === 'Local';
-  const topology = topologyRequested(svc);
-  const cc: ChoiceContext = { nodeName: ctx.config.nodeName, topology, zone: ctx.zone || undefined };
 
   // Cluster IPs by family (the first of each family, as kube-proxy takes).
   const cipByFamily = new Map<Family, { address: string; field: string }>();
@@ -216,6 +215,11 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
   });
 
+  // kube-proxy's ExternallyAccessible, per Service rather than per port (every port of a NodePort or
+  // LoadBalancer Service gets a node port, so the two differ only for ports without one).
+  const externallyReachable = ports.some(({ port }) => !!port.nodePort) || externalIPs.length > 0 || lbIPs.length > 0;
+  const cc: ChoiceContext = { nodeName: ctx.config.nodeName, zone: ctx.zone || undefined, externallyReachable };
+
   // loadBalancerSourceRanges: who may reach the load balancer IPs (KUBE-LOAD-BALANCER-FW and its
   // source sets). A range that contains a node address also lets the node itself in.
   const sourceRanges: Cidr[] = [];
@@ -239,7 +243,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     for (const { port, index, protocol, portName } of ports) {
       const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
       for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
-      const cat = categorize(eps, topology, ctx.zone || undefined, ctx.config.nodeName);
+      const cat = categorize(eps, ctx.zone || undefined, ctx.config.nodeName);
       if (ctx.config.backend === 'iptables') {
         const nodePort = checkedNodePort(port, index, object, w);
         const ranges = sourceRanges.filter((c) => c.family === family);
@@ -262,10 +266,10 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
         out.ports.push(sp);
         continue;
       }
-      const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat);
+      const internal = choose(eps, iLocal ? 'local-internal' : 'cluster', cat, externallyReachable);
       const internalWhich = iLocal ? 'local-internal' : 'cluster';
       const externalWhich = eLocal ? 'local-external' : 'cluster';
-      const external = eLocal ? choose(eps, 'local-external', cat) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat);
+      const external = eLocal ? choose(eps, 'local-external', cat, externallyReachable) : internal.policy === 'Cluster' ? internal : choose(eps, 'cluster', cat, externallyReachable);
       const add = (kind: VsOrigin['kind'], address: string, vport: number, choice: Choice, field: string, bind: boolean) => {
         const vs: VirtualService = { family, protocol, address, port: vport, scheduler };
         if (persistent) vs.persistent = { ...persistent };

@@ -67,25 +67,29 @@ export function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => st
 /**
  * kube-proxy's categorisation: the cluster set (topology-filtered when hints are usable), the local set,
  * each preferring ready endpoints and falling back to serving-and-terminating ones.
+ *
+ * Hints are used whenever they are usable, with no annotation or trafficDistribution needed (kube-proxy's
+ * topologyModeFromHints: the EndpointSlice controller writes hints only when the Service asks for them,
+ * so their presence is the request). Same node first: every ready endpoint has node hints and one names
+ * this node. Else same zone: every ready endpoint has zone hints and one names this node's zone.
  */
-export function categorize(eps: Ep[], topology: string | undefined, zone: string | undefined, nodeName: string) {
+export function categorize(eps: Ep[], zone: string | undefined, nodeName: string) {
   const ready = eps.filter((e) => e.ready);
   const notes: string[] = [];
   let cluster: Ep[];
   let usedZone: string | undefined;
   let usedNode: string | undefined;
-  if (topology !== undefined && ready.length > 0) {
-    // Same node first (hints.forNodes, trafficDistribution PreferSameNode), then same zone (hints.forZones).
+  if (ready.some((e) => e.nodeHints || e.zones)) {
     if (ready.some((e) => e.nodeHints)) {
-      if (ready.some((e) => !e.nodeHints)) notes.push(`node hints ignored (${topology}): some ready endpoints have none`);
-      else if (!ready.some((e) => e.nodeHints!.includes(nodeName))) notes.push(`node hints ignored (${topology}): no endpoint is hinted for node ${nodeName}`);
+      if (ready.some((e) => !e.nodeHints)) notes.push('node hints ignored: some ready endpoints have none');
+      else if (!ready.some((e) => e.nodeHints!.includes(nodeName))) notes.push(`node hints ignored: no endpoint is hinted for node ${nodeName}`);
       else usedNode = nodeName;
     }
     if (usedNode === undefined) {
       const noHints = ready.find((e) => !e.zones);
-      if (noHints) notes.push(`topology hints ignored (${topology}): endpoint ${noHints.address} has no zone hints`);
-      else if (!zone) notes.push(`topology hints ignored (${topology}): the node has no ${LABEL_ZONE} label`);
-      else if (!ready.some((e) => e.zones!.includes(zone))) notes.push(`topology hints ignored (${topology}): no endpoint is hinted for zone ${zone}`);
+      if (noHints) notes.push(`zone hints ignored: endpoint ${noHints.address} has none`);
+      else if (!zone) notes.push(`zone hints ignored: the node has no ${LABEL_ZONE} label`);
+      else if (!ready.some((e) => e.zones!.includes(zone))) notes.push(`zone hints ignored: no endpoint is hinted for zone ${zone}`);
       else usedZone = zone;
     }
   }
@@ -111,7 +115,13 @@ export function categorize(eps: Ep[], topology: string | undefined, zone: string
   return { cluster, local, usedZone, usedNode, notes, clusterNote, localNote };
 }
 
-export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external', cat: ReturnType<typeof categorize>): Choice {
+/**
+ * The real servers of one virtual service. `externallyReachable`: the Service also accepts traffic from
+ * outside (a node port, external or load-balancer IPs). kube-proxy then computes its cluster endpoints
+ * even under internalTrafficPolicy Local, and its IPVS mode gives them to the ClusterIP when no endpoint
+ * is local (syncEndpoint; kubernetes#97081), so that local Pods still reach the Service.
+ */
+export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-external', cat: ReturnType<typeof categorize>, externallyReachable: boolean): Choice {
   const notes = [...cat.notes];
   let servers: Ep[];
   let policy: 'Cluster' | 'Local' = 'Cluster';
@@ -133,7 +143,7 @@ export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-e
       servers = cat.local;
       if (cat.localNote) notes.push(cat.localNote);
       why = (ep) => (!ep.local ? `not on this node (${which === 'local-internal' ? 'internal' : 'external'}TrafficPolicy: Local)` : undefined);
-    } else if (which === 'local-internal') {
+    } else if (which === 'local-internal' && !externallyReachable) {
       servers = [];
       notes.push('internalTrafficPolicy Local: no local endpoints, so no real servers');
       why = () => 'not on this node (internalTrafficPolicy: Local)';
@@ -141,7 +151,9 @@ export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-e
       servers = cat.cluster;
       zone = cat.usedZone;
       node = cat.usedNode;
-      notes.push(...cat.notes, 'externalTrafficPolicy Local: no local endpoints, falling back to all endpoints');
+      notes.push(...cat.notes, which === 'local-internal'
+        ? 'internalTrafficPolicy Local: no local endpoints and the Service is reachable from outside, so all endpoints (as kube-proxy\'s IPVS mode)'
+        : 'externalTrafficPolicy Local: no local endpoints, falling back to all endpoints');
       if (cat.clusterNote) notes.push(cat.clusterNote);
     }
   }

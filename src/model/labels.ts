@@ -35,11 +35,6 @@ export function isIgnoredService(svc: V1Service): boolean {
   return LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels;
 }
 
-/** Does this Service's result depend on the node's zone label? */
-export function usesTopology(svc: V1Service): boolean {
-  return topologyRequested(svc) !== undefined;
-}
-
 /** Does it depend on the node's NodePort addresses? */
 export function usesNodePorts(svc: V1Service): boolean {
   return (svc.spec?.ports ?? []).some((p) => !!p?.nodePort);
@@ -50,14 +45,3 @@ export function usesLocalAddresses(svc: V1Service): boolean {
   return (svc.spec?.externalIPs?.length ?? 0) > 0 || (svc.status?.loadBalancer?.ingress?.length ?? 0) > 0;
 }
 
-/** The annotation or field that asks for topology-aware routing, or undefined. */
-export function topologyRequested(svc: V1Service): string | undefined {
-  const ann = svc.metadata?.annotations ?? {};
-  const mode = ann[ANNOTATION_TOPOLOGY_MODE] ?? ann[ANNOTATION_TOPOLOGY_HINTS];
-  if (mode === 'Auto' || mode === 'auto') {
-    return ann[ANNOTATION_TOPOLOGY_MODE] !== undefined ? `${ANNOTATION_TOPOLOGY_MODE}: ${mode}` : `${ANNOTATION_TOPOLOGY_HINTS}: ${mode}`;
-  }
-  const td = svc.spec?.trafficDistribution;
-  if (td === 'PreferClose' || td === 'PreferSameZone' || td === 'PreferSameNode') return `trafficDistribution: ${td}`;
-  return undefined;
-}

@@ -10,7 +10,7 @@ import { computeCompact } from './compute.js';
 import { compactService, compactSlice } from './compact.js';
 import type { CompactSlice } from './compact.js';
 import {
-  flat, serviceName, sliceName, usesTopology, usesNodePorts, usesLocalAddresses,
+  flat, serviceName, sliceName, usesNodePorts, usesLocalAddresses,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './labels.js';
 import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
@@ -97,7 +97,6 @@ export class ProxyModel {
   private readonly withHealthCheck = new Set<string>();
   private readonly dirty = new Set<string>();
   // Which Services depend on what, so that a Node or address change touches only those.
-  private readonly zoneDeps = new Set<string>();
   private readonly nodePortDeps = new Set<string>();
   private readonly localAddrDeps = new Set<string>();
 
@@ -111,7 +110,6 @@ export class ProxyModel {
 
   private setDeps(name: string, svc: V1Service | undefined): void {
     const put = (set: Set<string>, on: boolean) => { if (on) set.add(name); else set.delete(name); };
-    put(this.zoneDeps, !!svc && usesTopology(svc));
     put(this.nodePortDeps, !!svc && usesNodePorts(svc));
     put(this.localAddrDeps, !!svc && usesLocalAddresses(svc));
   }
@@ -177,7 +175,8 @@ export class ProxyModel {
     const zone = node?.metadata?.labels?.[LABEL_ZONE] || undefined;
     if (zone === this.zone) return;
     this.zone = zone;
-    for (const n of this.zoneDeps) this.dirty.add(n);
+    // Hints are used without any annotation, so the Services with zone-hinted endpoints depend on it.
+    for (const [owner, list] of this.slicesBySvc) if (list.some((s) => s.zoneHinted)) this.touch(owner);
   }
 
   /**

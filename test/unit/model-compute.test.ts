@@ -235,15 +235,18 @@ test('externalTrafficPolicy Local: external virtual services get local endpoints
   assert.equal(computeService(c, [], ctx()).healthCheckNodePort, undefined);
 });
 
-test('internalTrafficPolicy Local: the ClusterIP virtual service gets only local endpoints, none when none is local', () => {
+test('internalTrafficPolicy Local: the ClusterIP virtual service gets only local endpoints; none local: all on a NodePort Service, none on an internal one', () => {
   const s = svc('itp', { type: 'NodePort', clusterIP: '10.96.0.90', internalTrafficPolicy: 'Local', ports: [{ port: 80, nodePort: 30090 }] });
   const sd = computeService(s, [slice('itp-1', 'itp', 'IPv4', [{ port: 80 }], [ep('10.1.0.1', { node: 'node-a' }), ep('10.1.0.2', { node: 'node-b' })])], ctx());
   assert.deepEqual(rs(sd, 'inet/tcp/10.96.0.90/80'), ['10.1.0.1/80']);
   assert.equal(sd.virtualServices.get('inet/tcp/10.96.0.90/80')!.origin.trafficPolicy, 'Local');
   assert.deepEqual(rs(sd, 'inet/tcp/192.168.1.10/30090'), ['10.1.0.1/80', '10.1.0.2/80'], 'external stays Cluster');
-  const none = computeService(s, [slice('itp-1', 'itp', 'IPv4', [{ port: 80 }], [ep('10.1.0.2', { node: 'node-b' })])], ctx());
-  assert.deepEqual(rs(none, 'inet/tcp/10.96.0.90/80'), []);
+  const remoteOnly = [slice('itp-1', 'itp', 'IPv4', [{ port: 80 }], [ep('10.1.0.2', { node: 'node-b' })])];
+  const none = computeService(s, remoteOnly, ctx());
+  assert.deepEqual(rs(none, 'inet/tcp/10.96.0.90/80'), ['10.1.0.2/80'], 'reachable from outside: kube-proxy falls back to all');
   assert.deepEqual(rs(none, 'inet/tcp/192.168.1.10/30090'), ['10.1.0.2/80']);
+  const internal = svc('itp', { clusterIP: '10.96.0.90', internalTrafficPolicy: 'Local', ports: [{ port: 80 }] });
+  assert.deepEqual(rs(computeService(internal, remoteOnly, ctx()), 'inet/tcp/10.96.0.90/80'), []);
 });
 
 test('topology-aware routing: zone hints used when usable, all endpoints otherwise', () => {
@@ -256,8 +259,9 @@ test('topology-aware routing: zone hints used when usable, all endpoints otherwi
     { name: 'hints for this zone', ann: AUTO, zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },
     { name: 'legacy annotation', ann: { 'service.kubernetes.io/topology-aware-hints': 'auto' }, zone: 'z2', eps: hinted, want: ['10.1.0.2/80'], hintedZone: 'z2' },
     { name: 'trafficDistribution PreferClose', td: 'PreferClose', zone: 'z2', eps: hinted, want: ['10.1.0.2/80'], hintedZone: 'z2' },
-    { name: 'no annotation: hints ignored', zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80'] },
-    { name: 'annotation Disabled', ann: { 'service.kubernetes.io/topology-mode': 'Disabled' }, zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80'] },
+    // kube-proxy reads the hints alone: the EndpointSlice controller writes them only when asked.
+    { name: 'no annotation: hints still used', zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },
+    { name: 'annotation Disabled: hints still used', ann: { 'service.kubernetes.io/topology-mode': 'Disabled' }, zone: 'z1', eps: hinted, want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },
     { name: 'node without zone label', ann: AUTO, eps: hinted, want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80'] },
     { name: 'a ready endpoint without hints', ann: AUTO, zone: 'z1', eps: [...hinted, ep('10.1.0.4')], want: ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80', '10.1.0.4/80'] },
     { name: 'a non-ready endpoint without hints does not matter', ann: AUTO, zone: 'z1', eps: [...hinted, ep('10.1.0.4', { ready: false })], want: ['10.1.0.1/80', '10.1.0.3/80'], hintedZone: 'z1' },

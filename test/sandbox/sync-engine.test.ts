@@ -125,13 +125,25 @@ test('a full reconcile repairs drift; a service an operator added on another add
   resetKernel();
 });
 
-test('excluded CIDRs are never touched, even on a bound VIP', () => {
+test('excluded CIDRs: an unwanted virtual service there is never deleted, even on a bound VIP; a wanted one is created and kept right', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet, excludeCIDRs: ['10.96.200.0/24'] });
   const want = desired([[svc('10.96.2.1', 80), [{ address: '10.244.3.2', port: 8080 }]]]);
   engine.sync(want);
   sh('ip addr add 10.96.200.1/32 dev kube-ipvs0 && ipvsadm -A -t 10.96.200.1:80 -s rr');
   engine.sync(want);
   assert.ok(saved().includes('-A -t 10.96.200.1:80 -s rr'));
+  // kube-proxy consults excludeCIDRs only when deleting: a Service whose VIP falls in the range is
+  // programmed as any other, and drift on it is repaired.
+  const inRange = svc('10.96.200.2', 53, 'udp');
+  const withExcluded = desired([[svc('10.96.2.1', 80), [{ address: '10.244.3.2', port: 8080 }]], [inRange, [{ address: '10.244.3.3', port: 5353 }]]]);
+  engine.sync(withExcluded);
+  assert.ok(saved().includes('-A -u 10.96.200.2:53 -s rr'), saved().join('\n'));
+  assert.ok(saved().includes('-a -u 10.96.200.2:53 -r 10.244.3.3:5353 -m -w 1'), saved().join('\n'));
+  sh('ipvsadm -E -u 10.96.200.2:53 -s wrr && ipvsadm -a -u 10.96.200.2:53 -r 10.244.3.9:5353 -m');
+  engine.sync(withExcluded);
+  assert.ok(saved().includes('-A -u 10.96.200.2:53 -s rr'), 'scheduler repaired');
+  assert.ok(!saved().some((l) => l.includes('10.244.3.9')), 'stray real server removed');
+  assert.ok(saved().includes('-A -t 10.96.200.1:80 -s rr'), 'the unwanted one still stands');
   resetKernel();
 });
 

@@ -19,7 +19,7 @@ export interface EngineOptions {
   link: LinkClient;
   log: Logger;
   dummyName?: string;
-  /** ipvs.excludeCIDRs: virtual services on these addresses are never touched. */
+  /** ipvs.excludeCIDRs: virtual services on these addresses are never deleted (wanted ones are still kept right). */
   excludeCIDRs?: string[];
   /** Addresses of this node's interfaces (NodePort virtual services live on them). */
   nodeAddresses?: () => Iterable<string>;

@@ -46,7 +46,7 @@ export interface Plan {
 export interface PlanOptions {
   /** Is this kernel virtual service kipvs' to delete or change? (Bound VIP, node address, created by kipvs.) */
   owns(key: string, service: ServiceInfo): boolean;
-  /** Never touched, whoever owns them (ipvs.excludeCIDRs). */
+  /** Never deleted, whoever owns them (ipvs.excludeCIDRs). A wanted one is still created and updated, as in kube-proxy. */
   excluded(service: ServiceInfo): boolean;
   /** Services to compare; all when absent (a full reconcile). */
   only?: Iterable<string>;
@@ -84,7 +84,8 @@ export function plan(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOption
   for (const key of keys) {
     const want = desired.services.get(key);
     const have = kernel.services.get(key);
-    if (have && (opts.excluded(have.service) || (!want && !opts.owns(key, have.service)))) continue;
+    // Not wanted: deleted only when it is ours and not excluded.
+    if (have && !want && (opts.excluded(have.service) || !opts.owns(key, have.service))) continue;
     if (want && !have) {
       out.operations.push({ op: 'add-service', service: want.service });
       for (const server of want.servers.values()) out.operations.push({ op: 'add-server', service: want.service, server });

@@ -110,8 +110,9 @@ function ipvsChanges(o: IpvsPreviewOptions, out: Preview): void {
   for (const a of p.bind) out.changes.push({ object: 'address', action: 'add', name: a, after: [`${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`] });
   for (const a of p.unbind) out.changes.push({ object: 'address', action: 'remove', name: a, before: [`${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`] });
   for (const [key, { service }] of kernel.services) {
+    if (desired.services.has(key)) continue;
     if (excluded(service)) out.foreign.push({ object: 'virtual-service', name: serviceName(service), reason: 'in ipvs.excludeCIDRs' });
-    else if (!desired.services.has(key) && !owns(key, service)) out.foreign.push({ object: 'virtual-service', name: serviceName(service), reason: `not on a ${dummy} or node address` });
+    else if (!owns(key, service)) out.foreign.push({ object: 'virtual-service', name: serviceName(service), reason: `not on a ${dummy} or node address` });
   }
 }
 

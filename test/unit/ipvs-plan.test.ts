@@ -1,0 +1,45 @@
+// The IPVS plan (pure): what a sync would do, given the desired state and the kernel's, with ownership
+// and ipvs.excludeCIDRs deciding what may be deleted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { plan, type DesiredIpvs, type DesiredService, type KernelModel } from '../../src/backends/ipvs/plan.js';
+import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
+import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
+
+const vs = (address: string, port: number, scheduler = 'rr'): VirtualService => ({ family: 'inet', protocol: 'udp', address, port, scheduler });
+const rs = (address: string): RealServer => ({ address, port: 53, forward: 'masq', weight: 1 });
+
+function desired(entries: [VirtualService, RealServer[]][]): DesiredIpvs {
+  const services = new Map<string, DesiredService>();
+  for (const [service, servers] of entries) services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
+  return { services, boundAddresses: new Set() };
+}
+function kernel(entries: [VirtualService, RealServer[]][]): KernelModel {
+  const d = desired(entries);
+  const services = new Map([...d.services].map(([k, v]) => [k, {
+    service: { ...v.service, onePacket: false, schedulerFlags: {} },
+    servers: new Map([...v.servers].map(([sk, s]) => [sk, { ...s }])),
+  }]));
+  return { services, boundAddresses: new Set() } as unknown as KernelModel;
+}
+const ops = (p: ReturnType<typeof plan>) => p.operations.map((o) => `${o.op} ${o.service.address}${'server' in o ? ` ${o.server.address}` : ''}${o.op === 'update-service' ? ` ${o.service.scheduler}` : ''}`);
+const excluded = (s: { address?: string }) => s.address?.startsWith('10.96.200.') ?? false;
+
+test('excludeCIDRs protect from deletion only: a wanted service there is created, updated and its servers kept right', () => {
+  const want = desired([[vs('10.96.200.2', 53), [rs('10.244.0.1'), rs('10.244.0.2')]]]);
+  // Missing: created with its servers.
+  assert.deepEqual(ops(plan(want, kernel([]), { owns: () => true, excluded, draining: new Set() })),
+    ['add-service 10.96.200.2', 'add-server 10.96.200.2 10.244.0.1', 'add-server 10.96.200.2 10.244.0.2']);
+  // Drifted: scheduler, a missing and a stray server (UDP: deleted at once).
+  const have = kernel([[vs('10.96.200.2', 53, 'wrr'), [rs('10.244.0.1'), rs('10.244.0.9')]]]);
+  assert.deepEqual(ops(plan(want, have, { owns: () => true, excluded, draining: new Set() })),
+    ['update-service 10.96.200.2 rr', 'add-server 10.96.200.2 10.244.0.2', 'delete-server 10.96.200.2 10.244.0.9']);
+  // Unwanted: left alone though owned.
+  assert.deepEqual(ops(plan(desired([]), have, { owns: () => true, excluded, draining: new Set() })), []);
+});
+
+test('an unwanted service is deleted only when kipvs owns it', () => {
+  const have = kernel([[vs('10.96.1.1', 53), [rs('10.244.0.1')]], [vs('192.0.2.9', 53), [rs('10.244.0.1')]]]);
+  const owns = (_k: string, s: { address?: string }) => s.address === '10.96.1.1';
+  assert.deepEqual(ops(plan(desired([]), have, { owns, excluded, draining: new Set() })), ['delete-service 10.96.1.1']);
+});

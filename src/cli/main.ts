@@ -7,6 +7,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (a
   diff: { summary: 'what the agent would change on its first sync, changing nothing', load: () => import('./diff.js') },
   cleanup: { summary: 'remove everything kipvs programmed (virtual services, kube-ipvs0)', load: () => import('./cleanup.js') },
   ipvsadm: { summary: 'ipvsadm-compatible listing of the kernel IPVS table', load: () => import('./ipvsadm/main.js') },
+  version: { summary: 'version, git commit, Node and kernel (also --version on any command)', load: () => import('./version.js') },
 };
 
 function usage(): string {
@@ -20,6 +21,8 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
+  // --version on any command but ipvsadm, whose -v/--version text stays ipvsadm's own (byte for byte).
+  if (name === '--version' || (name !== 'ipvsadm' && rest.includes('--version'))) return (await import('./version.js')).main([]);
   const cmd = COMMANDS[name];
   if (!cmd) {
     process.stderr.write(`kipvs: unknown command "${name}"\n\n${usage()}`);

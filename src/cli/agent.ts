@@ -76,8 +76,12 @@ export async function makeSource(config: AgentConfig, log: ReturnType<typeof cre
   }
   const { informerSource } = await import('../sources/informers.js');
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const { loadKubeconfig } = await import('../sources/kubeconfig.js');
+  let kc: InstanceType<typeof KubeConfig>;
+  if (config.kubeconfig) kc = loadKubeconfig(config.kubeconfig);
+  else {
+    kc = new KubeConfig();
+    kc.loadFromDefault();
+  }
   return informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
 }

@@ -69,6 +69,8 @@ export interface RequestRecord {
   query: Record<string, string>;
   watch: boolean;
   status: number;
+  /** The Authorization header, if any. */
+  authorization?: string;
 }
 
 interface WatchConn {
@@ -397,6 +399,7 @@ export class FakeApiServer {
     const query = Object.fromEntries(url.searchParams.entries());
     const watch = query.watch === '1' || query.watch === 'true';
     const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query, watch, status: 0 };
+    if (req.headers.authorization !== undefined) rec.authorization = req.headers.authorization;
     this.requests.push(rec);
     if (this.down) {
       if (this.down === 'reset') { req.socket.destroy(); return; }

@@ -1,8 +1,10 @@
-// The built image, run as a node runs it: its OCI layout unpacked by umoci (as a runtime would), its
-// entry point and command from the image config, started in a chroot of its root filesystem with the
-// host's network, /proc, /sys and /dev. The agent inside programs IPVS from a manifests directory and
-// HTTP through the ClusterIP reaches a backend. Run by `npm run test:image` (scripts/image first).
-//   KIPVS_IMAGE_OCI: the OCI layout (default build/image/oci), KIPVS_IMAGE_TAG (default package version).
+// The built image, run as a node runs it: its OCI layout as umoci unpacked it (scripts/image does, on
+// the host: in the emulated guest it takes minutes), its entry point and command from the runtime
+// config, started in a chroot of its root filesystem with the host's network, /proc, /sys and /dev.
+// The agent inside programs IPVS from a manifests directory and HTTP through the ClusterIP reaches a
+// backend. Run by `npm run test:image` (scripts/image first).
+//   KIPVS_IMAGE_BUNDLE: the unpacked bundle (default build/image/bundle), KIPVS_IMAGE_TAG (default the
+//   package version).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,10 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, type Backend } from '../sandbox/helpers.js';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..', '..');
-const oci = process.env.KIPVS_IMAGE_OCI ?? join(root, 'build', 'image', 'oci');
+const bundle = process.env.KIPVS_IMAGE_BUNDLE ?? join(root, 'build', 'image', 'bundle');
 const tag = process.env.KIPVS_IMAGE_TAG ?? (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
-// Unpacked in the guest's own tmpfs: quicker than over 9p, and gone with the guest.
-const bundle = '/tmp/kipvs-image-bundle';
 const rootfs = `${bundle}/rootfs`;
 
 interface RuntimeConfig { process: { args: string[]; env: string[] } }
@@ -34,9 +34,8 @@ function runInImage(args: string[]): { status: number; out: string } {
 }
 
 before(() => {
-  assert.ok(existsSync(join(oci, 'index.json')), `no OCI layout at ${oci}: run scripts/image first`);
+  assert.ok(existsSync(join(bundle, 'config.json')), `no unpacked image at ${bundle}: run scripts/image first`);
   resetKernel();
-  sh(`rm -rf ${bundle} && umoci unpack --image '${oci}:${tag}' ${bundle} >/dev/null`);
   config = JSON.parse(readFileSync(`${bundle}/config.json`, 'utf8')) as RuntimeConfig;
   for (const m of ['proc', 'sys', 'dev', 'run']) sh(`mkdir -p ${rootfs}/${m} && mount --rbind /${m} ${rootfs}/${m}`);
   backend = startBackend('img-be', 91);
@@ -46,6 +45,7 @@ after(() => {
   agent?.kill('SIGKILL');
   backend?.stop();
   for (const m of ['run', 'dev', 'sys', 'proc']) shStatus(`umount -R ${rootfs}/${m}`);
+  shStatus(`rm -rf ${rootfs}/manifests`);
   resetKernel();
 });
 

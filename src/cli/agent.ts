@@ -2,6 +2,7 @@
 // the agent until SIGTERM/SIGINT. `--cleanup` removes what kipvs owns and exits, as kube-proxy's.
 import { loadConfig, usage, ConfigError, type AgentConfig } from '../config/index.js';
 import { createLogger } from './log.js';
+import { buildInfo, versionLine } from '../version/version.js';
 import type { Source } from '../sources/types.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const build = buildInfo();
+  log.info({ ...build }, `${versionLine(build)} starting`);
   if (config.cleanup) {
     const { cleanup } = await import('./cleanup.js');
     return cleanup(log);
@@ -48,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     log,
   });
   try {
+    agent.metrics.buildInfo.set(1, { version: build.version, commit: build.commit, node: build.node, kernel: build.kernel });
     await agent.start();
   } catch (err) {
     log.error({ err: (err as Error).message }, 'agent failed to start');

@@ -25,28 +25,31 @@ function testFiles(dir) {
 function run(cmd, argv) {
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-    let pass = 0, fail = 0, tail = '';
+    let pass = 0, fail = 0, skip = 0, tail = '';
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
       tail += chunk.toString();
       const lines = tail.split('\n');
       tail = lines.pop() ?? '';
       for (const line of lines) {
-        const m = /^ℹ (pass|fail) (\d+)\s*$/.exec(line.trim()) ?? /^# (pass|fail) (\d+)\s*$/.exec(line.trim());
-        if (m) m[1] === 'pass' ? (pass += Number(m[2])) : (fail += Number(m[2]));
+        const m = /^ℹ (pass|fail|skipped) (\d+)\s*$/.exec(line.trim()) ?? /^# (pass|fail|skip) (\d+)\s*$/.exec(line.trim());
+        if (m) {
+          const n = Number(m[2]);
+          if (m[1] === 'pass') pass += n; else if (m[1] === 'fail') fail += n; else skip += n;
+        }
       }
     });
-    child.on('close', (code) => resolve({ code: code ?? 1, pass, fail }));
+    child.on('close', (code) => resolve({ code: code ?? 1, pass, fail, skip }));
   });
 }
 
-let pass = 0, fail = 0, failedRuns = 0;
+let pass = 0, fail = 0, skip = 0, failedRuns = 0;
 if (!args.includes('--sandbox-only')) {
   const files = testFiles('unit');
   if (files.length) {
     console.log(`== host tests (${files.length} files)`);
     const r = await run(process.execPath, ['--test', '--test-reporter=spec', ...files]);
-    pass += r.pass; fail += r.fail; if (r.code !== 0) failedRuns++;
+    pass += r.pass; fail += r.fail; skip += r.skip; if (r.code !== 0) failedRuns++;
   }
 }
 if (!args.includes('--host-only')) {
@@ -56,9 +59,9 @@ if (!args.includes('--host-only')) {
     const r = await run(join(root, 'scripts', 'sandbox'), [
       '--', process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...files.map((f) => join(root, f)),
     ]);
-    pass += r.pass; fail += r.fail; if (r.code !== 0) failedRuns++;
+    pass += r.pass; fail += r.fail; skip += r.skip; if (r.code !== 0) failedRuns++;
     if (r.code !== 0 && r.pass + r.fail === 0) fail++; // the sandbox itself failed
   }
 }
-console.log(`\ntests: ${pass} passed, ${fail} failed`);
+console.log(`\ntests: ${pass} passed, ${fail} failed, ${skip} skipped`);
 process.exit(failedRuns || fail ? 1 : 0);

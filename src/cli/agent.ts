@@ -2,6 +2,7 @@
 // the agent until SIGTERM/SIGINT. `--cleanup` removes what kipvs owns and exits, as kube-proxy's.
 import { loadConfig, usage, ConfigError, type AgentConfig } from '../config/index.js';
 import { createLogger } from './log.js';
+import { buildInfo, versionLine } from '../version/version.js';
 import type { Source } from '../sources/types.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +21,8 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  const build = buildInfo();
+  log.info({ ...build }, `${versionLine(build)} starting`);
   if (config.cleanup) {
     const { cleanup } = await import('./cleanup.js');
     return cleanup(log);
@@ -48,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     log,
   });
   try {
+    agent.metrics.buildInfo.set(1, { version: build.version, commit: build.commit, node: build.node, kernel: build.kernel });
     await agent.start();
   } catch (err) {
     log.error({ err: (err as Error).message }, 'agent failed to start');
@@ -76,8 +80,12 @@ export async function makeSource(config: AgentConfig, log: ReturnType<typeof cre
   }
   const { informerSource } = await import('../sources/informers.js');
   const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (config.kubeconfig) kc.loadFromFile(config.kubeconfig);
-  else kc.loadFromDefault();
+  const { loadKubeconfig } = await import('../sources/kubeconfig.js');
+  let kc: InstanceType<typeof KubeConfig>;
+  if (config.kubeconfig) kc = loadKubeconfig(config.kubeconfig);
+  else {
+    kc = new KubeConfig();
+    kc.loadFromDefault();
+  }
   return informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
 }

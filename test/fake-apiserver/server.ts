@@ -69,6 +69,8 @@ export interface RequestRecord {
   query: Record<string, string>;
   watch: boolean;
   status: number;
+  /** The Authorization header, if any. */
+  authorization?: string;
 }
 
 interface WatchConn {
@@ -392,15 +394,47 @@ export class FakeApiServer {
     res.end(text);
   }
 
+  /** events.k8s.io/v1 Events the clients created, in order (the only writes this server takes). */
+  readonly events: Obj[] = [];
+
+  private acceptEvent(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, namespace: string): void {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => { body += c; });
+    req.on('end', () => {
+      let ev: Obj;
+      try {
+        ev = JSON.parse(body) as Obj;
+      } catch {
+        this.reply(res, rec, 400, statusBody(400, 'BadRequest', 'the body is not JSON'));
+        return;
+      }
+      if (ev.metadata?.namespace !== undefined && ev.metadata.namespace !== namespace) {
+        this.reply(res, rec, 400, statusBody(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
+        return;
+      }
+      const name = ev.metadata?.name ?? `${ev.metadata?.generateName ?? 'event.'}${(this.events.length + 1).toString(36)}`;
+      const stored = { ...ev, metadata: { ...ev.metadata, name, namespace } } as Obj;
+      this.events.push(stored);
+      this.reply(res, rec, 201, stored);
+    });
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams.entries());
     const watch = query.watch === '1' || query.watch === 'true';
     const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query, watch, status: 0 };
+    if (req.headers.authorization !== undefined) rec.authorization = req.headers.authorization;
     this.requests.push(rec);
     if (this.down) {
       if (this.down === 'reset') { req.socket.destroy(); return; }
       this.reply(res, rec, 503, statusBody(503, 'ServiceUnavailable', 'the fake API server is down'));
+      return;
+    }
+    const eventPath = /^\/apis\/events\.k8s\.io\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
+    if (req.method === 'POST' && eventPath) {
+      this.acceptEvent(req, res, rec, eventPath[1]!);
       return;
     }
     if (req.method !== 'GET') {

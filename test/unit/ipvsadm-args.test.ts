@@ -149,5 +149,10 @@ test('-h and -v need no kernel', async () => {
   out = '';
   assert.equal(await run(['--help', '-L'], io), 0);
   assert.match(out, /^ipvsadm v1\.31 .*\nUsage:\n {2}kipvsadm -A\|E virtual-service/);
+  assert.match(out, / {2}--mcast-ttl ttl {21}Multicast TTL \(default=1\)\n\nkipvs extensions/);
+  assert.match(out, /--output json .*\n[^]*--output wide[^]*kipvs version\n$/);
+  // Under the name ipvsadm the text is ipvsadm's alone (scripts compare it byte for byte).
+  out = '';
+  assert.equal(await run(['-h'], { ...io, prog: 'ipvsadm' }), 0);
   assert.match(out, / {2}--mcast-ttl ttl {21}Multicast TTL \(default=1\)\n$/);
 });

@@ -2,7 +2,7 @@
 // and messages, plus `--output json|wide`. -h and -v load nothing but the texts; everything else loads
 // the IPVS client (koffi, libnl) only once it is known to be needed.
 import { firstOption } from './options.js';
-import { usage, VERSION_LINE } from './text.js';
+import { usage, VERSION_LINE, KIPVS_EXTENSIONS } from './text.js';
 
 export interface Io {
   out(s: string): void;
@@ -45,6 +45,8 @@ export async function run(argvIn: readonly string[], io: Io): Promise<number> {
   const first = ex.argv.length ? firstOption(ex.argv, io.posixlyCorrect) : null;
   if (first === 'h') {
     io.out(usage(io.prog));
+    // Run as ipvsadm (the name scripts compare against), the text stays ipvsadm's, byte for byte.
+    if (io.prog !== 'ipvsadm') io.out(KIPVS_EXTENSIONS);
     return 0;
   }
   if (first === 'v') {

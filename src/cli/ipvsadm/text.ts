@@ -1,6 +1,16 @@
 // ipvsadm 1.31's -h and -v texts (the bytes a script comparing the two tools sees), for `prog` as the
 // program name. Loaded by -h/-v alone: nothing here touches the kernel, koffi or the resolver.
 
+/** What kipvs adds to ipvsadm's options, shown after its usage text unless run under the name ipvsadm. */
+export const KIPVS_EXTENSIONS = `
+kipvs extensions (not in ipvsadm):
+  --output json                       any listing (-L, -L -c, --timeout, --daemon) as one JSON
+                                      document (schema: docs/ipvsadm-json.md)
+  --output wide                       any listing as a table with every column, nothing truncated
+  --output text                       ipvsadm's own text (the default)
+kipvs' own version: kipvs version
+`;
+
 export const VERSION_LINE = 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n';
 
 export function usage(p: string): string {

@@ -13,6 +13,7 @@ import { alternativesBackend } from '../backends/leftovers.js';
 import { previewIpvsMode } from '../backends/ipvs/preview.js';
 import { previewIptablesMode } from '../backends/iptables/preview.js';
 import { feedModel } from './feed.js';
+import { conntrackChanges, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
 
 export interface DiffOptions {
   mode: 'ipvs' | 'iptables';
@@ -25,6 +26,8 @@ export interface DiffOptions {
   masqueradeBit: number;
   clusterCIDRs: string[];
   iptablesBackend?: 'legacy' | 'nft';
+  /** The agent's conntrack settings: their writes show among the sysctls. */
+  conntrack?: ConntrackSettings;
   source: Source;
   log: Logger;
   /** How long to wait for the source's initial lists (ms). */
@@ -87,6 +90,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
         ipvs.close();
       }
     }
+    if (o.conntrack) conntrackChanges(o.conntrack, preview);
     return { preview, warnings: changes.warnings, services: [...model.services()].length };
   } finally {
     link.close();

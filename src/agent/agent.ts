@@ -41,7 +41,7 @@ export interface AgentOptions {
    * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
    * In iptables mode only the masquerade settings and cluster CIDRs are read.
    */
-  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] } | false;
+  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean } | false;
   /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
   iptablesSync?: 'partial' | 'full';
   /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
@@ -136,6 +136,7 @@ export class Agent {
         masqueradeAll: rules ? rules.masqueradeAll : false,
         masqueradeBit: rules ? rules.masqueradeBit : 14,
         clusterCIDRs: rules ? rules.clusterCIDRs : [],
+        localhostNodePorts: rules ? rules.localhostNodePorts ?? true : true,
         sync: o.iptablesSync ?? 'partial',
         nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,

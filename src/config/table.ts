@@ -111,11 +111,11 @@ export const SETTINGS: readonly Setting[] = [
   { field: 'portRange', type: 'string', default: '""', status: 'warn', neutral: [''], note: 'unused by kube-proxy too (it served the removed userspace mode)' },
 
   // ---- Windows
-  { field: 'winkernel.networkName', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
-  { field: 'winkernel.sourceVip', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
-  { field: 'winkernel.enableDSR', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: WINDOWS },
-  { field: 'winkernel.rootHnsEndpointName', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
-  { field: 'winkernel.forwardHealthCheckVip', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: WINDOWS },
+  { field: 'winkernel.networkName', flag: 'network-name', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
+  { field: 'winkernel.sourceVip', flag: 'source-vip', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
+  { field: 'winkernel.enableDSR', flag: 'enable-dsr', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: WINDOWS },
+  { field: 'winkernel.rootHnsEndpointName', flag: 'root-hnsendpoint-name', type: 'string', default: '""', status: 'refused', neutral: [''], note: WINDOWS },
+  { field: 'winkernel.forwardHealthCheckVip', flag: 'forward-healthcheck-vip', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: WINDOWS },
   { field: 'windowsRunAsService', flag: 'windows-service', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: WINDOWS },
 
   // ---- logging (component-base)

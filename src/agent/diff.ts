@@ -26,6 +26,8 @@ export interface DiffOptions {
   masqueradeBit: number;
   clusterCIDRs: string[];
   iptablesBackend?: 'legacy' | 'nft';
+  /** iptables mode: iptables.localhostNodePorts (default true). */
+  localhostNodePorts?: boolean;
   /** The agent's conntrack settings: their writes show among the sysctls. */
   conntrack?: ConntrackSettings;
   source: Source;
@@ -75,7 +77,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
     let preview: Preview;
     if (o.mode === 'iptables') {
       preview = previewIptablesMode({
-        log: o.log, link, ...rules, sync: 'full', nodePortConfig: o.nodePortAddresses,
+        log: o.log, link, ...rules, sync: 'full', nodePortConfig: o.nodePortAddresses, localhostNodePorts: o.localhostNodePorts ?? true,
         nodePortAddresses: () => nodePorts, nodeIPs: () => (node ? nodePrimaryIPs(node) : []),
         ...(o.iptablesBackend ? { backend: o.iptablesBackend } : {}),
       }, model, o.log);

@@ -64,7 +64,7 @@ export async function main(argvIn: string[]): Promise<number> {
       excludeCIDRs: config.ipvs.excludeCIDRs, nodePortAddresses: config.nodePortAddresses,
       masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
       ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
-      conntrack: config.conntrack,
+      conntrack: config.conntrack, localhostNodePorts: config.iptables.localhostNodePorts,
       source: await makeSource(config, log), log, timeoutMs: timeoutS * 1000,
     });
   } catch (err) {

@@ -95,7 +95,7 @@ export const SETTINGS: readonly Setting[] = [
   { field: 'detectLocal.interfaceNamePrefix', flag: 'pod-interface-name-prefix', type: 'string', arg: 'PREFIX', default: '""', status: 'honoured', note: 'detectLocalMode InterfaceNamePrefix: the pods\' interface name prefix' },
   { field: 'clusterCIDR', flag: 'cluster-cidr', type: 'string', arg: 'CIDRS', default: '""', status: 'honoured', note: 'the pod CIDR(s), comma-separated for dual-stack' },
   { field: 'nodePortAddresses', flag: 'nodeport-addresses', type: 'strings', arg: 'CIDRS', default: 'all node addresses', status: 'honoured', note: 'CIDRs (or "primary") of the node addresses that serve NodePorts' },
-  { flag: 'cleanup', type: 'bool', default: 'false', status: 'honoured', note: 'remove what the proxy programmed, then exit. kipvs deletes only what it owns (kipvs\' and kube-proxy\'s own objects), never a virtual service or chain of another program' },
+  { flag: 'cleanup', type: 'bool', default: 'false', status: 'honoured', note: 'remove what the proxy programmed, then exit. kipvs deletes only what it owns: virtual services, chains and sets of other programs stay' },
   { flag: 'init-only', type: 'bool', default: 'false', status: 'refused', neutral: [false], note: 'kipvs sets its kernel parameters when it starts and needs CAP_NET_ADMIN all along; run it without --init-only' },
 
   // ---- conntrack

@@ -110,13 +110,17 @@ test('honoured: conntrack, oomScoreAdj, localhostNodePorts from the file, flags 
   assert.equal(ports.version, true);
 });
 
-test('warns: accepted, each with its source and why; neutral values (kubeadm\'s defaults) warn nothing', async () => {
+test('warns: accepted, each with its source and why; kubeadm\'s defaults warn only of bindAddressHardFail: false', async () => {
   const kubeadm = `${HEAD}featureGates: {}\nclientConnection:\n  acceptContentTypes: ""\n  contentType: application/vnd.kubernetes.protobuf\n  qps: 5\n  burst: 10\n`
-    + 'configSyncPeriod: 15m0s\nenableProfiling: false\nshowHiddenMetricsForVersion: ""\nbindAddressHardFail: true\nportRange: ""\n'
+    + 'configSyncPeriod: 15m0s\nenableProfiling: false\nshowHiddenMetricsForVersion: ""\nbindAddressHardFail: false\nportRange: ""\n'
     + 'logging:\n  flushFrequency: 0\n  options:\n    json:\n      infoBufferSize: "0"\n  verbosity: 0\n'
     + 'nftables:\n  masqueradeAll: false\n  masqueradeBit: null\n  minSyncPeriod: 0s\n  syncPeriod: 0s\n'
     + 'winkernel:\n  enableDSR: false\n  forwardHealthCheckVip: false\n  networkName: ""\n  rootHnsEndpointName: ""\n  sourceVip: ""\nwindowsRunAsService: false\n';
-  assert.deepEqual((await load(['--config', 'k'], { k: kubeadm })).warnings, []);
+  // kipvs always stops when it cannot bind: kube-proxy's default (false: carry on) is the one it cannot honour.
+  assert.deepEqual((await load(['--config', 'k'], { k: kubeadm })).warnings.map((w) => `${w.source}: ${w.field}: ${w.message}`), [
+    'k:12:22: bindAddressHardFail: false has no effect in kipvs: kipvs always stops when it cannot bind its health or metrics server (as with true)',
+  ]);
+  assert.deepEqual((await load(['--config', 'k'], { k: kubeadm.replace('bindAddressHardFail: false', 'bindAddressHardFail: true') })).warnings, []);
 
   const file = `${HEAD}clientConnection:\n  qps: 50\nconfigSyncPeriod: 1m\nnftables:\n  syncPeriod: 10s\nudpIdleTimeout: 250ms\nconntrack:\n  max: 100\n`;
   const c = await load(['--config', 'w.yaml', '--feature-gates=A=true,B=false', '--profiling', '--log_dir=/var/log', '-v4', '--logging-format=text', '--kube-api-burst', '100'], { 'w.yaml': file });

@@ -3,7 +3,8 @@
 // already has the wanted value, and a failed write stopping with the file named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { conntrackMax, conntrackSysctlPlan, applyConntrackSysctls, type ConntrackSettings } from '../../src/backends/conntrack-sysctls.js';
+import { conntrackMax, conntrackSysctlPlan, applyConntrackSysctls, conntrackChanges, type ConntrackSettings } from '../../src/backends/conntrack-sysctls.js';
+import type { Preview } from '../../src/backends/preview.js';
 
 const R = '/proc/sys/net/netfilter';
 const H = '/sys/module/nf_conntrack/parameters/hashsize';
@@ -97,4 +98,11 @@ test('the applier writes the plan in order and logs each change', () => {
     { sysctl: H, before: 16384, after: 65536 },
   ]);
   assert.deepEqual(conntrackSysctlPlan(DEFAULTS, 8, kernel(files)), [], 'a second start writes nothing');
+});
+
+test('kipvs diff: the writes as sysctl changes; an unreadable file is listed as unread, not as a change', () => {
+  const out: Preview = { mode: 'ipvs', changes: [], foreign: [], unread: [] };
+  conntrackChanges({ ...DEFAULTS, udpTimeoutS: 60 }, out, { cpus: 2, read: kernel({ [`${R}/nf_conntrack_max`]: 65536, [H]: 65536, [`${R}/nf_conntrack_tcp_timeout_established`]: 86400, [`${R}/nf_conntrack_tcp_timeout_close_wait`]: 3600 }) });
+  assert.deepEqual(out.changes, [{ object: 'sysctl', action: 'change', name: `${R}/nf_conntrack_max`, before: ['65536'], after: ['131072'] }]);
+  assert.deepEqual(out.unread, [`${R}/nf_conntrack_udp_timeout: unreadable (the agent would try to write 60)`]);
 });

@@ -17,6 +17,7 @@ import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
 import { feedModel } from './feed.js';
+import { applyConntrackSysctls, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -40,13 +41,15 @@ export interface AgentOptions {
    * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
    * In iptables mode only the masquerade settings and cluster CIDRs are read.
    */
-  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[] } | false;
+  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean } | false;
   /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
   iptablesSync?: 'partial' | 'full';
   /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
   iptablesBackend?: 'legacy' | 'nft';
   /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
   optimizeForSize?: boolean;
+  /** kube-proxy's conntrack limits and timeouts, set at start in both modes; absent: left alone. */
+  conntrack?: ConntrackSettings;
   /** Address the health-check node port servers listen on. */
   healthCheckBindHost?: string;
   source: Source;
@@ -102,6 +105,9 @@ export class Agent {
     this.#link = LinkClient.open();
     this.#backend = this.#makeBackend();
     this.#backend.start();
+    // After the backend: its kernel modules (ip_vs, the iptables matches) pull in nf_conntrack.
+    // Before the first sync, and fatal, as in kube-proxy.
+    if (o.conntrack) applyConntrackSysctls(o.conntrack, this.#log);
     this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
@@ -130,6 +136,7 @@ export class Agent {
         masqueradeAll: rules ? rules.masqueradeAll : false,
         masqueradeBit: rules ? rules.masqueradeBit : 14,
         clusterCIDRs: rules ? rules.clusterCIDRs : [],
+        localhostNodePorts: rules ? rules.localhostNodePorts ?? true : true,
         sync: o.iptablesSync ?? 'partial',
         nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,

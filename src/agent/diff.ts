@@ -13,6 +13,7 @@ import { alternativesBackend } from '../backends/leftovers.js';
 import { previewIpvsMode } from '../backends/ipvs/preview.js';
 import { previewIptablesMode } from '../backends/iptables/preview.js';
 import { feedModel } from './feed.js';
+import { conntrackChanges, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
 
 export interface DiffOptions {
   mode: 'ipvs' | 'iptables';
@@ -25,6 +26,10 @@ export interface DiffOptions {
   masqueradeBit: number;
   clusterCIDRs: string[];
   iptablesBackend?: 'legacy' | 'nft';
+  /** iptables mode: iptables.localhostNodePorts (default true). */
+  localhostNodePorts?: boolean;
+  /** The agent's conntrack settings: their writes show among the sysctls. */
+  conntrack?: ConntrackSettings;
   source: Source;
   log: Logger;
   /** How long to wait for the source's initial lists (ms). */
@@ -72,7 +77,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
     let preview: Preview;
     if (o.mode === 'iptables') {
       preview = previewIptablesMode({
-        log: o.log, link, ...rules, sync: 'full', nodePortConfig: o.nodePortAddresses,
+        log: o.log, link, ...rules, sync: 'full', nodePortConfig: o.nodePortAddresses, localhostNodePorts: o.localhostNodePorts ?? true,
         nodePortAddresses: () => nodePorts, nodeIPs: () => (node ? nodePrimaryIPs(node) : []),
         ...(o.iptablesBackend ? { backend: o.iptablesBackend } : {}),
       }, model, o.log);
@@ -87,6 +92,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
         ipvs.close();
       }
     }
+    if (o.conntrack) conntrackChanges(o.conntrack, preview);
     return { preview, warnings: changes.warnings, services: [...model.services()].length };
   } finally {
     link.close();

@@ -1,6 +1,7 @@
 // `kipvs agent`: read the configuration, pick the source (API server or manifests directory), run
 // the agent until SIGTERM/SIGINT. `--cleanup` removes what kipvs owns and exits, as kube-proxy's.
-import { loadConfig, usage, ConfigError, type AgentConfig } from '../config/index.js';
+import { writeFileSync } from 'node:fs';
+import { loadConfig, usage, ConfigError, ConfigErrors, type AgentConfig } from '../config/index.js';
 import { createLogger } from './log.js';
 import { buildInfo, versionLine } from '../version/version.js';
 import type { Source } from '../sources/types.js';
@@ -15,18 +16,24 @@ export async function main(argv: string[]): Promise<number> {
     config = await loadConfig(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`kipvs agent: ${err.message}\n`);
+      for (const e of err instanceof ConfigErrors ? err.errors : [err]) process.stderr.write(`kipvs agent: ${e.message}\n`);
       return 2;
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  if (config.version) {
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
+  const log = createLogger(config.logLevel, config.logFormat);
   const build = buildInfo();
   log.info({ ...build }, `${versionLine(build)} starting`);
+  for (const w of config.warnings) log.warn({ source: w.source, ...(w.field ? { field: w.field } : {}) }, w.message);
   if (config.cleanup) {
     const { cleanup } = await import('./cleanup.js');
     return cleanup(log);
   }
+  setOomScoreAdj(config.oomScoreAdj, log);
   const { Agent } = await import('../agent/agent.js');
   const source = await makeSource(config, log);
   const agent = new Agent({
@@ -46,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     stateSocket: config.stateSocket,
     // 0 means no limit, as the flag says (kube-proxy never gives up on a draining server).
     gracefulTerminationTimeoutMs: config.gracefulTerminationTimeoutMs > 0 ? config.gracefulTerminationTimeoutMs : Infinity,
-    iptables: { masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR },
+    iptables: { masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR, localhostNodePorts: config.iptables.localhostNodePorts },
+    conntrack: config.conntrack,
     source,
     log,
   });
@@ -85,7 +93,32 @@ export async function makeSource(config: AgentConfig, log: ReturnType<typeof cre
   if (config.kubeconfig) kc = loadKubeconfig(config.kubeconfig);
   else {
     kc = new KubeConfig();
-    kc.loadFromDefault();
+    if (!config.master) kc.loadFromDefault();
   }
+  if (config.master) withServer(kc, config.master);
   return informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
 }
+
+/**
+ * --master: the API server's URL over the kubeconfig's clusters (kube-proxy's override), or, without
+ * a kubeconfig, the only thing known about the server (no credentials).
+ */
+export function withServer(kc: import('@kubernetes/client-node').KubeConfig, server: string): void {
+  if (kc.getCurrentCluster()) {
+    kc.loadFromOptions({
+      clusters: kc.clusters.map((c) => ({ ...c, server })), users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext,
+    });
+  } else {
+    kc.loadFromClusterAndUser({ name: 'master', server, skipTLSVerify: false }, { name: 'anonymous' });
+  }
+}
+
+/** oomScoreAdj, as kube-proxy applies it: a failure is logged, not fatal. */
+function setOomScoreAdj(value: number, log: ReturnType<typeof createLogger>): void {
+  try {
+    writeFileSync('/proc/self/oom_score_adj', String(value));
+  } catch (err) {
+    log.warn({ oomScoreAdj: value, err: (err as Error).message }, 'cannot set oom_score_adj');
+  }
+}
+

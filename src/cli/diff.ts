@@ -2,7 +2,7 @@
 // anything. Takes the agent's flags (--config, --manifests or --kubeconfig, --proxy-mode, …) plus
 // --output text|json and --color auto|always|never. Exits 0 when nothing would change, 1 when
 // something would (as diff does), 2 on an error.
-import { loadConfig, ConfigError } from '../config/index.js';
+import { loadConfig, ConfigError, ConfigErrors } from '../config/index.js';
 import { createLogger } from './log.js';
 import { makeSource } from './agent.js';
 import { diffJson, diffText } from './diff-text.js';
@@ -49,7 +49,7 @@ export async function main(argvIn: string[]): Promise<number> {
     config = await loadConfig(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`kipvs diff: ${err.message}\n`);
+      for (const e of err instanceof ConfigErrors ? err.errors : [err]) process.stderr.write(`kipvs diff: ${e.message}\n`);
       return 2;
     }
     throw err;
@@ -64,6 +64,7 @@ export async function main(argvIn: string[]): Promise<number> {
       excludeCIDRs: config.ipvs.excludeCIDRs, nodePortAddresses: config.nodePortAddresses,
       masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
       ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
+      conntrack: config.conntrack, localhostNodePorts: config.iptables.localhostNodePorts,
       source: await makeSource(config, log), log, timeoutMs: timeoutS * 1000,
     });
   } catch (err) {

@@ -118,6 +118,7 @@ function kubeProxyRules(v6: boolean): string {
 /** The node as kube-proxy's IPVS mode leaves it for objects(): sysctls, sets, kube-ipvs0, virtual servers, rules, jumps. */
 function asKubeProxyWritesIt(): void {
   const [be0, be1] = backends.map((b) => b.address);
+  asKubeProxySetsConntrack();
   for (const k of ['vs/conntrack', 'vs/expire_nodest_conn', 'vs/expire_quiescent_template', 'ip_forward']) sh(`echo 1 > /proc/sys/net/ipv4/${k}`);
   // The 17 sets of each family with kube-proxy's create options, and the entries of these Services.
   const sets: string[] = [];
@@ -159,6 +160,18 @@ function asKubeProxyWritesIt(): void {
       sh(`${bin} -t ${table} -I ${chain} 1 -m comment --comment "${JUMP_COMMENTS[target]}" -j ${target}`);
     }
   }
+}
+
+/**
+ * kube-proxy's conntrack settings at their defaults, as it leaves them in both modes (written here by
+ * the shell): nf_conntrack_max = max(32768 × CPUs, 131072), hashsize at least a quarter of it, the
+ * established and CLOSE_WAIT timeouts at 24 h and 1 h.
+ */
+function asKubeProxySetsConntrack(): void {
+  shStatus('modprobe nf_conntrack');
+  sh('max=$((32768 * $(nproc --all))); [ $max -lt 131072 ] && max=131072; echo $max > /proc/sys/net/netfilter/nf_conntrack_max; '
+    + 'h=/sys/module/nf_conntrack/parameters/hashsize; [ $(cat $h) -lt $((max / 4)) ] && echo $((max / 4)) > $h; '
+    + 'echo 86400 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established; echo 3600 > /proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait; true');
 }
 
 const jumpsInto = (save: string) => save.split('\n').filter((l) => /^-A (PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) .*-j KUBE-/.test(l));

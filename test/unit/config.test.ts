@@ -201,32 +201,37 @@ test('--log-level wins over --v; -h sets help; usage lists every flag', async ()
   }
 });
 
-// [file body (after apiVersion/kind), expected message]
-const FILE_ERRORS: [string, string | RegExp, string?][] = [
-  ['ipvs:\n  scheduler: foo\n', /^kube-proxy\.yaml: ipvs\.scheduler: unknown scheduler "foo" \(one of rr wrr/],
-  ['ipvs:\n  schedular: rr\n', 'kube-proxy.yaml: ipvs.schedular: unknown field'],
-  ['frobnicate: 1\n', 'kube-proxy.yaml: frobnicate: unknown field'],
-  ['conntrack:\n  maxPerCpu: 1\n', 'kube-proxy.yaml: conntrack.maxPerCpu: unknown field'],
-  ['mode: nftables\n', /^kube-proxy\.yaml: mode: unsupported proxy mode "nftables"/],
-  ['ipvs:\n  syncPeriod: 30\n', /^kube-proxy\.yaml: ipvs\.syncPeriod: 30 is not a duration/],
-  ['ipvs:\n  syncPeriod: -1s\n', 'kube-proxy.yaml: ipvs.syncPeriod: must be greater than 0'],
-  ['ipvs:\n  minSyncPeriod: 1m\n  syncPeriod: 30s\n', /^kube-proxy\.yaml: ipvs\.minSyncPeriod: must not be greater than the sync period/],
-  ['ipvs:\n  tcpTimeout: -5s\n', 'kube-proxy.yaml: ipvs.tcpTimeout: must not be negative'],
-  ['ipvs:\n  strictARP: "yes"\n', /^kube-proxy\.yaml: ipvs\.strictARP: must be true or false/],
-  ['ipvs:\n  excludeCIDRs: [10.0.0.0/8, 10.0.0.1]\n', 'kube-proxy.yaml: ipvs.excludeCIDRs[1]: "10.0.0.1" is not a CIDR'],
-  ['ipvs:\n  excludeCIDRs: 10.0.0.0/8\n', /^kube-proxy\.yaml: ipvs\.excludeCIDRs: must be a list/],
-  ['nodePortAddresses: [all-of-them]\n', /^kube-proxy\.yaml: nodePortAddresses\[0\]: "all-of-them" is not a CIDR/],
-  ['clusterCIDR: 10.0.0.0/8,10.1.0.0/16\n', /^kube-proxy\.yaml: clusterCIDR: .*two of different IP families/],
-  ['clusterCIDR: 10.0.0.0/33\n', 'kube-proxy.yaml: clusterCIDR: "10.0.0.0/33" is not a CIDR'],
-  ['iptables:\n  masqueradeBit: 32\n', 'kube-proxy.yaml: iptables.masqueradeBit: 32 is not from 0 to 31'],
-  ['iptables:\n  masqueradeBit: 1.5\n', /^kube-proxy\.yaml: iptables\.masqueradeBit: must be an integer/],
-  ['healthzBindAddress: "localhost:10256"\n', /^kube-proxy\.yaml: healthzBindAddress: "localhost:10256" is not an IP address with a port/],
-  ['metricsBindAddress: "127.0.0.1:99999"\n', /^kube-proxy\.yaml: metricsBindAddress: /],
-  ['detectLocalMode: Magic\n', /^kube-proxy\.yaml: detectLocalMode: unknown mode "Magic"/],
-  ['detectLocalMode: BridgeInterface\n', 'kube-proxy.yaml: detectLocal.bridgeInterface: must be set when detectLocalMode is BridgeInterface'],
-  ['featureGates:\n  A: maybe\n', /^kube-proxy\.yaml: featureGates\.A: must be true or false/],
-  ['ipvs: [1]\n', /^kube-proxy\.yaml: ipvs: must be an object/],
-  ['bindAddress: nowhere\n', 'kube-proxy.yaml: bindAddress: "nowhere" is not an IP address'],
+// [file body (after the two lines of apiVersion and kind), expected message: file:line:column: field: reason]
+const FILE_ERRORS: [string, string | RegExp][] = [
+  ['ipvs:\n  scheduler: foo\n', /^kube-proxy\.yaml:4:14: ipvs\.scheduler: unknown scheduler "foo" \(one of rr wrr/],
+  ['ipvs:\n  schedular: rr\n', 'kube-proxy.yaml:4:3: ipvs.schedular: unknown field'],
+  ['frobnicate: 1\n', 'kube-proxy.yaml:3:1: frobnicate: unknown field'],
+  ['conntrack:\n  maxPerCpu: 1\n', 'kube-proxy.yaml:4:3: conntrack.maxPerCpu: unknown field'],
+  ['mode: nftables\n', /^kube-proxy\.yaml:3:7: mode: unsupported proxy mode "nftables"/],
+  ['ipvs:\n  syncPeriod: 30\n', /^kube-proxy\.yaml:4:15: ipvs\.syncPeriod: 30 is not a duration/],
+  ['ipvs:\n  syncPeriod: -1s\n', 'kube-proxy.yaml:4:15: ipvs.syncPeriod: must be greater than 0'],
+  ['ipvs:\n  minSyncPeriod: 1m\n  syncPeriod: 30s\n', /^kube-proxy\.yaml:4:18: ipvs\.minSyncPeriod: must not be greater than the sync period/],
+  ['ipvs:\n  tcpTimeout: -5s\n', 'kube-proxy.yaml:4:15: ipvs.tcpTimeout: must not be negative'],
+  ['ipvs:\n  strictARP: "yes"\n', /^kube-proxy\.yaml:4:14: ipvs\.strictARP: must be true or false/],
+  ['ipvs:\n  excludeCIDRs: [10.0.0.0/8, 10.0.0.1]\n', 'kube-proxy.yaml:4:17: ipvs.excludeCIDRs[1]: "10.0.0.1" is not a CIDR'],
+  ['ipvs:\n  excludeCIDRs: [10.0.0.0/8, 7]\n', 'kube-proxy.yaml:4:17: ipvs.excludeCIDRs[1]: must be a string, not 7'],
+  ['ipvs:\n  excludeCIDRs: 10.0.0.0/8\n', /^kube-proxy\.yaml:4:17: ipvs\.excludeCIDRs: must be a list/],
+  ['nodePortAddresses: [all-of-them]\n', /^kube-proxy\.yaml:3:20: nodePortAddresses\[0\]: "all-of-them" is not a CIDR/],
+  ['clusterCIDR: 10.0.0.0/8,10.1.0.0/16\n', /^kube-proxy\.yaml:3:14: clusterCIDR: .*two of different IP families/],
+  ['clusterCIDR: 10.0.0.0/33\n', 'kube-proxy.yaml:3:14: clusterCIDR: "10.0.0.0/33" is not a CIDR'],
+  ['iptables:\n  masqueradeBit: 32\n', 'kube-proxy.yaml:4:18: iptables.masqueradeBit: 32 is not from 0 to 31'],
+  ['iptables:\n  masqueradeBit: 1.5\n', /^kube-proxy\.yaml:4:18: iptables\.masqueradeBit: must be an integer/],
+  ['healthzBindAddress: "localhost:10256"\n', /^kube-proxy\.yaml:3:21: healthzBindAddress: "localhost:10256" is not an IP address with a port/],
+  ['metricsBindAddress: "127.0.0.1:99999"\n', /^kube-proxy\.yaml:3:21: metricsBindAddress: /],
+  ['detectLocalMode: Magic\n', /^kube-proxy\.yaml:3:18: detectLocalMode: unknown mode "Magic"/],
+  ['detectLocalMode: BridgeInterface\n', 'kube-proxy.yaml:3:18: detectLocal.bridgeInterface: must be set when detectLocalMode is BridgeInterface'],
+  ['featureGates:\n  A: maybe\n', /^kube-proxy\.yaml:4:3: featureGates\.A: must be true or false/],
+  ['ipvs: [1]\n', /^kube-proxy\.yaml:3:7: ipvs: must be an object/],
+  ['bindAddress: nowhere\n', 'kube-proxy.yaml:3:14: bindAddress: "nowhere" is not an IP address'],
+  ['conntrack:\n  maxPerCore: -1\n', 'kube-proxy.yaml:4:15: conntrack.maxPerCore: must not be negative'],
+  ['conntrack:\n  udpStreamTimeout: 2\n', /^kube-proxy\.yaml:4:21: conntrack\.udpStreamTimeout: 2 is not a duration/],
+  ['oomScoreAdj: -1001\n', 'kube-proxy.yaml:3:14: oomScoreAdj: -1001 is not from -1000 to 1000'],
+  ['logging:\n  format: xml\n', 'kube-proxy.yaml:4:11: logging.format: unknown log format "xml" (text or json)'],
 ];
 
 test('bad file fields are ConfigErrors naming the file and the field path', async () => {
@@ -242,10 +247,11 @@ test('bad file fields are ConfigErrors naming the file and the field path', asyn
 
 test('wrong apiVersion/kind, bad YAML, unreadable file', async () => {
   const cases: [Record<string, string>, RegExp][] = [
-    [{ c: 'apiVersion: v1\nkind: KubeProxyConfiguration\n' }, /^c: apiVersion: must be "kubeproxy\.config\.k8s\.io\/v1alpha1"/],
-    [{ c: 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n' }, /^c: kind: must be "KubeProxyConfiguration"/],
+    [{ c: 'apiVersion: v1\nkind: KubeProxyConfiguration\n' }, /^c:1:13: apiVersion: must be "kubeproxy\.config\.k8s\.io\/v1alpha1"/],
+    [{ c: 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeletConfiguration\n' }, /^c:2:7: kind: must be "KubeProxyConfiguration"/],
     [{ c: 'kind: KubeProxyConfiguration\n' }, /^c: apiVersion: /],
-    [{ c: 'ipvs: {scheduler: rr\n' }, /^c: not valid YAML or JSON/],
+    [{ c: 'ipvs: {scheduler: rr\n' }, /^c:2:1: not valid YAML or JSON: /],
+    [{ c: 'a: 1\na: 2\n' }, /^c:2:1: not valid YAML or JSON: Map keys must be unique/],
     [{ c: '- a\n- b\n' }, /^c: must hold a KubeProxyConfiguration object/],
     [{}, /^c: cannot read: ENOENT/],
   ];
@@ -257,12 +263,12 @@ test('wrong apiVersion/kind, bad YAML, unreadable file', async () => {
 test('iptables mode: its periods from the file, kube-proxy defaults, kipvs flags for restore and backend', async () => {
   const dflt = await load(['--proxy-mode=iptables']);
   assert.equal(dflt.mode, 'iptables');
-  assert.deepEqual(dflt.iptables, { syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, sync: 'partial' });
+  assert.deepEqual(dflt.iptables, { syncPeriodMs: 30_000, minSyncPeriodMs: 1_000, sync: 'partial', localhostNodePorts: true });
   const file = `${HEAD}mode: iptables\niptables:\n  syncPeriod: 1m\n  minSyncPeriod: 2s\n`;
   const c = await load(['--config', '/c.yaml', '--iptables-sync=full', '--iptables-backend', 'legacy'], { '/c.yaml': file });
   assert.equal(c.mode, 'iptables');
-  assert.deepEqual(c.iptables, { syncPeriodMs: 60_000, minSyncPeriodMs: 2_000, sync: 'full', backend: 'legacy' });
-  await assert.rejects(load(['--config', '/c.yaml'], { '/c.yaml': `${HEAD}iptables:\n  minSyncPeriod: 5m\n` }), /c\.yaml: iptables\.minSyncPeriod: must not be greater than the sync period/);
+  assert.deepEqual(c.iptables, { syncPeriodMs: 60_000, minSyncPeriodMs: 2_000, sync: 'full', backend: 'legacy', localhostNodePorts: true });
+  await assert.rejects(load(['--config', '/c.yaml'], { '/c.yaml': `${HEAD}iptables:\n  minSyncPeriod: 5m\n` }), /c\.yaml:4:18: iptables\.minSyncPeriod: must not be greater than the sync period/);
 });
 
 test('bad flags are ConfigErrors naming the flag', async () => {

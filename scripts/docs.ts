@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentMetrics } from '../src/agent/metrics.js';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -64,7 +65,24 @@ export function metricsReference(): string {
     '|---|---|---|',
     ...rows,
     '',
+    '## Process metrics',
+    '',
+    'Appended to the same page by prom-client\'s default collectors (`src/agent/process-metrics.ts`). The',
+    'event-loop lag is the agent\'s own health signal: syncs run on the event loop.',
+    '',
+    '| name | type | meaning |',
+    '|---|---|---|',
+    ...processRows(),
+    '',
   ].join('\n');
+}
+
+function processRows(): string[] {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const rows = registry.getMetricsAsArray().map((m) => `| \`${m.name}\` | ${m.type} | ${m.help.replace(/\|/g, '\\|')} |`);
+  registry.clear();
+  return rows;
 }
 
 export const GENERATED: Record<string, () => string> = {

@@ -18,6 +18,8 @@ import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
 import { feedModel } from './feed.js';
 import { applyConntrackSysctls, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
+import { EventRecorder, REASONS, type EventObject, type EventSink } from './events.js';
+import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -52,11 +54,21 @@ export interface AgentOptions {
   conntrack?: ConntrackSettings;
   /** Address the health-check node port servers listen on. */
   healthCheckBindHost?: string;
+  /** Where Kubernetes Events go (the API server); none with a manifests directory. */
+  events?: EventSink;
+  /** Append the Node.js process metrics (prom-client) to /metrics: default on. */
+  processMetrics?: boolean;
   source: Source;
   log: Logger;
 }
 
 const r1 = (ms: number) => Math.round(ms * 10) / 10;
+
+/** "namespace/name" as the object of an Event. */
+function serviceObject(name: string): EventObject {
+  const i = name.indexOf('/');
+  return { kind: 'Service', namespace: name.slice(0, i), name: name.slice(i + 1) };
+}
 
 export class Agent {
   readonly metrics: AgentMetrics = agentMetrics();
@@ -84,6 +96,8 @@ export class Agent {
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
   #stopping = false;
+  readonly events: EventRecorder;
+  #process?: ProcessMetrics;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   healthzPort = 0;
@@ -93,6 +107,7 @@ export class Agent {
     this.#o = opts;
     this.#log = opts.log;
     this.health = new ProxierHealth(2 * opts.syncPeriodMs);
+    this.events = new EventRecorder({ sink: opts.events, nodeName: opts.nodeName, log: opts.log });
     this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'], backend: opts.mode });
   }
 
@@ -154,8 +169,19 @@ export class Agent {
       excludeCIDRs: o.excludeCIDRs,
       nodeAddresses: () => this.#nodePortAddrs,
       gracefulTerminationTimeoutMs: o.gracefulTerminationTimeoutMs,
+      onDrainTimeout: (serviceKey, server, connections) => {
+        const service = this.#model.originOf(serviceKey)?.origin.service;
+        this.events.record(service ? serviceObject(service) : this.#nodeObject(), 'Warning', REASONS.drainGaveUp,
+          `real server ${server} of ${serviceKey} deleted after the graceful termination limit with ${connections} connections left`);
+      },
       rules,
     });
+  }
+
+  /** This node, as the object of an Event. */
+  #nodeObject(): EventObject {
+    const uid = this.#node?.metadata?.uid;
+    return { kind: 'Node', name: this.#o.nodeName, ...(uid ? { uid } : {}) };
   }
 
   /** Resolves after the first sync that follows the initial lists. */
@@ -172,9 +198,13 @@ export class Agent {
       this.#servers.push(s);
     }
     if (o.metricsBindAddress) {
+      if (o.processMetrics !== false) this.#process = await processMetrics();
       const s = http.createServer((req, res) => {
         if ((req.url ?? '').split('?')[0] !== '/metrics') return void res.writeHead(404).end();
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics.registry.render());
+        const own = this.metrics.registry.render();
+        void (this.#process?.render() ?? Promise.resolve('')).catch(() => '').then((proc) => {
+          res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(own + proc);
+        });
       });
       this.metricsPort = await listen(s, o.metricsBindAddress);
       this.#servers.push(s);
@@ -238,6 +268,7 @@ export class Agent {
       await this.#hc.update(this.#model.healthCheckNodePorts());
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
+      this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed, `sync failed (will retry): ${(err as Error).message}`);
       this.metrics.operationErrors.inc({ op: 'sync' });
       setTimeout(() => this.#runner.run(), Math.max(1000, this.#o.minSyncPeriodMs)).unref();
       return;
@@ -253,7 +284,16 @@ export class Agent {
       if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc();
       if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc();
     }
-    if (result.repaired) m.driftRepaired.inc({}, result.repaired);
+    if (result.repaired) {
+      m.driftRepaired.inc({}, result.repaired);
+      this.events.record(this.#nodeObject(), 'Normal', REASONS.driftRepaired,
+        `put back ${result.repaired} kernel object${result.repaired === 1 ? '' : 's'} changed behind kipvs' back (${Object.entries(result.counts).map(([k, v]) => `${k} ${v}`).join(', ')})`);
+    }
+    if (result.failures.length) {
+      const f = result.failures[0]!;
+      this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed,
+        `${result.failures.length} kernel operation${result.failures.length === 1 ? '' : 's'} failed, e.g. ${f.op}: ${f.message}`);
+    }
     const now = Date.now();
     for (const s of changedServices) {
       const since = this.#pendingSince.get(s);
@@ -279,6 +319,8 @@ export class Agent {
   #report(warnings: ModelWarning[]): void {
     for (const w of warnings) {
       this.#log.warn({ object: w.object, field: w.field }, w.message);
+      // "Service ns/name": the Event goes on the Service (EndpointSlice warnings stay in the log).
+      if (w.object.startsWith('Service ')) this.events.record(serviceObject(w.object.slice('Service '.length)), 'Warning', REASONS.invalidService, `${w.field}: ${w.message}`);
       this.metrics.warnings.inc({ kind: w.object.split(' ')[0] ?? 'unknown' });
     }
   }

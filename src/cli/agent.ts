@@ -5,6 +5,7 @@ import { loadConfig, usage, ConfigError, ConfigErrors, type AgentConfig } from '
 import { createLogger } from './log.js';
 import { buildInfo, versionLine } from '../version/version.js';
 import type { Source } from '../sources/types.js';
+import type { EventSink } from '../agent/events.js';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('-h') || argv.includes('--help')) {
@@ -35,8 +36,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   setOomScoreAdj(config.oomScoreAdj, log);
   const { Agent } = await import('../agent/agent.js');
-  const source = await makeSource(config, log);
+  const { source, events } = await makeInputs(config, log);
   const agent = new Agent({
+    ...(events ? { events } : {}),
     nodeName: config.nodeName,
     mode: config.mode,
     scheduler: config.ipvs.scheduler,
@@ -82,9 +84,14 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The agent's source: the manifests directory when given, else the API server through informers. */
 export async function makeSource(config: AgentConfig, log: ReturnType<typeof createLogger>): Promise<Source> {
+  return (await makeInputs(config, log)).source;
+}
+
+/** The source, and where Events go: the API server the informers read (none for a manifests directory). */
+export async function makeInputs(config: AgentConfig, log: ReturnType<typeof createLogger>): Promise<{ source: Source; events?: EventSink }> {
   if (config.manifests) {
     const { manifestSource } = await import('../sources/manifests.js');
-    return manifestSource({ dir: config.manifests, nodeName: config.nodeName, log });
+    return { source: manifestSource({ dir: config.manifests, nodeName: config.nodeName, log }) };
   }
   const { informerSource } = await import('../sources/informers.js');
   const { KubeConfig } = await import('@kubernetes/client-node');
@@ -96,7 +103,8 @@ export async function makeSource(config: AgentConfig, log: ReturnType<typeof cre
     if (!config.master) kc.loadFromDefault();
   }
   if (config.master) withServer(kc, config.master);
-  return informerSource({ kubeConfig: kc, nodeName: config.nodeName, log });
+  const { apiEventSink } = await import('../sources/events.js');
+  return { source: informerSource({ kubeConfig: kc, nodeName: config.nodeName, log }), events: apiEventSink(kc) };
 }
 
 /**

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
+import { apiEventSink } from '../../src/sources/events.js';
 import { manifestSource } from '../../src/sources/manifests.js';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { Source } from '../../src/sources/types.js';
@@ -37,14 +38,27 @@ function agentOptions(source: Source): AgentOptions {
     nodeName: NODE, mode: 'ipvs', scheduler: 'rr', strictARP: true, syncPeriodMs: 60_000, minSyncPeriodMs: 50,
     excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0',
     metricsBindAddress: '127.0.0.1:0', stateSocket: `${DIR}/state.sock`, gracefulTerminationTimeoutMs: 120_000, drainCheckMs: 300,
-    healthCheckBindHost: '127.0.0.1', source, log,
+    healthCheckBindHost: '127.0.0.1', source, log, events: apiEventSink(kubeConfig()),
   };
 }
 
-function informers(): Source {
+function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(`${DIR}/kubeconfig`);
-  return informerSource({ kubeConfig: kc, nodeName: NODE, log: quiet, backoff: { initialMs: 100, maxMs: 1000 } });
+  return kc;
+}
+
+function informers(): Source {
+  return informerSource({ kubeConfig: kubeConfig(), nodeName: NODE, log: quiet, backoff: { initialMs: 100, maxMs: 1000 } });
+}
+
+/** Events the agent created on the fake API server: "Kind/name Reason: note". */
+async function eventsSeen(a: Agent): Promise<string[]> {
+  await a.events.flush();
+  return api.events.map((e) => {
+    const r = e.regarding as { kind: string; namespace?: string; name: string };
+    return `${r.kind}/${r.namespace ? `${r.namespace}/` : ''}${r.name} ${e.reason as string}: ${e.note as string}`;
+  });
 }
 
 async function startAgent(source: Source = informers()): Promise<Agent> {
@@ -196,6 +210,11 @@ test('drift is repaired by the periodic reconcile and counted', async () => {
   assert.match(m.body, /^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]\d*$/m);
   assert.match(m.body, /^kubeproxy_network_programming_duration_seconds_count [1-9]\d*$/m);
   assert.match(m.body, /^kipvs_netlink_operations_total\{op="add-server"\} [1-9]\d*$/m);
+  // The process metrics (prom-client) follow the agent's own.
+  assert.match(m.body, /^process_resident_memory_bytes [1-9]\d*$/m);
+  assert.match(m.body, /^nodejs_eventloop_lag_p99_seconds \S+$/m);
+  // An Event on the Node says what was put back.
+  assert.ok((await eventsSeen(a)).some((e) => new RegExp(`^Node/${NODE} DriftRepaired: put back [1-9]\\d* kernel objects`).test(e)), (await eventsSeen(a)).join('\n'));
   const h = await fetchText(a.healthzPort, '/healthz');
   assert.equal(h.status, 200);
   assert.equal(JSON.parse(h.body).nodeEligible, true);
@@ -247,6 +266,7 @@ test('bad input: a malformed Service is skipped with a warning naming it; the ot
   assert.match(listing, /10\.96\.10\.30:81/, 'the valid port of the bad Service is still programmed');
   assert.ok(a.state().warnings.some((w) => w.object === 'Service default/bad' && /ports\[0\]\.port/.test(w.field)), JSON.stringify(a.state().warnings));
   assert.ok(warnings.some((w) => w.includes('default/bad')), 'the warning was logged');
+  assert.ok((await eventsSeen(a)).some((e) => /^Service\/default\/bad InvalidServiceSkipped: spec\.ports\[0\]\.port: /.test(e)), (await eventsSeen(a)).join('\n'));
   assert.equal((await httpGet('10.96.10.31', 80)).trim(), 'e2e-be2');
 });
 

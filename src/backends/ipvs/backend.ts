@@ -36,6 +36,8 @@ export interface IpvsBackendOptions {
   /** This node's NodePort addresses, as the agent last read them. */
   nodeAddresses: () => Iterable<string>;
   gracefulTerminationTimeoutMs: number;
+  /** A draining server was deleted at the time limit with connections left (for an Event). */
+  onDrainTimeout?: (serviceKey: string, server: string, connections: number) => void;
   /**
    * The ipsets and iptables rules of IPVS mode: default on. Off only where something else owns
    * those rules (some tests, the benchmark's IPVS-only floor).
@@ -72,6 +74,7 @@ export class IpvsBackend implements ProxyBackend {
       excludeCIDRs: o.excludeCIDRs,
       nodeAddresses: o.nodeAddresses,
       gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
+      ...(o.onDrainTimeout ? { onDrainTimeout: o.onDrainTimeout } : {}),
     });
     if (o.rules !== false) this.#startRules(o.rules);
   }

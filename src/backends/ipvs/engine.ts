@@ -25,6 +25,8 @@ export interface EngineOptions {
   nodeAddresses?: () => Iterable<string>;
   /** Upper bound on draining a TCP real server (kube-proxy has none). Default 15 min. */
   gracefulTimeoutMs?: number;
+  /** Called when that bound deletes a server that still has connections. */
+  onDrainTimeout?: (serviceKey: string, server: string, connections: number) => void;
   now?: () => number;
 }
 
@@ -54,6 +56,7 @@ export class SyncEngine {
   readonly #exclude: Cidr[];
   readonly #nodeAddresses: () => Iterable<string>;
   readonly #gracefulTimeoutMs: number;
+  readonly #onDrainTimeout: EngineOptions['onDrainTimeout'];
   readonly #now: () => number;
   #dummyIndex = 0;
   #kernel: KernelModel = { services: new Map(), boundAddresses: new Set() };
@@ -75,6 +78,7 @@ export class SyncEngine {
     });
     this.#nodeAddresses = opts.nodeAddresses ?? (() => []);
     this.#gracefulTimeoutMs = opts.gracefulTimeoutMs ?? 15 * 60_000;
+    this.#onDrainTimeout = opts.onDrainTimeout;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -307,7 +311,10 @@ export class SyncEngine {
         const idle = cur.activeConns + cur.inactiveConns === 0;
         const expired = now - d.since >= this.#gracefulTimeoutMs;
         if (idle || expired) {
-          if (expired && !idle) this.#log.info({ service: key, server: sk, active: cur.activeConns, inactive: cur.inactiveConns }, 'draining: time limit reached, deleting with connections left');
+          if (expired && !idle) {
+            this.#log.info({ service: key, server: sk, active: cur.activeConns, inactive: cur.inactiveConns }, 'draining: time limit reached, deleting with connections left');
+            this.#onDrainTimeout?.(key, sk, cur.activeConns + cur.inactiveConns);
+          }
           ops.push({ op: 'delete-server', service: d.service as ServiceKey, server: d.server });
         }
       }

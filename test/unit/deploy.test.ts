@@ -139,17 +139,31 @@ test('kubeadm overlay: kube-proxy\'s ServiceAccount and ConfigMap, whose configu
   assert.equal(config.kubeconfig, `${mount.mountPath}/kubeconfig.conf`);
 });
 
+test('least-privilege overlay: not privileged; NET_ADMIN, NET_RAW and SYS_MODULE only, the measured needs', () => {
+  const k = docs(join(deploy, 'overlays', 'least-privilege', 'kustomization.yaml'))[0]!;
+  assert.deepEqual(k.resources, ['../../base']);
+  const ds = docs0(k.patches[0].patch);
+  const sc = ds.spec.template.spec.containers[0].securityContext;
+  assert.deepEqual(sc, { privileged: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_MODULE'] } });
+  // Each capability is explained next to it, as test/sandbox/privileges.test.ts measured.
+  const text = readFileSync(join(deploy, 'overlays', 'least-privilege', 'kustomization.yaml'), 'utf8');
+  for (const cap of sc.capabilities.add) assert.match(text, new RegExp(`^#\\s+${cap}\\s+\\S`, 'm'), cap);
+});
+
 function docs0(text: string): Doc {
   return parseAllDocuments(text)[0]!.toJS() as Doc;
 }
 
-test('kubectl kustomize renders the base and the kubeadm overlay', (t) => {
+test('kubectl kustomize renders the base and both overlays', (t) => {
   let kubectl = true;
   try { execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' }); } catch { kubectl = false; }
   if (!kubectl) { t.skip('kubectl is not installed'); return; }
   const render = (dir: string) => parseAllDocuments(execFileSync('kubectl', ['kustomize', join(deploy, dir)], { encoding: 'utf8' })).map((d) => d.toJS() as Doc);
   assert.deepEqual(render('base').map((d) => `${d.kind}/${d.metadata.name}`).sort(),
     ['ClusterRole/kipvs', 'ClusterRoleBinding/kipvs', 'ConfigMap/kipvs', 'DaemonSet/kipvs', 'ServiceAccount/kipvs']);
+  const lp = render('overlays/least-privilege').find((d) => d.kind === 'DaemonSet')!;
+  assert.equal(lp.spec.template.spec.containers[0].securityContext.privileged, false);
+  assert.deepEqual(lp.spec.template.spec.containers[0].securityContext.capabilities.add, ['NET_ADMIN', 'NET_RAW', 'SYS_MODULE']);
   const overlay = render('overlays/kubeadm');
   assert.deepEqual(overlay.map((d) => `${d.kind}/${d.metadata.name}`), ['DaemonSet/kipvs']);
   const spec = overlay[0]!.spec.template.spec;

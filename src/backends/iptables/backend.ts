@@ -11,7 +11,7 @@ import type { ServicePortDesired } from '../../model/types.js';
 import { familyOf, type Family } from '../../netlink/address.js';
 import { parseCidr } from '../../netlink/cidr.js';
 import type { BackendFailure, BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
-import { isIpvsModeOnlyChain } from '../leftovers.js';
+import { isIpvsModeOnlyChain, removeNftTables } from '../leftovers.js';
 import { hasRandomFully } from '../../iptables/iptables.js';
 import { removeIpvsMode } from '../ipvs/cleanup.js';
 import { TOP_CHAINS } from './chains.js';
@@ -162,9 +162,14 @@ export class IptablesBackend implements ProxyBackend {
     };
   }
 
-  /** Once our rules carry the traffic: what IPVS mode left (its chains, sets, virtual services, kube-ipvs0). */
+  /**
+   * Once our rules carry the traffic: what IPVS mode left (its chains, sets, virtual services,
+   * kube-ipvs0), and kube-proxy's nftables-mode tables, whose DNATs run beside ours and could win.
+   */
   #removeIpvsMode(counts: Record<string, number>): void {
     this.#ipvsChecked = true;
+    const t = removeNftTables(this.#o.log).length;
+    if (t) counts['delete-nft-table'] = t;
     try {
       const r = removeIpvsMode({ link: this.#o.link, log: this.#o.log, chains: isIpvsModeOnlyChain, active: this.#backend });
       if (r.services) counts['delete-service'] = r.services;

@@ -15,7 +15,7 @@ import { parseCidr } from '../../netlink/cidr.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
-import { alternativesBackend, isIptablesModeOnlyChain, removeChains } from '../leftovers.js';
+import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
 import { IpsetSync } from './ipsets.js';
 
@@ -111,10 +111,13 @@ export class IpvsBackend implements ProxyBackend {
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
     if (!this.#leftoversChecked && this.#rules.length > 0 && failures.length === 0) {
-      // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now.
+      // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now;
+      // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
       const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", alternativesBackend());
       if (n) counts['delete-chain'] = n;
+      const t = removeNftTables(this.#o.log).length;
+      if (t) counts['delete-nft-table'] = t;
     }
     return {
       kind: r.kind,

@@ -5,6 +5,7 @@ import { readFile as fsReadFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { SCHEDULERS } from '../ipvs/types.js';
+import { badInterfaceName } from '../iptables/local-detector.js';
 import { parseCidr } from '../netlink/cidr.js';
 import { familyOf, canonicalAddress } from '../netlink/address.js';
 import { parseGoDurationMs } from './duration.js';
@@ -268,6 +269,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'ipvs-udp-timeout': { kind: 'string', arg: 'DURATION', help: 'IPVS UDP timeout (0: keep)' },
   'nodeport-addresses': { kind: 'string', arg: 'CIDRS', help: 'comma-separated CIDRs (or "primary") of the node addresses that serve NodePorts (default: all)' },
   'cluster-cidr': { kind: 'string', arg: 'CIDRS', help: 'pod CIDR(s), comma-separated for dual-stack' },
+  'detect-local-mode': { kind: 'string', arg: 'MODE', help: `how pod traffic is told from the rest: ${DETECT_LOCAL_MODES.join(' ')} (default ClusterCIDR)` },
+  'pod-bridge-interface': { kind: 'string', arg: 'NAME', help: 'the bridge the pods are on (detect-local-mode BridgeInterface)' },
+  'pod-interface-name-prefix': { kind: 'string', arg: 'PREFIX', help: "the name prefix of the pods' host-side interfaces (detect-local-mode InterfaceNamePrefix)" },
   'masquerade-all': { kind: 'bool', help: 'SNAT all traffic to Service cluster IPs' },
   'iptables-masquerade-bit': { kind: 'int', arg: 'BIT', help: 'fwmark bit used to mark packets for SNAT, 0-31 (default 14)' },
   'bind-address': { kind: 'string', arg: 'IP', help: "override of the node's primary IP; an IPv6 one makes the default server addresses IPv6" },
@@ -484,20 +488,25 @@ function resolveConfig(file: Record<string, Json>, configFile: string | undefine
 
   const kubeconfig = fl('kubeconfig') || str('clientConnection.kubeconfig') || undefined;
 
-  const dlm = str('detectLocalMode') ?? '';
+  // Each setting from its flag when given, else from the file; an error names the one that was used (a
+  // missing interface setting: its flag when the mode came from a flag, else its field).
+  const from = (flag: string, field: string): [string, string, string | undefined] =>
+    fl(flag) !== undefined || (str(field) === undefined && fl('detect-local-mode') !== undefined) ? [`--${flag}`, '', fl(flag)] : [src, field, str(field)];
+  const [dlmSrc, dlmField, dlm = ''] = from('detect-local-mode', 'detectLocalMode');
   const detectLocalMode = (dlm === '' ? 'ClusterCIDR' : dlm) as DetectLocalMode;
   if (!DETECT_LOCAL_MODES.includes(detectLocalMode)) {
-    throw new ConfigError(src, 'detectLocalMode', `unknown mode "${dlm}" (one of ${DETECT_LOCAL_MODES.join(' ')})`);
+    throw new ConfigError(dlmSrc, dlmField, `unknown mode "${dlm}" (one of ${DETECT_LOCAL_MODES.join(' ')})`);
   }
-  const detectLocal = {
-    bridgeInterface: str('detectLocal.bridgeInterface') ?? '',
-    interfaceNamePrefix: str('detectLocal.interfaceNamePrefix') ?? '',
-  };
-  if (detectLocalMode === 'BridgeInterface' && detectLocal.bridgeInterface === '') {
-    throw new ConfigError(src, 'detectLocal.bridgeInterface', 'must be set when detectLocalMode is BridgeInterface');
+  const [brSrc, brField, bridgeInterface = ''] = from('pod-bridge-interface', 'detectLocal.bridgeInterface');
+  const [pfSrc, pfField, interfaceNamePrefix = ''] = from('pod-interface-name-prefix', 'detectLocal.interfaceNamePrefix');
+  const detectLocal = { bridgeInterface, interfaceNamePrefix };
+  if (detectLocalMode === 'BridgeInterface') {
+    const bad = badInterfaceName(bridgeInterface);
+    if (bad) throw new ConfigError(brSrc, brField, bridgeInterface === '' ? 'must be set when detectLocalMode is BridgeInterface' : `${bad}: "${bridgeInterface}"`);
   }
-  if (detectLocalMode === 'InterfaceNamePrefix' && detectLocal.interfaceNamePrefix === '') {
-    throw new ConfigError(src, 'detectLocal.interfaceNamePrefix', 'must be set when detectLocalMode is InterfaceNamePrefix');
+  if (detectLocalMode === 'InterfaceNamePrefix') {
+    const bad = badInterfaceName(interfaceNamePrefix, true);
+    if (bad) throw new ConfigError(pfSrc, pfField, interfaceNamePrefix === '' ? 'must be set when detectLocalMode is InterfaceNamePrefix' : `${bad}: "${interfaceNamePrefix}"`);
   }
 
   const cleanup = fl('cleanup') !== undefined ? flagBool('cleanup', fl('cleanup')!) : false;

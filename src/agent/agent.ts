@@ -39,7 +39,7 @@ export interface AgentOptions {
   /**
    * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
    * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
-   * In iptables mode only the masquerade settings and cluster CIDRs are read.
+   * In iptables mode only the masquerade settings, cluster CIDRs and local-traffic detector are read.
    */
   iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; detectLocal?: DetectLocalOptions } | false;
   /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */

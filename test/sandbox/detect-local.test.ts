@@ -98,26 +98,41 @@ for (const mode of ['ipvs', 'iptables'] as const) {
   }
 }
 
-test('ipvs mode, NodeCIDR: before the Node has podCIDRs the agent serves without a detector; they arrive and the rules follow', async () => {
-  resetKernel();
-  const file = `${DIR}/manifests/objects.yaml`;
-  const withCIDRs = sh(`cat ${file}`);
-  const without = withCIDRs.replace(/^spec:\n(?: .*\n)+/m, ''); // the first spec: the Node's
-  assert.notEqual(without, withCIDRs);
-  writeFileSync(file, without);
-  const a = new Agent(options('ipvs', { mode: 'NodeCIDR' }));
-  try {
-    await a.start();
-    await a.firstSync();
-    // No detector: only node traffic from a cluster IP is masqueraded, so the client keeps its address.
-    assert.equal(peer(EXT.ns), EXT.address);
-    assert.match(sh('iptables-save -t nat'), /--match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ/);
-    writeFileSync(file, withCIDRs);
-    await synced(a, 'the Node\'s podCIDRs', () => /! -s 10\.244\.88\.0\/24 .*--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ/.test(sh('iptables-save -t nat')));
-    assert.equal(peer(EXT.ns), be.hostAddress);
-    assert.equal(peer(BRIDGED.ns), BRIDGED.address);
-  } finally {
-    await a.stop();
-    writeFileSync(file, withCIDRs);
-  }
-});
+/**
+ * Each mode's masquerade rule for traffic to the cluster IP with NodeCIDR's detector, and without one
+ * (IPVS mode: node traffic sent from a cluster IP; iptables mode: none, which `absent` says).
+ */
+const MASQ_RULE = {
+  ipvs: { none: /--match-set KUBE-CLUSTER-IP src,dst -j KUBE-MARK-MASQ$/m, absent: false, node: /! -s 10\.244\.88\.0\/24 .*--match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ$/m },
+  iptables: { none: /cluster IP" .*-j KUBE-MARK-MASQ$/m, absent: true, node: /^-A KUBE-SVC-\w+ ! -s 10\.244\.88\.0\/24 -d 10\.96\.50\.10\/32 .*-j KUBE-MARK-MASQ$/m },
+};
+
+for (const mode of ['ipvs', 'iptables'] as const) {
+  test(`${mode} mode, NodeCIDR: before the Node has podCIDRs the agent serves without a detector; they arrive and the rules follow`, async () => {
+    resetKernel();
+    const file = `${DIR}/manifests/objects.yaml`;
+    const withCIDRs = sh(`cat ${file}`);
+    const without = withCIDRs.replace(/^spec:\n(?: .*\n)+/m, ''); // the first spec: the Node's
+    assert.notEqual(without, withCIDRs);
+    writeFileSync(file, without);
+    const nat = () => sh('iptables-save -t nat');
+    const a = new Agent(options(mode, { mode: 'NodeCIDR' }));
+    try {
+      await a.start();
+      await a.firstSync();
+      // No detector: the client keeps its address (IPVS mode masquerades only node traffic sent from a
+      // cluster IP; iptables mode has no masquerade rule for the cluster IP).
+      assert.equal(peer(EXT.ns), EXT.address);
+      if (MASQ_RULE[mode].absent) assert.doesNotMatch(nat(), MASQ_RULE[mode].none);
+      else assert.match(nat(), MASQ_RULE[mode].none);
+      assert.doesNotMatch(nat(), MASQ_RULE[mode].node);
+      writeFileSync(file, withCIDRs);
+      await synced(a, 'the Node\'s podCIDRs', () => MASQ_RULE[mode].node.test(nat()));
+      assert.equal(peer(EXT.ns), be.hostAddress);
+      assert.equal(peer(BRIDGED.ns), BRIDGED.address);
+    } finally {
+      await a.stop();
+      writeFileSync(file, withCIDRs);
+    }
+  });
+}

@@ -5,7 +5,8 @@ import v8 from 'node:v8';
 import { LinkClient } from '../link/link.js';
 import { BoundedFrequencyRunner, type RunReason } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
-import { nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
+import { nodePodCIDRs, nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
+import type { DetectLocalOptions } from '../iptables/local-detector.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
 import type { Source, Kind, KubeObject } from '../sources/types.js';
 import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backend.js';
@@ -41,9 +42,9 @@ export interface AgentOptions {
   /**
    * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
    * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
-   * In iptables mode only the masquerade settings and cluster CIDRs are read.
+   * In iptables mode only the masquerade settings, cluster CIDRs and local-traffic detector are read.
    */
-  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean } | false;
+  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean; detectLocal?: DetectLocalOptions } | false;
   /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
   iptablesSync?: 'partial' | 'full';
   /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
@@ -95,6 +96,7 @@ export class Agent {
   #node: V1Node | undefined;
   #nodePortAddrs: string[] = [];
   #syncedWaiters: (() => void)[] = [];
+  #warnedNoPodCIDRs = false;
   #stopping = false;
   readonly events: EventRecorder;
   #process?: ProcessMetrics;
@@ -152,6 +154,8 @@ export class Agent {
         masqueradeBit: rules ? rules.masqueradeBit : 14,
         clusterCIDRs: rules ? rules.clusterCIDRs : [],
         localhostNodePorts: rules ? rules.localhostNodePorts ?? true : true,
+        ...(rules && rules.detectLocal ? { detectLocal: rules.detectLocal } : {}),
+        podCIDRs: () => this.#podCIDRs(),
         sync: o.iptablesSync ?? 'partial',
         nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,
@@ -174,7 +178,7 @@ export class Agent {
         this.events.record(service ? serviceObject(service) : this.#nodeObject(), 'Warning', REASONS.drainGaveUp,
           `real server ${server} of ${serviceKey} deleted after the graceful termination limit with ${connections} connections left`);
       },
-      rules,
+      rules: rules && { ...rules, podCIDRs: () => this.#podCIDRs() },
     });
   }
 
@@ -182,6 +186,23 @@ export class Agent {
   #nodeObject(): EventObject {
     const uid = this.#node?.metadata?.uid;
     return { kind: 'Node', name: this.#o.nodeName, ...(uid ? { uid } : {}) };
+  }
+
+  /**
+   * The Node's podCIDRs, for detectLocalMode NodeCIDR. kube-proxy waits for them at start (up to 5 min,
+   * then exits) and exits when they change. kipvs does neither: Services are served at once, the
+   * masquerade rules go without a detector until the Node has pod CIDRs (a warning says so), and they
+   * are rewritten when the CIDRs arrive or change.
+   */
+  #podCIDRs(): string[] {
+    const cidrs = nodePodCIDRs(this.#node);
+    const o = this.#o.iptables;
+    if (cidrs.length === 0 && o && o.detectLocal?.mode === 'NodeCIDR' && !this.#warnedNoPodCIDRs) {
+      this.#warnedNoPodCIDRs = true;
+      this.#log.warn({ node: this.#o.nodeName }, 'detectLocalMode NodeCIDR: the Node has no spec.podCIDRs yet; traffic to cluster IPs is not told apart by source until it has');
+    }
+    if (cidrs.length) this.#warnedNoPodCIDRs = false;
+    return cidrs;
   }
 
   /** Resolves after the first sync that follows the initial lists. */

@@ -4,7 +4,8 @@
 import { LinkClient } from '../link/link.js';
 import { IpvsClient } from '../ipvs/client.js';
 import { ProxyModel } from '../model/model.js';
-import { nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
+import { nodePortAddresses, nodePrimaryIPs, nodePodCIDRs } from '../model/nodeports.js';
+import type { DetectLocalOptions } from '../iptables/local-detector.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
 import type { Source } from '../sources/types.js';
 import type { Logger } from '../backends/backend.js';
@@ -25,6 +26,8 @@ export interface DiffOptions {
   masqueradeAll: boolean;
   masqueradeBit: number;
   clusterCIDRs: string[];
+  /** detectLocalMode and its interface settings; default ClusterCIDR. */
+  detectLocal?: DetectLocalOptions;
   iptablesBackend?: 'legacy' | 'nft';
   /** iptables mode: iptables.localhostNodePorts (default true). */
   localhostNodePorts?: boolean;
@@ -73,7 +76,11 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
     const nodePorts = nodePortAddresses(all, o.nodePortAddresses, node ? nodePrimaryIPs(node) : []);
     model.setNodeAddresses(nodePorts, all);
     const changes = model.commit();
-    const rules = { masqueradeAll: o.masqueradeAll, masqueradeBit: o.masqueradeBit, clusterCIDRs: o.clusterCIDRs };
+    const podCIDRs = nodePodCIDRs(node);
+    const rules = {
+      masqueradeAll: o.masqueradeAll, masqueradeBit: o.masqueradeBit, clusterCIDRs: o.clusterCIDRs,
+      ...(o.detectLocal ? { detectLocal: o.detectLocal } : {}), podCIDRs: () => podCIDRs,
+    };
     let preview: Preview;
     if (o.mode === 'iptables') {
       preview = previewIptablesMode({

@@ -2,16 +2,21 @@
 // moves between modes (kube-proxy's or kipvs') must not keep the old mode's rules: iptables-mode DNAT
 // chains would shadow IPVS, and IPVS-mode virtual services would catch traffic iptables mode routes.
 // Both iptables backends are searched: legacy and nft tables are both live in the kernel, so rules a
-// previous proxy wrote with the other binary still apply.
-import { readFileSync } from 'node:fs';
+// previous proxy wrote with the other binary still apply. kube-proxy's nftables mode keeps all of its
+// rules in one nftables table per family; its DNAT chains hook prerouting and output as iptables
+// mode's do, so they shadow either kipvs mode until the tables go.
+import { existsSync, readFileSync } from 'node:fs';
 import { isOwnedChain } from '../iptables/rules.js';
 import type { Table } from '../iptables/names.js';
 import { Iptables, execRun, type ChainFilter, type Run } from '../iptables/iptables.js';
 import type { Family } from '../netlink/address.js';
 import type { Logger } from './backend.js';
 
-/** Chains of kube-proxy's iptables mode named per Service port or endpoint. */
-const PER_SERVICE_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-'];
+/**
+ * Chains of kube-proxy's iptables mode named per Service port or endpoint; KUBE-XLB- is what versions
+ * before 1.24 named the externalTrafficPolicy Local chain (KUBE-SVL- and KUBE-EXT- since).
+ */
+const PER_SERVICE_PREFIXES = ['KUBE-SVC-', 'KUBE-SVL-', 'KUBE-EXT-', 'KUBE-FW-', 'KUBE-SEP-', 'KUBE-XLB-'];
 
 /** Top-level chains iptables mode uses and IPVS mode does not (per table). */
 const IPTABLES_MODE_ONLY: Record<Table, readonly string[]> = {
@@ -101,4 +106,56 @@ export function hasLegacyTables(family: Family, procNet = '/proc/net'): boolean 
   } catch {
     return false;
   }
+}
+
+/** kube-proxy's nftables mode: one table per family, both named "kube-proxy" (its proxier's kubeProxyTable). */
+export const NFT_PROXY_TABLES: readonly string[] = ['ip kube-proxy', 'ip6 kube-proxy'];
+
+/**
+ * The tables of kube-proxy's nftables mode that exist now, as "family name" ("ip kube-proxy"). Without
+ * nf_tables in the kernel (no /sys/module/nf_tables) there are none, and nft is not even run: listing
+ * would load the module on a node that never used it. Throws when nft cannot be run although nf_tables
+ * is there (the caller says it could not look).
+ */
+export function nftProxyTables(run: Run = execRun, sysModule = '/sys/module'): string[] {
+  if (!existsSync(`${sysModule}/nf_tables`)) return [];
+  return parseNftTables(run('nft', ['list', 'tables'])).filter((t) => NFT_PROXY_TABLES.includes(t));
+}
+
+/** `nft list tables` output ("table ip kube-proxy" lines) as "family name" strings. */
+export function parseNftTables(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^table\s+(\S+)\s+(\S+)\s*$/.exec(line.trim());
+    if (m) out.push(`${m[1]} ${m[2]}`);
+  }
+  return out;
+}
+
+/** The nft script deleting these tables: one transaction, so either every table goes or none does. */
+export function nftDeleteScript(tables: readonly string[]): string {
+  return tables.map((t) => `delete table ${t}\n`).join('');
+}
+
+/**
+ * Remove kube-proxy's nftables-mode tables, those that exist, with one `nft -f`. A node without nft or
+ * nf_tables has none to remove. Returns the tables removed.
+ */
+export function removeNftTables(log: Logger, run: Run = execRun, sysModule = '/sys/module'): string[] {
+  let tables: string[];
+  try {
+    tables = nftProxyTables(run, sysModule);
+  } catch (err) {
+    log.debug({ err: (err as Error).message }, "cannot look for kube-proxy's nftables tables");
+    return [];
+  }
+  if (tables.length === 0) return [];
+  try {
+    run('nft', ['-f', '-'], nftDeleteScript(tables));
+  } catch (err) {
+    log.warn({ tables, err: (err as Error).message }, "cannot remove kube-proxy's nftables tables");
+    return [];
+  }
+  log.info({ tables }, "removed kube-proxy's nftables-mode tables");
+  return tables;
 }

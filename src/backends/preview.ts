@@ -7,13 +7,14 @@ import { readFileSync } from 'node:fs';
 import { diffArrays } from 'diff';
 import type { ChainChange, ChainFilter, JumpEdit } from '../iptables/iptables.js';
 import type { Logger } from './backend.js';
-import { leftoverScopes } from './leftovers.js';
+import { execRun, type Run } from '../iptables/iptables.js';
+import { leftoverScopes, nftProxyTables } from './leftovers.js';
 
 export type PreviewAction = 'add' | 'change' | 'remove';
 
 /** The kinds of object a sync touches, in the order the diff prints them. */
 export const PREVIEW_OBJECTS = [
-  'link', 'sysctl', 'virtual-service', 'real-server', 'address', 'ipset', 'ipset-entry', 'iptables-chain', 'iptables-jump',
+  'link', 'sysctl', 'virtual-service', 'real-server', 'address', 'ipset', 'ipset-entry', 'iptables-chain', 'iptables-jump', 'nft-table',
 ] as const;
 export type PreviewObject = (typeof PREVIEW_OBJECTS)[number];
 
@@ -128,5 +129,29 @@ export function leftoverChains(active: 'legacy' | 'nft', which: ChainFilter, not
     } catch {
       // A backend or family this node lacks holds nothing to remove.
     }
+  }
+}
+
+/**
+ * kube-proxy's nftables-mode tables that exist, as removals with their content (`nft list table`):
+ * what the first sync's removeNftTables() would delete, whichever kipvs mode runs.
+ */
+export function leftoverNftTables(out: Preview, run: Run = execRun, sysModule?: string): void {
+  let tables: string[];
+  try {
+    tables = nftProxyTables(run, sysModule);
+  } catch (err) {
+    out.unread.push(`nftables: ${(err as Error).message}`);
+    return;
+  }
+  for (const t of tables) {
+    let before: string[];
+    try {
+      before = run('nft', ['list', 'table', ...t.split(' ')]).split('\n').filter((l) => l.trim() !== '');
+    } catch (err) {
+      before = [`table ${t}`];
+      out.unread.push(`nftables table ${t}: ${(err as Error).message}`);
+    }
+    out.changes.push({ object: 'nft-table', action: 'remove', name: t, before, note: "kube-proxy's nftables mode's leftover" });
   }
 }

@@ -55,7 +55,10 @@ export async function main(argv: string[]): Promise<number> {
     stateSocket: config.stateSocket,
     // 0 means no limit, as the flag says (kube-proxy never gives up on a draining server).
     gracefulTerminationTimeoutMs: config.gracefulTerminationTimeoutMs > 0 ? config.gracefulTerminationTimeoutMs : Infinity,
-    iptables: { masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR, localhostNodePorts: config.iptables.localhostNodePorts },
+    iptables: {
+      masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
+      localhostNodePorts: config.iptables.localhostNodePorts, detectLocal: { mode: config.detectLocalMode, ...config.detectLocal },
+    },
     conntrack: config.conntrack,
     source,
     log,

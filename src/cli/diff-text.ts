@@ -23,6 +23,7 @@ const PLURAL: Record<string, [string, string]> = {
   'ipset-entry': ['ipset entry', 'ipset entries'],
   'iptables-chain': ['iptables chain', 'iptables chains'],
   'iptables-jump': ['iptables jump', 'iptables jumps'],
+  'nft-table': ['nftables table', 'nftables tables'],
 };
 const VERB = { add: 'to add', change: 'to change', remove: 'to remove' } as const;
 

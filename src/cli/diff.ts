@@ -63,6 +63,7 @@ export async function main(argvIn: string[]): Promise<number> {
       mode: config.mode, nodeName: config.nodeName, scheduler: config.ipvs.scheduler, strictARP: config.ipvs.strictARP,
       excludeCIDRs: config.ipvs.excludeCIDRs, nodePortAddresses: config.nodePortAddresses,
       masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
+      detectLocal: { mode: config.detectLocalMode, ...config.detectLocal },
       ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
       conntrack: config.conntrack, localhostNodePorts: config.iptables.localhostNodePorts,
       source: await makeSource(config, log), log, timeoutMs: timeoutS * 1000,

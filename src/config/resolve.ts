@@ -4,6 +4,7 @@
 import { hostname as osHostname } from 'node:os';
 import { SCHEDULERS } from '../ipvs/types.js';
 import { parseCidr } from '../netlink/cidr.js';
+import { badInterfaceName } from '../iptables/local-detector.js';
 import { familyOf, canonicalAddress } from '../netlink/address.js';
 import { parseGoDurationMs } from './duration.js';
 import { ConfigError, type Problems } from './errors.js';
@@ -187,11 +188,25 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     bridgeInterface: str('detectLocal.bridgeInterface') ?? '',
     interfaceNamePrefix: str('detectLocal.interfaceNamePrefix') ?? '',
   };
-  if (detectLocalMode === 'BridgeInterface' && detectLocal.bridgeInterface === '') {
-    p.error(where('detectLocalMode', dlmSv)[0], 'detectLocal.bridgeInterface', 'must be set when detectLocalMode is BridgeInterface');
-  }
-  if (detectLocalMode === 'InterfaceNamePrefix' && detectLocal.interfaceNamePrefix === '') {
-    p.error(where('detectLocalMode', dlmSv)[0], 'detectLocal.interfaceNamePrefix', 'must be set when detectLocalMode is InterfaceNamePrefix');
+  // The interface the mode needs: set, and a name iptables takes (-i NAME, or -i PREFIX+).
+  const needs: Partial<Record<DetectLocalMode, ['detectLocal.bridgeInterface' | 'detectLocal.interfaceNamePrefix', boolean]>> = {
+    BridgeInterface: ['detectLocal.bridgeInterface', false],
+    InterfaceNamePrefix: ['detectLocal.interfaceNamePrefix', true],
+  };
+  const need = needs[detectLocalMode];
+  if (need) {
+    const [field, prefix] = need;
+    const value = field === 'detectLocal.bridgeInterface' ? detectLocal.bridgeInterface : detectLocal.interfaceNamePrefix;
+    const sv = s.get(field);
+    // Unset: named as a flag when the mode came from a flag, else as the file's field.
+    const flag = field === 'detectLocal.bridgeInterface' ? '--pod-bridge-interface' : '--pod-interface-name-prefix';
+    const modeFromFlag = dlmSv?.source.startsWith('--') ?? false;
+    const unsetAt: [string, string] = modeFromFlag ? [flag, ''] : sv ? [sv.source, sv.field] : [where('detectLocalMode', dlmSv)[0], field];
+    if (value === '') p.error(...unsetAt, `must be set when detectLocalMode is ${detectLocalMode}`);
+    else {
+      const bad = badInterfaceName(value, prefix);
+      if (bad) p.error(...where(field, sv), `${bad}: "${value}"`);
+    }
   }
 
   const vSv = s.get('logging.verbosity');

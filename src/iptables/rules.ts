@@ -6,6 +6,7 @@
 // match ipsets (see names.ts) instead of listing services, so the rule count is the same for 1 Service
 // or 10,000 and only changes with the configuration.
 import { parseCidr } from '../netlink/cidr.js';
+import { badInterfaceName, detectorArgs, type LocalDetector } from './local-detector.js';
 import { familyOf, formatAddress, parseAddress } from '../netlink/address.js';
 import { FILTER_CHAINS, NAT_CHAINS, OWNED_CHAINS, ipsetName, type Family, type IpsetKey, type Table } from './names.js';
 
@@ -17,8 +18,8 @@ export interface IptablesConfig {
   masqueradeAll: boolean;
   /** The fwmark bit that asks for SNAT, 0..31 (kube-proxy's default 14 → 0x4000). */
   masqueradeBit: number;
-  /** How to tell cluster (pod) traffic from the rest; absent: no detector. */
-  localDetector?: { kind: 'cidr'; cidr: string };
+  /** How to tell this node's pod traffic from the rest (detectLocalMode); absent: no detector. */
+  localDetector?: LocalDetector;
   /** MASQUERADE --random-fully. */
   randomFully?: boolean;
   /** Load balancer IP:ports whose sourceRanges exclude the node itself: the node may not reach them. */
@@ -85,6 +86,32 @@ const comment = (text: string): string[] => ['-m', 'comment', '--comment', text]
 
 const PROTOCOLS = new Set(['tcp', 'udp', 'sctp']);
 
+/** The detector's "not from a pod" match, checked (a CIDR in canonical form); null without one. */
+function notLocalArgs(d: LocalDetector | undefined, family: Family): string[] | null {
+  if (!d) return null;
+  switch (d.kind) {
+    case 'cidr': {
+      const c = parseCidr(String(d.cidr));
+      if (!c) fail('localDetector.cidr', `not a CIDR: ${JSON.stringify(d.cidr)}`);
+      if (c.family !== family) fail('localDetector.cidr', `${c.text} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} CIDR`);
+      return ['!', '-s', c.text];
+    }
+    case 'bridge': {
+      const bad = badInterfaceName(String(d.interface));
+      if (bad) fail('localDetector.interface', `${bad}: ${JSON.stringify(d.interface)}`);
+      break;
+    }
+    case 'interfacePrefix': {
+      const bad = badInterfaceName(String(d.prefix), true);
+      if (bad) fail('localDetector.prefix', `${bad}: ${JSON.stringify(d.prefix)}`);
+      break;
+    }
+    default:
+      fail('localDetector.kind', `must be "cidr", "bridge" or "interfacePrefix", got ${JSON.stringify((d as { kind: unknown }).kind)}`);
+  }
+  return detectorArgs(d, family)!.ifNotLocal;
+}
+
 /** The rules of IPVS mode for one family, in kube-proxy's order. Throws an Error naming a bad field. */
 export function ipvsModeRules(cfg: IptablesConfig): RuleSet {
   const family = cfg.family;
@@ -92,14 +119,7 @@ export function ipvsModeRules(cfg: IptablesConfig): RuleSet {
   if (!Number.isInteger(cfg.masqueradeBit) || cfg.masqueradeBit < 0 || cfg.masqueradeBit > MAX_MASQ_BIT) {
     fail('masqueradeBit', `must be an integer 0..${MAX_MASQ_BIT}, got ${String(cfg.masqueradeBit)}`);
   }
-  let localCidr: string | null = null;
-  if (cfg.localDetector) {
-    if (cfg.localDetector.kind !== 'cidr') fail('localDetector.kind', `must be "cidr", got ${JSON.stringify(cfg.localDetector.kind)}`);
-    const c = parseCidr(String(cfg.localDetector.cidr));
-    if (!c) fail('localDetector.cidr', `not a CIDR: ${JSON.stringify(cfg.localDetector.cidr)}`);
-    if (c.family !== family) fail('localDetector.cidr', `${c.text} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} CIDR`);
-    localCidr = c.text;
-  }
+  const notLocal = notLocalArgs(cfg.localDetector, family);
   const outFilter = (cfg.lbOutFilter ?? []).map((e, i) => {
     const at = `lbOutFilter[${i}]`;
     const bytes = typeof e.address === 'string' ? parseAddress(e.address) : null;
@@ -144,8 +164,10 @@ export function ipvsModeRules(cfg: IptablesConfig): RuleSet {
     const match = ['-m', 'set', '--match-set', set('clusterIP')];
     if (cfg.masqueradeAll) {
       nat.push(line('KUBE-SERVICES', [...comment('masquerade all traffic to cluster IPs'), ...match, 'dst,dst', '-j', 'KUBE-MARK-MASQ']));
-    } else if (localCidr !== null) {
-      nat.push(line('KUBE-SERVICES', ['!', '-s', localCidr, ...comment('masquerade off-cluster traffic to cluster IPs'), ...match, 'dst,dst', '-j', 'KUBE-MARK-MASQ']));
+    } else if (notLocal !== null) {
+      // kube-proxy's IPVS mode: traffic to a cluster IP that is not from a pod is masqueraded (an off-node
+      // client routed through this node must get its replies back through it).
+      nat.push(line('KUBE-SERVICES', [...notLocal, ...comment('masquerade off-cluster traffic to cluster IPs'), ...match, 'dst,dst', '-j', 'KUBE-MARK-MASQ']));
     } else {
       nat.push(line('KUBE-SERVICES', [...comment('masquerade node traffic sent from a cluster IP'), ...match, 'src,dst', '-j', 'KUBE-MARK-MASQ']));
     }

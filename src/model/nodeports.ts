@@ -66,3 +66,12 @@ export function nodePrimaryIPs(node: { status?: { addresses?: { type?: string; a
   }
   return [...out.values()];
 }
+
+/**
+ * The Node's pod CIDRs (spec.podCIDRs, one per family; spec.podCIDR on objects that only carry the
+ * older field), for detectLocalMode NodeCIDR. Empty until the Node has been assigned them.
+ */
+export function nodePodCIDRs(node: { spec?: { podCIDRs?: string[]; podCIDR?: string } } | undefined): string[] {
+  const list = node?.spec?.podCIDRs?.length ? node.spec.podCIDRs : node?.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  return list.filter((c): c is string => typeof c === 'string' && c !== '');
+}

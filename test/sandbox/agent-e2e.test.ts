@@ -449,7 +449,7 @@ test('kipvs cleanup removes the virtual services, kube-ipvs0, the iptables chain
   assert.match(sh('ipset list -n'), /^KUBE-CLUSTER-IP$/m);
   const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
   const out = (await promisify(execFile)(process.execPath, [bin, 'cleanup'], { encoding: 'utf8' })).stdout;
-  assert.match(out, /removed 1 virtual service, kube-ipvs0, [1-9]\d* iptables chains and 34 ipsets/);
+  assert.match(out, /removed 1 virtual service, kube-ipvs0, [1-9]\d* iptables chains, 34 ipsets and 0 nftables tables/);
   assert.equal(sh('ipvsadm -Sn').trim(), '-A -t 10.250.9.9:80 -s rr', 'only the foreign virtual service is left');
   assert.notEqual(shStatus('ip link show kube-ipvs0').status, 0);
   for (const t of ['nat', 'filter']) assert.doesNotMatch(sh(`iptables-save -t ${t}`), /KUBE-/, `no KUBE- chain or jump left in ${t}`);

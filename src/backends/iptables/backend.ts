@@ -9,9 +9,9 @@ import type { LinkClient } from '../../link/link.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { ServicePortDesired } from '../../model/types.js';
 import { familyOf, type Family } from '../../netlink/address.js';
-import { parseCidr } from '../../netlink/cidr.js';
+import { localDetectorFor, type DetectLocalOptions } from '../../iptables/local-detector.js';
 import type { BackendFailure, BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
-import { isIpvsModeOnlyChain } from '../leftovers.js';
+import { isIpvsModeOnlyChain, removeNftTables } from '../leftovers.js';
 import { hasRandomFully } from '../../iptables/iptables.js';
 import { removeIpvsMode } from '../ipvs/cleanup.js';
 import { TOP_CHAINS } from './chains.js';
@@ -24,6 +24,10 @@ export interface IptablesModeOptions {
   masqueradeAll: boolean;
   masqueradeBit: number;
   clusterCIDRs: string[];
+  /** detectLocalMode and its interface settings; default ClusterCIDR. */
+  detectLocal?: DetectLocalOptions;
+  /** This Node's spec.podCIDRs as the agent last read them (NodeCIDR mode's detector). */
+  podCIDRs?: () => readonly string[];
   /** 'partial' (kube-proxy today): changed Services' chains only; 'full': every chain, every sync. */
   sync: 'partial' | 'full';
   /** The iptables backend; default: the one the node already uses. */
@@ -59,6 +63,8 @@ export class IptablesBackend implements ProxyBackend {
   #dirty = false;
   #ipvsChecked = false;
   #backend: XtablesBackend = 'nft';
+  /** The Node's podCIDRs the rules were last written with (NodeCIDR mode: every Service's chain matches them). */
+  #podCIDRs = '';
 
   constructor(opts: IptablesModeOptions) {
     this.#o = opts;
@@ -109,8 +115,11 @@ export class IptablesBackend implements ProxyBackend {
   sync({ full, changes, model }: BackendSyncInput): BackendSyncResult {
     const t0 = performance.now();
     const o = this.#o;
-    // Rewrite everything when asked to, when a previous restore failed, or when our chains are unknown.
-    const everything = full || this.#dirty || o.sync === 'full';
+    // Rewrite everything when asked to, when a previous restore failed, when our chains are unknown, or
+    // when NodeCIDR mode's detector changed with the Node's podCIDRs (every Service's chains use it).
+    const podCIDRs = o.detectLocal?.mode === 'NodeCIDR' ? (o.podCIDRs?.() ?? []).join() : '';
+    const everything = full || this.#dirty || o.sync === 'full' || podCIDRs !== this.#podCIDRs;
+    this.#podCIDRs = podCIDRs;
     const counts: Record<string, number> = {};
     const failures: BackendFailure[] = [];
     const phases: Record<string, number> = { readMs: 0, renderMs: 0, restoreMs: 0 };
@@ -162,9 +171,14 @@ export class IptablesBackend implements ProxyBackend {
     };
   }
 
-  /** Once our rules carry the traffic: what IPVS mode left (its chains, sets, virtual services, kube-ipvs0). */
+  /**
+   * Once our rules carry the traffic: what IPVS mode left (its chains, sets, virtual services,
+   * kube-ipvs0), and kube-proxy's nftables-mode tables, whose DNATs run beside ours and could win.
+   */
   #removeIpvsMode(counts: Record<string, number>): void {
     this.#ipvsChecked = true;
+    const t = removeNftTables(this.#o.log).length;
+    if (t) counts['delete-nft-table'] = t;
     try {
       const r = removeIpvsMode({ link: this.#o.link, log: this.#o.log, chains: isIpvsModeOnlyChain, active: this.#backend });
       if (r.services) counts['delete-service'] = r.services;
@@ -196,13 +210,13 @@ export class IptablesBackend implements ProxyBackend {
 export function renderInput(o: IptablesModeOptions, family: Family, d: {
   ports: ServicePortDesired[]; healthCheck: Map<string, number>; nodePorts: readonly string[]; existing: Iterable<string>; changed?: ReadonlySet<string>;
 }): RenderInput {
-  const cidr = o.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+  const localDetector = localDetectorFor(o, family, o.podCIDRs?.() ?? []);
   const nodeIP = nodeIPOf(o.nodeIPs(), family);
   return {
     family,
     masqueradeBit: o.masqueradeBit,
     masqueradeAll: o.masqueradeAll,
-    ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+    ...(localDetector ? { localDetector } : {}),
     nodePortAddresses: o.nodePortConfig.length ? d.nodePorts.filter((a) => familyOf(a) === family) : undefined,
     localhostNodePorts: o.localhostNodePorts ?? true,
     randomFully: o.randomFully ?? false,

@@ -11,7 +11,7 @@
 import { hash as oneShotHash, createHash } from 'node:crypto';
 import type { Protocol } from '../../ipvs/types.js';
 import type { Family } from '../../netlink/address.js';
-import { parseCidr } from '../../netlink/cidr.js';
+import { detectorArgs, type LocalDetector } from '../../iptables/local-detector.js';
 
 export const SVC_PREFIX = 'KUBE-SVC-';
 export const SVL_PREFIX = 'KUBE-SVL-';
@@ -133,20 +133,12 @@ export const TOP_CHAINS = {
 } as const;
 
 /** How kube-proxy tells pod traffic from other traffic (--detect-local-mode); absent: it cannot. */
-export type LocalDetector =
-  | { kind: 'cidr'; cidr: string }
-  | { kind: 'bridge'; interface: string }
-  | { kind: 'interfacePrefix'; prefix: string };
+export type { LocalDetector };
 
 /** The match of pod traffic and of other traffic, as kube-proxy's LocalTrafficDetector writes them. */
 export function detector(d: LocalDetector | undefined, family: Family): { ifLocal: string; ifNotLocal: string } | null {
-  if (!d) return null;
-  if (d.kind === 'cidr') {
-    const c = parseCidr(d.cidr);
-    return c && c.family === family ? { ifLocal: `-s ${d.cidr}`, ifNotLocal: `! -s ${d.cidr}` } : null;
-  }
-  const dev = d.kind === 'bridge' ? d.interface : `${d.prefix}+`;
-  return { ifLocal: `-i ${dev}`, ifNotLocal: `! -i ${dev}` };
+  const a = detectorArgs(d, family);
+  return a && { ifLocal: a.ifLocal.join(' '), ifNotLocal: a.ifNotLocal.join(' ') };
 }
 
 const probabilities: string[] = [];

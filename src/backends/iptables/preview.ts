@@ -13,7 +13,7 @@ import type { Family } from '../../netlink/address.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
 import { isIpvsModeOnlyChain } from '../leftovers.js';
-import { iptablesChanges, leftoverChains, sysctlChanges, type Preview } from '../preview.js';
+import { iptablesChanges, leftoverChains, leftoverNftTables, sysctlChanges, type Preview } from '../preview.js';
 import { serviceName, serviceRule, serverRule } from '../ipvs/preview.js';
 import { allPorts, healthCheckPorts, renderInput, type IptablesModeOptions } from './backend.js';
 import { BUILTIN_JUMPS } from './chains.js';
@@ -42,6 +42,7 @@ export function previewIptablesMode(o: IptablesModeOptions, model: ProxyModel, l
     iptablesChanges(`${family} (${backend})`, compareRendered(r.text, saved, family), out, { key: (l) => canonicalRule(ruleArgsText(l).args, family) });
   }
   leftoverChains(backend, isIpvsModeOnlyChain, "IPVS mode's leftover", log, out);
+  leftoverNftTables(out);
   ipvsModeLeftovers(o.link, o.nodePortAddresses(), out);
   return out;
 }

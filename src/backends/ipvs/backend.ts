@@ -9,13 +9,13 @@ import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { Iptables, hasRandomFully } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
+import { localDetectorFor, type DetectLocalOptions } from '../../iptables/local-detector.js';
 import { IPSETS, type IpsetKey } from '../../iptables/names.js';
 import type { Family } from '../../netlink/address.js';
-import { parseCidr } from '../../netlink/cidr.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
-import { alternativesBackend, isIptablesModeOnlyChain, removeChains } from '../leftovers.js';
+import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
 import { IpsetSync } from './ipsets.js';
 
@@ -25,6 +25,10 @@ export interface IpvsRulesConfig {
   masqueradeAll: boolean;
   masqueradeBit: number;
   clusterCIDRs: string[];
+  /** detectLocalMode and its interface settings; default ClusterCIDR. */
+  detectLocal?: DetectLocalOptions;
+  /** This Node's spec.podCIDRs as the agent last read them (NodeCIDR mode's detector). */
+  podCIDRs?: () => readonly string[];
 }
 
 export interface IpvsBackendOptions {
@@ -54,7 +58,10 @@ export class IpvsBackend implements ProxyBackend {
   #engine!: SyncEngine;
   #ipsetClient?: IpsetClient;
   #ipsets?: IpsetSync;
-  #rules: { family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[], sets: IpsetKey[]) => RuleSet; closed: LbPort[]; closedText: string; sets: string }[] = [];
+  #rules: {
+    family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => RuleSet;
+    closed: LbPort[]; closedText: string; sets: string; podCIDRs: string;
+  }[] = [];
   /** iptables mode's chains are looked for once, after the first full sync has taken the traffic over. */
   #leftoversChecked = false;
 
@@ -90,8 +97,8 @@ export class IpvsBackend implements ProxyBackend {
     this.#ipsets.ensureSets();
     const randomFully = hasRandomFully();
     for (const family of FAMILIES) {
-      const make = (closed: LbPort[], sets: IpsetKey[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets });
-      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], []), make, closed: [], closedText: '[]', sets: '' });
+      const make = (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets, podCIDRs });
+      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
     }
   }
 
@@ -114,10 +121,13 @@ export class IpvsBackend implements ProxyBackend {
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
     if (!this.#leftoversChecked && this.#rules.length > 0 && failures.length === 0) {
-      // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now.
+      // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now;
+      // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
       const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", alternativesBackend());
       if (n) counts['delete-chain'] = n;
+      const t = removeNftTables(this.#o.log).length;
+      if (t) counts['delete-nft-table'] = t;
     }
     return {
       kind: r.kind,
@@ -140,8 +150,16 @@ export class IpvsBackend implements ProxyBackend {
     // The rules depend on the configuration, and on the load balancers whose source ranges keep the
     // node out (one DROP rule each): those are looked up again only when their entries changed.
     const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
+    const cfg = this.#o.rules === false ? undefined : this.#o.rules;
+    // NodeCIDR mode: the masquerade rule follows the Node's podCIDRs, read at each sync (a Node update
+    // triggers one); the other modes never change after start.
+    const podCIDRs = cfg?.detectLocal?.mode === 'NodeCIDR' ? cfg.podCIDRs?.() ?? [] : [];
     for (const t of this.#rules) {
       let write = full;
+      if (podCIDRs.join() !== t.podCIDRs) {
+        t.podCIDRs = podCIDRs.join();
+        write = true;
+      }
       if (firewall) {
         const closed = lbClosedToNode(model.ipsetEntries(), t.family);
         const text = JSON.stringify(closed);
@@ -157,7 +175,7 @@ export class IpvsBackend implements ProxyBackend {
         t.sets = sets.join();
         write = true;
       }
-      if (write) t.rules = t.make(t.closed, sets);
+      if (write) t.rules = t.make(t.closed, sets, podCIDRs);
       if (!write) continue;
       try {
         const a = t.client.apply(t.rules);
@@ -203,11 +221,11 @@ export function nonEmptySetKeys(model: ProxyModel, family: Family): IpsetKey[] {
 }
 
 /** IPVS mode's rules for one family: the configuration, the load balancers closed to the node, the sets with entries. */
-export function ipvsRuleSet(cfg: IpvsRulesConfig, family: Family, d: { randomFully: boolean; closed: LbPort[]; sets: IpsetKey[] }): RuleSet {
-  const cidr = cfg.clusterCIDRs.find((c) => parseCidr(c)?.family === family);
+export function ipvsRuleSet(cfg: IpvsRulesConfig, family: Family, d: { randomFully: boolean; closed: LbPort[]; sets: IpsetKey[]; podCIDRs?: readonly string[] }): RuleSet {
+  const localDetector = localDetectorFor(cfg, family, d.podCIDRs ?? cfg.podCIDRs?.() ?? []);
   return ipvsModeRules({
     family, masqueradeAll: cfg.masqueradeAll, masqueradeBit: cfg.masqueradeBit, randomFully: d.randomFully, nonEmptySets: d.sets,
-    ...(cidr ? { localDetector: { kind: 'cidr' as const, cidr } } : {}),
+    ...(localDetector ? { localDetector } : {}),
     ...(d.closed.length ? { lbOutFilter: d.closed } : {}),
   });
 }

@@ -3,7 +3,7 @@
 // virtual services on kube-ipvs0 VIPs and node addresses are kipvs'), without writing anything. It
 // covers what start-up and the first sync touch: the sysctls, kube-ipvs0 and its VIPs, virtual and
 // real servers, the 34 ipsets and their entries, IPVS mode's chains and jumps, and the chains of
-// iptables mode the first sync removes.
+// iptables mode and the tables of nftables mode the first sync removes.
 import type { IpvsClient } from '../../ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey } from '../../ipvs/types.js';
@@ -17,7 +17,7 @@ import { lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
 import { isIptablesModeOnlyChain } from '../leftovers.js';
-import { iptablesChanges, leftoverChains, sysctlChanges, type Preview, type PreviewChange } from '../preview.js';
+import { iptablesChanges, leftoverChains, leftoverNftTables, sysctlChanges, type Preview, type PreviewChange } from '../preview.js';
 import { ipvsRuleSet, nonEmptySetKeys, type IpvsRulesConfig } from './backend.js';
 import { wantedSysctls } from './engine.js';
 import { IpsetSync } from './ipsets.js';
@@ -50,6 +50,7 @@ export function previewIpvsMode(o: IpvsPreviewOptions): Preview {
     for (const family of FAMILIES) ruleChanges(o, o.rules, family, randomFully, out);
   }
   leftoverChains(o.active, isIptablesModeOnlyChain, "iptables mode's leftover", o.log, out);
+  leftoverNftTables(out);
   return out;
 }
 

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { staleMatcher, udpPortsFromPorts, udpPortsFromVirtualServices, type UdpServicePort } from '../../src/backends/conntrack/stale.js';
 import { ProxyModel } from '../../src/model/model.js';
+import { UdpConntrackReconciler } from '../../src/backends/conntrack/reconciler.js';
 import type { ServicePortDesired, V1EndpointSlice, V1Service } from '../../src/model/types.js';
 
 const dns: UdpServicePort = {
@@ -97,18 +98,40 @@ for (const backend of ['ipvs', 'iptables'] as const) {
     model.upsertService(svc);
     model.upsertEndpointSlice(slice);
     model.commit();
-    const ports = backend === 'ipvs' ? udpPortsFromVirtualServices(model) : udpPortsFromPorts([...model.services()].flatMap((s) => [...s.ports]));
+    const ports = backend === 'ipvs' ? udpPortsFromVirtualServices(model.services()) : udpPortsFromPorts([...model.services()].flatMap((s) => [...s.ports]));
     assert.equal(ports.length, 1);
     const p = ports[0]!;
     assert.deepEqual({ ...p, frontends: [...p.frontends].sort(), serving: [...p.serving].sort() }, {
       name: 'kube-system/dns:dns', service: 'kube-system/dns', family: 'inet', port: 53, nodePort: 30053,
       frontends: ['10.96.0.10', '203.0.113.10'], serving: ['10.244.1.5', '10.244.2.6'],
     });
-    if (backend === 'ipvs') assert.deepEqual(udpPortsFromVirtualServices(model, new Set(['default/other'])), [], 'only the Services asked for');
     // All endpoints gone: the port stays, with nothing serving.
     model.upsertEndpointSlice({ ...slice, endpoints: [] });
     model.commit();
-    const empty = backend === 'ipvs' ? udpPortsFromVirtualServices(model) : udpPortsFromPorts([...model.services()].flatMap((s) => [...s.ports]));
+    const empty = backend === 'ipvs' ? udpPortsFromVirtualServices(model.services()) : udpPortsFromPorts([...model.services()].flatMap((s) => [...s.ports]));
     assert.deepEqual(empty.map((u) => [u.port, u.serving]), [[53, []]]);
+  });
+}
+
+for (const mode of ['ipvs', 'iptables'] as const) {
+  test(`${mode} mode: the reconciler looks at every UDP port on a full sync, the changed Services' otherwise, and dumps nothing without one`, () => {
+    const model = new ProxyModel({ scheduler: '', nodeName: 'me', families: ['inet'], backend: mode });
+    const { svc, slice } = service({ type: 'ClusterIP', endpoints: [{ ip: '10.244.1.5' }] });
+    model.upsertService(svc);
+    model.upsertEndpointSlice(slice);
+    model.upsertService({ metadata: { namespace: 'default', name: 'web' }, spec: { clusterIP: '10.96.0.80', clusterIPs: ['10.96.0.80'], ports: [{ name: 'http', protocol: 'TCP', port: 80 }] } });
+    model.commit();
+    const logged: string[] = [];
+    const log = { info: () => {}, debug: () => {}, error: () => {}, warn: (o: object, m?: string) => void logged.push(`${m} ${JSON.stringify(o)}`) };
+    const r = new UdpConntrackReconciler({ mode, log });
+    const names = (ports: { name: string }[]) => ports.map((p) => p.name);
+    assert.deepEqual(names(r.ports(model)), ['kube-system/dns:dns']);
+    assert.deepEqual(names(r.ports(model, ['kube-system/dns', 'default/gone'])), ['kube-system/dns:dns']);
+    assert.deepEqual(names(r.ports(model, ['default/web'])), []);
+    // No UDP port among the changed Services (or no change): no dump, no pass to report.
+    assert.deepEqual(r.reconcile(model, false, ['default/web']), []);
+    assert.deepEqual(r.reconcile(model, false, []), []);
+    assert.deepEqual(logged, []);
+    r.close();
   });
 }

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { ConntrackClient, IPPROTO_UDP } from '../../conntrack/client.js';
 import type { Family } from '../../netlink/address.js';
 import type { ProxyModel } from '../../model/model.js';
+import type { ServiceDesired } from '../../model/types.js';
 import type { Logger, ProxyMode } from '../backend.js';
 import { staleMatcher, udpPortsFromPorts, udpPortsFromVirtualServices, type UdpServicePort } from './stale.js';
 
@@ -33,14 +34,12 @@ export class UdpConntrackReconciler {
     this.#log = opts.log;
   }
 
-  /** The UDP ports to look at: all of them, or those of `changed` Services. */
-  ports(model: ProxyModel, changed?: ReadonlySet<string>): UdpServicePort[] {
-    if (this.#mode === 'ipvs') return udpPortsFromVirtualServices(model, changed);
+  /** The UDP ports to look at: all of them, or those of the `changed` Services ("namespace/name"). */
+  ports(model: ProxyModel, changed?: Iterable<string>): UdpServicePort[] {
+    const services = changed ? servicesNamed(model, changed) : model.services();
+    if (this.#mode === 'ipvs') return udpPortsFromVirtualServices(services);
     const out: UdpServicePort[] = [];
-    for (const s of model.services()) {
-      if (changed && !changed.has(s.name)) continue;
-      out.push(...udpPortsFromPorts(s.ports));
-    }
+    for (const s of services) out.push(...udpPortsFromPorts(s.ports));
     return out;
   }
 
@@ -50,7 +49,7 @@ export class UdpConntrackReconciler {
    */
   reconcile(model: ProxyModel, full: boolean, changedServices: readonly string[]): ConntrackPass[] {
     if (!full && changedServices.length === 0) return [];
-    const ports = this.ports(model, full ? undefined : new Set(changedServices));
+    const ports = this.ports(model, full ? undefined : changedServices);
     const passes: ConntrackPass[] = [];
     for (const family of ['inet', 'inet6'] as const) {
       const matcher = staleMatcher(ports, family);
@@ -81,5 +80,14 @@ export class UdpConntrackReconciler {
   close(): void {
     this.#client?.close();
     this.#client = undefined;
+  }
+}
+
+/** The Services of these names that the model holds (a deleted one has no ports left to clean). */
+function* servicesNamed(model: ProxyModel, names: Iterable<string>): Iterable<ServiceDesired> {
+  for (const n of names) {
+    const slash = n.indexOf('/');
+    const s = model.service(n.slice(0, slash), n.slice(slash + 1));
+    if (s) yield s;
   }
 }

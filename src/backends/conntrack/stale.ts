@@ -4,8 +4,7 @@
 // port. A port with no serving endpoint has an empty set: every flow to it is stale. Pure: the model's
 // ports in, a matcher out; the reconciler runs it over the kernel's flows.
 import type { Family } from '../../netlink/address.js';
-import type { ProxyModel } from '../../model/model.js';
-import type { ServicePortDesired } from '../../model/types.js';
+import type { ServiceDesired, ServicePortDesired } from '../../model/types.js';
 
 /** One UDP Service port of one family, as far as conntrack cleanup cares. */
 export interface UdpServicePort {
@@ -82,14 +81,13 @@ export function udpPortsFromPorts(ports: Iterable<ServicePortDesired>): UdpServi
 }
 
 /**
- * IPVS mode: the model's virtual services, grouped back into ports (one per Service, port name and
+ * IPVS mode: the Services' virtual services, grouped back into ports (one per Service, port name and
  * family). NodePort virtual services give the node port; the others their address as a frontend.
  * The serving endpoints are those of the port's slices (the same for each of its virtual services).
  */
-export function udpPortsFromVirtualServices(model: ProxyModel, services?: ReadonlySet<string>): UdpServicePort[] {
+export function udpPortsFromVirtualServices(services: Iterable<ServiceDesired>): UdpServicePort[] {
   const out: UdpServicePort[] = [];
-  for (const s of model.services()) {
-    if (services && !services.has(s.name)) continue;
+  for (const s of services) {
     const byPort = new Map<string, UdpServicePort & { frontends: string[] }>();
     for (const vs of s.virtualServices.values()) {
       const o = vs.origin;

@@ -21,6 +21,7 @@ import { feedModel } from './feed.js';
 import { applyConntrackSysctls, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject, type EventSink } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
+import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -78,6 +79,7 @@ export class Agent {
   readonly #log: Logger;
   #link!: LinkClient;
   #backend!: ProxyBackend;
+  #conntrack!: UdpConntrackReconciler;
   readonly #model: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
@@ -125,6 +127,7 @@ export class Agent {
     // After the backend: its kernel modules (ip_vs, the iptables matches) pull in nf_conntrack.
     // Before the first sync, and fatal, as in kube-proxy.
     if (o.conntrack) applyConntrackSysctls(o.conntrack, this.#log);
+    this.#conntrack = new UdpConntrackReconciler({ mode: o.mode, log: this.#log });
     this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
@@ -286,6 +289,7 @@ export class Agent {
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       result = this.#backend.sync({ full, changes, model: this.#model });
+      this.#cleanConntrack(result.kind === 'full', changedServices);
       await this.#hc.update(this.#model.healthCheckNodePorts());
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
@@ -335,6 +339,15 @@ export class Agent {
       failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
     }, 'sync');
     for (const w of this.#syncedWaiters.splice(0)) w();
+  }
+
+  /** Stale UDP flows, once the new rules are in (kube-proxy's conntrack reconciler and its metrics). */
+  #cleanConntrack(full: boolean, changedServices: string[]): void {
+    for (const p of this.#conntrack.reconcile(this.#model, full, changedServices)) {
+      this.metrics.conntrackSyncDuration.observe(p.seconds, { ip_family: p.ipFamily });
+      this.metrics.conntrackDeletedEntries.inc({ ip_family: p.ipFamily }, p.deleted);
+      if (p.error) this.metrics.operationErrors.inc({ op: 'conntrack' });
+    }
   }
 
   #report(warnings: ModelWarning[]): void {
@@ -447,6 +460,7 @@ export class Agent {
     for (const s of this.#servers) s.close();
     this.#state?.close();
     this.#backend?.close();
+    this.#conntrack?.close();
     this.#link?.close();
   }
 }

@@ -117,6 +117,8 @@ export function agentMetrics() {
     noLocalEndpoints: r.add(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints (recounted by each full reconcile)')),
     operations: r.add(new Counter('kipvs_netlink_operations_total', 'Netlink operations applied to the kernel, by kind (add-service, delete-server, bind, …)')),
     operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
+    conntrackSyncDuration: r.add(new Histogram('kubeproxy_conntrack_reconciler_sync_duration_seconds', 'ReconcileConntrackFlowsLatency latency in seconds', syncBuckets)),
+    conntrackDeletedEntries: r.add(new Counter('kubeproxy_conntrack_reconciler_deleted_entries_total', 'Cumulative conntrack flows deleted by conntrack reconciler')),
     iptablesRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'Cumulative proxy iptables restore failures')),
     iptablesPartialRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', 'Cumulative proxy iptables partial restore failures (iptables mode; each is followed by a full restore)')),
     iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules written by the proxy in the last sync, by table (iptables mode)')),

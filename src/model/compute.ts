@@ -258,6 +258,8 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
           clusterEndpoints: cat.cluster.map(portEndpoint),
           localEndpoints: cat.local.map(portEndpoint),
           hasEndpoints: eps.some((e) => e.ready || (e.serving && e.terminating)),
+          // UDP ports only (the only ones whose flows are cleaned up): no per-port array for the rest.
+          servingAddresses: protocol === 'udp' ? [...new Set(eps.filter((e) => e.serving).map((e) => e.address))] : NO_ADDRESSES,
           notes: [...cat.notes, ...(cat.clusterNote ? [cat.clusterNote] : []), ...(eps.length === 0 ? ['no endpoints'] : [])],
         };
         if (nodePort !== undefined) sp.nodePort = nodePort;
@@ -336,6 +338,7 @@ function checkedNodePort(port: V1ServicePort, index: number, object: string, w: 
   return undefined;
 }
 
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 const portEndpoint = (e: Ep): PortEndpoint => ({ address: e.address, port: e.port, local: e.local });
 
 function describeVs(vs: VirtualService): string {

@@ -157,6 +157,12 @@ export interface ServicePortDesired {
   localEndpoints: readonly PortEndpoint[];
   /** Whether any endpoint anywhere is ready or serving-and-terminating (no: reject at once). */
   hasEndpoints: boolean;
+  /**
+   * Addresses of every serving endpoint, whatever its node, zone or termination (kube-proxy's IsServing):
+   * UDP flows to this port's frontends that reply from elsewhere are stale. The model sets it, for UDP
+   * ports only (empty for the others).
+   */
+  servingAddresses?: readonly string[];
   /** Why the endpoints were chosen as they were (hints, fallbacks). */
   notes: readonly string[];
 }

@@ -13,6 +13,9 @@ import { IpvsBackend } from '../backends/ipvs/backend.js';
 import type { SyncEngine } from '../backends/ipvs/engine.js';
 import { IptablesBackend, type IptablesModeOptions } from '../backends/iptables/backend.js';
 import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './health.js';
+import { FAMILY_NAME, decideFamilies, primaryFamily, probeFamilySupport } from './families.js';
+import { lastChangeTriggerTime, noLocalEndpointCounts, sliceFamily } from './sync-metrics.js';
+import type { Family } from '../netlink/address.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
@@ -47,8 +50,10 @@ export interface AgentOptions {
   iptablesBackend?: 'legacy' | 'nft';
   /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
   optimizeForSize?: boolean;
-  /** Address the health-check node port servers listen on. */
+  /** Address the health-check node port servers listen on (tests); default: the nodePortAddresses, as kube-proxy. */
   healthCheckBindHost?: string;
+  /** kube-proxy's bindAddress: when set and not 0.0.0.0 or ::, the node's primary IP (its family must be programmable). */
+  bindAddress?: string;
   source: Source;
   log: Logger;
 }
@@ -58,11 +63,13 @@ const r1 = (ms: number) => Math.round(ms * 10) / 10;
 export class Agent {
   readonly metrics: AgentMetrics = agentMetrics();
   readonly health: ProxierHealth;
+  /** The IP families this node programs (decided at start from what the host supports). */
+  families: Family[] = [];
   readonly #o: AgentOptions;
   readonly #log: Logger;
   #link!: LinkClient;
   #backend!: ProxyBackend;
-  readonly #model: ProxyModel;
+  #model!: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
   #servers: http.Server[] = [];
@@ -71,8 +78,10 @@ export class Agent {
   #synced = false;
   #startedAt = new Date();
   #lastSync?: { at: Date; result: BackendSyncResult };
-  /** Earliest unsynced change per Service ("namespace/name"), for network programming latency. */
-  readonly #pendingSince = new Map<string, number>();
+  /** last-change-trigger-time of the EndpointSlice changes since the last sync, for network programming latency. */
+  #triggerTimes: { family: Family; at: number }[] = [];
+  /** Whether the Node's primary family was found unprogrammable (logged once). */
+  #primaryReported = false;
   /** Service and EndpointSlice events since the last sync, for kube-proxy's *_changes_pending gauges. */
   #pendingServiceChanges = 0;
   #pendingEndpointChanges = 0;
@@ -89,8 +98,24 @@ export class Agent {
   constructor(opts: AgentOptions) {
     this.#o = opts;
     this.#log = opts.log;
-    this.health = new ProxierHealth(2 * opts.syncPeriodMs);
-    this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'], backend: opts.mode });
+    this.health = new ProxierHealth(2 * opts.syncPeriodMs, Date.now, []);
+    this.health.onReport = (endpoint, code) => (endpoint === 'healthz' ? this.metrics.healthzTotal : this.metrics.livezTotal).inc({ code: String(code) });
+  }
+
+  /**
+   * The families to program: those the host supports (kube-proxy runs dual-stack whenever it can). A
+   * bindAddress of a family the node cannot program is fatal, as in kube-proxy.
+   */
+  #decideFamilies(): Family[] {
+    const o = this.#o;
+    const support = probeFamilySupport({ iptables: o.mode === 'iptables' || o.iptables !== false });
+    const primary = primaryFamily(o.bindAddress ?? '', []);
+    const d = decideFamilies(support, primary);
+    if (d.problem && primary.from === 'bindAddress') throw new Error(`bindAddress ${o.bindAddress}: ${d.problem}`);
+    for (const s of d.skipped) {
+      this.#log.warn({ family: FAMILY_NAME[s.family], reason: s.reason }, 'single-stack node: this family is not programmed (no ipsets, iptables rules or virtual services)');
+    }
+    return d.families;
   }
 
   async start(): Promise<void> {
@@ -99,10 +124,13 @@ export class Agent {
     // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
     // at each collection, so setting it now applies to everything the agent allocates from here on.
     if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
+    this.families = this.#decideFamilies();
+    this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
+    this.health.track(this.families.map((f) => FAMILY_NAME[f]));
     this.#link = LinkClient.open();
     this.#backend = this.#makeBackend();
     this.#backend.start();
-    this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
+    this.#hc = new HealthCheckNodePorts(() => this.health.healthy(), this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
     await o.source.start({
@@ -131,6 +159,7 @@ export class Agent {
         masqueradeBit: rules ? rules.masqueradeBit : 14,
         clusterCIDRs: rules ? rules.clusterCIDRs : [],
         sync: o.iptablesSync ?? 'partial',
+        families: this.families,
         nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,
         nodeIPs: () => (this.#node ? nodePrimaryIPs(this.#node) : []),
@@ -148,6 +177,7 @@ export class Agent {
       nodeAddresses: () => this.#nodePortAddrs,
       gracefulTerminationTimeoutMs: o.gracefulTerminationTimeoutMs,
       rules,
+      families: this.families,
     });
   }
 
@@ -165,9 +195,14 @@ export class Agent {
       this.#servers.push(s);
     }
     if (o.metricsBindAddress) {
+      // As kube-proxy's metrics server: /metrics, /proxyMode (the mode's name) and a plain /healthz.
       const s = http.createServer((req, res) => {
-        if ((req.url ?? '').split('?')[0] !== '/metrics') return void res.writeHead(404).end();
-        res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics.registry.render());
+        const path = (req.url ?? '').split('?')[0];
+        const text = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };
+        if (path === '/metrics') res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(this.metrics.registry.render());
+        else if (path === '/proxyMode') res.writeHead(200, text).end(o.mode);
+        else if (path === '/healthz') res.writeHead(200, text).end('ok');
+        else res.writeHead(404).end();
       });
       this.metricsPort = await listen(s, o.metricsBindAddress);
       this.#servers.push(s);
@@ -183,22 +218,53 @@ export class Agent {
     if (kind === 'Node') {
       if (r.node === undefined) return; // another node
       this.#node = r.node ?? undefined;
-      this.health.setNodeEligible(nodeEligible(this.#node));
+      // A removed Node is judged by its last state, as kube-proxy's (a deletionTimestamp makes it ineligible).
+      this.health.setNodeEligible(nodeEligible(this.#node ?? (obj as V1Node)));
+      this.#checkPrimaryFamily();
     } else if (kind === 'Service') {
       this.metrics.serviceChangesTotal.inc();
       this.metrics.serviceChangesPending.set(++this.#pendingServiceChanges);
     } else {
       this.metrics.endpointChangesTotal.inc();
       this.metrics.endpointChangesPending.set(++this.#pendingEndpointChanges);
+      if (!removed) this.#noteTriggerTime(obj);
     }
-    if (r.service) this.#mark(r.service);
-    this.health.queued();
-    this.metrics.lastQueued.set(Date.now() / 1000);
+    const now = Date.now();
+    for (const f of this.families) {
+      this.health.queued(FAMILY_NAME[f]);
+      this.metrics.lastQueued.set(now / 1000, { ip_family: FAMILY_NAME[f] });
+    }
     if (this.#synced) this.#runner.run();
   }
 
-  #mark(service: string): void {
-    if (!this.#pendingSince.has(service)) this.#pendingSince.set(service, Date.now());
+  /**
+   * An EndpointSlice change's trigger time, for the network programming latency: only when the
+   * annotation is there, later than the agent's start (the initial list is not a change) and for a
+   * family this node programs. Bounded: a stalled agent does not grow the list without end.
+   */
+  #noteTriggerTime(obj: KubeObject): void {
+    const at = lastChangeTriggerTime(obj.metadata?.annotations);
+    if (at === undefined || at <= this.#startedAt.getTime()) return;
+    const family = sliceFamily((obj as { addressType?: unknown }).addressType);
+    if (family && this.families.includes(family) && this.#triggerTimes.length < 100_000) this.#triggerTimes.push({ family, at });
+  }
+
+  /** kube-proxy refuses to run when the primary family is unsupported; the Node comes later here, so it is logged. */
+  #checkPrimaryFamily(): void {
+    if (this.#primaryReported || !this.#node) return;
+    const primary = primaryFamily(this.#o.bindAddress ?? '', nodePrimaryIPs(this.#node));
+    if (primary.from !== 'node' || this.families.includes(primary.family)) return;
+    this.#primaryReported = true;
+    this.#log.error({ family: FAMILY_NAME[primary.family], programmed: this.families.map((f) => FAMILY_NAME[f]) },
+      'the Node\'s primary IP family is not supported on this node; only the supported family is programmed');
+  }
+
+  /** Where the health-check node ports listen: each nodePortAddresses address, or everywhere when unset. */
+  #healthCheckHosts(): string[] {
+    const o = this.#o;
+    if (o.healthCheckBindHost) return [o.healthCheckBindHost];
+    if (o.nodePortAddresses.length === 0) return [this.families.includes('inet6') ? '::' : '0.0.0.0'];
+    return this.#nodePortAddrs.filter((a) => this.families.some((f) => (f === 'inet6') === a.includes(':')));
   }
 
   /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
@@ -228,7 +294,7 @@ export class Agent {
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       result = this.#backend.sync({ full, changes, model: this.#model });
-      await this.#hc.update(this.#model.healthCheckNodePorts());
+      await this.#hc.update(this.#model.healthCheckNodePorts(), this.#healthCheckHosts());
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.metrics.operationErrors.inc({ op: 'sync' });
@@ -237,8 +303,12 @@ export class Agent {
     }
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
-    m.syncDuration.observe(seconds);
-    (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
+    // One sync programs every family: each family's series sees it, as each of kube-proxy's per-family proxiers would.
+    for (const f of this.families) {
+      const ip_family = FAMILY_NAME[f];
+      m.syncDuration.observe(seconds, { ip_family });
+      (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds, { ip_family });
+    }
     m.syncs.inc({ kind: result.kind });
     for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
     for (const f of result.failures) {
@@ -248,17 +318,18 @@ export class Agent {
     }
     if (result.repaired) m.driftRepaired.inc({}, result.repaired);
     const now = Date.now();
-    for (const s of changedServices) {
-      const since = this.#pendingSince.get(s);
-      if (since !== undefined) m.programming.observe((now - since) / 1000);
-    }
-    this.#pendingSince.clear();
+    for (const t of this.#triggerTimes) m.programming.observe(Math.max(0, now - t.at) / 1000, { ip_family: FAMILY_NAME[t.family] });
+    this.#triggerTimes = [];
     this.#pendingServiceChanges = this.#pendingEndpointChanges = 0;
     m.serviceChangesPending.set(0);
     m.endpointChangesPending.set(0);
-    m.lastSync.set(now / 1000);
     this.#gauges(result.kind === 'full');
-    if (!result.failures.length) this.health.updated();
+    if (!result.failures.length) {
+      for (const f of this.families) {
+        m.lastSync.set(now / 1000, { ip_family: FAMILY_NAME[f] });
+        this.health.updated(FAMILY_NAME[f]);
+      }
+    }
     this.#lastSync = { at: new Date(), result };
     const phases: Record<string, number> = { model: r1(this.lastCommitMs) };
     for (const [k, v] of Object.entries(result.phases)) phases[k.replace(/Ms$/, '')] = r1(v);
@@ -286,18 +357,12 @@ export class Agent {
     m.boundAddresses.set(st.boundAddresses ?? 0);
     m.drainingServers.set(st.draining ?? 0);
     for (const [table, n] of Object.entries(st.iptablesRules ?? {})) m.iptablesRules.set(n, { table });
+    // This one walks every Service: recounted on full syncs (periodic, or after a failure) only.
     if (!full) return;
-    let noLocal = 0;
-    for (const s of this.#model.services()) {
-      let none = s.ports.some((p) => (p.externalLocal || p.internalLocal) && p.localEndpoints.length === 0);
-      // A loop, not a spread: this runs for every Service on each periodic sync.
-      for (const vs of s.virtualServices.values()) {
-        if (none) break;
-        none = vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0;
-      }
-      if (none) noLocal++;
+    const counts = noLocalEndpointCounts(this.#model.services());
+    for (const f of this.families) {
+      for (const policy of ['internal', 'external'] as const) m.noLocalEndpoints.set(counts[f][policy], { ip_family: FAMILY_NAME[f], traffic_policy: policy });
     }
-    m.noLocalEndpoints.set(noLocal);
   }
 
   #housekeeping(): void {

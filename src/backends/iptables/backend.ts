@@ -20,6 +20,8 @@ import { IptablesModeApplier, detectBackend, type XtablesBackend } from './resto
 
 export interface IptablesModeOptions {
   log: Logger;
+  /** The IP families the node programs (default both): no rules are written for the others. */
+  families?: readonly Family[];
   link: LinkClient;
   masqueradeAll: boolean;
   masqueradeBit: number;
@@ -80,6 +82,7 @@ export class IptablesBackend implements ProxyBackend {
     }
     if (o.randomFully === undefined) this.#o = { ...o, randomFully: hasRandomFully(`iptables-${this.#backend}`) };
     for (const family of ['inet', 'inet6'] as const) {
+      if (o.families && !o.families.includes(family)) continue;
       const applier = new IptablesModeApplier({ family, backend: this.#backend });
       try {
         applier.save('nat');

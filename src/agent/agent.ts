@@ -12,8 +12,8 @@ import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backen
 import { IpvsBackend } from '../backends/ipvs/backend.js';
 import type { SyncEngine } from '../backends/ipvs/engine.js';
 import { IptablesBackend, type IptablesModeOptions } from '../backends/iptables/backend.js';
-import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './health.js';
-import { FAMILY_NAME, decideFamilies, primaryFamily, probeFamilySupport } from './families.js';
+import { ProxierHealth, HealthCheckNodePorts, healthCheckHosts, listen, nodeEligible } from './health.js';
+import { FAMILY_NAME, familiesToProgram, primaryFamily } from './families.js';
 import { lastChangeTriggerTime, noLocalEndpointCounts, sliceFamily } from './sync-metrics.js';
 import type { Family } from '../netlink/address.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
@@ -102,21 +102,7 @@ export class Agent {
     this.health.onReport = (endpoint, code) => (endpoint === 'healthz' ? this.metrics.healthzTotal : this.metrics.livezTotal).inc({ code: String(code) });
   }
 
-  /**
-   * The families to program: those the host supports (kube-proxy runs dual-stack whenever it can). A
-   * bindAddress of a family the node cannot program is fatal, as in kube-proxy.
-   */
-  #decideFamilies(): Family[] {
-    const o = this.#o;
-    const support = probeFamilySupport({ iptables: o.mode === 'iptables' || o.iptables !== false });
-    const primary = primaryFamily(o.bindAddress ?? '', []);
-    const d = decideFamilies(support, primary);
-    if (d.problem && primary.from === 'bindAddress') throw new Error(`bindAddress ${o.bindAddress}: ${d.problem}`);
-    for (const s of d.skipped) {
-      this.#log.warn({ family: FAMILY_NAME[s.family], reason: s.reason }, 'single-stack node: this family is not programmed (no ipsets, iptables rules or virtual services)');
-    }
-    return d.families;
-  }
+
 
   async start(): Promise<void> {
     const o = this.#o;
@@ -124,7 +110,7 @@ export class Agent {
     // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
     // at each collection, so setting it now applies to everything the agent allocates from here on.
     if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
-    this.families = this.#decideFamilies();
+    this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
     this.health.track(this.families.map((f) => FAMILY_NAME[f]));
     this.#link = LinkClient.open();
@@ -259,13 +245,7 @@ export class Agent {
       'the Node\'s primary IP family is not supported on this node; only the supported family is programmed');
   }
 
-  /** Where the health-check node ports listen: each nodePortAddresses address, or everywhere when unset. */
-  #healthCheckHosts(): string[] {
-    const o = this.#o;
-    if (o.healthCheckBindHost) return [o.healthCheckBindHost];
-    if (o.nodePortAddresses.length === 0) return [this.families.includes('inet6') ? '::' : '0.0.0.0'];
-    return this.#nodePortAddrs.filter((a) => this.families.some((f) => (f === 'inet6') === a.includes(':')));
-  }
+
 
   /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
   #refreshNodeAddresses(): void {
@@ -294,7 +274,8 @@ export class Agent {
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       result = this.#backend.sync({ full, changes, model: this.#model });
-      await this.#hc.update(this.#model.healthCheckNodePorts(), this.#healthCheckHosts());
+      const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
+      await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.metrics.operationErrors.inc({ op: 'sync' });
@@ -313,8 +294,9 @@ export class Agent {
     for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
     for (const f of result.failures) {
       m.operationErrors.inc({ op: f.op });
-      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc();
-      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc();
+      const byFamily: Record<string, string> = f.family ? { ip_family: FAMILY_NAME[f.family] } : {};
+      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc(byFamily);
+      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc(byFamily);
     }
     if (result.repaired) m.driftRepaired.inc({}, result.repaired);
     const now = Date.now();
@@ -356,7 +338,7 @@ export class Agent {
     m.ipsetEntries.set(st.ipsetEntries ?? 0);
     m.boundAddresses.set(st.boundAddresses ?? 0);
     m.drainingServers.set(st.draining ?? 0);
-    for (const [table, n] of Object.entries(st.iptablesRules ?? {})) m.iptablesRules.set(n, { table });
+    for (const r of st.iptablesRulesByFamily ?? []) m.iptablesRules.set(r.rules, { ip_family: FAMILY_NAME[r.family], table: r.table });
     // This one walks every Service: recounted on full syncs (periodic, or after a failure) only.
     if (!full) return;
     const counts = noLocalEndpointCounts(this.#model.services());

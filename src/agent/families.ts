@@ -66,6 +66,20 @@ export function decideFamilies(support: Record<Family, FamilySupport>, primary: 
   return out;
 }
 
+/**
+ * The families to program on this host, logging once why a family is left out. A bindAddress of a family
+ * the node cannot program is fatal, as in kube-proxy.
+ */
+export function familiesToProgram(o: { iptables: boolean; bindAddress: string; log: { warn(o: object, m?: string): void } }): Family[] {
+  const primary = primaryFamily(o.bindAddress, []);
+  const d = decideFamilies(probeFamilySupport({ iptables: o.iptables }), primary);
+  if (d.problem && primary.from === 'bindAddress') throw new Error(`bindAddress ${o.bindAddress}: ${d.problem}`);
+  for (const s of d.skipped) {
+    o.log.warn({ family: FAMILY_NAME[s.family], reason: s.reason }, 'single-stack node: this family is not programmed (no ipsets, iptables rules or virtual services)');
+  }
+  return d.families;
+}
+
 export interface ProbeOptions {
   /** Whether the mode writes iptables rules (then iptables/ip6tables must work for the family). */
   iptables: boolean;

@@ -2,6 +2,7 @@
 // health-check node ports that load balancers probe for externalTrafficPolicy: Local.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Family } from '../netlink/address.js';
 
 /** "0.0.0.0:10256", "[::]:10256", ":10256" → host and port. */
 export function parseBindAddress(text: string): { host: string; port: number } {
@@ -124,6 +125,16 @@ export interface HealthCheckService {
   /** "namespace/name" */
   service: string;
   localEndpoints: number;
+}
+
+/**
+ * Where the health-check node ports listen, as kube-proxy: with nodePortAddresses unset, everywhere (one
+ * wildcard socket: "::" takes IPv4 too, "0.0.0.0" when the node has no IPv6); else on each address they
+ * select (`nodePortAddrs`, both families) of a family the node programs.
+ */
+export function healthCheckHosts(nodePortConfig: readonly string[], nodePortAddrs: readonly string[], families: readonly Family[]): string[] {
+  if (nodePortConfig.length === 0) return [families.includes('inet6') ? '::' : '0.0.0.0'];
+  return nodePortAddrs.filter((a) => families.includes(a.includes(':') ? 'inet6' : 'inet'));
 }
 
 /** kube-proxy's health-check answer for a Service: its status and JSON body (tab-indented, as kube-proxy's). */

@@ -130,7 +130,7 @@ export function agentMetrics() {
     operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
     iptablesRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'Cumulative proxy iptables restore failures')),
     iptablesPartialRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', 'Cumulative proxy iptables partial restore failures (iptables mode; each is followed by a full restore)')),
-    iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules written by the proxy in the last sync, by table (iptables mode)')),
+    iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Total number of iptables rules owned by kube-proxy (iptables mode; by ip_family and table)')),
     ipsetEntries: r.add(new Gauge('kipvs_ipset_entries', 'Entries kipvs wants in its ipsets (all sets, both families)')),
     syncs: r.add(new Counter('kipvs_syncs_total', 'Syncs, by kind (full or incremental)')),
     driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),

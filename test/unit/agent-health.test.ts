@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { ProxierHealth, HealthCheckNodePorts, healthCheckAnswer, parseBindAddress, nodeEligible, listen } from '../../src/agent/health.js';
+import { ProxierHealth, HealthCheckNodePorts, healthCheckAnswer, healthCheckHosts, parseBindAddress, nodeEligible, listen } from '../../src/agent/health.js';
 import { agentMetrics, Histogram } from '../../src/agent/metrics.js';
 
 function get(port: number, path: string, host = '127.0.0.1'): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
@@ -109,6 +109,13 @@ test('health-check node ports listen on every given address, and move when the a
   } finally {
     hc.close();
   }
+});
+
+test('health-check hosts: a wildcard without nodePortAddresses, else their addresses of the programmed families', () => {
+  assert.deepEqual(healthCheckHosts([], ['10.0.0.1', 'fd00::1'], ['inet', 'inet6']), ['::']);
+  assert.deepEqual(healthCheckHosts([], ['10.0.0.1'], ['inet']), ['0.0.0.0']);
+  assert.deepEqual(healthCheckHosts(['10.0.0.0/8', 'fd00::/64'], ['10.0.0.1', 'fd00::1'], ['inet', 'inet6']), ['10.0.0.1', 'fd00::1']);
+  assert.deepEqual(healthCheckHosts(['10.0.0.0/8', 'fd00::/64'], ['10.0.0.1', 'fd00::1'], ['inet']), ['10.0.0.1']);
 });
 
 test('health-check answer: kube-proxy\'s tab-indented JSON body', () => {

@@ -144,7 +144,7 @@ export class IptablesBackend implements ProxyBackend {
         f.services = mine;
       } catch (err) {
         const op = r.partial ? 'iptables-partial-restore' : 'iptables-restore';
-        failures.push({ op, message: (err as Error).message });
+        failures.push({ op, message: (err as Error).message, family: f.family });
         o.log.warn({ family: f.family, partial: r.partial, err: (err as Error).message }, 'iptables-restore failed; the next sync restores everything');
         this.#dirty = true;
         f.chains = undefined;
@@ -185,11 +185,13 @@ export class IptablesBackend implements ProxyBackend {
 
   stats(): BackendStats {
     const rules: Record<string, number> = { nat: 0, filter: 0 };
+    const byFamily: NonNullable<BackendStats['iptablesRulesByFamily']> = [];
     for (const f of this.#families) {
       rules.nat! += f.total?.natRules ?? 0;
       rules.filter! += f.total?.filterRules ?? 0;
+      byFamily.push({ family: f.family, table: 'nat', rules: f.total?.natRules ?? 0 }, { family: f.family, table: 'filter', rules: f.total?.filterRules ?? 0 });
     }
-    return { iptablesRules: rules };
+    return { iptablesRules: rules, iptablesRulesByFamily: byFamily };
   }
 
   close(): void {}

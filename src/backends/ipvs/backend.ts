@@ -163,7 +163,7 @@ export class IpvsBackend implements ProxyBackend {
         const a = t.client.apply(t.rules);
         if (a.changed) this.#o.log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
       } catch (err) {
-        failures.push({ op: 'iptables-restore', message: (err as Error).message });
+        failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
         this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
       }
     }

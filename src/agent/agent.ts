@@ -6,63 +6,28 @@ import { LinkClient } from '../link/link.js';
 import { BoundedFrequencyRunner, type RunReason } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
 import { nodePodCIDRs, nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
-import type { DetectLocalOptions } from '../iptables/local-detector.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
-import type { Source, Kind, KubeObject } from '../sources/types.js';
+import type { Kind, KubeObject } from '../sources/types.js';
 import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backend.js';
 import { IpvsBackend } from '../backends/ipvs/backend.js';
 import type { SyncEngine } from '../backends/ipvs/engine.js';
 import { IptablesBackend, type IptablesModeOptions } from '../backends/iptables/backend.js';
-import { ProxierHealth, HealthCheckNodePorts, listen, nodeEligible } from './health.js';
+import { ProxierHealth, HealthCheckNodePorts, healthCheckHosts, listen, nodeEligible } from './health.js';
+import { FAMILY_NAME, familiesToProgram, primaryFamily } from './families.js';
+import { lastChangeTriggerTime, noLocalEndpointCounts, sliceFamily } from './sync-metrics.js';
+import type { Family } from '../netlink/address.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, type AgentState } from './state.js';
 import { serverKeyString } from '../ipvs/keys.js';
 import { feedModel } from './feed.js';
-import { applyConntrackSysctls, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
-import { EventRecorder, REASONS, type EventObject, type EventSink } from './events.js';
+import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
+import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
+import { metricsServer } from './metrics-server.js';
+import type { AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 
-export interface AgentOptions {
-  nodeName: string;
-  /** Which backend renders the model: IPVS (default) or kube-proxy's iptables mode. */
-  mode: 'ipvs' | 'iptables';
-  scheduler: string;
-  strictARP: boolean;
-  syncPeriodMs: number;
-  minSyncPeriodMs: number;
-  excludeCIDRs: string[];
-  timeouts: { tcp: number; tcpFin: number; udp: number };
-  nodePortAddresses: string[];
-  healthzBindAddress: string;
-  metricsBindAddress: string;
-  stateSocket: string;
-  gracefulTerminationTimeoutMs: number;
-  /** How often draining real servers are checked for connections (kube-proxy: 1 min). */
-  drainCheckMs?: number;
-  /**
-   * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
-   * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
-   * In iptables mode only the masquerade settings, cluster CIDRs and local-traffic detector are read.
-   */
-  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean; detectLocal?: DetectLocalOptions } | false;
-  /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
-  iptablesSync?: 'partial' | 'full';
-  /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
-  iptablesBackend?: 'legacy' | 'nft';
-  /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
-  optimizeForSize?: boolean;
-  /** kube-proxy's conntrack limits and timeouts, set at start in both modes; absent: left alone. */
-  conntrack?: ConntrackSettings;
-  /** Address the health-check node port servers listen on. */
-  healthCheckBindHost?: string;
-  /** Where Kubernetes Events go (the API server); none with a manifests directory. */
-  events?: EventSink;
-  /** Append the Node.js process metrics (prom-client) to /metrics: default on. */
-  processMetrics?: boolean;
-  source: Source;
-  log: Logger;
-}
+export type { AgentOptions } from './options.js';
 
 const r1 = (ms: number) => Math.round(ms * 10) / 10;
 
@@ -75,12 +40,14 @@ function serviceObject(name: string): EventObject {
 export class Agent {
   readonly metrics: AgentMetrics = agentMetrics();
   readonly health: ProxierHealth;
+  /** The IP families this node programs (decided at start from what the host supports). */
+  families: Family[] = [];
   readonly #o: AgentOptions;
   readonly #log: Logger;
   #link!: LinkClient;
   #backend!: ProxyBackend;
   #conntrack!: UdpConntrackReconciler;
-  readonly #model: ProxyModel;
+  #model!: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
   #servers: http.Server[] = [];
@@ -89,8 +56,10 @@ export class Agent {
   #synced = false;
   #startedAt = new Date();
   #lastSync?: { at: Date; result: BackendSyncResult };
-  /** Earliest unsynced change per Service ("namespace/name"), for network programming latency. */
-  readonly #pendingSince = new Map<string, number>();
+  /** last-change-trigger-time of the EndpointSlice changes since the last sync, for network programming latency. */
+  #triggerTimes: { family: Family; at: number }[] = [];
+  /** Whether the Node's primary family was found unprogrammable (logged once). */
+  #primaryReported = false;
   /** Service and EndpointSlice events since the last sync, for kube-proxy's *_changes_pending gauges. */
   #pendingServiceChanges = 0;
   #pendingEndpointChanges = 0;
@@ -110,9 +79,9 @@ export class Agent {
   constructor(opts: AgentOptions) {
     this.#o = opts;
     this.#log = opts.log;
-    this.health = new ProxierHealth(2 * opts.syncPeriodMs);
+    this.health = new ProxierHealth(2 * opts.syncPeriodMs, Date.now, []);
+    this.health.onReport = (endpoint, code) => (endpoint === 'healthz' ? this.metrics.healthzTotal : this.metrics.livezTotal).inc({ code: String(code) });
     this.events = new EventRecorder({ sink: opts.events, nodeName: opts.nodeName, log: opts.log });
-    this.#model = new ProxyModel({ scheduler: opts.scheduler, nodeName: opts.nodeName, families: ['inet', 'inet6'], backend: opts.mode });
   }
 
   async start(): Promise<void> {
@@ -121,6 +90,9 @@ export class Agent {
     // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
     // at each collection, so setting it now applies to everything the agent allocates from here on.
     if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
+    this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
+    this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
+    this.health.track(this.families.map((f) => FAMILY_NAME[f]));
     this.#link = LinkClient.open();
     this.#backend = this.#makeBackend();
     this.#backend.start();
@@ -128,7 +100,7 @@ export class Agent {
     // Before the first sync, and fatal, as in kube-proxy.
     if (o.conntrack) applyConntrackSysctls(o.conntrack, this.#log);
     this.#conntrack = new UdpConntrackReconciler({ mode: o.mode, log: this.#log });
-    this.#hc = new HealthCheckNodePorts(o.healthCheckBindHost ?? '0.0.0.0', this.#log);
+    this.#hc = new HealthCheckNodePorts(() => this.health.healthy(), this.#log);
     this.#runner = new BoundedFrequencyRunner((reason) => this.#sync(reason), o.minSyncPeriodMs, o.syncPeriodMs);
     await this.#serve();
     await o.source.start({
@@ -160,6 +132,7 @@ export class Agent {
         ...(rules && rules.detectLocal ? { detectLocal: rules.detectLocal } : {}),
         podCIDRs: () => this.#podCIDRs(),
         sync: o.iptablesSync ?? 'partial',
+        families: this.families,
         nodePortConfig: o.nodePortAddresses,
         nodePortAddresses: () => this.#nodePortAddrs,
         nodeIPs: () => (this.#node ? nodePrimaryIPs(this.#node) : []),
@@ -182,6 +155,7 @@ export class Agent {
           `real server ${server} of ${serviceKey} deleted after the graceful termination limit with ${connections} connections left`);
       },
       rules: rules && { ...rules, podCIDRs: () => this.#podCIDRs() },
+      families: this.families,
     });
   }
 
@@ -223,13 +197,7 @@ export class Agent {
     }
     if (o.metricsBindAddress) {
       if (o.processMetrics !== false) this.#process = await processMetrics();
-      const s = http.createServer((req, res) => {
-        if ((req.url ?? '').split('?')[0] !== '/metrics') return void res.writeHead(404).end();
-        const own = this.metrics.registry.render();
-        void (this.#process?.render() ?? Promise.resolve('')).catch(() => '').then((proc) => {
-          res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(own + proc);
-        });
-      });
+      const s = metricsServer(o.mode, () => this.metrics.registry.render(), this.#process);
       this.metricsPort = await listen(s, o.metricsBindAddress);
       this.#servers.push(s);
     }
@@ -244,23 +212,48 @@ export class Agent {
     if (kind === 'Node') {
       if (r.node === undefined) return; // another node
       this.#node = r.node ?? undefined;
-      this.health.setNodeEligible(nodeEligible(this.#node));
+      // A removed Node is judged by its last state, as kube-proxy's (a deletionTimestamp makes it ineligible).
+      this.health.setNodeEligible(nodeEligible(this.#node ?? (obj as V1Node)));
+      this.#checkPrimaryFamily();
     } else if (kind === 'Service') {
       this.metrics.serviceChangesTotal.inc();
       this.metrics.serviceChangesPending.set(++this.#pendingServiceChanges);
     } else {
       this.metrics.endpointChangesTotal.inc();
       this.metrics.endpointChangesPending.set(++this.#pendingEndpointChanges);
+      if (!removed) this.#noteTriggerTime(obj);
     }
-    if (r.service) this.#mark(r.service);
-    this.health.queued();
-    this.metrics.lastQueued.set(Date.now() / 1000);
+    const now = Date.now();
+    for (const f of this.families) {
+      this.health.queued(FAMILY_NAME[f]);
+      this.metrics.lastQueued.set(now / 1000, { ip_family: FAMILY_NAME[f] });
+    }
     if (this.#synced) this.#runner.run();
   }
 
-  #mark(service: string): void {
-    if (!this.#pendingSince.has(service)) this.#pendingSince.set(service, Date.now());
+  /**
+   * An EndpointSlice change's trigger time, for the network programming latency: only when the
+   * annotation is there, later than the agent's start (the initial list is not a change) and for a
+   * family this node programs. Bounded: a stalled agent does not grow the list without end.
+   */
+  #noteTriggerTime(obj: KubeObject): void {
+    const at = lastChangeTriggerTime(obj.metadata?.annotations);
+    if (at === undefined || at <= this.#startedAt.getTime()) return;
+    const family = sliceFamily((obj as { addressType?: unknown }).addressType);
+    if (family && this.families.includes(family) && this.#triggerTimes.length < 100_000) this.#triggerTimes.push({ family, at });
   }
+
+  /** kube-proxy refuses to run when the primary family is unsupported; the Node comes later here, so it is logged. */
+  #checkPrimaryFamily(): void {
+    if (this.#primaryReported || !this.#node) return;
+    const primary = primaryFamily(this.#o.bindAddress ?? '', nodePrimaryIPs(this.#node));
+    if (primary.from !== 'node' || this.families.includes(primary.family)) return;
+    this.#primaryReported = true;
+    this.#log.error({ family: FAMILY_NAME[primary.family], programmed: this.families.map((f) => FAMILY_NAME[f]) },
+      'the Node\'s primary IP family is not supported on this node; only the supported family is programmed');
+  }
+
+
 
   /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
   #refreshNodeAddresses(): void {
@@ -290,7 +283,8 @@ export class Agent {
       this.#report(changes.warnings);
       result = this.#backend.sync({ full, changes, model: this.#model });
       this.#cleanConntrack(result.kind === 'full', changedServices);
-      await this.#hc.update(this.#model.healthCheckNodePorts());
+      const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
+      await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed, `sync failed (will retry): ${(err as Error).message}`);
@@ -300,14 +294,19 @@ export class Agent {
     }
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
-    m.syncDuration.observe(seconds);
-    (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds);
+    // One sync programs every family: each family's series sees it, as each of kube-proxy's per-family proxiers would.
+    for (const f of this.families) {
+      const ip_family = FAMILY_NAME[f];
+      m.syncDuration.observe(seconds, { ip_family });
+      (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds, { ip_family });
+    }
     m.syncs.inc({ kind: result.kind });
     for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
     for (const f of result.failures) {
       m.operationErrors.inc({ op: f.op });
-      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc();
-      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc();
+      const byFamily: Record<string, string> = f.family ? { ip_family: FAMILY_NAME[f.family] } : {};
+      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc(byFamily);
+      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc(byFamily);
     }
     if (result.repaired) {
       m.driftRepaired.inc({}, result.repaired);
@@ -320,17 +319,18 @@ export class Agent {
         `${result.failures.length} kernel operation${result.failures.length === 1 ? '' : 's'} failed, e.g. ${f.op}: ${f.message}`);
     }
     const now = Date.now();
-    for (const s of changedServices) {
-      const since = this.#pendingSince.get(s);
-      if (since !== undefined) m.programming.observe((now - since) / 1000);
-    }
-    this.#pendingSince.clear();
+    for (const t of this.#triggerTimes) m.programming.observe(Math.max(0, now - t.at) / 1000, { ip_family: FAMILY_NAME[t.family] });
+    this.#triggerTimes = [];
     this.#pendingServiceChanges = this.#pendingEndpointChanges = 0;
     m.serviceChangesPending.set(0);
     m.endpointChangesPending.set(0);
-    m.lastSync.set(now / 1000);
     this.#gauges(result.kind === 'full');
-    if (!result.failures.length) this.health.updated();
+    if (!result.failures.length) {
+      for (const f of this.families) {
+        m.lastSync.set(now / 1000, { ip_family: FAMILY_NAME[f] });
+        this.health.updated(FAMILY_NAME[f]);
+      }
+    }
     this.#lastSync = { at: new Date(), result };
     const phases: Record<string, number> = { model: r1(this.lastCommitMs) };
     for (const [k, v] of Object.entries(result.phases)) phases[k.replace(/Ms$/, '')] = r1(v);
@@ -368,19 +368,13 @@ export class Agent {
     m.ipsetEntries.set(st.ipsetEntries ?? 0);
     m.boundAddresses.set(st.boundAddresses ?? 0);
     m.drainingServers.set(st.draining ?? 0);
-    for (const [table, n] of Object.entries(st.iptablesRules ?? {})) m.iptablesRules.set(n, { table });
+    for (const r of st.iptablesRulesByFamily ?? []) m.iptablesRules.set(r.rules, { ip_family: FAMILY_NAME[r.family], table: r.table });
+    // This one walks every Service: recounted on full syncs (periodic, or after a failure) only.
     if (!full) return;
-    let noLocal = 0;
-    for (const s of this.#model.services()) {
-      let none = s.ports.some((p) => (p.externalLocal || p.internalLocal) && p.localEndpoints.length === 0);
-      // A loop, not a spread: this runs for every Service on each periodic sync.
-      for (const vs of s.virtualServices.values()) {
-        if (none) break;
-        none = vs.origin.trafficPolicy === 'Local' && vs.servers.size === 0;
-      }
-      if (none) noLocal++;
+    const counts = noLocalEndpointCounts(this.#model.services());
+    for (const f of this.families) {
+      for (const policy of ['internal', 'external'] as const) m.noLocalEndpoints.set(counts[f][policy], { ip_family: FAMILY_NAME[f], traffic_policy: policy });
     }
-    m.noLocalEndpoints.set(noLocal);
   }
 
   #housekeeping(): void {

@@ -15,6 +15,7 @@ import { previewIpvsMode } from '../backends/ipvs/preview.js';
 import { previewIptablesMode } from '../backends/iptables/preview.js';
 import { feedModel } from './feed.js';
 import { conntrackChanges, type ConntrackSettings } from '../backends/conntrack-sysctls.js';
+import { decideFamilies, primaryFamily, probeFamilySupport } from './families.js';
 
 export interface DiffOptions {
   mode: 'ipvs' | 'iptables';
@@ -47,7 +48,9 @@ export interface DiffResult {
 }
 
 export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
-  const model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: ['inet', 'inet6'], backend: o.mode });
+  // The families the agent would program here (see families.ts): a single-stack node gets no IPv6 changes.
+  const { families } = decideFamilies(probeFamilySupport({ iptables: true }), primaryFamily('', []));
+  const model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families, backend: o.mode });
   let node: V1Node | undefined;
   let sourceError: Error | undefined;
   await new Promise<void>((resolve, reject) => {
@@ -85,7 +88,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
     if (o.mode === 'iptables') {
       preview = previewIptablesMode({
         log: o.log, link, ...rules, sync: 'full', nodePortConfig: o.nodePortAddresses, localhostNodePorts: o.localhostNodePorts ?? true,
-        nodePortAddresses: () => nodePorts, nodeIPs: () => (node ? nodePrimaryIPs(node) : []),
+        nodePortAddresses: () => nodePorts, nodeIPs: () => (node ? nodePrimaryIPs(node) : []), families,
         ...(o.iptablesBackend ? { backend: o.iptablesBackend } : {}),
       }, model, o.log);
     } else {
@@ -93,7 +96,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
       try {
         preview = previewIpvsMode({
           ipvs, link, log: o.log, model, excludeCIDRs: o.excludeCIDRs, nodeAddresses: nodePorts,
-          strictARP: o.strictARP, rules, active: alternativesBackend(),
+          strictARP: o.strictARP, rules, active: alternativesBackend(), families,
         });
       } finally {
         ipvs.close();

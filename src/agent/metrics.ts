@@ -97,6 +97,15 @@ export class Registry {
   }
 }
 
+/**
+ * kube-proxy's network programming latency buckets: 0.25 s and 0.5 s, each second to 59 s, every 5 s to
+ * 115 s, every 30 s from 2 to 5 minutes.
+ */
+export function programmingBuckets(): number[] {
+  const linear = (start: number, width: number, count: number) => Array.from({ length: count }, (_, i) => start + width * i);
+  return [...linear(0.25, 0.25, 2), ...linear(1, 1, 59), ...linear(60, 5, 12), ...linear(120, 30, 7)];
+}
+
 /** The agent's metrics: kube-proxy's names where kube-proxy has the metric, kipvs_* for the rest. */
 export function agentMetrics() {
   const r = new Registry();
@@ -108,20 +117,22 @@ export function agentMetrics() {
     syncPartialDuration: r.add(new Histogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'SyncProxyRules latency in seconds for partial resyncs', syncBuckets)),
     lastSync: r.add(new Gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced')),
     lastQueued: r.add(new Gauge('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'The last time a sync of proxy rules was queued')),
-    programming: r.add(new Histogram('kubeproxy_network_programming_duration_seconds', 'In Cluster Network Programming Latency in seconds',
-      [...Array.from({ length: 20 }, (_, i) => 0.25 * (i + 1)), ...Array.from({ length: 18 }, (_, i) => 6 + i), ...Array.from({ length: 10 }, (_, i) => 30 + 3 * i), ...Array.from({ length: 13 }, (_, i) => 60 + 20 * i)])),
+    // Labelled by ip_family ("IPv4", "IPv6"): kipvs syncs both families at once, so a sync is observed once per family it programs.
+    programming: r.add(new Histogram('kubeproxy_network_programming_duration_seconds', 'In Cluster Network Programming Latency in seconds', programmingBuckets())),
     endpointChangesPending: r.add(new Gauge('kubeproxy_sync_proxy_rules_endpoint_changes_pending', 'Pending proxy rules Endpoint changes')),
     endpointChangesTotal: r.add(new Counter('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'Cumulative proxy rules Endpoint changes')),
     serviceChangesPending: r.add(new Gauge('kubeproxy_sync_proxy_rules_service_changes_pending', 'Pending proxy rules Service changes')),
     serviceChangesTotal: r.add(new Counter('kubeproxy_sync_proxy_rules_service_changes_total', 'Cumulative proxy rules Service changes')),
-    noLocalEndpoints: r.add(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints (recounted by each full reconcile)')),
+    noLocalEndpoints: r.add(new Gauge('kubeproxy_sync_proxy_rules_no_local_endpoints_total', 'Number of services with a Local traffic policy and no endpoints')),
+    healthzTotal: r.add(new Counter('kubeproxy_proxy_healthz_total', 'Cumulative proxy healthz HTTP status')),
+    livezTotal: r.add(new Counter('kubeproxy_proxy_livez_total', 'Cumulative proxy livez HTTP status')),
     operations: r.add(new Counter('kipvs_netlink_operations_total', 'Netlink operations applied to the kernel, by kind (add-service, delete-server, bind, …)')),
     operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
     conntrackSyncDuration: r.add(new Histogram('kubeproxy_conntrack_reconciler_sync_duration_seconds', 'ReconcileConntrackFlowsLatency latency in seconds', syncBuckets)),
     conntrackDeletedEntries: r.add(new Counter('kubeproxy_conntrack_reconciler_deleted_entries_total', 'Cumulative conntrack flows deleted by conntrack reconciler')),
     iptablesRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'Cumulative proxy iptables restore failures')),
     iptablesPartialRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', 'Cumulative proxy iptables partial restore failures (iptables mode; each is followed by a full restore)')),
-    iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Number of iptables rules written by the proxy in the last sync, by table (iptables mode)')),
+    iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Total number of iptables rules owned by kube-proxy (iptables mode; by ip_family and table)')),
     ipsetEntries: r.add(new Gauge('kipvs_ipset_entries', 'Entries kipvs wants in its ipsets (all sets, both families)')),
     syncs: r.add(new Counter('kipvs_syncs_total', 'Syncs, by kind (full or incremental)')),
     driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),

@@ -5,6 +5,7 @@
 // this interface.
 import type { ProxyModel } from '../model/model.js';
 import type { ModelChanges } from '../model/types.js';
+import type { Family } from '../netlink/address.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -26,6 +27,8 @@ export interface BackendFailure {
   /** The kind of operation that failed (metric label): add-server, bind, ipset, iptables-restore, … */
   op: string;
   message: string;
+  /** The IP family it concerned, when one (the ip_family label of kube-proxy's restore failure counters). */
+  family?: Family;
 }
 
 export interface BackendSyncResult {
@@ -52,6 +55,8 @@ export interface BackendStats {
   ipsetEntries?: number;
   /** iptables rules we hold, by table (iptables mode). */
   iptablesRules?: Record<string, number>;
+  /** The same by family and table (kube-proxy's kubeproxy_sync_proxy_rules_iptables_total{ip_family,table}). */
+  iptablesRulesByFamily?: { family: Family; table: string; rules: number }[];
 }
 
 export interface ProxyBackend {

@@ -51,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     timeouts: { tcp: config.ipvs.tcpTimeoutS, tcpFin: config.ipvs.tcpFinTimeoutS, udp: config.ipvs.udpTimeoutS },
     nodePortAddresses: config.nodePortAddresses,
     healthzBindAddress: config.healthzBindAddress,
+    bindAddress: config.bindAddress,
     metricsBindAddress: config.metricsBindAddress,
     stateSocket: config.stateSocket,
     // 0 means no limit, as the flag says (kube-proxy never gives up on a draining server).

@@ -204,11 +204,15 @@ test('drift is repaired by the periodic reconcile and counted', async () => {
   assert.match(sh('ipvsadm -Ln -t 10.96.10.10:80'), /10\.244\.82\.2:8080/);
   assert.match(sh('ip -4 -o addr show dev kube-ipvs0'), /192\.0\.2\.10\/32/);
   assert.ok((a.lastSync?.repaired ?? 0) >= 3);
+  // A slice change since this agent started (the restart test replaced it), stamped by the controller.
+  api.update(webSlice([1, 2]));
+  await synced(a, 'the slice change programmed', () => a.metrics.programming.count({ ip_family: 'IPv4' }) > 0);
   const m = await fetchText(a.metricsPort, '/metrics');
   assert.equal(m.status, 200);
   assert.match(m.body, /^kipvs_drift_repaired_total [1-9]\d*$/m);
-  assert.match(m.body, /^kubeproxy_sync_proxy_rules_duration_seconds_count [1-9]\d*$/m);
-  assert.match(m.body, /^kubeproxy_network_programming_duration_seconds_count [1-9]\d*$/m);
+  assert.match(m.body, /^kubeproxy_sync_proxy_rules_duration_seconds_count\{ip_family="IPv4"\} [1-9]\d*$/m);
+  // The slices changed since the agent started carry the EndpointSlice controller's trigger time (sliceOf).
+  assert.match(m.body, /^kubeproxy_network_programming_duration_seconds_count\{ip_family="IPv4"\} [1-9]\d*$/m);
   assert.match(m.body, /^kipvs_netlink_operations_total\{op="add-server"\} [1-9]\d*$/m);
   // The process metrics (prom-client) follow the agent's own.
   assert.match(m.body, /^process_resident_memory_bytes [1-9]\d*$/m);

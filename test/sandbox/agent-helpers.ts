@@ -23,7 +23,8 @@ export function service(name: string, spec: Record<string, unknown>, extra: Reco
 export function sliceOf(node: string, name: string, service: string, ports: { name: string; port: number; protocol?: string }[], eps: { ip: string; node?: string; ready?: boolean; serving?: boolean; terminating?: boolean; pod?: string }[]) {
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { namespace: 'default', name, labels: { 'kubernetes.io/service-name': service } },
+    // The trigger time the EndpointSlice controller stamps on each change (network programming latency).
+    metadata: { namespace: 'default', name, labels: { 'kubernetes.io/service-name': service }, annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': new Date().toISOString() } },
     addressType: 'IPv4',
     ports: ports.map((p) => ({ protocol: 'TCP', ...p })),
     endpoints: eps.map((e) => ({

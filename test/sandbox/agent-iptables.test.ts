@@ -220,9 +220,10 @@ test('iptables mode: endpoints added and removed under load; partial restores; u
   const m = await new Promise<string>((resolve, reject) => http.get({ host: '127.0.0.1', port: a.metricsPort, path: '/metrics' }, (res) => {
     let b = ''; res.on('data', (c) => (b += c)); res.on('end', () => resolve(b));
   }).on('error', reject));
-  // Both families' rules in our chains, as the kernel holds them.
-  const natRules = (nat() + sh('ip6tables-nft-save -t nat')).split('\n').filter((l) => /^-A KUBE-/.test(l)).length;
-  assert.match(m, new RegExp(`^kubeproxy_sync_proxy_rules_iptables_total\\{table="nat"\\} ${natRules}$`, 'm'));
+  // Each family's rules in our chains, as the kernel holds them.
+  const rules = (text: string) => text.split('\n').filter((l) => /^-A KUBE-/.test(l)).length;
+  assert.match(m, new RegExp(`^kubeproxy_sync_proxy_rules_iptables_total\\{ip_family="IPv4",table="nat"\\} ${rules(nat())}$`, 'm'));
+  assert.match(m, new RegExp(`^kubeproxy_sync_proxy_rules_iptables_total\\{ip_family="IPv6",table="nat"\\} ${rules(sh('ip6tables-nft-save -t nat'))}$`, 'm'));
 });
 
 test('switching modes: IPVS mode removes the iptables-mode chains; iptables mode (legacy) removes IPVS mode and the nft rules', async () => {

@@ -20,6 +20,8 @@ import { IptablesModeApplier, detectBackend, type XtablesBackend } from './resto
 
 export interface IptablesModeOptions {
   log: Logger;
+  /** The IP families the node programs (default both): no rules are written for the others. */
+  families?: readonly Family[];
   link: LinkClient;
   masqueradeAll: boolean;
   masqueradeBit: number;
@@ -86,6 +88,7 @@ export class IptablesBackend implements ProxyBackend {
     }
     if (o.randomFully === undefined) this.#o = { ...o, randomFully: hasRandomFully(`iptables-${this.#backend}`) };
     for (const family of ['inet', 'inet6'] as const) {
+      if (o.families && !o.families.includes(family)) continue;
       const applier = new IptablesModeApplier({ family, backend: this.#backend });
       try {
         applier.save('nat');
@@ -150,7 +153,7 @@ export class IptablesBackend implements ProxyBackend {
         f.services = mine;
       } catch (err) {
         const op = r.partial ? 'iptables-partial-restore' : 'iptables-restore';
-        failures.push({ op, message: (err as Error).message });
+        failures.push({ op, message: (err as Error).message, family: f.family });
         o.log.warn({ family: f.family, partial: r.partial, err: (err as Error).message }, 'iptables-restore failed; the next sync restores everything');
         this.#dirty = true;
         f.chains = undefined;
@@ -196,11 +199,13 @@ export class IptablesBackend implements ProxyBackend {
 
   stats(): BackendStats {
     const rules: Record<string, number> = { nat: 0, filter: 0 };
+    const byFamily: NonNullable<BackendStats['iptablesRulesByFamily']> = [];
     for (const f of this.#families) {
       rules.nat! += f.total?.natRules ?? 0;
       rules.filter! += f.total?.filterRules ?? 0;
+      byFamily.push({ family: f.family, table: 'nat', rules: f.total?.natRules ?? 0 }, { family: f.family, table: 'filter', rules: f.total?.filterRules ?? 0 });
     }
-    return { iptablesRules: rules };
+    return { iptablesRules: rules, iptablesRulesByFamily: byFamily };
   }
 
   close(): void {}

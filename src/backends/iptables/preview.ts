@@ -28,7 +28,7 @@ export function previewIptablesMode(o: IptablesModeOptions, model: ProxyModel, l
   if (o.localhostNodePorts ?? true) sysctlChanges([[`${o.procSys ?? '/proc/sys'}/net/ipv4/conf/all/route_localnet`, '1']], out);
   const ports = allPorts(model);
   const healthCheck = healthCheckPorts(model);
-  for (const family of ['inet', 'inet6'] as const) {
+  for (const family of o.families ?? (['inet', 'inet6'] as const)) {
     const applier = new IptablesModeApplier({ family, backend });
     let saved: ReturnType<typeof parseSave>;
     try {

@@ -47,6 +47,8 @@ export interface IpvsBackendOptions {
    * those rules (some tests, the benchmark's IPVS-only floor).
    */
   rules: IpvsRulesConfig | false;
+  /** The IP families the node programs (default both): no sets and no rules for the others. */
+  families?: readonly Family[];
 }
 
 const FAMILIES: readonly Family[] = ['inet', 'inet6'];
@@ -87,16 +89,17 @@ export class IpvsBackend implements ProxyBackend {
   }
 
   /**
-   * The sets and rule sets of both families. The rules depend on the configuration, plus one DROP
+   * The sets and rule sets of each family the node programs. The rules depend on the configuration, plus one DROP
    * rule per load balancer closed to the node (`make` rebuilds them when that list changes). A bad
    * configuration (masquerade bit, cluster CIDR) throws here, at start, naming the field.
    */
   #startRules(cfg: IpvsRulesConfig): void {
     this.#ipsetClient = IpsetClient.open();
-    this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: [...FAMILIES], log: this.#o.log });
+    const families = this.#o.families ?? FAMILIES;
+    this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: [...families], log: this.#o.log });
     this.#ipsets.ensureSets();
     const randomFully = hasRandomFully();
-    for (const family of FAMILIES) {
+    for (const family of families) {
       const make = (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets, podCIDRs });
       this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
     }
@@ -181,7 +184,7 @@ export class IpvsBackend implements ProxyBackend {
         const a = t.client.apply(t.rules);
         if (a.changed) this.#o.log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
       } catch (err) {
-        failures.push({ op: 'iptables-restore', message: (err as Error).message });
+        failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
         this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
       }
     }

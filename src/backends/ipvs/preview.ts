@@ -36,6 +36,8 @@ export interface IpvsPreviewOptions {
   /** The iptables backend the plain `iptables` command writes with. */
   active: 'legacy' | 'nft';
   dummyName?: string;
+  /** The IP families the node programs (default both). */
+  families?: readonly Family[];
 }
 
 const FAMILIES: readonly Family[] = ['inet', 'inet6'];
@@ -47,7 +49,7 @@ export function previewIpvsMode(o: IpvsPreviewOptions): Preview {
   if (o.rules !== false) {
     ipsetChanges(o, out);
     const randomFully = hasRandomFully();
-    for (const family of FAMILIES) ruleChanges(o, o.rules, family, randomFully, out);
+    for (const family of o.families ?? FAMILIES) ruleChanges(o, o.rules, family, randomFully, out);
   }
   leftoverChains(o.active, isIptablesModeOnlyChain, "iptables mode's leftover", o.log, out);
   leftoverNftTables(out);
@@ -170,7 +172,7 @@ function ipsetChanges(o: IpvsPreviewOptions, out: Preview): void {
     return;
   }
   try {
-    const p = new IpsetSync({ client, families: [...FAMILIES], log: o.log }).plan(o.model.ipsetEntries());
+    const p = new IpsetSync({ client, families: [...(o.families ?? FAMILIES)], log: o.log }).plan(o.model.ipsetEntries());
     for (const m of p.missing) {
       const range = m.type === 'bitmap:port' ? ' range 0-65535' : ` family ${m.family}`;
       out.changes.push({ object: 'ipset', action: 'add', name: m.name, after: [`create ${m.name} ${m.type}${range}`] });

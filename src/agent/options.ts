@@ -1,0 +1,49 @@
+// What the agent is started with (src/cli/agent.ts builds it from the configuration; tests directly).
+import type { DetectLocalOptions } from '../iptables/local-detector.js';
+import type { Source } from '../sources/types.js';
+import type { Logger } from '../backends/backend.js';
+import type { ConntrackSettings } from '../backends/conntrack-sysctls.js';
+import type { EventSink } from './events.js';
+
+export interface AgentOptions {
+  nodeName: string;
+  /** Which backend renders the model: IPVS (default) or kube-proxy's iptables mode. */
+  mode: 'ipvs' | 'iptables';
+  scheduler: string;
+  strictARP: boolean;
+  syncPeriodMs: number;
+  minSyncPeriodMs: number;
+  excludeCIDRs: string[];
+  timeouts: { tcp: number; tcpFin: number; udp: number };
+  nodePortAddresses: string[];
+  healthzBindAddress: string;
+  metricsBindAddress: string;
+  stateSocket: string;
+  gracefulTerminationTimeoutMs: number;
+  /** How often draining real servers are checked for connections (kube-proxy: 1 min). */
+  drainCheckMs?: number;
+  /**
+   * The ipsets and iptables rules of IPVS mode (masquerade, node ports, host-port filter): default on.
+   * Off only where something else owns those rules (some tests, the benchmark's IPVS-only floor).
+   * In iptables mode only the masquerade settings, cluster CIDRs and local-traffic detector are read.
+   */
+  iptables?: { masqueradeAll: boolean; masqueradeBit: number; clusterCIDRs: string[]; localhostNodePorts?: boolean; detectLocal?: DetectLocalOptions } | false;
+  /** iptables mode: 'partial' (default) writes only changed Services' chains; 'full' rewrites all each sync. */
+  iptablesSync?: 'partial' | 'full';
+  /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
+  iptablesBackend?: 'legacy' | 'nft';
+  /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
+  optimizeForSize?: boolean;
+  /** kube-proxy's conntrack limits and timeouts, set at start in both modes; absent: left alone. */
+  conntrack?: ConntrackSettings;
+  /** Address the health-check node port servers listen on (tests); default: the nodePortAddresses, as kube-proxy. */
+  healthCheckBindHost?: string;
+  /** kube-proxy's bindAddress: when set and not 0.0.0.0 or ::, the node's primary IP (its family must be programmable). */
+  bindAddress?: string;
+  /** Where Kubernetes Events go (the API server); none with a manifests directory. */
+  events?: EventSink;
+  /** Append the Node.js process metrics (prom-client) to /metrics: default on. */
+  processMetrics?: boolean;
+  source: Source;
+  log: Logger;
+}

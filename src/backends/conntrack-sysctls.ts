@@ -10,23 +10,18 @@
 //   - tcpBeLiberal true writes nf_conntrack_tcp_be_liberal=1 (false leaves it alone);
 //   - a value already equal to the wanted one is not written;
 //   - any failure stops the start.
+import type { AgentConfig } from '../config/types.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Logger } from './backend.js';
 import type { Preview } from './preview.js';
 
-export interface ConntrackSettings {
-  /** Tracked connections per CPU; 0 leaves nf_conntrack_max alone (and ignores `min`). */
-  maxPerCore: number;
-  /** The least nf_conntrack_max, whatever the CPU count. */
-  min: number;
-  /** Seconds; 0 leaves the kernel's value. */
-  tcpEstablishedTimeoutS: number;
-  tcpCloseWaitTimeoutS: number;
-  tcpBeLiberal: boolean;
-  udpTimeoutS: number;
-  udpStreamTimeoutS: number;
-}
+/**
+ * kube-proxy's conntrack settings as the configuration resolves them: maxPerCore (0 leaves nf_conntrack_max
+ * alone and ignores min), min (the least nf_conntrack_max whatever the CPU count), and timeouts in seconds
+ * (0 leaves the kernel's value).
+ */
+export type ConntrackSettings = AgentConfig['conntrack'];
 
 export const NETFILTER_SYSCTLS = '/proc/sys/net/netfilter';
 export const HASHSIZE_PATH = '/sys/module/nf_conntrack/parameters/hashsize';

@@ -145,7 +145,7 @@ test('least-privilege overlay: not privileged; NET_ADMIN, NET_RAW and SYS_MODULE
   const ds = docs0(k.patches[0].patch);
   const sc = ds.spec.template.spec.containers[0].securityContext;
   assert.deepEqual(sc, { privileged: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SYS_MODULE'] } });
-  // Each capability is explained next to it, as test/sandbox/privileges.test.ts measured.
+  // Each capability is explained next to it, as test/image/privileges.test.ts measured.
   const text = readFileSync(join(deploy, 'overlays', 'least-privilege', 'kustomization.yaml'), 'utf8');
   for (const cap of sc.capabilities.add) assert.match(text, new RegExp(`^#\\s+${cap}\\s+\\S`, 'm'), cap);
 });

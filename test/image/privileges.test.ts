@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { sh, shStatus, startBackend, httpGet, resetKernel, type Backend } from './helpers.js';
+import { sh, shStatus, startBackend, httpGet, resetKernel, type Backend } from '../sandbox/helpers.js';
 
 const DIR = '/tmp/kipvs-privileges';
 const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;

@@ -253,8 +253,6 @@ export class Agent {
       'the Node\'s primary IP family is not supported on this node; only the supported family is programmed');
   }
 
-
-
   /** This node's addresses, minus kube-ipvs0's: where NodePort services listen. */
   #refreshNodeAddresses(): void {
     // Before the first sync the engine has not read kube-ipvs0 yet: counting its VIPs as node

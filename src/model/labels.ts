@@ -8,8 +8,6 @@ export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
 export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
 export const LABEL_ZONE = 'topology.kubernetes.io/zone';
-export const ANNOTATION_TOPOLOGY_MODE = 'service.kubernetes.io/topology-mode';
-export const ANNOTATION_TOPOLOGY_HINTS = 'service.kubernetes.io/topology-aware-hints';
 export const ANNOTATION_SCHEDULER = 'kipvs.io/scheduler';
 export const DEFAULT_AFFINITY_TIMEOUT = 10800;
 

@@ -21,7 +21,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject, type V1ObjectMeta } from '@kubernetes/client-node';
 
 /** What create/update return: the stored copy, with the server-set metadata. */
 export type Stored<T> = T & { metadata: V1ObjectMeta };
@@ -210,18 +210,24 @@ export class FakeApiServer {
     if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** Writes a kubeconfig (JSON, which is YAML) pointing at this server with a dummy token. */
+  /** Writes kubeConfig() to a file (client-node's JSON export, which is YAML). */
   writeKubeconfig(path: string): void {
-    const config = {
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node refuses plain http unless the cluster says insecure-skip-tls-verify.
-      clusters: [{ name: 'fake', cluster: { server: this.baseUrl, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'fake', user: { token: 'fake-token' } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-      'current-context': 'fake',
-    };
-    writeFileSync(path, JSON.stringify(config, null, 2) + '\n');
+    writeFileSync(path, this.kubeConfig().exportConfig() + '\n');
+  }
+
+  /**
+   * A kubeconfig pointing at this server with a dummy token. client-node refuses plain http unless the
+   * cluster says insecure-skip-tls-verify (skipTLSVerify).
+   */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: this.baseUrl, skipTLSVerify: true }],
+      users: [{ name: 'fake', token: 'fake-token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return kc;
   }
 
   /** The latest resourceVersion handed out. */

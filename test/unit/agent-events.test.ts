@@ -2,7 +2,6 @@
 // object, repeats folded into the next Event, the per-minute bound, and no Event without an API server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeConfig } from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { EventRecorder, REASONS } from '../../src/agent/events.js';
 import { apiEventSink } from '../../src/sources/events.js';
@@ -11,15 +10,9 @@ const quiet = { debug() {} };
 
 async function setup(t: { after(fn: () => Promise<void> | void): void }, opts: { now: () => number; maxPerMinute?: number }) {
   const server = new FakeApiServer();
-  const { url } = await server.start();
+  await server.start();
   t.after(() => server.stop());
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'x' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  const kc = server.kubeConfig();
   const rec = new EventRecorder({ sink: apiEventSink(kc), nodeName: 'node-a', log: quiet, ...opts });
   return { server, rec };
 }

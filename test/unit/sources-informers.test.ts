@@ -1,7 +1,6 @@
 // The real informer source (client-node ListWatch + Watch) against the fake API server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeConfig } from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import type { Kind, KubeObject, Source, SourceEvents } from '../../src/sources/types.js';
@@ -67,15 +66,9 @@ function node(name: string, ip = '192.168.1.10') {
 
 async function setup(t: { after(fn: () => Promise<void> | void): void }, opts: { goneAs?: 'event' | 'http'; fill?: (s: FakeApiServer) => void; watchTimeoutSeconds?: { min: number; max: number } } = {}) {
   const server = new FakeApiServer(opts.goneAs ? { goneAs: opts.goneAs } : {});
-  const { url } = await server.start();
+  await server.start();
   opts.fill?.(server);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'x' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  const kc = server.kubeConfig();
   const source: Source = informerSource({ kubeConfig: kc, nodeName: 'node-a', log: silentLogger, backoff: { initialMs: 20, maxMs: 100 }, pageSize: 2, ...(opts.watchTimeoutSeconds ? { watchTimeoutSeconds: opts.watchTimeoutSeconds } : {}) });
   const rec = new Recorder();
   t.after(async () => {

@@ -3,11 +3,10 @@
 // The decision is pure (decideFamilies, primaryFamily); probeFamilySupport is the thin part that
 // looks at the host.
 import { existsSync, readFileSync } from 'node:fs';
-import { canonicalAddress, familyOf, type Family } from '../netlink/address.js';
+import { canonicalAddress, familyOf, FAMILY_NAME, type Family } from '../netlink/address.js';
 import { execRun, type Run } from '../iptables/iptables.js';
 
-/** kube-proxy's names for the families (v1.IPFamily), as in logs and the ip_family metric label. */
-export const FAMILY_NAME: Record<Family, 'IPv4' | 'IPv6'> = { inet: 'IPv4', inet6: 'IPv6' };
+export { FAMILY_NAME };
 
 export interface FamilySupport {
   supported: boolean;

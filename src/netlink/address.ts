@@ -5,6 +5,9 @@ import { isIPv4, isIPv6 } from 'node:net';
 /** An IP family, named as the kernel's address families are (AF_INET, AF_INET6): the one name for it in kipvs. */
 export type Family = 'inet' | 'inet6';
 
+/** Kubernetes' names for the families (v1.IPFamily), as in kube-proxy's logs and ip_family metric label. */
+export const FAMILY_NAME: Record<Family, 'IPv4' | 'IPv6'> = { inet: 'IPv4', inet6: 'IPv6' };
+
 export function familyOf(address: string): Family | null {
   if (isIPv4(address)) return 'inet';
   if (isIPv6(address)) return 'inet6';

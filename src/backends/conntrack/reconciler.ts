@@ -4,7 +4,7 @@
 // anew and reaches a serving endpoint. One dump per family, deletes batched (src/conntrack).
 import { performance } from 'node:perf_hooks';
 import { ConntrackClient, IPPROTO_UDP } from '../../conntrack/client.js';
-import type { Family } from '../../netlink/address.js';
+import { FAMILY_NAME } from '../../netlink/address.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { ServiceDesired } from '../../model/types.js';
 import type { Logger, ProxyMode } from '../backend.js';
@@ -21,8 +21,6 @@ export interface ConntrackPass {
   /** Set when the pass failed (no ctnetlink, a refused dump, refused deletes). */
   error?: string;
 }
-
-const IP_FAMILY: Record<Family, ConntrackPass['ipFamily']> = { inet: 'IPv4', inet6: 'IPv6' };
 
 export class UdpConntrackReconciler {
   readonly #mode: ProxyMode;
@@ -55,7 +53,7 @@ export class UdpConntrackReconciler {
       const matcher = staleMatcher(ports, family);
       if (matcher.size === 0) continue;
       const t0 = performance.now();
-      const pass: ConntrackPass = { ipFamily: IP_FAMILY[family], scanned: 0, deleted: 0, gone: 0, seconds: 0 };
+      const pass: ConntrackPass = { ipFamily: FAMILY_NAME[family], scanned: 0, deleted: 0, gone: 0, seconds: 0 };
       try {
         this.#client ??= ConntrackClient.open();
         const r = this.#client.deleteWhere(family, IPPROTO_UDP, (f) => f.origDstPort !== 0 && matcher.watches(f.origDstPort) && matcher.stale(f.origDst(), f.origDstPort, f.replySrc()));

@@ -3,6 +3,7 @@
 // decoded as it arrives (FlowReader over the receive buffer); only the flows to delete are copied.
 import { performance } from 'node:perf_hooks';
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
+import type { NamespaceOption } from '../netlink/netns.js';
 import { MessageWriter } from '../netlink/message.js';
 import { NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, Msg } from './constants.js';
 import { FlowReader, putDelete, putDumpRequest } from './codec.js';
@@ -34,9 +35,10 @@ export class ConntrackClient {
     this.#conn = conn;
   }
 
-  static open(): ConntrackClient {
+  /** Connect to conntrack (in `options.netns`' network namespace, or the caller's). */
+  static open(options: NamespaceOption = {}): ConntrackClient {
     try {
-      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER));
+      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER, options));
     } catch (err) {
       throw new ConntrackUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
     }

@@ -3,6 +3,7 @@
 // ipset's own text form, exactly as `ipset list` prints them; they are validated before anything is
 // sent, and kernel refusals come back as IpsetError naming the set (and the entry).
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
+import type { NamespaceOption } from '../netlink/netns.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import {
   NETLINK_NETFILTER, NFNL_SUBSYS_IPSET, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN, Cmd, Attr,
@@ -108,11 +109,14 @@ export class IpsetClient {
     this.#protocol = protocol;
   }
 
-  /** Connect to the kernel's ipset; throws IpsetUnavailableError when the kernel has none. */
-  static open(): IpsetClient {
+  /**
+   * Connect to the kernel's ipset (in `options.netns`' network namespace, or the caller's); throws
+   * IpsetUnavailableError when the kernel has none.
+   */
+  static open(options: NamespaceOption = {}): IpsetClient {
     let conn: NetlinkConnection;
     try {
-      conn = new NetlinkConnection(NETLINK_NETFILTER);
+      conn = new NetlinkConnection(NETLINK_NETFILTER, options);
     } catch (err) {
       throw new IpsetUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
     }

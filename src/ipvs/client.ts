@@ -3,6 +3,7 @@
 // service or real server concerned.
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
+import type { NamespaceOption } from '../netlink/netns.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
@@ -62,9 +63,12 @@ export class IpvsClient {
     this.#family = family;
   }
 
-  /** Connect to the kernel's IPVS; throws IpvsUnavailableError when the kernel has none. */
-  static open(): IpvsClient {
-    const conn = new NetlinkConnection(NETLINK_GENERIC);
+  /**
+   * Connect to the kernel's IPVS (in `options.netns`' network namespace, or the caller's); throws
+   * IpvsUnavailableError when the kernel has none.
+   */
+  static open(options: NamespaceOption = {}): IpvsClient {
+    const conn = new NetlinkConnection(NETLINK_GENERIC, options);
     try {
       const family = conn.socket.resolveGenlFamily(IPVS_GENL_NAME);
       if (family === null) throw new IpvsUnavailableError('the generic netlink family "IPVS" does not exist');

@@ -3,6 +3,7 @@
 // deleted with messages encoded here, in batches, because a node may bind tens of thousands of VIPs.
 import { NETLINK_ROUTE, LibnlError, NLE } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError } from '../netlink/connection.js';
+import type { NamespaceOption } from '../netlink/netns.js';
 import { MessageWriter, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, parseAttrs, attr } from '../netlink/message.js';
 import { parseAddress, formatAddress, familyOf, type Family } from '../netlink/address.js';
 
@@ -53,8 +54,9 @@ export class LinkClient {
     this.#conn = conn;
   }
 
-  static open(): LinkClient {
-    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE));
+  /** Connect to rtnetlink (in `options.netns`' network namespace, or the caller's). */
+  static open(options: NamespaceOption = {}): LinkClient {
+    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, options));
   }
 
   close(): void {

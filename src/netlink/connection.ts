@@ -7,6 +7,7 @@ import {
   MessageWriter, parseMessages, parseError, type Message,
   NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_HDRLEN,
 } from './message.js';
+import { inNetworkNamespace, type NamespaceOption } from './netns.js';
 
 const ERRNO_NAMES: Record<number, string> = {};
 for (const [name, n] of Object.entries(os.errno)) ERRNO_NAMES[n] ??= name;
@@ -56,8 +57,9 @@ export class NetlinkConnection {
   /** Most acknowledged requests in flight at once: their acks must all fit the receive buffer. */
   readonly window: number;
 
-  constructor(protocol: number) {
-    this.socket = NetlinkSocket.open(protocol);
+  /** `options.netns`: open the socket in that network namespace (it stays bound to it). */
+  constructor(protocol: number, options: NamespaceOption = {}) {
+    this.socket = inNetworkNamespace(options.netns, () => NetlinkSocket.open(protocol));
     try {
       this.socket.capAcks();
       const rcvbuf = this.socket.growBuffers(8 * 1024 * 1024);

@@ -4,6 +4,7 @@
 // sent, and kernel refusals come back as IpsetError naming the set (and the entry).
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
 import type { NamespaceOption } from '../netlink/netns.js';
+import { packRuns, resendToStayLast } from './batch.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import {
   NETLINK_NETFILTER, NFNL_SUBSYS_IPSET, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN, Cmd, Attr,
@@ -400,18 +401,7 @@ export class IpsetClient {
       pending.push({ index, op, cmd: op.op === 'add' ? Cmd.ADD : Cmd.DEL, entry, type: set.type });
     }
     // Runs of one command on one set, PACK_ENTRIES at most to a message.
-    const packs: Pending[][] = [];
-    for (const pending of bySet.values()) {
-      let pack: Pending[] = [];
-      for (const p of pending) {
-        if (pack.length && (pack.length >= PACK_ENTRIES || pack[0]!.cmd !== p.cmd)) {
-          packs.push(pack);
-          pack = [];
-        }
-        pack.push(p);
-      }
-      if (pack.length) packs.push(pack);
-    }
+    const packs = packRuns(bySet.values(), PACK_ENTRIES);
     // A refused message comes back whole in its error reply: send at most a quarter of the receive
     // buffer's worth at once, so that even if every one is refused their replies all fit.
     const budget = Math.max(PACK_ENTRIES * MAX_ENTRY_BYTES, (this.#conn.window * 1280) / 4);
@@ -440,19 +430,7 @@ export class IpsetClient {
       });
       // Those went in after the messages that followed theirs: where one of those has the last
       // operation on the same entry, send it again so that it is the last again.
-      const key = (p: Pending) => `${p.op.set}\0${p.entry.text}`;
-      const last = new Map<string, Pending>();
-      for (const pending of bySet.values()) for (const p of pending) last.set(key(p), p);
-      const redone = new Set(again);
-      const seen = new Set<string>();
-      const fixes: Pending[] = [];
-      for (const p of again) {
-        const k = key(p);
-        if (seen.has(k)) continue;
-        seen.add(k);
-        const l = last.get(k)!;
-        if (!redone.has(l)) fixes.push(l);
-      }
+      const fixes = resendToStayLast(bySet.values(), again, (p) => `${p.op.set}\0${p.entry.text}`);
       // Those were applied once already; one the kernel now refuses did not take effect after all.
       if (fixes.length) {
         this.#sendEach(fixes).forEach((errno, i) => {

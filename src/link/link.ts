@@ -4,43 +4,15 @@
 import { NETLINK_ROUTE, LibnlError, NLE } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError } from '../netlink/connection.js';
 import type { NamespaceOption } from '../netlink/netns.js';
-import { MessageWriter, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL, parseAttrs, attr } from '../netlink/message.js';
-import { parseAddress, formatAddress, familyOf, type Family } from '../netlink/address.js';
+import { MessageWriter, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, NLM_F_CREATE, NLM_F_EXCL } from '../netlink/message.js';
+import { parseAddress, familyOf } from '../netlink/address.js';
+import {
+  RTM_GETLINK, RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, IFLA_IFNAME, AF_UNSPEC,
+  ifinfomsg, ifaddrmsg, putHostAddress, decodeLink, decodeAddress, type LinkInfo, type InterfaceAddress,
+} from './codec.js';
 
-const RTM_GETLINK = 18;
-const RTM_NEWADDR = 20;
-const RTM_DELADDR = 21;
-const RTM_GETADDR = 22;
-const IFLA_IFNAME = 3;
-const IFLA_LINKINFO = 18;
-const IFLA_INFO_KIND = 1;
-const IFA_ADDRESS = 1;
-const IFA_LOCAL = 2;
-const IFA_FLAGS = 8;
-const IFA_F_NODAD = 0x02;
-const IFA_F_PERMANENT = 0x80;
-const AF_UNSPEC = 0;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const RT_SCOPE_UNIVERSE = 0;
-const RT_SCOPE_HOST = 254;
-export const IFF_UP = 0x1;
-export const IFF_NOARP = 0x80;
-
-export interface LinkInfo {
-  index: number;
-  name: string;
-  flags: number;
-  kind?: string | undefined;
-}
-
-export interface InterfaceAddress {
-  family: Family;
-  address: string;
-  prefixLength: number;
-  linkIndex: number;
-  scope: number;
-}
+// What callers of the client use from the encoding.
+export { IFF_UP, IFF_NOARP, RT_SCOPE_HOST, type LinkInfo, type InterfaceAddress } from './codec.js';
 
 export interface AddressFailure {
   address: string;
@@ -167,12 +139,7 @@ export class LinkClient {
         failures.push({ address, error: new KernelError(`${verb} ${address}`, 22, 'not an IP address') });
         continue;
       }
-      const v6 = bytes.length === 16;
-      w.begin(type, NLM_F_REQUEST | NLM_F_ACK | flags, this.#conn.nextSeq());
-      w.raw(ifaddrmsg(v6 ? AF_INET6 : AF_INET, v6 ? 128 : 32, v6 ? IFA_F_NODAD : 0, RT_SCOPE_UNIVERSE, linkIndex));
-      w.bytes(IFA_LOCAL, bytes).bytes(IFA_ADDRESS, bytes);
-      if (v6) w.u32(IFA_FLAGS, IFA_F_NODAD | IFA_F_PERMANENT);
-      w.end();
+      putHostAddress(w, type, NLM_F_REQUEST | NLM_F_ACK | flags, this.#conn.nextSeq(), linkIndex, bytes);
       sent.push(address);
     }
     if (sent.length) {
@@ -186,49 +153,4 @@ export class LinkClient {
   }
 }
 
-function ifinfomsg(family: number, index: number): Uint8Array {
-  const b = Buffer.alloc(16);
-  b.writeUInt8(family, 0);
-  b.writeInt32LE(index, 4);
-  return b;
-}
-
-function ifaddrmsg(family: number, prefixLen: number, flags: number, scope: number, index = 0): Uint8Array {
-  const b = Buffer.alloc(8);
-  b.writeUInt8(family, 0);
-  b.writeUInt8(prefixLen, 1);
-  b.writeUInt8(flags, 2);
-  b.writeUInt8(scope, 3);
-  b.writeUInt32LE(index, 4);
-  return b;
-}
-
-function decodeLink(payload: Buffer): LinkInfo {
-  const a = parseAttrs(payload, 16);
-  const info = a[IFLA_LINKINFO] ? parseAttrs(a[IFLA_LINKINFO]) : [];
-  return {
-    index: payload.readInt32LE(4),
-    flags: payload.readUInt32LE(8),
-    name: attr.string(a[IFLA_IFNAME]),
-    kind: info[IFLA_INFO_KIND] ? attr.string(info[IFLA_INFO_KIND]) : undefined,
-  };
-}
-
-function decodeAddress(payload: Buffer): InterfaceAddress | null {
-  const af = payload.readUInt8(0);
-  if (af !== AF_INET && af !== AF_INET6) return null;
-  const a = parseAttrs(payload, 8);
-  // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
-  const raw = a[IFA_LOCAL] ?? a[IFA_ADDRESS];
-  if (!raw) return null;
-  const family: Family = af === AF_INET ? 'inet' : 'inet6';
-  return {
-    family,
-    address: formatAddress(raw.subarray(0, family === 'inet' ? 4 : 16), family),
-    prefixLength: payload.readUInt8(1),
-    scope: payload.readUInt8(3),
-    linkIndex: payload.readUInt32LE(4),
-  };
-}
-
-export { familyOf, RT_SCOPE_HOST };
+export { familyOf };

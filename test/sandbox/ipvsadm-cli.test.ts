@@ -80,7 +80,9 @@ async function sameAll(argsList: string[][], prefix = ''): Promise<void> {
   console.log(`# ${argsList.length} runs: ipvsadm ${t1 - t0} ms, kipvs ${Date.now() - t1} ms${slow.length ? `; slow: ${slow.join(', ')}` : ''}`);
 }
 
+// twos (random two choices) came with Linux 6.2: its own test says so when this kernel lacks it.
 const hasTwos = shStatus('modprobe ip_vs_twos').status === 0;
+const NO_TWOS = `this kernel (${sh('uname -r').trim()}) has no ip_vs_twos: the twos scheduler came with Linux 6.2`;
 const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf', ...(hasTwos ? ['twos'] : [])];
 
 /** A deterministic pseudo-random sequence, so a failure can be reproduced. */
@@ -375,4 +377,13 @@ test('--output json and wide carry every field, sorted like the text listing', a
   } finally {
     resetKernel();
   }
+});
+
+test('the twos scheduler (Linux 6.2 and later): added and listed as ipvsadm does', { skip: hasTwos ? false : NO_TWOS }, async () => {
+  sh('ipvsadm -C');
+  const k = await kipvs(['-A', '-t', '10.12.0.1:80', '-s', 'twos']);
+  assert.equal(k.status, 0, k.stderr);
+  assert.equal(sh('ipvsadm -Sn'), '-A -t 10.12.0.1:80 -s twos\n');
+  await same(['-Ln']);
+  sh('ipvsadm -C');
 });

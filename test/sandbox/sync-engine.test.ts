@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
 import { SyncEngine, type Logger } from '../../src/backends/ipvs/engine.js';
@@ -78,22 +79,46 @@ test('first sync builds the table and binds every VIP on kube-ipvs0; an unchange
   resetKernel();
 });
 
-test('one endpoint added to one of 200 services costs exactly one netlink operation', () => {
+/**
+ * Netlink datagrams the kernel has carried in this network namespace, both ways, as an nlmon tap
+ * device counts them (every request datagram, every reply and acknowledgement). Read from
+ * /proc/net/dev, which takes no netlink itself. The file runs in a namespace of its own, so nothing
+ * else talks netlink here meanwhile.
+ */
+function netlinkDatagrams(): number {
+  const row = readFileSync('/proc/net/dev', 'utf8').split('\n').find((l) => l.trim().startsWith('kt-nlmon0:'));
+  assert.ok(row, 'the nlmon device is in /proc/net/dev');
+  const f = row.split(':')[1]!.trim().split(/\s+/).map(Number);
+  return f[1]! + f[9]!; // receive packets + transmit packets
+}
+
+test('one endpoint added to one of 200 services costs exactly one netlink operation, as the kernel sees it', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });
   const entries: [VirtualService, RealServer[]][] = [];
   for (let i = 0; i < 200; i++) entries.push([svc(`10.97.${i >> 8}.${i & 255}`, 80), [{ address: `10.245.0.${(i % 250) + 1}`, port: 8080 }]]);
   const want = desired(entries);
-  assert.equal(engine.sync(want).operations, 400);
-  const target = entries[123]![0];
-  const key = serviceKeyString(target);
-  const extra: RealServer = { address: '10.245.9.9', port: 8080 };
-  want.services.get(key)!.servers.set(serverKeyString(extra), extra);
-  const r = engine.sync(want, [key]);
-  assert.equal(r.kind, 'incremental');
-  assert.equal(r.operations, 1);
-  assert.deepEqual(r.counts, { 'add-server': 1 });
-  assert.match(sh(`ipvsadm -Ln -t ${target.address}:80`), /10\.245\.9\.9:8080/);
-  resetKernel();
+  engine.sync(want);
+  assert.equal(saved().length, 400, 'the table ipvsadm sees');
+  const before = saved();
+  sh('ip link add kt-nlmon0 type nlmon && ip link set kt-nlmon0 up');
+  try {
+    const target = entries[123]![0];
+    const key = serviceKeyString(target);
+    const extra: RealServer = { address: '10.245.9.9', port: 8080 };
+    want.services.get(key)!.servers.set(serverKeyString(extra), extra);
+    const datagrams = netlinkDatagrams();
+    const r = engine.sync(want, [key]);
+    // One request and its acknowledgement crossed the netlink boundary: one operation, no read.
+    assert.equal(netlinkDatagrams() - datagrams, 2, 'netlink datagrams during the sync (request + acknowledgement)');
+    assert.equal(r.kind, 'incremental');
+    // ...and that operation added the one real server: every other line of the table is as it was.
+    const after = saved();
+    assert.deepEqual(after.filter((l) => !before.includes(l)), [`-a -t ${target.address}:80 -r 10.245.9.9:8080 -m -w 1`]);
+    assert.deepEqual(before.filter((l) => !after.includes(l)), []);
+  } finally {
+    shStatus('ip link del kt-nlmon0');
+    resetKernel();
+  }
 });
 
 test('a full reconcile repairs drift; a service an operator added on another address survives', () => {
@@ -187,16 +212,28 @@ test('removed TCP real server drains at weight 0 while a connection is open, the
     sock = undefined;
     waitFor(() => { engine.checkDraining(); return engine.draining.size === 0; }, 30_000, 'drained real server deleted');
     assert.doesNotMatch(sh('ipvsadm -Ln -t 10.96.3.1:9000'), new RegExp(b.address.replace(/\./g, '\\.')));
-    // The upper bound: a draining server with connections goes when the bound passes.
+    // The upper bound: a draining server with an open connection goes when the bound passes, and
+    // not before.
     engine.sync(desired([[vs, [rs, other]], [udp, []]]), [vsKey]);
-    const s2 = net.connect({ host: '10.96.3.1', port: 9000 });
-    await new Promise((res) => setTimeout(res, 300));
-    engine.sync(desired([[vs, []], [udp, []]]), [vsKey]);
-    now += 61_000;
+    for (let i = 0; i < 4 && !sock; i++) {
+      const s = net.connect({ host: '10.96.3.1', port: 9000 });
+      const ok = await new Promise<boolean>((res) => { s.once('connect', () => res(true)); s.once('error', () => res(false)); setTimeout(() => res(false), 3000); });
+      if (ok) sock = s; else s.destroy();
+    }
+    assert.ok(sock, 'a second connection through the VIP to the backend');
+    s_write(sock!, 'hello again\n');
+    engine.sync(desired([[vs, [other]], [udp, []]]), [vsKey]);
+    const rsKey = `${vsKey}|${serverKeyString(rs)}`;
+    assert.deepEqual([...engine.draining.keys()], [rsKey], 'the backend drains');
+    const activeRow = new RegExp(`${b.address.replace(/\./g, '\\.')}:9000\\s+Masq\\s+0\\s+1\\s`);
+    assert.match(sh('ipvsadm -Ln -t 10.96.3.1:9000'), activeRow, 'at weight 0 with one active connection');
+    now += 59_000;
+    assert.equal(engine.checkDraining(), 0, 'before the bound, a server with a connection stays');
+    assert.match(sh('ipvsadm -Ln -t 10.96.3.1:9000'), activeRow, 'still there, the connection still active');
+    now += 2_000;
     engine.checkDraining();
     assert.equal(engine.draining.size, 0);
-    assert.doesNotMatch(sh('ipvsadm -Ln -t 10.96.3.1:9000'), /10\.244/);
-    s2.destroy();
+    assert.doesNotMatch(sh('ipvsadm -Ln -t 10.96.3.1:9000'), new RegExp(b.address.replace(/\./g, '\\.')), 'deleted at the bound, connection or not');
   } finally {
     sock?.destroy();
     server?.close();

@@ -36,7 +36,7 @@ export class ConntrackClient {
 
   static open(): ConntrackClient {
     try {
-      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER));
+      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER, { name: 'conntrack' }));
     } catch (err) {
       throw new ConntrackUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
     }

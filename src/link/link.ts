@@ -54,7 +54,7 @@ export class LinkClient {
   }
 
   static open(): LinkClient {
-    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE));
+    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, { name: 'link' }));
   }
 
   close(): void {

@@ -20,12 +20,13 @@ export type SendFault = 'EINTR' | 'EAGAIN' | 'ENOBUFS';
  */
 export type RecvFault = 'EINTR' | 'timeout' | 'ENOBUFS' | 'drop' | 'swallow' | 'dump-intr';
 
-/** A request's header as the fault hooks see it; `cmd` is the generic netlink command byte. */
+/** A request as the fault hooks see it; `cmd` is the generic netlink command byte, `bytes` the whole message. */
 export interface Header {
   type: number;
   flags: number;
   seq: number;
   cmd: number;
+  bytes: Buffer;
 }
 
 export interface FaultHooks {
@@ -46,7 +47,10 @@ export function headers(datagram: Uint8Array): { header: Header; start: number; 
     const len = d.readUInt32LE(at);
     if (len < 16 || at + len > d.length) throw new Error(`fault injection: malformed datagram at ${at}`);
     out.push({
-      header: { type: d.readUInt16LE(at + 4), flags: d.readUInt16LE(at + 6), seq: d.readUInt32LE(at + 8), cmd: len > 16 ? d[at + 16]! : -1 },
+      header: {
+        type: d.readUInt16LE(at + 4), flags: d.readUInt16LE(at + 6), seq: d.readUInt32LE(at + 8), cmd: len > 16 ? d[at + 16]! : -1,
+        bytes: d.subarray(at, at + len),
+      },
       start: at,
       end: at + len,
     });
@@ -56,7 +60,7 @@ export function headers(datagram: Uint8Array): { header: Header; start: number; 
 }
 
 /** An NLMSG_ERROR answering `h` with `errno` (0 = ack), echoing only its header (NETLINK_CAP_ACK). */
-export function errorReply(h: Header, errno: number, portId = 0): Buffer {
+export function errorReply(h: Omit<Header, 'bytes' | 'cmd'>, errno: number, portId = 0): Buffer {
   const b = Buffer.alloc(16 + 4 + 16);
   b.writeUInt32LE(b.length, 0);
   b.writeUInt16LE(NLMSG_ERROR, 4);

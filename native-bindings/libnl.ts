@@ -33,6 +33,8 @@ export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
 
 const SOL_SOCKET = 1;
+const SO_RCVTIMEO = 20;
+const SO_SNDTIMEO = 21;
 const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const SOL_NETLINK = 270;
@@ -184,6 +186,22 @@ export class NetlinkSocket {
   capAcks(): void {
     const lib = libnl();
     lib.setsockopt(lib.getFd(this.#handle), SOL_NETLINK, NETLINK_CAP_ACK, Int32Array.of(1), 4);
+  }
+
+  /**
+   * Bound every blocking send and receive to `ms` (SO_SNDTIMEO, SO_RCVTIMEO; 0 = wait forever). A
+   * receive that times out fails with NLE_AGAIN (libnl maps EAGAIN so, and retries EINTR itself), so
+   * a kernel that never answers cannot block the event loop for ever.
+   */
+  setTimeouts(ms: number): void {
+    if (!(Number.isInteger(ms) && ms >= 0)) throw new RangeError(`netlink socket timeout: ${ms} is not a whole number of milliseconds`);
+    const lib = libnl();
+    const fd = lib.getFd(this.#handle);
+    // struct timeval on 64-bit Linux: two longs (tv_sec, tv_usec) in the machine's byte order.
+    const tv = new Int32Array(BigInt64Array.of(BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)).buffer);
+    for (const [opt, name] of [[SO_RCVTIMEO, 'SO_RCVTIMEO'], [SO_SNDTIMEO, 'SO_SNDTIMEO']] as const) {
+      if (lib.setsockopt(fd, SOL_SOCKET, opt, tv, 16) !== 0) throw new LibnlError(`setsockopt(${name})`, NLE.FAILURE, 'cannot set the socket timeout');
+    }
   }
 
   /** Send one datagram holding one or more complete netlink messages. */

@@ -1,5 +1,7 @@
 // A small Prometheus registry and text exposition (format 0.0.4): counters, gauges and histograms
 // with labels. kipvs needs a dozen metrics; a dependency would cost more start-up than this file.
+import { netlinkFaultCounts } from '../netlink/faults.js';
+
 export type Labels = Record<string, string>;
 
 function labelText(labels: Labels): string {
@@ -39,6 +41,18 @@ export class Counter extends Metric {
   lines(): string[] {
     if (!this.#values.size) return this.type === 'counter' ? [`${this.name} 0`] : [];
     return [...this.#values].map(([k, v]) => `${this.name}${k} ${num(v)}`);
+  }
+}
+
+/** A counter kept elsewhere (a lower layer's tally), read when the metrics are rendered. */
+export class SampledCounter extends Metric {
+  constructor(name: string, help: string, readonly sample: () => { labels: Labels; value: number }[]) {
+    super(name, help, 'counter');
+  }
+  lines(): string[] {
+    const series = this.sample();
+    if (!series.length) return [`${this.name} 0`];
+    return series.map((s) => `${this.name}${labelText(s.labels)} ${num(s.value)}`);
   }
 }
 
@@ -128,6 +142,8 @@ export function agentMetrics() {
     livezTotal: r.add(new Counter('kubeproxy_proxy_livez_total', 'Cumulative proxy livez HTTP status')),
     operations: r.add(new Counter('kipvs_netlink_operations_total', 'Netlink operations applied to the kernel, by kind (add-service, delete-server, bind, …)')),
     operationErrors: r.add(new Counter('kipvs_netlink_operation_errors_total', 'Netlink operations the kernel refused, by kind')),
+    netlinkErrors: r.add(new SampledCounter('kipvs_netlink_errors_total', 'Netlink transport faults (timeout, enobufs, dump_interrupted, eintr, eagain), by connection and call (op) and kind',
+      () => netlinkFaultCounts().map(({ op, kind, count }) => ({ labels: { op, kind }, value: count })))),
     conntrackSyncDuration: r.add(new Histogram('kubeproxy_conntrack_reconciler_sync_duration_seconds', 'ReconcileConntrackFlowsLatency latency in seconds', syncBuckets)),
     conntrackDeletedEntries: r.add(new Counter('kubeproxy_conntrack_reconciler_deleted_entries_total', 'Cumulative conntrack flows deleted by conntrack reconciler')),
     iptablesRestoreFailures: r.add(new Counter('kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'Cumulative proxy iptables restore failures')),

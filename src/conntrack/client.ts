@@ -38,7 +38,7 @@ export class ConntrackClient {
   /** Connect to conntrack (in `options.netns`' network namespace, or the caller's). */
   static open(options: NamespaceOption = {}): ConntrackClient {
     try {
-      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER, options));
+      return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER, { ...options, name: 'conntrack' }));
     } catch (err) {
       throw new ConntrackUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
     }

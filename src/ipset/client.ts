@@ -117,7 +117,7 @@ export class IpsetClient {
   static open(options: NamespaceOption = {}): IpsetClient {
     let conn: NetlinkConnection;
     try {
-      conn = new NetlinkConnection(NETLINK_NETFILTER, options);
+      conn = new NetlinkConnection(NETLINK_NETFILTER, { ...options, name: 'ipset' });
     } catch (err) {
       throw new IpsetUnavailableError(`no nfnetlink socket (${(err as Error).message})`, { cause: err });
     }
@@ -332,6 +332,8 @@ export class IpsetClient {
       if (m.name !== name) return;
       if (m.typeName !== undefined) type = m.typeName;
       for (const [start, end] of m.members) out.push(formatMember(type, payload, start, end));
+    }, () => {
+      out.length = 0;
     });
     if (errno) throw new IpsetError(name, 'list', errno);
     return out;

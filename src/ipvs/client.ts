@@ -2,8 +2,7 @@
 // Inputs are validated before anything is sent; kernel refusals come back as KernelError naming the
 // service or real server concerned.
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
-import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
-import type { NamespaceOption } from '../netlink/netns.js';
+import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
@@ -64,11 +63,12 @@ export class IpvsClient {
   }
 
   /**
-   * Connect to the kernel's IPVS (in `options.netns`' network namespace, or the caller's); throws
-   * IpvsUnavailableError when the kernel has none.
+   * Connect to the kernel's IPVS (in `opts.netns`' network namespace, or the caller's); throws
+   * IpvsUnavailableError when the kernel has none. `opts` also sets the socket timeout, and the
+   * fault-injection wrapper of tests.
    */
-  static open(options: NamespaceOption = {}): IpvsClient {
-    const conn = new NetlinkConnection(NETLINK_GENERIC, options);
+  static open(opts: Omit<ConnectionOptions, 'name'> = {}): IpvsClient {
+    const conn = new NetlinkConnection(NETLINK_GENERIC, { ...opts, name: 'ipvs' });
     try {
       const family = conn.socket.resolveGenlFamily(IPVS_GENL_NAME);
       if (family === null) throw new IpvsUnavailableError('the generic netlink family "IPVS" does not exist');
@@ -231,6 +231,9 @@ export class IpvsClient {
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
         if (type === CmdAttr.DEST) servers.push(decodeServer(payload.subarray(off, off + len), services[i]!.family, stats));
       });
+    }, (i) => {
+      // Service i's dump is read again from the start: forget what came of it.
+      if (current === i) servers = [];
     });
     advance(services.length);
     errors.forEach((errno, i) => {

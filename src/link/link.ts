@@ -28,7 +28,7 @@ export class LinkClient {
 
   /** Connect to rtnetlink (in `options.netns`' network namespace, or the caller's). */
   static open(options: NamespaceOption = {}): LinkClient {
-    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, options));
+    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, { ...options, name: 'link' }));
   }
 
   close(): void {

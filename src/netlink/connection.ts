@@ -1,13 +1,17 @@
 // Request/response over one netlink socket: sequence numbers, batches of acknowledged requests sent
 // many per datagram, dumps, and kernel errors mapped to typed errors. Knows message framing, not
-// what any subsystem's messages mean.
+// what any subsystem's messages mean. Transport faults (a timeout, ENOBUFS, an interrupted dump) are
+// handled here: see faults.ts for what the caller gets and must do.
 import { constants as os } from 'node:os';
-import { NetlinkSocket, LibnlError, NLE } from '../../native-bindings/libnl.js';
+import { NetlinkSocket, LibnlError, NLE, NETLINK_GENERIC, NETLINK_ROUTE } from '../../native-bindings/libnl.js';
 import {
   MessageWriter, parseMessages, parseError, type Message,
-  NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_HDRLEN,
+  NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_HDRLEN, NLM_F_DUMP,
 } from './message.js';
 import { inNetworkNamespace, type NamespaceOption } from './netns.js';
+import {
+  NetlinkFaultError, NetlinkTimeoutError, NetlinkOverrunError, NetlinkDumpInterruptedError, countNetlinkFault,
+} from './faults.js';
 
 const ERRNO_NAMES: Record<number, string> = {};
 for (const [name, n] of Object.entries(os.errno)) ERRNO_NAMES[n] ??= name;
@@ -50,26 +54,128 @@ export class KernelError extends Error {
 
 const NLM_F_DUMP_INTR = 0x10;
 const BATCH_BYTES = 64 * 1024;
+/** A dump is read at most this often: once, then again after an interruption, timeout or overrun. */
+const DUMP_ATTEMPTS = 3;
+/** A send that failed before sending anything (EINTR, EAGAIN, ENOBUFS) is made at most this often. */
+const SEND_ATTEMPTS = 3;
+/** A receive interrupted by a signal before receiving anything is made at most this often. */
+const RECV_ATTEMPTS = 5;
+/** Default bound on one blocking send or receive. The kernel answers IPVS, rtnetlink and ipset
+ * requests within the sendmsg call or the next recvmsg, so only a fault waits this long. */
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+/** What a connection needs of a socket; NetlinkSocket, or a test's wrapper around one. */
+export interface NetlinkTransport {
+  send(datagram: Uint8Array): void;
+  recvInPlace<T>(read: (datagram: Buffer) => T): T;
+  close(): void;
+}
+
+export interface ConnectionOptions extends NamespaceOption {
+  /** Names the connection in errors and metrics ("ipvs", "ipset", …); default from the protocol. */
+  name?: string;
+  /** Bound on each blocking send and receive, in ms (default DEFAULT_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /**
+   * Tests only: wraps every socket the connection opens (fault injection). Production code never
+   * sets it, and without it the connection talks to the socket directly.
+   */
+  wrap?: (socket: NetlinkSocket) => NetlinkTransport;
+}
+
+const PROTOCOL_NAMES: Record<number, string> = { [NETLINK_ROUTE]: 'route', [NETLINK_GENERIC]: 'genl', 12: 'netfilter' };
+
+/** The transport's own failures, which the connection maps to NetlinkFaultError. */
+function libnlCode(err: unknown): number | undefined {
+  return err instanceof LibnlError ? err.code : undefined;
+}
 
 export class NetlinkConnection {
-  readonly socket: NetlinkSocket;
+  readonly protocol: number;
+  readonly name: string;
+  readonly timeoutMs: number;
+  #socket: NetlinkSocket | null = null;
+  #io: NetlinkTransport | null = null;
+  readonly #wrap: ConnectionOptions['wrap'];
+  readonly #netns: string | undefined;
   #seq: number;
+  #opened = 0;
+  #closed = false;
   /** Most acknowledged requests in flight at once: their acks must all fit the receive buffer. */
   readonly window: number;
 
-  /** `options.netns`: open the socket in that network namespace (it stays bound to it). */
-  constructor(protocol: number, options: NamespaceOption = {}) {
-    this.socket = inNetworkNamespace(options.netns, () => NetlinkSocket.open(protocol));
+  /** `opts.netns`: open the socket (and any reopened after a fault) in that network namespace. */
+  constructor(protocol: number, opts: ConnectionOptions = {}) {
+    this.protocol = protocol;
+    this.name = opts.name ?? PROTOCOL_NAMES[protocol] ?? `netlink ${protocol}`;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#wrap = opts.wrap;
+    this.#netns = opts.netns;
+    const rcvbuf = this.#open();
+    // An ack costs about 1 KiB of receive buffer (skb overhead included).
+    this.window = Math.max(32, Math.floor(rcvbuf / 1280));
+    this.#seq = (Date.now() & 0x7fffffff) >>> 0;
+  }
+
+  /** Open a socket set up for batches; returns the receive buffer size granted. */
+  #open(): number {
+    const socket = inNetworkNamespace(this.#netns, () => NetlinkSocket.open(this.protocol));
+    let rcvbuf: number;
     try {
-      this.socket.capAcks();
-      const rcvbuf = this.socket.growBuffers(8 * 1024 * 1024);
-      // An ack costs about 1 KiB of receive buffer (skb overhead included).
-      this.window = Math.max(32, Math.floor(rcvbuf / 1280));
+      socket.capAcks();
+      rcvbuf = socket.growBuffers(8 * 1024 * 1024);
+      socket.setTimeouts(this.timeoutMs);
+      this.#io = this.#wrap ? this.#wrap(socket) : socket;
     } catch (err) {
-      this.socket.close();
+      socket.close();
       throw err;
     }
-    this.#seq = (Date.now() & 0x7fffffff) >>> 0;
+    this.#socket = socket;
+    this.#opened++;
+    return rcvbuf;
+  }
+
+  /** The socket to talk over, opened again if a fault dropped the last one. */
+  get #transport(): NetlinkTransport {
+    if (this.#closed) throw new LibnlError(`${this.name} connection`, NLE.BAD_SOCK, 'connection is closed');
+    if (!this.#io) this.#open();
+    return this.#io!;
+  }
+
+  /** The libnl socket itself (for libnl's own requests: family resolution, links). */
+  get socket(): NetlinkSocket {
+    void this.#transport;
+    return this.#socket!;
+  }
+
+  /** How many sockets this connection has opened: 1, plus one per fault that dropped a socket. */
+  get socketsOpened(): number {
+    return this.#opened;
+  }
+
+  /**
+   * Drop the socket after a fault: replies still on their way (late acks, the rest of a dump) go
+   * with it, so none can be taken for the answer to a later request. The next call opens another.
+   */
+  #drop(): void {
+    const io = this.#io;
+    this.#io = null;
+    this.#socket = null;
+    io?.close();
+  }
+
+  /** Count a fault, drop the socket when its state is unknown, and return the typed error to throw. */
+  #fault(op: string, err: unknown): NetlinkFaultError | undefined {
+    const code = libnlCode(err);
+    let fault: NetlinkFaultError | undefined;
+    if (code === NLE.AGAIN) fault = new NetlinkTimeoutError(op, this.timeoutMs, { cause: err });
+    else if (code === NLE.NOMEM) fault = new NetlinkOverrunError(op, { cause: err });
+    else if (err instanceof NetlinkFaultError) fault = err;
+    if (fault) countNetlinkFault(op, fault.kind);
+    // Any failure of the transport (a fault, a malformed datagram, a closed socket) leaves replies
+    // unaccounted for.
+    this.#drop();
+    return fault;
   }
 
   nextSeq(): number {
@@ -78,11 +184,55 @@ export class NetlinkConnection {
   }
 
   /**
+   * Send one datagram. A send that failed before the kernel took the datagram (interrupted, buffer
+   * busy or full) is made again: netlink hands a datagram to the kernel whole or not at all.
+   */
+  #send(op: string, datagram: Uint8Array): void {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#transport.send(datagram);
+        return;
+      } catch (err) {
+        const code = libnlCode(err);
+        const kind = code === NLE.INTR ? 'eintr' : code === NLE.AGAIN ? 'eagain' : code === NLE.NOMEM ? 'enobufs' : undefined;
+        if (kind && attempt < SEND_ATTEMPTS) {
+          countNetlinkFault(op, kind);
+          continue;
+        }
+        throw this.#fault(op, err) ?? err;
+      }
+    }
+  }
+
+  /** Receive one datagram and pass `read` a view of it; faults become typed errors (see #fault). */
+  #recvInPlace<T>(op: string, read: (datagram: Buffer) => T): T {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.#transport.recvInPlace(read);
+      } catch (err) {
+        // libnl retries EINTR itself; a wrapper may still report it. Nothing was received: again.
+        if (libnlCode(err) === NLE.INTR && attempt < RECV_ATTEMPTS) {
+          countNetlinkFault(op, 'eintr');
+          continue;
+        }
+        throw this.#fault(op, err) ?? err;
+      }
+    }
+  }
+
+  #recv(op: string): Message[] {
+    return parseMessages(this.#recvInPlace(op, (d) => Buffer.from(d)));
+  }
+
+  /**
    * Send every message in `batch` (each built with NLM_F_ACK) and return, for each, 0 or the errno
    * the kernel answered it with. Messages go many per datagram, in windows whose acknowledgements fit
-   * the receive buffer; a failing message does not stop the ones after it.
+   * the receive buffer; a failing message does not stop the ones after it. On a transport fault this
+   * throws NetlinkFaultError: some messages may have been applied and their acks lost, so nothing is
+   * sent again here; the caller reads the kernel and decides.
    */
   execute(batch: MessageWriter): number[] {
+    const op = `${this.name} batch`;
     const n = batch.messageCount;
     const results = new Array<number>(n).fill(-1);
     const index = new Map<number, number>();
@@ -96,13 +246,13 @@ export class NetlinkConnection {
       while (start < to) {
         let end = start + 1;
         while (end < to && batch.slice(start, end + 1).length <= BATCH_BYTES) end++;
-        this.socket.send(batch.slice(start, end));
+        this.#send(op, batch.slice(start, end));
         pending += end - start;
         start = end;
       }
       to = start;
       while (pending > 0) {
-        for (const m of this.#recv()) {
+        for (const m of this.#recv(op)) {
           if (m.type !== NLMSG_ERROR) continue;
           const { errno } = parseError(m.payload);
           const i = index.get(m.seq);
@@ -119,35 +269,58 @@ export class NetlinkConnection {
   /**
    * Send one request and return its reply messages: for a dump, everything up to NLMSG_DONE; for a
    * plain request (sent with NLM_F_ACK), everything up to the acknowledgement. Throws KernelError
-   * naming `what` when the kernel refuses it. A dump interrupted by a concurrent change is retried.
+   * naming `what` when the kernel refuses it. A dump (a read) is made again when it was interrupted
+   * by a concurrent change, timed out or overran the buffer; any other request throws
+   * NetlinkFaultError on a fault, since it may have been applied.
    */
   request(build: (seq: number) => MessageWriter, what: string | (() => string)): Message[] {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const seq = this.nextSeq();
-      this.socket.send(build(seq).slice());
-      const replies: Message[] = [];
-      let interrupted = false;
-      for (;;) {
-        let finished = false;
-        for (const m of this.#recv()) {
-          if (m.seq !== seq) continue;
-          if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
-          if (m.type === NLMSG_ERROR) {
-            const { errno } = parseError(m.payload);
-            if (errno !== 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
-            finished = true;
-          } else if (m.type === NLMSG_DONE) {
-            const errno = m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0;
-            if (errno > 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
-            finished = true;
-          } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
-            replies.push(m);
-          }
-        }
-        if (finished) break;
+      const datagram = build(seq).slice();
+      const dump = datagram.length >= NLMSG_HDRLEN && (datagram.readUInt16LE(6) & NLM_F_DUMP) === NLM_F_DUMP;
+      const op = `${this.name} ${dump ? 'dump' : 'request'}`;
+      let replies: Message[];
+      try {
+        replies = this.#exchange(op, datagram, seq, what);
+      } catch (err) {
+        if (dump && err instanceof NetlinkFaultError && attempt < DUMP_ATTEMPTS) continue;
+        if (dump && err instanceof NetlinkFaultError && err.kind === 'dump_interrupted') throw new NetlinkDumpInterruptedError(op, attempt);
+        throw err;
       }
-      if (!interrupted || attempt >= 4) return replies;
+      return replies;
     }
+  }
+
+  /** One request and its replies; a dump the kernel marks interrupted throws NetlinkFaultError. */
+  #exchange(op: string, datagram: Buffer, seq: number, what: string | (() => string)): Message[] {
+    this.#send(op, datagram);
+    const replies: Message[] = [];
+    let interrupted = false;
+    for (;;) {
+      let finished = false;
+      for (const m of this.#recv(op)) {
+        if (m.seq !== seq) continue;
+        if (m.flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (m.type === NLMSG_ERROR) {
+          const { errno } = parseError(m.payload);
+          if (errno !== 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
+          finished = true;
+        } else if (m.type === NLMSG_DONE) {
+          const errno = m.payload.length >= 4 ? -m.payload.readInt32LE(0) : 0;
+          if (errno > 0) throw new KernelError(typeof what === 'string' ? what : what(), errno);
+          finished = true;
+        } else if (m.type !== NLMSG_NOOP && m.type !== NLMSG_OVERRUN) {
+          replies.push(m);
+        }
+      }
+      if (finished) break;
+    }
+    if (interrupted) {
+      // The dump finished and the socket is clean: only the count, no drop.
+      countNetlinkFault(op, 'dump_interrupted');
+      throw new NetlinkFaultError(op, 'dump_interrupted', 'the dump was interrupted by a concurrent change (NLM_F_DUMP_INTR)');
+    }
+    return replies;
   }
 
   /**
@@ -155,66 +328,71 @@ export class NetlinkConnection {
    * at a time) and hand every reply message to `onReply(index, type, payload)` as it arrives, without
    * collecting them. Returns, per dump, 0 or the errno it failed with. The hot path of a full table
    * read, which is one dump per virtual service.
+   *
+   * A dump that was interrupted by a concurrent change (NLM_F_DUMP_INTR), timed out or overran the
+   * buffer is read again from the start, after `onRestart(index)` has told the caller to forget what
+   * it got of that dump; without `onRestart` (the caller cannot take replies back) such a dump throws
+   * NetlinkFaultError instead, as does one that failed DUMP_ATTEMPTS times.
    */
-  dumpEach(batch: MessageWriter, onReply: (index: number, type: number, payload: Buffer) => void): number[] {
+  dumpEach(
+    batch: MessageWriter,
+    onReply: (index: number, type: number, payload: Buffer) => void,
+    onRestart?: (index: number) => void,
+  ): number[] {
+    const op = `${this.name} dump`;
     const n = batch.messageCount;
     const errors = new Array<number>(n).fill(0);
     for (let i = 0; i < n; i++) {
       const seq = batch.seqOf(i);
-      this.socket.send(batch.slice(i, i + 1));
-      let finished = false;
-      while (!finished) {
-        // Decoded in libnl's buffer: onReply copies out what it keeps.
-        finished = this.#recvInPlace((d) => this.#walkDumpReplies(d, seq, (type, payload) => onReply(i, type, payload), (errno) => {
-          errors[i] = errno;
-        }));
+      for (let attempt = 1; ; attempt++) {
+        const state = { finished: false, interrupted: false, errno: 0 };
+        try {
+          this.#send(op, batch.slice(i, i + 1));
+          while (!state.finished) {
+            // Decoded in libnl's buffer: onReply copies out what it keeps.
+            this.#recvInPlace(op, (d) => this.#walkDumpReplies(d, seq, state, (type, payload) => onReply(i, type, payload)));
+          }
+        } catch (err) {
+          if (!(err instanceof NetlinkFaultError) || !onRestart || attempt >= DUMP_ATTEMPTS) throw err;
+          onRestart(i);
+          continue;
+        }
+        errors[i] = state.errno;
+        if (!state.interrupted) break;
+        countNetlinkFault(op, 'dump_interrupted');
+        if (!onRestart || attempt >= DUMP_ATTEMPTS) throw new NetlinkDumpInterruptedError(op, attempt);
+        onRestart(i);
       }
     }
     return errors;
   }
 
-  /** Hand each message of `seq` in datagram `d` to onReply; true once the dump is finished. */
-  #walkDumpReplies(d: Buffer, seq: number, onReply: (type: number, payload: Buffer) => void, onError: (errno: number) => void): boolean {
-    let finished = false;
+  /** Hand each message of `seq` in datagram `d` to onReply; sets state.finished once the dump is. */
+  #walkDumpReplies(
+    d: Buffer, seq: number, state: { finished: boolean; interrupted: boolean; errno: number },
+    onReply: (type: number, payload: Buffer) => void,
+  ): void {
     let at = 0;
     while (at + NLMSG_HDRLEN <= d.length) {
       const len = d.readUInt32LE(at);
       if (len < NLMSG_HDRLEN || at + len > d.length) throw new Error(`netlink: malformed message at offset ${at}`);
       const type = d.readUInt16LE(at + 4);
       if (d.readUInt32LE(at + 8) === seq) {
+        if (d.readUInt16LE(at + 6) & NLM_F_DUMP_INTR) state.interrupted = true;
         if (type === NLMSG_DONE || type === NLMSG_ERROR) {
-          finished = true;
+          state.finished = true;
           const code = len >= NLMSG_HDRLEN + 4 ? d.readInt32LE(at + NLMSG_HDRLEN) : 0;
-          if (code < 0) onError(-code);
+          if (code < 0) state.errno = -code;
         } else if (type !== NLMSG_NOOP && type !== NLMSG_OVERRUN) {
           onReply(type, d.subarray(at + NLMSG_HDRLEN, at + len));
         }
       }
       at += (len + 3) & ~3;
     }
-    return finished;
-  }
-
-  #recvRaw(): Buffer {
-    return this.#recvInPlace((d) => Buffer.from(d));
-  }
-
-  #recvInPlace<T>(read: (datagram: Buffer) => T): T {
-    try {
-      return this.socket.recvInPlace(read);
-    } catch (err) {
-      if (err instanceof LibnlError && err.code === NLE.NOMEM) {
-        throw new Error('netlink: the receive buffer overflowed and replies were lost (ENOBUFS); state is unknown, resync', { cause: err });
-      }
-      throw err;
-    }
-  }
-
-  #recv(): Message[] {
-    return parseMessages(this.#recvRaw());
   }
 
   close(): void {
-    this.socket.close();
+    this.#closed = true;
+    this.#drop();
   }
 }

@@ -223,7 +223,7 @@ export function parseMessages(datagram: Buffer): Message[] {
 export function parseError(payload: Buffer): { errno: number; requestSeq: number } {
   const err = payload.readInt32LE(0);
   const requestSeq = payload.length >= 4 + NLMSG_HDRLEN ? payload.readUInt32LE(4 + 8) : 0;
-  return { errno: -err, requestSeq };
+  return { errno: err === 0 ? 0 : -err, requestSeq }; // 0, not -0, for an ack
 }
 
 /**

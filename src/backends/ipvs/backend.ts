@@ -110,10 +110,24 @@ export class IpvsBackend implements ProxyBackend {
   }
 
   get dirty(): boolean {
-    return this.#engine.dirty;
+    return this.#failed || this.#engine.dirty;
   }
 
-  sync({ full, changes, model }: BackendSyncInput): BackendSyncResult {
+  /** The last sync threw midway (a netlink fault, …): what it applied is unknown, so the next one is full. */
+  #failed = false;
+
+  sync(input: BackendSyncInput): BackendSyncResult {
+    try {
+      const r = this.#syncOnce({ ...input, full: input.full || this.#failed });
+      this.#failed = false;
+      return r;
+    } catch (err) {
+      this.#failed = true;
+      throw err;
+    }
+  }
+
+  #syncOnce({ full, changes, model }: BackendSyncInput): BackendSyncResult {
     const t0 = performance.now();
     const r = this.#engine.sync(model.desired, full ? undefined : changes.changedKeys);
     const counts = { ...r.counts };

@@ -9,6 +9,7 @@ import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../../ipvs/types.js';
 import { LinkClient } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
+import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
 import { plan, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
@@ -43,7 +44,15 @@ export interface SyncResult {
   /** Where the time went: reading the kernel, planning, binding VIPs, IPVS operations, unbinding. */
   phases: { readMs: number; planMs: number; bindMs: number; applyMs: number; unbindMs: number };
   counts: Record<string, number>;
+  /** 1, or more when a netlink fault (timeout, ENOBUFS, …) made the engine read the kernel again and retry. */
+  attempts: number;
 }
+
+/**
+ * A sync that hits a netlink fault is made once more at once, from a fresh read of the kernel;
+ * a second fault fails the sync (the agent retries it later, again from a fresh read).
+ */
+const SYNC_ATTEMPTS = 2;
 
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
@@ -157,6 +166,23 @@ export class SyncEngine {
    * model may be stale, the kernel is read again first and everything is compared (drift repair).
    */
   sync(desired: DesiredIpvs, changed?: Iterable<string>): SyncResult {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1);
+        result.attempts = attempt;
+        return result;
+      } catch (err) {
+        // Whatever the failed attempt applied is not in the model, and an acknowledgement may have been
+        // lost with it: only a fresh read of the kernel says what to do next, so nothing is sent twice
+        // blindly (an add whose ack was lost is found in the kernel, not added again) and nothing is lost.
+        this.#dirty = true;
+        if (!(err instanceof NetlinkFaultError) || attempt >= SYNC_ATTEMPTS) throw err;
+        this.#log.warn({ err: err.message, kind: err.kind, attempt }, 'netlink fault during sync; reading the kernel again and retrying');
+      }
+    }
+  }
+
+  #syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean): SyncResult {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     if (full) this.#readKernel(desired);
@@ -175,15 +201,15 @@ export class SyncEngine {
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
-    // the first sync, which builds the table).
-    result.repaired = full && !first ? result.operations : 0;
+    // the first sync, which builds the table, and on a retry, which finishes the failed attempt's work).
+    result.repaired = full && !first && !retry ? result.operations : 0;
     result.durationMs = performance.now() - t0;
     return result;
   }
 
   #apply(p: Plan): SyncResult {
     const counts: OperationCounts = {};
-    const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts,
+    const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
     let t = performance.now();
     // VIPs first, so a service is reachable the moment IPVS has it.
@@ -294,6 +320,11 @@ export class SyncEngine {
       try {
         current = this.#ipvs.servers(list[0]!.service as ServiceKey, { stats: false });
       } catch (err) {
+        // A fault says nothing about the service: keep draining, read the kernel at the next sync.
+        if (err instanceof NetlinkFaultError) {
+          this.#dirty = true;
+          throw err;
+        }
         // The service itself is gone: nothing left to drain.
         for (const d of list) this.#draining.delete(`${key}|${serverKeyString(d.server)}`);
         this.#log.debug({ service: key, err: (err as Error).message }, 'draining: service gone');
@@ -320,7 +351,13 @@ export class SyncEngine {
       }
     }
     if (!ops.length) return 0;
-    const r = this.#ipvs.apply(ops);
+    let r;
+    try {
+      r = this.#ipvs.apply(ops);
+    } catch (err) {
+      this.#dirty = true;
+      throw err;
+    }
     const failed = new Set(r.failures.map((f) => f.index));
     ops.forEach((op, i) => {
       if (!failed.has(i)) this.#record(op);

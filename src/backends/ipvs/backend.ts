@@ -18,6 +18,7 @@ import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBa
 import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
 import { IpsetSync } from './ipsets.js';
+import { finish, type Steps } from '../../loop/pacer.js';
 
 type LbPort = ReturnType<typeof lbClosedToNode>[number];
 
@@ -113,13 +114,18 @@ export class IpvsBackend implements ProxyBackend {
     return this.#engine.dirty;
   }
 
-  sync({ full, changes, model }: BackendSyncInput): BackendSyncResult {
+  sync(input: BackendSyncInput): BackendSyncResult {
+    return finish(this.syncSteps(input));
+  }
+
+  /** sync() in pieces (see loop/pacer.ts): IPVS, VIPs and ipsets; the iptables rules in one piece. */
+  *syncSteps({ full, changes, model }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    const r = this.#engine.sync(model.desired, full ? undefined : changes.changedKeys);
+    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     const ti = performance.now();
-    const sets = this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
+    const sets = yield* this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
     const tr = performance.now();
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
@@ -144,11 +150,11 @@ export class IpvsBackend implements ProxyBackend {
   }
 
   /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
-  #syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): { added: number; removed: number; ipsetMs: number } {
+  *#syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; ipsetMs: number }> {
     if (!this.#ipsets) return { added: 0, removed: 0, ipsetMs: 0 };
     const r = full
-      ? this.#ipsets.reconcile(model.ipsetEntries())
-      : this.#ipsets.applyChanges(added, removed, (k) => model.hasIpsetEntry(k));
+      ? yield* this.#ipsets.reconcileSteps(model.ipsetEntries())
+      : yield* this.#ipsets.applyChangesSteps(added, removed, (k) => model.hasIpsetEntry(k));
     for (const f of r.failures) failures.push({ op: 'ipset', message: f });
     // The rules depend on the configuration, and on the load balancers whose source ranges keep the
     // node out (one DROP rule each): those are looked up again only when their entries changed.

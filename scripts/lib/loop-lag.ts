@@ -56,6 +56,9 @@ export class LagProbe {
   }
 
   async stop(): Promise<LagFigures> {
+    // A loop held until just now has its delay sample still to take: the histogram's timer fires at
+    // the next turn, so wait for it before disabling.
+    await new Promise((r) => setTimeout(r, 20));
     this.#histogram.disable();
     this.#polling = false;
     await this.#poller;

@@ -119,6 +119,7 @@ export class Agent {
         this.#runner.start();
       },
       error: (kind, err) => this.#log.warn({ kind, err: err.message }, 'source error (retrying)'),
+      watchRestarted: (kind, reason) => this.metrics.watchRestarts.inc({ kind, reason }),
     });
     this.#drainTimer = setInterval(() => this.#housekeeping(), o.drainCheckMs ?? 10_000);
     this.#drainTimer.unref();

@@ -5,8 +5,11 @@
 //   - one endpoint added to one Service: the netlink operations it took and the time from the event
 //     to the kernel;
 //   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
-//   - the agent process' RSS now and at its peak (VmHWM).
-//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--json]
+//   - the agent process' RSS now and at its peak (VmHWM);
+//   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
+//     and GET /healthz polled every 100 ms): --lag-only measures just that (no floor, no endpoint
+//     change, no memory figures).
+//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--lag-only] [--json]
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +18,7 @@ import { Agent } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
 import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './lib/bench-objects.js';
 import { LinkClient } from '../src/link/link.js';
+import { LagProbe, type LagFigures } from './lib/loop-lag.js';
 import type { Operation } from '../src/ipvs/types.js';
 
 const args = process.argv.slice(2);
@@ -22,6 +26,7 @@ const opt = (name: string, dflt: number) => (args.includes(name) ? Number(args[a
 const N = opt('--services', 10_000);
 const M = opt('--endpoints', 10);
 const json = args.includes('--json');
+const lagOnly = args.includes('--lag-only');
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 const service = (i: number) => benchService(i, 8080);
@@ -54,7 +59,7 @@ if (args.includes('--floor-only')) {
   process.stdout.write(JSON.stringify({ floorApplyMs: floor() }) + '\n');
   process.exit(0);
 }
-{
+if (!lagOnly) {
   const self = fileURLToPath(import.meta.url);
   execFileSync('ip', ['netns', 'add', 'kipvs-bench-floor']);
   // With lo down the kernel rejects masquerading real servers ("address not unicast").
@@ -71,7 +76,7 @@ if (args.includes('--floor-only')) {
 const source = new MemorySource();
 const agent = new Agent({
   nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
-  excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '', metricsBindAddress: '',
+  excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
   stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
   // --no-optimize-for-size: measure what V8's size mode costs and saves.
   optimizeForSize: !args.includes('--no-optimize-for-size'),
@@ -83,10 +88,16 @@ for (let i = 0; i < N; i++) {
   source.upsert('EndpointSlice', slice(i, M));
 }
 out.feedMs = Math.round(performance.now() - tFeed);
+const lag = (label: string, f: LagFigures) => {
+  for (const [k, v] of Object.entries(f)) out[`${label}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+};
+const initialProbe = new LagProbe();
+initialProbe.start(agent.healthzPort);
 const t0 = performance.now();
 source.events!.synced();
 await agent.firstSync();
 out.initialSyncMs = Math.round(performance.now() - t0);
+lag('initial', await initialProbe.stop());
 out.initialOperations = agent.lastSync?.operations ?? 0;
 const phases = (label: string) => {
   const p = agent.lastSync!.phases;
@@ -119,7 +130,7 @@ out.ipsetEntries = agent.metrics.ipsetEntries.get({});
 }
 
 // 3. One endpoint added to one Service: event to kernel.
-{
+if (!lagOnly) {
   const i = Math.floor(N / 2);
   const before = agent.lastSync;
   const t = performance.now();
@@ -139,10 +150,13 @@ out.ipsetEntries = agent.metrics.ipsetEntries.get({});
 // 4. A no-op periodic reconcile.
 {
   const cpu = process.cpuUsage();
+  const probe = new LagProbe();
+  probe.start(agent.healthzPort);
   const t = performance.now();
   await agent.syncNow('period');
   out.noopReconcileMs = Math.round(performance.now() - t);
   const used = process.cpuUsage(cpu);
+  lag('noop', await probe.stop());
   out.noopReconcileCpuMs = Math.round((used.user + used.system) / 1000);
   out.noopReconcileOperations = agent.lastSync?.operations ?? -1;
   phases('noop');
@@ -167,8 +181,22 @@ await agent.stop();
   link.close();
 }
 
+const lagRows = (label: string): [string, string][] => [
+  [`  event-loop delay p50 / p99 / max`, `${out[`${label}LagP50Ms`]} / ${out[`${label}LagP99Ms`]} / ${out[`${label}LagMaxMs`]} ms`],
+  [`  GET /healthz every 100 ms: answered, p50 / max latency`, `${out[`${label}HealthzPolls`]}, ${out[`${label}HealthzP50Ms`]} / ${out[`${label}HealthzMaxMs`]} ms`],
+];
 if (json) {
   process.stdout.write(JSON.stringify(out) + '\n');
+} else if (lagOnly) {
+  const rows: [string, string][] = [
+    ['services x endpoints', `${N} x ${M} (${N * (M + 1)} IPVS objects, ${N} VIPs)`],
+    ['agent: initial sync', `${out.initialSyncMs} ms (${out.initialOperations} IPVS operations + ${N} VIP binds)`],
+    ...lagRows('initial'),
+    ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
+    ...lagRows('noop'),
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${v}\n`);
 } else {
   const rows: [string, string][] = [
     ['services x endpoints', `${N} x ${M} (${N * (M + 1)} IPVS objects, ${N} VIPs)`],
@@ -176,10 +204,12 @@ if (json) {
     ['agent: feeding objects to the model', `${out.feedMs} ms`],
     ['agent: initial sync', `${out.initialSyncMs} ms (${(out.initialSyncMs! / out.floorApplyMs!).toFixed(2)}x the floor; ${out.initialOperations} IPVS operations + ${N} VIP binds)`],
     ['  of which: model, kernel read, plan, VIP binds, IPVS ops, ipsets, iptables', `${out.initialModelMs} / ${out.initialReadMs} / ${out.initialPlanMs} / ${out.initialBindMs} / ${out.initialApplyMs} / ${out.initialIpsetMs} / ${out.initialIptablesMs} ms (${out.ipsetEntries} ipset entries)`],
+    ...lagRows('initial'),
     ['one endpoint added: operations', `${out.oneEndpointOperations} (${out.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
     ['one endpoint added: event to kernel', `${out.oneEndpointMs} ms (model ${out.oneEndpointModelMs} ms, engine ${out.oneEndpointSyncMs} ms)`],
     ['no-op periodic reconcile', `${out.noopReconcileMs} ms wall, ${out.noopReconcileCpuMs} ms CPU, ${out.noopReconcileOperations} operations`],
     ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${out.noopReadMs} / ${out.noopPlanMs} / ${out.noopIpsetMs} / ${out.noopIptablesMs} ms`],
+    ...lagRows('noop'),
     ['RSS / heap total after the initial sync, after the reconcile', `${out.afterInitialRssMB} / ${out.afterInitialHeapTotalMB} MB, ${out.afterReconcileRssMB} / ${out.afterReconcileHeapTotalMB} MB`],
     ['agent RSS / heap used / heap total / external', `${out.rssMB} MB / ${out.heapUsedMB} MB / ${out.heapTotalMB} MB / ${out.externalMB} MB`],
     ['agent peak RSS (VmHWM, whole run)', `${out.peakRssMB} MB (target <= 200 MB)`],

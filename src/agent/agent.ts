@@ -26,6 +26,7 @@ import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
 import type { AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
+import { Pacer } from '../loop/pacer.js';
 
 export type { AgentOptions } from './options.js';
 
@@ -69,6 +70,10 @@ export class Agent {
   #syncedWaiters: (() => void)[] = [];
   #warnedNoPodCIDRs = false;
   #stopping = false;
+  #syncQueue: Promise<void> = Promise.resolve();
+  #syncing = false;
+  /** The last sync's turns of the event loop and its longest stretch without one (ms). */
+  lastSyncLoop: { turns: number; longestMs: number } | undefined;
   readonly events: EventRecorder;
   #process?: ProcessMetrics;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
@@ -114,6 +119,7 @@ export class Agent {
         this.#runner.start();
       },
       error: (kind, err) => this.#log.warn({ kind, err: err.message }, 'source error (retrying)'),
+      watchRestarted: (kind, reason) => this.metrics.watchRestarts.inc({ kind, reason }),
     });
     this.#drainTimer = setInterval(() => this.#housekeeping(), o.drainCheckMs ?? 10_000);
     this.#drainTimer.unref();
@@ -266,20 +272,41 @@ export class Agent {
     }
   }
 
-  async #sync(reason: RunReason): Promise<void> {
+  /**
+   * Syncs run one at a time (the runner's and syncNow()'s alike): a sync gives the event loop turns
+   * (see loop/pacer.ts), and another must not start in one of them.
+   */
+  #sync(reason: RunReason): Promise<void> {
+    const run = this.#syncQueue.then(() => this.#syncOnce(reason));
+    this.#syncQueue = run.catch(() => {});
+    return run;
+  }
+
+  async #syncOnce(reason: RunReason): Promise<void> {
     if (!this.#synced || this.#stopping) return;
+    this.#syncing = true;
+    try {
+      await this.#syncPaced(reason);
+    } finally {
+      this.#syncing = false;
+    }
+  }
+
+  async #syncPaced(reason: RunReason): Promise<void> {
     const t0 = performance.now();
+    const pacer = new Pacer();
     const full = reason === 'period' || !this.#lastSync || this.#backend.dirty;
     let result: BackendSyncResult;
     let changedServices: string[] = [];
     try {
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
-      const changes = this.#model.commit();
+      const changes = await pacer.run(this.#model.commitSteps());
       this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
-      result = this.#backend.sync({ full, changes, model: this.#model });
+      const input = { full, changes, model: this.#model };
+      result = this.#backend.syncSteps ? await pacer.run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       this.#cleanConntrack(result.kind === 'full', changedServices);
       const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
       await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
@@ -335,7 +362,9 @@ export class Agent {
     this.#log.info({
       reason, mode: this.#backend.mode, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
       failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
+      loop: { turns: pacer.turns, longestMs: r1(pacer.longestMs) },
     }, 'sync');
+    this.lastSyncLoop = { turns: pacer.turns, longestMs: pacer.longestMs };
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 
@@ -376,7 +405,8 @@ export class Agent {
   }
 
   #housekeeping(): void {
-    if (!this.#backend || this.#stopping) return;
+    // Not inside a sync (between its pieces): the sync's plan stands on the kernel model it read.
+    if (!this.#backend || this.#stopping || this.#syncing) return;
     try {
       const n = this.#backend.housekeeping();
       if (n) this.metrics.operations.inc({ op: 'delete-server' }, n);
@@ -448,6 +478,7 @@ export class Agent {
     clearInterval(this.#drainTimer);
     await this.#o.source.stop();
     await this.#runner?.idle();
+    await this.#syncQueue;
     this.#hc?.close();
     for (const s of this.#servers) s.close();
     this.#state?.close();

@@ -6,6 +6,7 @@
 import type { ProxyModel } from '../model/model.js';
 import type { ModelChanges } from '../model/types.js';
 import type { Family } from '../netlink/address.js';
+import type { Steps } from '../loop/pacer.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -67,6 +68,11 @@ export interface ProxyBackend {
    */
   start(): void;
   sync(input: BackendSyncInput): BackendSyncResult;
+  /**
+   * The same sync in pieces, for a Pacer (see loop/pacer.ts): the agent's event loop turns between
+   * them. A backend without it syncs in one piece.
+   */
+  syncSteps?(input: BackendSyncInput): Steps<BackendSyncResult>;
   /** The next sync must be full: a failure left the kernel state uncertain. */
   readonly dirty: boolean;
   /** Work between syncs (IPVS: delete drained real servers). Returns operations made. */

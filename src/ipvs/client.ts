@@ -4,6 +4,7 @@
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
+import { finish, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
   beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
@@ -20,6 +21,8 @@ import type {
 
 /** Operations encoded per buffer in apply(); each buffer still goes out in as few sends as fit. */
 const APPLY_CHUNK = 4096;
+/** Real-server dumps per buffer in forEachEntry(). */
+const DUMP_CHUNK = 4096;
 
 /** The kernel has no IPVS (module not loaded or not built). */
 export class IpvsUnavailableError extends Error {
@@ -207,16 +210,34 @@ export class IpvsClient {
    * soon as they are read, so a caller that keeps little does not hold the whole table at once.
    */
   forEachEntry(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
+    finish(this.forEachEntrySteps(opts, fn));
+  }
+
+  /**
+   * forEachEntry() in pieces (see loop/pacer.ts): one dump of the services, then their real-server
+   * dumps a piece at a time, each piece yielding the number of services it read.
+   */
+  *forEachEntrySteps(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): Steps<void> {
     const stats = opts.stats ?? true;
     const services = this.services(opts);
-    // One GET_DEST dump per service, built in one buffer and run back to back.
-    const w = new MessageWriter(services.length * 64 + 64);
-    for (const service of services) {
+    let size = yield 0;
+    for (let start = 0; start < services.length;) {
+      const end = Math.min(services.length, start + (size ?? DUMP_CHUNK));
+      this.#readServers(services, start, end, stats, fn);
+      size = yield end - start;
+      start = end;
+    }
+  }
+
+  /** The real servers of services[start..end), one GET_DEST dump per service, built in one buffer and run back to back. */
+  #readServers(services: ServiceInfo[], start: number, end: number, stats: boolean, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
+    const w = new MessageWriter((end - start) * 64 + 64);
+    for (let i = start; i < end; i++) {
       beginIpvs(w, this.#family, Cmd.GET_DEST, this.#conn.nextSeq(), true);
-      putService(w, service, false);
+      putService(w, services[i]!, false);
       w.end();
     }
-    let current = 0;
+    let current = start;
     let servers: RealServerInfo[] = [];
     // Replies come in request order: a reply for service i means every service before it is done.
     const advance = (to: number) => {
@@ -226,20 +247,20 @@ export class IpvsClient {
       }
     };
     const errors = this.#conn.dumpEach(w, (i, _type, payload) => {
-      advance(i);
+      advance(start + i);
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
-        if (type === CmdAttr.DEST) servers.push(decodeServer(payload.subarray(off, off + len), services[i]!.family, stats));
+        if (type === CmdAttr.DEST) servers.push(decodeServer(payload.subarray(off, off + len), services[start + i]!.family, stats));
       });
     }, (i) => {
       // Service i's dump is read again from the start: forget what came of it.
       if (current === i) servers = [];
     });
-    advance(services.length);
+    advance(end);
     errors.forEach((errno, i) => {
       // ESRCH: deleted between the two dumps; listed with no servers rather than fail the listing.
       if (errno !== 0 && errnoName(errno) !== 'ESRCH') {
-        throw new KernelError(`list real servers of ${describeService(services[i]!)}`, errno);
+        throw new KernelError(`list real servers of ${describeService(services[start + i]!)}`, errno);
       }
     });
   }
@@ -278,11 +299,18 @@ export class IpvsClient {
    * its own: a failure names its operation and does not stop the ones after it. Order is kept.
    */
   apply(operations: readonly Operation[]): BatchResult {
+    return finish(this.applySteps(operations));
+  }
+
+  /** apply() in pieces (see loop/pacer.ts), each yielding the number of operations it sent. */
+  *applySteps(operations: readonly Operation[]): Steps<BatchResult> {
     // Encoded a chunk at a time: a 110,000-operation sync would otherwise hold a 30 MB buffer.
     let applied = 0;
     const failures: OperationFailure[] = [];
-    for (let start = 0; start < operations.length; start += APPLY_CHUNK) {
-      const end = Math.min(operations.length, start + APPLY_CHUNK);
+    // A piece of no items first: a pacer answers with the size of the first real one.
+    let size = yield 0;
+    for (let start = 0; start < operations.length;) {
+      const end = Math.min(operations.length, start + (size ?? APPLY_CHUNK));
       const w = new MessageWriter(Math.max(4096, (end - start) * 96));
       const sent: number[] = [];
       for (let index = start; index < end; index++) {
@@ -305,6 +333,8 @@ export class IpvsClient {
           failures.push({ index, operation, error: new KernelError(describeOperation(operation), errno) });
         }
       });
+      size = yield end - start;
+      start = end;
     }
     failures.sort((a, b) => a.index - b.index);
     return { applied, failures };

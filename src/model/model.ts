@@ -6,6 +6,7 @@
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
 import { canonicalAddress, familyOf, type Family } from '../netlink/address.js';
+import { finish, type Steps } from '../loop/pacer.js';
 import { computeCompact } from './compute.js';
 import { compactService, compactSlice } from './compact.js';
 import type { CompactSlice } from './compact.js';
@@ -202,12 +203,26 @@ export class ProxyModel {
   }
 
   commit(): ModelChanges {
+    return finish(this.commitSteps());
+  }
+
+  /**
+   * commit() in pieces of Services (see loop/pacer.ts). Changes that arrive between pieces wait for
+   * the next commit: the Services to recompute were taken at the start.
+   */
+  *commitSteps(): Steps<ModelChanges> {
     const changes: ModelChanges = { changedKeys: new Set(), changedServices: [], addressesChanged: false, warnings: [], ipsetAdded: [], ipsetRemoved: [] };
     if (this.dirty.size === 0) return changes;
     const ctx = this.context();
     const names = [...this.dirty].sort();
     this.dirty.clear();
+    let size = yield 0;
+    let left = size ?? Infinity;
     for (const name of names) {
+      if (left-- <= 0) {
+        size = yield size ?? 0;
+        left = (size ?? Infinity) - 1;
+      }
       const old = this.computed.get(name);
       const svc = this.svcs.get(name);
       const neu = svc ? computeCompact(svc, this.slicesBySvc.get(name) ?? [], ctx) : undefined;

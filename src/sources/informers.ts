@@ -15,8 +15,15 @@
 //   what it emitted (kind/namespace/name → resourceVersion), so an unchanged object is never re-emitted.
 // - Any other error (connection refused, 5xx, a list that fails) calls the informer's error handlers and
 //   ListWatch stops for good. This source reports it through events.error and restarts the informer after an
-//   exponential backoff (initialMs doubling up to maxMs); the cache and what was emitted stay, so nothing is
-//   removed because of an error. The backoff resets once a list or a watch event succeeds again.
+//   exponential backoff (initialMs doubling up to maxMs) with equal jitter (backoff.ts: each delay is drawn
+//   from [d/2, d], so that the nodes of a cluster do not all relist at the same instant after an API server
+//   outage); the cache and what was emitted stay, so nothing is removed because of an error. The backoff
+//   resets once a list or a watch event succeeds again.
+// - A stuck watch (the connection is open but nothing comes: no event, no bookmark, and the server's
+//   timeoutSeconds has not closed it) is detected: when nothing arrives for stalledWatchMs (default twice the
+//   watch's timeoutSeconds, far above the API server's bookmark interval of about a minute) the watch is
+//   aborted and ended as if the server had closed it, so ListWatch watches again from its last
+//   resourceVersion (no relist). It is logged and reported through events.watchRestarted.
 // - ListWatch passes only resourceVersion, labelSelector and fieldSelector to the watch; the Watch wrapper here
 //   adds allowWatchBookmarks=true and a timeoutSeconds (randomised, as client-go does) so that a silently dead
 //   connection cannot hold a watch forever, and the field selector for the Node (makeInformer has no field
@@ -36,17 +43,23 @@ import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
 import { objectKey } from './types.js';
+import { backoffDelay } from './backoff.js';
 
 export interface InformerSourceOptions {
   kubeConfig: KubeConfig;
   nodeName: string;
   log: Logger;
-  /** Restart delays after an error: initialMs doubling up to maxMs (defaults 500 ms and 30 s). */
-  backoff?: { initialMs?: number; maxMs?: number };
+  /** Restart delays after an error: initialMs doubling up to maxMs (defaults 500 ms and 30 s), with equal jitter (backoff.ts). */
+  backoff?: { initialMs?: number; maxMs?: number; random?: () => number };
   /** Watch timeoutSeconds sent to the server: a random value in [min, max] (default 300–600 s, as client-go). */
   watchTimeoutSeconds?: { min: number; max: number };
   /** Page size of lists (default 500). */
   pageSize?: number;
+  /**
+   * A watch that delivers nothing (no event, no bookmark) for this long is taken as stuck and restarted
+   * from its last resourceVersion. Default: twice the watch's timeoutSeconds.
+   */
+  stalledWatchMs?: number;
 }
 
 export const SERVICE_LABEL_SELECTOR = '!service.kubernetes.io/service-proxy-name';
@@ -91,6 +104,7 @@ export function informerSource(options: InformerSourceOptions): Source {
   const maxMs = options.backoff?.maxMs ?? 30_000;
   const timeouts = options.watchTimeoutSeconds ?? { min: 300, max: 600 };
   const pageSize = options.pageSize ?? 500;
+  const backoff = { initialMs, maxMs, ...(options.backoff?.random ? { random: options.backoff.random } : {}) };
   const server = kubeConfig.getCurrentCluster()?.server ?? '(no cluster)';
 
   let events: SourceEvents | undefined;
@@ -132,7 +146,6 @@ export function informerSource(options: InformerSourceOptions): Source {
   }
 
   function makeWatcher(ch: { kind: Kind; fieldSelector?: string; channel?: Channel }): Watcher {
-    const inner = new Watch(kubeConfig);
     return {
       async watch(path, queryParams, callback, done) {
         const c = ch.channel!;
@@ -147,7 +160,7 @@ export function informerSource(options: InformerSourceOptions): Source {
         // ListWatch re-watches at once when a watch ends cleanly; back off when they end at once with nothing.
         const now = Date.now();
         if (c.lastWatchAt > 0 && now - c.lastWatchAt < QUICK_WATCH_MS && !c.lastWatchHadEvents) {
-          const delay = Math.min(maxMs, initialMs * 2 ** c.quickCloses);
+          const delay = backoffDelay(c.quickCloses, backoff);
           c.quickCloses++;
           log.debug({ kind: ch.kind, delayMs: delay }, 'watch ended at once; delaying the next one');
           await new Promise((r) => setTimeout(r, delay));
@@ -158,14 +171,17 @@ export function informerSource(options: InformerSourceOptions): Source {
         c.lastWatchAt = Date.now();
         c.lastWatchHadEvents = false;
         const span = Math.max(0, timeouts.max - timeouts.min);
+        const timeoutSeconds = Math.round(timeouts.min + Math.random() * span);
         const params = {
           ...queryParams,
           allowWatchBookmarks: true,
-          timeoutSeconds: Math.round(timeouts.min + Math.random() * span),
+          timeoutSeconds,
           ...(ch.fieldSelector ? { fieldSelector: ch.fieldSelector } : {}),
         };
         log.debug({ kind: ch.kind, resourceVersion: queryParams.resourceVersion }, 'watch');
-        return inner.watch(path, params, (phase, obj, raw) => {
+        const stall = guardStall(ch.kind, String(queryParams.resourceVersion ?? ''), options.stalledWatchMs ?? 2 * timeoutSeconds * 1000, done);
+        const request = new Watch(stall.kubeConfig).watch(path, params, (phase, obj, raw) => {
+          stall.alive();
           if (phase !== 'ERROR') {
             backoffReset(c);
             c.lastWatchHadEvents = true;
@@ -176,7 +192,71 @@ export function informerSource(options: InformerSourceOptions): Source {
             log.info({ kind: ch.kind, status: obj }, 'watch ERROR event');
           }
           callback(phase, obj, raw);
-        }, done);
+        }, stall.done);
+        return stall.controller(request);
+      },
+    };
+  }
+
+  /**
+   * The stuck-watch guard of one watch request: a timer restarted by everything the watch delivers.
+   * When it fires, the watch is ended as a clean close (ListWatch watches again from its resourceVersion)
+   * and the request aborted; the abort's own error is not passed on. The request may be stuck before the
+   * response headers, when client-node has not returned its AbortController yet (its Watch returns it
+   * once the headers are in): so the controller handed to ListWatch is ours, and the request's fetch
+   * gets our signal as well as its own, through the kubeconfig the Watch reads its fetch options from.
+   */
+  function guardStall(kind: Kind, resourceVersion: string, ms: number, done: DoneCallback) {
+    let ended = false;
+    let inner: AbortController | undefined;
+    const ours = new AbortController();
+    ours.signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      inner?.abort();
+    });
+    const finish = (err: unknown) => {
+      clearTimeout(timer);
+      if (ended) return;
+      ended = true;
+      done(err);
+    };
+    const fire = () => {
+      if (ended || stopped) return;
+      log.warn({ kind, resourceVersion, silentMs: ms }, 'watch stalled (no event or bookmark); restarting it');
+      events?.watchRestarted?.(kind, 'stalled');
+      finish(null);
+      ours.abort();
+    };
+    let timer = setTimeout(fire, ms);
+    const config = {
+      getCurrentCluster: () => kubeConfig.getCurrentCluster(),
+      async applyToFetchOptions(opts: object) {
+        const init = (await kubeConfig.applyToFetchOptions(opts)) as { signal?: AbortSignal };
+        // Watch sets init.signal to its own controller's signal: ours is added to it.
+        let signal: AbortSignal | undefined;
+        Object.defineProperty(init, 'signal', {
+          get: () => signal,
+          set: (s: AbortSignal | undefined) => { signal = s ? AbortSignal.any([s, ours.signal]) : ours.signal; },
+          enumerable: true,
+          configurable: true,
+        });
+        return init;
+      },
+    };
+    return {
+      kubeConfig: config as unknown as KubeConfig,
+      alive() {
+        if (ended) return;
+        clearTimeout(timer);
+        timer = setTimeout(fire, ms);
+      },
+      done: finish,
+      async controller(request: Promise<AbortController>): Promise<AbortController> {
+        request.then((c) => {
+          inner = c;
+          if (ours.signal.aborted) c.abort();
+        }, (err: unknown) => finish(err));
+        return ours;
       },
     };
   }
@@ -209,7 +289,7 @@ export function informerSource(options: InformerSourceOptions): Source {
   function onError(ch: Channel, err: unknown): void {
     if (stopped || !events) return;
     const e = asError(err);
-    const delay = Math.min(maxMs, initialMs * 2 ** ch.failures);
+    const delay = backoffDelay(ch.failures, backoff);
     ch.failures++;
     log.warn({ kind: ch.kind, err: e.message, retryInMs: delay }, 'list/watch failed; retrying');
     events.error(ch.kind, e);

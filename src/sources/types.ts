@@ -14,6 +14,8 @@ export interface SourceEvents {
   synced(): void;
   /** A list/watch or file problem; the source keeps retrying by itself. */
   error(kind: Kind | 'manifests', err: Error): void;
+  /** The source restarted a watch by itself (e.g. 'stalled': nothing came for too long). */
+  watchRestarted?(kind: Kind, reason: string): void;
 }
 
 export interface Source {

@@ -175,6 +175,8 @@ export class FakeApiServer {
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private baseUrl = '';
   private listDelay = 0;
+  private stall: false | 'headers' | 'silent' = false;
+  private stalled = new Set<http.ServerResponse>();
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}
 
@@ -328,6 +330,30 @@ export class FakeApiServer {
 
   /** Number of open watch streams. */
   get openWatches(): number { return this.watches.size; }
+
+  /**
+   * Stall mode, for stuck-watch tests: while on, a new watch request is accepted and then nothing more
+   * happens on it (no event, no bookmark, no timeoutSeconds close), with its connection left open, as a
+   * watch behind a dead proxy or a wedged server looks. 'headers' answers 200 first; 'silent' sends not
+   * even that. Watches already open, lists and everything else are unaffected; stalled connections stay
+   * stalled after the mode is turned off (until the client goes or the server stops).
+   */
+  stallWatches(how: 'headers' | 'silent' | false): void {
+    this.stall = how;
+  }
+
+  /** Watch requests being held by stall mode (connections still open). */
+  get stalledWatches(): number { return this.stalled.size; }
+
+  private serveStalledWatch(res: http.ServerResponse, rec: RequestRecord): void {
+    if (this.stall === 'headers') {
+      rec.status = 200;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+      res.flushHeaders();
+    }
+    this.stalled.add(res);
+    res.on('close', () => this.stalled.delete(res));
+  }
 
   /**
    * Takes the server down or up. Down: open watches and connections are cut, then every new request is
@@ -548,6 +574,7 @@ export class FakeApiServer {
 
   private serveWatch(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, info: ResourceInfo,
                      namespace: string | undefined, match: (o: Obj) => boolean, query: Record<string, string>): void {
+    if (this.stall) return this.serveStalledWatch(res, rec);
     const from = query.resourceVersion ?? '';
     const fromRv = from === '' || from === '0' ? undefined : Number(from);
     if (fromRv !== undefined && !Number.isFinite(fromRv)) {

@@ -18,6 +18,7 @@ import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBa
 import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
 import { IpsetSync } from './ipsets.js';
+import { finish, type Steps } from '../../loop/pacer.js';
 
 type LbPort = ReturnType<typeof lbClosedToNode>[number];
 
@@ -117,8 +118,13 @@ export class IpvsBackend implements ProxyBackend {
   #failed = false;
 
   sync(input: BackendSyncInput): BackendSyncResult {
+    return finish(this.syncSteps(input));
+  }
+
+  /** sync() in pieces (see loop/pacer.ts): IPVS, VIPs and ipsets; the iptables rules in one piece. */
+  *syncSteps(input: BackendSyncInput): Steps<BackendSyncResult> {
     try {
-      const r = this.#syncOnce({ ...input, full: input.full || this.#failed });
+      const r = yield* this.#syncOnce({ ...input, full: input.full || this.#failed });
       this.#failed = false;
       return r;
     } catch (err) {
@@ -127,13 +133,13 @@ export class IpvsBackend implements ProxyBackend {
     }
   }
 
-  #syncOnce({ full, changes, model }: BackendSyncInput): BackendSyncResult {
+  *#syncOnce({ full, changes, model }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    const r = this.#engine.sync(model.desired, full ? undefined : changes.changedKeys);
+    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     const ti = performance.now();
-    const sets = this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
+    const sets = yield* this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
     const tr = performance.now();
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
@@ -158,11 +164,11 @@ export class IpvsBackend implements ProxyBackend {
   }
 
   /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
-  #syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): { added: number; removed: number; ipsetMs: number } {
+  *#syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; ipsetMs: number }> {
     if (!this.#ipsets) return { added: 0, removed: 0, ipsetMs: 0 };
     const r = full
-      ? this.#ipsets.reconcile(model.ipsetEntries())
-      : this.#ipsets.applyChanges(added, removed, (k) => model.hasIpsetEntry(k));
+      ? yield* this.#ipsets.reconcileSteps(model.ipsetEntries())
+      : yield* this.#ipsets.applyChangesSteps(added, removed, (k) => model.hasIpsetEntry(k));
     for (const f of r.failures) failures.push({ op: 'ipset', message: f });
     // The rules depend on the configuration, and on the load balancers whose source ranges keep the
     // node out (one DROP rule each): those are looked up again only when their entries changed.

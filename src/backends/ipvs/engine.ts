@@ -11,7 +11,8 @@ import { LinkClient } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
-import { plan, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
+import { finish, type Steps } from '../../loop/pacer.js';
+import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
 export type { Logger } from '../backend.js';
 
@@ -122,11 +123,11 @@ export class SyncEngine {
    * 10,000 services a fresh model per reconcile cost about 30 MB of heap growth). A real server that
    * differs is replaced by the desired RealServer when that equals the kernel's, else by the dumped one.
    */
-  #readKernel(desired?: DesiredIpvs): void {
+  *#readKernel(desired?: DesiredIpvs): Steps<void> {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
     const model = this.#kernel.services;
     const seen = new Set<string>();
-    this.#ipvs.forEachEntry({ stats: false }, (service, servers) => {
+    yield* this.#ipvs.forEachEntrySteps({ stats: false }, (service, servers) => {
       const key = serviceKeyString(service);
       seen.add(key);
       let entry = model.get(key);
@@ -166,9 +167,17 @@ export class SyncEngine {
    * model may be stale, the kernel is read again first and everything is compared (drift repair).
    */
   sync(desired: DesiredIpvs, changed?: Iterable<string>): SyncResult {
+    return finish(this.syncSteps(desired, changed));
+  }
+
+  /**
+   * sync() in pieces (see loop/pacer.ts): the agent runs it with a Pacer, so /healthz answers during
+   * a long sync. A netlink fault makes it read the kernel again and retry (SYNC_ATTEMPTS in all).
+   */
+  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1);
+        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1);
         result.attempts = attempt;
         return result;
       } catch (err) {
@@ -182,21 +191,21 @@ export class SyncEngine {
     }
   }
 
-  #syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean): SyncResult {
+  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
-    if (full) this.#readKernel(desired);
+    if (full) yield* this.#readKernel(desired);
     const t1 = performance.now();
     const first = !this.#started;
     this.#started = true;
-    const p = plan(desired, this.#kernel, {
+    const p = yield* planSteps(desired, this.#kernel, {
       owns: this.#owns,
       excluded: this.#excluded,
       only: full ? undefined : changed,
       draining: this.#draining,
     });
     const t2 = performance.now();
-    const result = this.#apply(p);
+    const result = yield* this.#apply(p);
     result.phases.readMs = t1 - t0;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
@@ -207,16 +216,16 @@ export class SyncEngine {
     return result;
   }
 
-  #apply(p: Plan): SyncResult {
+  *#apply(p: Plan): Steps<SyncResult> {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
     let t = performance.now();
     // VIPs first, so a service is reachable the moment IPVS has it.
-    if (p.bind.length) counts.bind = result.bound = this.#bindOrUnbind('bind', p.bind);
+    if (p.bind.length) counts.bind = result.bound = yield* this.#bindOrUnbind('bind', p.bind);
     result.phases.bindMs = performance.now() - t;
     t = performance.now();
-    const r = p.operations.length ? this.#ipvs.apply(p.operations) : { applied: 0, failures: [] };
+    const r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations) : { applied: 0, failures: [] };
     result.phases.applyMs = performance.now() - t;
     const failedIdx = new Set(r.failures.map((f) => f.index));
     p.operations.forEach((op, i) => {
@@ -238,7 +247,7 @@ export class SyncEngine {
     result.drained = p.drain.length;
     t = performance.now();
     // VIPs last, after their services are gone.
-    if (p.unbind.length) counts.unbind = result.unbound = this.#bindOrUnbind('unbind', p.unbind);
+    if (p.unbind.length) counts.unbind = result.unbound = yield* this.#bindOrUnbind('unbind', p.unbind);
     result.phases.unbindMs = performance.now() - t;
     // Draining servers with no connections go now rather than at the next check.
     if (p.drain.length) {
@@ -249,11 +258,17 @@ export class SyncEngine {
     return result;
   }
 
-  /** Add or remove VIPs on kube-ipvs0; the model follows what the kernel accepted. Returns how many. */
-  #bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): number {
-    const failed = what === 'bind'
-      ? this.#link.addAddresses(this.#dummyIndex, addresses)
-      : this.#link.deleteAddresses(this.#dummyIndex, addresses);
+  /** Add or remove VIPs on kube-ipvs0, in pieces; the model follows what the kernel accepted. Returns how many. */
+  *#bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): Steps<number> {
+    const failed = [];
+    let size = yield 0;
+    for (let start = 0; start < addresses.length;) {
+      const end = Math.min(addresses.length, start + (size ?? addresses.length));
+      const piece = addresses.slice(start, end);
+      failed.push(...(what === 'bind' ? this.#link.addAddresses(this.#dummyIndex, piece) : this.#link.deleteAddresses(this.#dummyIndex, piece)));
+      size = yield end - start;
+      start = end;
+    }
     for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, `cannot ${what} VIP`);
     const bad = new Set(failed.map((f) => f.address));
     for (const a of addresses) {
@@ -368,7 +383,7 @@ export class SyncEngine {
 
   /** Remove everything kipvs owns: its virtual services and kube-ipvs0. */
   cleanup(): { services: number } {
-    this.#readKernel();
+    finish(this.#readKernel());
     const ops: Operation[] = [];
     for (const [key, { service }] of this.#kernel.services) {
       if (!this.#excluded(service) && this.#owns(key, service)) ops.push({ op: 'delete-service', service });

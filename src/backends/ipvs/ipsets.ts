@@ -6,6 +6,7 @@ import type { Family } from '../../ipvs/types.js';
 import { IPSETS, type IpsetInfo } from '../../iptables/names.js';
 import { splitEntryKey, type IpsetEntryKey } from '../../model/ipsets.js';
 import type { Logger } from '../backend.js';
+import { finish, type Steps } from '../../loop/pacer.js';
 
 /** Operations handed to the ipset client at once. */
 const APPLY_SLICE = 4096;
@@ -57,14 +58,17 @@ export class IpsetSync {
     return set === undefined ? undefined : { op, set, entry };
   }
 
-  #apply(ops: SetOp[], t0: number): IpsetSyncResult {
+  *#apply(ops: SetOp[], t0: number): Steps<IpsetSyncResult> {
     const failures: string[] = [];
     let added = 0;
     let removed = 0;
     // In slices, in order: the client decodes and packs each entry before sending, and 60,000 of
-    // those alive at once (a first sync at 10,000 Services) were a needless peak of heap.
-    for (let at = 0; at < ops.length; at += APPLY_SLICE) {
-      const slice = ops.slice(at, at + APPLY_SLICE);
+    // those alive at once (a first sync at 10,000 Services) were a needless peak of heap. Paced,
+    // the slices are as small as the pacer asks.
+    let size = yield 0;
+    for (let at = 0; at < ops.length;) {
+      const slice = ops.slice(at, at + Math.min(APPLY_SLICE, size ?? APPLY_SLICE));
+      at += slice.length;
       const r = this.#client.apply(slice);
       const failed = new Set(r.failures.map((f) => f.index));
       for (const f of r.failures) failures.push(`${f.op.op} ${f.op.entry} in ${f.op.set}: ${f.error.message}`);
@@ -73,6 +77,7 @@ export class IpsetSync {
         if (op.op === 'add') added++;
         else removed++;
       });
+      size = yield slice.length;
     }
     for (const f of failures) this.#log.warn({ err: f }, 'ipset operation failed');
     return { added, removed, failures, ms: performance.now() - t0 };
@@ -83,6 +88,11 @@ export class IpsetSync {
    * removed by one Service and added by another in the same commit).
    */
   applyChanges(added: readonly IpsetEntryKey[], removed: readonly IpsetEntryKey[], wanted: (key: IpsetEntryKey) => boolean): IpsetSyncResult {
+    return finish(this.applyChangesSteps(added, removed, wanted));
+  }
+
+  /** applyChanges() in pieces (see loop/pacer.ts). */
+  *applyChangesSteps(added: readonly IpsetEntryKey[], removed: readonly IpsetEntryKey[], wanted: (key: IpsetEntryKey) => boolean): Steps<IpsetSyncResult> {
     const t0 = performance.now();
     const ops: SetOp[] = [];
     for (const key of removed) {
@@ -94,7 +104,7 @@ export class IpsetSync {
       const op = this.#op('add', key);
       if (op) ops.push(op);
     }
-    return this.#apply(ops, t0);
+    return yield* this.#apply(ops, t0);
   }
 
   /**
@@ -102,6 +112,11 @@ export class IpsetSync {
    * every set hold exactly the wanted entries (a missing set counts as empty). `kipvs diff` shows it.
    */
   plan(wanted: Iterable<IpsetEntryKey>): { missing: { name: string; type: string; family: Family }[]; ops: SetOp[] } {
+    return finish(this.#planSteps(wanted));
+  }
+
+  /** plan() in pieces: one per set read back. */
+  *#planSteps(wanted: Iterable<IpsetEntryKey>): Steps<{ missing: { name: string; type: string; family: Family }[]; ops: SetOp[] }> {
     const present = new Set(this.#client.list());
     const want = new Map<string, Set<string>>();
     for (const name of this.#sets.keys()) want.set(name, new Set());
@@ -117,15 +132,22 @@ export class IpsetSync {
       const have = new Set(present.has(set) ? this.#client.entries(set) : []);
       for (const e of entries) if (!have.has(e)) ops.push({ op: 'add', set, entry: e });
       for (const e of have) if (!entries.has(e)) ops.push({ op: 'del', set, entry: e });
+      yield 0;
     }
     return { missing, ops };
   }
 
   /** Make every set hold exactly the wanted entries: creates missing sets, then one batch of fixes. */
   reconcile(wanted: Iterable<IpsetEntryKey>): IpsetSyncResult {
+    return finish(this.reconcileSteps(wanted));
+  }
+
+  /** reconcile() in pieces (see loop/pacer.ts). */
+  *reconcileSteps(wanted: Iterable<IpsetEntryKey>): Steps<IpsetSyncResult> {
     const t0 = performance.now();
     this.ensureSets();
-    return this.#apply(this.plan(wanted).ops, t0);
+    const { ops } = yield* this.#planSteps(wanted);
+    return yield* this.#apply(ops, t0);
   }
 
   /** Destroy the sets (kipvs cleanup). Sets still referenced by iptables rules are left, with a warning. */

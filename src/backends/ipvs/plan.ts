@@ -4,6 +4,7 @@ import type { VirtualService, RealServer, ServiceInfo, RealServerInfo, Operation
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import { defaultNetmask } from '../../ipvs/validate.js';
 import type { DesiredIpvs } from '../../model/types.js';
+import { finish, type Steps } from '../../loop/pacer.js';
 
 export type { DesiredIpvs, DesiredService } from '../../model/types.js';
 
@@ -79,9 +80,20 @@ function drains(protocol: Protocol | undefined): boolean {
 }
 
 export function plan(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOptions): Plan {
+  return finish(planSteps(desired, kernel, opts));
+}
+
+/** plan() in pieces (see loop/pacer.ts), each yielding the number of services it compared. */
+export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOptions): Steps<Plan> {
   const out: Plan = { operations: [], bind: [], unbind: [], drain: [], undrain: [] };
   const keys = opts.only ? new Set(opts.only) : new Set([...desired.services.keys(), ...kernel.services.keys()]);
+  let size = yield 0;
+  let left = size ?? Infinity;
   for (const key of keys) {
+    if (left-- <= 0) {
+      size = yield size ?? 0;
+      left = (size ?? Infinity) - 1;
+    }
     const want = desired.services.get(key);
     const have = kernel.services.get(key);
     // Not wanted: deleted only when it is ours and not excluded.

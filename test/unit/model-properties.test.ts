@@ -218,3 +218,25 @@ test('property: Services claiming one virtual service are resolved the same in a
     }
   }), { numRuns: RUNS });
 });
+
+test('size bounds: a slice of a million endpoints, a Service of 100,000 ports or 10,000 external IPs is refused with a warning naming the field, quickly; the rest is programmed', () => {
+  const m = newModel();
+  m.upsertService(FIXED);
+  m.upsertEndpointSlice(FIXED_SLICE);
+  const ep = { addresses: ['10.3.0.9'], conditions: { ready: true } };
+  const t0 = performance.now();
+  m.upsertEndpointSlice({ ...FIXED_SLICE, metadata: { ...FIXED_SLICE.metadata, name: 'web-huge' }, endpoints: new Array(1_000_000).fill(ep) });
+  m.upsertService({ metadata: { namespace: 'team-a', name: 'many-ports' }, spec: { clusterIP: '10.96.7.1', ports: Array.from({ length: 100_000 }, (_, i) => ({ name: `p${i}`, port: (i % 65535) + 1 })) } });
+  m.upsertService({ metadata: { namespace: 'team-a', name: 'many-ips' }, spec: { clusterIP: '10.96.7.2', ports: [{ port: 80 }], externalIPs: Array.from({ length: 10_000 }, (_, i) => `198.18.${i >> 8}.${i & 255}`) } });
+  m.commit();
+  const ms = performance.now() - t0;
+  const w = m.warnings();
+  assert.ok(w.some((x) => x.object === 'EndpointSlice fixed/web-huge' && x.field === 'endpoints' && /1000000 entries, more than the limit of 1000/.test(x.message)), JSON.stringify(w));
+  assert.ok(w.some((x) => x.object === 'Service team-a/many-ports' && x.field === 'spec.ports' && /100000 entries/.test(x.message)));
+  assert.ok(w.some((x) => x.object === 'Service team-a/many-ips' && x.field === 'spec.externalIPs' && /10000 entries/.test(x.message)));
+  assert.equal(m.service('team-a', 'many-ports')?.virtualServices.size, 0);
+  assert.equal(m.service('team-a', 'many-ips')?.virtualServices.size, 0);
+  // The well-formed slice of the same Service still serves it; the huge one adds nothing.
+  assert.deepEqual([...m.desired.services.get('inet/tcp/10.200.0.1/80')!.servers.keys()].sort(), ['10.3.0.1/8080', '10.3.0.2/8080']);
+  assert.ok(ms < 2000, `refused in ${ms.toFixed(0)} ms, without packing the endpoints`);
+});

@@ -108,11 +108,11 @@ export function checkService(svc: V1Service, object: string, w: Warnings): V1Ser
   if (spec === undefined || spec === null) return svc;
   if (!isRecord(spec)) { w.add(object, 'spec', `must be an object, not ${show(spec)}; ignored`); return null; }
   const s = spec as NonNullable<V1Service['spec']>;
-  let changed = false;
-  const out: NonNullable<V1Service['spec']> = { ...s };
-  const set = <K extends keyof typeof out>(k: K, v: (typeof out)[K] | undefined): void => {
+  // Copied only when something is wrong: the usual Service costs the checks and no allocation.
+  let out: NonNullable<V1Service['spec']> | undefined;
+  const set = <K extends keyof NonNullable<V1Service['spec']>>(k: K, v: NonNullable<V1Service['spec']>[K] | undefined): void => {
     if (v === s[k]) return;
-    changed = true;
+    out ??= { ...s };
     if (v === undefined) delete out[k];
     else out[k] = v;
   };
@@ -121,21 +121,23 @@ export function checkService(svc: V1Service, object: string, w: Warnings): V1Ser
   set('sessionAffinity', str(s.sessionAffinity, object, 'spec.sessionAffinity', w, AFFINITIES));
   set('externalTrafficPolicy', str(s.externalTrafficPolicy, object, 'spec.externalTrafficPolicy', w, TRAFFIC_POLICIES));
   set('internalTrafficPolicy', str(s.internalTrafficPolicy, object, 'spec.internalTrafficPolicy', w, TRAFFIC_POLICIES));
-  const lists = {
-    clusterIPs: list(s.clusterIPs, object, 'spec.clusterIPs', LIMITS.serviceAddresses, w),
-    externalIPs: list(s.externalIPs, object, 'spec.externalIPs', LIMITS.serviceAddresses, w),
-    loadBalancerSourceRanges: list(s.loadBalancerSourceRanges, object, 'spec.loadBalancerSourceRanges', LIMITS.serviceAddresses, w),
-    ports: list(s.ports, object, 'spec.ports', LIMITS.servicePorts, w),
-  };
-  if (Object.values(lists).includes(null)) return null;
-  set('clusterIPs', strings(lists.clusterIPs ?? undefined, object, 'spec.clusterIPs', w));
-  set('externalIPs', strings(lists.externalIPs ?? undefined, object, 'spec.externalIPs', w));
-  set('loadBalancerSourceRanges', strings(lists.loadBalancerSourceRanges ?? undefined, object, 'spec.loadBalancerSourceRanges', w));
-  const ports = lists.ports ?? undefined;
+  const clusterIPs = list(s.clusterIPs, object, 'spec.clusterIPs', LIMITS.serviceAddresses, w);
+  const externalIPs = list(s.externalIPs, object, 'spec.externalIPs', LIMITS.serviceAddresses, w);
+  const ranges = list(s.loadBalancerSourceRanges, object, 'spec.loadBalancerSourceRanges', LIMITS.serviceAddresses, w);
+  const ports = list(s.ports, object, 'spec.ports', LIMITS.servicePorts, w);
+  if (clusterIPs === null || externalIPs === null || ranges === null || ports === null) return null;
+  set('clusterIPs', strings(clusterIPs, object, 'spec.clusterIPs', w));
+  set('externalIPs', strings(externalIPs, object, 'spec.externalIPs', w));
+  set('loadBalancerSourceRanges', strings(ranges, object, 'spec.loadBalancerSourceRanges', w));
   if (ports) {
-    // Bad ports stay in place as null (the computation skips them) so the indexes in later warnings hold.
-    const checked = ports.map((p, i) => checkPort(p, i, object, w));
-    if (checked.some((p, i) => p !== ports[i])) set('ports', checked as V1ServicePort[]);
+    let checked: (V1ServicePort | undefined)[] | undefined;
+    for (let i = 0; i < ports.length; i++) {
+      const p = checkPort(ports[i], i, object, w);
+      // Bad ports stay in place as null (the computation skips them) so the indexes in later warnings hold.
+      if (p !== ports[i]) (checked ??= ports.slice(0, i) as V1ServicePort[])[i] = p;
+      else if (checked) checked[i] = p;
+    }
+    if (checked) set('ports', checked as V1ServicePort[]);
   } else set('ports', undefined);
   const sac = s.sessionAffinityConfig as unknown;
   if (sac !== undefined && sac !== null && (!isRecord(sac) || (sac.clientIP !== undefined && sac.clientIP !== null && !isRecord(sac.clientIP)))) {
@@ -165,8 +167,8 @@ export function checkService(svc: V1Service, object: string, w: Warnings): V1Ser
     if (!isRecord(labels) && labels !== undefined && labels !== null) w.add(object, 'metadata.labels', `must be a map, not ${show(labels)}; ignored`);
     metadata = { namespace: md.namespace, name: md.name, ...(isRecord(ann) ? { annotations: ann as Record<string, string> } : {}), ...(isRecord(labels) ? { labels: labels as Record<string, string> } : {}) };
   }
-  if (!changed && status === svc.status && metadata === md) return svc;
-  const copy: V1Service = { ...svc, metadata, spec: out };
+  if (!out && status === svc.status && metadata === md) return svc;
+  const copy: V1Service = { ...svc, metadata, spec: out ?? s };
   if (status === undefined || status === null) delete copy.status;
   else copy.status = status;
   return copy;

@@ -9,8 +9,9 @@ import type { Kind, KubeObject } from '../sources/types.js';
  */
 export function feedModel(model: ProxyModel, nodeName: string, kind: Kind, obj: KubeObject, removed: boolean): { service?: string; node?: V1Node | null } {
   const meta = obj.metadata ?? {};
-  const ns = meta.namespace ?? '';
-  const name = meta.name ?? '';
+  // "default" when absent, as the model keys it (serviceName, sliceName): a removal must find what was added.
+  const ns = meta.namespace === undefined || meta.namespace === null ? 'default' : text(meta.namespace);
+  const name = text(meta.name);
   switch (kind) {
     case 'Service':
       if (removed) model.deleteService(ns, name);
@@ -19,8 +20,9 @@ export function feedModel(model: ProxyModel, nodeName: string, kind: Kind, obj: 
     case 'EndpointSlice': {
       if (removed) model.deleteEndpointSlice(ns, name);
       else model.upsertEndpointSlice(obj as never);
-      const svc = meta.labels?.['kubernetes.io/service-name'];
-      return svc ? { service: `${ns}/${svc}` } : {};
+      const labels = meta.labels as unknown;
+      const svc = typeof labels === 'object' && labels !== null ? (labels as Record<string, unknown>)['kubernetes.io/service-name'] : undefined;
+      return typeof svc === 'string' && svc !== '' ? { service: `${ns}/${svc}` } : {};
     }
     case 'Node': {
       if (meta.name !== nodeName) return {};
@@ -29,4 +31,9 @@ export function feedModel(model: ProxyModel, nodeName: string, kind: Kind, obj: 
       return { node };
     }
   }
+}
+
+/** A name as text whatever its type (the model warns about names that are not strings); never throws. */
+function text(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v) ?? '';
 }

@@ -118,7 +118,9 @@ export class ProxierHealth {
 export function nodeEligible(node: { metadata?: { deletionTimestamp?: unknown }; spec?: { taints?: { key?: string }[] } } | undefined): boolean {
   if (!node) return true;
   if (node.metadata?.deletionTimestamp) return false;
-  return !(node.spec?.taints ?? []).some((t) => t.key === 'ToBeDeletedByClusterAutoscaler');
+  // Any shape is accepted here (the model warns about a malformed Node): a list of taints, or none.
+  const taints = node.spec?.taints as unknown;
+  return !(Array.isArray(taints) && taints.some((t) => (t as { key?: unknown } | null)?.key === 'ToBeDeletedByClusterAutoscaler'));
 }
 
 export interface HealthCheckService {

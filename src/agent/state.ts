@@ -40,15 +40,45 @@ export interface AgentState {
   healthCheckNodePorts: { port: number; service: string; localEndpoints: number }[];
 }
 
+/**
+ * Bounds on what the state socket accepts: it serves one read-only document, so anything beyond a short
+ * GET is refused (4xx) and a client that is slow to send its request is disconnected.
+ */
+export const STATE_SOCKET_LIMITS = {
+  /** Request line and headers together (node answers 431 beyond). */
+  maxHeaderBytes: 4096,
+  /** The request target ("/state"). */
+  maxUrlLength: 256,
+  /** Time to receive the headers, and the whole request. */
+  headersTimeoutMs: 2000,
+  requestTimeoutMs: 5000,
+  /** Connections open at once. */
+  maxConnections: 16,
+};
+
 export class StateServer {
   readonly #server: http.Server;
 
   constructor(private readonly path: string, snapshot: () => AgentState) {
-    this.#server = http.createServer((req, res) => {
-      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/state') {
-        res.writeHead(404).end();
-        return;
-      }
+    const L = STATE_SOCKET_LIMITS;
+    this.#server = http.createServer({
+      maxHeaderSize: L.maxHeaderBytes,
+      headersTimeout: L.headersTimeoutMs,
+      requestTimeout: L.requestTimeoutMs,
+      // How often node enforces the two timeouts above (default 30 s).
+      connectionsCheckingInterval: 250,
+      keepAliveTimeout: 1000,
+    }, (req, res) => {
+      const refuse = (code: number, why: string, headers: http.OutgoingHttpHeaders = {}) => {
+        res.writeHead(code, { 'Content-Type': 'text/plain', Connection: 'close', ...headers }).end(`${why}\n`);
+      };
+      const url = req.url ?? '';
+      if (url.length > L.maxUrlLength) return refuse(414, `request target longer than ${L.maxUrlLength} characters`);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, 'the state socket is read-only: GET /state', { Allow: 'GET, HEAD' });
+      // A GET has no body; one announced (a length, or chunks) is refused without reading it.
+      const length = req.headers['content-length'];
+      if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) return refuse(413, 'requests to the state socket have no body');
+      if (url.split('?')[0] !== '/state') return refuse(404, 'not found: GET /state');
       let body: string;
       try {
         body = JSON.stringify(snapshot());
@@ -56,25 +86,38 @@ export class StateServer {
         res.writeHead(500, { 'Content-Type': 'text/plain' }).end(String((err as Error).message));
         return;
       }
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(req.method === 'HEAD' ? undefined : body);
     });
+    this.#server.maxConnections = L.maxConnections;
   }
 
+  /**
+   * Listens on the socket, which is never accessible to others, not even for an instant: it is created
+   * under umask 0177 (so 0600 from the start, where a chmod after listen leaves a window), in a directory
+   * kipvs creates 0700 when it does not exist. Only root (or the agent's user) can read the state.
+   */
   listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true });
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     // A socket file left by a previous run would make listen fail with EADDRINUSE.
     rmSync(this.path, { force: true });
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.path, () => {
-        chmodSync(this.path, 0o600);
-        resolve();
-      });
+      // bind() runs within listen() for a unix socket, so the umask covers exactly its creation.
+      const old = process.umask(0o177);
+      try {
+        this.#server.listen(this.path, () => {
+          chmodSync(this.path, 0o600); // unchanged; kept in case the umask was not honoured
+          resolve();
+        });
+      } finally {
+        process.umask(old);
+      }
     });
   }
 
   close(): void {
     this.#server.close();
+    this.#server.closeAllConnections();
     rmSync(this.path, { force: true });
   }
 }

@@ -3,7 +3,7 @@
 // own flags. What each setting does in kipvs is in the table (table.ts, docs/configuration.md). Every
 // bad value is a ConfigError naming the file (with line and column) or flag and the field; all of them
 // are reported together. Settings accepted without effect come back as warnings.
-import { readFile as fsReadFile } from 'node:fs/promises';
+import { readFile as fsReadFile, stat } from 'node:fs/promises';
 import { Problems } from './errors.js';
 import { parseConfigText, API_VERSION, type ParsedFile } from './file.js';
 import { parseFlags } from './flags.js';
@@ -11,6 +11,15 @@ import { resolveConfig } from './resolve.js';
 import { Settings } from './settings.js';
 import { SETTINGS, type Setting } from './table.js';
 import type { AgentConfig } from './types.js';
+
+/** A KubeProxyConfiguration is a few KiB; a larger file is refused before it is read. */
+export const MAX_CONFIG_FILE_BYTES = 1 << 20;
+
+async function readConfigFile(path: string): Promise<string> {
+  const { size } = await stat(path);
+  if (size > MAX_CONFIG_FILE_BYTES) throw new Error(`${size} bytes, more than the limit of ${MAX_CONFIG_FILE_BYTES}`);
+  return fsReadFile(path, 'utf8');
+}
 
 export interface LoadDeps {
   readFile?: (path: string) => Promise<string>;
@@ -36,7 +45,7 @@ export async function loadConfig(argv: string[], deps: LoadDeps = {}): Promise<A
   let file: ParsedFile | undefined;
   if (configFile) {
     try {
-      const text = await (deps.readFile ?? ((path: string) => fsReadFile(path, 'utf8')))(configFile);
+      const text = await (deps.readFile ?? readConfigFile)(configFile);
       file = parseConfigText(text, configFile, p);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException)?.code;

@@ -169,7 +169,9 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     if (portSv) addr = check(() => withPort(portSv.source, addr, portSv.value as number), addr);
     return addr;
   };
-  const healthzBindAddress = server('healthzBindAddress', 'healthz-port', v6 ? '[::]' : '0.0.0.0', HEALTHZ_PORT);
+  // Loopback by default, unlike kube-proxy's 0.0.0.0:10256 (docs/migration.md): nothing is exposed unless asked.
+  // The deploy manifests ask, for cloud load balancers that probe /healthz from outside.
+  const healthzBindAddress = server('healthzBindAddress', 'healthz-port', v6 ? '[::1]' : '127.0.0.1', HEALTHZ_PORT);
   const metricsBindAddress = server('metricsBindAddress', 'metrics-port', v6 ? '[::1]' : '127.0.0.1', METRICS_PORT);
 
   const hostSv = s.get('hostnameOverride');

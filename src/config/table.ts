@@ -61,7 +61,7 @@ export const SETTINGS: readonly Setting[] = [
   // ---- the node and its servers
   { field: 'hostnameOverride', flag: 'hostname-override', type: 'string', arg: 'NAME', default: 'the host name', status: 'honoured', note: "this node's name (trimmed, lower-cased)" },
   { field: 'bindAddress', flag: 'bind-address', type: 'string', arg: 'IP', default: '0.0.0.0', status: 'honoured', note: "override of the node's primary IP: its family is the primary IP family, and an IPv6 one makes the default server addresses IPv6" },
-  { field: 'healthzBindAddress', flag: 'healthz-bind-address', type: 'string', arg: 'HOST:PORT', default: '0.0.0.0:10256', status: 'honoured', note: '/healthz and /livez; a bare IP gets port 10256; empty disables' },
+  { field: 'healthzBindAddress', flag: 'healthz-bind-address', type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:10256', status: 'honoured', note: "/healthz and /livez; a bare IP gets port 10256; empty disables. kube-proxy's default is 0.0.0.0:10256; kipvs listens on loopback ([::1] with an IPv6 bindAddress) unless told otherwise: set 0.0.0.0:10256 where load balancers probe nodes (the deploy manifests do)" },
   { flag: 'healthz-port', type: 'int', arg: 'PORT', default: '10256', status: 'honoured', note: "deprecated in kube-proxy: the health server's port; 0 disables it" },
   { field: 'metricsBindAddress', flag: 'metrics-bind-address', type: 'string', arg: 'HOST:PORT', default: '127.0.0.1:10249', status: 'honoured', note: '/metrics; a bare IP gets port 10249; empty disables' },
   { flag: 'metrics-port', type: 'int', arg: 'PORT', default: '10249', status: 'honoured', note: "deprecated in kube-proxy: the metrics server's port; 0 disables it" },

@@ -16,7 +16,8 @@ import type {
 import { ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT, flat, isIgnoredService, serviceName } from './labels.js';
 import { compactSlice, type CompactSlice, type EndpointExtra } from './compact.js';
 import { collectEndpoints, categorize, choose, notChosenReason, type Ep, type Choice } from './endpoints.js';
-import { PROTOCOLS, ADDRESS_TYPES, Warnings, validIp, validPort } from './validate.js';
+import { PROTOCOLS, ADDRESS_TYPES, Warnings, show, validIp, validPort } from './validate.js';
+import { checkService } from './shape.js';
 
 const MAX_AFFINITY_TIMEOUT = 86400;
 
@@ -137,17 +138,18 @@ export function computeCompact(svc: V1Service, slices: readonly CompactSlice[], 
     build(svc, slices, ctx, out, w);
   } catch (err) {
     // Defensive: malformed objects of shapes the types do not allow must not stop the model.
-    w.add(object, 'spec', `could not be processed: ${err instanceof Error ? err.message : String(err)}`);
+    w.add(object, 'spec', `could not be processed: ${err instanceof Error ? err.message : show(err)}`);
   }
   if (out.warnings.length === 0) out.warnings = NO_WARNINGS;
   return out;
 }
 
-function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContext, out: ComputedService, w: Warnings): void {
+function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContext, out: ComputedService, w: Warnings): void {
   const name = out.name;
   const object = `Service ${name}`;
-  const spec = svc.spec;
-  if (!spec || isIgnoredService(svc)) return;
+  const svc = checkService(raw, object, w);
+  const spec = svc?.spec;
+  if (!svc || !spec || isIgnoredService(svc)) return;
   const type = spec.type ?? 'ClusterIP';
   if (type === 'ExternalName') return;
   const clusterIPs = spec.clusterIPs && spec.clusterIPs.length > 0 ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : [];
@@ -160,14 +162,14 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const ann = svc.metadata?.annotations?.[ANNOTATION_SCHEDULER];
   if (ann !== undefined) {
     if ((SCHEDULERS as readonly string[]).includes(ann)) scheduler = ann;
-    else w.add(object, `metadata.annotations[${ANNOTATION_SCHEDULER}]`, `unknown scheduler "${ann}" (one of ${SCHEDULERS.join(' ')}); using ${dflt}`);
+    else w.add(object, `metadata.annotations[${ANNOTATION_SCHEDULER}]`, `unknown scheduler ${show(ann)} (one of ${SCHEDULERS.join(' ')}); using ${dflt}`);
   }
   // Session affinity.
   let persistent: VirtualService['persistent'];
   if (spec.sessionAffinity === 'ClientIP') {
     let timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT;
     if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_AFFINITY_TIMEOUT) {
-      w.add(object, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${timeout} is not from 1 to ${MAX_AFFINITY_TIMEOUT}; using ${DEFAULT_AFFINITY_TIMEOUT}`);
+      w.add(object, 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${show(timeout)} is not from 1 to ${MAX_AFFINITY_TIMEOUT}; using ${DEFAULT_AFFINITY_TIMEOUT}`);
       timeout = DEFAULT_AFFINITY_TIMEOUT;
     }
     persistent = { timeout };
@@ -181,7 +183,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   clusterIPs.forEach((ip, i) => {
     const v = validIp(ip);
     const field = ipsField === 'spec.clusterIPs' ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
-    if (!v) { w.add(object, field, `"${ip}" is not an IP address`); return; }
+    if (!v) { w.add(object, field, `${show(ip)} is not an IP address`); return; }
     if (!cipByFamily.has(v.family)) cipByFamily.set(v.family, { address: v.address, field });
   });
 
@@ -189,10 +191,11 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const ports: { port: V1ServicePort; index: number; protocol: Protocol; portName: string }[] = [];
   const seenPorts = new Set<string>();
   (spec.ports ?? []).forEach((port, i) => {
-    const protoText = port?.protocol ?? 'TCP';
-    const protocol = PROTOCOLS[protoText];
-    if (!protocol) { w.add(object, `spec.ports[${i}].protocol`, `unknown protocol "${protoText}" (TCP, UDP or SCTP)`); return; }
-    if (!validPort(port.port)) { w.add(object, `spec.ports[${i}].port`, `${String(port.port)} is not from 1 to 65535`); return; }
+    if (!port) return; // warned about by checkService
+    const protoText = port.protocol ?? 'TCP';
+    const protocol = typeof protoText === 'string' ? PROTOCOLS[protoText] : undefined;
+    if (!protocol) { w.add(object, `spec.ports[${i}].protocol`, `unknown protocol ${show(protoText)} (TCP, UDP or SCTP)`); return; }
+    if (!validPort(port.port)) { w.add(object, `spec.ports[${i}].port`, `${show(port.port)} is not from 1 to 65535`); return; }
     const dup = `${protocol}/${port.port}`;
     if (seenPorts.has(dup)) { w.add(object, `spec.ports[${i}]`, `duplicate port ${port.port}/${protoText}; ignored`); return; }
     seenPorts.add(dup);
@@ -203,14 +206,14 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const externalIPs: { address: string; family: Family; field: string }[] = [];
   (spec.externalIPs ?? []).forEach((ip, i) => {
     const v = validIp(ip);
-    if (!v) { w.add(object, `spec.externalIPs[${i}]`, `"${ip}" is not an IP address`); return; }
+    if (!v) { w.add(object, `spec.externalIPs[${i}]`, `${show(ip)} is not an IP address`); return; }
     externalIPs.push({ ...v, field: `spec.externalIPs[${i}]` });
   });
   const lbIPs: { address: string; family: Family; field: string }[] = [];
   (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
     if (!ing || ing.ip === undefined || ing.ip === '') return; // hostname-only ingress: nothing to program
     const v = validIp(ing.ip);
-    if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `"${ing.ip}" is not an IP address`); return; }
+    if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `${show(ing.ip)} is not an IP address`); return; }
     if (ing.ipMode === 'Proxy') return;
     lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
   });
@@ -225,13 +228,17 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const sourceRanges: Cidr[] = [];
   (spec.loadBalancerSourceRanges ?? []).forEach((text, i) => {
     const c = typeof text === 'string' ? parseCidr(text.trim()) : null;
-    if (!c) { w.add(object, `spec.loadBalancerSourceRanges[${i}]`, `"${String(text)}" is not a CIDR`); return; }
+    if (!c) { w.add(object, `spec.loadBalancerSourceRanges[${i}]`, `${show(text)} is not a CIDR`); return; }
     sourceRanges.push(c);
   });
 
   // Slices by family (FQDN slices are not for proxies). The computed virtual services keep these arrays:
   // `slices` itself when it is all of one family (the model never changes an array it passed in).
-  const sliceFamily = (s: CompactSlice) => ADDRESS_TYPES[s.addressType as string];
+  const sliceFamily = (s: CompactSlice) => (typeof s.addressType === 'string' ? ADDRESS_TYPES[s.addressType] : undefined);
+  for (const s of slices) {
+    if (s.problem) w.add(`EndpointSlice ${s.name}`, s.problem.field, `${s.problem.message}; the slice is ignored`);
+    else if (!sliceFamily(s) && s.addressType !== 'FQDN') w.add(`EndpointSlice ${s.name}`, 'addressType', `unknown address type ${show(s.addressType)} (IPv4, IPv6 or FQDN); the slice is ignored`);
+  }
   const slicesOf = (family: Family): readonly CompactSlice[] =>
     slices.every((s) => sliceFamily(s) === family) ? slices : slices.filter((s) => sliceFamily(s) === family);
 
@@ -325,7 +332,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     }
   }
   if (eLocal && spec.healthCheckNodePort) {
-    if (!validPort(spec.healthCheckNodePort)) w.add(object, 'spec.healthCheckNodePort', `${String(spec.healthCheckNodePort)} is not from 1 to 65535`);
+    if (!validPort(spec.healthCheckNodePort)) w.add(object, 'spec.healthCheckNodePort', `${show(spec.healthCheckNodePort)} is not from 1 to 65535`);
     else out.healthCheckNodePort = { port: spec.healthCheckNodePort, localEndpoints: localReady.size };
   }
 }
@@ -334,7 +341,7 @@ function build(svc: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
 function checkedNodePort(port: V1ServicePort, index: number, object: string, w: Warnings): number | undefined {
   if (port.nodePort === undefined || port.nodePort === null || port.nodePort === 0) return undefined;
   if (validPort(port.nodePort)) return port.nodePort;
-  w.add(object, `spec.ports[${index}].nodePort`, `${String(port.nodePort)} is not from 1 to 65535`);
+  w.add(object, `spec.ports[${index}].nodePort`, `${show(port.nodePort)} is not from 1 to 65535`);
   return undefined;
 }
 

@@ -6,7 +6,7 @@ import type { Family, Protocol, RealServer } from '../ipvs/types.js';
 import { serverKeyString } from '../ipvs/keys.js';
 import { LABEL_ZONE, flat } from './labels.js';
 import { READY, SERVING, TERMINATING, STRIDE, NONE, type CompactSlice, type EndpointExtra } from './compact.js';
-import { PROTOCOLS, validIp, validPort, type Warnings } from './validate.js';
+import { PROTOCOLS, show, validIp, validPort, type Warnings } from './validate.js';
 
 /** An endpoint while computing (not kept). */
 export interface Ep {
@@ -30,7 +30,6 @@ function readEndpoint(slice: CompactSlice, i: number, address: string, key: stri
   const x = typeof fx === 'number' ? undefined : fx;
   const f = x ? x.f : fx as number;
   const node = eps[i + 2];
-  if (x?.err !== undefined) throw x.err;
   return {
     address,
     port,
@@ -166,19 +165,23 @@ export function collectEndpoints(slices: readonly CompactSlice[], portName: stri
   const seen = new Set<string>();
   for (const slice of slices) {
     const sobj = `EndpointSlice ${slice.name}`;
+    if (slice.problem) { w.add(sobj, slice.problem.field, `${slice.problem.message}; the slice is ignored`); continue; }
     (slice.ports ?? []).forEach((sp, j) => {
-      if (!sp) return;
-      const spProto = PROTOCOLS[sp.protocol ?? 'TCP'];
-      if (!spProto) { w.add(sobj, `ports[${j}].protocol`, `unknown protocol "${sp.protocol}" (TCP, UDP or SCTP)`); return; }
+      if (typeof sp !== 'object' || sp === null || Array.isArray(sp)) { w.add(sobj, `ports[${j}]`, `must be an object, not ${show(sp)}; ignored`); return; }
+      if (sp.name !== undefined && sp.name !== null && typeof sp.name !== 'string') { w.add(sobj, `ports[${j}].name`, `must be a string, not ${show(sp.name)}; ignored`); return; }
+      const spProto = typeof (sp.protocol ?? 'TCP') === 'string' ? PROTOCOLS[sp.protocol ?? 'TCP'] : undefined;
+      if (!spProto) { w.add(sobj, `ports[${j}].protocol`, `unknown protocol ${show(sp.protocol)} (TCP, UDP or SCTP)`); return; }
       if ((sp.name ?? '') !== portName || spProto !== protocol) return;
-      if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${String(sp.port)} is not from 1 to 65535`); return; }
-      if (slice.err !== undefined) throw slice.err;
+      if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${show(sp.port)} is not from 1 to 65535`); return; }
       const eps = slice.eps ?? [];
       for (let i = 0, k = 0; i < eps.length; i += STRIDE, k++) {
-        if (eps[i + 1] === NONE) continue;
+        const fx = eps[i + 1];
+        if (fx === NONE) continue;
+        const bad = typeof fx === 'object' && fx !== null ? (fx as EndpointExtra).bad : undefined;
+        if (bad) { w.add(sobj, bad.field ? `endpoints[${k}].${bad.field}` : `endpoints[${k}]`, `${bad.message}; the endpoint is ignored`); continue; }
         const raw = eps[i];
         const v = validIp(raw);
-        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `"${String(raw)}" is not an IP address`); continue; }
+        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `${show(raw)} is not an IP address`); continue; }
         if (v.family !== family) {
           w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${String(slice.addressType)})`);
           continue;

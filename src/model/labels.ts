@@ -20,26 +20,47 @@ export function flat(s: string): string {
 }
 
 export function serviceName(svc: V1Service): string {
-  return flat(`${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`);
+  return flat(`${part(svc?.metadata?.namespace, 'default')}/${part(svc?.metadata?.name, '')}`);
 }
 
 export function sliceName(slice: V1EndpointSlice): string {
-  return flat(`${slice.metadata?.namespace ?? 'default'}/${slice.metadata?.name ?? ''}`);
+  return flat(`${part(slice?.metadata?.namespace, 'default')}/${part(slice?.metadata?.name, '')}`);
+}
+
+/** A name as text; one of another type (which the model warns about) as its JSON, so that nothing throws. */
+function part(v: unknown, dflt: string): string {
+  if (typeof v === 'string') return v;
+  if (v === undefined || v === null) return dflt;
+  return JSON.stringify(v) ?? '';
 }
 
 /** Services kube-proxy does not handle at all: another proxy's, or labelled headless. */
 export function isIgnoredService(svc: V1Service): boolean {
-  const labels = svc.metadata?.labels ?? {};
-  return LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels;
+  return hasLabel(svc.metadata?.labels, LABEL_PROXY_NAME) || hasLabel(svc.metadata?.labels, LABEL_HEADLESS);
 }
 
-/** Does it depend on the node's NodePort addresses? */
+/** Whether a labels map has `key` (false for a "map" of the wrong type, which the model warns about). */
+export function hasLabel(labels: unknown, key: string): boolean {
+  return typeof labels === 'object' && labels !== null && Object.hasOwn(labels, key);
+}
+
+/** A label's value when it is a string. */
+export function labelValue(labels: unknown, key: string): string | undefined {
+  if (typeof labels !== 'object' || labels === null || !Object.hasOwn(labels, key)) return undefined;
+  const v = (labels as Record<string, unknown>)[key];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Does it depend on the node's NodePort addresses? (Read before any check: any shape is accepted.) */
 export function usesNodePorts(svc: V1Service): boolean {
-  return (svc.spec?.ports ?? []).some((p) => !!p?.nodePort);
+  const ports = svc.spec?.ports as unknown;
+  return Array.isArray(ports) && ports.some((p) => !!(p as { nodePort?: unknown } | null)?.nodePort);
 }
 
 /** Does it depend on the node's local addresses (externalIPs, LoadBalancer IPs: bound or not)? */
 export function usesLocalAddresses(svc: V1Service): boolean {
-  return (svc.spec?.externalIPs?.length ?? 0) > 0 || (svc.status?.loadBalancer?.ingress?.length ?? 0) > 0;
+  const ips = svc.spec?.externalIPs as unknown;
+  const ingress = svc.status?.loadBalancer?.ingress as unknown;
+  return (Array.isArray(ips) && ips.length > 0) || (Array.isArray(ingress) && ingress.length > 0);
 }
 

@@ -11,10 +11,12 @@ import { computeCompact } from './compute.js';
 import { compactService, compactSlice } from './compact.js';
 import type { CompactSlice } from './compact.js';
 import {
-  flat, serviceName, sliceName, usesNodePorts, usesLocalAddresses,
+  flat, serviceName, sliceName, usesNodePorts, usesLocalAddresses, hasLabel, labelValue,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './labels.js';
 import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
+import { checkNode } from './shape.js';
+import { Warnings } from './validate.js';
 import type {
   ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService, DesiredIpvs,
 } from './types.js';
@@ -66,6 +68,21 @@ function canonicalList(list: Iterable<string>): string[] {
   return out;
 }
 
+function conflictWarning(name: string, key: string, dvs: DesiredVirtualService, owner: string): ModelWarning {
+  return {
+    object: `Service ${name}`,
+    field: dvs.origin.field ?? 'spec',
+    message: `virtual service ${key} (${dvs.origin.kind}) is programmed for Service ${owner}, the older claimant; ignored`,
+  };
+}
+
+/** A Service's creationTimestamp in ms (a Date from client-node, RFC 3339 text from files); +Infinity when none. */
+function createdAt(svc: V1Service | undefined): number {
+  const t = svc?.metadata?.creationTimestamp as unknown;
+  const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : NaN;
+  return Number.isNaN(ms) ? Infinity : ms;
+}
+
 export class ProxyModel {
   /** The live aggregate for the sync engine: updated in place by commit(). */
   readonly desired: DesiredIpvs = { services: new Map(), boundAddresses: new Set() };
@@ -100,6 +117,9 @@ export class ProxyModel {
   // Which Services depend on what, so that a Node or address change touches only those.
   private readonly nodePortDeps = new Set<string>();
   private readonly localAddrDeps = new Set<string>();
+  /** What is wrong with this node's Node object, and whether the next commit is to report it. */
+  private nodeWarnings: ModelWarning[] = [];
+  private nodeWarningsNew = false;
 
   constructor(config: ModelConfig) {
     this.config = { ...config, families: [...config.families] };
@@ -131,9 +151,9 @@ export class ProxyModel {
 
   upsertEndpointSlice(slice: V1EndpointSlice): void {
     const key = sliceName(slice);
-    const labels = slice.metadata?.labels ?? {};
-    const svcName = labels[LABEL_SERVICE_NAME];
-    if (!svcName || LABEL_PROXY_NAME in labels || LABEL_HEADLESS in labels) {
+    const labels = slice.metadata?.labels;
+    const svcName = labelValue(labels, LABEL_SERVICE_NAME);
+    if (!svcName || hasLabel(labels, LABEL_PROXY_NAME) || hasLabel(labels, LABEL_HEADLESS)) {
       // Not (or no longer) one kube-proxy would use.
       this.removeSlice(key);
       return;
@@ -173,7 +193,13 @@ export class ProxyModel {
 
   /** This node (for its zone label); undefined when it is unknown or deleted. */
   setNode(node: V1Node | undefined): void {
-    const zone = node?.metadata?.labels?.[LABEL_ZONE] || undefined;
+    const w = new Warnings();
+    if (node !== undefined) checkNode(node, w);
+    if (JSON.stringify(w.list) !== JSON.stringify(this.nodeWarnings)) {
+      this.nodeWarnings = w.list;
+      this.nodeWarningsNew = w.list.length > 0;
+    }
+    const zone = labelValue(node?.metadata?.labels, LABEL_ZONE) || undefined;
     if (zone === this.zone) return;
     this.zone = zone;
     // Hints are used without any annotation, so the Services with zone-hinted endpoints depend on it.
@@ -212,6 +238,10 @@ export class ProxyModel {
    */
   *commitSteps(): Steps<ModelChanges> {
     const changes: ModelChanges = { changedKeys: new Set(), changedServices: [], addressesChanged: false, warnings: [], ipsetAdded: [], ipsetRemoved: [] };
+    if (this.nodeWarningsNew) {
+      changes.warnings.push(...this.nodeWarnings);
+      this.nodeWarningsNew = false;
+    }
     if (this.dirty.size === 0) return changes;
     const ctx = this.context();
     const names = [...this.dirty].sort();
@@ -235,24 +265,7 @@ export class ProxyModel {
         }
       }
       // Keys it produces now.
-      if (neu) {
-        for (const [key, dvs] of neu.virtualServices) {
-          const claim = this.claims.get(key);
-          if (claim === undefined) {
-            this.claims.set(key, name);
-            this.desired.services.set(key, dvs);
-            changes.changedKeys.add(key);
-          } else if (ownerOf(claim) === name) {
-            const cur = this.desired.services.get(key);
-            if (!cur || !sameDesired(cur, dvs)) changes.changedKeys.add(key);
-            this.desired.services.set(key, dvs);
-          } else if (typeof claim === 'string') {
-            this.claims.set(key, [claim, name]);
-          } else if (!claim.includes(name)) {
-            claim.push(name);
-          }
-        }
-      }
+      if (neu) for (const [key, dvs] of neu.virtualServices) this.claim(name, key, dvs, changes);
       // VIPs, reference-counted across Services.
       const oldAddrs = old?.addresses ?? new Set<string>();
       const newAddrs = neu?.addresses ?? new Set<string>();
@@ -266,6 +279,49 @@ export class ProxyModel {
     }
     return changes;
   }
+
+  /**
+   * `name` produces `key`. Of several Services producing one key, the oldest owns it (creationTimestamp,
+   * then namespace/name): the result does not depend on the order the Services arrived in, so a restart
+   * programs what was programmed before, and a new Service cannot take over a VIP and port in use.
+   */
+  private claim(name: string, key: string, dvs: DesiredVirtualService, changes: ModelChanges): void {
+    const claim = this.claims.get(key);
+    if (claim === undefined) {
+      this.claims.set(key, name);
+      this.desired.services.set(key, dvs);
+      changes.changedKeys.add(key);
+      return;
+    }
+    const list = typeof claim === 'string' ? [claim] : claim;
+    const before = list[0]!;
+    if (!list.includes(name)) list.push(name);
+    if (list.length > 1) list.sort(this.byAge);
+    this.claims.set(key, list.length === 1 ? list[0]! : list);
+    const owner = list[0]!;
+    if (owner === name) {
+      const cur = this.desired.services.get(key);
+      if (before !== name || !cur || !sameDesired(cur, dvs)) changes.changedKeys.add(key);
+      this.desired.services.set(key, dvs);
+    } else if (before !== owner) {
+      const next = this.computed.get(owner)?.virtualServices.get(key);
+      if (next) this.desired.services.set(key, next);
+      else this.desired.services.delete(key);
+      changes.changedKeys.add(key);
+    }
+    // The Service that owned the key until now is told it lost it.
+    if (before !== owner && before !== name) {
+      const lost = this.computed.get(before)?.virtualServices.get(key);
+      if (lost) changes.warnings.push(conflictWarning(before, key, lost, owner));
+    }
+  }
+
+  /** Oldest first (creationTimestamp; none counts as newest), then by "namespace/name". */
+  private readonly byAge = (a: string, b: string): number => {
+    const ta = createdAt(this.svcs.get(a)), tb = createdAt(this.svcs.get(b));
+    if (ta !== tb) return ta < tb ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
 
   private release(name: string, key: string, changes: ModelChanges): void {
     const claim = this.claims.get(key);
@@ -367,13 +423,7 @@ export class ProxyModel {
     const out: ModelWarning[] = [];
     for (const [key, dvs] of sd.virtualServices) {
       const owner = ownerOf(this.claims.get(key));
-      if (owner !== undefined && owner !== name) {
-        out.push({
-          object: `Service ${name}`,
-          field: dvs.origin.field ?? 'spec',
-          message: `virtual service ${key} (${dvs.origin.kind}) is already programmed for Service ${owner}; ignored`,
-        });
-      }
+      if (owner !== undefined && owner !== name) out.push(conflictWarning(name, key, dvs, owner));
     }
     return out;
   }
@@ -405,7 +455,7 @@ export class ProxyModel {
 
   /** Every current warning, per object, as of the last commit. */
   warnings(): ModelWarning[] {
-    const out: ModelWarning[] = [];
+    const out: ModelWarning[] = [...this.nodeWarnings];
     for (const [name, sd] of this.computed) out.push(...sd.warnings, ...this.conflicts(name));
     return out;
   }

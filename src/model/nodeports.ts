@@ -55,7 +55,9 @@ export function nodePortAddresses(allLocalAddresses: Iterable<string>, cidrs: re
  * of the family, else the first ExternalIP. Canonical; at most one per family.
  */
 export function nodePrimaryIPs(node: { status?: { addresses?: { type?: string; address?: string }[] } } | undefined): string[] {
-  const addrs = node?.status?.addresses ?? [];
+  const list = node?.status?.addresses as unknown;
+  // Any shape is accepted (the model warns about a malformed Node): what is not a list is none.
+  const addrs = Array.isArray(list) ? (list as { type?: unknown; address?: unknown }[]) : [];
   const out = new Map<Family, string>();
   for (const type of ['InternalIP', 'ExternalIP']) {
     for (const a of addrs) {
@@ -72,6 +74,8 @@ export function nodePrimaryIPs(node: { status?: { addresses?: { type?: string; a
  * older field), for detectLocalMode NodeCIDR. Empty until the Node has been assigned them.
  */
 export function nodePodCIDRs(node: { spec?: { podCIDRs?: string[]; podCIDR?: string } } | undefined): string[] {
-  const list = node?.spec?.podCIDRs?.length ? node.spec.podCIDRs : node?.spec?.podCIDR ? [node.spec.podCIDR] : [];
+  const many = node?.spec?.podCIDRs as unknown;
+  const one = node?.spec?.podCIDR as unknown;
+  const list: unknown[] = Array.isArray(many) && many.length > 0 ? many : typeof one === 'string' && one !== '' ? [one] : [];
   return list.filter((c): c is string => typeof c === 'string' && c !== '');
 }

@@ -5,8 +5,20 @@ import type { Family, Protocol } from '../ipvs/types.js';
 import { parseAddress, formatAddress } from '../netlink/address.js';
 import type { ModelWarning } from './types.js';
 
-export const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
-export const ADDRESS_TYPES: Record<string, Family> = { IPv4: 'inet', IPv6: 'inet6' };
+// Null prototypes: a protocol named "constructor" or "__proto__" must not find Object's properties.
+export const PROTOCOLS: Record<string, Protocol> = Object.assign(Object.create(null) as Record<string, Protocol>, { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' });
+export const ADDRESS_TYPES: Record<string, Family> = Object.assign(Object.create(null) as Record<string, Family>, { IPv4: 'inet', IPv6: 'inet6' });
+
+/** A value in a message: JSON (strings quoted, control characters escaped), cut at 80 characters. Never throws. */
+export function show(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = Object.prototype.toString.call(v);
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
 
 export class Warnings {
   readonly list: ModelWarning[] = [];

@@ -89,6 +89,20 @@ const QUICK_WATCH_MS = 1000;
 
 const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
 
+/**
+ * A watch event's object as the generated model class. client-node's deserializer throws on some wrong
+ * types (a number where a list belongs), which would end the watch for every object: the object then goes
+ * on as it arrived, and the model warns about its bad fields. (A list response is deserialised inside
+ * client-node, where this cannot be done: a malformed object there fails the list, which is retried.)
+ */
+function deserialize(obj: unknown, kind: Kind): unknown {
+  try {
+    return ObjectSerializer.deserialize(obj, MODEL_TYPE[kind], '');
+  } catch {
+    return obj;
+  }
+}
+
 function asError(err: unknown): Error {
   if (err instanceof Error) return err;
   if (err && typeof err === 'object') {
@@ -187,7 +201,7 @@ export function informerSource(options: InformerSourceOptions): Source {
             c.lastWatchHadEvents = true;
           }
           if ((phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') && obj && typeof obj === 'object') {
-            obj = ObjectSerializer.deserialize(obj, MODEL_TYPE[ch.kind], '');
+            obj = deserialize(obj, ch.kind);
           } else if (phase === 'ERROR') {
             log.info({ kind: ch.kind, status: obj }, 'watch ERROR event');
           }

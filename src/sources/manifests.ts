@@ -14,7 +14,7 @@
 // - synced() follows the first complete read of the directory; until the directory can be read there is an
 //   error per attempt and no sync.
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
@@ -48,6 +48,13 @@ export interface ParsedFile {
 }
 
 const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
+
+/**
+ * Bounds on what is read: a file larger than this is refused unread (a YAML parse holds many times the
+ * text in memory; split large sets into several files); an object whose JSON is larger than this is
+ * skipped (the API server refuses objects over 1.5 MiB, etcd's request limit).
+ */
+export const MANIFEST_LIMITS = { fileBytes: 16 << 20, objectBytes: 3 << 20 };
 const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1' };
 const MANIFEST_RE = /\.(ya?ml|json)$/i;
 
@@ -69,8 +76,18 @@ function lineCol(text: string, offset: number): { line: number; col: number } {
   return { line, col: offset - last };
 }
 
-/** Parses one file's text into the objects this source keeps. Pure: exported for tests. */
+/** Parses one file's text into the objects this source keeps. Pure: exported for tests. Never throws. */
 export function parseManifestText(text: string, file: string, nodeName: string): ParsedFile {
+  try {
+    return parse(text, file, nodeName);
+  } catch (err) {
+    // What the parsers and serialisers throw on pathological input (nesting deep enough to exhaust the
+    // stack): this file is refused, the others are still read.
+    return { entries: [], warnings: [], error: new Error(`${file}: cannot be read: ${(err as Error).message}`) };
+  }
+}
+
+function parse(text: string, file: string, nodeName: string): ParsedFile {
   const docs: unknown[] = [];
   if (/\.json$/i.test(file)) {
     try {
@@ -91,7 +108,12 @@ export function parseManifestText(text: string, file: string, nodeName: string):
         const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
         return { entries: [], warnings: [], error: new Error(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${first}`) };
       }
-      docs.push(doc.toJS());
+      try {
+        // toJS refuses alias bombs (more than maxAliasCount expansions) by throwing.
+        docs.push(doc.toJS());
+      } catch (err) {
+        return { entries: [], warnings: [], error: new Error(`${file}: invalid YAML: ${(err as Error).message}`) };
+      }
     }
   }
   const entries: Entry[] = [];
@@ -118,13 +140,49 @@ export function parseManifestText(text: string, file: string, nodeName: string):
     if (kind === 'Node' && meta.name !== nodeName) return;
     const raw = { ...obj, kind, apiVersion, metadata: { ...meta } } as Record<string, unknown> & { metadata: Record<string, unknown> };
     if (kind === 'Node') delete raw.metadata.namespace;
-    else if (typeof raw.metadata.namespace !== 'string' || raw.metadata.namespace === '') raw.metadata.namespace = 'default';
-    const typed = ObjectSerializer.deserialize(raw, MODEL_TYPE[kind], '') as KubeObject;
+    else if (raw.metadata.namespace !== undefined && raw.metadata.namespace !== null && typeof raw.metadata.namespace !== 'string') {
+      warnings.push(`${where}: ${kind} ${meta.name}: metadata.namespace must be a string, not ${JSON.stringify(raw.metadata.namespace)}; skipped`);
+      return;
+    } else if (typeof raw.metadata.namespace !== 'string' || raw.metadata.namespace === '') raw.metadata.namespace = 'default';
+    const canon = canonicalJson(raw);
+    const label = `${where}: ${kind} ${raw.metadata.namespace === undefined ? '' : `${String(raw.metadata.namespace)}/`}${meta.name}`;
+    if (canon.length > MANIFEST_LIMITS.objectBytes) {
+      warnings.push(`${label}: ${canon.length} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
+      return;
+    }
+    let typed: KubeObject;
+    try {
+      typed = ObjectSerializer.deserialize(raw, MODEL_TYPE[kind], '') as KubeObject;
+    } catch {
+      // client-node's deserializer throws on some wrong types (a number where a list belongs); the object
+      // goes to the model as read, which checks every field it uses and warns about the bad ones.
+      typed = raw as unknown as KubeObject;
+    }
     const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
-    entries.push({ kind, key, obj: typed, canon: canonicalJson(raw), file });
+    entries.push({ kind, key, obj: typed, canon, file });
   };
   docs.forEach((d, i) => visit(d, `${file} document ${i + 1}`));
   return { entries, warnings };
+}
+
+/** The file's text, or undefined when it holds more than `limit` bytes (never reading more than limit + 1). */
+async function readBounded(path: string, limit: number): Promise<string | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > limit) return undefined;
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 interface FileState {
@@ -188,15 +246,22 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       }
       const old = files.get(p);
       if (old && old.sig === sig) continue;
-      let text: string;
+      let text: string | undefined;
+      const rel = relative(dir, p) || p;
       try {
-        text = await readFile(p, 'utf8');
+        text = await readBounded(p, MANIFEST_LIMITS.fileBytes);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') { files.delete(p); continue; }
         events?.error('manifests', new Error(`${p}: ${(err as Error).message}`));
         continue; // keep what it had; retried on the next change
       }
-      const rel = relative(dir, p) || p;
+      if (text === undefined) {
+        const msg = `${rel}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
+        log.warn({ file: p }, msg);
+        events?.error('manifests', new Error(msg));
+        files.set(p, { sig, entries: old?.entries ?? [] });
+        continue;
+      }
       const parsed = parseManifestText(text, rel, nodeName);
       if (parsed.error) {
         log.warn({ file: p, err: parsed.error.message }, 'manifest file does not parse; keeping its previous objects');

@@ -37,5 +37,7 @@ export const silentLogger: Logger = { info() {}, warn() {}, error() {}, debug() 
 
 /** "kind/namespace/name" ("kind//name" for cluster-scoped objects): the key sources diff by. */
 export function objectKey(kind: Kind, obj: KubeObject): string {
-  return `${kind}/${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+  // Names of another type (a malformed object, which the model warns about) as JSON: nothing throws.
+  const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v) ?? '');
+  return `${kind}/${text(obj.metadata?.namespace)}/${text(obj.metadata?.name)}`;
 }

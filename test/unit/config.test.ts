@@ -39,7 +39,7 @@ test('defaults are kube-proxy v1alpha1 defaults for ipvs mode', async () => {
   assert.equal(c.ipvs.strictARP, false);
   assert.deepEqual(c.ipvs.excludeCIDRs, []);
   assert.deepEqual([c.ipvs.tcpTimeoutS, c.ipvs.tcpFinTimeoutS, c.ipvs.udpTimeoutS], [0, 0, 0]);
-  assert.equal(c.healthzBindAddress, '0.0.0.0:10256');
+  assert.equal(c.healthzBindAddress, '127.0.0.1:10256', 'loopback, unlike kube-proxy (docs/migration.md)');
   assert.equal(c.metricsBindAddress, '127.0.0.1:10249');
   assert.equal(c.masqueradeBit, 14);
   assert.equal(c.masqueradeAll, false);
@@ -184,7 +184,7 @@ test('server addresses: a bare IP gets the default port; an IPv6 bindAddress mak
   assert.equal(c1.healthzBindAddress, '10.0.0.1:10256');
   assert.equal(c1.metricsBindAddress, '[fd00::a]:9100');
   const c2 = await load(['--config=/c'], { '/c': `${HEAD}bindAddress: "::"\n` });
-  assert.equal(c2.healthzBindAddress, '[::]:10256');
+  assert.equal(c2.healthzBindAddress, '[::1]:10256');
   assert.equal(c2.metricsBindAddress, '[::1]:10249');
 });
 

@@ -109,6 +109,9 @@ test('the ConfigMap\'s configuration loads with kipvs\' loader; probes and kubec
   // The kubeconfig is read from the same mounted ConfigMap.
   assert.equal(dirname(config.kubeconfig!), dirname(configArg));
   assert.ok(cm.data['kubeconfig.conf'], 'the ConfigMap carries the kubeconfig');
+  // kube-proxy's address, explicitly (kipvs' default is loopback): cloud load balancers probe it.
+  assert.equal(config.healthzBindAddress, '0.0.0.0:10256');
+  assert.match(readFileSync(join(deploy, 'base', 'configmap.yaml'), 'utf8'), /#.*load balancers probe[^\n]*\n( *#[^\n]*\n)* *healthzBindAddress: 0\.0\.0\.0:10256/);
   const port = Number(config.healthzBindAddress.split(':').pop());
   const c = container();
   for (const [probe, path] of [['livenessProbe', '/livez'], ['readinessProbe', '/healthz']] as const) {
@@ -137,6 +140,12 @@ test('kubeadm overlay: kube-proxy\'s ServiceAccount and ConfigMap, whose configu
   const config = await loadConfig(['--config', join(root, 'test', 'unit', 'fixtures', 'kubeadm-kube-proxy-config.conf'), '--hostname-override', 'node-a']);
   assert.equal(config.mode, 'ipvs', 'kubeadm\'s mode "" is kipvs\' default, IPVS');
   assert.equal(config.kubeconfig, `${mount.mountPath}/kubeconfig.conf`);
+  // kubeadm leaves healthzBindAddress empty (kube-proxy's 0.0.0.0:10256, kipvs' loopback): the overlay's flag keeps kube-proxy's.
+  assert.equal(config.healthzBindAddress, '127.0.0.1:10256');
+  const withArgs = await loadConfig([...ds.containers[0].args.slice(1).filter((a: string) => !a.startsWith('--config=') && !a.startsWith('--hostname-override=')),
+    '--config', join(root, 'test', 'unit', 'fixtures', 'kubeadm-kube-proxy-config.conf'), '--hostname-override', 'node-a']);
+  assert.equal(withArgs.healthzBindAddress, '0.0.0.0:10256');
+  assert.match(readFileSync(join(deploy, 'overlays', 'kubeadm', 'daemonset.yaml'), 'utf8'), /load balancers probe/);
 });
 
 test('least-privilege overlay: not privileged; NET_ADMIN, NET_RAW and SYS_MODULE only, the measured needs', () => {

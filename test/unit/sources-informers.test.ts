@@ -307,3 +307,22 @@ test('stop after sync closes the watches', async (t) => {
   assert.deepEqual(rec.take(), []);
   assert.equal(rec.errors.length, 0, 'the aborts of stop() are not reported as errors');
 });
+
+test('a watch object client-node cannot deserialise (a number where a list belongs) is passed on as it came; the watch goes on', async (t) => {
+  const { server, source, rec } = await setup(t);
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  const bad = { ...svc('bad', '10.0.0.2'), spec: { clusterIP: '10.0.0.2', ports: 5 } };
+  server.create(bad);
+  server.create({ ...slice('bad-1', 'bad', '10.1.0.2'), endpoints: [{ addresses: 7 }] });
+  server.create(svc('good', '10.0.0.3'));
+  await waitFor('the good Service after the bad one', () => rec.objects.has('Service/default/good'));
+  assert.equal((rec.objects.get('Service/default/bad') as { spec?: { ports?: unknown } } | undefined)?.spec?.ports, 5, 'the bad Service as it came (the model warns about it)');
+  await waitFor('the bad slice', () => rec.objects.has('EndpointSlice/default/bad-1'));
+  assert.deepEqual(rec.errors, [], 'no error: the watches did not end');
+  const watchesBefore = server.requests.filter((r) => r.watch).length;
+  server.create(svc('after', '10.0.0.4'));
+  await waitFor('a later event on the same watch', () => rec.objects.has('Service/default/after'));
+  assert.equal(server.requests.filter((r) => r.watch).length, watchesBefore, 'on the same watch connection');
+});

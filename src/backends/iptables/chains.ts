@@ -79,6 +79,23 @@ export function endpointString(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
+/** The longest ServicePortName Kubernetes' names allow: namespace and name (63 each), port name (63), "/" and ":". */
+const MAX_COMMENT_NAME = 191;
+
+/**
+ * A ServicePortName as it goes into a rule's comment: unchanged for Kubernetes' names; anything else
+ * (a hostile manifest or API server: the model refuses those, this is the second line) has every
+ * character outside [A-Za-z0-9._:/-] replaced by "_" and is cut to the length real names have, so
+ * quotes, backslashes, spaces, newlines ("COMMIT", "*nat" lines) and "#" can never reach
+ * iptables-restore's input, and every comment stays under xt_comment's 256 bytes.
+ */
+export function commentName(name: string): string {
+  // Some comments are unquoted, as kube-proxy writes them: an empty one would swallow the next argument.
+  if (name === '') return '_';
+  const safe = /^[A-Za-z0-9._:/-]*$/.test(name) ? name : name.replace(/[^A-Za-z0-9._:/-]/g, '_');
+  return safe.length > MAX_COMMENT_NAME ? safe.slice(0, MAX_COMMENT_NAME) : safe;
+}
+
 /** The KUBE-SEP- chain of one endpoint of a Service port; `endpoint` as endpointString() gives it. */
 export function endpointChain(portName: string, protocol: Protocol, endpoint: string): string {
   return SEP_PREFIX + chainHash(portName + protocol + endpoint);

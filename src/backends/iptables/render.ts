@@ -8,7 +8,7 @@
 import type { PortEndpoint, ServicePortDesired } from '../../model/types.js';
 import type { Family } from '../../netlink/address.js';
 import { cidrContains, isLoopback, parseCidr } from '../../netlink/cidr.js';
-import { TOP_CHAINS, detector, endpointChain, endpointString, isServiceChainName, portChains, probability, type LocalDetector } from './chains.js';
+import { TOP_CHAINS, commentName, detector, endpointChain, endpointString, isServiceChainName, portChains, probability, type LocalDetector } from './chains.js';
 
 export type { LocalDetector };
 
@@ -311,7 +311,7 @@ function planPort(sp: ServicePortDesired): Plan {
 
 /** KUBE-SERVICES, KUBE-NODEPORTS and the filter rules of one port: written on every sync. */
 function writeFrontends(sp: ServicePortDesired, p: Plan, ctx: Ctx, hc: number | undefined, fr: Lines, nr: Lines): void {
-  const name = sp.name;
+  const name = commentName(sp.name);
   const m = `-m ${sp.protocol} -p ${sp.protocol}`;
   const dport = `--dport ${sp.port}`;
   // Filter rules for traffic with nowhere to go: REJECT when no endpoint exists anywhere, DROP when the
@@ -349,7 +349,7 @@ function writeFrontends(sp: ServicePortDesired, p: Plan, ctx: Ctx, hc: number | 
 
 /** The port's own nat chains (SVC, SVL, EXT, FW, SEP): written when the Service changed, else counted. */
 function writeChains(sp: ServicePortDesired, p: Plan, ctx: Ctx, nc: Lines, nr: Lines): void {
-  const name = sp.name;
+  const name = commentName(sp.name);
   const proto = sp.protocol;
   if (p.hasInternal) {
     const match = `-m comment --comment "${name} cluster IP" -m ${proto} -p ${proto} -d ${sp.clusterIP} --dport ${sp.port}`;
@@ -401,7 +401,8 @@ function writeChains(sp: ServicePortDesired, p: Plan, ctx: Ctx, nc: Lines, nr: L
 /** A KUBE-SVC/KUBE-SVL chain: affinity checks first, then one random pick per endpoint, the last certain. */
 function writeBalancing(sp: ServicePortDesired, ctx: Ctx, nc: Lines, nr: Lines, chain: string, eps: Ep[]): void {
   nc.add(`:${chain} - [0:0]`);
-  const c = (e: Ep) => (ctx.large ? '' : ` -m comment --comment "${sp.name} -> ${e.key}"`);
+  const name = commentName(sp.name);
+  const c = (e: Ep) => (ctx.large ? '' : ` -m comment --comment "${name} -> ${e.key}"`);
   if (sp.affinitySeconds !== undefined) {
     for (const e of eps) nr.add(`-A ${chain}${c(e)} -m recent --name ${e.chain} --rcheck --seconds ${sp.affinitySeconds} --reap -j ${e.chain}`);
   }

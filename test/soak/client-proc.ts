@@ -4,14 +4,15 @@
 //   {t, i, ep}                  answered by the pod ep (t: when it was sent; i: the target's index)
 //   {t, i, ep, retry: 1}        UDP: the first datagram got no answer, the retry (sent at t) did
 //   {t, i, err, lost?: 1}       failed (UDP: lost = the retry failed too)
-//   node client-proc.js TARGETS_JSON WORKERS
+//   node client-proc.js TARGETS_JSON WORKERS PAUSE_MS     (each worker pauses PAUSE_MS between requests)
 import net from 'node:net';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
 
 interface Target { proto: 'TCP' | 'UDP'; host: string; port: number }
 const targets = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Target[];
-const workers = Number(process.argv[3] ?? 4);
+const workers = Number(process.argv[3] ?? 2);
+const pauseMs = Number(process.argv[4] ?? 0);
 const TCP_TIMEOUT_MS = 3000, UDP_TIMEOUT_MS = 1000;
 let stop = false;
 process.stdin.resume();
@@ -47,8 +48,9 @@ async function worker(): Promise<void> {
     const i = next++ % targets.length;
     const t = targets[i]!;
     const sent = Date.now();
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
     if (t.proto === 'TCP') {
-      try { emit({ t: sent, i, ep: await tcpOnce(t) }); } catch (err) { emit({ t: sent, i, err: (err as Error).message }); await new Promise((r) => setTimeout(r, 20)); }
+      try { emit({ t: sent, i, ep: await tcpOnce(t) }); } catch (err) { emit({ t: sent, i, err: (err as Error).message }); }
       continue;
     }
     try { emit({ t: sent, i, ep: await udpOnce(t) }); continue; } catch { /* one retry, on a new socket */ }

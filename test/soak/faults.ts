@@ -116,8 +116,8 @@ export function splitRule(rule: string): string[] {
 }
 
 /** Runs the steps in turn, `gapMs` apart, until `until()` says stop (every step runs at least once). */
-export async function runFaults(c: FaultContext, gapMs: number, until: () => boolean, restartsUntil: () => boolean): Promise<number> {
-  const steps = faultSteps(c);
+export async function runFaults(c: FaultContext, gapMs: number, until: () => boolean, restartsUntil: () => boolean, restarts: boolean): Promise<number> {
+  const steps = faultSteps(c).filter((s) => restarts || !s.name.startsWith('agent:'));
   let done = 0;
   for (let pass = 0; ; pass++) {
     for (const step of steps) {

@@ -79,10 +79,10 @@ export class ClientLoad {
   private exited: Promise<unknown>;
   readonly started: Promise<void>;
 
-  constructor(dir: string, targets: { proto: string; host: string; port: number }[], workers: number, onRecord: (r: ClientRecord) => void) {
+  constructor(dir: string, targets: { proto: string; host: string; port: number }[], workers: number, pauseMs: number, onRecord: (r: ClientRecord) => void) {
     const file = `${dir}/targets.json`;
     writeFileSync(file, JSON.stringify(targets));
-    this.child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, here('./client-proc.js'), file, String(workers)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn('ip', ['netns', 'exec', CLIENT_NS, process.execPath, here('./client-proc.js'), file, String(workers), String(pauseMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.exited = new Promise((r) => this.child.once('exit', r));
     let first: () => void = () => {};
     this.started = new Promise((r) => (first = r));
@@ -120,7 +120,7 @@ export class AgentProcess {
   get running(): boolean { return !!this.child && this.child.exitCode === null && this.child.signalCode === null; }
 
   /** Starts it and resolves once its first sync is done (its "sync" log line); returns how long that took. */
-  async start(timeoutMs = 180_000): Promise<number> {
+  async start(timeoutMs = 360_000): Promise<number> {
     const t0 = Date.now();
     const bin = here('../../../bin/kipvs.js');
     const child = spawn(process.execPath, [bin, 'agent', `--kubeconfig=${this.s.kubeconfig}`, `--hostname-override=${this.s.nodeName}`,

@@ -17,7 +17,11 @@ export interface SoakOptions {
   durationMs: number;
   dir: string;
   services?: number;
+  /** Client loops, each pausing `pauseMs` between requests: the sandbox has 2 emulated CPUs to share. */
   workers?: number;
+  pauseMs?: number;
+  /** Kill and restart the agent (SIGKILL, SIGTERM): each start costs the sandbox a minute or more. */
+  restarts?: boolean;
   churnEveryMs?: number;
   /** The agent's --ipvs-sync-period (the periodic reconcile that repairs hand edits). */
   syncPeriod?: string;
@@ -69,8 +73,8 @@ function random(seed: number): () => number {
 
 export async function runSoak(opts: SoakOptions): Promise<SoakData> {
   const o: SoakData['options'] = {
-    durationMs: opts.durationMs, dir: opts.dir, services: opts.services ?? 50, workers: opts.workers ?? 6, churnEveryMs: opts.churnEveryMs ?? 1000,
-    syncPeriod: opts.syncPeriod ?? '5s', gracefulTermination: opts.gracefulTermination ?? '10s', faultMs: opts.faultMs ?? 10_000,
+    durationMs: opts.durationMs, dir: opts.dir, services: opts.services ?? 50, workers: opts.workers ?? 2, pauseMs: opts.pauseMs ?? 50, restarts: opts.restarts ?? true, churnEveryMs: opts.churnEveryMs ?? 1000,
+    syncPeriod: opts.syncPeriod ?? '10s', gracefulTermination: opts.gracefulTermination ?? '10s', faultMs: opts.faultMs ?? 10_000,
     awayMs: opts.awayMs ?? 30_000, gapMs: opts.gapMs ?? 5000, repairBoundMs: opts.repairBoundMs ?? 60_000, metricsPort: opts.metricsPort ?? 19_349,
   };
   const progress = opts.progress ?? (() => {});
@@ -181,7 +185,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
         const ipvs = await readIpvs().catch(() => undefined);
         const seenAt = Date.now();
         if (ipvs) { dumps++; observe(ipvs, seenAt); }
-        await sleep(50);
+        await sleep(200);
       }
     })();
     stops.push(async () => { observing = false; await observer; });
@@ -198,7 +202,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     if (!natJump) throw new Error('the agent programmed no nat jumps');
 
     const onRecord = (r: ClientRecord) => records.push(r);
-    client = new ClientLoad(o.dir, targets.map(({ proto, host, port }) => ({ proto, host, port })), o.workers, onRecord);
+    client = new ClientLoad(o.dir, targets.map(({ proto, host, port }) => ({ proto, host, port })), o.workers, o.pauseMs, onRecord);
     await Promise.race([client.started, sleep(60_000)]);
     const loadFrom = Date.now();
     progress(`client load on (${o.workers} workers)`);
@@ -271,7 +275,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
       api, agent, natJump, faultMs: o.faultMs, awayMs: o.awayMs, repairBoundMs: o.repairBoundMs, log: faults,
       victim: () => ({ vip: victimService.clusterIP, port: victimService.port, server: `${pods.get(victimService.name)![0]!.ip}:${victimService.targetPort}` }),
       setPhase: (p) => { phase = p; },
-    }, o.gapMs, () => Date.now() - loadFrom >= o.durationMs, () => Date.now() - loadFrom < o.durationMs * 0.6);
+    }, o.gapMs, () => Date.now() - loadFrom >= o.durationMs, () => o.restarts && Date.now() - loadFrom < o.durationMs * 0.6, o.restarts);
     // The last stretch without faults, until the duration is up.
     phase = 'steady';
     while (Date.now() - loadFrom < o.durationMs) await sleep(200);

@@ -58,7 +58,9 @@ export class BoundedFrequencyRunner {
         await this.#work(reason);
       } finally {
         this.#running = undefined;
-        this.#armPeriod();
+        // Only a periodic run restarts the period: changes are incremental syncs, and re-arming after
+        // each of them would put off the full reconcile (drift repair) forever under steady churn.
+        if (reason === 'period') this.#armPeriod();
         if (this.#pending && !this.#timer) this.run();
       }
     })();

@@ -17,6 +17,7 @@
 // - labelSelector: key=value, key==value, key!=value, key, !key, key in (a,b), key notin (a,b);
 //   fieldSelector: metadata.name and metadata.namespace with = / == / != (others answer 400).
 // Test controls: create/update/delete, compact(), closeWatches(), bookmark(), setDown(), delayLists(), requests.
+// Fault injection (the soak, test/soak): expireNextWatches(), fail500For(), stallResponses(), goAwayFor().
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -408,6 +409,7 @@ export class FakeApiServer {
 
   private send(w: WatchConn, event: unknown): void {
     if (w.closed) return;
+    if (this.faultHoldsEvent(w, event)) return;
     w.res.write(JSON.stringify(event) + '\n');
   }
 
@@ -459,6 +461,7 @@ export class FakeApiServer {
     const rec: RequestRecord = { method: req.method ?? 'GET', path: url.pathname, query, watch, status: 0 };
     if (req.headers.authorization !== undefined) rec.authorization = req.headers.authorization;
     this.requests.push(rec);
+    if (this.faultIntercepts(req, res, rec, watch)) return;
     if (this.down) {
       if (this.down === 'reset') { req.socket.destroy(); return; }
       this.reply(res, rec, 503, statusBody(503, 'ServiceUnavailable', 'the fake API server is down'));
@@ -617,5 +620,89 @@ export class FakeApiServer {
     const drop = (): void => { w.closed = true; if (w.timer) clearTimeout(w.timer); this.watches.delete(w); };
     req.on('close', drop);
     res.on('close', drop);
+  }
+
+  // ---- fault injection (the soak) -----------------------------------------------------------------
+  // Kept apart from the protocol above: each fault is a state with an end, consulted by two hooks,
+  // faultIntercepts() at the top of handle() and faultHoldsEvent() in send().
+
+  private expireWatches = 0;
+  private fail500Until = 0;
+  private stallUntil = 0;
+  private stalledRequests: (() => void)[] = [];
+  private stalledEvents: { w: WatchConn; event: unknown }[] = [];
+  private stallTimer: NodeJS.Timeout | undefined;
+
+  /** The next `n` watch requests are answered HTTP 410 Expired, whatever their resourceVersion. */
+  expireNextWatches(n = 1): void {
+    this.expireWatches += n;
+  }
+
+  /** Every request for the next `ms` is answered HTTP 500 (open watches are left alone). */
+  fail500For(ms: number): void {
+    this.fail500Until = Date.now() + ms;
+  }
+
+  /**
+   * For the next `ms` nothing is answered: new requests wait (lists, watches, gets), and events for
+   * open watches are held back. Then everything held is served in order, as a server that hung and
+   * recovered would.
+   */
+  stallResponses(ms: number): void {
+    this.stallUntil = Date.now() + ms;
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => this.endStall(), ms);
+    this.stallTimer.unref();
+  }
+
+  /** Closes the listener (connections refused, open ones cut) for `ms`, then listens on the same port. */
+  async goAwayFor(ms: number): Promise<void> {
+    await this.setDown(true, 'refuse');
+    await new Promise((r) => setTimeout(r, ms));
+    await this.setDown(false);
+  }
+
+  /** Which fault is in force now, if any (for the soak's bookkeeping). */
+  get activeFault(): string | undefined {
+    if (this.down) return `down (${this.down})`;
+    if (Date.now() < this.stallUntil) return 'stalled';
+    if (Date.now() < this.fail500Until) return '500s';
+    return undefined;
+  }
+
+  private endStall(): void {
+    this.stallUntil = 0;
+    this.stallTimer = undefined;
+    const events = this.stalledEvents;
+    const requests = this.stalledRequests;
+    this.stalledEvents = [];
+    this.stalledRequests = [];
+    for (const { w, event } of events) this.send(w, event);
+    for (const run of requests) run();
+  }
+
+  private faultIntercepts(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, watch: boolean): boolean {
+    if (Date.now() < this.stallUntil) {
+      // Served once the stall ends, unless the client gave up meanwhile. The request was recorded already.
+      this.requests.pop();
+      this.stalledRequests.push(() => { if (!res.destroyed && !req.socket.destroyed) this.handle(req, res); });
+      return true;
+    }
+    if (Date.now() < this.fail500Until) {
+      this.reply(res, rec, 500, statusBody(500, 'InternalError', 'the fake API server fails on purpose (fail500For)'));
+      return true;
+    }
+    if (watch && this.expireWatches > 0) {
+      this.expireWatches--;
+      this.reply(res, rec, 410, statusBody(410, 'Expired', 'too old resource version (expireNextWatches)'));
+      return true;
+    }
+    return false;
+  }
+
+  private faultHoldsEvent(w: WatchConn, event: unknown): boolean {
+    if (Date.now() >= this.stallUntil) return false;
+    this.stalledEvents.push({ w, event });
+    return true;
   }
 }

@@ -1,0 +1,47 @@
+// The soak (issue 11), inside the sandbox: 50 Services, endpoint churn every second, the agent killed
+// and restarted, the fake API server misbehaving, hand edits to the kernel, continuous client load;
+// then the counts, latencies, repair times, RSS trend and a final kernel-vs-desired comparison.
+// The soak itself is test/soak/ (shared with test/sandbox/soak.test.ts, its short CI version).
+//   npm run soak                      (10 minutes)
+//   scripts/sandbox --timeout 1500 -- node dist/scripts/soak.js [--duration 10m] [--json] [--out DIR] [--seed N]
+// Writes DIR/soak.json, DIR/soak.txt and the charts DIR/soak-rss.{svg,png}, DIR/soak-latency.{svg,png};
+// progress lines go to stderr. Exits 1 when a target is missed.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseGoDurationMs } from '../src/config/duration.js';
+import { runSoak } from '../test/soak/soak.js';
+import { evaluate, table, chartSeries } from '../test/soak/stats.js';
+import { targetsMissed } from '../test/soak/targets.js';
+import { writeChart } from './lib/chart.js';
+
+const args = process.argv.slice(2);
+const value = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] ?? dflt : dflt);
+const durationText = value('--duration', '10m');
+const durationMs = parseGoDurationMs(durationText);
+if (durationMs === null || durationMs <= 0) {
+  process.stderr.write(`soak: --duration: "${durationText}" is not a positive duration (e.g. 10m, 90s)\n`);
+  process.exit(2);
+}
+const out = resolve(value('--out', 'bench-results/soak'));
+const seed = Number(value('--seed', '11'));
+mkdirSync(out, { recursive: true });
+const t0 = Date.now();
+const data = await runSoak({
+  durationMs, dir: "/tmp/kipvs-soak", seed,
+  progress: (line) => process.stderr.write(`soak ${Math.round((Date.now() - t0) / 1000)}s: ${line}\n`),
+});
+const report = evaluate(data);
+const missed = targetsMissed(report, { repairBoundMs: data.options.repairBoundMs, rssSlopeMBPerMin: 1 });
+const series = chartSeries(data);
+const subtitle = `${report.services} Services, ${report.durationS} s, ${report.restarts.length} agent restarts, ${report.handEdits.length} hand edits, ${report.apiFaults.length} API faults`;
+const charts = [
+  await writeChart(`${out}/soak-rss`, { title: 'kipvs soak: agent RSS', subtitle, xLabel: 'time (s)', yLabel: 'RSS (MB)', yScale: 'linear', xScale: 'linear', series: [{ name: 'VmRSS (a gap at each restart)', points: series.rss }] }),
+  await writeChart(`${out}/soak-latency`, { title: 'kipvs soak: change (API server event) to kernel', subtitle, xLabel: 'time (s)', yLabel: 'latency (ms), per 10 s', yScale: 'auto', xScale: 'linear', series: [{ name: 'median', points: series.p50 }, { name: 'max', points: series.max, dashed: true }] }),
+];
+const full = { ...report, targetsMissed: missed, charts: charts.flatMap((c) => c.files) };
+writeFileSync(`${out}/soak.json`, JSON.stringify(full, null, 2) + '\n');
+const text = `${table(report)}\n\n${missed.length ? `TARGETS MISSED:\n${missed.map((m) => `  ${m}`).join('\n')}` : 'all targets met'}\ncharts: ${full.charts.join(', ')}\n`;
+writeFileSync(`${out}/soak.txt`, text);
+for (const c of charts) if (c.warning) process.stderr.write(`soak: ${c.warning}\n`);
+process.stdout.write(args.includes('--json') ? JSON.stringify(full) + '\n' : text);
+process.exit(missed.length ? 1 : 0);

@@ -1,0 +1,61 @@
+// The soak's client, in a process of its own inside the client network namespace: WORKERS loops,
+// each taking the next target in turn, one request per new connection (TCP) or new socket (UDP),
+// until stdin closes. One JSON line per request:
+//   {t, i, ep}                  answered by the pod ep (t: when it was sent; i: the target's index)
+//   {t, i, ep, retry: 1}        UDP: the first datagram got no answer, the retry (sent at t) did
+//   {t, i, err, lost?: 1}       failed (UDP: lost = the retry failed too)
+//   node client-proc.js TARGETS_JSON WORKERS PAUSE_MS     (each worker pauses PAUSE_MS between requests)
+import net from 'node:net';
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+
+interface Target { proto: 'TCP' | 'UDP'; host: string; port: number }
+const targets = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Target[];
+const workers = Number(process.argv[3] ?? 2);
+const pauseMs = Number(process.argv[4] ?? 0);
+const TCP_TIMEOUT_MS = 3000, UDP_TIMEOUT_MS = 1000;
+let stop = false;
+process.stdin.resume();
+process.stdin.on('end', () => { stop = true; });
+
+function tcpOnce(t: Target): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: t.host, port: t.port });
+    let buf = '';
+    const timer = setTimeout(() => { s.destroy(); reject(new Error('timeout')); }, TCP_TIMEOUT_MS);
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => { buf += c; });
+    s.on('end', () => { clearTimeout(timer); s.destroy(); if (buf.trim()) resolve(buf.trim()); else reject(new Error('empty answer')); });
+    s.on('error', (err) => { clearTimeout(timer); s.destroy(); reject(err); });
+  });
+}
+
+function udpOnce(t: Target): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const finish = (err: Error | undefined, ep?: string) => { clearTimeout(timer); s.close(); if (err) reject(err); else resolve(ep!); };
+    const timer = setTimeout(() => finish(new Error('timeout')), UDP_TIMEOUT_MS);
+    s.on('message', (m) => finish(undefined, m.toString().trim()));
+    s.on('error', (err) => finish(err));
+    s.send('q', t.port, t.host);
+  });
+}
+
+const emit = (r: Record<string, unknown>) => process.stdout.write(JSON.stringify(r) + '\n');
+let next = 0;
+async function worker(): Promise<void> {
+  while (!stop) {
+    const i = next++ % targets.length;
+    const t = targets[i]!;
+    const sent = Date.now();
+    if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+    if (t.proto === 'TCP') {
+      try { emit({ t: sent, i, ep: await tcpOnce(t) }); } catch (err) { emit({ t: sent, i, err: (err as Error).message }); }
+      continue;
+    }
+    try { emit({ t: sent, i, ep: await udpOnce(t) }); continue; } catch { /* one retry, on a new socket */ }
+    const again = Date.now();
+    try { emit({ t: again, i, ep: await udpOnce(t), retry: 1 }); } catch (err) { emit({ t: sent, i, err: (err as Error).message, lost: 1 }); }
+  }
+}
+await Promise.all(Array.from({ length: workers }, worker));

@@ -1,0 +1,157 @@
+// The soak's verdict: what the recorded data (soak.ts) says about the targets, as a report object
+// (--json), a table, and charts of the agent's RSS and the change-to-kernel latency over time.
+import { TCP_TARGET, UDP_TARGET } from './cluster.js';
+import type { SoakData } from './soak.js';
+
+export interface Quantiles { count: number; p50: number | null; p99: number | null; max: number | null }
+
+export interface SoakReport {
+  durationS: number;
+  services: number;
+  targets: number;
+  requests: {
+    sent: number; answered: number;
+    /** Failed requests (UDP: lost after the retry too) while every endpoint of the Service was serving. */
+    failedReady: number;
+    /** Failed requests to the virtual service a hand edit had broken, until it was repaired (+3 s). */
+    failedDuringHandEdits: number;
+    /** Answers from an address that was never a pod of the Service. */
+    misrouted: number;
+    /** New connections/datagrams sent after the kernel showed their endpoint removed, answered by it anyway. */
+    afterRemoval: number;
+    examples: string[];
+  };
+  udp: { datagrams: number; firstTryFailed: number; lostAfterRetry: number };
+  changeToKernelMs: Quantiles & { unresolved: number; steady: Quantiles };
+  handEdits: { what: string; repairMs: number | null }[];
+  restarts: { signal: string; exitCode: number | null; stopMs: number; startMs: number }[];
+  apiFaults: string[];
+  rss: { samples: number; firstMB: number | null; lastMB: number | null; maxMB: number | null; slopeMBPerMin: number | null; lastLifetimeSlopeMBPerMin: number | null; lastLifetimeS: number };
+  eventLoopLagMs: { worstWindowP99: number | null; max: number | null; windows: number };
+  final: { equal: boolean; differences: string[]; waitedMs: number };
+  kernelDumps: number;
+  agentErrors: number;
+}
+
+export function quantiles(values: number[]): Quantiles {
+  const s = [...values].sort((a, b) => a - b);
+  const q = (p: number) => (s.length ? s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]! : null);
+  return { count: s.length, p50: q(0.5), p99: q(0.99), max: s.length ? s[s.length - 1]! : null };
+}
+
+/** Least-squares slope of y over x within each group, pooled (each group keeps its own intercept). */
+export function pooledSlope(points: { x: number; y: number; group: number }[]): number | null {
+  const groups = new Map<number, { x: number; y: number }[]>();
+  for (const p of points) groups.set(p.group, [...(groups.get(p.group) ?? []), p]);
+  let num = 0, den = 0;
+  for (const g of groups.values()) {
+    if (g.length < 2) continue;
+    const mx = g.reduce((a, p) => a + p.x, 0) / g.length, my = g.reduce((a, p) => a + p.y, 0) / g.length;
+    for (const p of g) { num += (p.x - mx) * (p.y - my); den += (p.x - mx) ** 2; }
+  }
+  return den > 0 ? num / den : null;
+}
+
+/** RSS samples this long after an agent start are left out of the slope (start-up allocation is not a leak). */
+const WARMUP_MS = 20_000;
+const round = (v: number | null, d = 1) => (v === null ? null : Math.round(v * 10 ** d) / 10 ** d);
+
+export function evaluate(d: SoakData): SoakReport {
+  const examples: string[] = [];
+  const note = (s: string) => { if (examples.length < 20) examples.push(s); };
+  const removal = new Map(d.removals.map((r) => [`${r.vs}|${r.server}`, r]));
+  const broken = (vs: string, t: number) => d.faults.handEdits.some((h) => h.vs === vs && t >= h.at - 500 && t <= h.at + (h.repairMs ?? d.options.repairBoundMs) + 3000);
+  let answered = 0, failedReady = 0, failedDuringHandEdits = 0, misrouted = 0, afterRemoval = 0, datagrams = 0, firstTryFailed = 0, lost = 0;
+  for (const r of d.records) {
+    const target = d.targets[r.i]!;
+    const udp = target.proto === 'UDP';
+    if (udp) { datagrams++; if (r.retry || r.lost) firstTryFailed++; if (r.lost) lost++; }
+    if (r.ep === undefined) {
+      // A UDP datagram that got no answer at the first try but did at the retry is not a failed request.
+      if (broken(target.vs, r.t)) failedDuringHandEdits++;
+      else { failedReady++; note(`failed: ${target.vs} at +${((r.t - d.startedAt) / 1000).toFixed(1)} s: ${r.err}`); }
+      continue;
+    }
+    answered++;
+    if (!d.podsEver.get(target.service)!.has(r.ep)) { misrouted++; note(`misrouted: ${target.vs} answered by ${r.ep}`); continue; }
+    const rm = removal.get(`${target.vs}|${r.ep}:${udp ? UDP_TARGET : TCP_TARGET}`);
+    if (rm?.programmedAt !== undefined && r.t > rm.programmedAt) {
+      afterRemoval++;
+      note(`after removal: ${target.vs} -> ${r.ep} sent ${r.t - rm.programmedAt} ms after the kernel showed it removed`);
+    }
+  }
+  const latency = (cs: typeof d.changes) => quantiles(cs.filter((c) => c.seenAt !== undefined).map((c) => c.seenAt! - c.at));
+  const rssPoints = d.rss.map((s) => ({ ...s, start: d.rss.find((x) => x.life === s.life)!.t }));
+  const slopeOf = (pts: typeof rssPoints) => {
+    const s = pooledSlope(pts.filter((p) => p.t - p.start >= WARMUP_MS).map((p) => ({ x: p.t / 60_000, y: p.mb, group: p.life })));
+    return round(s, 3);
+  };
+  const lastLife = d.rss.at(-1)?.life;
+  const last = rssPoints.filter((p) => p.life === lastLife);
+  return {
+    durationS: Math.round((d.endedAt - d.startedAt) / 1000),
+    services: new Set(d.targets.map((t) => t.service)).size,
+    targets: d.targets.length,
+    requests: { sent: d.records.length, answered, failedReady, failedDuringHandEdits, misrouted, afterRemoval, examples },
+    udp: { datagrams, firstTryFailed, lostAfterRetry: lost },
+    changeToKernelMs: { ...latency(d.changes), unresolved: d.changes.filter((c) => c.seenAt === undefined).length, steady: latency(d.changes.filter((c) => c.phase === 'steady')) },
+    handEdits: d.faults.handEdits.map((h) => ({ what: h.what, repairMs: h.repairMs ?? null })),
+    restarts: d.faults.restarts.map(({ signal, exitCode, stopMs, startMs }) => ({ signal, exitCode, stopMs, startMs })),
+    apiFaults: d.faults.apiFaults.map((f) => f.what),
+    rss: {
+      samples: d.rss.length, firstMB: round(d.rss[0]?.mb ?? null), lastMB: round(d.rss.at(-1)?.mb ?? null),
+      maxMB: round(d.rss.length ? Math.max(...d.rss.map((s) => s.mb)) : null),
+      slopeMBPerMin: slopeOf(rssPoints), lastLifetimeSlopeMBPerMin: slopeOf(last),
+      lastLifetimeS: last.length ? Math.round((last.at(-1)!.t - last[0]!.t) / 1000) : 0,
+    },
+    eventLoopLagMs: { worstWindowP99: round(d.lag.length ? Math.max(...d.lag.map((l) => l.p99)) : null), max: round(d.lag.length ? Math.max(...d.lag.map((l) => l.max)) : null), windows: d.lag.length },
+    final: { equal: d.final.diffs.length === 0, differences: d.final.diffs.slice(0, 50), waitedMs: d.final.waitedMs },
+    kernelDumps: d.dumps,
+    agentErrors: d.agentErrors,
+  };
+}
+
+const q = (x: Quantiles) => `${x.p50 ?? '-'} / ${x.p99 ?? '-'} / ${x.max ?? '-'} ms (${x.count})`;
+
+export function table(r: SoakReport): string {
+  const rows: [string, string, string][] = [
+    ['duration, Services, client targets', `${r.durationS} s, ${r.services}, ${r.targets}`, ''],
+    ['requests sent / answered', `${r.requests.sent} / ${r.requests.answered}`, ''],
+    ['failed requests, all endpoints serving', String(r.requests.failedReady), '0'],
+    ['failed while a hand edit broke the path', String(r.requests.failedDuringHandEdits), '(expected)'],
+    ['answered by an endpoint after its removal was programmed', String(r.requests.afterRemoval), '0'],
+    ['answered by a non-endpoint', String(r.requests.misrouted), '0'],
+    ['UDP datagrams / first try failed / lost after the retry', `${r.udp.datagrams} / ${r.udp.firstTryFailed} / ${r.udp.lostAfterRetry}`, 'lost 0'],
+    ['change to kernel p50 / p99 / max (all)', q(r.changeToKernelMs), ''],
+    ['change to kernel p50 / p99 / max (no fault in force)', q(r.changeToKernelMs.steady), ''],
+    ['changes never seen in the kernel', String(r.changeToKernelMs.unresolved), '0'],
+    ...r.handEdits.map((h): [string, string, string] => [`repair: ${h.what}`, h.repairMs === null ? 'NOT REPAIRED' : `${h.repairMs} ms`, 'repaired']),
+    ...r.restarts.map((x): [string, string, string] => [`restart after ${x.signal}`, `exit ${x.exitCode ?? 'by signal'} in ${x.stopMs} ms, synced again in ${x.startMs} ms`, '']),
+    ['API server faults', r.apiFaults.join('; ') || '-', ''],
+    ['agent RSS first / last / max', `${r.rss.firstMB} / ${r.rss.lastMB} / ${r.rss.maxMB} MB (${r.rss.samples} samples)`, ''],
+    ['agent RSS slope (within lifetimes; last lifetime)', `${r.rss.slopeMBPerMin} MB/min; ${r.rss.lastLifetimeSlopeMBPerMin} MB/min over ${r.rss.lastLifetimeS} s`, 'flat'],
+    ['agent event-loop lag: worst 5-s window p99 / max', `${r.eventLoopLagMs.worstWindowP99} / ${r.eventLoopLagMs.max} ms (${r.eventLoopLagMs.windows} windows)`, ''],
+    ['final kernel vs desired state', r.final.equal ? `equal (after ${r.final.waitedMs} ms)` : `${r.final.differences.length} differences`, 'equal'],
+    ['agent error log lines; kernel dumps taken', `${r.agentErrors}; ${r.kernelDumps}`, ''],
+  ];
+  const w0 = Math.max(...rows.map((x) => x[0].length)), w1 = Math.max(...rows.map((x) => x[1].length));
+  const lines = rows.map(([a, b, c]) => `${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c ? `target: ${c}` : ''}`.trimEnd());
+  if (!r.final.equal) lines.push('', 'final differences:', ...r.final.differences.map((x) => `  ${x}`));
+  if (r.requests.examples.length) lines.push('', 'examples:', ...r.requests.examples.map((x) => `  ${x}`));
+  return lines.join('\n');
+}
+
+/** RSS over time (a gap at each restart) and change-to-kernel latency (per 10 s: median and max). */
+export function chartSeries(d: SoakData) {
+  const x = (t: number) => Math.round((t - d.startedAt) / 100) / 10;
+  const rss: [number, number | null][] = [];
+  d.rss.forEach((s, i) => { if (i > 0 && d.rss[i - 1]!.life !== s.life) rss.push([x(s.t) - 0.01, null]); rss.push([x(s.t), Math.round(s.mb * 10) / 10]); });
+  const buckets = new Map<number, number[]>();
+  for (const c of d.changes) if (c.seenAt !== undefined) { const b = Math.floor(x(c.at) / 10) * 10; buckets.set(b, [...(buckets.get(b) ?? []), c.seenAt - c.at]); }
+  const keys = [...buckets.keys()].sort((a, b) => a - b);
+  return {
+    rss,
+    p50: keys.map((k): [number, number | null] => [k + 5, quantiles(buckets.get(k)!).p50]),
+    max: keys.map((k): [number, number | null] => [k + 5, quantiles(buckets.get(k)!).max]),
+  };
+}

@@ -9,7 +9,7 @@
 //   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
 //     and GET /healthz polled every 100 ms): --lag-only measures just that (no floor, no endpoint
 //     change, no memory figures).
-//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--lag-only] [--json]
+//   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--lag-only] [--slice-ms MS (0: unpaced)] [--min-items K] [--json]
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,7 @@ const N = opt('--services', 10_000);
 const M = opt('--endpoints', 10);
 const json = args.includes('--json');
 const lagOnly = args.includes('--lag-only');
+const sliceMs = opt('--slice-ms', 10);
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 const service = (i: number) => benchService(i, 8080);
@@ -80,6 +81,8 @@ const agent = new Agent({
   stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
   // --no-optimize-for-size: measure what V8's size mode costs and saves.
   optimizeForSize: !args.includes('--no-optimize-for-size'),
+  // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
+  pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
 });
 await agent.start();
 const tFeed = performance.now();

@@ -26,7 +26,7 @@ import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
 import type { AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
-import { Pacer } from '../loop/pacer.js';
+import { Pacer, finish, type Steps } from '../loop/pacer.js';
 
 export type { AgentOptions } from './options.js';
 
@@ -294,19 +294,21 @@ export class Agent {
 
   async #syncPaced(reason: RunReason): Promise<void> {
     const t0 = performance.now();
-    const pacer = new Pacer();
+    const pacing = this.#o.pacing;
+    const pacer = pacing === false ? undefined : new Pacer(pacing);
+    const run = <T>(steps: Steps<T>): T | Promise<T> => (pacer ? pacer.run(steps) : finish(steps));
     const full = reason === 'period' || !this.#lastSync || this.#backend.dirty;
     let result: BackendSyncResult;
     let changedServices: string[] = [];
     try {
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
-      const changes = await pacer.run(this.#model.commitSteps());
+      const changes = await run(this.#model.commitSteps());
       this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       const input = { full, changes, model: this.#model };
-      result = this.#backend.syncSteps ? await pacer.run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
+      result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       this.#cleanConntrack(result.kind === 'full', changedServices);
       const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
       await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
@@ -362,9 +364,9 @@ export class Agent {
     this.#log.info({
       reason, mode: this.#backend.mode, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
       failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
-      loop: { turns: pacer.turns, longestMs: r1(pacer.longestMs) },
+      loop: { turns: pacer?.turns ?? 0, longestMs: r1(pacer?.longestMs ?? seconds * 1000) },
     }, 'sync');
-    this.lastSyncLoop = { turns: pacer.turns, longestMs: pacer.longestMs };
+    this.lastSyncLoop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 

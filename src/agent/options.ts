@@ -4,6 +4,7 @@ import type { Source } from '../sources/types.js';
 import type { Logger } from '../backends/backend.js';
 import type { ConntrackSettings } from '../backends/conntrack-sysctls.js';
 import type { EventSink } from './events.js';
+import type { PacerOptions } from '../loop/pacer.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -34,6 +35,11 @@ export interface AgentOptions {
   iptablesBackend?: 'legacy' | 'nft';
   /** V8's --optimize-for-size (default on): about half the RSS at 10,000 Services, for some GC time. */
   optimizeForSize?: boolean;
+  /**
+   * How a sync shares the event loop (see loop/pacer.ts); default: new Pacer()'s slices. false runs each
+   * sync in one synchronous stretch (benchmarks compare the two).
+   */
+  pacing?: PacerOptions | false;
   /** kube-proxy's conntrack limits and timeouts, set at start in both modes; absent: left alone. */
   conntrack?: ConntrackSettings;
   /** Address the health-check node port servers listen on (tests); default: the nodePortAddresses, as kube-proxy. */

@@ -33,9 +33,15 @@ function takeOption(argv: string[], name: string, allowed: readonly string[] | n
   return value;
 }
 
-export async function main(argvIn: string[]): Promise<number> {
+/** Where the diff and its errors go: the process' stdout and stderr, or a test's buffers. */
+export interface DiffOutput {
+  out: { write(text: string): unknown; isTTY?: boolean };
+  err: { write(text: string): unknown };
+}
+
+export async function main(argvIn: string[], io: DiffOutput = { out: process.stdout, err: process.stderr }): Promise<number> {
   if (argvIn.includes('-h') || argvIn.includes('--help')) {
-    process.stdout.write(HELP);
+    io.out.write(HELP);
     return 0;
   }
   const argv = [...argvIn];
@@ -49,7 +55,7 @@ export async function main(argvIn: string[]): Promise<number> {
     config = await loadConfig(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
-      for (const e of err instanceof ConfigErrors ? err.errors : [err]) process.stderr.write(`kipvs diff: ${e.message}\n`);
+      for (const e of err instanceof ConfigErrors ? err.errors : [err]) io.err.write(`kipvs diff: ${e.message}\n`);
       return 2;
     }
     throw err;
@@ -69,14 +75,14 @@ export async function main(argvIn: string[]): Promise<number> {
       source: await makeSource(config, log), log, timeoutMs: timeoutS * 1000,
     });
   } catch (err) {
-    process.stderr.write(`kipvs diff: ${(err as Error).message}\n`);
+    io.err.write(`kipvs diff: ${(err as Error).message}\n`);
     return 2;
   }
   if (output === 'json') {
-    process.stdout.write(diffJson(r.preview, r.warnings, config.nodeName));
+    io.out.write(diffJson(r.preview, r.warnings, config.nodeName));
   } else {
-    const tty = color === 'always' || (color === 'auto' && process.stdout.isTTY === true && !process.env.NO_COLOR);
-    process.stdout.write(diffText(r.preview, r.warnings, { color: tty, node: config.nodeName, target: `kipvs agent --proxy-mode ${config.mode}, first sync (${r.services} Services)` }));
+    const tty = color === 'always' || (color === 'auto' && io.out.isTTY === true && !process.env.NO_COLOR);
+    io.out.write(diffText(r.preview, r.warnings, { color: tty, node: config.nodeName, target: `kipvs agent --proxy-mode ${config.mode}, first sync (${r.services} Services)` }));
   }
   return r.preview.changes.length > 0 ? 1 : 0;
 }

@@ -3,11 +3,10 @@
 // kipvs_build_info metric, so an operator can tell which build programmed a node.
 //
 // The commit comes from build-info.json at the package root when present (the image build writes it,
-// since an image holds no .git), else from git in the checkout, else "unknown".
-import { readFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+// since an image holds no .git), else from the checkout's .git, else "unknown".
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface BuildInfo {
@@ -28,9 +27,31 @@ function readJson(path: string): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * The checked-out commit, read from the .git directory itself: running `git` would cost the agent a
+ * child process at every start (seconds in an emulated guest) and needs git installed.
+ */
 function gitCommit(root: string): string | undefined {
   try {
-    return execFileSync('git', ['-C', root, 'rev-parse', '--short=12', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 2000 }).trim() || undefined;
+    let gitDir = join(root, '.git');
+    // A worktree's .git is a file naming its git directory; its refs live in the common directory.
+    if (statSync(gitDir).isFile()) {
+      const to = /^gitdir: (.+)$/m.exec(readFileSync(gitDir, 'utf8'))?.[1];
+      if (!to) return undefined;
+      gitDir = resolve(root, to.trim());
+    }
+    const head = readFileSync(join(gitDir, 'HEAD'), 'utf8').trim();
+    if (/^[0-9a-f]{40}$/.test(head)) return head.slice(0, 12);
+    const ref = /^ref: (refs\/\S+)$/.exec(head)?.[1];
+    if (!ref) return undefined;
+    const commonFile = join(gitDir, 'commondir');
+    const common = existsSync(commonFile) ? resolve(gitDir, readFileSync(commonFile, 'utf8').trim()) : gitDir;
+    for (const dir of [gitDir, common]) {
+      const loose = join(dir, ref);
+      if (existsSync(loose)) return readFileSync(loose, 'utf8').trim().slice(0, 12) || undefined;
+    }
+    const packed = readFileSync(join(common, 'packed-refs'), 'utf8');
+    return packed.split('\n').find((l) => l.endsWith(` ${ref}`))?.slice(0, 12);
   } catch {
     return undefined;
   }

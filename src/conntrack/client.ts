@@ -2,8 +2,7 @@
 // subsystem CTNETLINK), and delete the ones a predicate picks, many deletes per datagram. The dump is
 // decoded as it arrives (FlowReader over the receive buffer); only the flows to delete are copied.
 import { performance } from 'node:perf_hooks';
-import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
-import type { NamespaceOption } from '../netlink/netns.js';
+import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
 import { MessageWriter } from '../netlink/message.js';
 import { NETLINK_NETFILTER, NFNL_SUBSYS_CTNETLINK, Msg } from './constants.js';
 import { FlowReader, putDelete, putDumpRequest } from './codec.js';
@@ -35,8 +34,11 @@ export class ConntrackClient {
     this.#conn = conn;
   }
 
-  /** Connect to conntrack (in `options.netns`' network namespace, or the caller's). */
-  static open(options: NamespaceOption = {}): ConntrackClient {
+  /**
+   * Connect to conntrack (in `options.netns`' network namespace, or the caller's); `options` also sets
+   * the socket timeout, and the fault-injection wrapper of tests.
+   */
+  static open(options: Omit<ConnectionOptions, 'name'> = {}): ConntrackClient {
     try {
       return new ConntrackClient(new NetlinkConnection(NETLINK_NETFILTER, { ...options, name: 'conntrack' }));
     } catch (err) {
@@ -51,8 +53,10 @@ export class ConntrackClient {
   /**
    * Walk every flow of `family` and `protocol`, calling `visit` with a reader positioned on it (valid
    * only during the call). Returns how many flows were visited and whether the kernel filtered them.
+   * A dump cut short (interrupted, timed out, overrun) is read again from the start after `restart()`
+   * has told the caller to forget what `visit` saw; without `restart` it throws NetlinkFaultError.
    */
-  scan(family: Family, protocol: number, visit: (flow: FlowReader) => void): { scanned: number; kernelFiltered: boolean } {
+  scan(family: Family, protocol: number, visit: (flow: FlowReader) => void, restart?: () => void): { scanned: number; kernelFiltered: boolean } {
     const reader = new FlowReader();
     for (;;) {
       const filtered = this.#kernelFilter;
@@ -62,7 +66,7 @@ export class ConntrackClient {
         if (type !== FLOW_MSG || !reader.reset(payload) || reader.protocol !== protocol) return;
         scanned++;
         visit(reader);
-      });
+      }, restart && (() => { scanned = 0; restart(); }));
       if (!errno) return { scanned, kernelFiltered: filtered };
       if (filtered && (errno === EINVAL || errno === EOPNOTSUPP)) {
         // An older kernel: dump everything and filter here.
@@ -77,7 +81,7 @@ export class ConntrackClient {
   /** Every flow of `family` and `protocol`, copied out (tests and small tables; scan() for the rest). */
   list(family: Family, protocol: number): ConntrackFlow[] {
     const out: ConntrackFlow[] = [];
-    this.scan(family, protocol, (r) => out.push(r.toFlow()));
+    this.scan(family, protocol, (r) => out.push(r.toFlow()), () => { out.length = 0; });
     return out;
   }
 
@@ -87,13 +91,17 @@ export class ConntrackClient {
    */
   deleteWhere(family: Family, protocol: number, stale: (flow: FlowReader) => boolean): ScanResult {
     const t0 = performance.now();
-    const batch = new MessageWriter(4096);
+    let batch = new MessageWriter(4096);
     const flows: ConntrackFlow[] = [];
     const { scanned, kernelFiltered } = this.scan(family, protocol, (r) => {
       if (!stale(r)) return;
       const flow = r.toFlow();
       flows.push(flow);
       putDelete(batch, this.#conn.nextSeq(), flow);
+    }, () => {
+      // The dump starts again: the deletes are built again from what it finds.
+      flows.length = 0;
+      batch = new MessageWriter(4096);
     });
     const result: ScanResult = { scanned, matched: flows.length, deleted: 0, gone: 0, failures: [], kernelFiltered, ms: 0 };
     if (flows.length) {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { Cmd } from '../../src/ipvs/constants.js';
 import { LinkClient } from '../../src/link/link.js';
+import { ConntrackClient } from '../../src/conntrack/client.js';
 import { SyncEngine, type Logger } from '../../src/backends/ipvs/engine.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
@@ -240,4 +241,30 @@ test('a kernel that goes silent: the sync fails with NetlinkTimeoutError in boun
   // What the silent attempt applied is found, not applied again.
   assert.equal(r.operations, 0);
   assert.deepEqual(saved(), rules(want));
+});
+
+test('a conntrack dump marked interrupted is read again: each flow once, and each stale flow deleted once', () => {
+  let next: RecvFault | undefined;
+  const ctFaults = injectFaults({ recv: () => { const f = next; next = undefined; return f; } });
+  const ct = ConntrackClient.open({ timeoutMs: TIMEOUT_MS, wrap: ctFaults.wrap });
+  try {
+    sh('conntrack -D -d 198.19.7.1 2>/dev/null || true');
+    for (let i = 1; i <= 6; i++) sh(`conntrack -I -p udp -s 198.18.7.${i} -d 198.19.7.1 --sport 1000 --dport 53 --timeout 120`);
+    const before = netlinkFaultCounts().find((c) => c.op === 'conntrack dump' && c.kind === 'dump_interrupted')?.count ?? 0;
+    next = 'dump-intr';
+    const flows = ct.list('inet', 17).filter((f) => f.original.dst === '198.19.7.1');
+    assert.equal(next, undefined, 'the fault fired');
+    assert.deepEqual(flows.map((f) => f.original.src).sort(), [1, 2, 3, 4, 5, 6].map((i) => `198.18.7.${i}`));
+    next = 'dump-intr';
+    const r = ct.deleteWhere('inet', 17, (flow) => { const f = flow.toFlow(); return f.original.dst === '198.19.7.1' && /\.[123]$/.test(f.original.src); });
+    assert.equal(next, undefined, 'the fault fired');
+    // Deleted once each: a second delete of one would come back ENOENT and count as gone.
+    assert.deepEqual({ matched: r.matched, deleted: r.deleted, gone: r.gone, failures: r.failures.length }, { matched: 3, deleted: 3, gone: 0, failures: 0 });
+    const left = sh('conntrack -L -p udp -d 198.19.7.1 2>/dev/null').split('\n').filter(Boolean).map((l) => /src=(\S+)/.exec(l)?.[1]).sort();
+    assert.deepEqual(left, ['198.18.7.4', '198.18.7.5', '198.18.7.6']);
+    assert.equal((netlinkFaultCounts().find((c) => c.op === 'conntrack dump' && c.kind === 'dump_interrupted')?.count ?? 0) - before, 2);
+  } finally {
+    ct.close();
+    sh('conntrack -D -d 198.19.7.1 2>/dev/null || true');
+  }
 });

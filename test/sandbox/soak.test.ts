@@ -13,7 +13,9 @@ import { evaluate, table } from '../soak/stats.js';
 import { targetsMissed } from '../soak/targets.js';
 
 test('soak: churn, API server faults and hand edits under load; every target met', async () => {
+  const t0 = Date.now();
   const data = await runSoak({
+    progress: (line) => console.log(`# soak ${Math.round((Date.now() - t0) / 1000)} s: ${line}`),
     durationMs: 45_000, dir: '/tmp/kipvs-soak-test', restarts: false, gracefulTermination: '5s',
     faultMs: 3000, awayMs: 6000, gapMs: 1000, repairBoundMs: 40_000, seed: 7,
   });

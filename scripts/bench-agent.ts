@@ -95,7 +95,7 @@ const lag = (label: string, f: LagFigures) => {
   for (const [k, v] of Object.entries(f)) out[`${label}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
 };
 const initialProbe = new LagProbe();
-initialProbe.start(agent.healthzPort);
+await initialProbe.start(agent.healthzPort);
 const t0 = performance.now();
 source.events!.synced();
 await agent.firstSync();
@@ -152,9 +152,9 @@ if (!lagOnly) {
 
 // 4. A no-op periodic reconcile.
 {
-  const cpu = process.cpuUsage();
   const probe = new LagProbe();
-  probe.start(agent.healthzPort);
+  await probe.start(agent.healthzPort);
+  const cpu = process.cpuUsage();
   const t = performance.now();
   await agent.syncNow('period');
   out.noopReconcileMs = Math.round(performance.now() - t);

@@ -1,9 +1,11 @@
 // Event-loop lag while the agent works: perf_hooks' event-loop delay histogram (how late a timer
 // fires: a loop held for 2 s shows as a 2 s sample), and the latency of GET /healthz polled every
-// 100 ms, which is what a kubelet liveness probe sees. The benchmarks start a probe before a sync and
-// stop it after.
-import http from 'node:http';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+// 100 ms by a process of its own (healthz-poller.ts), which is what a kubelet liveness probe sees.
+// The benchmarks start a probe before a sync and stop it after.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export interface LagFigures {
   /** Event-loop delay percentiles and maximum (ms). */
@@ -22,37 +24,28 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]! : 0;
 }
 
-function get(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
-    req.on('error', reject);
-  });
-}
-
 export class LagProbe {
   readonly #histogram = monitorEventLoopDelay({ resolution: 5 });
   readonly #latencies: number[] = [];
-  #polling = false;
-  #poller: Promise<void> = Promise.resolve();
+  #poller: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
 
-  /** Start measuring; with `healthzPort`, poll GET /healthz every 100 ms (one request at a time). */
-  start(healthzPort?: number): void {
+  /** Start measuring; with `healthzPort`, a poller process GETs /healthz every 100 ms (one request at a time). */
+  async start(healthzPort?: number): Promise<void> {
+    if (healthzPort !== undefined) {
+      const child = spawn(process.execPath, [fileURLToPath(new URL('./healthz-poller.js', import.meta.url)), String(healthzPort)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      this.#poller = child;
+      this.#exited = new Promise((r) => child.once('exit', () => r()));
+      let ready: () => void = () => {};
+      const started = new Promise<void>((r) => (ready = r));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (line === 'ready') ready();
+        else if (!line.startsWith('error')) this.#latencies.push(Number(line));
+      });
+      await Promise.race([started, this.#exited.then(() => { throw new Error('the /healthz poller exited before it started'); })]);
+    }
     this.#histogram.reset();
     this.#histogram.enable();
-    if (healthzPort === undefined) return;
-    this.#polling = true;
-    this.#poller = (async () => {
-      while (this.#polling) {
-        const t = performance.now();
-        await get(healthzPort);
-        const ms = performance.now() - t;
-        this.#latencies.push(ms);
-        await new Promise((r) => setTimeout(r, Math.max(0, 100 - ms)));
-      }
-    })();
   }
 
   async stop(): Promise<LagFigures> {
@@ -60,8 +53,8 @@ export class LagProbe {
     // the next turn, so wait for it before disabling.
     await new Promise((r) => setTimeout(r, 20));
     this.#histogram.disable();
-    this.#polling = false;
-    await this.#poller;
+    this.#poller?.stdin!.end();
+    await this.#exited;
     const h = this.#histogram;
     const sorted = [...this.#latencies].sort((a, b) => a - b);
     return {

@@ -17,7 +17,7 @@ import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
 import { NetlinkTimeoutError, netlinkFaultCounts } from '../../src/netlink/faults.js';
 import { openSocketCount } from '../../native-bindings/libnl.js';
 import { injectFaults, type FaultLog, type Header, type RecvFault, type SendFault } from '../faults/netlink.js';
-import { sh, shStatus, resetKernel } from './helpers.js';
+import { sh, shStatus } from './helpers.js';
 
 const TIMEOUT_MS = 200;
 const CHANGES: readonly number[] = [Cmd.NEW_SERVICE, Cmd.SET_SERVICE, Cmd.DEL_SERVICE, Cmd.NEW_DEST, Cmd.SET_DEST, Cmd.DEL_DEST];
@@ -70,20 +70,35 @@ let ipvs: IpvsClient;
 let link: LinkClient;
 let sockets0 = 0;
 
+/**
+ * Between tests: an empty IPVS table and no kube-ipvs0, through clients of our own without faults
+ * (resetKernel's iptables and ipset commands cost seconds of process starts in the guest, and this
+ * file, in a namespace of its own, touches neither).
+ */
+function reset(): void {
+  const clean = IpvsClient.open();
+  try {
+    clean.flush();
+  } finally {
+    clean.close();
+  }
+  link.deleteLink('kube-ipvs0');
+}
+
 before(() => {
-  resetKernel();
   sockets0 = openSocketCount();
   ipvs = IpvsClient.open({ timeoutMs: TIMEOUT_MS, wrap: faults.wrap });
   link = LinkClient.open();
+  reset();
 });
 after(() => {
+  reset();
   ipvs.close();
   link.close();
   assert.equal(openSocketCount(), sockets0, 'every socket a fault dropped was closed');
-  resetKernel();
 });
 beforeEach(() => {
-  resetKernel();
+  reset();
   armed.send = [];
   armed.afterBatch = armed.destDump = armed.refuse = undefined;
   armed.silentFromBatch = silent = false;

@@ -73,7 +73,7 @@ export class IpvsClient {
   static open(opts: Omit<ConnectionOptions, 'name'> = {}): IpvsClient {
     const conn = new NetlinkConnection(NETLINK_GENERIC, { ...opts, name: 'ipvs' });
     try {
-      const family = conn.socket.resolveGenlFamily(IPVS_GENL_NAME);
+      const family = conn.viaLibnl('resolve family', (s) => s.resolveGenlFamily(IPVS_GENL_NAME));
       if (family === null) throw new IpvsUnavailableError('the generic netlink family "IPVS" does not exist');
       return new IpvsClient(conn, family);
     } catch (err) {

@@ -68,7 +68,7 @@ export class LinkClient {
     let link = this.link(name);
     if (!link) {
       try {
-        this.#conn.socket.addLink(name, 'dummy');
+        this.#conn.viaLibnl('add link', (s) => s.addLink(name, 'dummy'));
       } catch (err) {
         // Lost a race with another creator: fine, re-read below.
         if (!(err instanceof LibnlError && err.code === NLE.EXIST)) {
@@ -90,7 +90,7 @@ export class LinkClient {
   /** Delete the link named `name`; false if there was none. */
   deleteLink(name: string): boolean {
     if (!this.link(name)) return false;
-    this.#conn.socket.deleteLink(name);
+    this.#conn.viaLibnl('delete link', (s) => s.deleteLink(name));
     return true;
   }
 

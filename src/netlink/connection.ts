@@ -148,6 +148,21 @@ export class NetlinkConnection {
     return this.#socket!;
   }
 
+  /**
+   * A request libnl makes itself on this connection's socket (generic netlink family resolution, link
+   * add and delete). Its receive is bounded by the same socket timeout: a timeout becomes
+   * NetlinkTimeoutError and drops the socket, so a late reply cannot answer a later request. Other
+   * errors (the kernel's answers) pass through as they are.
+   */
+  viaLibnl<T>(op: string, call: (socket: NetlinkSocket) => T): T {
+    try {
+      return call(this.socket);
+    } catch (err) {
+      if (libnlCode(err) === NLE.AGAIN) throw this.#fault(`${this.name} ${op}`, err)!;
+      throw err;
+    }
+  }
+
   /** How many sockets this connection has opened: 1, plus one per fault that dropped a socket. */
   get socketsOpened(): number {
     return this.#opened;

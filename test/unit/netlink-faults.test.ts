@@ -359,3 +359,22 @@ test('NetlinkFaultError subclasses carry op and kind in their message', () => {
   assert.ok(e instanceof NetlinkFaultError);
   assert.match(e.message, /^netlink ipvs batch: no reply within 5000 ms/);
 });
+
+test('libnl\'s own requests: a timeout becomes NetlinkTimeoutError and drops the socket; the kernel\'s answers pass through', () => {
+  const conn = new NetlinkConnection(NETLINK_ROUTE, { name: 'route-libnl', timeoutMs: 150 });
+  try {
+    // A real request libnl makes on the socket: the generic netlink controller is always there.
+    const genl = new NetlinkConnection(NETLINK_GENERIC, { name: 'genl-libnl', timeoutMs: 150 });
+    assert.ok((genl.viaLibnl('resolve family', (s) => s.resolveGenlFamily('nlctrl')) ?? 0) > 0);
+    genl.close();
+    const opened = conn.socketsOpened;
+    assert.throws(() => conn.viaLibnl('add link', () => { throw new LibnlError('nl_recv', NLE.AGAIN, 'Try again'); }),
+      (err: unknown) => err instanceof NetlinkTimeoutError && err.op === 'route-libnl add link');
+    assert.ok(netlinkFaultCounts().some((c) => c.op === 'route-libnl add link' && c.kind === 'timeout'));
+    const refusal = new LibnlError('rtnl_link_add', NLE.EXIST, 'Object exists');
+    assert.throws(() => conn.viaLibnl('add link', () => { throw refusal; }), (err: unknown) => err === refusal);
+    assert.equal(conn.socketsOpened, opened + 1, 'one new socket after the timeout, none after the refusal');
+  } finally {
+    conn.close();
+  }
+});

@@ -7,7 +7,7 @@
 //   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
 //   - the agent process' RSS now and at its peak (VmHWM);
 //   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
-//     and GET /healthz polled every 100 ms): --lag-only measures just that (no floor, no endpoint
+//     and GET /healthz polled every second by another process): --lag-only measures just that (no floor, no endpoint
 //     change, no memory figures).
 //   scripts/sandbox -- node dist/scripts/bench-agent.js [--services N] [--endpoints M] [--no-optimize-for-size] [--lag-only] [--slice-ms MS (0: unpaced)] [--min-items K] [--json]
 import { performance } from 'node:perf_hooks';
@@ -186,7 +186,7 @@ await agent.stop();
 
 const lagRows = (label: string): [string, string][] => [
   [`  event-loop delay p50 / p99 / max`, `${out[`${label}LagP50Ms`]} / ${out[`${label}LagP99Ms`]} / ${out[`${label}LagMaxMs`]} ms`],
-  [`  GET /healthz every 100 ms: answered, p50 / max latency`, `${out[`${label}HealthzPolls`]}, ${out[`${label}HealthzP50Ms`]} / ${out[`${label}HealthzMaxMs`]} ms`],
+  [`  GET /healthz every second: answered, p50 / max latency`, `${out[`${label}HealthzPolls`]}, ${out[`${label}HealthzP50Ms`]} / ${out[`${label}HealthzMaxMs`]} ms`],
 ];
 if (json) {
   process.stdout.write(JSON.stringify(out) + '\n');

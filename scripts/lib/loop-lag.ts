@@ -1,6 +1,6 @@
 // Event-loop lag while the agent works: perf_hooks' event-loop delay histogram (how late a timer
 // fires: a loop held for 2 s shows as a 2 s sample), and the latency of GET /healthz polled every
-// 100 ms by a process of its own (healthz-poller.ts), which is what a kubelet liveness probe sees.
+// second by a process of its own (healthz-poller.ts), which is what a kubelet liveness probe sees.
 // The benchmarks start a probe before a sync and stop it after.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -30,7 +30,7 @@ export class LagProbe {
   #poller: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
 
-  /** Start measuring; with `healthzPort`, a poller process GETs /healthz every 100 ms (one request at a time). */
+  /** Start measuring; with `healthzPort`, a poller process GETs /healthz every second (one request at a time). */
   async start(healthzPort?: number): Promise<void> {
     if (healthzPort !== undefined) {
       const child = spawn(process.execPath, [fileURLToPath(new URL('./healthz-poller.js', import.meta.url)), String(healthzPort)], { stdio: ['pipe', 'pipe', 'inherit'] });

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
 // Runs kipvs' whole test suite: host tests (encoding, model, CLI parsing; no kernel needed) with node's
-// test runner, then every sandbox test in ONE boot of the sandbox kernel and ONE node process (node
-// starts slowly there). Prints one closing "N passed, N failed, N skipped" line over both; a phase that
-// was asked for and did not run (no test file, no test reported, the sandbox did not boot) fails the run.
+// test runner, then the sandbox test files split over KIPVS_SANDBOX_GUESTS sandboxes (default 2) that
+// run at once, each ONE boot of the sandbox kernel and ONE node process (node starts slowly there).
+// One emulated guest keeps about one host core busy and spends much of its time waiting (sleeps,
+// 9p file reads, process starts), so two guests finish the suite sooner on a 2-core machine. Files go
+// to the guests by their usual duration (SANDBOX_SECONDS), longest first. Each guest's lines are
+// prefixed with its number. Prints one closing "N passed, N failed, N skipped" line over everything; a
+// phase that was asked for and did not run (no test file, no test reported, a sandbox that did not
+// boot) fails the run.
 //   node scripts/test.js [--host-only | --sandbox-only] [--only PATTERN]
 import { spawn } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
@@ -22,17 +27,38 @@ function testFiles(dir) {
     .map((f) => join('dist', 'test', dir, f));
 }
 
-/** Run a command, stream its output, and count node:test's summary lines. */
-function run(cmd, argv) {
+/**
+ * Roughly how long each sandbox file takes (seconds, one guest of a 2-core machine, from a suite run):
+ * only their order matters, for splitting the files evenly between guests. A file not listed counts 60.
+ */
+const SANDBOX_SECONDS = {
+  'agent-e2e': 313, 'agent-iptables': 80, 'conntrack-sysctls': 91, 'detect-local': 207, 'health-family': 60,
+};
+
+/** Split files over n guests: longest first, each to the guest with the least work so far. */
+function shard(files, n) {
+  const seconds = (f) => SANDBOX_SECONDS[f.replace(/^.*\//, '').replace(/\.test\.js$/, '')] ?? 60;
+  const guests = Array.from({ length: Math.min(n, files.length) }, () => ({ files: [], seconds: 0 }));
+  for (const f of [...files].sort((a, b) => seconds(b) - seconds(a))) {
+    const g = guests.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    g.files.push(f);
+    g.seconds += seconds(f);
+  }
+  return guests.map((g) => g.files.sort());
+}
+
+/** Run a command, stream its output (each line after `prefix`), and count node:test's summary lines. */
+function run(cmd, argv, prefix = '') {
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let pass = 0, fail = 0, skip = 0, tail = '';
     child.stdout.on('data', (chunk) => {
-      process.stdout.write(chunk);
+      if (!prefix) process.stdout.write(chunk);
       tail += chunk.toString();
       const lines = tail.split('\n');
       tail = lines.pop() ?? '';
       for (const line of lines) {
+        if (prefix) process.stdout.write(`${prefix}${line}\n`);
         const m = /^ℹ (pass|fail|skipped) (\d+)\s*$/.exec(line.trim()) ?? /^# (pass|fail|skip) (\d+)\s*$/.exec(line.trim());
         if (m) {
           const n = Number(m[2]);
@@ -76,14 +102,24 @@ if (!args.includes('--sandbox-only')) {
 if (!args.includes('--host-only')) {
   const files = selectFiles('sandbox', 'sandbox');
   if (files.length) {
-    console.log(`== sandbox tests (${files.length} files, one kernel boot)`);
-    const r = await run(join(root, 'scripts', 'sandbox'), [
-      '--', process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...files.map((f) => join(root, f)),
-    ]);
-    pass += r.pass; fail += r.fail; skip += r.skip; if (r.code !== 0) failedRuns++;
-    // No test reported: the sandbox did not boot (qemu or the kernel missing, a timeout) or node failed
-    // before running any; scripts/sandbox's own message is above.
-    if (r.pass + r.fail + r.skip === 0) missing.push(`sandbox phase reported no test (scripts/sandbox exited ${r.code})`);
+    const sandbox = join(root, 'scripts', 'sandbox');
+    // Once, before the guests start: the first use downloads the kernel and installs the tools.
+    const prepared = await run(sandbox, ['--prepare']);
+    const guests = prepared.code === 0 ? shard(files, Math.max(1, Number(process.env.KIPVS_SANDBOX_GUESTS ?? 2) || 1)) : [];
+    if (prepared.code !== 0) missing.push(`sandbox phase did not run: scripts/sandbox --prepare exited ${prepared.code}`);
+    const t0 = Date.now();
+    console.log(`== sandbox tests (${files.length} files, ${guests.length} guests at once, one kernel boot each)`);
+    guests.forEach((g, i) => console.log(`   guest ${i + 1}: ${g.map((f) => f.replace(/^.*\//, '').replace(/\.test\.js$/, '')).join(', ')}`));
+    const results = await Promise.all(guests.map((g, i) => run(sandbox, [
+      '--', process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...g.map((f) => join(root, f)),
+    ], guests.length > 1 ? `[${i + 1}] ` : '')));
+    results.forEach((r, i) => {
+      pass += r.pass; fail += r.fail; skip += r.skip; if (r.code !== 0) failedRuns++;
+      // No test reported: the sandbox did not boot (qemu or the kernel missing, a timeout) or node failed
+      // before running any; scripts/sandbox's own message is above.
+      if (r.pass + r.fail + r.skip === 0) missing.push(`sandbox guest ${i + 1} reported no test (scripts/sandbox exited ${r.code})`);
+    });
+    console.log(`== sandbox tests done in ${Math.round((Date.now() - t0) / 1000)} s`);
   }
 }
 for (const m of missing) console.log(`\n${m}`);

@@ -6,15 +6,8 @@ import assert from 'node:assert/strict';
 import { MessageWriter, parseAttrs } from '../../src/netlink/message.js';
 import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts } from '../../src/ipvs/codec.js';
 import type { Stats } from '../../src/ipvs/types.js';
+import { nla } from './helpers.js';
 
-/** struct nlattr + payload, padded to 4 (NLA_ALIGN). */
-function nla(type: number, payload: Buffer | number[]): Buffer {
-  const p = Buffer.from(payload as Buffer);
-  const head = Buffer.alloc(4);
-  head.writeUInt16LE(4 + p.length, 0);
-  head.writeUInt16LE(type, 2);
-  return Buffer.concat([head, p, Buffer.alloc((4 - (p.length % 4)) % 4)]);
-}
 const NESTED = 0x8000; // NLA_F_NESTED
 const nest = (type: number, ...attrs: Buffer[]) => nla(type | NESTED, Buffer.concat(attrs));
 const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };

@@ -5,14 +5,8 @@ import assert from 'node:assert/strict';
 import { MessageWriter } from '../../src/netlink/message.js';
 import { parseAddress } from '../../src/netlink/address.js';
 import { putHostAddress, decodeLink, decodeAddress, ifinfomsg } from '../../src/link/codec.js';
+import { nla } from './helpers.js';
 
-function nla(type: number, payload: Buffer | number[]): Buffer {
-  const p = Buffer.from(payload as Buffer);
-  const head = Buffer.alloc(4);
-  head.writeUInt16LE(4 + p.length, 0);
-  head.writeUInt16LE(type, 2);
-  return Buffer.concat([head, p, Buffer.alloc((4 - (p.length % 4)) % 4)]);
-}
 const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
 function nlmsghdr(len: number, type: number, flags: number, seq: number): Buffer {
   const h = Buffer.alloc(16);

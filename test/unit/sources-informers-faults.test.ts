@@ -8,6 +8,7 @@ import { informerSource, type InformerSourceOptions } from '../../src/sources/in
 import { backoffDelay } from '../../src/sources/backoff.js';
 import type { Kind, KubeObject, SourceEvents } from '../../src/sources/types.js';
 import { silentLogger } from '../../src/sources/types.js';
+import { waitFor, sleep } from './helpers.js';
 
 class Recorder implements SourceEvents {
   events: string[] = [];
@@ -31,14 +32,6 @@ class Recorder implements SourceEvents {
   }
 }
 
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function svc(name: string, ip: string) {
   return { kind: 'Service', apiVersion: 'v1', metadata: { name, namespace: 'default' }, spec: { clusterIP: ip, ports: [{ name: 'http', port: 80, protocol: 'TCP', targetPort: 8080 }] } };

@@ -5,6 +5,7 @@ import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import type { Kind, KubeObject, Source, SourceEvents } from '../../src/sources/types.js';
 import { silentLogger } from '../../src/sources/types.js';
+import { waitFor, sleep } from './helpers.js';
 
 type Ev = string;
 
@@ -35,14 +36,6 @@ class Recorder implements SourceEvents {
   }
 }
 
-async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function svc(name: string, ip: string, labels?: Record<string, string>, ns = 'default') {
   return {

@@ -38,7 +38,16 @@ const charts = [
   await writeChart(`${out}/soak-rss`, { title: 'kipvs soak: agent RSS', subtitle, xLabel: 'time (s)', yLabel: 'RSS (MB)', yScale: 'linear', xScale: 'linear', series: [{ name: 'VmRSS (a gap at each restart)', points: series.rss }] }),
   await writeChart(`${out}/soak-latency`, { title: 'kipvs soak: change (API server event) to kernel', subtitle, xLabel: 'time (s)', yLabel: 'latency (ms), per 10 s', yScale: 'auto', xScale: 'linear', series: [{ name: 'median', points: series.p50 }, { name: 'max', points: series.max, dashed: true }] }),
 ];
-const full = { ...report, targetsMissed: missed, charts: charts.flatMap((c) => c.files) };
+// The raw timeline too (seconds from the start), so a missed target can be looked into without a rerun.
+const at = (t: number) => Math.round((t - data.startedAt) / 100) / 10;
+const timeline = {
+  rss: data.rss.map((r) => ({ s: at(r.t), mb: Math.round(r.mb * 10) / 10, life: r.life, ...(r.synced !== undefined ? { syncedS: at(r.synced) } : {}) })),
+  restarts: data.faults.restarts.map((r) => ({ s: at(r.at), signal: r.signal, stopMs: r.stopMs, startMs: r.startMs })),
+  handEdits: data.faults.handEdits.map((h) => ({ s: at(h.at), what: h.what, repairMs: h.repairMs ?? null })),
+  apiFaults: data.faults.apiFaults.map((f) => ({ s: at(f.at), what: f.what })),
+  failures: data.records.filter((r) => r.err !== undefined).map((r) => ({ s: at(r.t), target: data.targets[r.i]!.vs, err: r.err })),
+};
+const full = { ...report, targetsMissed: missed, charts: charts.flatMap((c) => c.files), timeline };
 writeFileSync(`${out}/soak.json`, JSON.stringify(full, null, 2) + '\n');
 const text = `${table(report)}\n\n${missed.length ? `TARGETS MISSED:\n${missed.map((m) => `  ${m}`).join('\n')}` : 'all targets met'}\ncharts: ${full.charts.join(', ')}\n`;
 writeFileSync(`${out}/soak.txt`, text);

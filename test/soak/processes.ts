@@ -113,6 +113,8 @@ export class AgentProcess {
   errors = 0;
   /** How many times it was started: each start is a lifetime of its own for the RSS trend. */
   starts = 0;
+  /** When the current lifetime's first sync was done (undefined while it starts up). */
+  syncedAt: number | undefined;
 
   constructor(private readonly s: AgentSettings) {}
 
@@ -129,6 +131,7 @@ export class AgentProcess {
     { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.starts++;
+    this.syncedAt = undefined;
     let synced: () => void = () => {};
     const firstSync = new Promise<void>((r) => (synced = r));
     createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -142,6 +145,7 @@ export class AgentProcess {
     const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`the agent did not sync in ${timeoutMs} ms:\n${this.logTail.join('\n')}`)), timeoutMs); });
     try {
       await Promise.race([firstSync, exited, timeout]);
+      this.syncedAt = Date.now();
     } catch (err) {
       child.kill('SIGKILL');
       throw err;

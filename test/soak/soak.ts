@@ -51,7 +51,8 @@ export interface SoakData {
   changes: Change[];
   removals: Removal[];
   faults: FaultLog;
-  rss: { t: number; mb: number; life: number }[];
+  /** VmRSS samples; `synced`: when that lifetime's first sync was done (absent while it started up). */
+  rss: { t: number; mb: number; life: number; synced?: number }[];
   lag: { t: number; p99: number; max: number }[];
   dumps: number;
   final: { diffs: string[]; waitedMs: number };
@@ -212,7 +213,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     const sampler = (async () => {
       for (let k = 0; sampling; k++) {
         const mb = agent.rssMB();
-        if (mb !== undefined) rss.push({ t: Date.now(), mb, life: agent.starts });
+        if (mb !== undefined) rss.push({ t: Date.now(), mb, life: agent.starts, ...(agent.syncedAt !== undefined ? { synced: agent.syncedAt } : {}) });
         if (k % 5 === 0) { const l = await agent.eventLoopLag(); if (l) lag.push({ t: Date.now(), ...l }); }
         await sleep(1000);
       }

@@ -52,9 +52,29 @@ export function pooledSlope(points: { x: number; y: number; group: number }[]): 
   return den > 0 ? num / den : null;
 }
 
-/** RSS samples this long after an agent start are left out of the slope (start-up allocation is not a leak). */
+/**
+ * RSS samples before this long after a lifetime's first sync are left out of the slope: start-up
+ * (module loading, the first sync) is not a leak. Counted from the sync, not the process start, which
+ * takes up to two minutes in the emulated guest (in the first 10-minute soak, counting 20 s from the
+ * start put the start-up ramp, 20 -> 100 MB, into the slope).
+ */
 const WARMUP_MS = 20_000;
 const round = (v: number | null, d = 1) => (v === null ? null : Math.round(v * 10 ** d) / 10 ** d);
+
+/**
+ * The RSS trend: the least-squares slope (MB/min) over every lifetime's samples from WARMUP_MS after
+ * its first sync, each lifetime with its own intercept, and the same over the last lifetime alone.
+ */
+export function rssTrend(rss: SoakData['rss']): { slopeMBPerMin: number | null; lastLifetimeSlopeMBPerMin: number | null; lastLifetimeS: number } {
+  const settled = rss.filter((p) => p.synced !== undefined && p.t - p.synced >= WARMUP_MS);
+  const slope = (pts: typeof settled) => round(pooledSlope(pts.map((p) => ({ x: p.t / 60_000, y: p.mb, group: p.life }))), 3);
+  const lastLife = rss.at(-1)?.life;
+  const last = settled.filter((p) => p.life === lastLife);
+  return {
+    slopeMBPerMin: slope(settled), lastLifetimeSlopeMBPerMin: slope(last),
+    lastLifetimeS: last.length ? Math.round((last.at(-1)!.t - last[0]!.t) / 1000) : 0,
+  };
+}
 
 export function evaluate(d: SoakData): SoakReport {
   const examples: string[] = [];
@@ -81,13 +101,6 @@ export function evaluate(d: SoakData): SoakReport {
     }
   }
   const latency = (cs: typeof d.changes) => quantiles(cs.filter((c) => c.seenAt !== undefined).map((c) => c.seenAt! - c.at));
-  const rssPoints = d.rss.map((s) => ({ ...s, start: d.rss.find((x) => x.life === s.life)!.t }));
-  const slopeOf = (pts: typeof rssPoints) => {
-    const s = pooledSlope(pts.filter((p) => p.t - p.start >= WARMUP_MS).map((p) => ({ x: p.t / 60_000, y: p.mb, group: p.life })));
-    return round(s, 3);
-  };
-  const lastLife = d.rss.at(-1)?.life;
-  const last = rssPoints.filter((p) => p.life === lastLife);
   return {
     durationS: Math.round((d.endedAt - d.startedAt) / 1000),
     services: new Set(d.targets.map((t) => t.service)).size,
@@ -101,8 +114,7 @@ export function evaluate(d: SoakData): SoakReport {
     rss: {
       samples: d.rss.length, firstMB: round(d.rss[0]?.mb ?? null), lastMB: round(d.rss.at(-1)?.mb ?? null),
       maxMB: round(d.rss.length ? Math.max(...d.rss.map((s) => s.mb)) : null),
-      slopeMBPerMin: slopeOf(rssPoints), lastLifetimeSlopeMBPerMin: slopeOf(last),
-      lastLifetimeS: last.length ? Math.round((last.at(-1)!.t - last[0]!.t) / 1000) : 0,
+      ...rssTrend(d.rss),
     },
     eventLoopLagMs: { worstWindowP99: round(d.lag.length ? Math.max(...d.lag.map((l) => l.p99)) : null), max: round(d.lag.length ? Math.max(...d.lag.map((l) => l.max)) : null), windows: d.lag.length },
     final: { equal: d.final.diffs.length === 0, differences: d.final.diffs.slice(0, 50), waitedMs: d.final.waitedMs },

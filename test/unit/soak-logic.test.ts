@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeServices, desiredKernel, desiredVirtualServices, signature, NODE, OTHER_NODE, type Pod } from '../soak/cluster.js';
 import { parseIpvsadmSave, compareKernel, type KernelState } from '../soak/kernel.js';
-import { pooledSlope, quantiles } from '../soak/stats.js';
+import { pooledSlope, quantiles, rssTrend } from '../soak/stats.js';
 import { splitRule } from '../soak/faults.js';
 
 const pod = (ip: string, node = NODE, state: Pod['state'] = 'ready'): Pod => ({ ip, name: `p-${ip}`, service: 's', node, state });
@@ -69,6 +69,21 @@ test('pooledSlope: a sawtooth of flat lifetimes has no slope; a steady growth ha
   assert.ok(Math.abs(pooledSlope(flat)!) < 0.5);
   assert.equal(pooledSlope([0, 1, 2, 3].map((x) => ({ x, y: 10 + 2 * x, group: 1 }))), 2);
   assert.equal(pooledSlope([{ x: 1, y: 1, group: 1 }]), null);
+});
+
+test('rssTrend: a start-up ramp before the first sync is not a leak; growth after it is', () => {
+  // Two lifetimes: 100 s of start-up climbing 20 -> 100 MB, synced at 100 s, then flat (or growing).
+  const life = (n: number, t0: number, growth: number) => Array.from({ length: 300 }, (_, i) => {
+    const t = t0 + i * 1000;
+    const synced = i >= 100 ? t0 + 100_000 : undefined;
+    return { t, mb: i < 100 ? 20 + 0.8 * i : 100 + (growth * (i - 100)) / 60 + (i % 3), life: n, ...(synced !== undefined ? { synced } : {}) };
+  });
+  const flat = rssTrend([...life(1, 0, 0), ...life(2, 400_000, 0)]);
+  assert.ok(Math.abs(flat.slopeMBPerMin!) < 0.1, `flat: ${flat.slopeMBPerMin} MB/min`);
+  assert.equal(flat.lastLifetimeS, 179);
+  const leak = rssTrend([...life(1, 0, 3), ...life(2, 400_000, 3)]);
+  assert.ok(Math.abs(leak.slopeMBPerMin! - 3) < 0.1 && Math.abs(leak.lastLifetimeSlopeMBPerMin! - 3) < 0.1, JSON.stringify(leak));
+  assert.equal(rssTrend(life(1, 0, 0).slice(0, 100)).slopeMBPerMin, null, 'never synced: no slope');
 });
 
 test('quantiles and splitRule', () => {

@@ -4,18 +4,22 @@
 //     rules), each part the fastest way we know, in fresh network namespaces (lib/bench-floor.ts);
 //   - the real agent fed N Services x M endpoints through an in-memory source, as a child process in a
 //     fresh network namespace of its own (lib/bench-agent-case.ts): initial sync, one endpoint added,
-//     a no-op reconcile, event-loop lag, RSS and its peak.
+//     a no-op reconcile, event-loop lag, RSS and its peak;
+//   - with --new-node, a new node: a whole `kipvs agent --manifests DIR` process from start to everything
+//     programmed, its peak RSS, one endpoint added in one file, beside `ipvsadm -R` of the same IPVS
+//     objects (lib/bench-new-node.ts).
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--no-optimize-for-size] [--lag-only] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
+//     [--no-optimize-for-size] [--lag-only] [--new-node] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { measureFloor, runFloor } from './lib/bench-floor.js';
 import { runAgentCase } from './lib/bench-agent-case.js';
+import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
 import { Progress } from './lib/bench-progress.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
@@ -28,6 +32,7 @@ const M = opt('--endpoints', 10);
 if (!(Number.isInteger(M) && M >= 1 && M <= 127)) throw new Error(`--endpoints: ${str('--endpoints', '')} is not a whole number in 1..127`);
 const json = args.includes('--json');
 const lagOnly = args.includes('--lag-only');
+const newNode = args.includes('--new-node');
 const self = fileURLToPath(import.meta.url);
 
 // ---- the children: the floor, and one size of the agent ----
@@ -83,8 +88,6 @@ async function writeReport(final: boolean): Promise<{ text: string; report: obje
   const charts: string[] = [];
   const warnings: string[] = [];
   for (const c of agentCharts(results, sub)) {
-    c.spec.series = c.spec.series.filter((s) => s.points.some((p) => p[1] !== null));
-    if (!c.spec.series.length) continue;
     const w = await writeChart(join(outDir, c.file), c.spec);
     charts.push(...w.files);
     if (w.warning) warnings.push(`${c.file}: ${w.warning}`);
@@ -112,6 +115,7 @@ for (const [k, N] of sizes.entries()) {
   try {
     if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress });
     r.agent = await agentCase(N, progress);
+    if (newNode) r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress });
     r.ok = true;
   } catch (err) {
     r.error = String((err as Error).message).split('\n')[0];

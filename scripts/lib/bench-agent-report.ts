@@ -2,6 +2,7 @@
 // sizes, and the chart specifications (drawn by chart.ts).
 import type { ChartSpec } from './chart.js';
 import type { FloorResult } from './bench-floor.js';
+import type { NewNodeResult } from './bench-new-node.js';
 
 /** One size's results: the agent's figures (bench-agent-case.ts) and the floor's (bench-floor.ts). */
 export interface SizeResult {
@@ -11,6 +12,8 @@ export interface SizeResult {
   error?: string;
   agent?: Record<string, number>;
   floor?: FloorResult;
+  /** --new-node: the whole agent process over a manifests directory. */
+  newNode?: NewNodeResult;
 }
 
 /** "1000,5000,10_000" → [1000, 5000, 10000]; anything else is an error naming the option and the value. */
@@ -69,6 +72,16 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ['RSS / heap total after the initial sync, after the reconcile', `${a.afterInitialRssMB} / ${a.afterInitialHeapTotalMB} MB, ${a.afterReconcileRssMB} / ${a.afterReconcileHeapTotalMB} MB`],
     ['agent RSS / heap used / heap total / external', `${a.rssMB} MB / ${a.heapUsedMB} MB / ${a.heapTotalMB} MB / ${a.externalMB} MB`],
     ['agent peak RSS (VmHWM, whole run)', `${a.peakRssMB} MB`],
+    ...(r.newNode ? newNodeRows(r.newNode) : []),
+  ];
+}
+
+/** The new node's rows: the whole process against ipvsadm -R. */
+export function newNodeRows(nn: NewNodeResult): [string, string][] {
+  return [
+    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)})`],
+    ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
+    ['new node: one endpoint added in one file, to the kernel', `${ms(nn.fileChangeMs)} (${nn.fileChangeOperations} operations)`],
   ];
 }
 
@@ -79,12 +92,15 @@ export function formatRows(rows: [string, string][]): string {
 
 /** The summary across sizes: one line per N. */
 export function summaryTable(results: SizeResult[]): string {
-  const head = ['N', 'floor: IPVS', 'VIPs', 'ipset (restore / client)', 'iptables', 'sum', 'initial sync', 'x sum', 'peak RSS'];
+  const withNewNode = results.some((r) => r.newNode);
+  const head = ['N', 'floor: IPVS', 'VIPs', 'ipset (restore / client)', 'iptables', 'sum', 'initial sync', 'x sum', 'peak RSS',
+    ...(withNewNode ? ['new node', 'ipvsadm -R', 'x ipvsadm', 'new node RSS'] : [])];
   const rows = results.map((r) => {
-    const f = r.floor, a = r.agent;
+    const f = r.floor, a = r.agent, nn = r.newNode;
     if (!r.ok) return [n(r.services), `FAILED: ${r.error ?? ''}`];
     return [n(r.services), ms(f?.ipvsMs), ms(f?.vipMs), f ? `${ms(f.ipsetRestoreMs)} / ${ms(f.ipsetClientMs)}` : '—', ms(f?.iptablesMs), ms(f?.sumMs),
-      ms(a?.initialSyncMs), x(a?.initialSyncMs, f?.sumMs), a?.peakRssMB === undefined ? '—' : `${a.peakRssMB} MB`];
+      ms(a?.initialSyncMs), x(a?.initialSyncMs, f?.sumMs), a?.peakRssMB === undefined ? '—' : `${a.peakRssMB} MB`,
+      ...(withNewNode ? [ms(nn?.programmedMs), ms(nn?.ipvsadmRestoreMs), x(nn?.programmedMs, nn?.ipvsadmRestoreMs), nn ? `${nn.peakRssMB} MB` : '—'] : [])];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n';
@@ -95,17 +111,25 @@ export function summaryTable(results: SizeResult[]): string {
 export function agentCharts(results: SizeResult[], subtitle: string): { file: string; spec: ChartSpec }[] {
   const ok = results.filter((r) => r.ok);
   const pts = (f: (r: SizeResult) => number | undefined): [number, number | null][] => ok.map((r) => [r.services, f(r) ?? null]);
-  return [
+  const charts: { file: string; spec: ChartSpec }[] = [
     { file: 'agent-sync', spec: {
       title: 'Initial sync vs Services', subtitle: `${subtitle}; dashed: the floor (kernel work alone, fastest way)`, xLabel: 'Services', yLabel: 'time (ms)',
       series: [
         { name: 'agent initial sync', points: pts((r) => r.agent?.initialSyncMs), color: '#1f77b4' },
         { name: "floor's sum", points: pts((r) => r.floor?.sumMs), color: '#2ca02c', dashed: true },
+        { name: 'new node: process start to programmed', points: pts((r) => r.newNode?.programmedMs), color: '#9467bd' },
+        { name: 'ipvsadm -R, same IPVS objects', points: pts((r) => r.newNode?.ipvsadmRestoreMs), color: '#7f7f7f', dashed: true },
       ],
     } },
     { file: 'agent-rss', spec: {
       title: 'Agent peak RSS vs Services', subtitle: `${subtitle}; VmHWM of the whole run`, xLabel: 'Services', yLabel: 'peak RSS (MB)', yScale: 'linear',
-      series: [{ name: 'peak RSS (VmHWM)', points: pts((r) => r.agent?.peakRssMB), color: '#d62728' }],
+      series: [
+        { name: 'in-process agent', points: pts((r) => r.agent?.peakRssMB), color: '#d62728' },
+        { name: 'new node: agent process', points: pts((r) => r.newNode?.peakRssMB), color: '#9467bd' },
+      ],
     } },
   ];
+  // A series with no point (the new node not run, every size failed) is left out; a chart without any, too.
+  for (const c of charts) c.spec.series = c.spec.series.filter((s) => s.points.some((p) => p[1] !== null));
+  return charts.filter((c) => c.spec.series.length > 0);
 }

@@ -11,7 +11,9 @@ import { entryKey } from '../../src/model/ipsets.js';
 import { service, slice, vip, podIP } from '../../scripts/lib/bench-objects.js';
 import { ipsetFloorPlan, ipsetRestoreInput, ipvsFloorOperations, initialRestoreInput, floorTotals, IPSET_DEFAULT_MAXELEM } from '../../scripts/lib/bench-floor-plan.js';
 import { progressLine } from '../../scripts/lib/bench-progress.js';
-import { parseServices, summaryTable, agentCharts, sizeRows, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
+import { parseServices, summaryTable, agentCharts, sizeRows, newNodeRows, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
+import { ipvsadmRestoreInput, manifestFile } from '../../scripts/lib/bench-new-node.js';
+import { parseManifestText } from '../../src/sources/manifests.js';
 import type { FloorResult } from '../../scripts/lib/bench-floor.js';
 import { fakeRun } from './fake-iptables.js';
 
@@ -158,4 +160,32 @@ test('a size\'s table has the floor\'s parts and the agent against the sum', () 
   assert.match(text, /\(c\) ipsets: ipset restore \/ batched client 400 ms \/ 40 ms: client counts/);
   assert.match(text, /agent: initial sync 310 ms \(2\.00x the floor's sum/);
   assert.deepEqual(sizeRows(results[1]!, false)[1], ['FAILED', 'case exited 1']);
+});
+
+test('ipvsadm -R input: each service with its scheduler, each real server masqueraded with its weight', () => {
+  const text = ipvsadmRestoreInput(ipvsFloorOperations(benchModel(2, 2, ['inet']).desired));
+  const want = [0, 1].flatMap((i) => [`-A -t ${vip(i)}:80 -s rr`, ...[0, 1].map((j) => `-a -t ${vip(i)}:80 -r ${podIP(i, j)}:8080 -m -w 1`)]);
+  assert.deepEqual(text.trimEnd().split('\n').sort(), want.sort());
+  const v6 = { family: 'inet6' as const, protocol: 'udp' as const, address: 'fd00::1', port: 53 };
+  assert.equal(ipvsadmRestoreInput([{ op: 'add-service', service: { ...v6, scheduler: 'wrr' } }, { op: 'add-server', service: v6, server: { address: 'fd00::2', port: 5353, weight: 3 } }]),
+    '-A -u [fd00::1]:53 -s wrr\n-a -u [fd00::1]:53 -r [fd00::2]:5353 -m -w 3\n');
+  assert.throws(() => ipvsadmRestoreInput([{ op: 'delete-service', service: v6 }]), /operation delete-service is not an add/);
+});
+
+test('a manifest file holds the Service and its slice, as the manifests source reads them', () => {
+  const parsed = parseManifestText(manifestFile(7, 3), 'svc-7.json', 'node-0');
+  assert.equal(parsed.error, undefined);
+  assert.deepEqual(parsed.entries.map((e) => e.key), ['Service/bench/svc-7', 'EndpointSlice/bench/svc-7-abcde']);
+  const slice7 = parsed.entries[1]!.obj as unknown as { endpoints: { addresses: string[] }[] };
+  assert.deepEqual(slice7.endpoints.map((e) => e.addresses[0]), [podIP(7, 0), podIP(7, 1), podIP(7, 2)]);
+});
+
+test('the new node\'s rows and chart series: the process against ipvsadm -R', () => {
+  const withNode: SizeResult = { ...results[0]!, newNode: { programmedMs: 3000, firstSyncMs: 2000, failures: 0, peakRssMB: 150, fileChangeMs: 900, fileChangeOperations: 1, ipvsadmRestoreMs: 1500, ipvsServices: 500 } };
+  const text = newNodeRows(withNode.newNode!).map((r) => r.join(' ')).join('\n');
+  assert.match(text, /process start to all programmed 3,000 ms \(2\.00x ipvsadm -R of the same IPVS objects, 1,500 ms/);
+  const [sync, rss] = agentCharts([withNode, results[2]!], 'k');
+  assert.deepEqual(sync!.spec.series.find((s) => s.name.startsWith('new node'))!.points, [[500, 3000], [2000, null]]);
+  assert.deepEqual(rss!.spec.series.map((s) => s.name), ['in-process agent', 'new node: agent process']);
+  assert.match(summaryTable([withNode]), /new node .*ipvsadm -R[\s\S]*3,000 ms\s+1,500 ms\s+2\.00x\s+150 MB/);
 });

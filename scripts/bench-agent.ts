@@ -115,11 +115,19 @@ for (const [k, N] of sizes.entries()) {
   try {
     if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress });
     r.agent = await agentCase(N, progress);
-    if (newNode) r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress });
     r.ok = true;
   } catch (err) {
     r.error = String((err as Error).message).split('\n')[0];
     progress.note(`FAILED: ${r.error}`);
+  }
+  // The new node is reported on its own: its failure leaves the size's other figures standing.
+  if (r.ok && newNode) {
+    try {
+      r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress });
+    } catch (err) {
+      r.newNodeError = String((err as Error).message).split('\n')[0];
+      progress.note(`new node FAILED: ${r.newNodeError}`);
+    }
   }
   results.push(r);
   await writeReport(false);
@@ -127,4 +135,4 @@ for (const [k, N] of sizes.entries()) {
 const { text, report } = await writeReport(true);
 process.stdout.write(json ? JSON.stringify(report) + '\n' : text);
 process.stderr.write(`[bench] wrote ${join(outDir, 'agent.txt')}, agent.json and the charts\n`);
-process.exit(results.every((r) => r.ok) ? 0 : 1);
+process.exit(results.every((r) => r.ok && !r.newNodeError) ? 0 : 1);

@@ -14,6 +14,7 @@ export interface SizeResult {
   floor?: FloorResult;
   /** --new-node: the whole agent process over a manifests directory. */
   newNode?: NewNodeResult;
+  newNodeError?: string;
 }
 
 /** "1000,5000,10_000" → [1000, 5000, 10000]; anything else is an error naming the option and the value. */
@@ -73,6 +74,7 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ['agent RSS / heap used / heap total / external', `${a.rssMB} MB / ${a.heapUsedMB} MB / ${a.heapTotalMB} MB / ${a.externalMB} MB`],
     ['agent peak RSS (VmHWM, whole run)', `${a.peakRssMB} MB`],
     ...(r.newNode ? newNodeRows(r.newNode) : []),
+    ...(r.newNodeError ? [['new node: FAILED', r.newNodeError] as [string, string]] : []),
   ];
 }
 
@@ -92,18 +94,24 @@ export function formatRows(rows: [string, string][]): string {
 
 /** The summary across sizes: one line per N. */
 export function summaryTable(results: SizeResult[]): string {
-  const withNewNode = results.some((r) => r.newNode);
+  const withNewNode = results.some((r) => r.newNode || r.newNodeError);
   const head = ['N', 'floor: IPVS', 'VIPs', 'ipset (restore / client)', 'iptables', 'sum', 'initial sync', 'x sum', 'peak RSS',
     ...(withNewNode ? ['new node', 'ipvsadm -R', 'x ipvsadm', 'new node RSS'] : [])];
+  const failed = new Map<string[], string>();
   const rows = results.map((r) => {
     const f = r.floor, a = r.agent, nn = r.newNode;
-    if (!r.ok) return [n(r.services), `FAILED: ${r.error ?? ''}`];
+    if (!r.ok) {
+      // Not a column: the error follows the size, whatever its length.
+      const row = [n(r.services)];
+      failed.set(row, `FAILED: ${r.error ?? ''}`);
+      return row;
+    }
     return [n(r.services), ms(f?.ipvsMs), ms(f?.vipMs), f ? `${ms(f.ipsetRestoreMs)} / ${ms(f.ipsetClientMs)}` : '—', ms(f?.iptablesMs), ms(f?.sumMs),
       ms(a?.initialSyncMs), x(a?.initialSyncMs, f?.sumMs), a?.peakRssMB === undefined ? '—' : `${a.peakRssMB} MB`,
-      ...(withNewNode ? [ms(nn?.programmedMs), ms(nn?.ipvsadmRestoreMs), x(nn?.programmedMs, nn?.ipvsadmRestoreMs), nn ? `${nn.peakRssMB} MB` : '—'] : [])];
+      ...(withNewNode ? [ms(nn?.programmedMs), ms(nn?.ipvsadmRestoreMs), x(nn?.programmedMs, nn?.ipvsadmRestoreMs), nn ? `${nn.peakRssMB} MB` : r.newNodeError ? 'failed' : '—'] : [])];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd() + '\n';
+  const line = (cells: string[]) => [...cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))), failed.get(cells) ?? ''].join('  ').trimEnd() + '\n';
   return line(head) + rows.map(line).join('');
 }
 

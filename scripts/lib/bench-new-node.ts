@@ -105,6 +105,7 @@ export async function runNewNode(o: { cli: string; services: number; endpoints: 
 async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number }): Promise<Omit<NewNodeResult, 'ipvsadmRestoreMs'>> {
   const { services: N, endpoints: M, progress } = o;
   const dir = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
+  const sockDir = mkdtempSync(join(tmpdir(), 'kipvs-state-'));
   const ns = freshNamespace('kipvs-bench-newnode');
   const timeoutMs = o.timeoutMs ?? 20 * 60_000;
   try {
@@ -113,7 +114,10 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
     });
     const watcher = new SyncWatcher();
     const t0 = performance.now();
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.cli, 'agent', '--manifests', dir, '--hostname-override', 'node-0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // nf_conntrack_max is the initial namespace's alone (EACCES in any other): left alone here, as
+    // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.cli, 'agent', '--manifests', dir, '--hostname-override', 'node-0',
+      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let exit: string | undefined;
     const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {
       exit = `exited (${signal ?? code})`;
@@ -148,6 +152,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
   } finally {
     deleteNamespaces([ns]);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(sockDir, { recursive: true, force: true });
     await progress.run('new node: namespace deleted, waiting for the machine to settle', () => settle());
   }
 }

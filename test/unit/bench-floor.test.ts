@@ -189,3 +189,13 @@ test('the new node\'s rows and chart series: the process against ipvsadm -R', ()
   assert.deepEqual(rss!.spec.series.map((s) => s.name), ['in-process agent', 'new node: agent process']);
   assert.match(summaryTable([withNode]), /new node .*ipvsadm -R[\s\S]*3,000 ms\s+1,500 ms\s+2\.00x\s+150 MB/);
 });
+
+test('summary: a long error follows its size without widening the columns; a failed new node is its own row', () => {
+  const long: SizeResult = { services: 700, endpoints: 10, ok: false, error: 'x'.repeat(300) };
+  const lines = summaryTable([results[0]!, long]).split('\n');
+  assert.ok(lines[0]!.length < 200, lines[0]);
+  assert.match(lines[2]!, /^\s*700  FAILED: x{300}$/);
+  const nodeFailed: SizeResult = { ...results[0]!, newNodeError: 'kipvs agent exited (1)' };
+  assert.deepEqual(sizeRows(nodeFailed, false).at(-1), ['new node: FAILED', 'kipvs agent exited (1)']);
+  assert.match(summaryTable([nodeFailed]), /new node[\s\S]*failed$/m);
+});

@@ -38,7 +38,7 @@ const self = fileURLToPath(import.meta.url);
 // ---- the children: the floor, and one size of the agent ----
 if (args.includes('--floor-only')) {
   const N = opt('--services', 10_000);
-  const r = measureFloor({ services: N, endpoints: M, ipsetRestoreNs: str('--ipset-restore-ns', ''), progress: new Progress(`N=${N.toLocaleString('en-US')}`) });
+  const r = measureFloor({ services: N, endpoints: M, ipsetRestoreNs: str('--ipset-restore-ns', ''), progress: new Progress(str('--label', `N=${N}`)) });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }
@@ -51,7 +51,7 @@ if (args.includes('--case')) {
     optimizeForSize: !args.includes('--no-optimize-for-size'),
     // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
-    progress: new Progress(`N=${N.toLocaleString('en-US')}`),
+    progress: new Progress(str('--label', `N=${N}`)),
   });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
@@ -71,7 +71,8 @@ const passThrough = ['--no-optimize-for-size', '--lag-only'].filter((a) => args.
 async function agentCase(N: number, progress: Progress): Promise<Record<string, number>> {
   const ns = freshNamespace('kipvs-bench-agent');
   try {
-    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self, '--case', '--services', String(N), '--endpoints', String(M), ...passThrough],
+    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self, '--case', '--services', String(N), '--endpoints', String(M),
+      '--label', progress.prefix, ...passThrough],
       { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     return JSON.parse(text.trim().split('\n').pop()!) as Record<string, number>;
   } finally {
@@ -113,7 +114,7 @@ for (const [k, N] of sizes.entries()) {
   const progress = new Progress(`N=${N.toLocaleString('en-US')} (${k + 1} of ${sizes.length})`);
   const r: SizeResult = { services: N, endpoints: M, ok: false };
   try {
-    if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress });
+    if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress, label: progress.prefix });
     r.agent = await agentCase(N, progress);
     r.ok = true;
   } catch (err) {

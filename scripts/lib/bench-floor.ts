@@ -59,6 +59,7 @@ function kernelEntries(client: IpsetClient, sets: string[]): number {
  */
 export function measureFloor(o: { services: number; endpoints: number; ipsetRestoreNs: string; progress: Progress }): FloorResult {
   const { services: N, endpoints: M, progress } = o;
+  if (!o.ipsetRestoreNs) throw new Error('floor: no namespace for ipset restore (--ipset-restore-ns)');
   const families = familiesToProgram({ iptables: true, bindAddress: '', log: quiet });
   const model = progress.step(`floor: the agent's model of ${N.toLocaleString('en-US')} Services`, () => {
     const m = new ProxyModel({ scheduler: 'rr', nodeName: 'node-0', families, backend: 'ipvs' });
@@ -172,13 +173,13 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
  * inside the first, the namespaces deleted, and the machine left to settle (the kernel frees a
  * deleted namespace's objects in the background; the agent that runs next must not pay for that).
  */
-export async function runFloor(o: { script: string; services: number; endpoints: number; progress: Progress; execArgv?: string[] }): Promise<FloorResult> {
+export async function runFloor(o: { script: string; services: number; endpoints: number; progress: Progress; label: string }): Promise<FloorResult> {
   const ns = freshNamespace('kipvs-bench-floor');
   const other = freshNamespace('kipvs-bench-floor-ipset');
   let result: FloorResult;
   try {
-    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...(o.execArgv ?? []), o.script, '--floor-only',
-      '--services', String(o.services), '--endpoints', String(o.endpoints), '--ipset-restore-ns', other], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, o.script, '--floor-only',
+      '--services', String(o.services), '--endpoints', String(o.endpoints), '--ipset-restore-ns', other, '--label', o.label], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     result = JSON.parse(text.trim().split('\n').pop()!) as FloorResult;
   } finally {
     deleteNamespaces([ns, other]);

@@ -21,6 +21,11 @@ export class Progress {
     this.#write = write;
   }
 
+  /** What names the case in every line (children given it print the same). */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
   /** A synchronous phase: a line before and one after with its time; returns what `f` returns. */
   step<T>(phase: string, f: () => T): T {
     const t = performance.now();

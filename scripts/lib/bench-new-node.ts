@@ -68,7 +68,7 @@ export interface NewNodeResult {
 interface SyncLine { at: number; ms: number; operations: number; failures: number }
 
 /** The agent's stderr, one JSON line each: resolves waiters on its "sync" lines. */
-class SyncWatcher {
+export class SyncWatcher {
   readonly lines: SyncLine[] = [];
   #waiters: (() => void)[] = [];
   tail: string[] = [];
@@ -131,14 +131,22 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       const ipvsServices = ipvs.services({ stats: false }).length;
       if (first.failures || ipvsServices !== N) throw new Error(`new node: first sync with ${first.failures} failures, ${ipvsServices} IPVS services; want ${N}`);
       // One endpoint added: the file replaced whole (written aside, renamed), as a config tool would.
+      // Other syncs may be logged meanwhile (the source's poll, a retry): the change is timed to the
+      // first sync after the write after which the kernel holds the endpoint.
       const i = Math.floor(N / 2);
+      const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
+      if (added()) throw new Error('new node: the endpoint to add is in the kernel already');
       const t1 = performance.now();
       writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
       renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
-      const change = await progress.run('new node: one endpoint added in one file', () => watcher.next(2, 60_000, () => exit));
-      const servers = ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false });
+      const seen = watcher.lines.length;
+      const change = await progress.run('new node: one endpoint added in one file', async () => {
+        for (let k = seen + 1; ; k++) {
+          const line = await watcher.next(k, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
+          if (added()) return line;
+        }
+      });
       ipvs.close();
-      if (!servers.some((s) => s.address === podIP(i, M))) throw new Error('new node: the added endpoint is not in the kernel');
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return {
         programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), failures: first.failures,

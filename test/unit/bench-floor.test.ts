@@ -12,7 +12,7 @@ import { service, slice, vip, podIP } from '../../scripts/lib/bench-objects.js';
 import { ipsetFloorPlan, ipsetRestoreInput, ipvsFloorOperations, initialRestoreInput, floorTotals, IPSET_DEFAULT_MAXELEM } from '../../scripts/lib/bench-floor-plan.js';
 import { progressLine } from '../../scripts/lib/bench-progress.js';
 import { parseServices, summaryTable, agentCharts, sizeRows, newNodeRows, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
-import { ipvsadmRestoreInput, manifestFile } from '../../scripts/lib/bench-new-node.js';
+import { ipvsadmRestoreInput, manifestFile, SyncWatcher } from '../../scripts/lib/bench-new-node.js';
 import { parseManifestText } from '../../src/sources/manifests.js';
 import type { FloorResult } from '../../scripts/lib/bench-floor.js';
 import { fakeRun } from './fake-iptables.js';
@@ -198,4 +198,16 @@ test('summary: a long error follows its size without widening the columns; a fai
   const nodeFailed: SizeResult = { ...results[0]!, newNodeError: 'kipvs agent exited (1)' };
   assert.deepEqual(sizeRows(nodeFailed, false).at(-1), ['new node: FAILED', 'kipvs agent exited (1)']);
   assert.match(summaryTable([nodeFailed]), /new node[\s\S]*failed$/m);
+});
+
+test('sync watcher: counts the agent\'s "sync" log lines, waits for the k-th, fails when the agent exits', async () => {
+  const w = new SyncWatcher();
+  w.feed('{"msg":"kipvs starting"}');
+  w.feed('not json');
+  w.feed('{"msg":"sync","ms":12.5,"operations":3,"failures":0}');
+  assert.deepEqual({ ...(await w.next(1, 1000, () => undefined)), at: 0 }, { at: 0, ms: 12.5, operations: 3, failures: 0 });
+  const second = w.next(2, 5000, () => undefined);
+  setTimeout(() => w.feed('{"msg":"sync","ms":1,"operations":1,"failures":0}'), 20);
+  assert.equal((await second).operations, 1);
+  await assert.rejects(w.next(3, 5000, () => 'exited (1)'), /kipvs agent exited \(1\); its last lines: .*kipvs starting/);
 });

@@ -1,0 +1,154 @@
+// One size of the agent benchmark (scripts/bench-agent.ts runs it in a child process, in a fresh
+// network namespace): N Services x M endpoints (one port each) fed through an in-memory source into
+// the real agent (model, sync engine, netlink, ipsets, iptables):
+//   - the agent's initial sync (from "lists received" to the kernel programmed, VIPs bound);
+//   - one endpoint added to one Service: the netlink operations it took and the time from the event
+//     to the kernel;
+//   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
+//   - the process' RSS now and at its peak (VmHWM);
+//   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
+//     and GET /healthz polled every second by another process); `lagOnly` measures just that (no endpoint change, no
+//     memory figures).
+import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { Agent } from '../../src/agent/agent.js';
+import { IpvsClient } from '../../src/ipvs/client.js';
+import { LinkClient } from '../../src/link/link.js';
+import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './bench-objects.js';
+import { LagProbe, type LagFigures } from './loop-lag.js';
+import type { Progress } from './bench-progress.js';
+
+export interface AgentCaseOptions {
+  services: number;
+  endpoints: number;
+  lagOnly: boolean;
+  /** false: --no-optimize-for-size. */
+  optimizeForSize: boolean;
+  /** undefined: the agent's default pacing; false: unpaced; else the Pacer's slice. */
+  pacing: false | { sliceMs: number; minItems: number } | undefined;
+  progress: Progress;
+}
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+
+export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, number>> {
+  const { services: N, endpoints: M, lagOnly, progress } = o;
+  const service = (i: number) => benchService(i, 8080);
+  const slice = (i: number, endpoints: number) => benchSlice(i, endpoints, 8080);
+  const out: Record<string, number> = { services: N, endpointsPerService: M };
+
+  // 1. The agent's initial sync.
+  const source = new MemorySource();
+  const agent = new Agent({
+    nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
+    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
+    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
+    optimizeForSize: o.optimizeForSize,
+    pacing: o.pacing,
+  });
+  await agent.start();
+  out.feedMs = Math.round(progress.step(`agent: feeding ${N.toLocaleString('en-US')} Services and slices to the model`, () => {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) {
+      source.upsert('Service', service(i));
+      source.upsert('EndpointSlice', slice(i, M));
+    }
+    return performance.now() - t;
+  }));
+  const lag = (label: string, f: LagFigures) => {
+    for (const [k, v] of Object.entries(f)) out[`${label}${k[0]!.toUpperCase()}${k.slice(1)}`] = v;
+  };
+  const initialProbe = new LagProbe();
+  await initialProbe.start(agent.healthzPort);
+  const t0 = performance.now();
+  await progress.run('agent: initial sync', async () => {
+    source.events!.synced();
+    await agent.firstSync();
+  });
+  out.initialSyncMs = Math.round(performance.now() - t0);
+  lag('initial', await initialProbe.stop());
+  out.initialOperations = agent.lastSync?.operations ?? 0;
+  const phases = (label: string) => {
+    const p = agent.lastSync!.phases;
+    out[`${label}ModelMs`] = Math.round(agent.lastCommitMs);
+    const ms = (k: string) => Math.round(p[k] ?? 0);
+    out[`${label}ReadMs`] = ms('readMs');
+    out[`${label}PlanMs`] = ms('planMs');
+    out[`${label}BindMs`] = ms('bindMs');
+    out[`${label}ApplyMs`] = ms('applyMs');
+    out[`${label}IpsetMs`] = ms('ipsetMs');
+    out[`${label}IptablesMs`] = ms('iptablesMs');
+  };
+  phases('initial');
+  const heapNow = (label: string) => {
+    const m = process.memoryUsage();
+    out[`${label}HeapTotalMB`] = mb(m.heapTotal);
+    out[`${label}RssMB`] = mb(m.rss);
+  };
+  heapNow('afterInitial');
+  out.ipsetEntries = agent.metrics.ipsetEntries.get({});
+  {
+    const ipvs = IpvsClient.open();
+    const link = LinkClient.open();
+    const services = ipvs.services({ stats: false }).length;
+    const dummy = link.link('kube-ipvs0');
+    const bound = dummy ? link.addresses(dummy.index).length : 0;
+    if (services !== N || bound !== N) throw new Error(`initial sync: ${services} services, ${bound} VIPs bound; want ${N}`);
+    ipvs.close();
+    link.close();
+  }
+
+  // 2. One endpoint added to one Service: event to kernel.
+  if (!lagOnly) {
+    const i = Math.floor(N / 2);
+    const before = agent.lastSync;
+    const t = performance.now();
+    source.upsert('EndpointSlice', slice(i, M + 1));
+    while (agent.lastSync === before) await new Promise((r) => setImmediate(r));
+    out.oneEndpointMs = Math.round((performance.now() - t) * 100) / 100;
+    out.oneEndpointOperations = agent.lastSync!.operations;
+    out.oneEndpointSyncKind = agent.lastSync!.kind === 'incremental' ? 1 : 0;
+    out.oneEndpointSyncMs = Math.round(agent.lastSync!.durationMs * 100) / 100;
+    out.oneEndpointModelMs = Math.round(agent.lastCommitMs * 100) / 100;
+    const ipvs = IpvsClient.open();
+    const servers = ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false });
+    ipvs.close();
+    if (!servers.some((s) => s.address === podIP(i, M))) throw new Error('the added endpoint is not in the kernel');
+  }
+
+  // 3. A no-op periodic reconcile.
+  await progress.run('agent: no-op periodic reconcile', async () => {
+    const probe = new LagProbe();
+    await probe.start(agent.healthzPort);
+    const cpu = process.cpuUsage();
+    const t = performance.now();
+    await agent.syncNow('period');
+    out.noopReconcileMs = Math.round(performance.now() - t);
+    const used = process.cpuUsage(cpu);
+    lag('noop', await probe.stop());
+    out.noopReconcileCpuMs = Math.round((used.user + used.system) / 1000);
+    out.noopReconcileOperations = agent.lastSync?.operations ?? -1;
+    phases('noop');
+    heapNow('afterReconcile');
+  });
+
+  global.gc?.();
+  const mem = process.memoryUsage();
+  out.rssMB = mb(mem.rss);
+  out.heapUsedMB = mb(mem.heapUsed);
+  out.heapTotalMB = mb(mem.heapTotal);
+  out.externalMB = mb(mem.external);
+  // The peak, which is what a memory limit and the OOM killer see: the kernel's high-water mark.
+  out.peakRssMB = Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024);
+  await agent.stop();
+  {
+    const ipvs = IpvsClient.open();
+    ipvs.flush();
+    ipvs.close();
+    const link = LinkClient.open();
+    link.deleteLink('kube-ipvs0');
+    link.close();
+  }
+  return out;
+}

@@ -1,0 +1,143 @@
+// The agent benchmark's report, pure: the --services list, each size's table, the summary across
+// sizes, and the chart specifications (drawn by chart.ts).
+import type { ChartSpec } from './chart.js';
+import type { FloorResult } from './bench-floor.js';
+import type { NewNodeResult } from './bench-new-node.js';
+
+/** One size's results: the agent's figures (bench-agent-case.ts) and the floor's (bench-floor.ts). */
+export interface SizeResult {
+  services: number;
+  endpoints: number;
+  ok: boolean;
+  error?: string;
+  agent?: Record<string, number>;
+  floor?: FloorResult;
+  /** --new-node: the whole agent process over a manifests directory. */
+  newNode?: NewNodeResult;
+  newNodeError?: string;
+}
+
+/** "1000,5000,10_000" → [1000, 5000, 10000]; anything else is an error naming the option and the value. */
+export function parseServices(text: string): number[] {
+  const sizes = text.split(',').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const n = Number(s.replace(/_/g, ''));
+    // 60,000 keeps the bench objects' addresses distinct (vip() and podIP() use the low 16 bits).
+    if (!(Number.isInteger(n) && n >= 1 && n <= 60_000)) throw new Error(`--services: ${JSON.stringify(s)} is not a whole number in 1..60000`);
+    return n;
+  });
+  if (!sizes.length) throw new Error(`--services: no size given in ${JSON.stringify(text)}`);
+  return sizes;
+}
+
+const n = (v: number | undefined) => (v === undefined ? '—' : v.toLocaleString('en-US'));
+const ms = (v: number | undefined) => (v === undefined ? '—' : `${v.toLocaleString('en-US', { maximumFractionDigits: v < 100 ? 1 : 0 })} ms`);
+const x = (a: number | undefined, b: number | undefined) => (a === undefined || !b ? '—' : `${(a / b).toFixed(2)}x`);
+
+/** The floor's rows: each part, both ipset ways, the sum. */
+export function floorRows(f: FloorResult): [string, string][] {
+  return [
+    ['floor (fresh namespaces, the fastest way each)', `${ms(f.sumMs)} in all (families ${f.families.join(', ')})`],
+    ['  (a) IPVS: batched netlink', `${ms(f.ipvsMs)} (${n(f.ipvsServices)} services, ${n(f.ipvsServers)} real servers)`],
+    ['  (b) VIPs on kube-ipvs0: batched rtnetlink', `${ms(f.vipMs)} (${n(f.vips)} addresses)`],
+    ['  (c) ipsets: ipset restore / batched client', `${ms(f.ipsetRestoreMs)} / ${ms(f.ipsetClientMs)}: ${f.ipsetWay} counts (${n(f.ipsets)} sets, ${n(f.ipsetEntries)} entries${f.raisedMaxelem.length ? `; maxelem raised for ${f.raisedMaxelem.map((r) => `${r.set} (${n(r.entries)})`).join(', ')}` : ''})`],
+    ['  (d) iptables-restore of IPVS mode\'s rules', `${ms(f.iptablesMs)} (${n(f.iptablesLines)} rule lines)`],
+  ];
+}
+
+/** One size's table (the agent's rows as bench-agent printed them, the floor's beside them). */
+export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
+  const head: [string, string] = ['services x endpoints', `${n(r.services)} x ${r.endpoints} (${n(r.services * (r.endpoints + 1))} IPVS objects, ${n(r.services)} VIPs)`];
+  if (!r.ok || !r.agent) return [head, ['FAILED', r.error ?? 'no result']];
+  const a = r.agent;
+  const lag = (label: string): [string, string][] => [
+    ['  event-loop delay p50 / p99 / max', `${a[`${label}LagP50Ms`]} / ${a[`${label}LagP99Ms`]} / ${a[`${label}LagMaxMs`]} ms`],
+    ['  GET /healthz every second: answered, p50 / max latency', `${a[`${label}HealthzPolls`]}, ${a[`${label}HealthzP50Ms`]} / ${a[`${label}HealthzMaxMs`]} ms`],
+  ];
+  const noop: [string, string] = ['no-op periodic reconcile', `${ms(a.noopReconcileMs)} wall, ${ms(a.noopReconcileCpuMs)} CPU, ${a.noopReconcileOperations} operations`];
+  if (lagOnly) {
+    return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)`], ...lag('initial'), noop, ...lag('noop')];
+  }
+  return [
+    head,
+    ...(r.floor ? floorRows(r.floor) : []),
+    ['agent: feeding objects to the model', ms(a.feedMs)],
+    ['agent: initial sync', `${ms(a.initialSyncMs)} (${x(a.initialSyncMs, r.floor?.sumMs)} the floor's sum; ${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)`],
+    ['  of which: model, kernel read, plan, VIP binds, IPVS ops, ipsets, iptables', `${a.initialModelMs} / ${a.initialReadMs} / ${a.initialPlanMs} / ${a.initialBindMs} / ${a.initialApplyMs} / ${a.initialIpsetMs} / ${a.initialIptablesMs} ms (${n(a.ipsetEntries)} ipset entries)`],
+    ['  each against its floor part: IPVS ops, VIP binds, ipsets, iptables', r.floor ? `${x(a.initialApplyMs, r.floor.ipvsMs)} / ${x(a.initialBindMs, r.floor.vipMs)} / ${x(a.initialIpsetMs, r.floor.ipsetMs)} / ${x(a.initialIptablesMs, r.floor.iptablesMs)}` : '—'],
+    ...lag('initial'),
+    ['one endpoint added: operations', `${a.oneEndpointOperations} (${a.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
+    ['one endpoint added: event to kernel', `${ms(a.oneEndpointMs)} (model ${a.oneEndpointModelMs} ms, engine ${a.oneEndpointSyncMs} ms)`],
+    noop,
+    ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${a.noopReadMs} / ${a.noopPlanMs} / ${a.noopIpsetMs} / ${a.noopIptablesMs} ms`],
+    ...lag('noop'),
+    ['RSS / heap total after the initial sync, after the reconcile', `${a.afterInitialRssMB} / ${a.afterInitialHeapTotalMB} MB, ${a.afterReconcileRssMB} / ${a.afterReconcileHeapTotalMB} MB`],
+    ['agent RSS / heap used / heap total / external', `${a.rssMB} MB / ${a.heapUsedMB} MB / ${a.heapTotalMB} MB / ${a.externalMB} MB`],
+    ['agent peak RSS (VmHWM, whole run)', `${a.peakRssMB} MB`],
+    ...(r.newNode ? newNodeRows(r.newNode) : []),
+    ...(r.newNodeError ? [['new node: FAILED', r.newNodeError] as [string, string]] : []),
+  ];
+}
+
+/** The new node's rows: the whole process against ipvsadm -R. */
+export function newNodeRows(nn: NewNodeResult): [string, string][] {
+  return [
+    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)})`],
+    ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
+    ['new node: one endpoint added in one file, to the kernel', `${ms(nn.fileChangeMs)} (${nn.fileChangeOperations} operations)`],
+  ];
+}
+
+export function formatRows(rows: [string, string][]): string {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}\n`).join('');
+}
+
+/** The summary across sizes: one line per N. */
+export function summaryTable(results: SizeResult[]): string {
+  const withNewNode = results.some((r) => r.newNode || r.newNodeError);
+  const head = ['N', 'floor: IPVS', 'VIPs', 'ipset (restore / client)', 'iptables', 'sum', 'initial sync', 'x sum', 'peak RSS',
+    ...(withNewNode ? ['new node', 'ipvsadm -R', 'x ipvsadm', 'new node RSS'] : [])];
+  const failed = new Map<string[], string>();
+  const rows = results.map((r) => {
+    const f = r.floor, a = r.agent, nn = r.newNode;
+    if (!r.ok) {
+      // Not a column: the error follows the size, whatever its length.
+      const row = [n(r.services)];
+      failed.set(row, `FAILED: ${r.error ?? ''}`);
+      return row;
+    }
+    return [n(r.services), ms(f?.ipvsMs), ms(f?.vipMs), f ? `${ms(f.ipsetRestoreMs)} / ${ms(f.ipsetClientMs)}` : '—', ms(f?.iptablesMs), ms(f?.sumMs),
+      ms(a?.initialSyncMs), x(a?.initialSyncMs, f?.sumMs), a?.peakRssMB === undefined ? '—' : `${a.peakRssMB} MB`,
+      ...(withNewNode ? [ms(nn?.programmedMs), ms(nn?.ipvsadmRestoreMs), x(nn?.programmedMs, nn?.ipvsadmRestoreMs), nn ? `${nn.peakRssMB} MB` : r.newNodeError ? 'failed' : '—'] : [])];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => [...cells.map((c, i) => (i === 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))), failed.get(cells) ?? ''].join('  ').trimEnd() + '\n';
+  return line(head) + rows.map(line).join('');
+}
+
+/** The charts: initial sync and the floor's sum vs N; peak RSS vs N. Files named by `file`. */
+export function agentCharts(results: SizeResult[], subtitle: string): { file: string; spec: ChartSpec }[] {
+  const ok = results.filter((r) => r.ok);
+  const pts = (f: (r: SizeResult) => number | undefined): [number, number | null][] => ok.map((r) => [r.services, f(r) ?? null]);
+  const charts: { file: string; spec: ChartSpec }[] = [
+    { file: 'agent-sync', spec: {
+      title: 'Initial sync vs Services', subtitle: `${subtitle}; dashed: the floor (kernel work alone, fastest way)`, xLabel: 'Services', yLabel: 'time (ms)',
+      series: [
+        { name: 'agent initial sync', points: pts((r) => r.agent?.initialSyncMs), color: '#1f77b4' },
+        { name: "floor's sum", points: pts((r) => r.floor?.sumMs), color: '#2ca02c', dashed: true },
+        { name: 'new node: process start to programmed', points: pts((r) => r.newNode?.programmedMs), color: '#9467bd' },
+        { name: 'ipvsadm -R, same IPVS objects', points: pts((r) => r.newNode?.ipvsadmRestoreMs), color: '#7f7f7f', dashed: true },
+      ],
+    } },
+    { file: 'agent-rss', spec: {
+      title: 'Agent peak RSS vs Services', subtitle: `${subtitle}; VmHWM of the whole run`, xLabel: 'Services', yLabel: 'peak RSS (MB)', yScale: 'linear',
+      series: [
+        { name: 'in-process agent', points: pts((r) => r.agent?.peakRssMB), color: '#d62728' },
+        { name: 'new node: agent process', points: pts((r) => r.newNode?.peakRssMB), color: '#9467bd' },
+      ],
+    } },
+  ];
+  // A series with no point (the new node not run, every size failed) is left out; a chart without any, too.
+  for (const c of charts) c.spec.series = c.spec.series.filter((s) => s.points.some((p) => p[1] !== null));
+  return charts.filter((c) => c.spec.series.length > 0);
+}

@@ -1,0 +1,191 @@
+// The benchmark's "new node" path (--new-node): a whole `kipvs agent --manifests DIR` process, in a
+// fresh network namespace, from its start to everything programmed (its first "sync" log line, which
+// it writes after IPVS, the VIPs, the ipsets and the iptables rules are in), its peak RSS, and one
+// endpoint added by rewriting one small manifest file, to the next "sync" line; beside it `ipvsadm -R`
+// of the same IPVS objects into another fresh namespace. The manifests (one JSON file per Service: the
+// Service and its EndpointSlice) are written before the process starts, untimed, on the guest's local
+// /tmp, as a node would have them on a local disk.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { IpvsClient } from '../../src/ipvs/client.js';
+import { ProxyModel } from '../../src/model/model.js';
+import { feedModel } from '../../src/agent/feed.js';
+import type { Operation } from '../../src/ipvs/types.js';
+import { service as benchService, slice as benchSlice, vip, podIP } from './bench-objects.js';
+import { freshNamespace, deleteNamespaces, timeInNamespace, settle } from './netns.js';
+import { ipvsFloorOperations, round1 } from './bench-floor-plan.js';
+import type { Progress } from './bench-progress.js';
+
+const TARGET_PORT = 8080;
+
+/** One manifest file: Service i and its EndpointSlice, as a List. */
+export function manifestFile(i: number, endpoints: number): string {
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [benchService(i, TARGET_PORT), benchSlice(i, endpoints, TARGET_PORT)] }) + '\n';
+}
+
+const FORWARD: Record<string, string> = { masq: '-m', route: '-g', tunnel: '-i' };
+const PROTO: Record<string, string> = { tcp: '-t', udp: '-u', sctp: '--sctp-service' };
+
+/** ipvsadm -R input for IPVS operations that add services and servers (what a first sync does). */
+export function ipvsadmRestoreInput(ops: readonly Operation[]): string {
+  const hostPort = (address: string, port: number) => (address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`);
+  const lines: string[] = [];
+  for (const op of ops) {
+    if (op.op !== 'add-service' && op.op !== 'add-server') throw new Error(`ipvsadm -R input: operation ${op.op} is not an add`);
+    const s = op.service;
+    if (s.address === undefined) throw new Error(`ipvsadm -R input: service fwmark ${s.fwmark}: fwmark services are not rendered`);
+    const svc = `${PROTO[s.protocol]} ${hostPort(s.address, s.port)}`;
+    if (op.op === 'add-service') {
+      if (op.service.persistent) throw new Error(`ipvsadm -R input: service ${svc}: persistence is not rendered`);
+      lines.push(`-A ${svc} -s ${op.service.scheduler}`);
+    } else {
+      const fwd = FORWARD[op.server.forward ?? 'masq'];
+      if (!fwd) throw new Error(`ipvsadm -R input: server ${op.server.address} of ${svc}: forward ${op.server.forward} is not rendered`);
+      lines.push(`-a ${svc} -r ${hostPort(op.server.address, op.server.port)} ${fwd} -w ${op.server.weight ?? 1}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export interface NewNodeResult {
+  /** Process start to the first sync logged (everything programmed). */
+  programmedMs: number;
+  /** The first sync's own duration, as the agent logged it. */
+  firstSyncMs: number;
+  failures: number;
+  peakRssMB: number;
+  /** One endpoint added by rewriting one file, to the sync that programmed it. */
+  fileChangeMs: number;
+  fileChangeOperations: number;
+  ipvsadmRestoreMs: number;
+  ipvsServices: number;
+}
+
+interface SyncLine { at: number; ms: number; operations: number; failures: number }
+
+/** The agent's stderr, one JSON line each: resolves waiters on its "sync" lines. */
+export class SyncWatcher {
+  readonly lines: SyncLine[] = [];
+  #waiters: (() => void)[] = [];
+  tail: string[] = [];
+  feed(line: string): void {
+    this.tail = [...this.tail.slice(-19), line];
+    let o: { msg?: string; ms?: number; operations?: number; failures?: number };
+    try { o = JSON.parse(line); } catch { return; }
+    if (o.msg !== 'sync') return;
+    this.lines.push({ at: performance.now(), ms: o.ms ?? 0, operations: o.operations ?? 0, failures: o.failures ?? 0 });
+    for (const w of this.#waiters.splice(0)) w();
+  }
+  async next(count: number, timeoutMs: number, exited: () => string | undefined): Promise<SyncLine> {
+    const t = performance.now();
+    while (this.lines.length < count) {
+      const why = exited();
+      if (why) throw new Error(`kipvs agent ${why}; its last lines: ${this.tail.join(' | ').slice(-800)}`);
+      if (performance.now() - t > timeoutMs) throw new Error(`kipvs agent: no sync logged in ${Math.round(timeoutMs / 1000)} s`);
+      await new Promise<void>((r) => {
+        this.#waiters.push(r);
+        setTimeout(r, 1000);
+      });
+    }
+    return this.lines[count - 1]!;
+  }
+}
+
+export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number }): Promise<NewNodeResult> {
+  const agent = await runAgentProcess(o);
+  const ipvsadmRestoreMs = ipvsadmRestore(o.services, o.endpoints, o.progress);
+  await o.progress.run('new node: ipvsadm namespace deleted, waiting for the machine to settle', () => settle());
+  return { ...agent, ipvsadmRestoreMs };
+}
+
+async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number }): Promise<Omit<NewNodeResult, 'ipvsadmRestoreMs'>> {
+  const { services: N, endpoints: M, progress } = o;
+  const dir = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
+  const sockDir = mkdtempSync(join(tmpdir(), 'kipvs-state-'));
+  const ns = freshNamespace('kipvs-bench-newnode');
+  const timeoutMs = o.timeoutMs ?? 20 * 60_000;
+  try {
+    progress.step(`new node: writing ${N.toLocaleString('en-US')} manifest files`, () => {
+      for (let i = 0; i < N; i++) writeFileSync(join(dir, `svc-${i}.json`), manifestFile(i, M));
+    });
+    const watcher = new SyncWatcher();
+    const t0 = performance.now();
+    // nf_conntrack_max is the initial namespace's alone (EACCES in any other): left alone here, as
+    // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.cli, 'agent', '--manifests', dir, '--hostname-override', 'node-0',
+      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let exit: string | undefined;
+    const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {
+      exit = `exited (${signal ?? code})`;
+      r();
+    }));
+    createInterface({ input: child.stderr! }).on('line', (l) => watcher.feed(l));
+    try {
+      const first = await progress.run('new node: kipvs agent, start to everything programmed', () => watcher.next(1, timeoutMs, () => exit));
+      const programmedMs = first.at - t0;
+      const ipvs = IpvsClient.open({ netns: `/run/netns/${ns}` });
+      const ipvsServices = ipvs.services({ stats: false }).length;
+      if (first.failures || ipvsServices !== N) throw new Error(`new node: first sync with ${first.failures} failures, ${ipvsServices} IPVS services; want ${N}`);
+      // One endpoint added: the file replaced whole (written aside, renamed), as a config tool would.
+      // Other syncs may be logged meanwhile (the source's poll, a retry): the change is timed to the
+      // first sync after the write after which the kernel holds the endpoint.
+      const i = Math.floor(N / 2);
+      const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
+      if (added()) throw new Error('new node: the endpoint to add is in the kernel already');
+      const t1 = performance.now();
+      writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
+      renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
+      const seen = watcher.lines.length;
+      const change = await progress.run('new node: one endpoint added in one file', async () => {
+        for (let k = seen + 1; ; k++) {
+          const line = await watcher.next(k, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
+          if (added()) return line;
+        }
+      });
+      ipvs.close();
+      const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+      return {
+        programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), failures: first.failures,
+        peakRssMB: Math.round(Number(hwm ?? 0) / 1024),
+        fileChangeMs: round1(change.at - t1), fileChangeOperations: change.operations, ipvsServices,
+      };
+    } finally {
+      if (!exit) child.kill('SIGTERM');
+      await exited;
+    }
+  } finally {
+    deleteNamespaces([ns]);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(sockDir, { recursive: true, force: true });
+    await progress.run('new node: namespace deleted, waiting for the machine to settle', () => settle());
+  }
+}
+
+/** `ipvsadm -R` of the same IPVS objects (from the agent's model) into a fresh namespace, timed inside it. */
+function ipvsadmRestore(N: number, M: number, progress: Progress): number {
+  const model = new ProxyModel({ scheduler: 'rr', nodeName: 'node-0', families: ['inet'], backend: 'ipvs' });
+  for (let i = 0; i < N; i++) {
+    feedModel(model, 'node-0', 'Service', benchService(i, TARGET_PORT), false);
+    feedModel(model, 'node-0', 'EndpointSlice', benchSlice(i, M, TARGET_PORT), false);
+  }
+  model.commit();
+  const dir = mkdtempSync(join(tmpdir(), 'kipvs-ipvsadm-'));
+  const file = join(dir, 'ipvsadm.restore');
+  writeFileSync(file, ipvsadmRestoreInput(ipvsFloorOperations(model.desired)));
+  const ns = freshNamespace('kipvs-bench-ipvsadm');
+  try {
+    const ms = progress.step('new node: ipvsadm -R of the same IPVS objects', () => timeInNamespace(ns, ':', `ipvsadm -R < ${file}`));
+    const ipvs = IpvsClient.open({ netns: `/run/netns/${ns}` });
+    const n = ipvs.services({ stats: false }).length;
+    ipvs.close();
+    if (n !== N) throw new Error(`ipvsadm -R: ${n} services in the kernel, want ${N}`);
+    return ms;
+  } finally {
+    deleteNamespaces([ns]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // Runs kipvs' whole test suite: host tests (encoding, model, CLI parsing; no kernel needed) with node's
-// test runner, then the sandbox test files split over KIPVS_SANDBOX_GUESTS sandboxes (default 2) that
-// run at once, each ONE boot of the sandbox kernel and ONE node process (node starts slowly there).
-// One emulated guest keeps about one host core busy and spends much of its time waiting (sleeps,
-// 9p file reads, process starts), so two guests finish the suite sooner on a 2-core machine. Files go
-// to the guests by their usual duration (SANDBOX_SECONDS), longest first. Each guest's lines are
-// prefixed with its number. Prints one closing "N passed, N failed, N skipped" line over everything; a
-// phase that was asked for and did not run (no test file, no test reported, a sandbox that did not
-// boot) fails the run.
+// test runner, then the sandbox test files in ONE boot of the sandbox kernel and ONE node process (node
+// starts slowly there). KIPVS_SANDBOX_GUESTS=N splits the files over N sandboxes booted at once (longest
+// first, by SANDBOX_SECONDS), each guest's lines prefixed with its number: only for machines with cores
+// to spare. On this 2-core machine two guests made every file about 3 times slower (52 s instead of 16
+// for one detect-local case; an agent process took minutes to start and timed out), so one is the
+// default. Prints one closing "N passed, N failed, N skipped" line over everything; a phase that was
+// asked for and did not run (no test file, no test reported, a sandbox that did not boot) fails the run.
 //   node scripts/test.js [--host-only | --sandbox-only] [--only PATTERN]
 import { spawn } from 'node:child_process';
 import { readdirSync, existsSync } from 'node:fs';
@@ -108,10 +107,10 @@ if (!args.includes('--host-only')) {
     const sandbox = join(root, 'scripts', 'sandbox');
     // Once, before the guests start: the first use downloads the kernel and installs the tools.
     const prepared = await run(sandbox, ['--prepare']);
-    const guests = prepared.code === 0 ? shard(files, Math.max(1, Number(process.env.KIPVS_SANDBOX_GUESTS ?? 2) || 1)) : [];
+    const guests = prepared.code === 0 ? shard(files, Math.max(1, Number(process.env.KIPVS_SANDBOX_GUESTS ?? 1) || 1)) : [];
     if (prepared.code !== 0) missing.push(`sandbox phase did not run: scripts/sandbox --prepare exited ${prepared.code}`);
     const t0 = Date.now();
-    console.log(`== sandbox tests (${files.length} files, ${guests.length} guests at once, one kernel boot each)`);
+    console.log(`== sandbox tests (${files.length} files, ${guests.length === 1 ? 'one kernel boot' : `${guests.length} guests at once, one kernel boot each`})`);
     guests.forEach((g, i) => console.log(`   guest ${i + 1}: ${g.map((f) => f.replace(/^.*\//, '').replace(/\.test\.js$/, '')).join(', ')}`));
     const results = await Promise.all(guests.map((g, i) => run(sandbox, [
       '--', process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...g.map((f) => join(root, f)),

@@ -38,7 +38,12 @@ export interface SoakOptions {
 
 export interface Target { proto: 'TCP' | 'UDP'; host: string; port: number; service: string; vs: string }
 export interface Change { service: string; at: number; phase: string; sig: string; seenAt?: number }
-export interface Removal { vs: string; server: string; ip: string; desiredAt: number; programmedAt?: number }
+/**
+ * A real server that must go. `change`: the change that removed it from the desired state; the removal
+ * counts as programmed only once the kernel has shown that change (so a server the kernel never had
+ * yet, which an agent catching up could still add, is not taken as removed).
+ */
+export interface Removal { vs: string; server: string; ip: string; desiredAt: number; programmedAt?: number; change?: Change }
 
 export interface SoakData {
   options: Required<Omit<SoakOptions, 'progress' | 'seed'>>;
@@ -137,17 +142,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     const sig = signature(vss);
     // Timed only when the kernel has something to show: a pod that leaves the slice after terminating
     // changes no weighted server (it is at weight 0 or gone already).
+    let change: Change | undefined;
     if (sig !== lastSig.get(s.name)) {
-      const c: Change = { service: s.name, at, phase, sig };
-      changes.push(c);
-      pending.set(s.name, [...(pending.get(s.name) ?? []), c]);
+      change = { service: s.name, at, phase, sig };
+      changes.push(change);
+      pending.set(s.name, [...(pending.get(s.name) ?? []), change]);
       lastSig.set(s.name, sig);
     }
     for (const p of list) {
       if (p.state === 'ready') continue;
       for (const [vs] of vss) {
         const server = `${p.ip}:${s.targetPort}`;
-        if (!removals.has(`${vs}|${server}`)) removals.set(`${vs}|${server}`, { vs, server, ip: p.ip, desiredAt: at });
+        if (!removals.has(`${vs}|${server}`)) removals.set(`${vs}|${server}`, { vs, server, ip: p.ip, desiredAt: at, ...(change ? { change } : {}) });
       }
     }
   };
@@ -174,7 +180,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
         if (j === list.length - 1) pending.delete(name); else pending.set(name, list.slice(j + 1));
       }
       for (const r of removals.values()) {
-        if (r.programmedAt !== undefined) continue;
+        if (r.programmedAt !== undefined || (r.change && r.change.seenAt === undefined)) continue;
         const w = ipvs.get(r.vs)?.servers.get(r.server);
         if (w === undefined || w === 0) r.programmedAt = seenAt;
       }

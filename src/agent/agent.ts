@@ -359,14 +359,16 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
+    // Unpaced, the whole sync held the loop in one stretch.
+    const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
     const phases: Record<string, number> = { model: r1(this.lastCommitMs) };
     for (const [k, v] of Object.entries(result.phases)) phases[k.replace(/Ms$/, '')] = r1(v);
     this.#log.info({
       reason, mode: this.#backend.mode, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
       failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
-      loop: { turns: pacer?.turns ?? 0, longestMs: r1(pacer?.longestMs ?? seconds * 1000) },
+      loop: { turns: loop.turns, longestMs: r1(loop.longestMs) },
     }, 'sync');
-    this.lastSyncLoop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
+    this.lastSyncLoop = loop;
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 

@@ -6,7 +6,7 @@
 //   scripts/sandbox --timeout 1500 -- node dist/scripts/soak.js [--duration 10m] [--json] [--out DIR] [--seed N]
 // Writes DIR/soak.json, DIR/soak.txt and the charts DIR/soak-rss.{svg,png}, DIR/soak-latency.{svg,png};
 // progress lines go to stderr. Exits 1 when a target is missed.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseGoDurationMs } from '../src/config/duration.js';
 import { runSoak } from '../test/soak/soak.js';
@@ -26,8 +26,9 @@ const out = resolve(value('--out', 'bench-results/soak'));
 const seed = Number(value('--seed', '11'));
 mkdirSync(out, { recursive: true });
 const t0 = Date.now();
+const SOAK_DIR = '/tmp/kipvs-soak';
 const data = await runSoak({
-  durationMs, dir: "/tmp/kipvs-soak", seed,
+  durationMs, dir: SOAK_DIR, seed,
   progress: (line) => process.stderr.write(`soak ${Math.round((Date.now() - t0) / 1000)}s: ${line}\n`),
 });
 const report = evaluate(data);
@@ -41,13 +42,16 @@ const charts = [
 // The raw timeline too (seconds from the start), so a missed target can be looked into without a rerun.
 const at = (t: number) => Math.round((t - data.startedAt) / 100) / 10;
 const timeline = {
+  startedAtMs: data.startedAt,
   rss: data.rss.map((r) => ({ s: at(r.t), mb: Math.round(r.mb * 10) / 10, life: r.life, ...(r.synced !== undefined ? { syncedS: at(r.synced) } : {}) })),
   restarts: data.faults.restarts.map((r) => ({ s: at(r.at), signal: r.signal, stopMs: r.stopMs, startMs: r.startMs })),
   handEdits: data.faults.handEdits.map((h) => ({ s: at(h.at), what: h.what, repairMs: h.repairMs ?? null })),
   apiFaults: data.faults.apiFaults.map((f) => ({ s: at(f.at), what: f.what })),
-  failures: data.records.filter((r) => r.err !== undefined).map((r) => ({ s: at(r.t), target: data.targets[r.i]!.vs, err: r.err })),
+  failures: data.records.filter((r) => r.err !== undefined).map((r) => ({ s: at(r.t), target: data.targets[r.i]!.vs, err: r.err, kernel: r.kernel })),
 };
 const full = { ...report, targetsMissed: missed, charts: charts.flatMap((c) => c.files), timeline };
+// Every lifetime's log, to look into a failed request without a rerun (the timeline names its second).
+if (existsSync(`${SOAK_DIR}/agent.log`)) copyFileSync(`${SOAK_DIR}/agent.log`, `${out}/agent.log`);
 writeFileSync(`${out}/soak.json`, JSON.stringify(full, null, 2) + '\n');
 const text = `${table(report)}\n\n${missed.length ? `TARGETS MISSED:\n${missed.map((m) => `  ${m}`).join('\n')}` : 'all targets met'}\ncharts: ${full.charts.join(', ')}\n`;
 writeFileSync(`${out}/soak.txt`, text);

@@ -17,7 +17,6 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
 
 export interface ManifestSourceOptions {
@@ -47,7 +46,6 @@ export interface ParsedFile {
   warnings: string[];
 }
 
-const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
 
 /**
  * Bounds on what is read: a file larger than this is refused unread (a YAML parse holds many times the
@@ -150,14 +148,10 @@ function parse(text: string, file: string, nodeName: string): ParsedFile {
       warnings.push(`${label}: ${canon.length} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
       return;
     }
-    let typed: KubeObject;
-    try {
-      typed = ObjectSerializer.deserialize(raw, MODEL_TYPE[kind], '') as KubeObject;
-    } catch {
-      // client-node's deserializer throws on some wrong types (a number where a list belongs); the object
-      // goes to the model as read, which checks every field it uses and warns about the bad ones.
-      typed = raw as unknown as KubeObject;
-    }
+    // The object goes to the model as read (plain JSON, timestamps as text), not through client-node's
+    // ObjectSerializer: the model reads both shapes and checks every field it uses, and loading the
+    // serialiser's ~230 generated model files cost 28 MB of RSS and most of a manifests agent's start.
+    const typed = raw as unknown as KubeObject;
     const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
     entries.push({ kind, key, obj: typed, canon, file });
   };

@@ -22,7 +22,8 @@ function tcpOnce(t: Target): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: t.host, port: t.port });
     let buf = '';
-    const timer = setTimeout(() => { s.destroy(); reject(new Error('timeout')); }, TCP_TIMEOUT_MS);
+    // The local port names the connection in IPVS' table (ipvsadm -Lnc) and in the agent's conntrack work.
+    const timer = setTimeout(() => { const port = s.localPort; s.destroy(); reject(new Error(`timeout (local port ${port ?? '-'})`)); }, TCP_TIMEOUT_MS);
     s.setEncoding('utf8');
     s.on('data', (c: string) => { buf += c; });
     s.on('end', () => { clearTimeout(timer); s.destroy(); if (buf.trim()) resolve(buf.trim()); else reject(new Error('empty answer')); });

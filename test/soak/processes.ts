@@ -2,7 +2,7 @@
 // client load and the agent (`kipvs agent`, a real process that can be killed).
 //   client ns soak-cl 10.252.0.2 --veth-- node (root ns: the agent; 10.252.0.1, 10.253.0.1) --veth-- soak-be 10.253.0.2 (pods 10.244.0.0/16)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -63,15 +63,22 @@ export class Backends {
     });
   }
 
+  /** The addresses serving now (asked for up, not yet down). */
+  readonly serving = new Set<string>();
+
   /** The pods start serving on these addresses. */
-  up(ips: string[]): Promise<void> { return this.command('up', ips); }
+  async up(ips: string[]): Promise<void> { await this.command('up', ips); for (const ip of ips) this.serving.add(ip); }
   /** The pods are gone: their addresses no longer exist. */
-  down(ips: string[]): Promise<void> { return this.command('down', ips); }
+  async down(ips: string[]): Promise<void> { for (const ip of ips) this.serving.delete(ip); await this.command('down', ips); }
 
   stop(): void { this.child.kill('SIGKILL'); }
 }
 
-export interface ClientRecord { t: number; i: number; ep?: string; retry?: 1; err?: string; lost?: 1 }
+export interface ClientRecord {
+  t: number; i: number; ep?: string; retry?: 1; err?: string; lost?: 1;
+  /** A failure only: the target's real servers in the kernel's last dump before it ("ip:port=weight", "!" when not serving). */
+  kernel?: string[];
+}
 
 /** The client load (client-proc.ts) in the client namespace; every answer goes to `onRecord`. */
 export class ClientLoad {
@@ -104,6 +111,8 @@ export interface AgentSettings {
   metricsPort: number;
   syncPeriod: string;
   gracefulTermination: string;
+  /** Every lifetime's log lines are appended here (a line `=== start N` before each), for looking into a failure afterwards. */
+  logFile?: string;
 }
 
 /** `kipvs agent` as a node runs it; started, killed and restarted by the soak. */
@@ -132,11 +141,14 @@ export class AgentProcess {
     this.child = child;
     this.starts++;
     this.syncedAt = undefined;
+    const logFile = this.s.logFile;
+    if (logFile) appendFileSync(logFile, `=== start ${this.starts} at ${new Date(t0).toISOString()}\n`);
     let synced: () => void = () => {};
     const firstSync = new Promise<void>((r) => (synced = r));
     createInterface({ input: child.stderr! }).on('line', (line) => {
       this.logTail.push(line);
       if (this.logTail.length > 50) this.logTail.shift();
+      if (logFile) appendFileSync(logFile, line + '\n');
       if (line.includes('"msg":"sync"')) synced();
       if (/"level":(50|60)|"level":"(error|fatal)"/.test(line)) this.errors++;
     });

@@ -2,7 +2,7 @@
 // 50 Services fed by the fake API server to a real `kipvs agent` process, backends and a client in
 // network namespaces, endpoints churned every second while faults happen one after another
 // (faults.ts). It records what it did and what the kernel and the client saw; stats.ts judges.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { resetKernel } from '../sandbox/helpers.js';
 import {
@@ -86,6 +86,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
   const progress = opts.progress ?? (() => {});
   const rnd = random(opts.seed ?? 11);
   mkdirSync(o.dir, { recursive: true });
+  rmSync(`${o.dir}/agent.log`, { force: true });
   resetKernel();
   setupNetwork();
 
@@ -158,7 +159,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     }
   };
 
-  const agent = new AgentProcess({ dir: o.dir, kubeconfig: `${o.dir}/kubeconfig`, nodeName: NODE, metricsPort: o.metricsPort, syncPeriod: o.syncPeriod, gracefulTermination: o.gracefulTermination });
+  const agent = new AgentProcess({ dir: o.dir, logFile: `${o.dir}/agent.log`, kubeconfig: `${o.dir}/kubeconfig`, nodeName: NODE, metricsPort: o.metricsPort, syncPeriod: o.syncPeriod, gracefulTermination: o.gracefulTermination });
   const stops: (() => Promise<void>)[] = [];
   let client: ClientLoad | undefined;
   let final: SoakData['final'] = { diffs: ['the soak did not get to the final comparison'], waitedMs: 0 };
@@ -187,11 +188,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     };
     // The kernel observer: ipvsadm -Sn over and over; each dump resolves the changes and removals it shows.
     let observing = true;
+    let lastDump: Map<string, VirtualService> | undefined;
     const observer = (async () => {
       while (observing) {
         const ipvs = await readIpvs().catch(() => undefined);
         const seenAt = Date.now();
-        if (ipvs) { dumps++; observe(ipvs, seenAt); }
+        if (ipvs) { dumps++; observe(ipvs, seenAt); lastDump = ipvs; }
         await sleep(200);
       }
     })();
@@ -208,7 +210,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     const natJump = jumps.find((j) => /-j KUBE-POSTROUTING$/.test(j)) ?? jumps[0];
     if (!natJump) throw new Error('the agent programmed no nat jumps');
 
-    const onRecord = (r: ClientRecord) => records.push(r);
+    const onRecord = (r: ClientRecord) => {
+      if (r.err !== undefined) {
+        const vs = lastDump?.get(targets[r.i]!.vs);
+        r.kernel = vs ? [...vs.servers].map(([server, w]) => `${server}=${w}${backends.serving.has(server.split(':')[0]!) ? '' : '!'}`) : ['(no virtual service in the last dump)'];
+      }
+      records.push(r);
+    };
     client = new ClientLoad(o.dir, targets.map(({ proto, host, port }) => ({ proto, host, port })), o.workers, o.pauseMs, onRecord);
     await Promise.race([client.started, sleep(60_000)]);
     const loadFrom = Date.now();

@@ -1,9 +1,15 @@
 // The Services and EndpointSlices the agent benchmarks feed, and the in-memory source that hands them
 // over: Service i has a cluster IP from 10.96.0.0/12 and M endpoints 10.(128+j).x.y, one TCP port.
+// Endpoints are spread over 100 nodes, as in a large cluster: one in 100 is on the benchmarked node
+// (node-0) and so in KUBE-LOOP-BACK. (With a third local, as before, that set reached the kernel's
+// default maxelem of 65,536 near 16,400 Services, which no real node's pod count comes near.)
 import type { Source, SourceEvents, Kind, KubeObject } from '../../src/sources/types.js';
 
 export const vip = (i: number) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
 export const podIP = (i: number, j: number) => `10.${128 + j}.${(i >> 8) & 255}.${i & 255}`;
+
+/** The node of Service i's endpoint j: node-0 (the benchmarked node) for one endpoint in 100. */
+export const nodeOf = (i: number, j: number, endpoints: number) => `node-${(i * endpoints + j) % 100}`;
 
 export function service(i: number, targetPort: number): KubeObject {
   return {
@@ -19,7 +25,7 @@ export function slice(i: number, endpoints: number, port: number): KubeObject {
     metadata: { namespace: 'bench', name: `svc-${i}-abcde`, resourceVersion: '1', labels: { 'kubernetes.io/service-name': `svc-${i}` } },
     addressType: 'IPv4',
     ports: [{ name: 'http', port, protocol: 'TCP' }],
-    endpoints: Array.from({ length: endpoints }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false }, nodeName: `node-${j % 3}` })),
+    endpoints: Array.from({ length: endpoints }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false }, nodeName: nodeOf(i, j, endpoints) })),
   } as unknown as KubeObject;
 }
 

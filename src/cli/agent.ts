@@ -98,7 +98,7 @@ export async function makeInputs(config: AgentConfig, log: ReturnType<typeof cre
     return { source: manifestSource({ dir: config.manifests, nodeName: config.nodeName, log }) };
   }
   const { informerSource } = await import('../sources/informers.js');
-  const { KubeConfig } = await import('@kubernetes/client-node');
+  const { KubeConfig } = await import('#client-node');
   const { loadKubeconfig } = await import('../sources/kubeconfig.js');
   let kc: InstanceType<typeof KubeConfig>;
   if (config.kubeconfig) kc = loadKubeconfig(config.kubeconfig);
@@ -115,7 +115,7 @@ export async function makeInputs(config: AgentConfig, log: ReturnType<typeof cre
  * --master: the API server's URL over the kubeconfig's clusters (kube-proxy's override), or, without
  * a kubeconfig, the only thing known about the server (no credentials).
  */
-export function withServer(kc: import('@kubernetes/client-node').KubeConfig, server: string): void {
+export function withServer(kc: import('#client-node').KubeConfig, server: string): void {
   if (kc.getCurrentCluster()) {
     kc.loadFromOptions({
       clusters: kc.clusters.map((c) => ({ ...c, server })), users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext,

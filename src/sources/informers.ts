@@ -37,10 +37,9 @@
 //   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
 import {
   CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch,
-  ADD, UPDATE, DELETE, ERROR,
-} from '@kubernetes/client-node';
+  ADD, UPDATE, DELETE, ERROR, ObjectSerializer,
+} from '#client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
-import { ObjectSerializer } from '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
 import { objectKey } from './types.js';
 import { backoffDelay } from './backoff.js';

@@ -5,7 +5,7 @@
 // account token, which the kubelet rotates. client-node reads only `token-file`, and only once; here both
 // spellings become its file-token provider, which re-reads the file every minute, as client-go does.
 import { readFileSync } from 'node:fs';
-import { KubeConfig, type User } from '@kubernetes/client-node';
+import { KubeConfig, type User } from '#client-node';
 import { parse } from 'yaml';
 
 interface RawUser { name?: string; user?: { tokenFile?: unknown; 'token-file'?: unknown; token?: unknown } }

@@ -22,7 +22,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { KubeConfig, type KubernetesObject, type V1ObjectMeta } from '@kubernetes/client-node';
+import { KubeConfig, type KubernetesObject, type V1ObjectMeta } from '#client-node';
 
 /** What create/update return: the stored copy, with the server-set metadata. */
 export type Stored<T> = T & { metadata: V1ObjectMeta };

@@ -8,7 +8,7 @@ import http from 'node:http';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '#client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import { apiEventSink } from '../../src/sources/events.js';

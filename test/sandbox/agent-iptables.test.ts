@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '#client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '#client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import { Agent } from '../../src/agent/agent.js';

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '#client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { informerSource } from '../../src/sources/informers.js';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';

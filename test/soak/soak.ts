@@ -60,6 +60,8 @@ export interface SoakData {
   rss: { t: number; mb: number; life: number; synced?: number }[];
   lag: { t: number; p99: number; max: number }[];
   dumps: number;
+  /** What was being done when: each phase from its start to the next one's. */
+  phases: { name: string; from: number; to: number }[];
   final: { diffs: string[]; waitedMs: number };
   agentErrors: number;
 }
@@ -108,6 +110,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
   const rss: SoakData['rss'] = [];
   const lag: SoakData['lag'] = [];
   let phase = 'setting up', dumps = 0;
+  const phases: SoakData['phases'] = [{ name: phase, from: Date.now(), to: Infinity }];
+  const setPhase = (p: string) => { const now = Date.now(); phases.at(-1)!.to = now; phases.push({ name: p, from: now, to: Infinity }); phase = p; };
 
   const newPod = (s: SoakService, node: string): Pod => {
     const ip = ips.take();
@@ -289,14 +293,14 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     await runFaults({
       api, agent, natJump, faultMs: o.faultMs, awayMs: o.awayMs, repairBoundMs: o.repairBoundMs, log: faults,
       victim: () => ({ vip: victimService.clusterIP, port: victimService.port, server: `${pods.get(victimService.name)![0]!.ip}:${victimService.targetPort}` }),
-      setPhase: (p) => { phase = p; },
+      setPhase,
     }, o.gapMs, () => Date.now() - loadFrom >= o.durationMs, () => o.restarts && Date.now() - loadFrom < o.durationMs * 0.6, o.restarts);
     // The last stretch without faults, until the duration is up.
-    phase = 'steady';
+    setPhase('steady');
     while (Date.now() - loadFrom < o.durationMs) await sleep(200);
 
     // Wind down: churn stops, terminating pods go, the load stops; then the kernel must equal the desired state.
-    phase = 'final';
+    setPhase('final');
     churning = false;
     await churn;
     for (const s of churnable) {
@@ -320,7 +324,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     resetKernel();
   }
   return {
-    options: o, startedAt, endedAt: Date.now(), targets, podsEver, records, changes, removals: [...removals.values()], faults, rss, lag, dumps, final,
+    options: o, startedAt, endedAt: Date.now(), targets, podsEver, records, changes, removals: [...removals.values()], faults, rss, lag, dumps, phases, final,
     agentErrors: agent.errors,
   };
 }

@@ -76,6 +76,15 @@ export function rssTrend(rss: SoakData['rss']): { slopeMBPerMin: number | null; 
   };
 }
 
+/**
+ * A change was made and reached the kernel with no fault in force at any time in between (a change made
+ * in the gap before a restart waits for the restarted agent: that wait is the restart's, not the sync's).
+ */
+export function steadyThroughout(phases: SoakData['phases'], c: { at: number; seenAt?: number }): boolean {
+  if (c.seenAt === undefined) return false;
+  return phases.every((p) => p.name === 'steady' || p.to <= c.at || p.from >= c.seenAt!);
+}
+
 export function evaluate(d: SoakData): SoakReport {
   const examples: string[] = [];
   const note = (s: string) => { if (examples.length < 20) examples.push(s); };
@@ -107,7 +116,7 @@ export function evaluate(d: SoakData): SoakReport {
     targets: d.targets.length,
     requests: { sent: d.records.length, answered, failedReady, failedDuringHandEdits, misrouted, afterRemoval, examples },
     udp: { datagrams, firstTryFailed, lostAfterRetry: lost },
-    changeToKernelMs: { ...latency(d.changes), unresolved: d.changes.filter((c) => c.seenAt === undefined).length, steady: latency(d.changes.filter((c) => c.phase === 'steady')) },
+    changeToKernelMs: { ...latency(d.changes), unresolved: d.changes.filter((c) => c.seenAt === undefined).length, steady: latency(d.changes.filter((c) => steadyThroughout(d.phases, c))) },
     handEdits: d.faults.handEdits.map((h) => ({ what: h.what, repairMs: h.repairMs ?? null })),
     restarts: d.faults.restarts.map(({ signal, exitCode, stopMs, startMs }) => ({ signal, exitCode, stopMs, startMs })),
     apiFaults: d.faults.apiFaults.map((f) => f.what),
@@ -121,6 +130,13 @@ export function evaluate(d: SoakData): SoakReport {
     kernelDumps: d.dumps,
     agentErrors: d.agentErrors,
   };
+}
+
+/** Each kind of API server fault once, with how many times it happened: "watches dropped ×8; ...". */
+export function apiFaultSummary(faults: string[]): string {
+  const counts = new Map<string, number>();
+  for (const f of faults) counts.set(f, (counts.get(f) ?? 0) + 1);
+  return [...counts].map(([f, n]) => (n > 1 ? `${f} ×${n}` : f)).join('; ') || '-';
 }
 
 const q = (x: Quantiles) => `${x.p50 ?? '-'} / ${x.p99 ?? '-'} / ${x.max ?? '-'} ms (${x.count})`;
@@ -139,7 +155,7 @@ export function table(r: SoakReport): string {
     ['changes never seen in the kernel', String(r.changeToKernelMs.unresolved), '0'],
     ...r.handEdits.map((h): [string, string, string] => [`repair: ${h.what}`, h.repairMs === null ? 'NOT REPAIRED' : `${h.repairMs} ms`, 'repaired']),
     ...r.restarts.map((x): [string, string, string] => [`restart after ${x.signal}`, `exit ${x.exitCode ?? 'by signal'} in ${x.stopMs} ms, synced again in ${x.startMs} ms`, '']),
-    ['API server faults', r.apiFaults.join('; ') || '-', ''],
+    ['API server faults', apiFaultSummary(r.apiFaults), ''],
     ['agent RSS first / last / max', `${r.rss.firstMB} / ${r.rss.lastMB} / ${r.rss.maxMB} MB (${r.rss.samples} samples)`, ''],
     ['agent RSS slope (within lifetimes; last lifetime)', `${r.rss.slopeMBPerMin} MB/min; ${r.rss.lastLifetimeSlopeMBPerMin} MB/min over ${r.rss.lastLifetimeS} s`, 'flat'],
     ['agent event-loop lag: worst 5-s window p99 / max', `${r.eventLoopLagMs.worstWindowP99} / ${r.eventLoopLagMs.max} ms (${r.eventLoopLagMs.windows} windows)`, ''],

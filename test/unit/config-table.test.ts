@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig } from '#client-node';
 import { loadConfig, ConfigError, ConfigErrors, SETTINGS, configurationDoc } from '../../src/config/index.js';
 import type { AgentConfig } from '../../src/config/index.js';
 import { withServer } from '../../src/cli/agent.js';

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, Watch } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, Watch } from '#client-node';
 import { FakeApiServer, parseLabelSelector, parseFieldSelector, type Obj } from '../fake-apiserver/server.js';
 
 function get(url: string): Promise<{ status: number; body: any }> {

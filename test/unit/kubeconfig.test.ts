@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '#client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { loadKubeconfig } from '../../src/sources/kubeconfig.js';
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeServices, desiredKernel, desiredVirtualServices, signature, NODE, OTHER_NODE, type Pod } from '../soak/cluster.js';
 import { parseIpvsadmSave, compareKernel, type KernelState } from '../soak/kernel.js';
-import { pooledSlope, quantiles, rssTrend } from '../soak/stats.js';
+import { apiFaultSummary, pooledSlope, quantiles, rssTrend, steadyThroughout } from '../soak/stats.js';
 import { splitRule } from '../soak/faults.js';
 
 const pod = (ip: string, node = NODE, state: Pod['state'] = 'ready'): Pod => ({ ip, name: `p-${ip}`, service: 's', node, state });
@@ -91,4 +91,22 @@ test('quantiles and splitRule', () => {
   assert.deepEqual(quantiles([]), { count: 0, p50: null, p99: null, max: null });
   assert.deepEqual(splitRule('POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING'),
     ['POSTROUTING', '-m', 'comment', '--comment', 'kubernetes postrouting rules', '-j', 'KUBE-POSTROUTING']);
+});
+
+test('steadyThroughout: a change is steady only when no fault was in force from when it was made until the kernel showed it', () => {
+  const phases = [
+    { name: 'steady', from: 0, to: 100 },
+    { name: 'agent: SIGKILL and restart', from: 100, to: 200 },
+    { name: 'steady', from: 200, to: Infinity },
+  ];
+  assert.equal(steadyThroughout(phases, { at: 10, seenAt: 90 }), true);
+  assert.equal(steadyThroughout(phases, { at: 90, seenAt: 210 }), false, 'made before the restart, seen after it');
+  assert.equal(steadyThroughout(phases, { at: 150, seenAt: 160 }), false);
+  assert.equal(steadyThroughout(phases, { at: 200, seenAt: 250 }), true);
+  assert.equal(steadyThroughout(phases, { at: 10 }), false, 'never seen');
+});
+
+test('apiFaultSummary: each kind once, with a count', () => {
+  assert.equal(apiFaultSummary(['watches dropped', '500s', 'watches dropped']), 'watches dropped ×2; 500s');
+  assert.equal(apiFaultSummary([]), '-');
 });

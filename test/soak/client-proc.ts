@@ -18,12 +18,27 @@ let stop = false;
 process.stdin.resume();
 process.stdin.on('end', () => { stop = true; });
 
+/**
+ * A timeout that is not fooled by this process' own stalls: the emulated guest can hold the event loop
+ * for seconds, and then a timer and an answer that arrived in time are ready together, the timer's
+ * phase first. So when the timer fires, I/O gets one more turn (setImmediate runs after the poll
+ * phase) before `fail` is called, unless `settled()` says it was answered meanwhile. A timer that fired
+ * late is said so in the error (", timer fired N ms late"): the client itself was starved then.
+ */
+function deadline(ms: number, settled: () => boolean, fail: (late: string) => void): NodeJS.Timeout {
+  const armed = Date.now();
+  return setTimeout(() => {
+    const lateMs = Date.now() - armed - ms;
+    setImmediate(() => { if (!settled()) fail(lateMs > 200 ? `, timer fired ${lateMs} ms late` : ''); });
+  }, ms);
+}
+
 function tcpOnce(t: Target): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect({ host: t.host, port: t.port });
     let buf = '';
     // The local port names the connection in IPVS' table (ipvsadm -Lnc) and in the agent's conntrack work.
-    const timer = setTimeout(() => { const port = s.localPort; s.destroy(); reject(new Error(`timeout (local port ${port ?? '-'})`)); }, TCP_TIMEOUT_MS);
+    const timer = deadline(TCP_TIMEOUT_MS, () => s.destroyed, (late) => { const port = s.localPort; s.destroy(); reject(new Error(`timeout (local port ${port ?? '-'}${late})`)); });
     s.setEncoding('utf8');
     s.on('data', (c: string) => { buf += c; });
     s.on('end', () => { clearTimeout(timer); s.destroy(); if (buf.trim()) resolve(buf.trim()); else reject(new Error('empty answer')); });
@@ -34,8 +49,9 @@ function tcpOnce(t: Target): Promise<string> {
 function udpOnce(t: Target): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
-    const finish = (err: Error | undefined, ep?: string) => { clearTimeout(timer); s.close(); if (err) reject(err); else resolve(ep!); };
-    const timer = setTimeout(() => finish(new Error('timeout')), UDP_TIMEOUT_MS);
+    let done = false;
+    const finish = (err: Error | undefined, ep?: string) => { if (done) return; done = true; clearTimeout(timer); s.close(); if (err) reject(err); else resolve(ep!); };
+    const timer = deadline(UDP_TIMEOUT_MS, () => done, (late) => finish(new Error(`timeout${late ? ` (${late.slice(2)})` : ''}`)));
     s.on('message', (m) => finish(undefined, m.toString().trim()));
     s.on('error', (err) => finish(err));
     s.send('q', t.port, t.host);

@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--no-optimize-for-size] [--lag-only] [--new-node] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
+//     [--no-optimize-for-size] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ if (!(Number.isInteger(M) && M >= 1 && M <= 127)) throw new Error(`--endpoints: 
 const json = args.includes('--json');
 const lagOnly = args.includes('--lag-only');
 const newNode = args.includes('--new-node');
+/** The new node's whole-process run only for sizes up to this (it repeats the size's work as a process). */
+const newNodeUpTo = opt('--new-node-up-to', Infinity);
 const self = fileURLToPath(import.meta.url);
 
 // ---- the children: the floor, and one size of the agent ----
@@ -122,7 +124,7 @@ for (const [k, N] of sizes.entries()) {
     progress.note(`FAILED: ${r.error}`);
   }
   // The new node is reported on its own: its failure leaves the size's other figures standing.
-  if (r.ok && newNode) {
+  if (r.ok && newNode && N <= newNodeUpTo) {
     try {
       r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress });
     } catch (err) {

@@ -131,7 +131,7 @@ export class IpsetSync {
     const fields = { set, fromMaxElem: size.maxElem, toMaxElem: maxElem, entries: count };
     try {
       const r = yield* growSetSteps(this.#client, { name: set, type: info.type, family, maxElem, entries: entries(), ...(size.hashSize ? { hashSize: size.hashSize } : {}) });
-      if (r.leftover) this.#log.warn({ set, err: r.leftover }, 'ipset grown, but its temporary set is left (destroyed at the next full sync)');
+      if (r.leftover) this.#log.warn({ set, err: r.leftover }, 'temporary ipset left behind (destroyed at the next full sync)');
       if (!r.grown) {
         failures.push(...r.failures);
         this.#log.warn({ ...fields, failures: r.failures.length, err: r.failures[0] }, 'cannot make the ipset bigger: it stays as it was');

@@ -1,9 +1,10 @@
 // Making a too-small ipset bigger in the real kernel: the swap against `ipset swap` (bytes and
 // behaviour), and IpsetSync remaking a set that `ipset create ... maxelem 16` made, under an iptables
 // rule that matches it. `ipset list -t`, `ipset save`, `iptables-save` and the rule's packet counter are
-// the oracle. All in a network namespace of its own (sets and rules are per namespace). The sizing
-// rule's floor is lowered to 16 so that a few dozen entries overflow a set, not 65,536.
-import { test, before, after } from 'node:test';
+// the oracle. Like every sandbox file, it runs in a fresh network namespace of its own (see
+// test/sandbox-entry.ts). The sizing rule's floor is lowered to 16 so that a few dozen entries
+// overflow a set, not 65,536.
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpsetClient, IpsetError } from '../../src/ipset/client.js';
 import { beginIpset, putSwap } from '../../src/ipset/codec.js';
@@ -15,11 +16,7 @@ import { entryKey, type IpsetEntryKey } from '../../src/model/ipsets.js';
 import type { Family } from '../../src/netlink/address.js';
 import { sh, shStatus } from './helpers.js';
 
-const NS = 'kt-ipset-grow';
-const NETNS = `/var/run/netns/${NS}`;
 const CIP = 'KUBE-CLUSTER-IP';
-const there = (cmd: string) => sh(`ip netns exec ${NS} ${cmd}`);
-const thereStatus = (cmd: string) => shStatus(`ip netns exec ${NS} ${cmd}`);
 
 const logged: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
 const at = (level: string) => (obj: object, msg = '') => void logged.push({ level, obj: obj as Record<string, unknown>, msg });
@@ -27,7 +24,7 @@ const log = { info: at('info'), warn: at('warn'), error: at('error'), debug: at(
 
 /** What `ipset list -t NAME` says of a set. */
 function header(name: string): { type: string; maxElem: number; references: number; entries: number } {
-  const out = there(`ipset list -t ${name}`);
+  const out = sh(`ipset list -t ${name}`);
   const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
   return {
     type: /^Type: (.*)$/m.exec(out)?.[1] ?? '?',
@@ -39,82 +36,76 @@ function header(name: string): { type: string; maxElem: number; references: numb
 
 /** A set's members as `ipset save` writes them, sorted. */
 function saved(name: string): string[] {
-  return there(`ipset save ${name}`).split('\n').filter((l) => l.startsWith(`add ${name} `)).map((l) => l.slice(`add ${name} `.length)).sort();
+  return sh(`ipset save ${name}`).split('\n').filter((l) => l.startsWith(`add ${name} `)).map((l) => l.slice(`add ${name} `.length)).sort();
 }
 
-const setNames = () => there('ipset list -n').split('\n').filter(Boolean);
+const setNames = () => sh('ipset list -n').split('\n').filter(Boolean);
 const cip = (i: number) => `10.96.${i >> 8}.${i & 255},tcp:${80 + (i % 3)}`;
 const keysOf = (entries: string[]): IpsetEntryKey[] => entries.map((e) => entryKey('inet', CIP, e));
 
 /** Packets the OUTPUT rule that matches KUBE-CLUSTER-IP has counted. */
 function matched(): number {
-  const line = there('iptables -w -t filter -L OUTPUT -v -x -n').split('\n').find((l) => l.includes(`match-set ${CIP}`));
+  const line = sh('iptables -w -t filter -L OUTPUT -v -x -n').split('\n').find((l) => l.includes(`match-set ${CIP}`));
   assert.ok(line, `the rule matching ${CIP} is in OUTPUT`);
   return Number(line.trim().split(/\s+/)[0]);
 }
 
-/** One UDP datagram from inside the namespace to `ip`:`port`. */
-const sendUdp = (ip: string, port: number) => there(`bash -c 'echo x > /dev/udp/${ip}/${port}'`);
+/** One UDP datagram to `ip`:`port`. */
+const sendUdp = (ip: string, port: number) => sh(`bash -c 'echo x > /dev/udp/${ip}/${port}'`);
 
 before(() => {
-  shStatus(`ip netns del ${NS}`);
-  sh(`ip netns add ${NS} && ip -n ${NS} link set lo up`);
-  // Cluster IPs are local in the namespace, so datagrams to them pass OUTPUT (and are dropped unanswered).
-  sh(`ip -n ${NS} route add local 10.96.0.0/16 dev lo`);
-});
-
-after(() => {
-  shStatus(`ip netns del ${NS}`);
+  // Cluster IPs are local, so datagrams to them pass OUTPUT (and are dropped unanswered).
+  sh('ip route add local 10.96.0.0/16 dev lo');
 });
 
 test('swap sends what `ipset swap` sends, and does what it does: names exchanged, a missing or different set refused', () => {
-  there('ipset create kt-a hash:ip,port maxelem 16');
-  there('ipset add kt-a 10.0.0.1,tcp:80');
-  there('ipset create kt-b hash:ip,port');
-  there('ipset create kt-c hash:ip');
+  sh('ipset create grow-a hash:ip,port maxelem 16');
+  sh('ipset add grow-a 10.0.0.1,tcp:80');
+  sh('ipset create grow-b hash:ip,port');
+  sh('ipset create grow-c hash:ip');
   // The bytes: `ipset swap` under strace, against ours with its sequence number.
-  const trace = there('strace -f -e trace=sendto -e write=all ipset swap kt-a kt-b 2>&1 >/dev/null');
+  const trace = sh('strace -f -e trace=sendto -e write=all ipset swap grow-a grow-b 2>&1 >/dev/null');
   const dump = trace.split(/\n(?=sendto\()/).find((s) => s.includes('IPSET_CMD_SWAP'));
   assert.ok(dump, `strace shows ipset's swap message:\n${trace}`);
   const bytes = Buffer.from([...dump.matchAll(/^ \| [0-9a-f]{5} {2}((?:[0-9a-f]{2} {1,2}){1,16})/gm)].map((m) => m[1]!.replace(/\s+/g, '')).join(''), 'hex');
   const seq = bytes.readUInt32LE(8);
   const w = new MessageWriter();
   beginIpset(w, Cmd.SWAP, seq, { protocol: 7 });
-  putSwap(w, 'kt-a', 'kt-b');
+  putSwap(w, 'grow-a', 'grow-b');
   w.end();
   assert.equal(w.slice().toString('hex'), bytes.toString('hex'), 'our swap message is ipset\'s, byte for byte');
-  // ipset swapped them: kt-b now has maxelem 16 and the entry. Ours swaps them back.
-  assert.equal(header('kt-b').maxElem, 16);
-  const client = IpsetClient.open({ netns: NETNS });
+  // ipset swapped them: grow-b now has maxelem 16 and the entry. Ours swaps them back.
+  assert.equal(header('grow-b').maxElem, 16);
+  const client = IpsetClient.open();
   try {
-    client.swap('kt-a', 'kt-b');
-    assert.deepEqual({ a: header('kt-a').maxElem, b: header('kt-b').maxElem }, { a: 16, b: 65536 });
-    assert.deepEqual(saved('kt-a'), ['10.0.0.1,tcp:80']);
-    assert.equal(client.header('kt-a')?.maxElem, 16, 'header() reads maxelem as ipset lists it');
+    client.swap('grow-a', 'grow-b');
+    assert.deepEqual({ a: header('grow-a').maxElem, b: header('grow-b').maxElem }, { a: 16, b: 65536 });
+    assert.deepEqual(saved('grow-a'), ['10.0.0.1,tcp:80']);
+    assert.equal(client.header('grow-a')?.maxElem, 16, 'header() reads maxelem as ipset lists it');
     // Refusals name the set, as ipset's own messages do.
-    assert.notEqual(thereStatus('ipset swap kt-a kt-none').status, 0);
-    assert.throws(() => client.swap('kt-a', 'kt-none'), (e: Error) => e instanceof IpsetError && e.code === 'IPSET_ERR_EXIST_SETNAME2' && /kt-a: swap with kt-none: there is no set kt-none/.test(e.message));
-    assert.throws(() => client.swap('kt-none', 'kt-a'), (e: Error) => e instanceof IpsetError && /kt-none: swap with kt-a: there is no set kt-none/.test(e.message));
-    assert.notEqual(thereStatus('ipset swap kt-a kt-c').status, 0);
-    assert.throws(() => client.swap('kt-a', 'kt-c'), (e: Error) => e instanceof IpsetError && e.code === 'IPSET_ERR_TYPE_MISMATCH' && /kt-a and kt-c differ in type or family/.test(e.message));
+    assert.notEqual(shStatus('ipset swap grow-a grow-none').status, 0);
+    assert.throws(() => client.swap('grow-a', 'grow-none'), (e: Error) => e instanceof IpsetError && e.code === 'IPSET_ERR_EXIST_SETNAME2' && /grow-a: swap with grow-none: there is no set grow-none/.test(e.message));
+    assert.throws(() => client.swap('grow-none', 'grow-a'), (e: Error) => e instanceof IpsetError && /grow-none: swap with grow-a: there is no set grow-none/.test(e.message));
+    assert.notEqual(shStatus('ipset swap grow-a grow-c').status, 0);
+    assert.throws(() => client.swap('grow-a', 'grow-c'), (e: Error) => e instanceof IpsetError && e.code === 'IPSET_ERR_TYPE_MISMATCH' && /grow-a and grow-c differ in type or family/.test(e.message));
   } finally {
     client.close();
-    for (const name of ['kt-a', 'kt-b', 'kt-c']) there(`ipset destroy ${name}`);
+    for (const name of ['grow-a', 'grow-b', 'grow-c']) sh(`ipset destroy ${name}`);
   }
 });
 
 test("IpsetSync remakes a set too small for its entries: bigger, exactly the entries, the rule that matches it still matching, no temporary set", () => {
-  there(`ipset create ${CIP} hash:ip,port maxelem 16`);
+  sh(`ipset create ${CIP} hash:ip,port maxelem 16`);
   const old = [cip(1), cip(2), cip(3), '10.96.9.9,tcp:9'];
-  for (const e of old) there(`ipset add ${CIP} ${e}`);
-  there(`iptables -w -t filter -A OUTPUT -m set --match-set ${CIP} dst,dst -j ACCEPT`);
+  for (const e of old) sh(`ipset add ${CIP} ${e}`);
+  sh(`iptables -w -t filter -A OUTPUT -m set --match-set ${CIP} dst,dst -j ACCEPT`);
   // A leftover of an interrupted growth, of another type: the sync destroys it first.
-  there(`ipset create ${GROW_TEMP_SET} hash:ip`);
+  sh(`ipset create ${GROW_TEMP_SET} hash:ip`);
   const want = [...Array.from({ length: 39 }, (_, i) => cip(i + 1)), '10.96.1.1,udp:53'];
   sendUdp('10.96.1.1', 53);
   assert.equal(matched(), 0, 'before: 10.96.1.1,udp:53 is not in the set');
 
-  const client = IpsetClient.open({ netns: NETNS });
+  const client = IpsetClient.open();
   try {
     const sync = new IpsetSync({ client, families: ['inet'], log, minMaxElem: 16 });
     const r = sync.reconcile(keysOf(want));
@@ -124,7 +115,7 @@ test("IpsetSync remakes a set too small for its entries: bigger, exactly the ent
     assert.deepEqual(h, { type: 'hash:ip,port', maxElem: 128, references: 1, entries: 40 }, '40 entries: maxelem 128; the rule\'s reference moved with the name');
     assert.deepEqual(saved(CIP), [...want].sort());
     assert.ok(!setNames().includes(GROW_TEMP_SET), `no ${GROW_TEMP_SET} left: ${setNames().join(' ')}`);
-    assert.match(there('iptables-save -t filter'), new RegExp(`-A OUTPUT -m set --match-set ${CIP} dst,dst -j ACCEPT`));
+    assert.match(sh('iptables-save -t filter'), new RegExp(`-A OUTPUT -m set --match-set ${CIP} dst,dst -j ACCEPT`));
     sendUdp('10.96.1.1', 53);
     sendUdp('10.96.1.1', 54);
     assert.equal(matched(), 1, 'after: the rule matches the new set\'s entry (and not a port outside it)');
@@ -151,10 +142,10 @@ test("IpsetSync remakes a set too small for its entries: bigger, exactly the ent
     assert.equal(header(CIP).maxElem, 512);
 
     // Cleanup takes the temporary set too (once no rule matches the sets).
-    there(`ipset create ${GROW_TEMP_SET} hash:ip`);
-    there('iptables -w -t filter -F OUTPUT');
+    sh(`ipset create ${GROW_TEMP_SET} hash:ip`);
+    sh('iptables -w -t filter -F OUTPUT');
     sync.destroy();
-    assert.deepEqual(setNames(), []);
+    assert.deepEqual(setNames().filter((n) => n.startsWith('KUBE-') || n === GROW_TEMP_SET), []);
   } finally {
     client.close();
   }

@@ -34,7 +34,7 @@ const SANDBOX_SECONDS = {
   'agent-e2e': 313, 'detect-local': 207, 'takeover': 171, 'soak': 160, 'other-modes': 147, 'ipvsadm-cli': 146,
   'iptables-mode': 137, 'iptables': 115, 'health-family': 114, 'udp-conntrack': 107, 'conntrack-sysctls': 91,
   'agent-iptables': 80, 'ipvs-client': 69, 'ipset-client': 66, 'sync-engine': 66, 'loop-lag': 46, 'link': 24,
-  'netns': 19, 'netlink-faults': 12,
+  'ipset-grow': 46, 'netns': 19, 'netlink-faults': 12,
 };
 
 /** Split files over n guests: longest first, each to the guest with the least work so far. */

@@ -11,7 +11,7 @@ import {
   IPSET_FLAG_LIST_SETNAME, IPSET_FLAG_LIST_HEADER,
 } from './constants.js';
 import {
-  beginIpset, putCreate, putEntry, putEntries, MAX_ENTRY_BYTES, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
+  beginIpset, putCreate, putSwap, putEntry, putEntries, MAX_ENTRY_BYTES, parseEntry, validateSetName, validateSpec, decodeSetMessage, formatMember,
   ipsetError, nfprotoOf, isSetType,
 } from './codec.js';
 import type { SetType, Family, SetSpec, SetOp, Entry, SetHeader, ParsedEntry } from './types.js';
@@ -94,6 +94,19 @@ export interface SetBatchResult {
 
 const ENOENT = 2;
 const EEXIST = 17;
+
+/** A set's header from its list reply (its type name known). */
+function headerOf(m: ReturnType<typeof decodeSetMessage>): SetHeader {
+  return {
+    type: m.typeName as SetType,
+    family: familyOfSet(m.typeName!, m.family),
+    entries: m.elements ?? 0,
+    references: m.references ?? 0,
+    revision: m.revision ?? 0,
+    ...(m.maxElem !== undefined ? { maxElem: m.maxElem } : {}),
+    ...(m.hashSize !== undefined ? { hashSize: m.hashSize } : {}),
+  };
+}
 
 /** A set's family as kipvs reports it: bitmap:port sets have none of their own, so inet. */
 function familyOfSet(typeName: string, family: Family | undefined): Family {
@@ -205,16 +218,20 @@ export class IpsetClient {
     }
     for (const r of replies) {
       const m = decodeSetMessage(r.payload);
-      if (m.name !== name || m.typeName === undefined) continue;
-      return {
-        type: m.typeName as SetType,
-        family: familyOfSet(m.typeName, m.family),
-        entries: m.elements ?? 0,
-        references: m.references ?? 0,
-        revision: m.revision ?? 0,
-      };
+      if (m.name === name && m.typeName !== undefined) return headerOf(m);
     }
     return undefined;
+  }
+
+  /** Every set's header (as header() gives it), by name, from one dump: what `ipset list -t` shows. */
+  headers(): Map<string, SetHeader> {
+    const out = new Map<string, SetHeader>();
+    const replies = this.#conn.request((seq) => this.#writer(Cmd.LIST, seq, true).u32(Attr.FLAGS, IPSET_FLAG_LIST_HEADER).end(), 'ipset: list set headers');
+    for (const r of replies) {
+      const m = decodeSetMessage(r.payload);
+      if (m.name && m.typeName !== undefined && !out.has(m.name)) out.set(m.name, headerOf(m));
+    }
+    return out;
   }
 
   /** Type and family of a set (IPSET_CMD_HEADER, one small request), or undefined if absent. */
@@ -310,6 +327,32 @@ export class IpsetClient {
         throw new IpsetError(name, 'destroy', err.errno, { detail: 'the set is in use by a kernel component (e.g. an iptables rule) and cannot be destroyed' });
       }
       throw err;
+    }
+  }
+
+  /**
+   * Swap two sets, like `ipset swap FROM TO`: each takes the other's name and place, so the rules and
+   * references that named TO now reach the set that was FROM, with no moment without a set. The sets
+   * must have the same type and family. A missing set is an error naming it.
+   */
+  swap(from: string, to: string): void {
+    validateSetName(from);
+    validateSetName(to);
+    const action = `swap with ${to}`;
+    try {
+      this.#conn.request((seq) => {
+        const w = this.#writer(Cmd.SWAP, seq);
+        putSwap(w, from, to);
+        return w.end();
+      }, `ipset ${from}: ${action}`);
+    } catch (err) {
+      if (!(err instanceof KernelError)) throw err;
+      const code = ipsetError(err.errno)?.code;
+      const detail = err.errno === ENOENT ? `there is no set ${from}`
+        : code === 'IPSET_ERR_EXIST_SETNAME2' ? `there is no set ${to}`
+        : code === 'IPSET_ERR_TYPE_MISMATCH' ? `${from} and ${to} differ in type or family`
+        : undefined;
+      throw new IpsetError(from, action, err.errno, detail ? { detail } : {});
     }
   }
 

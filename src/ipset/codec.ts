@@ -75,6 +75,16 @@ export function putCreate(w: MessageWriter, spec: SetSpec, revision: number): vo
   w.endNested();
 }
 
+/**
+ * IPSET_CMD_SWAP's attributes after the protocol, as `ipset swap FROM TO` sends them: the two names.
+ * The kernel exchanges the sets' names and their places in its set table, so a rule that matches TO
+ * by name matches the set that was FROM afterwards.
+ */
+export function putSwap(w: MessageWriter, from: string, to: string): void {
+  w.string(Attr.SETNAME, validateSetName(from));
+  w.string(Attr.SETNAME2, validateSetName(to));
+}
+
 // ---- entries -------------------------------------------------------------------------------------
 
 class EntryError extends Error {

@@ -32,6 +32,8 @@ export const Attr = {
   PROTOCOL: 1,
   SETNAME: 2,
   TYPENAME: 3,
+  /** The second set of a rename or swap (the same number as TYPENAME). */
+  SETNAME2: 3,
   REVISION: 4,
   FAMILY: 5,
   FLAGS: 6,

@@ -42,6 +42,10 @@ export interface SetHeader {
   references: number;
   /** The set type's revision. */
   revision: number;
+  /** hash types: the most members the set may hold (the kernel refuses more with IPSET_ERR_HASH_FULL). */
+  maxElem?: number;
+  /** hash types: the current size of the hash table. */
+  hashSize?: number;
 }
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';

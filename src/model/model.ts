@@ -14,7 +14,7 @@ import {
   flat, serviceName, sliceName, usesNodePorts, usesLocalAddresses, hasLabel, labelValue,
   LABEL_SERVICE_NAME, LABEL_PROXY_NAME, LABEL_HEADLESS, LABEL_ZONE,
 } from './labels.js';
-import { serviceIpsetEntries, type IpsetEntryKey } from './ipsets.js';
+import { serviceIpsetEntries, type IpsetEntryKey, type IpsetRole } from './ipsets.js';
 import { checkNode } from './shape.js';
 import { Warnings } from './validate.js';
 import type {
@@ -382,6 +382,11 @@ export class ProxyModel {
     const out = new Set<string>();
     for (const k of this.ipsetSizes.keys()) if (k.startsWith(`${family}|`)) out.add(k.slice(family.length + 1));
     return out;
+  }
+
+  /** Entries wanted in one set (a family and the set's IPv4 name), as of the last commit. */
+  ipsetSize(family: Family, role: IpsetRole): number {
+    return this.ipsetSizes.get(`${family}|${role}`) ?? 0;
   }
 
   get ipsetEntryCount(): number {

@@ -298,7 +298,7 @@ test('reads sets the ipset binary made, in the forms ipset prints', () => {
     'create kt-r-ipport hash:ip,port',
     'add kt-r-ipport 10.3.0.0/30,tcp:80', 'add kt-r-ipport 10.3.1.1,53', 'add kt-r-ipport 10.3.1.1,udp:53', 'add kt-r-ipport 10.3.1.1,sctp:3001',
     'add kt-r-ipport 10.3.1.2,tcp:8080-8082', 'add kt-r-ipport 10.3.1.3,udp:0',
-    'create kt-r-ipportip hash:ip,port,ip',
+    'create kt-r-ipportip hash:ip,port,ip hashsize 128 maxelem 1000',
     'add kt-r-ipportip 10.3.2.1,udp:53,10.3.2.2', 'add kt-r-ipportip 10.3.2.1,tcp:65535,255.255.255.255',
     'create kt-r-ipportnet hash:ip,port,net family inet6',
     'add kt-r-ipportnet fd00::1,tcp:80,fd00::/64', 'add kt-r-ipportnet fd00::1,tcp:80,fd00::5/128', 'add kt-r-ipportnet fd00::1,sctp:1,::/1',
@@ -320,10 +320,17 @@ test('reads sets the ipset binary made, in the forms ipset prints', () => {
     const oracle = ipsetMembers(name);
     assert.equal(oracle.length, n, `${name}: ${oracle.join(' ')}`);
     assert.deepEqual(sorted(client.entries(name)), oracle, name);
-    // The revision ipset chose when it created the set, as `ipset list -t` prints it.
-    const revision = Number(/^Revision: (\d+)$/m.exec(sh(`ipset list -t ${name}`))?.[1]);
+    // The revision ipset chose when it created the set, and a hash set's sizes, as `ipset list -t` prints them.
+    const listed = sh(`ipset list -t ${name}`);
+    const revision = Number(/^Revision: (\d+)$/m.exec(listed)?.[1]);
     assert.ok(Number.isInteger(revision), `ipset list -t ${name} names a revision`);
-    assert.deepEqual(client.header(name), { type, family, entries: n, references: 0, revision });
+    const sizes = type === 'bitmap:port' ? {} : {
+      hashSize: Number(/\bhashsize (\d+)/.exec(listed)?.[1]),
+      maxElem: Number(/\bmaxelem (\d+)/.exec(listed)?.[1]),
+    };
+    assert.deepEqual(client.header(name), { type, family, entries: n, references: 0, revision, ...sizes });
+    if (name === 'kt-r-ipportip') assert.deepEqual(sizes, { hashSize: 128, maxElem: 1000 });
+    assert.deepEqual(client.headers().get(name), client.header(name), 'headers() reads the same in one dump');
     // What entries() returns is what apply() takes: deleting every one empties the set.
     const r = client.apply(client.entries(name).map((entry) => ({ op: 'del' as const, set: name, entry })));
     assert.deepEqual(r.failures.map((f) => f.error.message), []);

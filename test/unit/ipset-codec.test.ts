@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageWriter, NLA_F_NESTED, NLM_F_REQUEST, NLM_F_ACK, parseAttrList, parseAttrs } from '../../src/netlink/message.js';
-import { parseEntry, putEntry, putEntries, putCreate, beginIpset, formatMember, decodeSetMessage, validateSpec, MAX_ENTRY_BYTES } from '../../src/ipset/codec.js';
-import { Attr, DataAttr, NLA_F_NET_BYTEORDER as NBO } from '../../src/ipset/constants.js';
+import { parseEntry, putEntry, putEntries, putCreate, putSwap, beginIpset, formatMember, decodeSetMessage, validateSpec, MAX_ENTRY_BYTES } from '../../src/ipset/codec.js';
+import { Attr, Cmd, DataAttr, NLA_F_NET_BYTEORDER as NBO } from '../../src/ipset/constants.js';
 import type { SetType } from '../../src/ipset/types.js';
 
 test('parseEntry returns the entry as ipset list prints it', () => {
@@ -167,4 +167,33 @@ test('a member encoded for add is listed back in the same text', () => {
     const [start, end] = m.members[0]!;
     assert.equal(formatMember(type, payload, start, end), text);
   }
+});
+
+test('swap is byte for byte what `ipset swap a b` (ipset 7.17) sends: IPSET_CMD_SWAP with SETNAME and SETNAME2', () => {
+  // linux/netfilter/ipset/ip_set.h: IPSET_CMD_SWAP is 6; IPSET_ATTR_SETNAME 2; IPSET_ATTR_SETNAME2 =
+  // IPSET_ATTR_TYPENAME, 3. NFNL_SUBSYS_IPSET is 6 (nfnetlink.h).
+  assert.equal(Cmd.SWAP, 6);
+  assert.equal(Attr.SETNAME, 2);
+  assert.equal(Attr.SETNAME2, 3);
+  const w = new MessageWriter();
+  beginIpset(w, Cmd.SWAP, 0x6b11288a, { protocol: 7 });
+  putSwap(w, 'a', 'b');
+  w.end();
+  // Recorded with `strace -e trace=sendto -e write=3 ipset swap a b` (its sequence number kept).
+  const ipset = Buffer.from(
+    '2c000000' + '0606' + '0500' + '8a28116b' + '00000000' // nlmsghdr: len 44, SUBSYS_IPSET<<8|SWAP, REQUEST|ACK, seq, pid
+    + '02000000' // nfgenmsg: AF_INET, NFNETLINK_V0, res_id 0
+    + '0500010007000000' // IPSET_ATTR_PROTOCOL 7
+    + '0600020061000000' // IPSET_ATTR_SETNAME "a"
+    + '0600030062000000', // IPSET_ATTR_SETNAME2 "b"
+    'hex');
+  assert.deepEqual(w.slice().toString('hex'), ipset.toString('hex'));
+  assert.equal(w.slice().readUInt16LE(6), NLM_F_REQUEST | NLM_F_ACK);
+});
+
+test('swap refuses a name the kernel cannot hold, naming it', () => {
+  const w = new MessageWriter();
+  beginIpset(w, Cmd.SWAP, 1, { protocol: 7 });
+  assert.throws(() => putSwap(w, 'a', 'x'.repeat(32)), /ipset x{32}: a set name has at most 31 bytes/);
+  assert.throws(() => putSwap(w, '', 'b'), /must not be empty/);
 });

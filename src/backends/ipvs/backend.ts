@@ -143,6 +143,7 @@ export class IpvsBackend implements ProxyBackend {
     const tr = performance.now();
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
+    if (sets.grown) counts['ipset-grow'] = sets.grown;
     if (!this.#leftoversChecked && this.#rules.length > 0 && failures.length === 0) {
       // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now;
       // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
@@ -164,11 +165,11 @@ export class IpvsBackend implements ProxyBackend {
   }
 
   /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
-  *#syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; ipsetMs: number }> {
-    if (!this.#ipsets) return { added: 0, removed: 0, ipsetMs: 0 };
+  *#syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; grown: number; ipsetMs: number }> {
+    if (!this.#ipsets) return { added: 0, removed: 0, grown: 0, ipsetMs: 0 };
     const r = full
       ? yield* this.#ipsets.reconcileSteps(model.ipsetEntries())
-      : yield* this.#ipsets.applyChangesSteps(added, removed, (k) => model.hasIpsetEntry(k));
+      : yield* this.#ipsets.applyChangesSteps(added, removed, (k) => model.hasIpsetEntry(k), model);
     for (const f of r.failures) failures.push({ op: 'ipset', message: f });
     // The rules depend on the configuration, and on the load balancers whose source ranges keep the
     // node out (one DROP rule each): those are looked up again only when their entries changed.
@@ -208,7 +209,7 @@ export class IpvsBackend implements ProxyBackend {
         this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
       }
     }
-    return { added: r.added, removed: r.removed, ipsetMs: r.ms };
+    return { added: r.added, removed: r.removed, grown: r.grown, ipsetMs: r.ms };
   }
 
   housekeeping(): number {

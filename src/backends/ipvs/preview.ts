@@ -9,6 +9,7 @@ import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey } from '../../ipvs/types.js';
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
+import { DEFAULT_MAXELEM } from '../../ipset/capacity.js';
 import { Iptables, hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
 import { ruleArgsText, ruleWithoutComment } from '../../iptables/rules.js';
 import { parseCidr, cidrContains } from '../../netlink/cidr.js';
@@ -174,8 +175,11 @@ function ipsetChanges(o: IpvsPreviewOptions, out: Preview): void {
   try {
     const p = new IpsetSync({ client, families: [...(o.families ?? FAMILIES)], log: o.log }).plan(o.model.ipsetEntries());
     for (const m of p.missing) {
-      const range = m.type === 'bitmap:port' ? ' range 0-65535' : ` family ${m.family}`;
+      const range = m.type === 'bitmap:port' ? ' range 0-65535' : ` family ${m.family}${m.maxElem !== undefined && m.maxElem !== DEFAULT_MAXELEM ? ` maxelem ${m.maxElem}` : ''}`;
       out.changes.push({ object: 'ipset', action: 'add', name: m.name, after: [`create ${m.name} ${m.type}${range}`] });
+    }
+    for (const g of p.grow) {
+      out.changes.push({ object: 'ipset', action: 'change', name: g.name, before: [`maxelem ${g.fromMaxElem}`], after: [`maxelem ${g.toMaxElem} (${g.entries} entries)`] });
     }
     for (const op of p.ops) {
       const line = `${op.op === 'add' ? 'add' : 'del'} ${op.set} ${op.entry}`;

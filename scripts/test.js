@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs kipvs' whole test suite: host tests (encoding, model, CLI parsing; no kernel needed) with node's
-// test runner, then the sandbox test files in ONE boot of the sandbox kernel and ONE node process (node
-// starts slowly there). KIPVS_SANDBOX_GUESTS=N splits the files over N sandboxes booted at once (longest
+// test runner, then the sandbox test files in ONE boot of the sandbox kernel, in KIPVS_SANDBOX_LANES
+// (default 2) node processes at once, each taking its files in turn (node starts slowly there), and
+// the RUN_ALONE files after them (scripts/sandbox-lanes.js). KIPVS_SANDBOX_GUESTS=N splits the files over N sandboxes booted at once (longest
 // first, by SANDBOX_SECONDS), each guest's lines prefixed with its number: only for machines with cores
 // to spare. On this 2-core machine two guests made every file about 3 times slower (52 s instead of 16
 // for one detect-local case; an agent process took minutes to start and timed out), so one is the
@@ -37,7 +38,15 @@ const SANDBOX_SECONDS = {
   'ipset-grow': 46, 'netns': 19, 'netlink-faults': 12,
 };
 
-/** Split files over n guests: longest first, each to the guest with the least work so far. */
+/**
+ * Files that run alone, after the lanes (KIPVS_SANDBOX_LANES): conntrack-sysctls changes the global
+ * conntrack limits (an agent starting in another lane meanwhile would fail to write them back, which
+ * stops its start); soak and loop-lag hold timing targets (no failed request, event-loop lag) that a
+ * second lane's load on the two virtual CPUs would blur.
+ */
+const RUN_ALONE = ['conntrack-sysctls', 'soak', 'loop-lag'];
+
+/** Split files over n guests (or lanes): longest first, each to the one with the least work so far. */
 function shard(files, n) {
   const seconds = (f) => SANDBOX_SECONDS[f.replace(/^.*\//, '').replace(/\.test\.js$/, '')] ?? 60;
   const guests = Array.from({ length: Math.min(n, files.length) }, () => ({ files: [], seconds: 0 }));
@@ -61,7 +70,9 @@ function run(cmd, argv, prefix = '') {
       tail = lines.pop() ?? '';
       for (const line of lines) {
         if (prefix) process.stdout.write(`${prefix}${line}\n`);
-        const m = /^ℹ (pass|fail|skipped) (\d+)\s*$/.exec(line.trim()) ?? /^# (pass|fail|skip) (\d+)\s*$/.exec(line.trim());
+        // A lane's lines come prefixed ("[lane 2] ", scripts/sandbox-lanes.js): each lane's summary counts.
+        const bare = line.replace(/^\[[^\]]*\] /, '').trim();
+        const m = /^ℹ (pass|fail|skipped) (\d+)\s*$/.exec(bare) ?? /^# (pass|fail|skip) (\d+)\s*$/.exec(bare);
         if (m) {
           const n = Number(m[2]);
           if (m[1] === 'pass') pass += n; else if (m[1] === 'fail') fail += n; else skip += n;
@@ -112,9 +123,16 @@ if (!args.includes('--host-only')) {
     const t0 = Date.now();
     console.log(`== sandbox tests (${files.length} files, ${guests.length === 1 ? 'one kernel boot' : `${guests.length} guests at once, one kernel boot each`})`);
     guests.forEach((g, i) => console.log(`   guest ${i + 1}: ${g.map((f) => f.replace(/^.*\//, '').replace(/\.test\.js$/, '')).join(', ')}`));
-    const results = await Promise.all(guests.map((g, i) => run(sandbox, [
-      '--', process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...g.map((f) => join(root, f)),
-    ], guests.length > 1 ? `[${i + 1}] ` : '')));
+    const lanes = Math.max(1, Number(process.env.KIPVS_SANDBOX_LANES ?? 2) || 1);
+    const guestCommand = (g) => {
+      const abs = g.map((f) => join(root, f));
+      if (lanes === 1) return [process.execPath, '--test-reporter=spec', 'dist/test/sandbox-entry.js', ...abs];
+      const alone = abs.filter((f) => RUN_ALONE.includes(f.replace(/^.*\//, '').replace(/\.test\.js$/, '')));
+      const laned = shard(abs.filter((f) => !alone.includes(f)), lanes);
+      return [process.execPath, 'scripts/sandbox-lanes.js', ...laned.flatMap((l) => ['--lane', l.join(',')]), ...(alone.length ? ['--alone', alone.join(',')] : [])];
+    };
+    if (lanes > 1) console.log(`   in each guest: ${lanes} lanes at once, then ${RUN_ALONE.join(', ')} alone (KIPVS_SANDBOX_LANES=1: one file at a time)`);
+    const results = await Promise.all(guests.map((g, i) => run(sandbox, ['--', ...guestCommand(g)], guests.length > 1 ? `[${i + 1}] ` : '')));
     results.forEach((r, i) => {
       pass += r.pass; fail += r.fail; skip += r.skip; if (r.code !== 0) failedRuns++;
       // No test reported: the sandbox did not boot (qemu or the kernel missing, a timeout) or node failed

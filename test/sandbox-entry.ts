@@ -1,5 +1,6 @@
-// One node process runs every sandbox test file (node takes seconds to start inside the sandbox).
-// scripts/test.js passes the compiled test files' paths after this module's. Each file is imported
+// One node process runs many sandbox test files in turn (node takes seconds to start inside the sandbox;
+// scripts/sandbox-lanes.js runs two such processes at once). scripts/test.js passes the compiled test
+// files' paths after this module's. Each file is imported
 // inside a suite of its own: node:test attaches top-level before/after hooks to the enclosing suite,
 // so without one, every file's before() would run ahead of the first file's tests (and one file's
 // kernel reset would wipe another's state).

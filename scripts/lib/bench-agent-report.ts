@@ -84,6 +84,12 @@ export function newNodeRows(nn: NewNodeResult): [string, string][] {
     ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)})`],
     ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
     ['new node: one endpoint added in one file, to the kernel', `${ms(nn.fileChangeMs)} (${nn.fileChangeOperations} operations)`],
+    ...(nn.api ? [
+      ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)})`],
+      ['new node (API server): peak RSS (VmHWM)', `${nn.api.peakRssMB} MB`],
+      ['new node (API server): one endpoint added (a watch event), to the kernel', `${ms(nn.api.fileChangeMs)} (${nn.api.fileChangeOperations} operations)`],
+    ] as [string, string][] : []),
+    ...(nn.apiError ? [['new node (API server): FAILED', nn.apiError] as [string, string]] : []),
   ];
 }
 
@@ -126,6 +132,7 @@ export function agentCharts(results: SizeResult[], subtitle: string): { file: st
         { name: 'agent initial sync', points: pts((r) => r.agent?.initialSyncMs), color: '#1f77b4' },
         { name: "floor's sum", points: pts((r) => r.floor?.sumMs), color: '#2ca02c', dashed: true },
         { name: 'new node: process start to programmed', points: pts((r) => r.newNode?.programmedMs), color: '#9467bd' },
+        { name: 'new node via the API server', points: pts((r) => r.newNode?.api?.programmedMs), color: '#8c564b' },
         { name: 'ipvsadm -R, same IPVS objects', points: pts((r) => r.newNode?.ipvsadmRestoreMs), color: '#7f7f7f', dashed: true },
       ],
     } },
@@ -134,6 +141,7 @@ export function agentCharts(results: SizeResult[], subtitle: string): { file: st
       series: [
         { name: 'in-process agent', points: pts((r) => r.agent?.peakRssMB), color: '#d62728' },
         { name: 'new node: agent process', points: pts((r) => r.newNode?.peakRssMB), color: '#9467bd' },
+        { name: 'new node via the API server', points: pts((r) => r.newNode?.api?.peakRssMB), color: '#8c564b' },
       ],
     } },
   ];

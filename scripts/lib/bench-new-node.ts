@@ -1,10 +1,12 @@
-// The benchmark's "new node" path (--new-node): a whole `kipvs agent --manifests DIR` process, in a
-// fresh network namespace, from its start to everything programmed (its first "sync" log line, which
-// it writes after IPVS, the VIPs, the ipsets and the iptables rules are in), its peak RSS, and one
-// endpoint added by rewriting one small manifest file, to the next "sync" line; beside it `ipvsadm -R`
-// of the same IPVS objects into another fresh namespace. The manifests (one JSON file per Service: the
-// Service and its EndpointSlice) are written before the process starts, untimed, on the guest's local
-// /tmp, as a node would have them on a local disk.
+// The benchmark's "new node" path (--new-node): a whole `kipvs agent` process, in a fresh network
+// namespace, from its start to everything programmed (its first "sync" log line, which it writes after
+// IPVS, the VIPs, the ipsets and the iptables rules are in), its peak RSS, and one endpoint added, to the
+// next "sync" line; twice: fed by a manifests directory (one JSON file per Service: the Service and its
+// EndpointSlice, written before the process starts, untimed, on the guest's local /tmp, as a node would
+// have them on a local disk; the change: one file rewritten) and by the fake API server through the real
+// client-node informers (the objects created before the process starts; the server listens inside the
+// agent's namespace, in this process; the change: one EndpointSlice updated, a watch event). Beside them
+// `ipvsadm -R` of the same IPVS objects into another fresh namespace.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -17,6 +19,8 @@ import { feedModel } from '../../src/agent/feed.js';
 import type { Operation } from '../../src/ipvs/types.js';
 import { service as benchService, slice as benchSlice, vip, podIP } from './bench-objects.js';
 import { freshNamespace, deleteNamespaces, timeInNamespace, settle } from './netns.js';
+import { enterNetworkNamespace } from '../../src/netlink/netns.js';
+import { FakeApiServer } from '../../test/fake-apiserver/server.js';
 import { ipvsFloorOperations, round1 } from './bench-floor-plan.js';
 import type { Progress } from './bench-progress.js';
 
@@ -63,7 +67,12 @@ export interface NewNodeResult {
   fileChangeOperations: number;
   ipvsadmRestoreMs: number;
   ipvsServices: number;
+  /** The same through the fake API server and client-node's informers (the change: a watch event). */
+  api?: AgentProcessResult;
+  apiError?: string;
 }
+
+type AgentProcessResult = Omit<NewNodeResult, 'ipvsadmRestoreMs' | 'api' | 'apiError'>;
 
 interface SyncLine { at: number; ms: number; operations: number; failures: number }
 
@@ -96,27 +105,60 @@ export class SyncWatcher {
 }
 
 export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number }): Promise<NewNodeResult> {
-  const agent = await runAgentProcess(o);
+  const agent = await runAgentProcess({ ...o, via: 'manifests' });
+  let api: AgentProcessResult | undefined, apiError: string | undefined;
+  try {
+    api = await runAgentProcess({ ...o, via: 'api' });
+  } catch (err) {
+    // Reported beside the manifests figures, which stand.
+    apiError = String((err as Error).message).split('\n')[0];
+    o.progress.note(`new node through the API server FAILED: ${apiError}`);
+  }
   const ipvsadmRestoreMs = ipvsadmRestore(o.services, o.endpoints, o.progress);
   await o.progress.run('new node: ipvsadm namespace deleted, waiting for the machine to settle', () => settle());
-  return { ...agent, ipvsadmRestoreMs };
+  return { ...agent, ipvsadmRestoreMs, ...(api ? { api } : {}), ...(apiError ? { apiError } : {}) };
 }
 
-async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number }): Promise<Omit<NewNodeResult, 'ipvsadmRestoreMs'>> {
+async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; via: 'manifests' | 'api' }): Promise<AgentProcessResult> {
   const { services: N, endpoints: M, progress } = o;
   const dir = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
   const sockDir = mkdtempSync(join(tmpdir(), 'kipvs-state-'));
   const ns = freshNamespace('kipvs-bench-newnode');
   const timeoutMs = o.timeoutMs ?? 20 * 60_000;
+  const what = o.via === 'api' ? 'new node (API server)' : 'new node';
+  let api: FakeApiServer | undefined;
   try {
-    progress.step(`new node: writing ${N.toLocaleString('en-US')} manifest files`, () => {
-      for (let i = 0; i < N; i++) writeFileSync(join(dir, `svc-${i}.json`), manifestFile(i, M));
-    });
+    let sourceArgs: string[];
+    if (o.via === 'manifests') {
+      progress.step(`new node: writing ${N.toLocaleString('en-US')} manifest files`, () => {
+        for (let i = 0; i < N; i++) writeFileSync(join(dir, `svc-${i}.json`), manifestFile(i, M));
+      });
+      sourceArgs = ['--manifests', dir];
+    } else {
+      // The server's listening socket is made inside the agent's namespace, whose loopback the agent dials.
+      const back = enterNetworkNamespace(`/run/netns/${ns}`);
+      try {
+        api = new FakeApiServer();
+        await api.start();
+      } finally {
+        back();
+      }
+      const server = api;
+      progress.step(`${what}: creating ${N.toLocaleString('en-US')} Services and EndpointSlices`, () => {
+        server.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-0' } });
+        for (let i = 0; i < N; i++) {
+          server.create(benchService(i, TARGET_PORT));
+          server.create(benchSlice(i, M, TARGET_PORT));
+        }
+      });
+      server.writeKubeconfig(join(dir, 'kubeconfig'));
+      sourceArgs = ['--kubeconfig', join(dir, 'kubeconfig')];
+    }
     const watcher = new SyncWatcher();
     const t0 = performance.now();
     // nf_conntrack_max is the initial namespace's alone (EACCES in any other): left alone here, as
     // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.cli, 'agent', '--manifests', dir, '--hostname-override', 'node-0',
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, o.cli, 'agent', ...sourceArgs, '--hostname-override', 'node-0',
       '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let exit: string | undefined;
     const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {
@@ -125,22 +167,25 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
     }));
     createInterface({ input: child.stderr! }).on('line', (l) => watcher.feed(l));
     try {
-      const first = await progress.run('new node: kipvs agent, start to everything programmed', () => watcher.next(1, timeoutMs, () => exit));
+      const first = await progress.run(`${what}: kipvs agent, start to everything programmed`, () => watcher.next(1, timeoutMs, () => exit));
       const programmedMs = first.at - t0;
       const ipvs = IpvsClient.open({ netns: `/run/netns/${ns}` });
       const ipvsServices = ipvs.services({ stats: false }).length;
-      if (first.failures || ipvsServices !== N) throw new Error(`new node: first sync with ${first.failures} failures, ${ipvsServices} IPVS services; want ${N}`);
+      if (first.failures || ipvsServices !== N) throw new Error(`${what}: first sync with ${first.failures} failures, ${ipvsServices} IPVS services; want ${N}`);
       // One endpoint added: the file replaced whole (written aside, renamed), as a config tool would.
       // Other syncs may be logged meanwhile (the source's poll, a retry): the change is timed to the
       // first sync after the write after which the kernel holds the endpoint.
       const i = Math.floor(N / 2);
       const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
-      if (added()) throw new Error('new node: the endpoint to add is in the kernel already');
+      if (added()) throw new Error(`${what}: the endpoint to add is in the kernel already`);
       const t1 = performance.now();
-      writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
-      renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
+      if (api) api.update(benchSlice(i, M + 1, TARGET_PORT));
+      else {
+        writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
+        renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
+      }
       const seen = watcher.lines.length;
-      const change = await progress.run('new node: one endpoint added in one file', async () => {
+      const change = await progress.run(`${what}: one endpoint added (${api ? 'an EndpointSlice updated' : 'in one file'})`, async () => {
         for (let k = seen + 1; ; k++) {
           const line = await watcher.next(k, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
           if (added()) return line;
@@ -158,10 +203,11 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       await exited;
     }
   } finally {
+    await api?.stop();
     deleteNamespaces([ns]);
     rmSync(dir, { recursive: true, force: true });
     rmSync(sockDir, { recursive: true, force: true });
-    await progress.run('new node: namespace deleted, waiting for the machine to settle', () => settle());
+    await progress.run(`${what}: namespace deleted, waiting for the machine to settle`, () => settle());
   }
 }
 

@@ -35,16 +35,17 @@ const SANDBOX_SECONDS = {
   'agent-e2e': 313, 'detect-local': 207, 'takeover': 171, 'soak': 160, 'other-modes': 147, 'ipvsadm-cli': 146,
   'iptables-mode': 137, 'iptables': 115, 'health-family': 114, 'udp-conntrack': 107, 'conntrack-sysctls': 91,
   'agent-iptables': 80, 'ipvs-client': 69, 'ipset-client': 66, 'sync-engine': 66, 'loop-lag': 46, 'link': 24,
-  'ipset-grow': 46, 'netns': 19, 'netlink-faults': 12,
+  'ipset-grow': 46, 'netns': 19, 'netlink-faults': 12, 'no-ipvs': 20,
 };
 
 /**
  * Files that run alone, after the lanes (KIPVS_SANDBOX_LANES): conntrack-sysctls changes the global
  * conntrack limits (an agent starting in another lane meanwhile would fail to write them back, which
- * stops its start); soak and loop-lag hold timing targets (no failed request, event-loop lag) that a
- * second lane's load on the two virtual CPUs would blur.
+ * stops its start); no-ipvs unloads the IPVS modules and shadows the module loader (rmmod fails while
+ * another lane holds IPVS services); soak and loop-lag hold timing targets (no failed request,
+ * event-loop lag) that a second lane's load on the two virtual CPUs would blur.
  */
-const RUN_ALONE = ['conntrack-sysctls', 'soak', 'loop-lag'];
+const RUN_ALONE = ['conntrack-sysctls', 'no-ipvs', 'soak', 'loop-lag'];
 
 /** Split files over n guests (or lanes): longest first, each to the one with the least work so far. */
 function shard(files, n) {

@@ -187,26 +187,6 @@ const ONE_SERVICE: string[][] = [
   ['-t', '200.1.1.1:80'], ['-t10.10.0.3:80'], ['-t=10.10.0.3:80'], ['-t', '0x0a0a0001:80'], ['-t', '10.655361:80'],
 ];
 
-test('without IPVS in the kernel: the message and status of ipvsadm', async () => {
-  // ipvsadm runs /sbin/modprobe itself; shadow it (in the guest only; it is a link to kmod, so after
-  // the modules are gone) so that nothing can load IPVS again.
-  const unload = shStatus(`ipvsadm -C; echo /bin/false > /proc/sys/kernel/modprobe
-      for m in $(lsmod | awk '/^(ip_vs_|xt_ipvs)/ {print $1}'); do rmmod $m; done
-      rmmod ip_vs 2>&1 || { lsmod | grep ip_vs >&2; false; }
-      mount --bind /bin/false /sbin/modprobe`);
-  try {
-    assert.equal(unload.status, 0, `unloading IPVS: ${unload.stderr}`);
-    const r = await same(['-Ln']);
-    assert.equal(r.status, 2);
-    await same(['-L', '--foo']);
-    await same(['-Lc']);
-  } finally {
-    sh('umount /sbin/modprobe; echo /sbin/modprobe > /proc/sys/kernel/modprobe');
-    sh('modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf xt_ipvs');
-    if (hasTwos) sh('modprobe ip_vs_twos');
-  }
-});
-
 test('every listing option prints what ipvsadm prints, for every scheduler, flag, family and forwarding method', async () => {
   const rules = staticRules();
   const restore = ipvsadm(['-R'], rules.join('\n') + '\n');

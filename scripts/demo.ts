@@ -134,7 +134,11 @@ const agent = spawn(process.execPath, [KIPVS, 'agent', `--config=${DIR}/config.y
 let logs = '';
 agent.stderr!.on('data', (c) => (logs += c));
 const syncLines = () => logs.split('\n').filter((l) => l.includes('"msg":"sync"'));
-await waitFor('the first sync', () => syncLines().length > 0);
+// An agent process starts in seconds on a node; in the emulated sandbox, on a busy machine, it has taken
+// over a minute (node itself takes 6 s there): hence the long wait, and its log if even that runs out.
+await waitFor('the first sync', () => syncLines().length > 0, 240_000).catch((err: Error) => {
+  throw new Error(`${err.message}; the agent's log:\n${logs.split('\n').slice(-20).join('\n')}`);
+});
 console.log(`  ${syncLines()[0]}`);
 {
   const d = diff();

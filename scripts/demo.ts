@@ -174,7 +174,7 @@ say(MODE === 'ipvs' ? 'demo-pod3 leaves the EndpointSlice: kipvs drains it (weig
   : 'demo-pod3 leaves the EndpointSlice: a partial restore rewrites the Service\'s chains and deletes its KUBE-SEP chain');
 const before = syncLines().length;
 writeFileSync(`${DIR}/manifests/web.yaml`, manifests(pods.slice(0, 2)));
-await waitFor('the change to sync', () => syncLines().length > before);
+await waitFor('the change to sync', () => syncLines().length > before, 90_000);
 console.log(`  ${syncLines().at(-1)}`);
 await traffic('10.96.0.10', 80, 12);
 

@@ -28,14 +28,17 @@ function testFiles(dir) {
 }
 
 /**
- * Roughly how long each sandbox file takes (seconds in one guest on a 2-core machine, from the suite run of 2026-12-03: 2,125 s in all):
- * only their order matters, for splitting the files evenly between guests. A file not listed counts 60.
+ * Roughly how long each sandbox file takes (seconds in a lane of one guest on a 2-core machine losing
+ * about half its CPU to steal, from the fresh-clone run of 2026-12-03: lanes 1,438 s, then 318 s alone):
+ * only their order matters, for splitting the files evenly between lanes (and guests). A file not listed counts 60.
  */
 const SANDBOX_SECONDS = {
-  'agent-e2e': 313, 'detect-local': 207, 'takeover': 171, 'soak': 160, 'other-modes': 147, 'ipvsadm-cli': 146,
-  'iptables-mode': 137, 'iptables': 115, 'health-family': 114, 'udp-conntrack': 107, 'conntrack-sysctls': 91,
-  'agent-iptables': 80, 'ipvs-client': 69, 'ipset-client': 66, 'sync-engine': 66, 'loop-lag': 46, 'link': 24,
-  'ipset-grow': 46, 'netns': 19, 'netlink-faults': 12, 'no-ipvs': 20,
+  'other-modes': 388, 'detect-local': 382, 'agent-e2e': 367, 'takeover': 330, 'ipvsadm-cli': 193,
+  'udp-conntrack': 166, 'iptables-mode': 158, 'sync-engine': 151, 'agent-iptables': 132, 'ipset-client': 96,
+  'health-family': 95, 'iptables': 91, 'netns': 60, 'ipvs-client': 57, 'link': 37, 'ipset-grow': 27,
+  'netlink-faults': 13,
+  // run alone after the lanes
+  'soak': 150, 'conntrack-sysctls': 91, 'loop-lag': 53, 'no-ipvs': 24,
 };
 
 /**

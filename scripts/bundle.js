@@ -16,13 +16,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What src/ and test/ import from "#client-node" (values only; types are erased). */
-export const CLIENT_NODE_EXPORTS = [
+const CLIENT_NODE_EXPORTS = [
   'KubeConfig', 'ListWatch', 'Watch', 'CoreV1Api', 'DiscoveryV1Api', 'EventsV1Api', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
 ];
 /** Not in the package's index: the generated models' (de)serialiser, from its own file. */
 const SERIALIZER = '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 
-const started = Date.now();
 await build({
   stdin: {
     contents: `export { ${CLIENT_NODE_EXPORTS.join(', ')} } from '@kubernetes/client-node';\nexport { ObjectSerializer } from '${SERIALIZER}';\n`,
@@ -42,4 +41,3 @@ await build({
   logLevel: 'warning',
   legalComments: 'eof',
 });
-if (process.argv.includes('--verbose')) process.stderr.write(`bundle: dist/vendor/client-node.js in ${Date.now() - started} ms\n`);

@@ -5,27 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
 import { IpvsClient, IpvsUnavailableError } from '../../src/ipvs/client.js';
 import { openSocketCount } from '../../native-bindings/libnl.js';
-import { run } from '../../src/cli/ipvsadm/main.js';
+import { same } from './ipvsadm-compare.js';
 import { sh, shStatus } from './helpers.js';
 
 const tcp = (address: string, port: number) => ({ family: 'inet' as const, protocol: 'tcp' as const, address, port });
-
-interface Result { stdout: string; stderr: string; status: number }
-
-/** `ipvsadm ARGS` and `kipvs ipvsadm ARGS` (in-process): the same output, error text and status. */
-async function same(args: string[]): Promise<Result> {
-  let stdout = '', stderr = '';
-  const status = await run(args, { out: (x) => { stdout += x; }, err: (x) => { stderr += x; }, prog: 'ipvsadm' });
-  const r = spawnSync('ipvsadm', args, { encoding: 'utf8' });
-  const want: Result = { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
-  assert.equal(stdout, want.stdout, `stdout of ipvsadm ${args.join(' ')}`);
-  assert.equal(stderr, want.stderr, `stderr of ipvsadm ${args.join(' ')}`);
-  assert.equal(status, want.status, `exit status of ipvsadm ${args.join(' ')}`);
-  return want;
-}
 
 test('no IPVS in the kernel gives one clear error, and no socket leaks', () => {
   const fds = () => readdirSync('/proc/self/fd').length;

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Inside the sandbox: runs the sandbox test files in lanes, each lane one node process running
 // dist/test/sandbox-entry.js over its files (each file in a network namespace of its own, so two lanes
-// do not see each other's IPVS tables, links, ipsets or rules), then the files that must run alone.
+// do not see each other's IPVS tables, links, ipsets or rules; each lane in its own mount namespace),
+// then the files that must run alone.
 // One lane ran the guest's two virtual CPUs at about one host core; two keep both busy.
 //   node scripts/sandbox-lanes.js --lane A.test.js,B.test.js --lane C.test.js ... [--alone D.test.js,...]
 // Each line of a lane's output is prefixed "[lane N] " (the files run alone: "[alone] "); the exit
@@ -22,7 +23,9 @@ for (let i = 0; i < args.length; i++) {
 
 function runFiles(files, prefix) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test-reporter=spec', join(root, 'dist/test/sandbox-entry.js'), ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Each lane in a mount namespace of its own: a file's bind mounts (ipvsadm-cli's over /etc/hosts and
+    // friends) stay in its lane.
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, '--test-reporter=spec', join(root, 'dist/test/sandbox-entry.js'), ...files], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const [stream, out] of [[child.stdout, process.stdout], [child.stderr, process.stderr]]) {
       let tail = '';
       stream.setEncoding('utf8');

@@ -36,21 +36,20 @@ const SANDBOX_SECONDS = {
   'other-modes': 388, 'detect-local': 382, 'agent-e2e': 367, 'takeover': 330,
   'udp-conntrack': 166, 'iptables-mode': 158, 'sync-engine': 151, 'agent-iptables': 132, 'ipset-client': 96,
   'health-family': 95, 'iptables': 91, 'netns': 60, 'ipvs-client': 57, 'link': 37, 'ipset-grow': 27,
-  'netlink-faults': 13,
+  'netlink-faults': 13, 'ipvsadm-cli': 193,
   // run alone after the lanes
-  'ipvsadm-cli': 193, 'soak': 150, 'conntrack-sysctls': 91, 'loop-lag': 53, 'no-ipvs': 24,
+  'soak': 150, 'conntrack-sysctls': 91, 'loop-lag': 53, 'no-ipvs': 24,
 };
 
 /**
  * Files that run alone, after the lanes (KIPVS_SANDBOX_LANES): conntrack-sysctls changes the global
  * conntrack limits (an agent starting in another lane meanwhile would fail to write them back, which
  * stops its start); no-ipvs unloads the IPVS modules and shadows the module loader (rmmod fails while
- * another lane holds IPVS services); ipvsadm-cli bind-mounts over /etc/hosts, /etc/resolv.conf,
- * /etc/nsswitch.conf and /etc/services, which every process of the guest sees (and in a run with
- * ipvs-client in the other lane, one of its ipvsadm listings came out short); soak and loop-lag hold
- * timing targets (no failed request, event-loop lag) that a second lane's load would blur.
+ * another lane holds IPVS services); soak and loop-lag hold timing targets (no failed request,
+ * event-loop lag) that a second lane's load would blur. (ipvsadm-cli's bind mounts over /etc stay in its
+ * lane: each lane has its own mount namespace, scripts/sandbox-lanes.js.)
  */
-const RUN_ALONE = ['conntrack-sysctls', 'ipvsadm-cli', 'no-ipvs', 'soak', 'loop-lag'];
+const RUN_ALONE = ['conntrack-sysctls', 'no-ipvs', 'soak', 'loop-lag'];
 
 /** Split files over n guests (or lanes): longest first, each to the one with the least work so far. */
 function shard(files, n) {
@@ -69,6 +68,10 @@ function run(cmd, argv, prefix = '') {
   return new Promise((resolve) => {
     const child = spawn(cmd, argv, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let pass = 0, fail = 0, skip = 0, tail = '';
+    // node:test's spec reporter ends with a "✖ failing tests:" section (each failed test and its error)
+    // after its "ℹ" summary (Node 20; before it in later versions), up to its run's end or next summary:
+    // kept without stack frames, per lane, to be printed again at the very end (CI shows the tail).
+    const inFailures = new Set();
     child.stdout.on('data', (chunk) => {
       if (!prefix) process.stdout.write(chunk);
       tail += chunk.toString();
@@ -78,6 +81,10 @@ function run(cmd, argv, prefix = '') {
         if (prefix) process.stdout.write(`${prefix}${line}\n`);
         // A lane's lines come prefixed ("[lane 2] ", scripts/sandbox-lanes.js): each lane's summary counts.
         const bare = line.replace(/^\[[^\]]*\] /, '').trim();
+        const lane = /^\[[^\]]*\] /.exec(line)?.[0] ?? '';
+        if (bare === '✖ failing tests:') inFailures.add(lane);
+        else if (/^ℹ tests \d+$/.test(bare)) inFailures.delete(lane);
+        else if (inFailures.has(lane) && !/^at /.test(bare) && failures.length < 400) failures.push(`${prefix}${line}`);
         const m = /^ℹ (pass|fail|skipped) (\d+)\s*$/.exec(bare) ?? /^# (pass|fail|skip) (\d+)\s*$/.exec(bare);
         if (m) {
           const n = Number(m[2]);
@@ -90,6 +97,8 @@ function run(cmd, argv, prefix = '') {
 }
 
 let pass = 0, fail = 0, skip = 0, failedRuns = 0;
+/** The failing tests' names and errors, as the reporters printed them (at most 400 lines in all). */
+const failures = [];
 /** Phases that were asked for and did not run, each with why: any of them fails the run. */
 const missing = [];
 
@@ -148,6 +157,7 @@ if (!args.includes('--host-only')) {
     console.log(`== sandbox tests done in ${Math.round((Date.now() - t0) / 1000)} s`);
   }
 }
+if (failures.length) console.log(`\n== failing tests (again, from above)\n${failures.join('\n')}`);
 for (const m of missing) console.log(`\n${m}`);
 console.log(`\ntests: ${pass} passed, ${fail} failed, ${skip} skipped${missing.length ? `; ${missing.length} phase(s) did not run` : ''}`);
 process.exit(failedRuns || fail || missing.length ? 1 : 0);

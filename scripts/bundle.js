@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The second half of `npm run build`: @kubernetes/client-node as one file, dist/vendor/client-node.js,
-// which the code loads through the package's "#client-node" import (package.json "imports").
+// which the code loads through the package's "#client-node" import (package.json "imports"); then the
+// kipvs command as a few files, dist/bundle (see the second build below).
 //
 // Why: client-node's index loads about 830 module files (its whole generated API and model classes).
 // Measured in the sandbox (emulated, root over 9p; `node -e 0` alone takes 6 s there), importing it took
@@ -38,6 +39,31 @@ await build({
   // Some of client-node's dependencies are CommonJS and call require(): give the ES module one.
   banner: { js: "import { createRequire as __kipvsCreateRequire } from 'node:module'; const require = __kipvsCreateRequire(import.meta.url);" },
   outfile: join(root, 'dist', 'vendor', 'client-node.js'),
+  logLevel: 'warning',
+  legalComments: 'eof',
+});
+
+// The kipvs command itself as a few files, dist/bundle/ (bin/kipvs.js and bin/kipvsadm.js load it):
+// every start of a process read and compiled about 200 module files (77 of kipvs, 73 of yaml, about 40 of
+// pino and its helpers), resolving each through package.json lookups. In the sandbox a `kipvs agent
+// --manifests` process spent about 14 of its 28 s to a first sync loading modules (a --cpu-prof of it:
+// CommonJS wrapping, module stat and read, URL and path resolution). Code split: what the command
+// imports lazily (the agent, inspect, ipvsadm's execute, prom-client) stays a chunk loaded on demand.
+// Left out: koffi (a native addon), pino-pretty (loaded by require only for --log-format pretty) and
+// client-node (its own bundle above, loaded only by the API-server source through "#client-node").
+await build({
+  entryPoints: { kipvs: join(root, 'dist', 'src', 'cli', 'main.js') },
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minifyWhitespace: true,
+  minifySyntax: true,
+  external: ['koffi', 'pino-pretty', '#client-node'],
+  banner: { js: "import { createRequire as __kipvsCreateRequire } from 'node:module'; const require = __kipvsCreateRequire(import.meta.url);" },
+  outdir: join(root, 'dist', 'bundle'),
+  chunkNames: 'chunk-[hash]',
   logLevel: 'warning',
   legalComments: 'eof',
 });

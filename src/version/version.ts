@@ -16,8 +16,18 @@ export interface BuildInfo {
   kernel: string;
 }
 
-/** The package root: dist/src/version/version.js is three levels below it. */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The package root: the nearest folder above this module holding kipvs' package.json. This module is
+ * dist/src/version/version.js, or part of a chunk in dist/bundle (scripts/bundle.js).
+ */
+export const PACKAGE_ROOT = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (readJson(join(dir, 'package.json'))?.name === 'kipvs') return dir;
+    if (dirname(dir) === dir) return join(from, '..', '..', '..');
+  }
+}
 
 function readJson(path: string): Record<string, unknown> | undefined {
   try {

@@ -48,3 +48,12 @@ test('detached HEAD, a loose ref, a packed ref, a worktree and no .git at all', 
     for (const r of roots) rmSync(r, { recursive: true, force: true });
   }
 });
+
+test('the bundled command (bin/kipvs.js -> dist/bundle) finds the package root: its version line names this commit', () => {
+  const bin = join(PACKAGE_ROOT, 'bin', 'kipvs.js');
+  const info = buildInfo();
+  assert.notEqual(info.version, 'unknown', 'package.json read from the modules');
+  const line = execFileSync(process.execPath, [bin, '--version'], { encoding: 'utf8' }).trim();
+  assert.equal(line.split(' (')[0], `kipvs ${info.version}`);
+  assert.match(line, new RegExp(`\\(commit ${info.commit},`));
+});

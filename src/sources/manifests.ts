@@ -3,7 +3,7 @@
 // ..data/..timestamp entries of a mounted ConfigMap while following its visible symlinks).
 //
 // - YAML files may hold many documents; a `kind: List` or any `*List` with `items` (kubectl get -o yaml)
-//   is expanded; JSON files are parsed as JSON.
+//   is expanded; JSON files are parsed as JSON (manifest-parse.ts).
 // - Kept: Services (v1), EndpointSlices (discovery.k8s.io/v1), and the Node whose name is nodeName. Other
 //   kinds and versions are ignored. Namespaced objects without a namespace go to "default", as kubectl does.
 // - Objects are keyed by kind/namespace/name; the same key in two files: the later file (path order) wins.
@@ -13,175 +13,57 @@
 //   stay until it parses again or is removed.
 // - synced() follows the first complete read of the directory; until the directory can be read there is an
 //   error per attempt and no sync.
+//
+// Cost at scale (10,000 files, one per Service): a watch event naming a manifest file rereads that file
+// only; only the keys of files that changed are merged again; the poll stats every file (in parallel) but
+// parses nothing unchanged, and waits at least 4 times its own duration before the next poll, so that on a
+// slow machine it cannot take the process over. (Before: every poll stat'ed each file twice, one at a time,
+// and merged and compared every object of the directory; a one-file change took 16-50 s to reach the
+// kernel at 1,000-5,000 Services in the sandbox.)
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { MANIFEST_LIMITS, MANIFEST_RE, parseManifestText, readBounded, type Entry } from './manifest-parse.js';
+import type { Logger, Source, SourceEvents } from './types.js';
+
+export { canonicalJson, parseManifestText, MANIFEST_LIMITS, type ParsedFile } from './manifest-parse.js';
 
 export interface ManifestSourceOptions {
   dir: string;
   nodeName: string;
   log: Logger;
-  /** Poll interval in ms (default 1000); the poll catches what fs.watch misses. */
+  /** Least interval between polls in ms (default 1000); the poll catches what fs.watch misses. */
   pollMs?: number;
   /** Delay between an fs.watch notification and the rescan, to let writers finish (default 50 ms). */
   debounceMs?: number;
 }
 
-interface Entry {
-  kind: Kind;
-  key: string;
-  obj: KubeObject;
-  /** Canonical JSON of the object as read: equal text = unchanged. */
-  canon: string;
-  file: string;
-}
-
-export interface ParsedFile {
-  entries: Entry[];
-  /** A parse failure: the whole file is rejected. */
-  error?: Error;
-  /** Problems with single objects (skipped); the rest of the file is used. */
-  warnings: string[];
-}
-
-
-/**
- * Bounds on what is read: a file larger than this is refused unread (a YAML parse holds many times the
- * text in memory; split large sets into several files); an object whose JSON is larger than this is
- * skipped (the API server refuses objects over 1.5 MiB, etcd's request limit).
- */
-export const MANIFEST_LIMITS = { fileBytes: 16 << 20, objectBytes: 3 << 20 };
-const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1' };
-const MANIFEST_RE = /\.(ya?ml|json)$/i;
-
-/** JSON with object keys sorted, so that two equal objects give equal text whatever their key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const sorted: Record<string, unknown> = {};
-      for (const k of Object.keys(v as Record<string, unknown>).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-      return sorted;
-    }
-    return v;
-  });
-}
-
-function lineCol(text: string, offset: number): { line: number; col: number } {
-  let line = 1, last = -1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; last = i; }
-  return { line, col: offset - last };
-}
-
-/** Parses one file's text into the objects this source keeps. Pure: exported for tests. Never throws. */
-export function parseManifestText(text: string, file: string, nodeName: string): ParsedFile {
-  try {
-    return parse(text, file, nodeName);
-  } catch (err) {
-    // What the parsers and serialisers throw on pathological input (nesting deep enough to exhaust the
-    // stack): this file is refused, the others are still read.
-    return { entries: [], warnings: [], error: new Error(`${file}: cannot be read: ${(err as Error).message}`) };
-  }
-}
-
-function parse(text: string, file: string, nodeName: string): ParsedFile {
-  const docs: unknown[] = [];
-  if (/\.json$/i.test(file)) {
-    try {
-      if (text.trim() !== '') docs.push(JSON.parse(text));
-    } catch (err) {
-      const msg = (err as Error).message;
-      const m = /position (\d+)/.exec(msg);
-      const where = m ? lineCol(text, Number(m[1])) : undefined;
-      return { entries: [], warnings: [], error: new Error(`${file}${where ? `:${where.line}:${where.col}` : ''}: invalid JSON: ${msg}`) };
-    }
-  } else {
-    const parsed = parseAllDocuments(text);
-    const all = Array.isArray(parsed) ? parsed : [];
-    for (const doc of all) {
-      const e = doc.errors[0];
-      if (e) {
-        const pos = e.linePos?.[0];
-        const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        return { entries: [], warnings: [], error: new Error(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${first}`) };
-      }
-      try {
-        // toJS refuses alias bombs (more than maxAliasCount expansions) by throwing.
-        docs.push(doc.toJS());
-      } catch (err) {
-        return { entries: [], warnings: [], error: new Error(`${file}: invalid YAML: ${(err as Error).message}`) };
-      }
-    }
-  }
-  const entries: Entry[] = [];
-  const warnings: string[] = [];
-  const visit = (o: unknown, where: string, inherited?: { kind?: string; apiVersion?: string }): void => {
-    if (o === null || o === undefined) return; // an empty document
-    if (typeof o !== 'object' || Array.isArray(o)) { warnings.push(`${where}: not an object`); return; }
-    const obj = o as Record<string, unknown>;
-    const kind = typeof obj.kind === 'string' ? obj.kind : inherited?.kind;
-    const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : inherited?.apiVersion;
-    if (kind === undefined) { warnings.push(`${where}: no kind`); return; }
-    if ((kind === 'List' || kind.endsWith('List')) && Array.isArray(obj.items)) {
-      const itemKind = kind === 'List' ? undefined : kind.slice(0, -'List'.length);
-      obj.items.forEach((item, i) => visit(item, `${where} item ${i}`, itemKind ? { kind: itemKind, ...(apiVersion ? { apiVersion } : {}) } : undefined));
-      return;
-    }
-    if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') return;
-    if (apiVersion !== API_VERSION[kind]) return; // e.g. discovery.k8s.io/v1beta1
-    const meta = obj.metadata as Record<string, unknown> | undefined;
-    if (!meta || typeof meta !== 'object' || typeof meta.name !== 'string' || meta.name === '') {
-      warnings.push(`${where}: ${kind} without metadata.name`);
-      return;
-    }
-    if (kind === 'Node' && meta.name !== nodeName) return;
-    const raw = { ...obj, kind, apiVersion, metadata: { ...meta } } as Record<string, unknown> & { metadata: Record<string, unknown> };
-    if (kind === 'Node') delete raw.metadata.namespace;
-    else if (raw.metadata.namespace !== undefined && raw.metadata.namespace !== null && typeof raw.metadata.namespace !== 'string') {
-      warnings.push(`${where}: ${kind} ${meta.name}: metadata.namespace must be a string, not ${JSON.stringify(raw.metadata.namespace)}; skipped`);
-      return;
-    } else if (typeof raw.metadata.namespace !== 'string' || raw.metadata.namespace === '') raw.metadata.namespace = 'default';
-    const canon = canonicalJson(raw);
-    const label = `${where}: ${kind} ${raw.metadata.namespace === undefined ? '' : `${String(raw.metadata.namespace)}/`}${meta.name}`;
-    if (canon.length > MANIFEST_LIMITS.objectBytes) {
-      warnings.push(`${label}: ${canon.length} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
-      return;
-    }
-    // The object goes to the model as read (plain JSON, timestamps as text), not through client-node's
-    // ObjectSerializer: the model reads both shapes and checks every field it uses, and loading the
-    // serialiser's ~230 generated model files cost 28 MB of RSS and most of a manifests agent's start.
-    const typed = raw as unknown as KubeObject;
-    const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
-    entries.push({ kind, key, obj: typed, canon, file });
-  };
-  docs.forEach((d, i) => visit(d, `${file} document ${i + 1}`));
-  return { entries, warnings };
-}
-
-/** The file's text, or undefined when it holds more than `limit` bytes (never reading more than limit + 1). */
-async function readBounded(path: string, limit: number): Promise<string | undefined> {
-  const fh = await open(path, 'r');
-  try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
-      total += bytesRead;
-      if (total > limit) return undefined;
-    }
-    return Buffer.concat(chunks, total).toString('utf8');
-  } finally {
-    await fh.close();
-  }
-}
-
 interface FileState {
   sig: string;
-  entries: Entry[];
+  entries: Map<string, Entry>;
+}
+
+/** How many stats or reads are in flight at once. */
+const PARALLEL = 32;
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** A watch event's file name worth a targeted reread: a manifest, with no part hidden (".x"). */
+function targetOf(dir: string, filename: string | Buffer | null): string | undefined {
+  if (typeof filename !== 'string' || filename === '' || !MANIFEST_RE.test(filename)) return undefined;
+  if (filename.split(sep).some((part) => part.startsWith('.') || part === '')) return undefined;
+  return join(dir, filename);
 }
 
 export function manifestSource(options: ManifestSourceOptions): Source {
@@ -192,117 +74,169 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   let stopped = false;
   let syncedSent = false;
   const files = new Map<string, FileState>();
-  let emitted = new Map<string, Entry>();
+  /** Per object key, the files holding it (the greatest path wins). */
+  const holders = new Map<string, Set<string>>();
+  const emitted = new Map<string, Entry>();
   let watcher: FSWatcher | undefined;
   let pollTimer: NodeJS.Timeout | undefined;
   let debounceTimer: NodeJS.Timeout | undefined;
   let scanning: Promise<void> | undefined;
-  let rescan = false;
+  /** What the next scan covers: the whole directory, or only these paths (from watch events). */
+  let wantFull = false;
+  const wantPaths = new Set<string>();
   let lastDirError = '';
+  let lastFullMs = 0;
 
   async function walk(d: string, out: string[]): Promise<void> {
-    const names = await readdir(d);
-    for (const name of names.sort()) {
-      if (name.startsWith('.')) continue;
-      const p = join(d, name);
-      let st;
-      try { st = await stat(p); } catch { continue; } // vanished, or a dangling symlink
-      if (st.isDirectory()) await walk(p, out);
-      else if (st.isFile() && MANIFEST_RE.test(name)) out.push(p);
+    const names = await readdir(d, { withFileTypes: true });
+    names.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const ent of names) {
+      if (ent.name.startsWith('.')) continue;
+      const p = join(d, ent.name);
+      let isDir = ent.isDirectory();
+      let isFile = ent.isFile();
+      if (ent.isSymbolicLink()) {
+        try {
+          const st = await stat(p);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch { continue; } // a dangling symlink
+      }
+      if (isDir) await walk(p, out);
+      else if (isFile && MANIFEST_RE.test(ent.name)) out.push(p);
     }
   }
 
-  async function scanOnce(): Promise<void> {
-    let paths: string[] = [];
+  /** Sets a file's entries (undefined: the file is gone) and notes the keys whose winner may change. */
+  function setFile(p: string, state: FileState | undefined, changed: string[]): void {
+    const old = files.get(p);
+    if (old) for (const key of old.entries.keys()) { changed.push(key); holders.get(key)?.delete(p); }
+    if (!state) { files.delete(p); return; }
+    files.set(p, state);
+    for (const key of state.entries.keys()) {
+      changed.push(key);
+      let h = holders.get(key);
+      if (!h) holders.set(key, (h = new Set()));
+      h.add(p);
+    }
+  }
+
+  /** Stat, and when its signature moved, read and parse one file; the keys it touched go to `changed`. */
+  async function refresh(p: string, changed: string[]): Promise<void> {
+    let sig: string;
     try {
-      await walk(dir, paths);
-    } catch (err) {
-      const msg = `cannot read manifests directory ${dir}: ${(err as Error).message}`;
-      if (msg !== lastDirError) {
-        lastDirError = msg;
-        log.warn({ dir }, msg);
-        events?.error('manifests', new Error(msg));
-      }
+      const st = await stat(p);
+      if (!st.isFile()) { setFile(p, undefined, changed); return; }
+      sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
+    } catch {
+      setFile(p, undefined, changed);
       return;
     }
-    lastDirError = '';
-    ensureWatcher();
-    const seen = new Set(paths);
-    for (const p of [...files.keys()]) if (!seen.has(p)) files.delete(p);
-    for (const p of paths) {
-      let sig: string;
-      try {
-        const st = await stat(p);
-        sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
-      } catch {
-        files.delete(p);
-        continue;
-      }
-      const old = files.get(p);
-      if (old && old.sig === sig) continue;
-      let text: string | undefined;
-      const rel = relative(dir, p) || p;
-      try {
-        text = await readBounded(p, MANIFEST_LIMITS.fileBytes);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { files.delete(p); continue; }
-        events?.error('manifests', new Error(`${p}: ${(err as Error).message}`));
-        continue; // keep what it had; retried on the next change
-      }
-      if (text === undefined) {
-        const msg = `${rel}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
-        log.warn({ file: p }, msg);
-        events?.error('manifests', new Error(msg));
-        files.set(p, { sig, entries: old?.entries ?? [] });
-        continue;
-      }
-      const parsed = parseManifestText(text, rel, nodeName);
-      if (parsed.error) {
-        log.warn({ file: p, err: parsed.error.message }, 'manifest file does not parse; keeping its previous objects');
-        events?.error('manifests', parsed.error);
-        files.set(p, { sig, entries: old?.entries ?? [] });
-        continue;
-      }
-      for (const w of parsed.warnings) {
-        log.warn({ file: p }, w);
-        events?.error('manifests', new Error(w));
-      }
-      files.set(p, { sig, entries: parsed.entries });
+    const old = files.get(p);
+    if (old && old.sig === sig) return;
+    const rel = relative(dir, p) || p;
+    let text: string | undefined;
+    try {
+      text = await readBounded(p, MANIFEST_LIMITS.fileBytes);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { setFile(p, undefined, changed); return; }
+      events?.error('manifests', new Error(`${p}: ${(err as Error).message}`));
+      return; // keep what it had; retried on the next change
     }
-    // Merge (later paths win) and emit the differences.
-    const next = new Map<string, Entry>();
-    for (const p of [...files.keys()].sort()) {
-      for (const e of files.get(p)!.entries) {
-        const prev = next.get(e.key);
-        if (prev && prev.file !== e.file) log.warn({ key: e.key, files: [prev.file, e.file] }, 'object defined in two files; the later one wins');
-        next.set(e.key, e);
+    const keep = (): void => setFile(p, { sig, entries: old?.entries ?? new Map() }, changed);
+    if (text === undefined) {
+      const msg = `${rel}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
+      log.warn({ file: p }, msg);
+      events?.error('manifests', new Error(msg));
+      keep();
+      return;
+    }
+    const parsed = parseManifestText(text, rel, nodeName);
+    if (parsed.error) {
+      log.warn({ file: p, err: parsed.error.message }, 'manifest file does not parse; keeping its previous objects');
+      events?.error('manifests', parsed.error);
+      keep();
+      return;
+    }
+    for (const w of parsed.warnings) {
+      log.warn({ file: p }, w);
+      events?.error('manifests', new Error(w));
+    }
+    // Within one file, too, the later object of a key wins.
+    setFile(p, { sig, entries: new Map(parsed.entries.map((e) => [e.key, e])) }, changed);
+  }
+
+  async function scanOnce(full: boolean, paths: string[]): Promise<void> {
+    // Keys whose winner may have changed, per file, so that events go out in path order and, within a
+    // file, in document order, however the parallel reads finish.
+    const gone: string[] = [];
+    const perFile = new Map<string, string[]>();
+    const touch = (p: string): string[] => { const k: string[] = []; perFile.set(p, k); return k; };
+    if (full) {
+      const t0 = performance.now();
+      const found: string[] = [];
+      try {
+        await walk(dir, found);
+      } catch (err) {
+        const msg = `cannot read manifests directory ${dir}: ${(err as Error).message}`;
+        if (msg !== lastDirError) {
+          lastDirError = msg;
+          log.warn({ dir }, msg);
+          events?.error('manifests', new Error(msg));
+        }
+        return;
       }
+      lastDirError = '';
+      ensureWatcher();
+      const seen = new Set(found);
+      for (const p of [...files.keys()]) if (!seen.has(p)) setFile(p, undefined, gone);
+      await mapLimit(found, PARALLEL, (p) => refresh(p, touch(p)));
+      lastFullMs = performance.now() - t0;
+    } else {
+      await mapLimit(paths.sort(), PARALLEL, (p) => refresh(p, touch(p)));
     }
     if (!events || stopped) return;
     const ev = events;
-    for (const [key, e] of emitted) if (!next.has(key)) ev.remove(e.kind, e.obj);
-    for (const [key, e] of next) {
+    const changed = new Set(gone);
+    for (const keys of perFile.values()) for (const k of keys) changed.add(k);
+    for (const key of changed) {
+      const h = holders.get(key);
+      let winner: Entry | undefined;
+      if (h && h.size > 0) {
+        const last = [...h].sort().pop()!;
+        winner = files.get(last)!.entries.get(key);
+        if (h.size > 1) log.warn({ key, files: [...h].sort().map((p) => relative(dir, p) || p) }, 'object defined in two files; the later one wins');
+      } else holders.delete(key);
       const prev = emitted.get(key);
-      if (!prev || prev.canon !== e.canon) ev.upsert(e.kind, e.obj);
+      if (!winner) {
+        if (prev) { emitted.delete(key); ev.remove(prev.kind, prev.obj); }
+      } else if (!prev || prev.canon !== winner.canon) {
+        emitted.set(key, winner);
+        ev.upsert(winner.kind, winner.obj);
+      } else emitted.set(key, winner);
     }
-    emitted = next;
-    if (!syncedSent) {
+    if (full && !syncedSent) {
       syncedSent = true;
-      log.info({ dir, files: files.size, objects: next.size }, 'manifests read');
+      log.info({ dir, files: files.size, objects: emitted.size }, 'manifests read');
       ev.synced();
     }
   }
 
-  /** Runs scans one at a time; a request during a scan runs one more afterwards. */
-  function scan(): Promise<void> {
+  /** Runs scans one at a time; what is asked during a scan runs next (a full scan covers any path). */
+  function scan(full: boolean, paths: readonly string[] = []): Promise<void> {
     if (stopped) return Promise.resolve();
-    if (scanning) { rescan = true; return scanning; }
+    if (full) wantFull = true;
+    else for (const p of paths) wantPaths.add(p);
+    if (scanning) return scanning;
     scanning = (async () => {
       try {
-        do {
-          rescan = false;
-          await scanOnce();
-        } while (rescan && !stopped);
+        while ((wantFull || wantPaths.size > 0) && !stopped) {
+          const f = wantFull;
+          const paths = f ? [] : [...wantPaths];
+          wantFull = false;
+          wantPaths.clear();
+          await scanOnce(f, paths);
+        }
       } catch (err) {
         log.error({ err: (err as Error).message }, 'manifest scan failed');
         events?.error('manifests', err as Error);
@@ -315,9 +249,21 @@ export function manifestSource(options: ManifestSourceOptions): Source {
 
   function ensureWatcher(): void {
     if (watcher || stopped) return;
-    const onChange = (): void => {
+    const pending = new Set<string>();
+    let pendingFull = false;
+    const onChange = (_event: string, filename: string | Buffer | null): void => {
+      const target = targetOf(dir, filename);
+      if (target) pending.add(target);
+      else pendingFull = true; // a directory, a ConfigMap's ..data swap, or no name given
       if (debounceTimer) clearTimeout(debounceTimer);
-      debounceTimer = setTimeout(() => { debounceTimer = undefined; void scan(); }, debounceMs);
+      debounceTimer = setTimeout(() => {
+        debounceTimer = undefined;
+        const full = pendingFull;
+        const paths = [...pending];
+        pendingFull = false;
+        pending.clear();
+        void scan(full, paths);
+      }, debounceMs);
     };
     try {
       watcher = fsWatch(dir, { recursive: true, persistent: false }, onChange);
@@ -337,14 +283,14 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     async start(ev: SourceEvents) {
       if (events) throw new Error('manifest source already started');
       events = ev;
-      await scan();
+      await scan(true);
       const tick = (): void => {
         if (stopped) return;
-        void scan().finally(() => {
-          if (!stopped) pollTimer = setTimeout(tick, pollMs);
+        void scan(true).finally(() => {
+          if (!stopped) pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs));
         });
       };
-      pollTimer = setTimeout(tick, pollMs);
+      pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs));
     },
     async stop() {
       stopped = true;

@@ -220,3 +220,30 @@ test('directory: fs.watch notices a change long before the poll would', async (t
   await sleep(100);
   assert.deepEqual(rec.take(), [], 'nothing after stop');
 });
+
+test('directory: the same object in two files (the later path wins, the earlier one shows again when the later goes); a rename seen by fs.watch is no change', async (t) => {
+  const dir = tempDir(t);
+  const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;
+  writeFileSync(join(dir, 'a.yaml'), svc('x', '10.96.0.1'));
+  writeFileSync(join(dir, 'b.yaml'), svc('x', '10.96.0.2') + '---\n' + svc('y', '10.96.0.3'));
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 20 });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Service default/x', 'upsert Service default/y', 'synced']);
+  assert.equal((rec.objects.get('Service/default/x') as any).spec.clusterIP, '10.96.0.2', 'b.yaml, the later path, wins');
+  rmSync(join(dir, 'b.yaml'));
+  await waitFor('b.yaml gone', () => rec.events.length >= 2, 2000);
+  await sleep(150);
+  assert.deepEqual(rec.take().sort(), ['remove Service default/y', 'upsert Service default/x']);
+  assert.equal((rec.objects.get('Service/default/x') as any).spec.clusterIP, '10.96.0.1', 'a.yaml holds x again');
+  // A rename: both names come in one watch window and are read together.
+  renameSync(join(dir, 'a.yaml'), join(dir, 'c.yaml'));
+  await sleep(400);
+  assert.deepEqual(rec.take(), []);
+  // And the renamed file is the one read now: editing it is seen.
+  writeFileSync(join(dir, 'c.yaml'), svc('x', '10.96.0.9'));
+  await waitFor('c.yaml edited', () => rec.events.length >= 1, 2000);
+  assert.deepEqual(rec.take(), ['upsert Service default/x']);
+  assert.equal((rec.objects.get('Service/default/x') as any).spec.clusterIP, '10.96.0.9');
+});

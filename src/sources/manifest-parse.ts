@@ -1,0 +1,155 @@
+// Reading manifest files: one file's text into the Services, EndpointSlices and Node it holds (pure,
+// never throws), and a bounded read. The source that watches the directory is manifests.ts.
+import { open } from 'node:fs/promises';
+import { parseAllDocuments } from 'yaml';
+import type { Kind, KubeObject } from './types.js';
+
+export interface Entry {
+  kind: Kind;
+  key: string;
+  obj: KubeObject;
+  /** Canonical JSON of the object as read: equal text = unchanged. */
+  canon: string;
+  file: string;
+}
+
+export interface ParsedFile {
+  entries: Entry[];
+  /** A parse failure: the whole file is rejected. */
+  error?: Error;
+  /** Problems with single objects (skipped); the rest of the file is used. */
+  warnings: string[];
+}
+
+
+/**
+ * Bounds on what is read: a file larger than this is refused unread (a YAML parse holds many times the
+ * text in memory; split large sets into several files); an object whose JSON is larger than this is
+ * skipped (the API server refuses objects over 1.5 MiB, etcd's request limit).
+ */
+export const MANIFEST_LIMITS = { fileBytes: 16 << 20, objectBytes: 3 << 20 };
+const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1' };
+export const MANIFEST_RE = /\.(ya?ml|json)$/i;
+
+/** JSON with object keys sorted, so that two equal objects give equal text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>).sort()) sorted[k] = (v as Record<string, unknown>)[k];
+      return sorted;
+    }
+    return v;
+  });
+}
+
+function lineCol(text: string, offset: number): { line: number; col: number } {
+  let line = 1, last = -1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; last = i; }
+  return { line, col: offset - last };
+}
+
+/** Parses one file's text into the objects this source keeps. Pure: exported for tests. Never throws. */
+export function parseManifestText(text: string, file: string, nodeName: string): ParsedFile {
+  try {
+    return parse(text, file, nodeName);
+  } catch (err) {
+    // What the parsers and serialisers throw on pathological input (nesting deep enough to exhaust the
+    // stack): this file is refused, the others are still read.
+    return { entries: [], warnings: [], error: new Error(`${file}: cannot be read: ${(err as Error).message}`) };
+  }
+}
+
+function parse(text: string, file: string, nodeName: string): ParsedFile {
+  const docs: unknown[] = [];
+  if (/\.json$/i.test(file)) {
+    try {
+      if (text.trim() !== '') docs.push(JSON.parse(text));
+    } catch (err) {
+      const msg = (err as Error).message;
+      const m = /position (\d+)/.exec(msg);
+      const where = m ? lineCol(text, Number(m[1])) : undefined;
+      return { entries: [], warnings: [], error: new Error(`${file}${where ? `:${where.line}:${where.col}` : ''}: invalid JSON: ${msg}`) };
+    }
+  } else {
+    const parsed = parseAllDocuments(text);
+    const all = Array.isArray(parsed) ? parsed : [];
+    for (const doc of all) {
+      const e = doc.errors[0];
+      if (e) {
+        const pos = e.linePos?.[0];
+        const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return { entries: [], warnings: [], error: new Error(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: invalid YAML: ${first}`) };
+      }
+      try {
+        // toJS refuses alias bombs (more than maxAliasCount expansions) by throwing.
+        docs.push(doc.toJS());
+      } catch (err) {
+        return { entries: [], warnings: [], error: new Error(`${file}: invalid YAML: ${(err as Error).message}`) };
+      }
+    }
+  }
+  const entries: Entry[] = [];
+  const warnings: string[] = [];
+  const visit = (o: unknown, where: string, inherited?: { kind?: string; apiVersion?: string }): void => {
+    if (o === null || o === undefined) return; // an empty document
+    if (typeof o !== 'object' || Array.isArray(o)) { warnings.push(`${where}: not an object`); return; }
+    const obj = o as Record<string, unknown>;
+    const kind = typeof obj.kind === 'string' ? obj.kind : inherited?.kind;
+    const apiVersion = typeof obj.apiVersion === 'string' ? obj.apiVersion : inherited?.apiVersion;
+    if (kind === undefined) { warnings.push(`${where}: no kind`); return; }
+    if ((kind === 'List' || kind.endsWith('List')) && Array.isArray(obj.items)) {
+      const itemKind = kind === 'List' ? undefined : kind.slice(0, -'List'.length);
+      obj.items.forEach((item, i) => visit(item, `${where} item ${i}`, itemKind ? { kind: itemKind, ...(apiVersion ? { apiVersion } : {}) } : undefined));
+      return;
+    }
+    if (kind !== 'Service' && kind !== 'EndpointSlice' && kind !== 'Node') return;
+    if (apiVersion !== API_VERSION[kind]) return; // e.g. discovery.k8s.io/v1beta1
+    const meta = obj.metadata as Record<string, unknown> | undefined;
+    if (!meta || typeof meta !== 'object' || typeof meta.name !== 'string' || meta.name === '') {
+      warnings.push(`${where}: ${kind} without metadata.name`);
+      return;
+    }
+    if (kind === 'Node' && meta.name !== nodeName) return;
+    const raw = { ...obj, kind, apiVersion, metadata: { ...meta } } as Record<string, unknown> & { metadata: Record<string, unknown> };
+    if (kind === 'Node') delete raw.metadata.namespace;
+    else if (raw.metadata.namespace !== undefined && raw.metadata.namespace !== null && typeof raw.metadata.namespace !== 'string') {
+      warnings.push(`${where}: ${kind} ${meta.name}: metadata.namespace must be a string, not ${JSON.stringify(raw.metadata.namespace)}; skipped`);
+      return;
+    } else if (typeof raw.metadata.namespace !== 'string' || raw.metadata.namespace === '') raw.metadata.namespace = 'default';
+    const canon = canonicalJson(raw);
+    const label = `${where}: ${kind} ${raw.metadata.namespace === undefined ? '' : `${String(raw.metadata.namespace)}/`}${meta.name}`;
+    if (canon.length > MANIFEST_LIMITS.objectBytes) {
+      warnings.push(`${label}: ${canon.length} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
+      return;
+    }
+    // The object goes to the model as read (plain JSON, timestamps as text), not through client-node's
+    // ObjectSerializer: the model reads both shapes and checks every field it uses, and loading the
+    // serialiser's ~230 generated model files cost 28 MB of RSS and most of a manifests agent's start.
+    const typed = raw as unknown as KubeObject;
+    const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
+    entries.push({ kind, key, obj: typed, canon, file });
+  };
+  docs.forEach((d, i) => visit(d, `${file} document ${i + 1}`));
+  return { entries, warnings };
+}
+
+/** The file's text, or undefined when it holds more than `limit` bytes (never reading more than limit + 1). */
+export async function readBounded(path: string, limit: number): Promise<string | undefined> {
+  const fh = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(buf.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > limit) return undefined;
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}

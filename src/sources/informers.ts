@@ -32,6 +32,9 @@
 //   delivered delays the next one with the same backoff, so a server that keeps closing watches at once
 //   cannot make this spin.
 // - Lists are paginated (limit/continue); a continue token that expired (410) restarts the list.
+// - Response sizes are bounded (response-limit.ts): a list page over limits.listPageBytes is listed again
+//   with half the page size; a watch over limits.watchEventBytes between two events is cut off and ends
+//   as a 410 (resuming would replay the same event), so the kind is listed again.
 // - client-node refuses a plain http:// server unless the kubeconfig's cluster has insecure-skip-tls-verify.
 // - Watch events arrive as plain JSON while lists come back as the generated model classes; watch objects are
 //   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
@@ -43,6 +46,7 @@ import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
 import { objectKey } from './types.js';
 import { backoffDelay } from './backoff.js';
+import { formatBytes, limitedKubeConfig, newGauge, type ByteGauge } from './response-limit.js';
 
 export interface InformerSourceOptions {
   kubeConfig: KubeConfig;
@@ -52,8 +56,13 @@ export interface InformerSourceOptions {
   backoff?: { initialMs?: number; maxMs?: number; random?: () => number };
   /** Watch timeoutSeconds sent to the server: a random value in [min, max] (default 300–600 s, as client-go). */
   watchTimeoutSeconds?: { min: number; max: number };
-  /** Page size of lists (default 500). */
+  /** Page size of lists (default 500); halved while a page is over limits.listPageBytes. */
   pageSize?: number;
+  /**
+   * What one list response (a page) and one watch event may hold (response-limit.ts). Defaults 64 MiB
+   * and 16 MiB: the API server refuses objects over 1.5 MiB, so a real page of 500 is far smaller.
+   */
+  limits?: { listPageBytes?: number; watchEventBytes?: number };
   /**
    * A watch that delivers nothing (no event, no bookmark) for this long is taken as stuck and restarted
    * from its last resourceVersion. Default: twice the watch's timeoutSeconds.
@@ -127,12 +136,24 @@ export function informerSource(options: InformerSourceOptions): Source {
   /** What was emitted: key → resourceVersion. */
   const emitted = new Map<string, string>();
 
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const discovery = kubeConfig.makeApiClient(DiscoveryV1Api);
+  const listPageBytes = options.limits?.listPageBytes ?? 64 << 20;
+  const watchEventBytes = options.limits?.watchEventBytes ?? 16 << 20;
 
-  /** Lists every page; restarts from the first page when a continue token expired. */
+  /** API clients of one kind's lists, whose responses are counted into one gauge (one page at a time). */
+  function listClients(kind: Kind): { core: CoreV1Api; discovery: DiscoveryV1Api; gauge: ByteGauge } {
+    const gauge = newGauge();
+    const kc = limitedKubeConfig(kubeConfig, listPageBytes, `a ${kind} list response is`, gauge);
+    return { core: kc.makeApiClient(CoreV1Api), discovery: kc.makeApiClient(DiscoveryV1Api), gauge };
+  }
+
+  /**
+   * Lists every page; restarts from the first page when a continue token expired, and with half the
+   * page size when a page was over the limit (down to one object, which then fails the list).
+   */
   async function listAll<T extends KubernetesObject>(
-    page: (cont: string | undefined) => Promise<KubernetesListObject<T>>,
+    kind: Kind,
+    state: { gauge: ByteGauge; pageSize: number },
+    page: (cont: string | undefined, limit: number) => Promise<KubernetesListObject<T>>,
   ): Promise<KubernetesListObject<T>> {
     for (let attempt = 0; ; attempt++) {
       let cont: string | undefined;
@@ -140,12 +161,23 @@ export function informerSource(options: InformerSourceOptions): Source {
       const items: T[] = [];
       try {
         do {
-          const list = await page(cont);
+          state.gauge.over = false;
+          const list = await page(cont, state.pageSize);
           first ??= list;
           items.push(...list.items);
           cont = list.metadata?._continue || undefined;
         } while (cont);
       } catch (err) {
+        if (state.gauge.over) {
+          if (state.pageSize > 1) {
+            const was = state.pageSize;
+            state.pageSize = Math.max(1, Math.floor(was / 2));
+            log.warn({ kind, pageSize: state.pageSize, limit: formatBytes(listPageBytes) }, `a ${kind} list page of ${was} objects was larger than ${formatBytes(listPageBytes)}; listing again with pages of ${state.pageSize}`);
+            attempt = -1;
+            continue;
+          }
+          throw new Error(`${kind} list: one object is larger than ${formatBytes(listPageBytes)} (the limit of a list response); not read`);
+        }
         const code = (err as { code?: number }).code;
         if (code === 410 && cont !== undefined && attempt < 3) continue; // the snapshot expired mid-list
         throw err;
@@ -192,7 +224,18 @@ export function informerSource(options: InformerSourceOptions): Source {
           ...(ch.fieldSelector ? { fieldSelector: ch.fieldSelector } : {}),
         };
         log.debug({ kind: ch.kind, resourceVersion: queryParams.resourceVersion }, 'watch');
-        const stall = guardStall(ch.kind, String(queryParams.resourceVersion ?? ''), options.stalledWatchMs ?? 2 * timeoutSeconds * 1000, done);
+        // A watch cut off for size would replay the same event when resumed from its resourceVersion, for
+        // as long as the API server's watch cache holds it: it ends as a 410 instead, so ListWatch lists
+        // again (the list then shows the object's present state, or refuses it, naming the limit).
+        const sized: DoneCallback = (err) => {
+          if (!stall.overLimit()) { done(err); return; }
+          const message = (err as Error | undefined)?.message ?? `a ${ch.kind} watch event is larger than ${formatBytes(watchEventBytes)}`;
+          log.warn({ kind: ch.kind, limit: formatBytes(watchEventBytes) }, `${message}; listing again`);
+          events?.error(ch.kind, new Error(message));
+          callback('ERROR', { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message }, undefined);
+          done(null);
+        };
+        const stall = guardStall(ch.kind, String(queryParams.resourceVersion ?? ''), options.stalledWatchMs ?? 2 * timeoutSeconds * 1000, sized);
         const request = new Watch(stall.kubeConfig).watch(path, params, (phase, obj, raw) => {
           stall.alive();
           if (phase !== 'ERROR') {
@@ -241,10 +284,13 @@ export function informerSource(options: InformerSourceOptions): Source {
       ours.abort();
     };
     let timer = setTimeout(fire, ms);
+    // Bytes since the last event or bookmark: alive() resets them.
+    const gauge = newGauge();
+    const limited = limitedKubeConfig(kubeConfig, watchEventBytes, `a ${kind} watch event is`, gauge);
     const config = {
       getCurrentCluster: () => kubeConfig.getCurrentCluster(),
       async applyToFetchOptions(opts: object) {
-        const init = (await kubeConfig.applyToFetchOptions(opts)) as { signal?: AbortSignal };
+        const init = (await limited.applyToFetchOptions(opts)) as { signal?: AbortSignal };
         // Watch sets init.signal to its own controller's signal: ours is added to it.
         let signal: AbortSignal | undefined;
         Object.defineProperty(init, 'signal', {
@@ -258,7 +304,9 @@ export function informerSource(options: InformerSourceOptions): Source {
     };
     return {
       kubeConfig: config as unknown as KubeConfig,
+      overLimit: () => gauge.over,
       alive() {
+        gauge.bytes = 0;
         if (ended) return;
         clearTimeout(timer);
         timer = setTimeout(fire, ms);
@@ -337,14 +385,17 @@ export function informerSource(options: InformerSourceOptions): Source {
       if (events) throw new Error('informer source already started');
       events = ev;
       const nodeField = `metadata.name=${nodeName}`;
+      const services = { ...listClients('Service'), pageSize };
+      const slices = { ...listClients('EndpointSlice'), pageSize };
+      const nodes = { ...listClients('Node'), pageSize };
       addChannel('Service', '/api/v1/services',
-        () => listAll((cont) => core.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit: pageSize, _continue: cont })),
+        () => listAll('Service', services, (cont, limit) => services.core.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit, _continue: cont })),
         SERVICE_LABEL_SELECTOR, undefined);
       addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices',
-        () => listAll((cont) => discovery.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit: pageSize, _continue: cont })),
+        () => listAll('EndpointSlice', slices, (cont, limit) => slices.discovery.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit, _continue: cont })),
         ENDPOINTSLICE_LABEL_SELECTOR, undefined);
       addChannel('Node', '/api/v1/nodes',
-        () => listAll((cont) => core.listNode({ fieldSelector: nodeField, limit: pageSize, _continue: cont })),
+        () => listAll('Node', nodes, (cont, limit) => nodes.core.listNode({ fieldSelector: nodeField, limit, _continue: cont })),
         undefined, nodeField);
       log.info({ server, nodeName }, 'starting informers');
       for (const ch of channels) ch.informer.start().catch((err: unknown) => onError(ch, err));

@@ -130,3 +130,32 @@ test('a quiet watch that gets bookmarks is not taken as stuck', async (t) => {
   assert.equal(server.requests.filter((r) => r.watch).length, watches, 'no new watch request');
   assert.deepEqual(rec.errors, []);
 });
+
+test('size limits: a list page over the limit is listed again in smaller pages; a watch event over it is cut off with an error naming the kind, and the watch goes on once the object is gone', async (t) => {
+  const server = await serverWith(t);
+  // 40 Services of about 8 KiB each (an annotation): 320 KiB in all, over a 128 KiB page limit.
+  const padded = (name: string, ip: string, bytes: number) => ({ ...svc(name, ip), metadata: { name, namespace: 'default', annotations: { pad: 'p'.repeat(bytes) } } });
+  for (let i = 0; i < 40; i++) server.create(padded(`s${i}`, `10.0.1.${i}`, 8 << 10));
+  const warnings: string[] = [];
+  const log = { ...silentLogger, warn: (_o: object, m: string) => { warnings.push(m); } };
+  const src = informerSource({ kubeConfig: server.kubeConfig(), nodeName: 'n1', log, backoff: { initialMs: 20, maxMs: 100 }, limits: { listPageBytes: 128 << 10, watchEventBytes: 64 << 10 } });
+  t.after(() => src.stop());
+  const rec = new Recorder();
+  await src.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1, 10_000);
+  assert.equal(rec.events.filter((e) => e.startsWith('upsert Service')).length, 41, 'every Service listed (a and s0..s39)');
+  assert.deepEqual(rec.errors, []);
+  const halvings = warnings.filter((w) => /^a Service list page of \d+ objects was larger than 128 KiB; listing again with pages of \d+$/.test(w));
+  assert.ok(halvings.length >= 3, `pages halved from 500 until under 128 KiB: ${warnings.join(' | ')}`);
+  // A Service of 150 KiB arrives by watch: over the 64 KiB event limit; the relist that follows the
+  // failed watch cannot hold it either (a page of one object over 128 KiB).
+  rec.events = [];
+  server.create(padded('huge', '10.0.2.1', 150 << 10));
+  await waitFor('the watch event refused', () => rec.errors.some((e) => e.includes('a Service watch event is larger than 64 KiB')), 10_000);
+  await waitFor('the relist refused', () => rec.errors.some((e) => e.includes('Service list: one object is larger than 128 KiB (the limit of a list response); not read')), 10_000);
+  assert.ok(!rec.events.some((e) => e.includes(' huge ')), 'the huge Service is not passed on');
+  // Gone again: the Service watch recovers, and the next Service arrives.
+  server.delete(padded('huge', '10.0.2.1', 0));
+  server.create(svc('after', '10.0.2.2'));
+  await waitFor('the next Service after the huge one is gone', () => rec.events.some((e) => e.startsWith('upsert Service after ')), 15_000);
+});

@@ -121,7 +121,7 @@ export class IpvsBackend implements ProxyBackend {
     return finish(this.syncSteps(input));
   }
 
-  /** sync() in pieces (see loop/pacer.ts): IPVS, VIPs and ipsets; the iptables rules in one piece. */
+  /** sync() in pieces (see loop/pacer.ts): IPVS, VIPs and ipsets; the iptables rules a piece per family. */
   *syncSteps(input: BackendSyncInput): Steps<BackendSyncResult> {
     try {
       const r = yield* this.#syncOnce({ ...input, full: input.full || this.#failed });
@@ -148,8 +148,10 @@ export class IpvsBackend implements ProxyBackend {
       // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now;
       // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
+      yield 0;
       const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", alternativesBackend());
       if (n) counts['delete-chain'] = n;
+      yield 0;
       const t = removeNftTables(this.#o.log).length;
       if (t) counts['delete-nft-table'] = t;
     }
@@ -208,6 +210,9 @@ export class IpvsBackend implements ProxyBackend {
         failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
         this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
       }
+      // Each family's iptables-save/-restore runs as a child process, synchronously (0.4-2 s each in the
+      // emulated sandbox): the event loop gets a turn between them.
+      yield 0;
     }
     return { added: r.added, removed: r.removed, grown: r.grown, ipsetMs: r.ms };
   }

@@ -3,7 +3,8 @@
 // the real agent (model, sync engine, netlink, ipsets, iptables):
 //   - the agent's initial sync (from "lists received" to the kernel programmed, VIPs bound);
 //   - one endpoint added to one Service: the netlink operations it took and the time from the event
-//     to the kernel;
+//     to the kernel; then 20 more, each to another Service: p50/p99 of event to kernel, of the model +
+//     engine time of their syncs, and of the ratio of the two;
 //   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
 //   - the process' RSS now and at its peak (VmHWM);
 //   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
@@ -30,6 +31,8 @@ export interface AgentCaseOptions {
 }
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+/** Endpoint changes timed after the first, each to another Service (issue 12: p50/p99 over 20). */
+const CHANGES = 20;
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
 export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, number>> {
@@ -115,6 +118,32 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     const servers = ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false });
     ipvs.close();
     if (!servers.some((s) => s.address === podIP(i, M))) throw new Error('the added endpoint is not in the kernel');
+
+    // 20 more, each to another Service: event to kernel against the model + engine time of its sync.
+    const total: number[] = [];
+    const ratio: number[] = [];
+    const modelEngine: number[] = [];
+    for (let k = 0; k < CHANGES; k++) {
+      const j = Math.floor((N * (k + 0.5)) / CHANGES) === i ? (i + 1) % N : Math.floor((N * (k + 0.5)) / CHANGES);
+      const prev = agent.lastSync;
+      const t1 = performance.now();
+      source.upsert('EndpointSlice', slice(j, M + 1));
+      while (agent.lastSync === prev) await new Promise((r) => setImmediate(r));
+      const ms = performance.now() - t1;
+      const me = agent.lastCommitMs + agent.lastSync!.durationMs;
+      total.push(ms);
+      modelEngine.push(me);
+      ratio.push(ms / me);
+    }
+    const pct = (xs: number[], q: number) => { const a = [...xs].sort((x, y) => x - y); return a[Math.min(a.length - 1, Math.ceil(q * a.length) - 1)]!; };
+    const r2 = (x: number) => Math.round(x * 100) / 100;
+    out.changes = CHANGES;
+    out.changesP50Ms = r2(pct(total, 0.5));
+    out.changesP99Ms = r2(pct(total, 0.99));
+    out.changesModelEngineP50Ms = r2(pct(modelEngine, 0.5));
+    out.changesModelEngineP99Ms = r2(pct(modelEngine, 0.99));
+    out.changesRatioP50 = r2(pct(ratio, 0.5));
+    out.changesRatioP99 = r2(pct(ratio, 0.99));
   }
 
   // 3. A no-op periodic reconcile.

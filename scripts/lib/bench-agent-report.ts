@@ -67,6 +67,7 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ...lag('initial'),
     ['one endpoint added: operations', `${a.oneEndpointOperations} (${a.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
     ['one endpoint added: event to kernel', `${ms(a.oneEndpointMs)} (model ${a.oneEndpointModelMs} ms, engine ${a.oneEndpointSyncMs} ms)`],
+    ...(a.changes ? [[`${a.changes} more, each to another Service: event to kernel p50 / p99`, `${ms(a.changesP50Ms)} / ${ms(a.changesP99Ms)} (model + engine p50 / p99 ${a.changesModelEngineP50Ms} / ${a.changesModelEngineP99Ms} ms; ratio p50 / p99 ${a.changesRatioP50}x / ${a.changesRatioP99}x, target <= 1.5x)`] as [string, string]] : []),
     noop,
     ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${a.noopReadMs} / ${a.noopPlanMs} / ${a.noopIpsetMs} / ${a.noopIptablesMs} ms`],
     ...lag('noop'),

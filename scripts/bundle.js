@@ -11,6 +11,7 @@
 // (test/unit/client-node-bundle.test.ts) checks that every name imported from "#client-node" is here.
 // Types still come from the package itself, through types/client-node.d.ts (the "types" condition).
 import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,6 +52,8 @@ await build({
 // imports lazily (the agent, inspect, ipvsadm's execute, prom-client) stays a chunk loaded on demand.
 // Left out: koffi (a native addon), pino-pretty (loaded by require only for --log-format pretty) and
 // client-node (its own bundle above, loaded only by the API-server source through "#client-node").
+// Chunk names carry a content hash: the folder is emptied first so that old chunks do not pile up.
+rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
   entryPoints: { kipvs: join(root, 'dist', 'src', 'cli', 'main.js') },
   bundle: true,

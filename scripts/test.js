@@ -29,14 +29,15 @@ function testFiles(dir) {
 
 /**
  * Roughly how long each sandbox file takes (seconds in a lane of one guest on a 2-core machine losing
- * about half its CPU to steal, from the fresh-clone run of 2026-12-03: lanes 1,438 s, then 318 s alone):
+ * about a fifth of its CPU to steal, from a run of 2026-12-03 before the command was bundled: lanes
+ * 1,331 s, ipvsadm-cli among them):
  * only their order matters, for splitting the files evenly between lanes (and guests). A file not listed counts 60.
  */
 const SANDBOX_SECONDS = {
-  'other-modes': 388, 'detect-local': 382, 'agent-e2e': 367, 'takeover': 330,
-  'udp-conntrack': 166, 'iptables-mode': 158, 'sync-engine': 151, 'agent-iptables': 132, 'ipset-client': 96,
-  'health-family': 95, 'iptables': 91, 'netns': 60, 'ipvs-client': 57, 'link': 37, 'ipset-grow': 27,
-  'netlink-faults': 13, 'ipvsadm-cli': 193,
+  'agent-e2e': 330, 'other-modes': 274, 'detect-local': 253, 'takeover': 249, 'ipvsadm-cli': 206,
+  'iptables-mode': 178, 'health-family': 178, 'sync-engine': 158, 'agent-iptables': 151, 'udp-conntrack': 148,
+  'iptables': 134, 'ipvs-client': 112, 'ipset-client': 61, 'link': 39, 'netlink-faults': 28, 'ipset-grow': 24,
+  'netns': 17,
   // run alone after the lanes
   'soak': 150, 'conntrack-sysctls': 91, 'loop-lag': 53, 'no-ipvs': 24,
 };

@@ -9,7 +9,9 @@ export interface ProcessMetrics {
 }
 
 export async function processMetrics(): Promise<ProcessMetrics> {
-  const { Registry, collectDefaultMetrics } = await import('prom-client');
+  // prom-client is CommonJS: bundled (dist/bundle, scripts/bundle.js) a dynamic import of it gives its
+  // module.exports as the default export only; unbundled, Node gives named exports and the same default.
+  const { Registry, collectDefaultMetrics } = (await import('prom-client')).default;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   return { render: () => registry.metrics() };

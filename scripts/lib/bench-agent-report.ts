@@ -53,7 +53,8 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ['  event-loop delay p50 / p99 / max', `${a[`${label}LagP50Ms`]} / ${a[`${label}LagP99Ms`]} / ${a[`${label}LagMaxMs`]} ms`],
     ['  GET /healthz every second: answered, p50 / max latency', `${a[`${label}HealthzPolls`]}, ${a[`${label}HealthzP50Ms`]} / ${a[`${label}HealthzMaxMs`]} ms`],
   ];
-  const noop: [string, string] = ['no-op periodic reconcile', `${ms(a.noopReconcileMs)} wall, ${ms(a.noopReconcileCpuMs)} CPU, ${a.noopReconcileOperations} operations`];
+  const readFloor = r.floor?.readMs !== undefined ? `; the tools read the same state in ${ms(r.floor.readMs)} (ipvsadm -Sn ${ms(r.floor.readIpvsadmMs)}, ipset save ${ms(r.floor.readIpsetMs)}, iptables-save ${ms(r.floor.readIptablesMs)}): ${x(a.noopReconcileMs, r.floor.readMs)}, target <= 1.0x` : '';
+  const noop: [string, string] = ['no-op periodic reconcile', `${ms(a.noopReconcileMs)} wall, ${ms(a.noopReconcileCpuMs)} CPU, ${a.noopReconcileOperations} operations${readFloor}`];
   if (lagOnly) {
     return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)`], ...lag('initial'), noop, ...lag('noop')];
   }

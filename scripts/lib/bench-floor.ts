@@ -42,6 +42,11 @@ export interface FloorResult extends FloorParts {
   families: string[];
   /** Sets given a maxelem above the default to fit their entries. */
   raisedMaxelem: { set: string; entries: number }[];
+  /** Reading it all back with the tools: ipvsadm -Sn + ipset save + iptables-save (each family), and each. */
+  readMs: number;
+  readIpvsadmMs: number;
+  readIpsetMs: number;
+  readIptablesMs: number;
 }
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
@@ -155,6 +160,20 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
     return ms;
   });
 
+  // (e) What a no-op reconcile is held against (issue 12): reading the same state back with the tools,
+  // their output thrown away.
+  const readMs = { ipvsadm: 0, ipset: 0, iptables: 0 };
+  progress.step('floor: reading it back (ipvsadm -Sn, ipset save, iptables-save)', () => {
+    const time = (bin: string, args: string[]) => {
+      const t = performance.now();
+      execFileSync(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1 << 28 });
+      return performance.now() - t;
+    };
+    readMs.ipvsadm = time('ipvsadm', ['-Sn']);
+    readMs.ipset = time('ipset', ['save']);
+    for (const r of restores) readMs.iptables += time(r.bin.replace(/-restore$/, '-save'), []);
+  });
+
   const parts: FloorParts = { ipvsMs: round1(ipvsMs), vipMs: round1(vipMs), ipsetRestoreMs: round1(ipsetRestoreMs), ipsetClientMs: round1(ipsetClientMs), iptablesMs: round1(iptablesMs) };
   const want = { services: model.desired.services.size, servers: ops.length - model.desired.services.size, vips: vips.length, entries: plan.ops.length };
   const got = { services: kernelServices, servers: ipvsServers, vips: bound, entries: ipsetEntries };
@@ -165,6 +184,8 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
     ...parts, ...floorTotals(parts),
     ipvsServices: got.services, ipvsServers, vips: bound, ipsets: plan.sets.length, ipsetEntries, ipsetEntriesRestored, iptablesLines,
     families, raisedMaxelem: plan.raised,
+    readMs: round1(readMs.ipvsadm + readMs.ipset + readMs.iptables),
+    readIpvsadmMs: round1(readMs.ipvsadm), readIpsetMs: round1(readMs.ipset), readIptablesMs: round1(readMs.iptables),
   };
 }
 

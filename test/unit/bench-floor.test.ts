@@ -126,7 +126,7 @@ test('--services: a list of whole numbers; anything else names the option and th
 
 function floor(sumParts: { ipvsMs: number; ipsetRestoreMs: number; ipsetClientMs: number }): FloorResult {
   const p = { vipMs: 10, iptablesMs: 5, ...sumParts };
-  return { ...p, ...floorTotals(p), ipvsServices: 1, ipvsServers: 10, vips: 1, ipsets: 34, ipsetEntries: 6, ipsetEntriesRestored: 6, iptablesLines: 20, families: ['inet'], raisedMaxelem: [] };
+  return { ...p, ...floorTotals(p), ipvsServices: 1, ipvsServers: 10, vips: 1, ipsets: 34, ipsetEntries: 6, ipsetEntriesRestored: 6, iptablesLines: 20, families: ['inet'], raisedMaxelem: [], readMs: 60, readIpvsadmMs: 40, readIpsetMs: 15, readIptablesMs: 5 };
 }
 
 const results: SizeResult[] = [
@@ -156,6 +156,9 @@ test('a size\'s table has the floor\'s parts and the agent against the sum', () 
   const text = sizeRows(results[0]!, false).map((r) => r.join(' ')).join('\n');
   assert.match(text, /\(c\) ipsets: ipset restore \/ batched client 400 ms \/ 40 ms: client counts/);
   assert.match(text, /agent: initial sync 310 ms \(2\.00x the floor's sum/);
+  // The no-op reconcile against the tools' read of the same state (issue 12's target).
+  const withNoop = { ...results[0]!, agent: { ...results[0]!.agent, noopReconcileMs: 90, noopReconcileCpuMs: 80, noopReconcileOperations: 0 } } as SizeResult;
+  assert.match(sizeRows(withNoop, false).map((r) => r.join(' ')).join('\n'), /no-op periodic reconcile 90 ms wall, 80 ms CPU, 0 operations; the tools read the same state in 60 ms \(ipvsadm -Sn 40 ms, ipset save 15 ms, iptables-save 5 ms\): 1\.50x, target <= 1\.0x/);
   assert.deepEqual(sizeRows(results[1]!, false)[1], ['FAILED', 'case exited 1']);
 });
 

@@ -247,3 +247,21 @@ test('directory: the same object in two files (the later path wins, the earlier 
   assert.deepEqual(rec.take(), ['upsert Service default/x']);
   assert.equal((rec.objects.get('Service/default/x') as any).spec.clusterIP, '10.96.0.9');
 });
+
+test('directory: a file written as a hidden temporary and renamed into place is read through the watch alone', async (t) => {
+  const dir = tempDir(t);
+  const svc = (ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: ${ip}}\n`;
+  writeFileSync(join(dir, 'a.yaml'), svc('10.96.0.1'));
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10 });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Service default/a', 'synced']);
+  for (const ip of ['10.96.0.2', '10.96.0.3']) {
+    writeFileSync(join(dir, '.next'), svc(ip));
+    renameSync(join(dir, '.next'), join(dir, 'a.yaml'));
+    await waitFor(`a.yaml now ${ip}`, () => rec.events.length === 1, 2000);
+    assert.deepEqual(rec.take(), ['upsert Service default/a']);
+    assert.equal((rec.objects.get('Service/default/a') as any).spec.clusterIP, ip);
+  }
+});

@@ -139,11 +139,10 @@ export function informerSource(options: InformerSourceOptions): Source {
   const listPageBytes = options.limits?.listPageBytes ?? 64 << 20;
   const watchEventBytes = options.limits?.watchEventBytes ?? 16 << 20;
 
-  /** API clients of one kind's lists, whose responses are counted into one gauge (one page at a time). */
-  function listClients(kind: Kind): { core: CoreV1Api; discovery: DiscoveryV1Api; gauge: ByteGauge } {
+  /** The API client of one kind's lists, whose responses are counted into one gauge (one page at a time). */
+  function listClient<A>(kind: Kind, make: (kc: KubeConfig) => A): { api: A; gauge: ByteGauge; pageSize: number } {
     const gauge = newGauge();
-    const kc = limitedKubeConfig(kubeConfig, listPageBytes, `a ${kind} list response is`, gauge);
-    return { core: kc.makeApiClient(CoreV1Api), discovery: kc.makeApiClient(DiscoveryV1Api), gauge };
+    return { api: make(limitedKubeConfig(kubeConfig, listPageBytes, `a ${kind} list response is`, gauge)), gauge, pageSize };
   }
 
   /**
@@ -385,17 +384,17 @@ export function informerSource(options: InformerSourceOptions): Source {
       if (events) throw new Error('informer source already started');
       events = ev;
       const nodeField = `metadata.name=${nodeName}`;
-      const services = { ...listClients('Service'), pageSize };
-      const slices = { ...listClients('EndpointSlice'), pageSize };
-      const nodes = { ...listClients('Node'), pageSize };
+      const services = listClient('Service', (kc) => kc.makeApiClient(CoreV1Api));
+      const slices = listClient('EndpointSlice', (kc) => kc.makeApiClient(DiscoveryV1Api));
+      const nodes = listClient('Node', (kc) => kc.makeApiClient(CoreV1Api));
       addChannel('Service', '/api/v1/services',
-        () => listAll('Service', services, (cont, limit) => services.core.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit, _continue: cont })),
+        () => listAll('Service', services, (cont, limit) => services.api.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit, _continue: cont })),
         SERVICE_LABEL_SELECTOR, undefined);
       addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices',
-        () => listAll('EndpointSlice', slices, (cont, limit) => slices.discovery.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit, _continue: cont })),
+        () => listAll('EndpointSlice', slices, (cont, limit) => slices.api.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit, _continue: cont })),
         ENDPOINTSLICE_LABEL_SELECTOR, undefined);
       addChannel('Node', '/api/v1/nodes',
-        () => listAll('Node', nodes, (cont, limit) => nodes.core.listNode({ fieldSelector: nodeField, limit, _continue: cont })),
+        () => listAll('Node', nodes, (cont, limit) => nodes.api.listNode({ fieldSelector: nodeField, limit, _continue: cont })),
         undefined, nodeField);
       log.info({ server, nodeName }, 'starting informers');
       for (const ch of channels) ch.informer.start().catch((err: unknown) => onError(ch, err));

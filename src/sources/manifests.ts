@@ -79,6 +79,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   const emitted = new Map<string, Entry>();
   /** One watch per directory read (not fs.watch's recursive mode: see ensureWatchers). */
   const watchers = new Map<string, FSWatcher>();
+  /** What watch events asked for within the debounce window, handed to scan() when it ends. */
   const pending = new Set<string>();
   let pendingFull = false;
   let pollTimer: NodeJS.Timeout | undefined;
@@ -299,13 +300,13 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       if (events) throw new Error('manifest source already started');
       events = ev;
       await scan(true);
+      // The next poll: pollMs after this one, or 4 times its duration when that is longer.
+      const next = (): void => { pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs)); };
       const tick = (): void => {
         if (stopped) return;
-        void scan(true).finally(() => {
-          if (!stopped) pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs));
-        });
+        void scan(true).finally(() => { if (!stopped) next(); });
       };
-      pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs));
+      next();
     },
     async stop() {
       stopped = true;

@@ -24,12 +24,8 @@ const CLIENT_NODE_EXPORTS = [
 /** Not in the package's index: the generated models' (de)serialiser, from its own file. */
 const SERIALIZER = '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 
-await build({
-  stdin: {
-    contents: `export { ${CLIENT_NODE_EXPORTS.join(', ')} } from '@kubernetes/client-node';\nexport { ObjectSerializer } from '${SERIALIZER}';\n`,
-    resolveDir: root,
-    sourcefile: 'client-node-entry.js',
-  },
+/** What both bundles share. */
+const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -37,36 +33,37 @@ await build({
   // Whitespace and syntax only: names stay readable in stack traces and V8 profiles.
   minifyWhitespace: true,
   minifySyntax: true,
-  // Some of client-node's dependencies are CommonJS and call require(): give the ES module one.
+  // Some dependencies are CommonJS and call require(): give the ES module one.
   banner: { js: "import { createRequire as __kipvsCreateRequire } from 'node:module'; const require = __kipvsCreateRequire(import.meta.url);" },
-  outfile: join(root, 'dist', 'vendor', 'client-node.js'),
   logLevel: 'warning',
   legalComments: 'eof',
+};
+
+await build({
+  ...common,
+  stdin: {
+    contents: `export { ${CLIENT_NODE_EXPORTS.join(', ')} } from '@kubernetes/client-node';\nexport { ObjectSerializer } from '${SERIALIZER}';\n`,
+    resolveDir: root,
+    sourcefile: 'client-node-entry.js',
+  },
+  outfile: join(root, 'dist', 'vendor', 'client-node.js'),
 });
 
 // The kipvs command itself as a few files, dist/bundle/ (bin/kipvs.js and bin/kipvsadm.js load it):
 // every start of a process read and compiled about 200 module files (77 of kipvs, 73 of yaml, about 40 of
-// pino and its helpers), resolving each through package.json lookups. In the sandbox a `kipvs agent
-// --manifests` process spent about 14 of its 28 s to a first sync loading modules (a --cpu-prof of it:
-// CommonJS wrapping, module stat and read, URL and path resolution). Code split: what the command
-// imports lazily (the agent, inspect, ipvsadm's execute, prom-client) stays a chunk loaded on demand.
-// Left out: koffi (a native addon), pino-pretty (loaded by require only for --log-format pretty) and
-// client-node (its own bundle above, loaded only by the API-server source through "#client-node").
+// pino and its helpers), resolving each through package.json lookups. A --cpu-prof of a `kipvs agent
+// --manifests` start in the sandbox put about half of its 28 s (profiled) to a first sync into loading
+// modules (CommonJS wrapping, module stat and read, URL and path resolution). Code split: what the
+// command imports lazily (the agent, inspect, ipvsadm's execute, prom-client) stays a chunk loaded on
+// demand. Left out: koffi (a native addon), pino-pretty (loaded by require only for --log-format pretty)
+// and client-node (its own bundle above, loaded only by the API-server source through "#client-node").
 // Chunk names carry a content hash: the folder is emptied first so that old chunks do not pile up.
 rmSync(join(root, 'dist', 'bundle'), { recursive: true, force: true });
 await build({
+  ...common,
   entryPoints: { kipvs: join(root, 'dist', 'src', 'cli', 'main.js') },
-  bundle: true,
   splitting: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  minifyWhitespace: true,
-  minifySyntax: true,
   external: ['koffi', 'pino-pretty', '#client-node'],
-  banner: { js: "import { createRequire as __kipvsCreateRequire } from 'node:module'; const require = __kipvsCreateRequire(import.meta.url);" },
   outdir: join(root, 'dist', 'bundle'),
   chunkNames: 'chunk-[hash]',
-  logLevel: 'warning',
-  legalComments: 'eof',
 });

@@ -81,8 +81,8 @@ function run(cmd, argv, prefix = '') {
       for (const line of lines) {
         if (prefix) process.stdout.write(`${prefix}${line}\n`);
         // A lane's lines come prefixed ("[lane 2] ", scripts/sandbox-lanes.js): each lane's summary counts.
-        const bare = line.replace(/^\[[^\]]*\] /, '').trim();
         const lane = /^\[[^\]]*\] /.exec(line)?.[0] ?? '';
+        const bare = line.slice(lane.length).trim();
         if (bare === '✖ failing tests:') inFailures.add(lane);
         else if (/^ℹ tests \d+$/.test(bare)) inFailures.delete(lane);
         else if (inFailures.has(lane) && !/^at /.test(bare) && failures.length < 400) failures.push(`${prefix}${line}`);

@@ -124,7 +124,8 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     const ratio: number[] = [];
     const modelEngine: number[] = [];
     for (let k = 0; k < CHANGES; k++) {
-      const j = Math.floor((N * (k + 0.5)) / CHANGES) === i ? (i + 1) % N : Math.floor((N * (k + 0.5)) / CHANGES);
+      const spread = Math.floor((N * (k + 0.5)) / CHANGES);
+      const j = spread === i ? (i + 1) % N : spread; // not the Service of the first change
       const prev = agent.lastSync;
       const t1 = performance.now();
       source.upsert('EndpointSlice', slice(j, M + 1));

@@ -8,8 +8,6 @@ export interface Entry {
   kind: Kind;
   key: string;
   obj: KubeObject;
-  /** Canonical JSON of the object as read: equal text = unchanged. */
-  canon: string;
   file: string;
 }
 
@@ -31,16 +29,42 @@ export const MANIFEST_LIMITS = { fileBytes: 16 << 20, objectBytes: 3 << 20 };
 const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1' };
 export const MANIFEST_RE = /\.(ya?ml|json)$/i;
 
-/** JSON with object keys sorted, so that two equal objects give equal text whatever their key order. */
+/**
+ * JSON with object keys sorted, so that two equal objects give equal text whatever their key order.
+ * Written out by hand rather than through JSON.stringify's replacer, which copies every object into a
+ * sorted one first: that copy and its garbage were a fifth of reading 1,000 manifests in the sandbox.
+ * Same text as JSON.stringify for what the parsers give (plain objects, arrays, strings, finite numbers,
+ * booleans, null); undefined and functions are left out of objects and are null in arrays, as there.
+ */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const sorted: Record<string, unknown> = {};
-      for (const k of Object.keys(v as Record<string, unknown>).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-      return sorted;
-    }
-    return v;
-  });
+  return writeCanonical(value) ?? 'null';
+}
+
+function writeCanonical(v: unknown): string | undefined {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string': case 'number': case 'boolean': return JSON.stringify(v);
+    case 'undefined': case 'function': case 'symbol': return undefined;
+    case 'bigint': return JSON.stringify(v); // throws, as JSON.stringify does
+  }
+  const o = v as { toJSON?: () => unknown };
+  if (typeof o.toJSON === 'function') return writeCanonical(o.toJSON());
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + (writeCanonical(v[i]) ?? 'null');
+    return out + ']';
+  }
+  const rec = v as Record<string, unknown>;
+  const keys = Object.keys(rec).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const text = writeCanonical(rec[k]);
+    if (text === undefined) continue;
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + text;
+    first = false;
+  }
+  return out + '}';
 }
 
 function lineCol(text: string, offset: number): { line: number; col: number } {
@@ -62,7 +86,8 @@ export function parseManifestText(text: string, file: string, nodeName: string):
 
 function parse(text: string, file: string, nodeName: string): ParsedFile {
   const docs: unknown[] = [];
-  if (/\.json$/i.test(file)) {
+  const isJson = /\.json$/i.test(file);
+  if (isJson) {
     try {
       if (text.trim() !== '') docs.push(JSON.parse(text));
     } catch (err) {
@@ -117,38 +142,56 @@ function parse(text: string, file: string, nodeName: string): ParsedFile {
       warnings.push(`${where}: ${kind} ${meta.name}: metadata.namespace must be a string, not ${JSON.stringify(raw.metadata.namespace)}; skipped`);
       return;
     } else if (typeof raw.metadata.namespace !== 'string' || raw.metadata.namespace === '') raw.metadata.namespace = 'default';
-    const canon = canonicalJson(raw);
-    const label = `${where}: ${kind} ${raw.metadata.namespace === undefined ? '' : `${String(raw.metadata.namespace)}/`}${meta.name}`;
-    if (canon.length > MANIFEST_LIMITS.objectBytes) {
-      warnings.push(`${label}: ${canon.length} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
-      return;
+    // An object's JSON is at most ~5.3 times the JSON text it was parsed from (a number such as 1e20
+    // written out in full), so a small JSON file needs no measuring; YAML can expand through aliases.
+    if (!isJson || text.length * 8 > MANIFEST_LIMITS.objectBytes) {
+      const bytes = JSON.stringify(raw).length;
+      if (bytes > MANIFEST_LIMITS.objectBytes) {
+        const label = `${where}: ${kind} ${raw.metadata.namespace === undefined ? '' : `${String(raw.metadata.namespace)}/`}${meta.name}`;
+        warnings.push(`${label}: ${bytes} bytes of JSON, more than the limit of ${MANIFEST_LIMITS.objectBytes}; skipped`);
+        return;
+      }
     }
     // The object goes to the model as read (plain JSON, timestamps as text), not through client-node's
     // ObjectSerializer: the model reads both shapes and checks every field it uses, and loading the
     // serialiser's ~230 generated model files cost 28 MB of RSS and most of a manifests agent's start.
     const typed = raw as unknown as KubeObject;
     const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
-    entries.push({ kind, key, obj: typed, canon, file });
+    entries.push({ kind, key, obj: typed, file });
   };
   docs.forEach((d, i) => visit(d, `${file} document ${i + 1}`));
   return { entries, warnings };
 }
 
-/** The file's text, or undefined when it holds more than `limit` bytes (never reading more than limit + 1). */
-export async function readBounded(path: string, limit: number): Promise<string | undefined> {
+/**
+ * The file's text, or undefined when it holds more than `limit` bytes (never reading more than limit + 1).
+ * `sizeHint` is the size a stat just gave (else the handle is stat'ed): one buffer of that size plus the
+ * byte that shows the end, so a small file costs an open, one read and a close. (A fixed 1-MiB buffer
+ * per read, and a second read to find the end, made reading 1,000 small manifests allocate 2 GB.)
+ */
+export async function readBounded(path: string, limit: number, sizeHint?: number): Promise<string | undefined> {
   const fh = await open(path, 'r');
   try {
-    const chunks: Buffer[] = [];
+    const size = sizeHint ?? (await fh.stat()).size;
+    let buf = Buffer.allocUnsafe(Math.min(size, limit) + 1);
     let total = 0;
     for (;;) {
-      const buf = Buffer.allocUnsafe(Math.min(1 << 20, limit + 1 - total));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      chunks.push(buf.subarray(0, bytesRead));
+      if (total === buf.length) {
+        // It grew since the stat: room for more, up to the limit and the byte past it.
+        if (total > limit) return undefined;
+        const bigger = Buffer.allocUnsafe(Math.min(limit + 1, Math.max(total * 2, total + (64 << 10))));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const want = buf.length - total;
+      const { bytesRead } = await fh.read(buf, total, want, null);
       total += bytesRead;
-      if (total > limit) return undefined;
+      // The end: nothing more, or a short read that stops at the size the stat gave (a short read
+      // anywhere else, as some network and FUSE file systems give, reads on).
+      if (bytesRead === 0 || (bytesRead < want && total === size)) break;
     }
-    return Buffer.concat(chunks, total).toString('utf8');
+    if (total > limit) return undefined;
+    return buf.toString('utf8', 0, total);
   } finally {
     await fh.close();
   }

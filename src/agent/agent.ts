@@ -359,6 +359,7 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
+    if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
     const phases: Record<string, number> = { model: r1(this.lastCommitMs) };

@@ -10,6 +10,8 @@ export class BoundedFrequencyRunner {
   #last = 0;
   #timer: NodeJS.Timeout | undefined;
   #periodTimer: NodeJS.Timeout | undefined;
+  /** Which arming of the period timer is current: a stale one's run is dropped. */
+  #periodGeneration = 0;
   #pending = false;
   #running: Promise<void> | undefined;
   #stopped = false;
@@ -37,18 +39,31 @@ export class BoundedFrequencyRunner {
     this.#armPeriod();
   }
 
+  /**
+   * A full sync (not the periodic one) has just read and repaired everything, e.g. the first sync or
+   * one after a failure: the next periodic run is a whole period from now. (Counted from start(), a
+   * first sync longer than the period was followed at once by a full reconcile: 10 s at 5,000 Services
+   * in the sandbox, during which a change waited.) Change syncs do not count: under steady change the
+   * period must still come.
+   */
+  fullSyncDone(): void {
+    if (this.#periodTimer !== undefined) this.#armPeriod();
+  }
+
   #armPeriod(): void {
     if (this.#stopped) return;
     clearTimeout(this.#periodTimer);
-    this.#periodTimer = setTimeout(() => void this.#go('period'), this.#maxMs);
+    const generation = ++this.#periodGeneration;
+    this.#periodTimer = setTimeout(() => void this.#go('period', generation), this.#maxMs);
     this.#periodTimer.unref?.();
   }
 
-  async #go(reason: RunReason): Promise<void> {
+  async #go(reason: RunReason, periodGeneration?: number): Promise<void> {
     if (this.#stopped) return;
     if (this.#running) {
       await this.#running;
-      if (reason === 'period') return this.#go(reason);
+      // A period that came due during a full sync that re-armed it is not due any more.
+      if (reason === 'period' && periodGeneration === this.#periodGeneration) return this.#go(reason, periodGeneration);
       return;
     }
     if (reason === 'change') this.#pending = false;

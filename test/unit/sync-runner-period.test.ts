@@ -17,3 +17,42 @@ test('periodic runs still happen while changes arrive more often than the period
   assert.ok(reasons.filter((x) => x === 'period').length >= 3, reasons.join(','));
   assert.ok(reasons.filter((x) => x === 'change').length >= 10);
 });
+
+test('a full sync other than the periodic one restarts the period; a period due during it is dropped, one due during a change sync is not', async () => {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  const log: { reason: string; at: number }[] = [];
+  const t0 = Date.now();
+  let workMs = 0;
+  let full = false;
+  let r!: BoundedFrequencyRunner;
+  r = new BoundedFrequencyRunner(async (reason) => {
+    log.push({ reason, at: Date.now() - t0 });
+    await sleep(workMs);
+    if (full && reason === 'change') r.fullSyncDone();
+  }, 0, 200);
+  // A first sync (full) that runs longer than the period: no periodic run straight after it.
+  workMs = 300;
+  full = true;
+  r.run();
+  r.start();
+  await sleep(420);
+  assert.deepEqual(log.map((x) => x.reason), ['change'], JSON.stringify(log));
+  // The period counts from the end of that sync (~300 ms): due at ~500.
+  workMs = 0;
+  full = false;
+  await sleep(200);
+  r.stop();
+  const periods = log.filter((x) => x.reason === 'period');
+  assert.equal(periods.length, 1, JSON.stringify(log));
+  assert.ok(periods[0]!.at >= 480, `period at ${periods[0]!.at} ms, want >= 480 (a period after the full sync ended at ~300)`);
+
+  // An incremental change sync that runs over the period's due time: the period runs after it.
+  const log2: string[] = [];
+  const r2 = new BoundedFrequencyRunner(async (reason) => { log2.push(reason); if (reason === 'change') await sleep(250); }, 0, 100);
+  r2.start();
+  await sleep(50);
+  r2.run();
+  await sleep(320);
+  r2.stop();
+  assert.deepEqual(log2.slice(0, 2), ['change', 'period']);
+});

@@ -123,6 +123,9 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     const total: number[] = [];
     const ratio: number[] = [];
     const modelEngine: number[] = [];
+    // Where each change's time went, as the agent saw it (lastSyncTiming), and the rest: from the
+    // agent's end of the sync to this loop noticing it.
+    const parts = { wait: [] as number[], model: [] as number[], backend: [] as number[], after: [] as number[], notice: [] as number[] };
     for (let k = 0; k < CHANGES; k++) {
       const spread = Math.floor((N * (k + 0.5)) / CHANGES);
       const j = spread === i ? (i + 1) % N : spread; // not the Service of the first change
@@ -135,6 +138,12 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
       total.push(ms);
       modelEngine.push(me);
       ratio.push(ms / me);
+      const tm = agent.lastSyncTiming!;
+      parts.wait.push(tm.waitMs);
+      parts.model.push(tm.commitMs);
+      parts.backend.push(tm.backendMs);
+      parts.after.push(tm.afterMs);
+      parts.notice.push(ms - tm.waitMs - tm.commitMs - tm.backendMs - tm.afterMs);
     }
     const pct = (xs: number[], q: number) => { const a = [...xs].sort((x, y) => x - y); return a[Math.min(a.length - 1, Math.ceil(q * a.length) - 1)]!; };
     const r2 = (x: number) => Math.round(x * 100) / 100;
@@ -145,6 +154,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     out.changesModelEngineP99Ms = r2(pct(modelEngine, 0.99));
     out.changesRatioP50 = r2(pct(ratio, 0.5));
     out.changesRatioP99 = r2(pct(ratio, 0.99));
+    for (const [k, xs] of Object.entries(parts)) out[`changesPart${k[0]!.toUpperCase()}${k.slice(1)}P50Ms`] = r2(pct(xs, 0.5));
   }
 
   // 3. A no-op periodic reconcile.

@@ -69,6 +69,8 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ['one endpoint added: operations', `${a.oneEndpointOperations} (${a.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],
     ['one endpoint added: event to kernel', `${ms(a.oneEndpointMs)} (model ${a.oneEndpointModelMs} ms, engine ${a.oneEndpointSyncMs} ms)`],
     ...(a.changes ? [[`${a.changes} more, each to another Service: event to kernel p50 / p99`, `${ms(a.changesP50Ms)} / ${ms(a.changesP99Ms)} (model + engine p50 / p99 ${a.changesModelEngineP50Ms} / ${a.changesModelEngineP99Ms} ms; ratio p50 / p99 ${a.changesRatioP50}x / ${a.changesRatioP99}x, target <= 1.5x)`] as [string, string]] : []),
+    ...(a.changesPartWaitP50Ms !== undefined ? [['  where it went, p50 of each: wait to start, model, backend, after, bench notices',
+      `${a.changesPartWaitP50Ms} / ${a.changesPartModelP50Ms} / ${a.changesPartBackendP50Ms} / ${a.changesPartAfterP50Ms} / ${a.changesPartNoticeP50Ms} ms`] as [string, string]] : []),
     noop,
     ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${a.noopReadMs} / ${a.noopPlanMs} / ${a.noopIpsetMs} / ${a.noopIptablesMs} ms`],
     ...lag('noop'),

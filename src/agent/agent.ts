@@ -78,6 +78,15 @@ export class Agent {
   #process?: ProcessMetrics;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
+  /**
+   * Where the last sync's time went (ms), from the first change it carries: waiting to start (the
+   * runner's timer, a sync in progress), the model commit, the backend (kernel work), and what follows
+   * it (conntrack cleanup, health-check ports, metrics, the log line). For the benchmark's one-change
+   * latency: what is not model or kernel work.
+   */
+  lastSyncTiming: { waitMs: number; commitMs: number; backendMs: number; afterMs: number } | undefined;
+  /** When the first change not yet taken by a sync arrived (performance.now()). */
+  #firstChangeAt: number | undefined;
   healthzPort = 0;
   metricsPort = 0;
 
@@ -234,6 +243,7 @@ export class Agent {
       this.health.queued(FAMILY_NAME[f]);
       this.metrics.lastQueued.set(now / 1000, { ip_family: FAMILY_NAME[f] });
     }
+    this.#firstChangeAt ??= performance.now();
     if (this.#synced) this.#runner.run();
   }
 
@@ -294,6 +304,9 @@ export class Agent {
 
   async #syncPaced(reason: RunReason): Promise<void> {
     const t0 = performance.now();
+    const firstChangeAt = this.#firstChangeAt ?? t0;
+    this.#firstChangeAt = undefined;
+    let backendMs = 0;
     const pacing = this.#o.pacing;
     const pacer = pacing === false ? undefined : new Pacer(pacing);
     const run = <T>(steps: Steps<T>): T | Promise<T> => (pacer ? pacer.run(steps) : finish(steps));
@@ -308,7 +321,9 @@ export class Agent {
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       const input = { full, changes, model: this.#model };
+      const tb = performance.now();
       result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
+      backendMs = performance.now() - tb;
       this.#cleanConntrack(result.kind === 'full', changedServices);
       const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
       await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
@@ -359,6 +374,7 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
+    this.lastSyncTiming = { waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: 0 };
     if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
@@ -370,6 +386,7 @@ export class Agent {
       loop: { turns: loop.turns, longestMs: r1(loop.longestMs) },
     }, 'sync');
     this.lastSyncLoop = loop;
+    this.lastSyncTiming.afterMs = performance.now() - t0 - this.lastSyncTiming.commitMs - backendMs;
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 

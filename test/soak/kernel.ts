@@ -39,6 +39,24 @@ export async function readIpvs(): Promise<Map<string, VirtualService>> {
   return parseIpvsadmSave(await out('ipvsadm', ['-Sn']));
 }
 
+/**
+ * At a failed request: the kernel's connection entries for the target (IPVS' connection table, and
+ * conntrack's), narrowed to the client's local port when known, so that a failure says which real server
+ * IPVS chose and in what state the flow was left, instead of only which servers it had.
+ */
+export async function connectionsOf(proto: 'tcp' | 'udp', host: string, port: number, localPort?: number): Promise<string[]> {
+  const [ipvs, ct] = await Promise.all([
+    out('ipvsadm', ['-Lcn']).catch((e: Error) => `ipvsadm -Lcn failed: ${e.message}`),
+    out('conntrack', ['-L', '-p', proto, '--dport', String(port)]).catch((e: Error) => `conntrack -L failed: ${e.message}`),
+  ]);
+  const target = `${host}:${port}`;
+  const mine = (l: string) => localPort === undefined || new RegExp(`[:=]${localPort}\\b`).test(l);
+  return [
+    ...ipvs.split('\n').filter((l) => l.includes(target) && l.toUpperCase().startsWith(proto.toUpperCase()) && mine(l)).map((l) => `ipvs: ${l.trim().replace(/\s+/g, ' ')}`),
+    ...ct.split('\n').filter((l) => l.includes(`dport=${port}`) && l.includes(`dst=${host}`) && mine(l)).map((l) => `conntrack: ${l.trim().replace(/\s+/g, ' ')}`),
+  ].slice(0, 8);
+}
+
 export interface KernelState extends DesiredKernel {
   /** The nat table's jumps into KUBE- chains from the built-in chains, as iptables-save prints them. */
   natJumps: string[];

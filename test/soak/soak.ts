@@ -9,7 +9,7 @@ import {
   NODE, OTHER_NODE, TCP_TARGET, UDP_TARGET, PodIps, makeServices, serviceManifest, sliceManifest, desiredKernel, desiredVirtualServices,
   signature, vsKey, type Pod, type SoakService, type VirtualService,
 } from './cluster.js';
-import { readIpvs, readKernel, compareKernel } from './kernel.js';
+import { readIpvs, readKernel, compareKernel, connectionsOf } from './kernel.js';
 import { AgentProcess, Backends, ClientLoad, NODE_ADDRESS, setupNetwork, teardownNetwork, type ClientRecord } from './processes.js';
 import { runFaults, type FaultLog } from './faults.js';
 
@@ -218,6 +218,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
       if (r.err !== undefined) {
         const vs = lastDump?.get(targets[r.i]!.vs);
         r.kernel = vs ? [...vs.servers].map(([server, w]) => `${server}=${w}${backends.serving.has(server.split(':')[0]!) ? '' : '!'}`) : ['(no virtual service in the last dump)'];
+        const t = targets[r.i]!;
+        const localPort = /local port (\d+)/.exec(r.err)?.[1];
+        void connectionsOf(t.proto === 'UDP' ? 'udp' : 'tcp', t.host, t.port, localPort ? Number(localPort) : undefined).then((c) => { r.conns = c; });
       }
       records.push(r);
     };

@@ -19,10 +19,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What src/ and test/ import from "#client-node" (values only; types are erased). */
 const CLIENT_NODE_EXPORTS = [
-  'KubeConfig', 'ListWatch', 'Watch', 'CoreV1Api', 'DiscoveryV1Api', 'EventsV1Api', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
+  'KubeConfig', 'ListWatch', 'Watch', 'CoreV1Api', 'EventsV1Api', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
 ];
-/** Not in the package's index: the generated models' (de)serialiser, from its own file. */
-const SERIALIZER = '@kubernetes/client-node/dist/gen/models/ObjectSerializer.js';
 
 /** What both bundles share. */
 const common = {
@@ -42,7 +40,7 @@ const common = {
 await build({
   ...common,
   stdin: {
-    contents: `export { ${CLIENT_NODE_EXPORTS.join(', ')} } from '@kubernetes/client-node';\nexport { ObjectSerializer } from '${SERIALIZER}';\n`,
+    contents: `export { ${CLIENT_NODE_EXPORTS.join(', ')} } from '@kubernetes/client-node';\n`,
     resolveDir: root,
     sourcefile: 'client-node-entry.js',
   },

@@ -36,17 +36,16 @@
 //   with half the page size; a watch over limits.watchEventBytes between two events is cut off and ends
 //   as a 410 (resuming would replay the same event), so the kind is listed again.
 // - client-node refuses a plain http:// server unless the kubeconfig's cluster has insecure-skip-tls-verify.
-// - Watch events arrive as plain JSON while lists come back as the generated model classes; watch objects are
-//   deserialised with client-node's ObjectSerializer so consumers always see the same shapes.
-import {
-  CoreV1Api, DiscoveryV1Api, KubeConfig, ListWatch, Watch,
-  ADD, UPDATE, DELETE, ERROR, ObjectSerializer,
-} from '#client-node';
+// - Lists are read as plain JSON (api-get.ts), as watch events arrive: nothing goes through client-node's
+//   generated API clients and their ObjectSerializer (model classes the model does not need, at 0.3 s per
+//   10,000 objects on the host); consumers see the shapes the API server sent, as from a manifests file.
+import { KubeConfig, ListWatch, Watch, ADD, UPDATE, DELETE, ERROR } from '#client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
 import { objectKey } from './types.js';
 import { backoffDelay } from './backoff.js';
 import { formatBytes, limitedKubeConfig, newGauge, type ByteGauge } from './response-limit.js';
+import { getJson } from './api-get.js';
 
 export interface InformerSourceOptions {
   kubeConfig: KubeConfig;
@@ -95,22 +94,6 @@ interface Channel {
 /** A watch that ends sooner than this without delivering anything counts as a quick close. */
 const QUICK_WATCH_MS = 1000;
 
-const MODEL_TYPE: Record<Kind, string> = { Service: 'V1Service', EndpointSlice: 'V1EndpointSlice', Node: 'V1Node' };
-
-/**
- * A watch event's object as the generated model class. client-node's deserializer throws on some wrong
- * types (a number where a list belongs), which would end the watch for every object: the object then goes
- * on as it arrived, and the model warns about its bad fields. (A list response is deserialised inside
- * client-node, where this cannot be done: a malformed object there fails the list, which is retried.)
- */
-function deserialize(obj: unknown, kind: Kind): unknown {
-  try {
-    return ObjectSerializer.deserialize(obj, MODEL_TYPE[kind], '');
-  } catch {
-    return obj;
-  }
-}
-
 function asError(err: unknown): Error {
   if (err instanceof Error) return err;
   if (err && typeof err === 'object') {
@@ -139,10 +122,16 @@ export function informerSource(options: InformerSourceOptions): Source {
   const listPageBytes = options.limits?.listPageBytes ?? 64 << 20;
   const watchEventBytes = options.limits?.watchEventBytes ?? 16 << 20;
 
-  /** The API client of one kind's lists, whose responses are counted into one gauge (one page at a time). */
-  function listClient<A>(kind: Kind, make: (kc: KubeConfig) => A): { api: A; gauge: ByteGauge; pageSize: number } {
+  /** One kind's list pages, whose responses are counted into one gauge (one page at a time). */
+  function listClient(kind: Kind, path: string, query: Record<string, string>): { page: (cont: string | undefined, limit: number) => Promise<KubernetesListObject<KubernetesObject>>; gauge: ByteGauge; pageSize: number } {
     const gauge = newGauge();
-    return { api: make(limitedKubeConfig(kubeConfig, listPageBytes, `a ${kind} list response is`, gauge)), gauge, pageSize };
+    const kc = limitedKubeConfig(kubeConfig, listPageBytes, `a ${kind} list response is`, gauge);
+    const page = async (cont: string | undefined, limit: number) => {
+      const list = await getJson(kc, path, { ...query, limit, continue: cont });
+      if (!list || typeof list !== 'object' || !Array.isArray((list as { items?: unknown }).items)) throw new Error(`${kind} list: the response has no items`);
+      return list as KubernetesListObject<KubernetesObject>;
+    };
+    return { page, gauge, pageSize };
   }
 
   /**
@@ -164,7 +153,7 @@ export function informerSource(options: InformerSourceOptions): Source {
           const list = await page(cont, state.pageSize);
           first ??= list;
           items.push(...list.items);
-          cont = list.metadata?._continue || undefined;
+          cont = (list.metadata as { continue?: string } | undefined)?.continue || undefined;
         } while (cont);
       } catch (err) {
         if (state.gauge.over) {
@@ -181,7 +170,7 @@ export function informerSource(options: InformerSourceOptions): Source {
         if (code === 410 && cont !== undefined && attempt < 3) continue; // the snapshot expired mid-list
         throw err;
       }
-      return { ...first!, metadata: { ...first!.metadata, _continue: undefined }, items };
+      return { ...first!, metadata: { ...first!.metadata, continue: undefined } as KubernetesListObject<T>['metadata'], items };
     }
   }
 
@@ -241,9 +230,7 @@ export function informerSource(options: InformerSourceOptions): Source {
             backoffReset(c);
             c.lastWatchHadEvents = true;
           }
-          if ((phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') && obj && typeof obj === 'object') {
-            obj = deserialize(obj, ch.kind);
-          } else if (phase === 'ERROR') {
+          if (phase === 'ERROR') {
             log.info({ kind: ch.kind, status: obj }, 'watch ERROR event');
           }
           callback(phase, obj, raw);
@@ -384,18 +371,12 @@ export function informerSource(options: InformerSourceOptions): Source {
       if (events) throw new Error('informer source already started');
       events = ev;
       const nodeField = `metadata.name=${nodeName}`;
-      const services = listClient('Service', (kc) => kc.makeApiClient(CoreV1Api));
-      const slices = listClient('EndpointSlice', (kc) => kc.makeApiClient(DiscoveryV1Api));
-      const nodes = listClient('Node', (kc) => kc.makeApiClient(CoreV1Api));
-      addChannel('Service', '/api/v1/services',
-        () => listAll('Service', services, (cont, limit) => services.api.listServiceForAllNamespaces({ labelSelector: SERVICE_LABEL_SELECTOR, limit, _continue: cont })),
-        SERVICE_LABEL_SELECTOR, undefined);
-      addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices',
-        () => listAll('EndpointSlice', slices, (cont, limit) => slices.api.listEndpointSliceForAllNamespaces({ labelSelector: ENDPOINTSLICE_LABEL_SELECTOR, limit, _continue: cont })),
-        ENDPOINTSLICE_LABEL_SELECTOR, undefined);
-      addChannel('Node', '/api/v1/nodes',
-        () => listAll('Node', nodes, (cont, limit) => nodes.api.listNode({ fieldSelector: nodeField, limit, _continue: cont })),
-        undefined, nodeField);
+      const services = listClient('Service', '/api/v1/services', { labelSelector: SERVICE_LABEL_SELECTOR });
+      const slices = listClient('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', { labelSelector: ENDPOINTSLICE_LABEL_SELECTOR });
+      const nodes = listClient('Node', '/api/v1/nodes', { fieldSelector: nodeField });
+      addChannel('Service', '/api/v1/services', () => listAll('Service', services, services.page), SERVICE_LABEL_SELECTOR, undefined);
+      addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', () => listAll('EndpointSlice', slices, slices.page), ENDPOINTSLICE_LABEL_SELECTOR, undefined);
+      addChannel('Node', '/api/v1/nodes', () => listAll('Node', nodes, nodes.page), undefined, nodeField);
       log.info({ server, nodeName }, 'starting informers');
       for (const ch of channels) ch.informer.start().catch((err: unknown) => onError(ch, err));
     },

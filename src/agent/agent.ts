@@ -374,7 +374,6 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
-    this.lastSyncTiming = { waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: 0 };
     if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
@@ -386,7 +385,7 @@ export class Agent {
       loop: { turns: loop.turns, longestMs: r1(loop.longestMs) },
     }, 'sync');
     this.lastSyncLoop = loop;
-    this.lastSyncTiming.afterMs = performance.now() - t0 - this.lastSyncTiming.commitMs - backendMs;
+    this.lastSyncTiming = { waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: performance.now() - t0 - this.lastCommitMs - backendMs };
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 

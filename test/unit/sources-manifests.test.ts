@@ -1,7 +1,8 @@
 // The manifest-directory source: parsing, filtering, and the exact events a change of files produces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -307,4 +308,40 @@ test('directory: a file written as a hidden temporary and renamed into place is 
     assert.deepEqual(rec.take(), ['upsert Service default/a']);
     assert.equal((rec.objects.get('Service/default/a') as any).spec.clusterIP, ip);
   }
+});
+
+test('directory: watched files are reread while a full scan is held up; the full scans after it drop nothing', async (t) => {
+  const dir = tempDir(t);
+  const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;
+  for (let i = 0; i < 20; i++) writeFileSync(join(dir, `s${i}.yaml`), svc(`s${i}`, `10.96.1.${i}`));
+  writeFileSync(join(dir, 'a.yaml'), svc('a', '10.96.0.1'));
+  // Once armed, the stat of every file but a.yaml and n.yaml waits for `release`: a full scan that
+  // takes as long as the test wants, as one over 10,000 files under a busy agent does.
+  let armed = false;
+  let fullHeld = false;
+  let release!: () => void;
+  const released = new Promise<void>((r) => { release = r; });
+  const statFile = async (p: string): Promise<Stats> => {
+    if (armed && !/[an]\.yaml$/.test(p)) { fullHeld = true; await released; }
+    return stat(p);
+  };
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 20, debounceMs: 10, statFile });
+  const rec = new Recorder();
+  t.after(() => { release(); return source.stop(); });
+  await source.start(rec);
+  assert.equal(rec.take().length, 22);
+  armed = true;
+  await waitFor('a full scan (the poll) held up', () => fullHeld, 2000);
+  // Written aside and renamed in: the hidden name asks for a full scan, the visible one for a reread.
+  writeFileSync(join(dir, '.next'), svc('a', '10.96.0.2'));
+  renameSync(join(dir, '.next'), join(dir, 'a.yaml'));
+  writeFileSync(join(dir, 'n.yaml'), svc('n', '10.96.0.3'));
+  await waitFor('a.yaml and n.yaml reread while the full scan waits', () => rec.events.length === 2, 2000);
+  assert.deepEqual(rec.take().sort(), ['upsert Service default/a', 'upsert Service default/n']);
+  assert.equal((rec.objects.get('Service/default/a') as any).spec.clusterIP, '10.96.0.2');
+  release();
+  armed = false;
+  await sleep(300); // the held scan and the polls after it
+  assert.deepEqual(rec.take(), [], 'the full scans find nothing more to say, and drop nothing');
+  assert.ok(rec.objects.has('Service/default/n'));
 });

@@ -86,6 +86,7 @@ function createdAt(svc: V1Service | undefined): number {
 export class ProxyModel {
   /** The live aggregate for the sync engine: updated in place by commit(). */
   readonly desired: DesiredIpvs = { services: new Map(), boundAddresses: new Set() };
+  #realServers = 0;
 
   private readonly config: ModelConfig;
   private zone: string | undefined;
@@ -289,7 +290,7 @@ export class ProxyModel {
     const claim = this.claims.get(key);
     if (claim === undefined) {
       this.claims.set(key, name);
-      this.desired.services.set(key, dvs);
+      this.putDesired(key, dvs);
       changes.changedKeys.add(key);
       return;
     }
@@ -302,11 +303,10 @@ export class ProxyModel {
     if (owner === name) {
       const cur = this.desired.services.get(key);
       if (before !== name || !cur || !sameDesired(cur, dvs)) changes.changedKeys.add(key);
-      this.desired.services.set(key, dvs);
+      this.putDesired(key, dvs);
     } else if (before !== owner) {
       const next = this.computed.get(owner)?.virtualServices.get(key);
-      if (next) this.desired.services.set(key, next);
-      else this.desired.services.delete(key);
+      this.putDesired(key, next);
       changes.changedKeys.add(key);
     }
     // The Service that owned the key until now is told it lost it.
@@ -323,6 +323,25 @@ export class ProxyModel {
     return a < b ? -1 : a > b ? 1 : 0;
   };
 
+  /** Sets (or, undefined, deletes) one desired virtual service, keeping the count of real servers. */
+  private putDesired(key: string, dvs: DesiredVirtualService | undefined): void {
+    const services = this.desired.services;
+    this.#realServers -= services.get(key)?.servers.size ?? 0;
+    if (dvs) {
+      services.set(key, dvs);
+      this.#realServers += dvs.servers.size;
+    } else services.delete(key);
+  }
+
+  /**
+   * Real servers wanted over every virtual service, as of the last commit: kept as the desired state
+   * changes, because counting them walked 10,000 Services after every sync (2-5 ms in the sandbox, in
+   * each one-endpoint change's time, and again on every housekeeping tick).
+   */
+  get realServerCount(): number {
+    return this.#realServers;
+  }
+
   private release(name: string, key: string, changes: ModelChanges): void {
     const claim = this.claims.get(key);
     if (claim === undefined) return;
@@ -334,14 +353,13 @@ export class ProxyModel {
     else if (list.length === 1) this.claims.set(key, list[0]!);
     if (i !== 0) return;
     if (list.length === 0) {
-      this.desired.services.delete(key);
+      this.putDesired(key, undefined);
       changes.changedKeys.add(key);
       return;
     }
     // The next claimant takes the key over.
     const next = this.computed.get(list[0]!)?.virtualServices.get(key);
-    if (next) this.desired.services.set(key, next);
-    else this.desired.services.delete(key);
+    this.putDesired(key, next);
     changes.changedKeys.add(key);
   }
 

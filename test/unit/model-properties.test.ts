@@ -15,7 +15,7 @@ import { renderIptablesMode } from '../../src/backends/iptables/render.js';
 import type { Kind, KubeObject } from '../../src/sources/types.js';
 import {
   objectMix, serviceMutation, sliceMutation, setAt, wellFormedService, FULL_SERVICE, FULL_SLICE, NODE_NAME, NODE_PATHS,
-  wellFormedNode, scrambled, anyJson, pathText, type Obj,
+  wellFormedNode, scrambled, NAMESPACES, anyJson, pathText, type Obj,
 } from './arbitraries.js';
 
 // Runs per property: enough to meet every mutation several times in a few seconds; raise it to search harder.
@@ -54,6 +54,14 @@ function feed(m: ProxyModel, o: Obj, removed = false): void {
   feedModel(m, NODE_NAME, o.kind as Kind, o.obj as KubeObject, removed);
 }
 
+/** The model's kept count of real servers, checked against a walk of the desired state. */
+function checkServerCount(m: ProxyModel): number {
+  let walked = 0;
+  for (const d of m.desired.services.values()) walked += d.servers.size;
+  assert.equal(m.realServerCount, walked, 'realServerCount follows the desired state');
+  return walked;
+}
+
 test('property: no mix of random and malformed Services, EndpointSlices and Nodes makes the model throw (both backends)', () => {
   fc.assert(fc.property(objectMix, fc.array(fc.boolean(), { maxLength: 25 }), fc.constantFrom('ipvs' as const, 'iptables' as const), (objs, commitAfter, backend) => {
     const m = newModel(backend);
@@ -64,9 +72,10 @@ test('property: no mix of random and malformed Services, EndpointSlices and Node
         nodePodCIDRs(o.obj);
         nodeEligible(o.obj as Parameters<typeof nodeEligible>[0]);
       }
-      if (commitAfter[i]) m.commit();
+      if (commitAfter[i]) { m.commit(); checkServerCount(m); }
     });
     m.commit();
+    checkServerCount(m);
     readAll(m);
     if (backend === 'iptables') {
       for (const family of ['inet', 'inet6'] as const) renderIptablesMode({ family, ports: [...m.services()].flatMap((s) => s.ports) });
@@ -78,6 +87,7 @@ test('property: no mix of random and malformed Services, EndpointSlices and Node
     readAll(m);
     assert.equal(m.desired.services.size, 0);
     assert.equal(m.desired.boundAddresses.size, 0);
+    assert.equal(m.realServerCount, 0);
   }), { numRuns: RUNS });
 });
 
@@ -193,9 +203,10 @@ test('property: Services claiming one virtual service are resolved the same in a
       const m = newModel();
       for (const s of order) {
         m.upsertService(s);
-        if (commits.next().value) m.commit();
+        if (commits.next().value) { m.commit(); checkServerCount(m); }
       }
       m.commit();
+      checkServerCount(m);
       return m;
     };
     const a = run(list);
@@ -239,4 +250,34 @@ test('size bounds: a slice of a million endpoints, a Service of 100,000 ports or
   // The well-formed slice of the same Service still serves it; the huge one adds nothing.
   assert.deepEqual([...m.desired.services.get('inet/tcp/10.200.0.1/80')!.servers.keys()].sort(), ['10.3.0.1/8080', '10.3.0.2/8080']);
   assert.ok(ms < 2000, `refused in ${ms.toFixed(0)} ms, without packing the endpoints`);
+});
+
+test('property: the kept count of real servers equals a walk of the desired state, through claims, releases and deletions', () => {
+  // Services of a few names in a few namespaces over a few cluster IPs (so some claim one virtual
+  // service), slices that match them, random deletions and commits.
+  const op = fc.record({
+    kind: fc.constantFrom('Service' as const, 'EndpointSlice' as const),
+    ns: fc.constantFrom(...NAMESPACES),
+    name: fc.constantFrom('web', 'db'),
+    ip: fc.constantFrom('10.96.0.1', '10.96.0.2'),
+    hosts: fc.uniqueArray(fc.integer({ min: 1, max: 9 }), { maxLength: 6 }),
+    created: fc.integer({ min: 1, max: 5 }),
+    remove: fc.nat({ max: 4 }).map((n) => n === 0),
+    commit: fc.boolean(),
+  });
+  let nonzero = 0;
+  fc.assert(fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+    const m = newModel();
+    for (const o of ops) {
+      const obj: KubeObject = o.kind === 'Service'
+        ? { metadata: { namespace: o.ns, name: o.name, creationTimestamp: `2024-01-0${o.created}T00:00:00Z` }, spec: { clusterIP: o.ip, ports: [{ port: 80 }] } } as unknown as KubeObject
+        : { metadata: { namespace: o.ns, name: `${o.name}-a`, labels: { 'kubernetes.io/service-name': o.name } }, addressType: 'IPv4', ports: [{ port: 8080 }],
+            endpoints: o.hosts.map((h) => ({ addresses: [`10.1.0.${h}`], conditions: {} })) } as KubeObject;
+      feedModel(m, NODE_NAME, o.kind, obj, o.remove);
+      if (o.commit) { m.commit(); if (checkServerCount(m) > 0) nonzero++; }
+    }
+    m.commit();
+    if (checkServerCount(m) > 0) nonzero++;
+  }), { numRuns: RUNS });
+  assert.ok(nonzero >= RUNS / 4, `real servers were wanted in ${nonzero} of the checks`);
 });

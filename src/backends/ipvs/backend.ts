@@ -226,11 +226,9 @@ export class IpvsBackend implements ProxyBackend {
 
   stats(model: ProxyModel): BackendStats {
     const d = model.desired;
-    let servers = 0;
-    for (const s of d.services.values()) servers += s.servers.size;
     return {
       virtualServices: d.services.size,
-      realServers: servers,
+      realServers: model.realServerCount,
       boundAddresses: d.boundAddresses.size,
       draining: this.#engine.draining.size,
       ipsetEntries: this.#ipsets ? model.ipsetEntryCount : 0,

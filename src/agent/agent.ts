@@ -32,6 +32,21 @@ export type { AgentOptions } from './options.js';
 
 const r1 = (ms: number) => Math.round(ms * 10) / 10;
 
+/** Where one sync's time went (ms), from the first change it carries. */
+export interface SyncTiming {
+  /** Waiting to start: the runner's timer, a sync in progress. */
+  waitMs: number;
+  commitMs: number;
+  /** The backend: the kernel work. */
+  backendMs: number;
+  /** What follows the kernel work: conntrack cleanup, health-check ports, metrics, events, the log line. */
+  afterMs: number;
+  conntrackMs: number;
+  healthCheckMs: number;
+  /** performance.now() when the backend returned: the change is in the kernel from then on. */
+  kernelAt: number;
+}
+
 /** "namespace/name" as the object of an Event. */
 function serviceObject(name: string): EventObject {
   const i = name.indexOf('/');
@@ -78,13 +93,8 @@ export class Agent {
   #process?: ProcessMetrics;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
-  /**
-   * Where the last sync's time went (ms), from the first change it carries: waiting to start (the
-   * runner's timer, a sync in progress), the model commit, the backend (kernel work), and what follows
-   * it (conntrack cleanup, health-check ports, metrics, the log line). For the benchmark's one-change
-   * latency: what is not model or kernel work.
-   */
-  lastSyncTiming: { waitMs: number; commitMs: number; backendMs: number; afterMs: number } | undefined;
+  /** Where the last sync's time went (the benchmark's one-change latency: what is not model or kernel work). */
+  lastSyncTiming: SyncTiming | undefined;
   /** When the first change not yet taken by a sync arrived (performance.now()). */
   #firstChangeAt: number | undefined;
   healthzPort = 0;
@@ -307,6 +317,9 @@ export class Agent {
     const firstChangeAt = this.#firstChangeAt ?? t0;
     this.#firstChangeAt = undefined;
     let backendMs = 0;
+    let kernelAt = 0;
+    let conntrackMs = 0;
+    let healthCheckMs = 0;
     const pacing = this.#o.pacing;
     const pacer = pacing === false ? undefined : new Pacer(pacing);
     const run = <T>(steps: Steps<T>): T | Promise<T> => (pacer ? pacer.run(steps) : finish(steps));
@@ -323,10 +336,14 @@ export class Agent {
       const input = { full, changes, model: this.#model };
       const tb = performance.now();
       result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
-      backendMs = performance.now() - tb;
+      kernelAt = performance.now();
+      backendMs = kernelAt - tb;
       this.#cleanConntrack(result.kind === 'full', changedServices);
+      const th = performance.now();
+      conntrackMs = th - kernelAt;
       const hosts = this.#o.healthCheckBindHost ? [this.#o.healthCheckBindHost] : healthCheckHosts(this.#o.nodePortAddresses, this.#nodePortAddrs, this.families);
       await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
+      healthCheckMs = performance.now() - th;
     } catch (err) {
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed, `sync failed (will retry): ${(err as Error).message}`);
@@ -385,7 +402,10 @@ export class Agent {
       loop: { turns: loop.turns, longestMs: r1(loop.longestMs) },
     }, 'sync');
     this.lastSyncLoop = loop;
-    this.lastSyncTiming = { waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: performance.now() - t0 - this.lastCommitMs - backendMs };
+    this.lastSyncTiming = {
+      waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: performance.now() - t0 - this.lastCommitMs - backendMs,
+      conntrackMs, healthCheckMs, kernelAt,
+    };
     for (const w of this.#syncedWaiters.splice(0)) w();
   }
 

@@ -344,7 +344,8 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       events = ev;
       await scan(true);
       // The next poll: pollMs after this one, or 4 times its duration when that is longer.
-      const next = (): void => { pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs)); };
+      // (Not once stopped: stop() may come from the synced() handler, before start() gets here.)
+      const next = (): void => { if (!stopped) pollTimer = setTimeout(tick, Math.max(pollMs, 4 * lastFullMs)); };
       const tick = (): void => {
         if (stopped) return;
         void scan(true).finally(() => { if (!stopped) next(); });

@@ -345,3 +345,17 @@ test('directory: watched files are reread while a full scan is held up; the full
   assert.deepEqual(rec.take(), [], 'the full scans find nothing more to say, and drop nothing');
   assert.ok(rec.objects.has('Service/default/n'));
 });
+
+test('directory: stopped from its synced() handler, the source leaves no poll timer behind', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.1}\n');
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10 });
+  let stopping: Promise<void> | undefined;
+  const rec = new (class extends Recorder { override synced(): void { super.synced(); stopping = source.stop(); } })();
+  const started = source.start(rec);
+  await started;
+  await stopping;
+  assert.equal(timers(), before, 'no timer left: a process that stops its source can exit');
+});

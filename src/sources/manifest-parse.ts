@@ -1,6 +1,6 @@
 // Reading manifest files: one file's text into the Services, EndpointSlices and Node it holds (pure,
 // never throws), and a bounded read. The source that watches the directory is manifests.ts.
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import type { Kind, KubeObject } from './types.js';
 
@@ -169,11 +169,12 @@ function parse(text: string, file: string, nodeName: string): ParsedFile {
  * `sizeHint` is the size a stat just gave (else the handle is stat'ed): one buffer of that size plus the
  * byte that shows the end, so a small file costs an open, one read and a close. (A fixed 1-MiB buffer
  * per read, and a second read to find the end, made reading 1,000 small manifests allocate 2 GB.)
+ * Synchronous: see manifests.ts (the source reads in time slices).
  */
-export async function readBounded(path: string, limit: number, sizeHint?: number): Promise<string | undefined> {
-  const fh = await open(path, 'r');
+export function readBounded(path: string, limit: number, sizeHint?: number): string | undefined {
+  const fd = openSync(path, 'r');
   try {
-    const size = sizeHint ?? (await fh.stat()).size;
+    const size = sizeHint ?? fstatSync(fd).size;
     let buf = Buffer.allocUnsafe(Math.min(size, limit) + 1);
     let total = 0;
     for (;;) {
@@ -185,7 +186,7 @@ export async function readBounded(path: string, limit: number, sizeHint?: number
         buf = bigger;
       }
       const want = buf.length - total;
-      const { bytesRead } = await fh.read(buf, total, want, null);
+      const bytesRead = readSync(fd, buf, total, want, null);
       total += bytesRead;
       // The end: nothing more, or a short read that stops at the size the stat gave (a short read
       // anywhere else, as some network and FUSE file systems give, reads on).
@@ -194,6 +195,6 @@ export async function readBounded(path: string, limit: number, sizeHint?: number
     if (total > limit) return undefined;
     return buf.toString('utf8', 0, total);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }

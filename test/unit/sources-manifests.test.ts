@@ -1,8 +1,7 @@
 // The manifest-directory source: parsing, filtering, and the exact events a change of files produces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -149,16 +148,16 @@ test('readBounded: whole files whatever the stat said, nothing past the limit', 
   const file = join(dir, 'f.json');
   const text = 'é'.repeat(100_000); // 200,000 bytes
   writeFileSync(file, text);
-  assert.equal(await readBounded(file, 1 << 20), text, 'no size given');
-  assert.equal(await readBounded(file, 1 << 20, 200_000), text, 'the right size');
-  assert.equal(await readBounded(file, 1 << 20, 10), text, 'grew after the stat');
-  assert.equal(await readBounded(file, 1 << 20, 0), text, 'was empty at the stat');
-  assert.equal(await readBounded(file, 1 << 20, 500_000), text, 'shrank after the stat');
-  assert.equal(await readBounded(file, 200_000, 200_000), text, 'exactly the limit');
-  assert.equal(await readBounded(file, 199_999, 200_000), undefined, 'one byte over the limit');
-  assert.equal(await readBounded(file, 199_999, 10), undefined, 'over the limit, grown after the stat');
+  assert.equal(readBounded(file, 1 << 20), text, 'no size given');
+  assert.equal(readBounded(file, 1 << 20, 200_000), text, 'the right size');
+  assert.equal(readBounded(file, 1 << 20, 10), text, 'grew after the stat');
+  assert.equal(readBounded(file, 1 << 20, 0), text, 'was empty at the stat');
+  assert.equal(readBounded(file, 1 << 20, 500_000), text, 'shrank after the stat');
+  assert.equal(readBounded(file, 200_000, 200_000), text, 'exactly the limit');
+  assert.equal(readBounded(file, 199_999, 200_000), undefined, 'one byte over the limit');
+  assert.equal(readBounded(file, 199_999, 10), undefined, 'over the limit, grown after the stat');
   writeFileSync(file, '');
-  assert.equal(await readBounded(file, 100, 0), '');
+  assert.equal(readBounded(file, 100, 0), '');
 });
 
 function tempDir(t: { after(fn: () => void): void }): string {
@@ -315,17 +314,17 @@ test('directory: watched files are reread while a full scan is held up; the full
   const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;
   for (let i = 0; i < 20; i++) writeFileSync(join(dir, `s${i}.yaml`), svc(`s${i}`, `10.96.1.${i}`));
   writeFileSync(join(dir, 'a.yaml'), svc('a', '10.96.0.1'));
-  // Once armed, the stat of every file but a.yaml and n.yaml waits for `release`: a full scan that
-  // takes as long as the test wants, as one over 10,000 files under a busy agent does.
+  // Once armed, a full scan waits for `release` at its first yield (one file per slice): a full scan
+  // that takes as long as the test wants, as one over 10,000 files under a busy agent does.
   let armed = false;
   let fullHeld = false;
   let release!: () => void;
   const released = new Promise<void>((r) => { release = r; });
-  const statFile = async (p: string): Promise<Stats> => {
-    if (armed && !/[an]\.yaml$/.test(p)) { fullHeld = true; await released; }
-    return stat(p);
+  const pause = async (lane: 'full' | 'paths'): Promise<void> => {
+    if (armed && lane === 'full') { fullHeld = true; await released; }
+    await new Promise((r) => setImmediate(r));
   };
-  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 20, debounceMs: 10, statFile });
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 20, debounceMs: 10, sliceMs: 0, pause });
   const rec = new Recorder();
   t.after(() => { release(); return source.stop(); });
   await source.start(rec);

@@ -51,7 +51,12 @@ function udpOnce(t: Target): Promise<string> {
     const s = dgram.createSocket('udp4');
     let done = false;
     const finish = (err: Error | undefined, ep?: string) => { if (done) return; done = true; clearTimeout(timer); s.close(); if (err) reject(err); else resolve(ep!); };
-    const timer = deadline(UDP_TIMEOUT_MS, () => done, (late) => finish(new Error(`timeout${late ? ` (${late.slice(2)})` : ''}`)));
+    // The local port names the flow in IPVS' and conntrack's tables, as for TCP.
+    const timer = deadline(UDP_TIMEOUT_MS, () => done, (late) => {
+      let port: number | undefined;
+      try { port = s.address().port; } catch { /* not bound: the send never went out */ }
+      finish(new Error(`timeout (local port ${port ?? '-'}${late})`));
+    });
     s.on('message', (m) => finish(undefined, m.toString().trim()));
     s.on('error', (err) => finish(err));
     s.send('q', t.port, t.host);

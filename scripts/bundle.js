@@ -19,7 +19,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** What src/ and test/ import from "#client-node" (values only; types are erased). */
 const CLIENT_NODE_EXPORTS = [
-  'KubeConfig', 'ListWatch', 'Watch', 'CoreV1Api', 'EventsV1Api', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
+  'KubeConfig', 'ListWatch', 'Watch', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
 ];
 
 /** What both bundles share. */

@@ -5,8 +5,11 @@
 // Bounded like client-go's recorder: one Event per (object, reason, note) at most every `repeatMs`
 // (default 10 min; repeats in between are counted and the next Event says how many), at most
 // `maxPerMinute` Events a minute (burst protection when a sync fails repeatedly), sent one at a time off
-// the sync path; a failed send is logged at debug and dropped (Events are best effort, as in kube-proxy).
-import type { EventsV1Event } from '@kubernetes/client-node';
+// the sync path; a failed send is dropped (Events are best effort, as in kube-proxy): the first one
+// logged as a warning, the rest at debug.
+import type { EventType, ApiEvent, EventSink } from '../sources/types.js';
+
+export type { EventType, ApiEvent, EventSink } from '../sources/types.js';
 
 export interface EventObject {
   kind: 'Service' | 'Node';
@@ -15,16 +18,15 @@ export interface EventObject {
   uid?: string;
 }
 
-export type EventType = 'Normal' | 'Warning';
-
-export interface EventSink {
-  create(namespace: string, event: EventsV1Event): Promise<unknown>;
+/** A MicroTime from epoch ms: a Date's ISO text with its milliseconds padded to microseconds. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
 
 export interface RecorderOptions {
   sink: EventSink | undefined;
   nodeName: string;
-  log: { debug(obj: object, msg: string): void };
+  log: { debug(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   now?: () => number;
   repeatMs?: number;
   maxPerMinute?: number;
@@ -72,10 +74,9 @@ export class EventRecorder {
     this.#last.set(key, { at: t, suppressed: 0 });
     if (this.#last.size > 10_000) this.#last.delete(this.#last.keys().next().value!);
     const namespace = object.namespace ?? 'default';
-    const time = new Date(t);
-    const event: EventsV1Event = {
+    const event: ApiEvent = {
       metadata: { generateName: `${object.name}.`, namespace },
-      eventTime: time,
+      eventTime: microTime(t),
       reportingController: 'kipvs.io/kipvs',
       reportingInstance: `kipvs-${nodeName}`,
       action: reason === REASONS.syncFailed ? 'Sync' : reason === REASONS.invalidService ? 'Skip' : 'Reconcile',
@@ -95,7 +96,10 @@ export class EventRecorder {
         this.sent++;
       } catch (err) {
         this.dropped++;
-        this.#o.log.debug({ err: (err as Error).message, reason, object: key }, 'event not recorded');
+        // The first refusal is a warning: Events refused for good (as every one was while eventTime was
+        // sent in milliseconds) must not go unseen; later ones are at debug, and counted.
+        const log = this.dropped === 1 ? this.#o.log.warn.bind(this.#o.log) : this.#o.log.debug.bind(this.#o.log);
+        log({ err: (err as Error).message, reason, object: key }, this.dropped === 1 ? 'event not recorded (further failures are logged at debug level)' : 'event not recorded');
       }
     });
     return true;

@@ -1,4 +1,5 @@
-// One GET to the API server, its JSON body as plain objects: the informers' list pages. Not through
+// One request to the API server, its JSON body as plain objects: the informers' list pages (GET) and
+// the agent's Events (POST). Not through
 // client-node's generated API clients, whose ObjectSerializer turns every listed object into model
 // classes (about 0.3 s per 10,000 Services and EndpointSlices on the host, ten times that in the
 // sandbox) that nothing here needs: the model reads plain JSON, as the manifests source and watch
@@ -16,20 +17,28 @@ export class ApiStatusError extends Error {
   }
 }
 
-export async function getJson(kc: KubeConfig, path: string, query: Record<string, string | number | undefined>): Promise<unknown> {
+export function getJson(kc: KubeConfig, path: string, query: Record<string, string | number | undefined>): Promise<unknown> {
+  return requestJson(kc, 'GET', path, query);
+}
+
+export async function requestJson(kc: KubeConfig, method: 'GET' | 'POST', path: string, query: Record<string, string | number | undefined>, body?: unknown): Promise<unknown> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/+$/, '') + path);
   for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
-  const opts: https.RequestOptions = { method: 'GET', headers: { Accept: 'application/json' } };
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = { Accept: 'application/json' };
+  if (payload !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+  const opts: https.RequestOptions = { method, headers };
   await kc.applyToHTTPSOptions(opts);
   const request = url.protocol === 'http:' ? http.request : https.request;
+  const what = `${method} ${url.pathname}`;
   return new Promise((resolve, reject) => {
     const req = request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', reject);
-      res.on('aborted', () => reject(new Error(`GET ${url.pathname}: the response was cut off`)));
+      res.on('aborted', () => reject(new Error(`${what}: the response was cut off`)));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const status = res.statusCode ?? 0;
@@ -37,17 +46,17 @@ export async function getJson(kc: KubeConfig, path: string, query: Record<string
           // A Status object's message when the server sent one, else the start of the body.
           let message = text.slice(0, 200);
           try { message = (JSON.parse(text) as { message?: string }).message ?? message; } catch { /* not JSON */ }
-          reject(new ApiStatusError(`GET ${url.pathname}: HTTP ${status}: ${message}`, status));
+          reject(new ApiStatusError(`${what}: HTTP ${status}: ${message}`, status));
           return;
         }
         try {
           resolve(JSON.parse(text));
         } catch (err) {
-          reject(new Error(`GET ${url.pathname}: the response is not JSON: ${(err as Error).message}`));
+          reject(new Error(`${what}: the response is not JSON: ${(err as Error).message}`));
         }
       });
     });
     req.on('error', reject);
-    req.end();
+    req.end(payload);
   });
 }

@@ -232,9 +232,8 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   }
 
   /**
-   * Emits the keys whose winner may have changed, in path order and, within a file, in document order,
-   * however the parallel reads finished. Reads the current state, so a key emitted by the other lane
-   * meanwhile is not emitted twice.
+   * Emits the keys whose winner may have changed, in path order and, within a file, in document order.
+   * Reads the current state, so a key emitted by the other lane meanwhile is not emitted twice.
    */
   function emit(keyLists: Iterable<string[]>): void {
     if (!events || stopped) return;

@@ -41,3 +41,26 @@ export function objectKey(kind: Kind, obj: KubeObject): string {
   const text = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v) ?? '');
   return `${kind}/${text(obj.metadata?.namespace)}/${text(obj.metadata?.name)}`;
 }
+
+/** Kubernetes Event type. */
+export type EventType = 'Normal' | 'Warning';
+
+/** An events.k8s.io/v1 Event as sent: plain JSON. */
+export interface ApiEvent {
+  metadata: { generateName: string; namespace: string };
+  /** A MicroTime: RFC 3339 with six fractional digits, as the API server requires. */
+  eventTime: string;
+  reportingController: string;
+  reportingInstance: string;
+  action: string;
+  reason: string;
+  type: EventType;
+  note: string;
+  regarding: { apiVersion: string; kind: string; name: string; namespace?: string; uid?: string };
+}
+
+/** Where Events go (the API server: events.ts); the agent's recorder (agent/events.ts) feeds it. */
+export interface EventSink {
+  create(namespace: string, event: ApiEvent): Promise<unknown>;
+}
+

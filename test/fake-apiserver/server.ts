@@ -443,6 +443,13 @@ export class FakeApiServer {
         this.reply(res, rec, 400, statusBody(400, 'BadRequest', 'the body is not JSON'));
         return;
       }
+      // The real server decodes eventTime as a MicroTime: RFC 3339 with exactly six fractional digits
+      // (Go's layout "2006-01-02T15:04:05.000000Z07:00"); a Date's toISOString() (three) is refused.
+      const eventTime = (ev as { eventTime?: unknown }).eventTime;
+      if (typeof eventTime !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(eventTime)) {
+        this.reply(res, rec, 400, statusBody(400, 'BadRequest', `Event in version "v1" cannot be handled as a Event: parsing time ${JSON.stringify(eventTime)} as "2006-01-02T15:04:05.000000Z07:00"`));
+        return;
+      }
       if (ev.metadata?.namespace !== undefined && ev.metadata.namespace !== namespace) {
         this.reply(res, rec, 400, statusBody(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
         return;

@@ -5,7 +5,10 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, Watch } from '#client-node';
+import { KubeConfig, Watch } from '#client-node';
+// The generated API client, only to check the fake server against it: the whole package (the bundle keeps
+// only what kipvs uses).
+import { CoreV1Api } from '@kubernetes/client-node';
 import { FakeApiServer, parseLabelSelector, parseFieldSelector, type Obj } from '../fake-apiserver/server.js';
 
 function get(url: string): Promise<{ status: number; body: any }> {

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api } from '#client-node';
+// The generated API client, only to read through the kubeconfig: the whole package (the bundle keeps only
+// what kipvs uses).
+import { CoreV1Api } from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { loadKubeconfig } from '../../src/sources/kubeconfig.js';
 

@@ -25,7 +25,7 @@
 // directory; a one-file change took 16-50 s to reach the kernel at 1,000-5,000 Services in the sandbox.
 // Reading used a 1-MiB buffer per read and kept every object's canonical JSON: 1,000 files took 20 s in
 // the sandbox, 5,000 files 4.3 s on the host against 0.6 s now.)
-import { statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
+import { lstatSync, statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { MANIFEST_LIMITS, MANIFEST_RE, canonicalJson, parseManifestText, readBounded, type Entry } from './manifest-parse.js';
@@ -52,6 +52,15 @@ interface FileState {
   entries: Map<string, Entry>;
 }
 
+function exists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A watch event's file name worth a targeted reread: a manifest, with no part hidden (".x"). */
 function targetOf(dir: string, filename: string | Buffer | null): string | undefined {
   if (typeof filename !== 'string' || filename === '' || !MANIFEST_RE.test(filename)) return undefined;
@@ -76,6 +85,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   const watchers = new Map<string, FSWatcher>();
   /** What watch events asked for within the debounce window, handed to scan() when it ends. */
   const pending = new Set<string>();
+  const pendingHidden = new Set<string>();
   let pendingFull = false;
   let pollTimer: NodeJS.Timeout | undefined;
   let debounceTimer: NodeJS.Timeout | undefined;
@@ -318,18 +328,24 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   }
 
   function onChange(filename: string | null): void {
-    // A hidden name (a writer's ".next" renamed over a file, a ConfigMap's ..data swap) or a directory
-    // rescans the directory; a manifest's name rereads that file.
+    // A manifest's name rereads that file; a hidden name is looked at when the debounce ends; anything
+    // else (a directory, a name the watch did not give) rescans the directory.
     const target = targetOf(dir, filename);
     if (target) pending.add(target);
+    else if (typeof filename === 'string' && filename !== '' && filename.split(sep).some((part) => part.startsWith('.'))) pendingHidden.add(join(dir, filename));
     else pendingFull = true;
     if (debounceTimer) clearTimeout(debounceTimer);
     debounceTimer = setTimeout(() => {
       debounceTimer = undefined;
-      const full = pendingFull;
+      // A hidden name gone by now was a writer's temporary, renamed over a manifest (whose name has an
+      // event of its own) or deleted: nothing more to read. One that exists (a ConfigMap's ..data,
+      // swapped to a new directory) may stand for every file under it: the directory is rescanned.
+      // (Each file written aside and renamed in cost a full scan, 10,000 stats, before.)
+      const full = pendingFull || [...pendingHidden].some(exists);
       const paths = [...pending];
       pendingFull = false;
       pending.clear();
+      pendingHidden.clear();
       void scan(full, paths);
     }, debounceMs);
   }

@@ -1,7 +1,7 @@
 // The manifest-directory source: parsing, filtering, and the exact events a change of files produces.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -357,4 +357,38 @@ test('directory: stopped from its synced() handler, the source leaves no poll ti
   await started;
   await stopping;
   assert.equal(timers(), before, 'no timer left: a process that stops its source can exit');
+});
+
+test('directory: a file written aside and renamed in is reread without a full scan; a ConfigMap-style ..data swap rescans, through the watch alone', async (t) => {
+  const dir = tempDir(t);
+  const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;
+  writeFileSync(join(dir, 'a.yaml'), svc('a', '10.96.0.1'));
+  // A mounted ConfigMap: visible symlinks into ..data, itself a symlink to a timestamped directory.
+  mkdirSync(join(dir, '..v1'));
+  writeFileSync(join(dir, '..v1', 'cm.yaml'), svc('cm', '10.96.1.1'));
+  symlinkSync('..v1', join(dir, '..data'));
+  symlinkSync(join('..data', 'cm.yaml'), join(dir, 'cm.yaml'));
+  let fullSlices = 0;
+  const pause = async (lane: 'full' | 'paths'): Promise<void> => { if (lane === 'full') fullSlices++; await new Promise((r) => setImmediate(r)); };
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10, sliceMs: 0, pause });
+  const rec = new Recorder();
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Service default/a', 'upsert Service default/cm', 'synced']);
+  fullSlices = 0;
+  writeFileSync(join(dir, '.next'), svc('a', '10.96.0.2'));
+  renameSync(join(dir, '.next'), join(dir, 'a.yaml'));
+  await waitFor('a.yaml reread', () => rec.events.length === 1, 2000);
+  await sleep(100);
+  assert.deepEqual(rec.take(), ['upsert Service default/a']);
+  assert.equal(fullSlices, 0, 'no full scan for a temporary renamed away');
+  // The swap as the kubelet does it: a new directory, ..data_tmp pointing at it, renamed over ..data.
+  mkdirSync(join(dir, '..v2'));
+  writeFileSync(join(dir, '..v2', 'cm.yaml'), svc('cm', '10.96.1.2'));
+  symlinkSync('..v2', join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  await waitFor('the ConfigMap change, through a full scan', () => rec.events.length === 1, 2000);
+  assert.deepEqual(rec.take(), ['upsert Service default/cm']);
+  assert.equal((rec.objects.get('Service/default/cm') as any).spec.clusterIP, '10.96.1.2');
+  assert.ok(fullSlices > 0);
 });

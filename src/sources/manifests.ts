@@ -61,10 +61,15 @@ function exists(p: string): boolean {
   }
 }
 
-/** A watch event's file name worth a targeted reread: a manifest, with no part hidden (".x"). */
+/** A watch event's file name with a hidden part (".next", "..data/x.yaml"). */
+function isHidden(filename: string): boolean {
+  return filename.split(sep).some((part) => part.startsWith('.'));
+}
+
+/** A watch event's file name worth a targeted reread: a manifest, with no part hidden (".x") or empty. */
 function targetOf(dir: string, filename: string | Buffer | null): string | undefined {
   if (typeof filename !== 'string' || filename === '' || !MANIFEST_RE.test(filename)) return undefined;
-  if (filename.split(sep).some((part) => part.startsWith('.') || part === '')) return undefined;
+  if (isHidden(filename) || filename.split(sep).includes('')) return undefined;
   return join(dir, filename);
 }
 
@@ -85,6 +90,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   const watchers = new Map<string, FSWatcher>();
   /** What watch events asked for within the debounce window, handed to scan() when it ends. */
   const pending = new Set<string>();
+  /** Hidden names among them: looked at when the debounce ends (see onChange). */
   const pendingHidden = new Set<string>();
   let pendingFull = false;
   let pollTimer: NodeJS.Timeout | undefined;
@@ -184,15 +190,13 @@ export function manifestSource(options: ManifestSourceOptions): Source {
    * calls, because a manifest directory is local (a ConfigMap's tmpfs, the node's disk) where a stat
    * or a small read takes microseconds, and through the thread pool each one cost about ten times that
    * in promises and hops: 10,000 files stat'ed in 570-650 ms against 47-75 ms, and read and parsed in
-   * 2.5-3.4 s against 0.6 s (this host). The keys each file touched go to perFile.
+   * 2.5-3.4 s against 0.6 s (this host). The keys the files touched go to `changed`, in path order.
    */
-  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], perFile: Map<string, string[]>): Promise<void> {
+  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], changed: string[]): Promise<void> {
     let since = performance.now();
     for (const p of paths) {
       if (stopped) return;
-      const keys: string[] = [];
-      perFile.set(p, keys);
-      refresh(p, keys);
+      refresh(p, changed);
       if (performance.now() - since >= sliceMs) {
         await pause(lane);
         since = performance.now();
@@ -221,12 +225,11 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     const seen = new Set(found);
     // A file the walk did not see is refreshed rather than dropped: a targeted reread may have found it
     // after the walk's readdir; the stat tells gone (dropped) from new (kept).
-    const gone: string[] = [];
-    for (const p of [...files.keys()]) if (!seen.has(p)) refresh(p, gone);
-    const perFile = new Map<string, string[]>();
-    await refreshAll('full', found, perFile);
+    const changed: string[] = [];
+    for (const p of [...files.keys()]) if (!seen.has(p)) refresh(p, changed);
+    await refreshAll('full', found, changed);
     lastFullMs = performance.now() - t0;
-    emit([gone, ...perFile.values()]);
+    emit(changed);
     if (events && !stopped && !syncedSent) {
       syncedSent = true;
       log.info({ dir, files: files.size, objects: emitted.size }, 'manifests read');
@@ -236,21 +239,19 @@ export function manifestSource(options: ManifestSourceOptions): Source {
 
   /** Rereads the files that watch events named. */
   async function scanPaths(paths: string[]): Promise<void> {
-    const perFile = new Map<string, string[]>();
-    await refreshAll('paths', paths.sort(), perFile);
-    emit(perFile.values());
+    const changed: string[] = [];
+    await refreshAll('paths', paths.sort(), changed);
+    emit(changed);
   }
 
   /**
    * Emits the keys whose winner may have changed, in path order and, within a file, in document order.
    * Reads the current state, so a key emitted by the other lane meanwhile is not emitted twice.
    */
-  function emit(keyLists: Iterable<string[]>): void {
+  function emit(keys: readonly string[]): void {
     if (!events || stopped) return;
     const ev = events;
-    const changed = new Set<string>();
-    for (const keys of keyLists) for (const k of keys) changed.add(k);
-    for (const key of changed) {
+    for (const key of new Set(keys)) {
       const h = holders.get(key);
       let winner: Entry | undefined;
       if (h && h.size > 0) {
@@ -332,7 +333,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     // else (a directory, a name the watch did not give) rescans the directory.
     const target = targetOf(dir, filename);
     if (target) pending.add(target);
-    else if (typeof filename === 'string' && filename !== '' && filename.split(sep).some((part) => part.startsWith('.'))) pendingHidden.add(join(dir, filename));
+    else if (typeof filename === 'string' && filename !== '' && isHidden(filename)) pendingHidden.add(join(dir, filename));
     else pendingFull = true;
     if (debounceTimer) clearTimeout(debounceTimer);
     debounceTimer = setTimeout(() => {

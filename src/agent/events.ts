@@ -98,8 +98,9 @@ export class EventRecorder {
         this.dropped++;
         // The first refusal is a warning: Events refused for good (as every one was while eventTime was
         // sent in milliseconds) must not go unseen; later ones are at debug, and counted.
-        const log = this.dropped === 1 ? this.#o.log.warn.bind(this.#o.log) : this.#o.log.debug.bind(this.#o.log);
-        log({ err: (err as Error).message, reason, object: key }, this.dropped === 1 ? 'event not recorded (further failures are logged at debug level)' : 'event not recorded');
+        const fields = { err: (err as Error).message, reason, object: key };
+        if (this.dropped === 1) this.#o.log.warn(fields, 'event not recorded (further failures are logged at debug level)');
+        else this.#o.log.debug(fields, 'event not recorded');
       }
     });
     return true;

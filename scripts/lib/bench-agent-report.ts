@@ -83,16 +83,23 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   ];
 }
 
+/** The first change after the first sync, and every one timed after it (2 s apart). */
+function changeText(c: { fileChangeMs: number; fileChangeOperations: number; fileChangesMs?: number[] }): string {
+  const first = `${ms(c.fileChangeMs)} (${c.fileChangeOperations} operations)`;
+  const rest = c.fileChangesMs?.slice(1) ?? [];
+  return rest.length ? `${first}; ${rest.length} more, 2 s apart: ${rest.map((v) => ms(v)).join(', ')}; max of all ${ms(Math.max(c.fileChangeMs, ...rest))}` : first;
+}
+
 /** The new node's rows: the whole process against ipvsadm -R. */
 export function newNodeRows(nn: NewNodeResult): [string, string][] {
   return [
     ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)})`],
     ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
-    ['new node: one endpoint added in one file, to the kernel', `${ms(nn.fileChangeMs)} (${nn.fileChangeOperations} operations)`],
+    ['new node: one endpoint added in one file, to the kernel', changeText(nn)],
     ...(nn.api ? [
       ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)})`],
       ['new node (API server): peak RSS (VmHWM)', `${nn.api.peakRssMB} MB`],
-      ['new node (API server): one endpoint added (a watch event), to the kernel', `${ms(nn.api.fileChangeMs)} (${nn.api.fileChangeOperations} operations)`],
+      ['new node (API server): one endpoint added (a watch event), to the kernel', changeText(nn.api)],
     ] as [string, string][] : []),
     ...(nn.apiError ? [['new node (API server): FAILED', nn.apiError] as [string, string]] : []),
   ];

@@ -25,6 +25,9 @@ import { ipvsFloorOperations, round1 } from './bench-floor-plan.js';
 import type { Progress } from './bench-progress.js';
 
 const TARGET_PORT = 8080;
+/** Endpoint changes timed after the first sync, and the time between them. */
+const CHANGES = 5;
+const CHANGE_SPACING_MS = 2000;
 
 /** One manifest file: Service i and its EndpointSlice, as a List. */
 export function manifestFile(i: number, endpoints: number): string {
@@ -65,6 +68,8 @@ export interface NewNodeResult {
   /** One endpoint added by rewriting one file, to the sync that programmed it. */
   fileChangeMs: number;
   fileChangeOperations: number;
+  /** Every change timed (the first is fileChangeMs), CHANGE_SPACING_MS apart. */
+  fileChangesMs?: number[];
   ipvsadmRestoreMs: number;
   ipvsServices: number;
   /** The same through the fake API server and client-node's informers (the change: a watch event). */
@@ -174,29 +179,38 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       if (first.failures || ipvsServices !== N) throw new Error(`${what}: first sync with ${first.failures} failures, ${ipvsServices} IPVS services; want ${N}`);
       // One endpoint added: the file replaced whole (written aside, renamed), as a config tool would.
       // Other syncs may be logged meanwhile (the source's poll, a retry): the change is timed to the
-      // first sync after the write after which the kernel holds the endpoint.
-      const i = Math.floor(N / 2);
-      const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
-      if (added()) throw new Error(`${what}: the endpoint to add is in the kernel already`);
-      const t1 = performance.now();
-      if (api) api.update(benchSlice(i, M + 1, TARGET_PORT));
-      else {
-        writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
-        renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
-      }
-      const seen = watcher.lines.length;
-      const change = await progress.run(`${what}: one endpoint added (${api ? 'an EndpointSlice updated' : 'in one file'})`, async () => {
-        for (let k = seen + 1; ; k++) {
-          const line = await watcher.next(k, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
-          if (added()) return line;
+      // first sync after the write after which the kernel holds the endpoint. The first comes right
+      // after the first sync; the others CHANGE_SPACING_MS apart, each on another Service, wherever
+      // the agent then is (idle, its source's poll, a periodic reconcile).
+      const changes: SyncLine[] = [];
+      const changeMs: number[] = [];
+      for (let k = 0; k < CHANGES; k++) {
+        if (k > 0) await new Promise((r) => setTimeout(r, CHANGE_SPACING_MS));
+        const i = (Math.floor(N / 2) + k * 7919) % N;
+        const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
+        if (added()) throw new Error(`${what}: the endpoint to add to Service ${i} is in the kernel already`);
+        const t1 = performance.now();
+        if (api) api.update(benchSlice(i, M + 1, TARGET_PORT));
+        else {
+          writeFileSync(join(dir, '.next'), manifestFile(i, M + 1));
+          renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
         }
-      });
+        const seen = watcher.lines.length;
+        const change = await progress.run(`${what}: one endpoint added (${api ? 'an EndpointSlice updated' : 'in one file'}), ${k + 1} of ${CHANGES}`, async () => {
+          for (let n = seen + 1; ; n++) {
+            const line = await watcher.next(n, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
+            if (added()) return line;
+          }
+        });
+        changes.push(change);
+        changeMs.push(round1(change.at - t1));
+      }
       ipvs.close();
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return {
         programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), failures: first.failures,
         peakRssMB: Math.round(Number(hwm ?? 0) / 1024),
-        fileChangeMs: round1(change.at - t1), fileChangeOperations: change.operations, ipvsServices,
+        fileChangeMs: changeMs[0]!, fileChangeOperations: changes[0]!.operations, fileChangesMs: changeMs, ipvsServices,
       };
     } finally {
       if (!exit) child.kill('SIGTERM');

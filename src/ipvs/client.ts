@@ -223,14 +223,14 @@ export class IpvsClient {
     let size = yield 0;
     for (let start = 0; start < services.length;) {
       const end = Math.min(services.length, start + (size ?? DUMP_CHUNK));
-      this.#readServers(services, start, end, stats, fn);
+      this.#readServers(services, start, end, stats, opts.skipGone ?? false, fn);
       size = yield end - start;
       start = end;
     }
   }
 
   /** The real servers of services[start..end), one GET_DEST dump per service, built in one buffer and run back to back. */
-  #readServers(services: ServiceInfo[], start: number, end: number, stats: boolean, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
+  #readServers(services: ServiceInfo[], start: number, end: number, stats: boolean, skipGone: boolean, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
     const w = new MessageWriter((end - start) * 64 + 64);
     for (let i = start; i < end; i++) {
       beginIpvs(w, this.#family, Cmd.GET_DEST, this.#conn.nextSeq(), true);
@@ -239,10 +239,13 @@ export class IpvsClient {
     }
     let current = start;
     let servers: RealServerInfo[] = [];
+    // With skipGone a service is handed on once its dump's outcome is known: at the end of the piece.
+    const held: RealServerInfo[][] | undefined = skipGone ? [] : undefined;
     // Replies come in request order: a reply for service i means every service before it is done.
     const advance = (to: number) => {
       for (; current < to; current++) {
-        fn(services[current]!, servers);
+        if (held) held.push(servers);
+        else fn(services[current]!, servers);
         servers = [];
       }
     };
@@ -258,10 +261,17 @@ export class IpvsClient {
     });
     advance(end);
     errors.forEach((errno, i) => {
-      // ESRCH: deleted between the two dumps; listed with no servers rather than fail the listing.
+      // ESRCH: deleted between the two dumps; listed with no servers (or left out) rather than fail the listing.
       if (errno !== 0 && errnoName(errno) !== 'ESRCH') {
         throw new KernelError(`list real servers of ${describeService(services[start + i]!)}`, errno);
       }
+    });
+    // The kernel answers a real-server dump of a missing service with an empty dump, not an error: a
+    // service listed with no servers is looked up once more (rare: a Service without endpoints).
+    held?.forEach((list, i) => {
+      if (errors[i] !== 0) return;
+      if (list.length === 0 && this.getService(services[start + i]! as ServiceKey) === null) return;
+      fn(services[start + i]!, list);
     });
   }
 

@@ -109,6 +109,11 @@ export interface RealServerEntry extends RealServerInfo {
  */
 export interface ListOptions {
   stats?: boolean;
+  /**
+   * forEachEntry: leave out a service deleted between the service dump and its real-server dump
+   * instead of listing it with no servers: a reader that keeps a model must not bring it back.
+   */
+  skipGone?: boolean;
 }
 
 export interface Timeouts {

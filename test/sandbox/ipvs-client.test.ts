@@ -214,6 +214,26 @@ test('get one service; update a service and a server; delete them', () => {
   assert.equal(sh('ipvsadm -Sn'), '');
 });
 
+test('a service deleted between the service dump and its real-server dump: listed with no servers, or left out with skipGone', () => {
+  sh('ipvsadm -C');
+  for (let i = 1; i <= 3; i++) {
+    sh(`ipvsadm -A -t 10.32.0.${i}:80 -s rr && ipvsadm -a -t 10.32.0.${i}:80 -r 10.33.0.${i}:80 -m`);
+  }
+  const listed = (skipGone: boolean) => {
+    const out: string[] = [];
+    const steps = client.forEachEntrySteps({ stats: false, skipGone }, (s, servers) => out.push(`${s.address} ${servers.map((r) => r.address).join(',')}`));
+    assert.equal(steps.next().value, 0, 'the service dump comes first');
+    // Gone after the service dump, before the real-server dumps.
+    sh('ipvsadm -D -t 10.32.0.2:80');
+    while (!steps.next().done);
+    sh('ipvsadm -A -t 10.32.0.2:80 -s rr && ipvsadm -a -t 10.32.0.2:80 -r 10.33.0.2:80 -m');
+    return out.sort();
+  };
+  assert.deepEqual(listed(false), ['10.32.0.1 10.33.0.1', '10.32.0.2 ', '10.32.0.3 10.33.0.3']);
+  assert.deepEqual(listed(true), ['10.32.0.1 10.33.0.1', '10.32.0.3 10.33.0.3']);
+  sh('ipvsadm -C');
+});
+
 test('kernel refusals are typed errors naming the object', () => {
   sh('ipvsadm -C');
   const key = tcp('10.30.0.1', 80);

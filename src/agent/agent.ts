@@ -3,7 +3,7 @@
 import http from 'node:http';
 import v8 from 'node:v8';
 import { LinkClient } from '../link/link.js';
-import { BoundedFrequencyRunner, type RunReason } from '../sync/runner.js';
+import { BoundedFrequencyRunner, type RunReason, type RunOutcome } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
 import { nodePodCIDRs, nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
@@ -11,14 +11,14 @@ import type { Kind, KubeObject } from '../sources/types.js';
 import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backend.js';
 import { IpvsBackend } from '../backends/ipvs/backend.js';
 import type { SyncEngine } from '../backends/ipvs/engine.js';
-import { IptablesBackend, type IptablesModeOptions } from '../backends/iptables/backend.js';
+import { IptablesBackend } from '../backends/iptables/backend.js';
+import { makeBackend } from './backend-factory.js';
 import { ProxierHealth, HealthCheckNodePorts, healthCheckHosts, listen, nodeEligible } from './health.js';
 import { FAMILY_NAME, familiesToProgram, primaryFamily } from './families.js';
 import { lastChangeTriggerTime, noLocalEndpointCounts, sliceFamily } from './sync-metrics.js';
 import type { Family } from '../netlink/address.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
-import { StateServer, type AgentState } from './state.js';
-import { serverKeyString } from '../ipvs/keys.js';
+import { StateServer, agentStateOf, type AgentState } from './state.js';
 import { feedModel } from './feed.js';
 import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
@@ -26,26 +26,11 @@ import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
 import type { AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
-import { Pacer, finish, type Steps } from '../loop/pacer.js';
+import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
+import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
 
 export type { AgentOptions } from './options.js';
-
-const r1 = (ms: number) => Math.round(ms * 10) / 10;
-
-/** Where one sync's time went (ms), from the first change it carries. */
-export interface SyncTiming {
-  /** Waiting to start: the runner's timer, a sync in progress. */
-  waitMs: number;
-  commitMs: number;
-  /** The backend: the kernel work. */
-  backendMs: number;
-  /** What follows the kernel work: conntrack cleanup, health-check ports, metrics, events, the log line. */
-  afterMs: number;
-  conntrackMs: number;
-  healthCheckMs: number;
-  /** performance.now() when the backend returned: the change is in the kernel from then on. */
-  kernelAt: number;
-}
+export type { SyncTiming } from './sync-report.js';
 
 /** "namespace/name" as the object of an Event. */
 function serviceObject(name: string): EventObject {
@@ -97,6 +82,8 @@ export class Agent {
   lastSyncTiming: SyncTiming | undefined;
   /** When the first change not yet taken by a sync arrived (performance.now()). */
   #firstChangeAt: number | undefined;
+  /** A periodic reconcile's kernel read, paused for a change (see #readKernel). */
+  #pausedRead: Steps<void> | undefined;
   healthzPort = 0;
   metricsPort = 0;
 
@@ -145,42 +132,16 @@ export class Agent {
   }
 
   #makeBackend(): ProxyBackend {
-    const o = this.#o;
-    const rules = o.iptables === undefined ? { masqueradeAll: false, masqueradeBit: 14, clusterCIDRs: [] } : o.iptables;
-    if (o.mode === 'iptables') {
-      const mode: IptablesModeOptions = {
-        log: this.#log,
-        masqueradeAll: rules ? rules.masqueradeAll : false,
-        masqueradeBit: rules ? rules.masqueradeBit : 14,
-        clusterCIDRs: rules ? rules.clusterCIDRs : [],
-        localhostNodePorts: rules ? rules.localhostNodePorts ?? true : true,
-        ...(rules && rules.detectLocal ? { detectLocal: rules.detectLocal } : {}),
-        podCIDRs: () => this.#podCIDRs(),
-        sync: o.iptablesSync ?? 'partial',
-        families: this.families,
-        nodePortConfig: o.nodePortAddresses,
-        nodePortAddresses: () => this.#nodePortAddrs,
-        nodeIPs: () => (this.#node ? nodePrimaryIPs(this.#node) : []),
-        link: this.#link,
-      };
-      if (o.iptablesBackend) mode.backend = o.iptablesBackend;
-      return new IptablesBackend(mode);
-    }
-    return new IpvsBackend({
-      link: this.#link,
-      log: this.#log,
-      strictARP: o.strictARP,
-      timeouts: o.timeouts,
-      excludeCIDRs: o.excludeCIDRs,
-      nodeAddresses: () => this.#nodePortAddrs,
-      gracefulTerminationTimeoutMs: o.gracefulTerminationTimeoutMs,
+    return makeBackend(this.#o, {
+      families: this.families, link: this.#link,
+      podCIDRs: () => this.#podCIDRs(),
+      nodePortAddresses: () => this.#nodePortAddrs,
+      nodeIPs: () => (this.#node ? nodePrimaryIPs(this.#node) : []),
       onDrainTimeout: (serviceKey, server, connections) => {
         const service = this.#model.originOf(serviceKey)?.origin.service;
         this.events.record(service ? serviceObject(service) : this.#nodeObject(), 'Warning', REASONS.drainGaveUp,
           `real server ${server} of ${serviceKey} deleted after the graceful termination limit with ${connections} connections left`);
       },
-      rules: rules && { ...rules, podCIDRs: () => this.#podCIDRs() },
-      families: this.families,
     });
   }
 
@@ -296,25 +257,26 @@ export class Agent {
    * Syncs run one at a time (the runner's and syncNow()'s alike): a sync gives the event loop turns
    * (see loop/pacer.ts), and another must not start in one of them.
    */
-  #sync(reason: RunReason): Promise<void> {
-    const run = this.#syncQueue.then(() => this.#syncOnce(reason));
-    this.#syncQueue = run.catch(() => {});
+  #sync(reason: RunReason, preemptible = true): Promise<RunOutcome> {
+    const run = this.#syncQueue.then(() => this.#syncOnce(reason, preemptible));
+    this.#syncQueue = run.then(() => {}, () => {});
     return run;
   }
 
-  async #syncOnce(reason: RunReason): Promise<void> {
+  async #syncOnce(reason: RunReason, preemptible: boolean): Promise<RunOutcome> {
     if (!this.#synced || this.#stopping) return;
     this.#syncing = true;
     try {
-      await this.#syncPaced(reason);
+      return await this.#syncPaced(reason, preemptible);
     } finally {
       this.#syncing = false;
     }
   }
 
-  async #syncPaced(reason: RunReason): Promise<void> {
+  async #syncPaced(reason: RunReason, preemptible: boolean): Promise<RunOutcome> {
     const t0 = performance.now();
-    const firstChangeAt = this.#firstChangeAt ?? t0;
+    const pendingSince = this.#firstChangeAt;
+    const firstChangeAt = pendingSince ?? t0;
     this.#firstChangeAt = undefined;
     let backendMs = 0;
     let kernelAt = 0;
@@ -327,6 +289,13 @@ export class Agent {
     let result: BackendSyncResult;
     let changedServices: string[] = [];
     try {
+      if (this.#backend.dirty) this.#dropPausedRead();
+      if (reason === 'period' && preemptible && pacer && this.#backend.refreshSteps && this.#lastSync && !this.#backend.dirty) {
+        if ((await this.#readKernel(pacer)) === 'preempted') {
+          this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
+          return 'preempted';
+        }
+      }
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
       const changes = await run(this.#model.commitSteps());
@@ -351,32 +320,11 @@ export class Agent {
       setTimeout(() => this.#runner.run(), Math.max(1000, this.#o.minSyncPeriodMs)).unref();
       return;
     }
+    // A full sync has read the kernel: a paused reconcile read is moot.
+    if (result.kind === 'full') this.#dropPausedRead();
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
-    // One sync programs every family: each family's series sees it, as each of kube-proxy's per-family proxiers would.
-    for (const f of this.families) {
-      const ip_family = FAMILY_NAME[f];
-      m.syncDuration.observe(seconds, { ip_family });
-      (result.kind === 'full' ? m.syncFullDuration : m.syncPartialDuration).observe(seconds, { ip_family });
-    }
-    m.syncs.inc({ kind: result.kind });
-    for (const [op, n] of Object.entries(result.counts)) m.operations.inc({ op }, n);
-    for (const f of result.failures) {
-      m.operationErrors.inc({ op: f.op });
-      const byFamily: Record<string, string> = f.family ? { ip_family: FAMILY_NAME[f.family] } : {};
-      if (f.op === 'iptables-restore') m.iptablesRestoreFailures.inc(byFamily);
-      if (f.op === 'iptables-partial-restore') m.iptablesPartialRestoreFailures.inc(byFamily);
-    }
-    if (result.repaired) {
-      m.driftRepaired.inc({}, result.repaired);
-      this.events.record(this.#nodeObject(), 'Normal', REASONS.driftRepaired,
-        `put back ${result.repaired} kernel object${result.repaired === 1 ? '' : 's'} changed behind kipvs' back (${Object.entries(result.counts).map(([k, v]) => `${k} ${v}`).join(', ')})`);
-    }
-    if (result.failures.length) {
-      const f = result.failures[0]!;
-      this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed,
-        `${result.failures.length} kernel operation${result.failures.length === 1 ? '' : 's'} failed, e.g. ${f.op}: ${f.message}`);
-    }
+    recordSync(m, this.families, result, seconds, (type, why, note) => this.events.record(this.#nodeObject(), type, why, note));
     const now = Date.now();
     for (const t of this.#triggerTimes) m.programming.observe(Math.max(0, now - t.at) / 1000, { ip_family: FAMILY_NAME[t.family] });
     this.#triggerTimes = [];
@@ -394,19 +342,42 @@ export class Agent {
     if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };
-    const phases: Record<string, number> = { model: r1(this.lastCommitMs) };
-    for (const [k, v] of Object.entries(result.phases)) phases[k.replace(/Ms$/, '')] = r1(v);
-    this.#log.info({
-      reason, mode: this.#backend.mode, kind: result.kind, services: changedServices.length, operations: result.operations, counts: result.counts,
-      failures: result.failures.length, repaired: result.repaired, ms: r1(seconds * 1000), phases,
-      loop: { turns: loop.turns, longestMs: r1(loop.longestMs) },
-    }, 'sync');
+    this.#log.info(syncLogFields({
+      reason, mode: this.#backend.mode, result, services: changedServices.length, ms: seconds * 1000, commitMs: this.lastCommitMs, loop,
+    }), 'sync');
     this.lastSyncLoop = loop;
     this.lastSyncTiming = {
-      waitMs: t0 - firstChangeAt, commitMs: this.lastCommitMs, backendMs, afterMs: performance.now() - t0 - this.lastCommitMs - backendMs,
+      waitMs: Math.max(0, t0 - firstChangeAt), commitMs: this.lastCommitMs, backendMs, afterMs: performance.now() - t0 - this.lastCommitMs - backendMs,
       conntrackMs, healthCheckMs, kernelAt,
     };
     for (const w of this.#syncedWaiters.splice(0)) w();
+  }
+
+  /**
+   * A periodic reconcile's kernel read (seconds at 10,000 Services), run first and paused at the next
+   * turn of the event loop when a change is waiting: the change goes first (the runner sees
+   * 'preempted' and runs the period again straight after it), and the read goes on where it stopped.
+   * Every resumption reads at least one slice, so the read ends under any churn; a change waits for at
+   * most one slice of it, plus the reconcile's own compare and write once the read is done.
+   */
+  async #readKernel(pacer: Pacer): Promise<RunOutcome> {
+    const read = this.#pausedRead ?? this.#backend.refreshSteps!(this.#model);
+    this.#pausedRead = undefined;
+    try {
+      await pacer.run(read, () => this.#runner.changeWaiting);
+    } catch (err) {
+      if (!(err instanceof Preempted)) throw err;
+      this.#pausedRead = read;
+      this.metrics.reconcilePreemptions.inc();
+      this.#log.debug({ turns: err.turns }, 'periodic reconcile paused its kernel read for a waiting change');
+      return 'preempted';
+    }
+  }
+
+  /** Drop a paused reconcile read: a full sync has read the kernel since, or the model is in doubt. */
+  #dropPausedRead(): void {
+    this.#pausedRead?.return();
+    this.#pausedRead = undefined;
   }
 
   /** Stale UDP flows, once the new rules are in (kube-proxy's conntrack reconciler and its metrics). */
@@ -457,10 +428,10 @@ export class Agent {
     }
   }
 
-  /** Trigger a sync now and wait for it (tests and benchmarks). */
+  /** Trigger a sync now and wait for it (tests and benchmarks): a periodic one here does not give way to changes. */
   async syncNow(reason: RunReason = 'change'): Promise<void> {
     await this.#runner.idle();
-    await this.#sync(reason);
+    await this.#sync(reason, false);
   }
 
   get backend(): ProxyBackend {
@@ -482,34 +453,14 @@ export class Agent {
   }
 
   state(): AgentState {
-    const engine = this.#backend instanceof IpvsBackend ? this.#backend.engine : undefined;
-    const draining = [...(engine?.draining.values() ?? [])].map((d) => ({
-      serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString(),
-    }));
-    const virtualServices: AgentState['virtualServices'] = [];
-    for (const s of this.#model.services()) {
-      for (const [key, vs] of s.virtualServices) {
-        virtualServices.push({ key, service: vs.service, origin: vs.origin, servers: [...vs.servers.values()], endpoints: [...vs.endpoints.values()] });
-      }
-    }
     const last = this.#lastSync;
-    return {
-      node: this.#o.nodeName,
-      mode: this.#o.mode,
-      source: this.#o.source.describe(),
-      startedAt: this.#startedAt.toISOString(),
-      synced: this.#synced,
-      lastSync: last ? { at: last.at.toISOString(), kind: last.result.kind, operations: last.result.operations, durationMs: last.result.durationMs, failures: last.result.failures.length } : undefined,
-      virtualServices,
-      ...(this.#backend instanceof IptablesBackend
-        ? { servicePorts: [...this.#model.services()].flatMap((s) => [...s.ports]), iptablesBackend: this.#backend.backend }
-        : {}),
-      boundAddresses: [...this.#model.desired.boundAddresses],
-      draining,
-      // The model's own list: per-Service warnings plus virtual services claimed by two Services.
-      warnings: this.#model.warnings(),
-      healthCheckNodePorts: [...this.#model.healthCheckNodePorts()].map(([port, h]) => ({ port, service: h.service, localEndpoints: h.localEndpoints })),
-    };
+    return agentStateOf({
+      node: this.#o.nodeName, mode: this.#o.mode, source: this.#o.source.describe(), startedAt: this.#startedAt, synced: this.#synced,
+      ...(last ? { lastSync: { at: last.at, result: last.result } } : {}),
+      model: this.#model,
+      draining: this.#backend instanceof IpvsBackend ? this.#backend.engine.draining.values() : [],
+      ...(this.#backend instanceof IptablesBackend ? { iptablesBackend: this.#backend.backend } : {}),
+    });
   }
 
   /** Stop watching and serving. The kernel keeps what was programmed: no window without rules. */

@@ -151,6 +151,7 @@ export function agentMetrics() {
     iptablesRules: r.add(new Gauge('kubeproxy_sync_proxy_rules_iptables_total', 'Total number of iptables rules owned by kube-proxy (iptables mode; by ip_family and table)')),
     ipsetEntries: r.add(new Gauge('kipvs_ipset_entries', 'Entries kipvs wants in its ipsets (all sets, both families)')),
     syncs: r.add(new Counter('kipvs_syncs_total', 'Syncs, by kind (full or incremental)')),
+    reconcilePreemptions: r.add(new Counter('kipvs_reconcile_preemptions_total', 'Periodic reconciles that stopped reading the kernel to let a waiting change go first')),
     driftRepaired: r.add(new Counter('kipvs_drift_repaired_total', 'Operations a full reconcile made to repair changes made behind kipvs\' back')),
     drainingServers: r.add(new Gauge('kipvs_graceful_termination_queue_size', 'Real servers at weight 0 waiting for their connections to end')),
     virtualServices: r.add(new Gauge('kipvs_virtual_services', 'Virtual services kipvs wants in the kernel')),

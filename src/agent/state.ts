@@ -6,6 +6,10 @@ import { mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { VirtualService, RealServer } from '../ipvs/types.js';
 import type { VsOrigin, EndpointInfo, ModelWarning, ServicePortDesired } from '../model/types.js';
+import type { ProxyModel } from '../model/model.js';
+import type { BackendSyncResult } from '../backends/backend.js';
+import type { DrainingServer } from '../backends/ipvs/plan.js';
+import { serverKeyString } from '../ipvs/keys.js';
 
 export interface VirtualServiceState {
   key: string;
@@ -38,6 +42,41 @@ export interface AgentState {
   draining: DrainingState[];
   warnings: ModelWarning[];
   healthCheckNodePorts: { port: number; service: string; localEndpoints: number }[];
+}
+
+/** The document the state socket serves, from the agent's model and its last sync. */
+export function agentStateOf(i: {
+  node: string; mode: string; source: string; startedAt: Date; synced: boolean;
+  lastSync?: { at: Date; result: BackendSyncResult };
+  model: ProxyModel;
+  draining: Iterable<DrainingServer>;
+  /** iptables mode: the iptables backend written with (the Service ports are listed then). */
+  iptablesBackend?: 'legacy' | 'nft';
+}): AgentState {
+  const { model } = i;
+  const draining = [...i.draining].map((d) => ({ serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString() }));
+  const virtualServices: AgentState['virtualServices'] = [];
+  for (const s of model.services()) {
+    for (const [key, vs] of s.virtualServices) {
+      virtualServices.push({ key, service: vs.service, origin: vs.origin, servers: [...vs.servers.values()], endpoints: [...vs.endpoints.values()] });
+    }
+  }
+  const last = i.lastSync;
+  return {
+    node: i.node,
+    mode: i.mode,
+    source: i.source,
+    startedAt: i.startedAt.toISOString(),
+    synced: i.synced,
+    lastSync: last ? { at: last.at.toISOString(), kind: last.result.kind, operations: last.result.operations, durationMs: last.result.durationMs, failures: last.result.failures.length } : undefined,
+    virtualServices,
+    ...(i.iptablesBackend ? { servicePorts: [...model.services()].flatMap((s) => [...s.ports]), iptablesBackend: i.iptablesBackend } : {}),
+    boundAddresses: [...model.desired.boundAddresses],
+    draining,
+    // The model's own list: per-Service warnings plus virtual services claimed by two Services.
+    warnings: model.warnings(),
+    healthCheckNodePorts: [...model.healthCheckNodePorts()].map(([port, h]) => ({ port, service: h.service, localEndpoints: h.localEndpoints })),
+  };
 }
 
 /**

@@ -73,6 +73,12 @@ export interface ProxyBackend {
    * them. A backend without it syncs in one piece.
    */
   syncSteps?(input: BackendSyncInput): Steps<BackendSyncResult>;
+  /**
+   * The longest part of a full reconcile that writes nothing (IPVS: the kernel read), run before it
+   * so that it can be abandoned at any piece for a waiting change; the full sync that follows uses
+   * what it read. A backend without it reads inside its sync.
+   */
+  refreshSteps?(model: ProxyModel): Steps<void>;
   /** The next sync must be full: a failure left the kernel state uncertain. */
   readonly dirty: boolean;
   /** Work between syncs (IPVS: delete drained real servers). Returns operations made. */

@@ -35,6 +35,14 @@ export interface PacerOptions {
   now?: () => number;
 }
 
+/** Pacer.run() gave up steps because something more urgent was waiting. */
+export class Preempted extends Error {
+  constructor(readonly turns: number) {
+    super(`preempted after ${turns} turns of the event loop`);
+    this.name = 'Preempted';
+  }
+}
+
 /** One per sync: it carries the time since the last turn from one run() to the next. */
 export class Pacer {
   readonly #sliceMs: number;
@@ -57,8 +65,13 @@ export class Pacer {
     this.#since = this.#now();
   }
 
-  /** Run the steps, yielding to the event loop (setImmediate: I/O callbacks run first) once per slice. */
-  async run<T>(steps: Steps<T>): Promise<T> {
+  /**
+   * Run the steps, yielding to the event loop (setImmediate: I/O callbacks run first) once per slice.
+   * With `preempt`, asked after each turn: when it says yes, run() rejects with a Preempted and the
+   * steps stay where they stand, for the caller to go on with (another run()) or end (return()).
+   * Only for steps that may pause at any yield while other work runs, such as a read that writes nothing.
+   */
+  async run<T>(steps: Steps<T>, preempt?: () => boolean): Promise<T> {
     let size: number | undefined;
     for (;;) {
       const t = this.#now();
@@ -70,7 +83,10 @@ export class Pacer {
       // The next piece: as many items as fit in a slice at this piece's rate; a small one when no rate is known.
       if (items === 0) size = this.#first;
       else size = Math.max(this.#min, Math.min(this.#max, ms > 0 ? Math.floor((items * this.#sliceMs) / ms) : this.#max));
-      if (end - this.#since >= this.#sliceMs) await this.turn();
+      if (end - this.#since >= this.#sliceMs) {
+        await this.turn();
+        if (preempt?.()) throw new Preempted(this.turns);
+      }
     }
   }
 

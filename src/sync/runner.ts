@@ -3,8 +3,15 @@
 // full reconcile). Runs never overlap. The work says whether the run was a request or the period.
 export type RunReason = 'change' | 'period';
 
+/**
+ * What a run may answer: 'preempted' when a periodic run gave way to a waiting change before it
+ * changed anything (the agent abandons a reconcile's kernel read for it). The change then runs, and
+ * the period straight after it, instead of a whole period later.
+ */
+export type RunOutcome = void | 'preempted';
+
 export class BoundedFrequencyRunner {
-  readonly #work: (reason: RunReason) => Promise<void> | void;
+  readonly #work: (reason: RunReason) => Promise<RunOutcome> | RunOutcome;
   readonly #minMs: number;
   readonly #maxMs: number;
   #last = 0;
@@ -13,10 +20,12 @@ export class BoundedFrequencyRunner {
   /** Which arming of the period timer is current: a stale one's run is dropped. */
   #periodGeneration = 0;
   #pending = false;
+  /** A periodic run gave way to a change: it runs again as soon as that change has run. */
+  #periodDue = false;
   #running: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(work: (reason: RunReason) => Promise<void> | void, minIntervalMs: number, maxIntervalMs: number) {
+  constructor(work: (reason: RunReason) => Promise<RunOutcome> | RunOutcome, minIntervalMs: number, maxIntervalMs: number) {
     this.#work = work;
     this.#minMs = Math.max(0, minIntervalMs);
     this.#maxMs = Math.max(1, maxIntervalMs);
@@ -34,6 +43,11 @@ export class BoundedFrequencyRunner {
     }, wait);
   }
 
+  /** A change has been asked for and has not started yet (a periodic run may give way to it). */
+  get changeWaiting(): boolean {
+    return this.#pending;
+  }
+
   /** Start the periodic runs. */
   start(): void {
     this.#armPeriod();
@@ -47,6 +61,7 @@ export class BoundedFrequencyRunner {
    * period must still come.
    */
   fullSyncDone(): void {
+    this.#periodDue = false;
     if (this.#periodTimer !== undefined) this.#armPeriod();
   }
 
@@ -69,14 +84,27 @@ export class BoundedFrequencyRunner {
     if (reason === 'change') this.#pending = false;
     this.#last = Date.now();
     this.#running = (async () => {
+      let outcome: RunOutcome = undefined;
       try {
-        await this.#work(reason);
+        outcome = await this.#work(reason);
       } finally {
         this.#running = undefined;
         // Only a periodic run restarts the period: changes are incremental syncs, and re-arming after
         // each of them would put off the full reconcile (drift repair) forever under steady churn.
-        if (reason === 'period') this.#armPeriod();
+        // A periodic run that gave way is still due: it waits for the change, not for a new period.
+        if (reason === 'period') {
+          if (outcome === 'preempted') this.#periodDue = true;
+          else this.#armPeriod();
+        }
         if (this.#pending && !this.#timer) this.run();
+        else if (this.#periodDue && !this.#timer && !this.#stopped) {
+          this.#periodDue = false;
+          const generation = this.#periodGeneration;
+          this.#timer = setTimeout(() => {
+            this.#timer = undefined;
+            void this.#go('period', generation);
+          }, 0);
+        }
       }
     })();
     await this.#running;

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Agent } from '../../src/agent/agent.js';
 import type { Source, SourceEvents, KubeObject } from '../../src/sources/types.js';
+import { IpvsClient } from '../../src/ipvs/client.js';
 import { sh, resetKernel } from './helpers.js';
 
 const N = 1500;
@@ -78,6 +79,8 @@ async function watchLoop(port: number, work: () => Promise<void>): Promise<{ ms:
 }
 
 let agent: Agent | undefined;
+/** The no-op reconcile's wall time in the first test: what a change would wait behind one. */
+let reconcileMs = 0;
 
 before(() => resetKernel());
 after(async () => {
@@ -108,6 +111,7 @@ test(`a sync of ${N} Services x ${M} endpoints and a full reconcile leave the ev
   assert.equal((listing.match(/^TCP {2}10\.97\./gm) ?? []).length, N, 'virtual services in ipvsadm -Ln');
   assert.equal((listing.match(/^ {2}-> 10\.20[0-2]\./gm) ?? []).length, N * M, 'real servers in ipvsadm -Ln');
   const reconcile = await watchLoop(a.healthzPort, () => a.syncNow('period'));
+  reconcileMs = reconcile.ms;
   assert.equal(a.lastSync?.kind, 'full');
   assert.equal(a.lastSync?.operations, 0);
   console.log(`initial sync ${JSON.stringify(initial)}, reconcile ${JSON.stringify(reconcile)}, pacer ${JSON.stringify(a.lastSyncLoop)}`);
@@ -117,5 +121,68 @@ test(`a sync of ${N} Services x ${M} endpoints and a full reconcile leave the ev
     assert.ok(r.ms > 200, `${what}: took ${r.ms} ms, too short to tell anything`);
     assert.ok(r.maxGapMs < Math.max(250, r.ms / 4), `${what}: the event loop was held for ${Math.round(r.maxGapMs)} ms of ${Math.round(r.ms)} ms`);
     assert.ok(r.healthz >= 3, `${what}: ${r.healthz} GET /healthz answered during a ${Math.round(r.ms)} ms sync`);
+  }
+});
+
+test('endpoint changes during periodic reconciles reach the kernel without waiting for them; the reconciles still end and repair drift', async () => {
+  assert.ok(reconcileMs > 0, 'the first test measured a reconcile');
+  await agent?.stop();
+  const source = new ListSource();
+  const syncs: { reason: string; kind: string; ms: number }[] = [];
+  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string; ms: number }); } };
+  // A reconcile every second, each as long as the one measured above: changes keep landing in one.
+  agent = new Agent({
+    nodeName: 'lag-node', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 1000, minSyncPeriodMs: 0,
+    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
+    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log,
+  });
+  await agent.start();
+  for (let i = 0; i < N; i++) {
+    const [svc, slice] = objects(i);
+    source.events!.upsert('Service', svc);
+    source.events!.upsert('EndpointSlice', slice);
+  }
+  source.events!.synced();
+  await agent.firstSync();
+  // Drift for the reconciles to find: a real server deleted by hand.
+  sh(`ipvsadm -d -t ${vip(5)}:80 -r ${podIP(5, 0)}:8080`);
+  const ipvs = IpvsClient.open();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const inKernel = (i: number, address: string) => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === address);
+  try {
+    const latencies: number[] = [];
+    const t0 = performance.now();
+    const periodsBefore = syncs.filter((x) => x.reason === 'period').length;
+    for (let k = 0; k < 20; k++) {
+      // One endpoint more for Service 100+k.
+      const i = 100 + k;
+      const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
+      slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
+      const t = performance.now();
+      source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
+      while (!inKernel(i, podIP(i, M))) {
+        if (performance.now() - t > 60_000) assert.fail(`endpoint ${podIP(i, M)} of Service ${i} not in the kernel after 60 s`);
+        await sleep(5);
+      }
+      latencies.push(performance.now() - t);
+      await sleep(150);
+    }
+    const churnMs = performance.now() - t0;
+    // The reconciles ran meanwhile, and one of them repaired the hand edit (in the kernel).
+    while (!inKernel(5, podIP(5, 0))) {
+      if (performance.now() - t0 > 120_000) assert.fail('the hand-deleted real server was never put back');
+      await sleep(50);
+    }
+    const periods = syncs.filter((x) => x.reason === 'period').slice(periodsBefore);
+    const paused = agent.metrics.reconcilePreemptions.get();
+    latencies.sort((a, b) => a - b);
+    console.log(`20 changes during reconciles of ${Math.round(reconcileMs)} ms: event to kernel p50 ${Math.round(latencies[10]!)} ms, max ${Math.round(latencies[19]!)} ms; ${periods.length} reconciles in ${Math.round(churnMs)} ms, paused ${paused} times`);
+    assert.ok(periods.length >= 2, `${periods.length} periodic reconciles during ${Math.round(churnMs)} ms of changes`);
+    assert.ok(paused >= 1, 'some change came during a reconcile read');
+    // Behind a whole reconcile, the slowest change would wait about its length; paused for, it waits
+    // for a slice of the read, or for the compare and writes of a reconcile whose read had ended.
+    assert.ok(latencies[19]! < reconcileMs / 2, `slowest change ${Math.round(latencies[19]!)} ms, against a ${Math.round(reconcileMs)} ms reconcile`);
+  } finally {
+    ipvs.close();
   }
 });

@@ -150,6 +150,71 @@ test('a full reconcile repairs drift; a service an operator added on another add
   resetKernel();
 });
 
+/** The ipvsadm -Sn lines a desired state should give (masquerading, weight 1), sorted. */
+function savedOf(want: DesiredIpvs): string[] {
+  const lines: string[] = [];
+  for (const { service: v, servers } of want.services.values()) {
+    const p = v.protocol === 'udp' ? '-u' : '-t';
+    lines.push(`-A ${p} ${v.address}:${v.port} -s ${v.scheduler}`);
+    for (const s of servers.values()) lines.push(`-a ${p} ${v.address}:${v.port} -r ${s.address}:${s.port} -m -w 1`);
+  }
+  return lines.sort();
+}
+
+test('a reconcile read paused for syncs in between: their changes are neither undone nor lost, the full sync plans on the read, and a full read meanwhile makes it stale', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const vip = (i: number) => `10.98.${i >> 8}.${i & 255}`;
+  const pod = (i: number, j: number) => ({ address: `10.246.${j}.${(i % 250) + 1}`, port: 8080 });
+  const state = (ids: number[], extra: Set<number> = new Set()) =>
+    desired(ids.map((i) => [svc(vip(i), 80), extra.has(i) ? [pod(i, 0), pod(i, 1), pod(i, 2)] : [pod(i, 0), pod(i, 1)]]));
+  const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
+  const want = state(range(0, 240));
+  engine.sync(want);
+  assert.deepEqual(saved(), savedOf(want));
+  // Drift before the read: a real server deleted by hand.
+  sh(`ipvsadm -d -t ${vip(7)}:80 -r ${pod(7, 1).address}:8080`);
+  const read = engine.refreshSteps(want);
+  assert.equal(read.next().value, 0, 'the service list is read first');
+  const piece = read.next(120);
+  assert.equal(piece.done, false);
+  assert.equal(piece.value, 120, 'half the services read, then paused');
+  // A sync while the read waits: 40 services deleted, 40 added, 40 given a third real server, in the
+  // kernel's dump order wherever they fall (some read already, some not).
+  const want2 = state([...range(0, 200), ...range(240, 280)], new Set(range(100, 140)));
+  const changed = [...range(200, 280), ...range(100, 140)].map((i) => serviceKeyString(svc(vip(i), 80)));
+  const mid = engine.sync(want2, changed);
+  assert.equal(mid.kind, 'incremental');
+  assert.deepEqual(mid.failures, []);
+  assert.deepEqual(mid.counts, { 'add-service': 40, 'add-server': 80 + 40, 'delete-service': 40, unbind: 40, bind: 40 });
+  // The read goes on to its end.
+  let pieces = 0;
+  while (!read.next(16).done) pieces++;
+  assert.ok(pieces >= 1, 'the rest was read');
+  // Drift after the read ended: the full sync plans on that read, so it does not see this yet.
+  sh(`ipvsadm -d -t ${vip(50)}:80 -r ${pod(50, 0).address}:8080`);
+  const full = engine.sync(want2);
+  assert.equal(full.kind, 'full');
+  assert.deepEqual(full.failures, [], 'a service deleted meanwhile was not read back, one added was not dropped');
+  assert.deepEqual(full.counts, { 'add-server': 1 }, 'only the drift the read found: the hand edit before it');
+  const missing = `-a -t ${vip(50)}:80 -r ${pod(50, 0).address}:8080 -m -w 1`;
+  assert.deepEqual(saved(), savedOf(want2).filter((l) => l !== missing));
+  // The next full sync reads the kernel itself and repairs the later edit.
+  assert.deepEqual(engine.sync(want2).counts, { 'add-server': 1 });
+  assert.deepEqual(saved(), savedOf(want2));
+
+  // A read overtaken by a sync's own full read is stale: it ends at once and is not planned on.
+  const stale = engine.refreshSteps(want2);
+  stale.next();
+  assert.equal(stale.next(50).done, false);
+  assert.equal(engine.sync(want2).operations, 0);
+  sh(`ipvsadm -d -t ${vip(60)}:80 -r ${pod(60, 1).address}:8080`);
+  assert.equal(stale.next(50).done, true, 'the stale read stops without reading on');
+  const after = engine.sync(want2);
+  assert.deepEqual(after.counts, { 'add-server': 1 }, 'the full sync read the kernel again and found the edit');
+  assert.deepEqual(saved(), savedOf(want2));
+  resetKernel();
+});
+
 test('excluded CIDRs: an unwanted virtual service there is never deleted, even on a bound VIP; a wanted one is created and kept right', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet, excludeCIDRs: ['10.96.200.0/24'] });
   const want = desired([[svc('10.96.2.1', 80), [{ address: '10.244.3.2', port: 8080 }]]]);

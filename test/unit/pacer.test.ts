@@ -3,7 +3,7 @@
 // the same order, as the same work finished in one go. The model's commit is checked both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pacer, finish, type Steps } from '../../src/loop/pacer.js';
+import { Pacer, Preempted, finish, type Steps } from '../../src/loop/pacer.js';
 import { ProxyModel } from '../../src/model/model.js';
 
 /** Items 0..n-1 processed in pieces; each item costs `cost` ms of the fake clock. */
@@ -102,4 +102,46 @@ test('a paced model commit gives the same changes and desired state as commit(),
   assert.deepEqual([...paced.desired.services.keys()], [...plain.desired.services.keys()]);
   assert.deepEqual([...paced.desired.boundAddresses], [...plain.desired.boundAddresses]);
   assert.ok(pacer.turns >= 1, `${pacer.turns} turns in a 3,000-Service commit`);
+});
+
+test('a Pacer asked to give way stops at the turn where preempt() says yes; the steps go on from there in another run', async () => {
+  const clock = { t: 0 };
+  const seen: number[] = [];
+  let closed = false;
+  function* guarded(): Steps<number> {
+    try {
+      return yield* work(1000, clock, 1, seen, []);
+    } finally {
+      closed = true;
+    }
+  }
+  const steps = guarded();
+  const pacer = new Pacer({ sliceMs: 10, firstItems: 5, maxItems: 10, now: () => clock.t });
+  let asked = 0;
+  // No for the first two turns, then yes.
+  const preempt = () => ++asked >= 3;
+  await assert.rejects(pacer.run(steps, preempt), (err: unknown) => err instanceof Preempted && err.turns === 3);
+  assert.equal(asked, 3, 'asked once per turn');
+  assert.equal(closed, false, 'the steps are paused, not ended');
+  const before = seen.length;
+  assert.ok(before > 0 && before < 1000, `stopped midway (${before} of 1000 items)`);
+  // Other work runs; then the same steps go on, under a new Pacer, to the end.
+  assert.equal(await new Pacer({ sliceMs: 10, now: () => clock.t }).run(steps, () => false), 1000);
+  assert.equal(closed, true);
+  assert.deepEqual(seen, Array.from({ length: 1000 }, (_, i) => i), 'every item once, in order, across the pause');
+  // Ended by the caller instead: the finally runs and nothing more is done.
+  closed = false;
+  const seen2: number[] = [];
+  const other = (function* () {
+    try {
+      return yield* work(1000, clock, 1, seen2, []);
+    } finally {
+      closed = true;
+    }
+  })();
+  await assert.rejects(new Pacer({ sliceMs: 10, now: () => clock.t }).run(other, () => true), Preempted);
+  const n = seen2.length;
+  other.return(0);
+  assert.equal(closed, true);
+  assert.equal(seen2.length, n);
 });

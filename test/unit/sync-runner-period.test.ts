@@ -56,3 +56,39 @@ test('a full sync other than the periodic one restarts the period; a period due 
   r2.stop();
   assert.deepEqual(log2.slice(0, 2), ['change', 'period']);
 });
+
+test('a periodic run that gave way to a change runs again straight after that change, not a period later', async () => {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  const log: { reason: string; at: number; waiting: boolean }[] = [];
+  const t0 = Date.now();
+  let r!: BoundedFrequencyRunner;
+  let preemptions = 0;
+  r = new BoundedFrequencyRunner(async (reason) => {
+    log.push({ reason, at: Date.now() - t0, waiting: r.changeWaiting });
+    if (reason === 'change') return;
+    // A reconcile that reads for 150 ms, giving way (twice) when a change waits.
+    for (let i = 0; i < 15; i++) {
+      await sleep(10);
+      if (r.changeWaiting && preemptions < 2) {
+        preemptions++;
+        return 'preempted';
+      }
+    }
+  }, 0, 100);
+  r.start();
+  // The first period starts at ~100 ms; changes come at ~130 and ~180 ms.
+  await sleep(130);
+  r.run();
+  await sleep(50);
+  r.run();
+  await sleep(400);
+  r.stop();
+  const reasons = log.map((x) => x.reason);
+  assert.deepEqual(reasons.slice(0, 5), ['period', 'change', 'period', 'change', 'period'], JSON.stringify(log));
+  // The period after each change starts at once, not 100 ms (a period) later.
+  for (const i of [2, 4]) assert.ok(log[i]!.at - log[i - 1]!.at < 50, `period ${i} ${log[i]!.at - log[i - 1]!.at} ms after its change: ${JSON.stringify(log)}`);
+  // The third time the reconcile ran to its end: the next period comes a whole period after it.
+  const next = log[5];
+  if (next?.reason === 'period') assert.ok(next.at - log[4]!.at >= 200, JSON.stringify(log));
+  assert.equal(preemptions, 2);
+});

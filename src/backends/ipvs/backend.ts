@@ -133,6 +133,10 @@ export class IpvsBackend implements ProxyBackend {
     }
   }
 
+  refreshSteps(model: ProxyModel): Steps<void> {
+    return this.#engine.refreshSteps(model.desired);
+  }
+
   *#syncOnce({ full, changes, model }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
     const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys);

@@ -75,6 +75,14 @@ export class SyncEngine {
   readonly #draining = new Map<string, DrainingServer>();
   #dirty = true;
   #started = false;
+  /** refreshSteps() has just read the whole kernel: the next full sync plans on that read. */
+  #fresh = false;
+  /** How long that read took (reported as the sync's read phase). */
+  #freshReadMs = 0;
+  /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
+  #readGeneration = 0;
+  /** While a refreshSteps() read is under way: the services whose model entry a sync changed meanwhile. */
+  #touched: Set<string> | undefined;
 
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
@@ -123,13 +131,15 @@ export class SyncEngine {
    * 10,000 services a fresh model per reconcile cost about 30 MB of heap growth). A real server that
    * differs is replaced by the desired RealServer when that equals the kernel's, else by the dumped one.
    */
-  *#readKernel(desired?: DesiredIpvs): Steps<void> {
+  *#readKernel(desired?: DesiredIpvs, touched?: ReadonlySet<string>): Steps<void> {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
     const model = this.#kernel.services;
     const seen = new Set<string>();
-    yield* this.#ipvs.forEachEntrySteps({ stats: false }, (service, servers) => {
+    yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers) => {
       const key = serviceKeyString(service);
       seen.add(key);
+      // Written by a sync since this read began: the model already says what the kernel accepted.
+      if (touched?.has(key)) return;
       let entry = model.get(key);
       if (!entry) {
         entry = { service, servers: new Map() };
@@ -153,7 +163,7 @@ export class SyncEngine {
         for (const sk of have.keys()) if (!inKernel.has(sk)) have.delete(sk);
       }
     });
-    for (const key of model.keys()) if (!seen.has(key)) model.delete(key);
+    for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
     const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
     const boundSet = this.#kernel.boundAddresses;
     if (bound.length !== boundSet.size || bound.some((a) => !boundSet.has(a))) this.#kernel.boundAddresses = new Set(bound);
@@ -191,10 +201,53 @@ export class SyncEngine {
     }
   }
 
+  /**
+   * The kernel read of a full reconcile on its own, written so that it may stop at any yield and go
+   * on later (the agent does, to let a waiting change go first: see Pacer.run's preempt). Syncs that
+   * run while it waits change the kernel and this model together; the services they touch are noted
+   * and the read leaves them as they are (a service deleted meanwhile is not read back from the list
+   * dumped before; one added meanwhile is not dropped as unseen). A full read by a sync meanwhile makes
+   * this one stale: it ends without result. When it ends, the next full sync plans on it instead of
+   * reading again. A netlink fault leaves the read to that sync (which retries); other errors throw.
+   */
+  *refreshSteps(desired?: DesiredIpvs): Steps<void> {
+    this.#fresh = false;
+    const generation = ++this.#readGeneration;
+    const t0 = performance.now();
+    const touched = new Set<string>();
+    this.#touched = touched;
+    const read = this.#readKernel(desired, touched);
+    try {
+      let size: number | undefined;
+      for (;;) {
+        if (generation !== this.#readGeneration) return;
+        const r = read.next(size);
+        if (r.done) break;
+        size = yield r.value;
+      }
+    } catch (err) {
+      this.#dirty = true;
+      if (!(err instanceof NetlinkFaultError)) throw err;
+      this.#log.warn({ err: err.message, kind: err.kind }, 'netlink fault while reading the kernel; the sync reads it again');
+      return;
+    } finally {
+      read.return();
+      if (this.#touched === touched) this.#touched = undefined;
+    }
+    this.#fresh = true;
+    this.#freshReadMs = performance.now() - t0;
+  }
+
   *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
-    if (full) yield* this.#readKernel(desired);
+    // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
+    const read = full && !(this.#fresh && !this.#dirty && !retry);
+    this.#fresh = false;
+    if (read) {
+      this.#readGeneration++;
+      yield* this.#readKernel(desired);
+    }
     const t1 = performance.now();
     const first = !this.#started;
     this.#started = true;
@@ -206,7 +259,7 @@ export class SyncEngine {
     });
     const t2 = performance.now();
     const result = yield* this.#apply(p);
-    result.phases.readMs = t1 - t0;
+    result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
@@ -282,6 +335,7 @@ export class SyncEngine {
 
   /** Update the kernel model after the kernel accepted `op`. */
   #record(op: Operation): void {
+    this.#touched?.add(serviceKeyString(op.service));
     switch (op.op) {
       case 'add-service': {
         const key = serviceKeyString(op.service);
@@ -352,6 +406,7 @@ export class SyncEngine {
         if (!cur) {
           this.#draining.delete(`${key}|${sk}`);
           this.#kernel.services.get(key)?.servers.delete(sk);
+          this.#touched?.add(key);
           continue;
         }
         const idle = cur.activeConns + cur.inactiveConns === 0;

@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import type { DesiredIpvs } from '../../src/backends/ipvs/plan.js';
 
 /** Run a shell command; return stdout. Throws with stderr on failure. */
 export function sh(cmd: string, input?: string): string {
@@ -90,4 +91,15 @@ export function resetKernel(): void {
     shStatus(`${guard} && for t in nat filter; do ${bin}-save -t $t | grep -v -- 'KUBE-' | ${bin}-restore -T $t; done`);
   }
   shStatus("ipset list -n | grep '^KUBE-' | xargs -r -n1 ipset destroy");
+}
+
+/** The `ipvsadm -Sn` lines a desired state gives (masquerading, weight 1), sorted. */
+export function ipvsadmLinesOf(want: DesiredIpvs): string[] {
+  const out: string[] = [];
+  for (const { service: s, servers } of want.services.values()) {
+    const p = s.protocol === 'tcp' ? '-t' : '-u';
+    out.push(`-A ${p} ${s.address}:${s.port} -s ${s.scheduler}`);
+    for (const r of servers.values()) out.push(`-a ${p} ${s.address}:${s.port} -r ${r.address}:${r.port} -m -w 1`);
+  }
+  return out.sort();
 }

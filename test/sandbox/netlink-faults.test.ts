@@ -17,7 +17,7 @@ import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
 import { NetlinkTimeoutError, netlinkFaultCounts } from '../../src/netlink/faults.js';
 import { openSocketCount } from '../../native-bindings/libnl.js';
 import { injectFaults, type FaultLog, type Header, type RecvFault, type SendFault } from '../faults/netlink.js';
-import { sh, shStatus } from './helpers.js';
+import { sh, shStatus, ipvsadmLinesOf } from './helpers.js';
 
 const TIMEOUT_MS = 200;
 const CHANGES: readonly number[] = [Cmd.NEW_SERVICE, Cmd.SET_SERVICE, Cmd.DEL_SERVICE, Cmd.NEW_DEST, Cmd.SET_DEST, Cmd.DEL_DEST];
@@ -119,16 +119,6 @@ function table(n: number, scheduler: (i: number) => VirtualService['scheduler'] 
   return { services, boundAddresses };
 }
 
-/** The ipvsadm -Sn lines `want` must produce, sorted. */
-function rules(want: DesiredIpvs): string[] {
-  const out: string[] = [];
-  for (const { service: s, servers } of want.services.values()) {
-    const p = s.protocol === 'tcp' ? '-t' : '-u';
-    out.push(`-A ${p} ${s.address}:${s.port} -s ${s.scheduler}`);
-    for (const r of servers.values()) out.push(`-a ${p} ${s.address}:${s.port} -r ${r.address}:${r.port} -m -w 1`);
-  }
-  return out.sort();
-}
 
 /** ipvsadm -Sn, sorted: the kernel's table as Debian's tool reads it. */
 function saved(): string[] {
@@ -157,7 +147,7 @@ for (const fault of ['timeout', 'ENOBUFS', 'swallow'] as const) {
     assert.equal(r.attempts, 2, 'one retry');
     // An add whose ack was lost is found in the kernel by the re-read, not sent again: no EEXIST.
     assert.deepEqual(r.failures.map((f) => f.error.message), []);
-    assert.deepEqual(saved(), rules(want));
+    assert.deepEqual(saved(), ipvsadmLinesOf(want));
     assert.equal(faultCount(fault === 'ENOBUFS' ? 'enobufs' : 'timeout'), timeouts0 + 1);
     assert.equal(log.sockets, sockets + 1, 'the faulted socket was replaced');
     assert.ok(warnings.some((w) => /netlink fault during sync/.test(w.msg)), 'the fault is logged');
@@ -179,7 +169,7 @@ test('sends interrupted (EINTR) or busy (EAGAIN) are made again once each: every
   assert.equal(r.attempts, 1);
   // A datagram sent twice would have the kernel answer EEXIST to its adds.
   assert.deepEqual(r.failures.map((f) => f.error.message), []);
-  assert.deepEqual(saved(), rules(want));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want));
 });
 
 test('per-item refusals (ENOMEM) fail those objects with a warning naming them; the rest is programmed; the next sync retries them', () => {
@@ -190,7 +180,7 @@ test('per-item refusals (ENOMEM) fail those objects with a warning naming them; 
   assert.deepEqual(r.failures.map((f) => `${f.operation.op} ${'server' in f.operation ? f.operation.server.address : ''} ${(f.error as { code?: string }).code}`).sort(),
     ['add-server 10.98.2.2 ENOMEM', 'add-server 10.98.4.3 ENOMEM']);
   const missing = ['-a -u 10.97.0.2:80 -r 10.98.2.2:8080 -m -w 1', '-a -u 10.97.0.4:80 -r 10.98.4.3:8080 -m -w 1'];
-  assert.deepEqual(saved(), rules(want).filter((l) => !missing.includes(l)));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want).filter((l) => !missing.includes(l)));
   const named = warnings.filter((w) => w.msg === 'netlink operation failed').map((w) => String(w.obj.op));
   assert.equal(named.length, 2);
   assert.ok(named.some((op) => op.includes('10.98.2.2')) && named.some((op) => op.includes('10.98.4.3')), named.join('; '));
@@ -201,7 +191,7 @@ test('per-item refusals (ENOMEM) fail those objects with a warning naming them; 
   assert.equal(next.kind, 'full');
   assert.deepEqual(next.failures, []);
   assert.equal(next.operations, 2);
-  assert.deepEqual(saved(), rules(want));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want));
 });
 
 test('the kernel refusing a scheduler it has no module for fails that service alone; the others are programmed', () => {
@@ -214,11 +204,11 @@ test('the kernel refusing a scheduler it has no module for fails that service al
   assert.ok(failed.includes('add-service 10.97.0.3'), failed.join(', '));
   assert.ok(r.failures.every((f) => f.operation.service.address === '10.97.0.3'), 'only the refused service fails');
   assert.ok(warnings.some((w) => w.msg === 'netlink operation failed' && String(w.obj.op).includes('10.97.0.3')));
-  assert.deepEqual(saved(), rules(bad).filter((l) => !l.includes('10.97.0.3:')));
+  assert.deepEqual(saved(), ipvsadmLinesOf(bad).filter((l) => !l.includes('10.97.0.3:')));
   const good = table(4);
   const fixed = engine.sync(good);
   assert.deepEqual(fixed.failures, []);
-  assert.deepEqual(saved(), rules(good));
+  assert.deepEqual(saved(), ipvsadmLinesOf(good));
 });
 
 test('a real-server dump marked interrupted (NLM_F_DUMP_INTR) is read again: each service has its servers once', () => {
@@ -255,7 +245,7 @@ test('a kernel that goes silent: the sync fails with NetlinkTimeoutError in boun
   assert.deepEqual(r.failures, []);
   // What the silent attempt applied is found, not applied again.
   assert.equal(r.operations, 0);
-  assert.deepEqual(saved(), rules(want));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want));
 });
 
 test('a conntrack dump marked interrupted is read again: each flow once, and each stale flow deleted once', () => {

@@ -11,7 +11,7 @@ import { SyncEngine, type Logger } from '../../src/backends/ipvs/engine.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
 import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
-import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, type Backend } from './helpers.js';
+import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, ipvsadmLinesOf, type Backend } from './helpers.js';
 
 const quiet: Logger = { info() {}, warn() {}, error() {}, debug() {} };
 
@@ -150,16 +150,6 @@ test('a full reconcile repairs drift; a service an operator added on another add
   resetKernel();
 });
 
-/** The ipvsadm -Sn lines a desired state should give (masquerading, weight 1), sorted. */
-function savedOf(want: DesiredIpvs): string[] {
-  const lines: string[] = [];
-  for (const { service: v, servers } of want.services.values()) {
-    const p = v.protocol === 'udp' ? '-u' : '-t';
-    lines.push(`-A ${p} ${v.address}:${v.port} -s ${v.scheduler}`);
-    for (const s of servers.values()) lines.push(`-a ${p} ${v.address}:${v.port} -r ${s.address}:${s.port} -m -w 1`);
-  }
-  return lines.sort();
-}
 
 test('a reconcile read paused for syncs in between: their changes are neither undone nor lost, the full sync plans on the read, and a full read meanwhile makes it stale', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });
@@ -170,7 +160,7 @@ test('a reconcile read paused for syncs in between: their changes are neither un
   const range = (a: number, b: number) => Array.from({ length: b - a }, (_, k) => a + k);
   const want = state(range(0, 240));
   engine.sync(want);
-  assert.deepEqual(saved(), savedOf(want));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want));
   // Drift before the read: a real server deleted by hand.
   sh(`ipvsadm -d -t ${vip(7)}:80 -r ${pod(7, 1).address}:8080`);
   const read = engine.refreshSteps(want);
@@ -197,10 +187,10 @@ test('a reconcile read paused for syncs in between: their changes are neither un
   assert.deepEqual(full.failures, [], 'a service deleted meanwhile was not read back, one added was not dropped');
   assert.deepEqual(full.counts, { 'add-server': 1 }, 'only the drift the read found: the hand edit before it');
   const missing = `-a -t ${vip(50)}:80 -r ${pod(50, 0).address}:8080 -m -w 1`;
-  assert.deepEqual(saved(), savedOf(want2).filter((l) => l !== missing));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want2).filter((l) => l !== missing));
   // The next full sync reads the kernel itself and repairs the later edit.
   assert.deepEqual(engine.sync(want2).counts, { 'add-server': 1 });
-  assert.deepEqual(saved(), savedOf(want2));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want2));
 
   // A read overtaken by a sync's own full read is stale: it ends at once and is not planned on.
   const stale = engine.refreshSteps(want2);
@@ -211,7 +201,7 @@ test('a reconcile read paused for syncs in between: their changes are neither un
   assert.equal(stale.next(50).done, true, 'the stale read stops without reading on');
   const after = engine.sync(want2);
   assert.deepEqual(after.counts, { 'add-server': 1 }, 'the full sync read the kernel again and found the edit');
-  assert.deepEqual(saved(), savedOf(want2));
+  assert.deepEqual(saved(), ipvsadmLinesOf(want2));
   resetKernel();
 });
 

@@ -2,7 +2,7 @@
 // sizes, and the chart specifications (drawn by chart.ts).
 import type { ChartSpec } from './chart.js';
 import type { FloorResult } from './bench-floor.js';
-import type { NewNodeResult } from './bench-new-node.js';
+import { CHANGE_SPACING_MS, type NewNodeResult } from './bench-new-node.js';
 
 /** One size's results: the agent's figures (bench-agent-case.ts) and the floor's (bench-floor.ts). */
 export interface SizeResult {
@@ -83,11 +83,11 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   ];
 }
 
-/** The first change after the first sync, and every one timed after it (2 s apart). */
+/** The first change after the first sync, and every one timed after it (CHANGE_SPACING_MS apart). */
 function changeText(c: { fileChangeMs: number; fileChangeOperations: number; fileChangesMs?: number[] }): string {
   const first = `${ms(c.fileChangeMs)} (${c.fileChangeOperations} operations)`;
   const rest = c.fileChangesMs?.slice(1) ?? [];
-  return rest.length ? `${first}; ${rest.length} more, 2 s apart: ${rest.map((v) => ms(v)).join(', ')}; max of all ${ms(Math.max(c.fileChangeMs, ...rest))}` : first;
+  return rest.length ? `${first}; ${rest.length} more, ${CHANGE_SPACING_MS / 1000} s apart: ${rest.map((v) => ms(v)).join(', ')}; max of all ${ms(Math.max(c.fileChangeMs, ...rest))}` : first;
 }
 
 /** The new node's rows: the whole process against ipvsadm -R. */

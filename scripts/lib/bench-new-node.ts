@@ -26,8 +26,8 @@ import type { Progress } from './bench-progress.js';
 
 const TARGET_PORT = 8080;
 /** Endpoint changes timed after the first sync, and the time between them. */
-const CHANGES = 5;
-const CHANGE_SPACING_MS = 2000;
+export const CHANGES = 5;
+export const CHANGE_SPACING_MS = 2000;
 
 /** One manifest file: Service i and its EndpointSlice, as a List. */
 export function manifestFile(i: number, endpoints: number): string {
@@ -184,9 +184,11 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       // the agent then is (idle, its source's poll, a periodic reconcile).
       const changes: SyncLine[] = [];
       const changeMs: number[] = [];
-      for (let k = 0; k < CHANGES; k++) {
+      const count = Math.min(CHANGES, N);
+      for (let k = 0; k < count; k++) {
         if (k > 0) await new Promise((r) => setTimeout(r, CHANGE_SPACING_MS));
-        const i = (Math.floor(N / 2) + k * 7919) % N;
+        // Services spread over the range, each once.
+        const i = (Math.floor(N / 2) + k * Math.floor(N / count)) % N;
         const added = () => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M));
         if (added()) throw new Error(`${what}: the endpoint to add to Service ${i} is in the kernel already`);
         const t1 = performance.now();
@@ -196,7 +198,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
           renameSync(join(dir, '.next'), join(dir, `svc-${i}.json`));
         }
         const seen = watcher.lines.length;
-        const change = await progress.run(`${what}: one endpoint added (${api ? 'an EndpointSlice updated' : 'in one file'}), ${k + 1} of ${CHANGES}`, async () => {
+        const change = await progress.run(`${what}: one endpoint added (${api ? 'an EndpointSlice updated' : 'in one file'}), ${k + 1} of ${count}`, async () => {
           for (let n = seen + 1; ; n++) {
             const line = await watcher.next(n, Math.max(1, 60_000 - (performance.now() - t1)), () => exit);
             if (added()) return line;

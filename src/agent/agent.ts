@@ -290,11 +290,13 @@ export class Agent {
     let changedServices: string[] = [];
     try {
       if (this.#backend.dirty) this.#dropPausedRead();
+      let refreshed = false;
       if (reason === 'period' && preemptible && pacer && this.#backend.refreshSteps && this.#lastSync && !this.#backend.dirty) {
         if ((await this.#readKernel(pacer)) === 'preempted') {
           this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
           return 'preempted';
         }
+        refreshed = true;
       }
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
@@ -302,7 +304,7 @@ export class Agent {
       this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
-      const input = { full, changes, model: this.#model };
+      const input = { full, changes, model: this.#model, refreshed };
       const tb = performance.now();
       result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       kernelAt = performance.now();
@@ -467,6 +469,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopping = true;
     this.#runner?.stop();
+    this.#dropPausedRead();
     clearInterval(this.#drainTimer);
     await this.#o.source.stop();
     await this.#runner?.idle();

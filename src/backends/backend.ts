@@ -22,6 +22,8 @@ export interface BackendSyncInput {
   full: boolean;
   changes: ModelChanges;
   model: ProxyModel;
+  /** refreshSteps() has just read the kernel to its end: a full sync plans on that read. */
+  refreshed?: boolean;
 }
 
 export interface BackendFailure {

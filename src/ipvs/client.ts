@@ -257,7 +257,7 @@ export class IpvsClient {
       });
     }, (i) => {
       // Service i's dump is read again from the start: forget what came of it.
-      if (current === i) servers = [];
+      if (current === start + i) servers = [];
     });
     advance(end);
     errors.forEach((errno, i) => {

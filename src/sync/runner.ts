@@ -82,6 +82,7 @@ export class BoundedFrequencyRunner {
       return;
     }
     if (reason === 'change') this.#pending = false;
+    const lastBefore = this.#last;
     this.#last = Date.now();
     this.#running = (async () => {
       let outcome: RunOutcome = undefined;
@@ -91,20 +92,25 @@ export class BoundedFrequencyRunner {
         this.#running = undefined;
         // Only a periodic run restarts the period: changes are incremental syncs, and re-arming after
         // each of them would put off the full reconcile (drift repair) forever under steady churn.
-        // A periodic run that gave way is still due: it waits for the change, not for a new period.
-        if (reason === 'period') {
-          if (outcome === 'preempted') this.#periodDue = true;
-          else this.#armPeriod();
-        }
-        if (this.#pending && !this.#timer) this.run();
-        else if (this.#periodDue && !this.#timer && !this.#stopped) {
+        // A periodic run that gave way is still due: the change goes, then the period at once, before
+        // any change that came meanwhile (it gives way again after a slice of work, so each such
+        // change waits for one slice and the reconcile moves on by one at least: it ends under any
+        // churn). Nor does it count as a run for minIntervalMs: the change it gave way to goes now.
+        const preempted = reason === 'period' && outcome === 'preempted';
+        if (preempted) {
+          this.#periodDue = true;
+          this.#last = lastBefore;
+        } else if (reason === 'period') this.#armPeriod();
+        if (this.#timer || this.#stopped) {
+          // Something is scheduled already.
+        } else if (this.#periodDue && !(preempted && this.#pending)) {
           this.#periodDue = false;
           const generation = this.#periodGeneration;
           this.#timer = setTimeout(() => {
             this.#timer = undefined;
             void this.#go('period', generation);
           }, 0);
-        }
+        } else if (this.#pending) this.run();
       }
     })();
     await this.#running;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
 import { SyncEngine, type Logger } from '../../src/backends/ipvs/engine.js';
+import { finish } from '../../src/loop/pacer.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
 import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
@@ -180,9 +181,9 @@ test('a reconcile read paused for syncs in between: their changes are neither un
   let pieces = 0;
   while (!read.next(16).done) pieces++;
   assert.ok(pieces >= 1, 'the rest was read');
-  // Drift after the read ended: the full sync plans on that read, so it does not see this yet.
+  // Drift after the read ended: the full sync told to plan on that read does not see this yet.
   sh(`ipvsadm -d -t ${vip(50)}:80 -r ${pod(50, 0).address}:8080`);
-  const full = engine.sync(want2);
+  const full = finish(engine.syncSteps(want2, undefined, true));
   assert.equal(full.kind, 'full');
   assert.deepEqual(full.failures, [], 'a service deleted meanwhile was not read back, one added was not dropped');
   assert.deepEqual(full.counts, { 'add-server': 1 }, 'only the drift the read found: the hand edit before it');
@@ -199,8 +200,8 @@ test('a reconcile read paused for syncs in between: their changes are neither un
   assert.equal(engine.sync(want2).operations, 0);
   sh(`ipvsadm -d -t ${vip(60)}:80 -r ${pod(60, 1).address}:8080`);
   assert.equal(stale.next(50).done, true, 'the stale read stops without reading on');
-  const after = engine.sync(want2);
-  assert.deepEqual(after.counts, { 'add-server': 1 }, 'the full sync read the kernel again and found the edit');
+  const after = finish(engine.syncSteps(want2, undefined, true));
+  assert.deepEqual(after.counts, { 'add-server': 1 }, 'told to plan on a read, the full sync found it stale, read the kernel again and found the edit');
   assert.deepEqual(saved(), ipvsadmLinesOf(want2));
   resetKernel();
 });

@@ -59,36 +59,74 @@ test('a full sync other than the periodic one restarts the period; a period due 
 
 test('a periodic run that gave way to a change runs again straight after that change, not a period later', async () => {
   const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
-  const log: { reason: string; at: number; waiting: boolean }[] = [];
+  const log: { reason: string; at: number }[] = [];
   const t0 = Date.now();
   let r!: BoundedFrequencyRunner;
   let preemptions = 0;
+  let periodsDone = 0;
   r = new BoundedFrequencyRunner(async (reason) => {
-    log.push({ reason, at: Date.now() - t0, waiting: r.changeWaiting });
+    log.push({ reason, at: Date.now() - t0 });
     if (reason === 'change') return;
-    // A reconcile that reads for 150 ms, giving way (twice) when a change waits.
-    for (let i = 0; i < 15; i++) {
+    // A reconcile that works 20 x 10 ms, giving way (twice) when a change waits.
+    for (let i = 0; i < 20; i++) {
       await sleep(10);
       if (r.changeWaiting && preemptions < 2) {
         preemptions++;
         return 'preempted';
       }
     }
-  }, 0, 100);
+    periodsDone++;
+  }, 0, 300);
   r.start();
-  // The first period starts at ~100 ms; changes come at ~130 and ~180 ms.
-  await sleep(130);
+  // The first period starts at ~300 ms; a change comes 50 ms into it, another 50 ms into the next try.
+  await sleep(350);
   r.run();
+  const waitFor = async (cond: () => boolean) => { while (!cond()) await sleep(5); };
+  await waitFor(() => log.length >= 3);
   await sleep(50);
   r.run();
-  await sleep(400);
+  await waitFor(() => periodsDone >= 1);
+  const ended = Date.now() - t0;
+  await waitFor(() => log.filter((x) => x.reason === 'period').length >= 4);
   r.stop();
   const reasons = log.map((x) => x.reason);
-  assert.deepEqual(reasons.slice(0, 5), ['period', 'change', 'period', 'change', 'period'], JSON.stringify(log));
-  // The period after each change starts at once, not 100 ms (a period) later.
-  for (const i of [2, 4]) assert.ok(log[i]!.at - log[i - 1]!.at < 50, `period ${i} ${log[i]!.at - log[i - 1]!.at} ms after its change: ${JSON.stringify(log)}`);
-  // The third time the reconcile ran to its end: the next period comes a whole period after it.
-  const next = log[5];
-  if (next?.reason === 'period') assert.ok(next.at - log[4]!.at >= 200, JSON.stringify(log));
+  assert.deepEqual(reasons.slice(0, 6), ['period', 'change', 'period', 'change', 'period', 'period'], JSON.stringify(log));
   assert.equal(preemptions, 2);
+  // The period after each change starts at once, far sooner than a period (300 ms) after it.
+  for (const i of [2, 4]) assert.ok(log[i]!.at - log[i - 1]!.at < 150, `period ${i} ${log[i]!.at - log[i - 1]!.at} ms after its change: ${JSON.stringify(log)}`);
+  // Once a reconcile ran to its end, the next comes a whole period after that end.
+  assert.ok(log[5]!.at - ended >= 280, `next period ${log[5]!.at - ended} ms after the one that ended: ${JSON.stringify(log)}`);
+});
+
+test('under changes that never stop, a periodic run that keeps giving way still gets to its end', async () => {
+  const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+  let r!: BoundedFrequencyRunner;
+  let progress = 0;
+  let periodsDone = 0;
+  let changes = 0;
+  r = new BoundedFrequencyRunner(async (reason) => {
+    if (reason === 'change') {
+      changes++;
+      // Every change sync brings the next change before it ends: one is always waiting.
+      r.run();
+      await sleep(2);
+      return;
+    }
+    // A reconcile of 10 pieces that resumes where it stopped and gives way after each piece to a waiting change.
+    while (progress < 10) {
+      await sleep(5);
+      progress++;
+      if (progress < 10 && r.changeWaiting) return 'preempted';
+    }
+    progress = 0;
+    periodsDone++;
+  }, 0, 50);
+  r.start();
+  r.run();
+  const until = Date.now() + 3000;
+  while (periodsDone < 2 && Date.now() < until) await sleep(10);
+  r.stop();
+  await r.idle();
+  assert.ok(periodsDone >= 2, `${periodsDone} reconciles ended among ${changes} change syncs`);
+  assert.ok(changes >= 20, `${changes} change syncs`);
 });

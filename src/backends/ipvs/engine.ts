@@ -184,10 +184,10 @@ export class SyncEngine {
    * sync() in pieces (see loop/pacer.ts): the agent runs it with a Pacer, so /healthz answers during
    * a long sync. A netlink fault makes it read the kernel again and retry (SYNC_ATTEMPTS in all).
    */
-  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>): Steps<SyncResult> {
+  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1);
+        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed);
         result.attempts = attempt;
         return result;
       } catch (err) {
@@ -207,13 +207,15 @@ export class SyncEngine {
    * run while it waits change the kernel and this model together; the services they touch are noted
    * and the read leaves them as they are (a service deleted meanwhile is not read back from the list
    * dumped before; one added meanwhile is not dropped as unseen). A full read by a sync meanwhile makes
-   * this one stale: it ends without result. When it ends, the next full sync plans on it instead of
-   * reading again. A netlink fault leaves the read to that sync (which retries); other errors throw.
+   * this one stale: it ends without result. When it ends, the next sync, if full and told so
+   * (`refreshed`), plans on it instead of reading again; any other sync forgets it. A netlink fault
+   * leaves the read to that sync (which retries); other errors throw.
    */
   *refreshSteps(desired?: DesiredIpvs): Steps<void> {
     this.#fresh = false;
     const generation = ++this.#readGeneration;
-    const t0 = performance.now();
+    // The read's own time, without the pauses and the syncs that ran in them.
+    let readMs = 0;
     const touched = new Set<string>();
     this.#touched = touched;
     const read = this.#readKernel(desired, touched);
@@ -221,7 +223,9 @@ export class SyncEngine {
       let size: number | undefined;
       for (;;) {
         if (generation !== this.#readGeneration) return;
+        const t = performance.now();
         const r = read.next(size);
+        readMs += performance.now() - t;
         if (r.done) break;
         size = yield r.value;
       }
@@ -235,14 +239,14 @@ export class SyncEngine {
       if (this.#touched === touched) this.#touched = undefined;
     }
     this.#fresh = true;
-    this.#freshReadMs = performance.now() - t0;
+    this.#freshReadMs = readMs;
   }
 
-  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean): Steps<SyncResult> {
+  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
-    const read = full && !(this.#fresh && !this.#dirty && !retry);
+    const read = full && !(refreshed && this.#fresh && !this.#dirty && !retry);
     this.#fresh = false;
     if (read) {
       this.#readGeneration++;

@@ -87,7 +87,10 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
 function changeText(c: { fileChangeMs: number; fileChangeOperations: number; fileChangesMs?: number[] }): string {
   const first = `${ms(c.fileChangeMs)} (${c.fileChangeOperations} operations)`;
   const rest = c.fileChangesMs?.slice(1) ?? [];
-  return rest.length ? `${first}; ${rest.length} more, ${CHANGE_SPACING_MS / 1000} s apart: ${rest.map((v) => ms(v)).join(', ')}; max of all ${ms(Math.max(c.fileChangeMs, ...rest))}` : first;
+  if (!rest.length) return first;
+  const sorted = [...rest].sort((a, b) => a - b);
+  const p50 = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return `${first}; ${rest.length} more, ${CHANGE_SPACING_MS / 1000} s apart: p50 ${ms(p50)}, max ${ms(sorted.at(-1))} (${rest.map((v) => Math.round(v).toLocaleString('en-US')).join(', ')} ms)`;
 }
 
 /** The new node's rows: the whole process against ipvsadm -R. */

@@ -26,8 +26,8 @@ import type { Progress } from './bench-progress.js';
 
 const TARGET_PORT = 8080;
 /** Endpoint changes timed after the first sync, and the time between them. */
-export const CHANGES = 5;
-export const CHANGE_SPACING_MS = 2000;
+export const CHANGES = 12;
+export const CHANGE_SPACING_MS = 3000;
 
 /** One manifest file: Service i and its EndpointSlice, as a List. */
 export function manifestFile(i: number, endpoints: number): string {
@@ -181,7 +181,8 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       // Other syncs may be logged meanwhile (the source's poll, a retry): the change is timed to the
       // first sync after the write after which the kernel holds the endpoint. The first comes right
       // after the first sync; the others CHANGE_SPACING_MS apart, each on another Service, wherever
-      // the agent then is (idle, its source's poll, a periodic reconcile).
+      // the agent then is (idle, its source's poll, and, 30 s after the first sync, the first
+      // periodic reconcile: the last changes fall in it).
       const changes: SyncLine[] = [];
       const changeMs: number[] = [];
       const count = Math.min(CHANGES, N);

@@ -118,9 +118,12 @@ test(`a sync of ${N} Services x ${M} endpoints and a full reconcile leave the ev
   console.log(`initial sync ${JSON.stringify(initial)}, reconcile ${JSON.stringify(reconcile)}, pacer ${JSON.stringify(a.lastSyncLoop)}`);
   for (const [what, r] of [['initial sync', initial], ['reconcile', reconcile]] as const) {
     // Held in one stretch, the gap would be the whole sync (seconds here) and no /healthz would answer.
-    // Paced, the longest gap is one piece of work plus the iptables rule check (a child process).
-    assert.ok(r.ms > 200, `${what}: took ${r.ms} ms, too short to tell anything`);
-    assert.ok(r.maxGapMs < Math.max(250, r.ms / 4), `${what}: the event loop was held for ${Math.round(r.maxGapMs)} ms of ${Math.round(r.ms)} ms`);
+    // Paced, the longest gap is one piece of work plus the iptables rule check (a child process), and
+    // maybe a major GC: in the guest those alone took up to 0.6 s (a 581-ms gap in a 1.99-s reconcile
+    // on a fast day, when a quarter of the sync was the bound), whatever the sync's size. So the bound
+    // is at least 750 ms, and the sync must be long enough (1.2 s) for a held loop to break it.
+    assert.ok(r.ms > 1200, `${what}: took ${r.ms} ms, too short to tell a held event loop from a paced one`);
+    assert.ok(r.maxGapMs < Math.max(750, r.ms / 4), `${what}: the event loop was held for ${Math.round(r.maxGapMs)} ms of ${Math.round(r.ms)} ms`);
     assert.ok(r.healthz >= 3, `${what}: ${r.healthz} GET /healthz answered during a ${Math.round(r.ms)} ms sync`);
   }
 });

@@ -78,6 +78,8 @@ export interface ClientRecord {
   t: number; i: number; ep?: string; retry?: 1; err?: string; lost?: 1;
   /** A failure only: the target's real servers in the kernel's last dump before it ("ip:port=weight", "!" when not serving). */
   kernel?: string[];
+  /** A failure only: the same from the last dump taken before the request was sent (what it met). */
+  kernelAtSend?: string[];
   /** A failure only: the kernel's connection entries for it, read when it was reported (kernel.ts connectionsOf). */
   conns?: string[];
 }

@@ -193,11 +193,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     // The kernel observer: ipvsadm -Sn over and over; each dump resolves the changes and removals it shows.
     let observing = true;
     let lastDump: Map<string, VirtualService> | undefined;
+    const recentDumps: { at: number; ipvs: Map<string, VirtualService> }[] = [];
     const observer = (async () => {
       while (observing) {
         const ipvs = await readIpvs().catch(() => undefined);
         const seenAt = Date.now();
-        if (ipvs) { dumps++; observe(ipvs, seenAt); lastDump = ipvs; }
+        if (ipvs) {
+          dumps++;
+          observe(ipvs, seenAt);
+          lastDump = ipvs;
+          recentDumps.push({ at: seenAt, ipvs });
+          // A failure is reported up to a few seconds after its request was sent: keep ~6 s of dumps.
+          if (recentDumps.length > 30) recentDumps.shift();
+        }
         await sleep(200);
       }
     })();
@@ -216,8 +224,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
 
     const onRecord = (r: ClientRecord) => {
       if (r.err !== undefined) {
-        const vs = lastDump?.get(targets[r.i]!.vs);
-        r.kernel = vs ? [...vs.servers].map(([server, w]) => `${server}=${w}${backends.serving.has(server.split(':')[0]!) ? '' : '!'}`) : ['(no virtual service in the last dump)'];
+        const servers = (vs: VirtualService | undefined) => (vs ? [...vs.servers].map(([server, w]) => `${server}=${w}${backends.serving.has(server.split(':')[0]!) ? '' : '!'}`) : ['(no virtual service in that dump)']);
+        r.kernel = servers(lastDump?.get(targets[r.i]!.vs));
+        const before = recentDumps.filter((d) => d.at <= r.t).at(-1);
+        if (before) r.kernelAtSend = [`${r.t - before.at} ms before sending:`, ...servers(before.ipvs.get(targets[r.i]!.vs))];
         const t = targets[r.i]!;
         const localPort = /local port (\d+)/.exec(r.err)?.[1];
         void connectionsOf(t.proto === 'UDP' ? 'udp' : 'tcp', t.host, t.port, localPort ? Number(localPort) : undefined).then((c) => { r.conns = c; });

@@ -98,7 +98,7 @@ export function evaluate(d: SoakData): SoakReport {
     if (r.ep === undefined) {
       // A UDP datagram that got no answer at the first try but did at the retry is not a failed request.
       if (broken(target.vs, r.t)) failedDuringHandEdits++;
-      else { failedReady++; note(`failed: ${target.vs} at +${((r.t - d.startedAt) / 1000).toFixed(1)} s: ${r.err}${r.kernel ? `; kernel had ${r.kernel.join(' ') || 'no servers'}` : ''}${r.conns ? `; connections: ${r.conns.join(' | ') || 'none'}` : ''}`); }
+      else { failedReady++; note(`failed: ${target.vs} at +${((r.t - d.startedAt) / 1000).toFixed(1)} s: ${r.err}${r.kernelAtSend ? `; kernel at send (dump ${r.kernelAtSend.join(' ')})` : ''}${r.kernel ? `; kernel had ${r.kernel.join(' ') || 'no servers'}` : ''}${r.conns ? `; connections: ${r.conns.join(' | ') || 'none'}` : ''}`); }
       continue;
     }
     answered++;

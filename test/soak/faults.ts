@@ -16,8 +16,19 @@ export interface HandEdit {
   at: number;
   /** ms from the edit to the kernel showing it repaired; undefined: not repaired within the bound. */
   repairMs?: number;
-  /** The virtual service whose traffic the edit can break (its failures are counted apart). */
+  /**
+   * The virtual service whose traffic the edit can break (its failures are counted apart), or
+   * EVERY_SERVICE for an edit that can break any Service's: the nat jump to KUBE-POSTROUTING, which
+   * masquerades every Service's traffic.
+   */
   vs: string;
+}
+
+export const EVERY_SERVICE = '*';
+
+/** Whether a failure of a request to `vs` sent at `t` falls where a hand edit broke its path: from just before the edit until 3 s after its repair. */
+export function brokenByHandEdit(handEdits: readonly HandEdit[], vs: string, t: number, repairBoundMs: number): boolean {
+  return handEdits.some((h) => (h.vs === vs || h.vs === EVERY_SERVICE) && t >= h.at - 500 && t <= h.at + (h.repairMs ?? repairBoundMs) + 3000);
 }
 
 export interface Restart { signal: 'SIGKILL' | 'SIGTERM'; at: number; exitCode: number | null; stopMs: number; startMs: number }
@@ -52,12 +63,12 @@ async function repairTime(at: number, boundMs: number, restored: () => Promise<b
   return undefined;
 }
 
-async function handEdit(c: FaultContext, what: string, edit: () => Promise<unknown>, restored: () => Promise<boolean>): Promise<void> {
+async function handEdit(c: FaultContext, what: string, edit: () => Promise<unknown>, restored: () => Promise<boolean>, scope: 'victim' | 'every' = 'victim'): Promise<void> {
   const v = c.victim();
   const at = Date.now();
   await edit();
   const repairMs = await repairTime(at, c.repairBoundMs, restored);
-  c.log.handEdits.push({ what, at, vs: `tcp/${v.vip}:${v.port}`, ...(repairMs !== undefined ? { repairMs } : {}) });
+  c.log.handEdits.push({ what, at, vs: scope === 'every' ? EVERY_SERVICE : `tcp/${v.vip}:${v.port}`, ...(repairMs !== undefined ? { repairMs } : {}) });
 }
 
 export function faultSteps(c: FaultContext): { name: string; run: () => Promise<void> }[] {
@@ -105,7 +116,7 @@ export function faultSteps(c: FaultContext): { name: string; run: () => Promise<
       const args = ['-t', 'nat', '-D', ...splitRule(rule)];
       await handEdit(c, `iptables rule deleted (iptables -t nat ${c.natJump})`,
         () => run('iptables', args),
-        async () => (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').includes(c.natJump));
+        async () => (await run('iptables-save', ['-t', 'nat'])).stdout.split('\n').includes(c.natJump), 'every');
     } },
   ];
 }

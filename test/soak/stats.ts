@@ -2,6 +2,7 @@
 // (--json), a table, and charts of the agent's RSS and the change-to-kernel latency over time.
 import { TCP_TARGET, UDP_TARGET } from './cluster.js';
 import type { SoakData } from './soak.js';
+import { brokenByHandEdit } from './faults.js';
 
 export interface Quantiles { count: number; p50: number | null; p99: number | null; max: number | null }
 
@@ -13,7 +14,7 @@ export interface SoakReport {
     sent: number; answered: number;
     /** Failed requests (UDP: lost after the retry too) while every endpoint of the Service was serving. */
     failedReady: number;
-    /** Failed requests to the virtual service a hand edit had broken, until it was repaired (+3 s). */
+    /** Failed requests to the virtual service a hand edit had broken (every one for the nat jump), until it was repaired (+3 s). */
     failedDuringHandEdits: number;
     /** Answers from an address that was never a pod of the Service. */
     misrouted: number;
@@ -89,7 +90,7 @@ export function evaluate(d: SoakData): SoakReport {
   const examples: string[] = [];
   const note = (s: string) => { if (examples.length < 20) examples.push(s); };
   const removal = new Map(d.removals.map((r) => [`${r.vs}|${r.server}`, r]));
-  const broken = (vs: string, t: number) => d.faults.handEdits.some((h) => h.vs === vs && t >= h.at - 500 && t <= h.at + (h.repairMs ?? d.options.repairBoundMs) + 3000);
+  const broken = (vs: string, t: number) => brokenByHandEdit(d.faults.handEdits, vs, t, d.options.repairBoundMs);
   let answered = 0, failedReady = 0, failedDuringHandEdits = 0, misrouted = 0, afterRemoval = 0, datagrams = 0, firstTryFailed = 0, lost = 0;
   for (const r of d.records) {
     const target = d.targets[r.i]!;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { makeServices, desiredKernel, desiredVirtualServices, signature, NODE, OTHER_NODE, type Pod } from '../soak/cluster.js';
 import { parseIpvsadmSave, compareKernel, type KernelState } from '../soak/kernel.js';
 import { apiFaultSummary, pooledSlope, quantiles, rssTrend, steadyThroughout } from '../soak/stats.js';
-import { splitRule } from '../soak/faults.js';
+import { splitRule, brokenByHandEdit, EVERY_SERVICE, type HandEdit } from '../soak/faults.js';
 
 const pod = (ip: string, node = NODE, state: Pod['state'] = 'ready'): Pod => ({ ip, name: `p-${ip}`, service: 's', node, state });
 
@@ -109,4 +109,23 @@ test('steadyThroughout: a change is steady only when no fault was in force from 
 test('apiFaultSummary: each kind once, with a count', () => {
   assert.equal(apiFaultSummary(['watches dropped', '500s', 'watches dropped']), 'watches dropped ×2; 500s');
   assert.equal(apiFaultSummary([]), '-');
+});
+
+test('brokenByHandEdit: an edit of one virtual service covers its failures only; the nat jump covers every Service; from 0.5 s before the edit to 3 s after its repair', () => {
+  const edits: HandEdit[] = [
+    { what: 'real server deleted', at: 10_000, repairMs: 2_000, vs: 'tcp/10.96.100.3:80' },
+    { what: 'iptables rule deleted', at: 50_000, repairMs: 11_000, vs: EVERY_SERVICE },
+    { what: 'VIP deleted', at: 80_000, vs: 'tcp/10.96.100.3:80' },
+  ];
+  const b = (vs: string, t: number) => brokenByHandEdit(edits, vs, t, 60_000);
+  assert.equal(b('tcp/10.96.100.3:80', 9_600), true);
+  assert.equal(b('tcp/10.96.100.3:80', 9_400), false);
+  assert.equal(b('tcp/10.96.100.3:80', 15_000), true);
+  assert.equal(b('tcp/10.96.100.3:80', 15_100), false);
+  assert.equal(b('tcp/10.96.100.42:80', 11_000), false, 'another Service is not covered by a real server of the victim');
+  assert.equal(b('tcp/10.96.100.42:80', 54_300), true, 'the nat jump: any Service, during the edit');
+  assert.equal(b('udp/10.252.0.1:30041', 63_900), true);
+  assert.equal(b('udp/10.252.0.1:30041', 64_100), false);
+  assert.equal(b('tcp/10.96.100.3:80', 140_000), true, 'not repaired: the bound counts');
+  assert.equal(b('tcp/10.96.100.3:80', 143_100), false);
 });

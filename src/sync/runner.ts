@@ -5,8 +5,8 @@ export type RunReason = 'change' | 'period';
 
 /**
  * What a run may answer: 'preempted' when a periodic run gave way to a waiting change before it
- * changed anything (the agent abandons a reconcile's kernel read for it). The change then runs, and
- * the period straight after it, instead of a whole period later.
+ * changed anything (the agent pauses a reconcile's kernel read for it). The change then runs, and
+ * the period straight after it, going on with that read, instead of a whole period later.
  */
 export type RunOutcome = void | 'preempted';
 

@@ -40,13 +40,18 @@ const SO_RCVBUFFORCE = 33;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 
+/** A bound function that can also run on libuv's thread pool (koffi's async call). */
+type Async<F extends (...args: never[]) => unknown> = F & {
+  async: (...args: [...Parameters<F>, (err: unknown, result: ReturnType<F>) => void]) => void;
+};
+
 interface Libnl {
   socketAlloc: () => bigint | null;
   socketFree: (sk: bigint) => void;
   connect: (sk: bigint, protocol: number) => number;
   close: (sk: bigint) => void;
-  sendto: (sk: bigint, buf: Uint8Array, len: number) => number;
-  recv: (sk: bigint, nla: Uint8Array, buf: [bigint | null], creds: null) => number;
+  sendto: Async<(sk: bigint, buf: Uint8Array, len: number) => number>;
+  recv: Async<(sk: bigint, nla: Uint8Array, buf: [bigint | null], creds: null) => number>;
   setBufferSize: (sk: bigint, rx: number, tx: number) => number;
   setMsgBufSize: (sk: bigint, size: number) => number;
   getFd: (sk: bigint) => number;
@@ -208,6 +213,50 @@ export class NetlinkSocket {
   send(datagram: Uint8Array): void {
     const n = check('nl_sendto', libnl().sendto(this.#handle, datagram, datagram.length));
     if (n !== datagram.length) throw new LibnlError('nl_sendto', NLE.MSG_TRUNC, `sent ${n} of ${datagram.length} bytes`);
+  }
+
+  /**
+   * send() on libuv's thread pool. The kernel handles a netlink request inside the sendmsg call, so
+   * a datagram of a thousand requests keeps the sending thread in the kernel for that long: here that
+   * thread is a pool thread, and this one goes on meanwhile (another CPU does the kernel's part). At
+   * most one call is in flight on a socket, and no blocking call meanwhile (the caller's rule).
+   */
+  sendAsync(datagram: Uint8Array): Promise<void> {
+    const handle = this.#handle;
+    return new Promise((resolve, reject) => {
+      // `datagram` stays referenced by this closure until the call has returned.
+      libnl().sendto.async(handle, datagram, datagram.length, (err, n) => {
+        if (err) return reject(err instanceof Error ? err : new Error(String(err)));
+        try {
+          check('nl_sendto', n);
+          if (n !== datagram.length) throw new LibnlError('nl_sendto', NLE.MSG_TRUNC, `sent ${n} of ${datagram.length} bytes`);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  /** recvInPlace() with the blocking receive on libuv's thread pool (see sendAsync). */
+  recvInPlaceAsync<T>(read: (datagram: Buffer) => T): Promise<T> {
+    const handle = this.#handle;
+    const addr = new Uint8Array(12);
+    const out: [bigint | null] = [null];
+    return new Promise((resolve, reject) => {
+      libnl().recv.async(handle, addr, out, null, (err, n) => {
+        const ptr = out[0];
+        try {
+          if (err) throw err instanceof Error ? err : new Error(String(err));
+          check('nl_recv', n);
+          resolve(read(n === 0 || ptr === null ? Buffer.alloc(0) : Buffer.from(koffi.view(ptr, n), 0, n)));
+        } catch (e) {
+          reject(e);
+        } finally {
+          if (ptr) libnl().free(ptr);
+        }
+      });
+    });
   }
 
   /** Receive one datagram (blocking); returns a copy the caller owns. */

@@ -304,7 +304,7 @@ export class Agent {
       this.lastCommitMs = performance.now() - tc;
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
-      const input = { full, changes, model: this.#model, refreshed };
+      const input = { full, changes, model: this.#model, refreshed, paced: pacer !== undefined };
       const tb = performance.now();
       result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       kernelAt = performance.now();

@@ -24,6 +24,8 @@ export interface BackendSyncInput {
   model: ProxyModel;
   /** refreshSteps() has just read the kernel to its end: a full sync plans on that read. */
   refreshed?: boolean;
+  /** A Pacer runs syncSteps(): they may wait for kernel work done apart (a Wait); finish() cannot. */
+  paced?: boolean;
 }
 
 export interface BackendFailure {

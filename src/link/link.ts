@@ -21,18 +21,23 @@ export interface AddressFailure {
 
 export class LinkClient {
   readonly #conn: NetlinkConnection;
+  readonly #options: NamespaceOption;
+  /** A second socket, opened on first use, for batches that run while this client goes on being used. */
+  #apart: NetlinkConnection | undefined;
 
-  private constructor(conn: NetlinkConnection) {
+  private constructor(conn: NetlinkConnection, options: NamespaceOption) {
     this.#conn = conn;
+    this.#options = options;
   }
 
   /** Connect to rtnetlink (in `options.netns`' network namespace, or the caller's). */
   static open(options: NamespaceOption = {}): LinkClient {
-    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, { ...options, name: 'link' }));
+    return new LinkClient(new NetlinkConnection(NETLINK_ROUTE, { ...options, name: 'link' }), options);
   }
 
   close(): void {
     this.#conn.close();
+    this.#apart?.close();
   }
 
   /** The link named `name`, or null. */
@@ -129,28 +134,61 @@ export class LinkClient {
     return this.#batch(RTM_DELADDR, 0, linkIndex, addresses, 'delete address', ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
   }
 
-  #batch(type: number, flags: number, linkIndex: number, addresses: readonly string[], verb: string, benign: string[]): AddressFailure[] {
-    const w = new MessageWriter(addresses.length * 64 + 64);
-    const sent: string[] = [];
-    const failures: AddressFailure[] = [];
-    for (const address of addresses) {
-      const bytes = parseAddress(address);
-      if (!bytes) {
-        failures.push({ address, error: new KernelError(`${verb} ${address}`, 22, 'not an IP address') });
-        continue;
-      }
-      putHostAddress(w, type, NLM_F_REQUEST | NLM_F_ACK | flags, this.#conn.nextSeq(), linkIndex, bytes);
-      sent.push(address);
+  /**
+   * addAddresses() on a socket of its own, with the system calls on libuv's thread pool: the kernel
+   * binds the addresses on another CPU while the caller goes on (with this client too: the batch
+   * does not use its socket). The promise never rejects: a transport fault comes back as `fault`
+   * (some addresses may then be bound, some not; read the link to know).
+   */
+  async addAddressesApart(linkIndex: number, addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
+    this.#apart ??= new NetlinkConnection(NETLINK_ROUTE, { ...this.#options, name: 'link' });
+    const conn = this.#apart;
+    const b = encodeAddresses(conn, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, linkIndex, addresses, 'add address');
+    try {
+      if (b.sent.length) collectFailures(b, await conn.executeAsync(b.writer), linkIndex, 'add address', ['EEXIST']);
+      return { failures: b.failures };
+    } catch (err) {
+      return { failures: b.failures, fault: err as Error };
     }
-    if (sent.length) {
-      this.#conn.execute(w).forEach((errno, i) => {
-        if (errno === 0) return;
-        const error = new KernelError(`${verb} ${sent[i]} on link ${linkIndex}`, errno);
-        if (!benign.includes(error.code)) failures.push({ address: sent[i]!, error });
-      });
-    }
-    return failures;
   }
+
+  #batch(type: number, flags: number, linkIndex: number, addresses: readonly string[], verb: string, benign: string[]): AddressFailure[] {
+    const b = encodeAddresses(this.#conn, type, flags, linkIndex, addresses, verb);
+    if (b.sent.length) collectFailures(b, this.#conn.execute(b.writer), linkIndex, verb, benign);
+    return b.failures;
+  }
+}
+
+interface AddressBatch {
+  writer: MessageWriter;
+  sent: string[];
+  failures: AddressFailure[];
+}
+
+/** One acknowledged request per address; an address that does not parse fails here and is not sent. */
+function encodeAddresses(conn: NetlinkConnection, type: number, flags: number, linkIndex: number, addresses: readonly string[], verb: string): AddressBatch {
+  const writer = new MessageWriter(addresses.length * 64 + 64);
+  const sent: string[] = [];
+  const failures: AddressFailure[] = [];
+  for (const address of addresses) {
+    const bytes = parseAddress(address);
+    if (!bytes) {
+      failures.push({ address, error: new KernelError(`${verb} ${address}`, 22, 'not an IP address') });
+      continue;
+    }
+    putHostAddress(writer, type, NLM_F_REQUEST | NLM_F_ACK | flags, conn.nextSeq(), linkIndex, bytes);
+    sent.push(address);
+  }
+  return { writer, sent, failures };
+}
+
+/** The kernel's answers to a batch, as failures (those in `benign` are not). */
+function collectFailures(b: AddressBatch, errnos: number[], linkIndex: number, verb: string, benign: string[]): void {
+  errnos.forEach((errno, i) => {
+    if (errno === 0) return;
+    const error = new KernelError(`${verb} ${b.sent[i]} on link ${linkIndex}`, errno);
+    if (!benign.includes(error.code)) b.failures.push({ address: b.sent[i]!, error });
+  });
 }
 
 export { familyOf };

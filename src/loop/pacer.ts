@@ -14,13 +14,24 @@ import { performance } from 'node:perf_hooks';
  * the work's own default). Work whose pieces can be sized starts with a piece of 0 items, so that
  * its first real piece is sized too. Only the size of the pieces changes, never the order of the work.
  */
-export type Steps<T> = Generator<number, T, number | undefined>;
+export type Steps<T> = Generator<number | Wait, T, number | undefined>;
+
+/**
+ * Yielded instead of a count by steps that have started work running apart from this thread (a
+ * netlink batch on libuv's thread pool, where the kernel does its part while this thread does the
+ * rest) and must now wait for it: a Pacer awaits `done`, which must not reject (the work keeps its
+ * own outcome). finish() cannot wait, so only steps told that a Pacer runs them yield one.
+ */
+export class Wait {
+  constructor(readonly done: Promise<unknown>) {}
+}
 
 /** Run steps to the end with no pause (the synchronous API). */
 export function finish<T>(steps: Steps<T>): T {
   for (;;) {
     const r = steps.next(undefined);
     if (r.done) return r.value;
+    if (r.value instanceof Wait) throw new Error('steps asked to wait for work running apart, but finish() runs them without pause: run them with a Pacer');
   }
 }
 
@@ -77,6 +88,15 @@ export class Pacer {
       const t = this.#now();
       const r = steps.next(size);
       if (r.done) return r.value;
+      if (r.value instanceof Wait) {
+        // The wait is the event loop's turn; the next piece keeps the size asked before it.
+        this.longestMs = Math.max(this.longestMs, this.#now() - this.#since);
+        await r.value.done;
+        this.turns++;
+        this.#since = this.#now();
+        if (preempt?.()) throw new Preempted(this.turns);
+        continue;
+      }
       const end = this.#now();
       const items = r.value;
       const ms = end - t;

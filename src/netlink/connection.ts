@@ -68,6 +68,9 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 export interface NetlinkTransport {
   send(datagram: Uint8Array): void;
   recvInPlace<T>(read: (datagram: Buffer) => T): T;
+  /** The same on libuv's thread pool (NetlinkSocket has them; without them executeAsync blocks). */
+  sendAsync?(datagram: Uint8Array): Promise<void>;
+  recvInPlaceAsync?<T>(read: (datagram: Buffer) => T): Promise<T>;
   close(): void;
 }
 
@@ -208,15 +211,33 @@ export class NetlinkConnection {
         this.#transport.send(datagram);
         return;
       } catch (err) {
-        const code = libnlCode(err);
-        const kind = code === NLE.INTR ? 'eintr' : code === NLE.AGAIN ? 'eagain' : code === NLE.NOMEM ? 'enobufs' : undefined;
-        if (kind && attempt < SEND_ATTEMPTS) {
-          countNetlinkFault(op, kind);
-          continue;
-        }
-        throw this.#fault(op, err) ?? err;
+        this.#sendFailed(op, err, attempt);
       }
     }
+  }
+
+  /** #send() with the system call on libuv's thread pool, where the transport can (see sendAsync). */
+  async #sendAsync(op: string, datagram: Uint8Array): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const io = this.#transport;
+        await (io.sendAsync ? io.sendAsync(datagram) : io.send(datagram));
+        return;
+      } catch (err) {
+        this.#sendFailed(op, err, attempt);
+      }
+    }
+  }
+
+  /** A failed send: returns when it is to be made again, else throws the typed error. */
+  #sendFailed(op: string, err: unknown, attempt: number): void {
+    const code = libnlCode(err);
+    const kind = code === NLE.INTR ? 'eintr' : code === NLE.AGAIN ? 'eagain' : code === NLE.NOMEM ? 'enobufs' : undefined;
+    if (kind && attempt < SEND_ATTEMPTS) {
+      countNetlinkFault(op, kind);
+      return;
+    }
+    throw this.#fault(op, err) ?? err;
   }
 
   /** Receive one datagram and pass `read` a view of it; faults become typed errors (see #fault). */
@@ -225,12 +246,29 @@ export class NetlinkConnection {
       try {
         return this.#transport.recvInPlace(read);
       } catch (err) {
-        // libnl retries EINTR itself; a wrapper may still report it. Nothing was received: again.
-        if (libnlCode(err) === NLE.INTR && attempt < RECV_ATTEMPTS) {
-          countNetlinkFault(op, 'eintr');
-          continue;
-        }
-        throw this.#fault(op, err) ?? err;
+        this.#recvFailed(op, err, attempt);
+      }
+    }
+  }
+
+  /** A failed receive: returns when it is to be made again, else throws the typed error. */
+  #recvFailed(op: string, err: unknown, attempt: number): void {
+    // libnl retries EINTR itself; a wrapper may still report it. Nothing was received: again.
+    if (libnlCode(err) === NLE.INTR && attempt < RECV_ATTEMPTS) {
+      countNetlinkFault(op, 'eintr');
+      return;
+    }
+    throw this.#fault(op, err) ?? err;
+  }
+
+  async #recvAsync(op: string): Promise<Message[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const io = this.#transport;
+        const copy = (d: Buffer) => Buffer.from(d);
+        return parseMessages(await (io.recvInPlaceAsync ? io.recvInPlaceAsync(copy) : io.recvInPlace(copy)));
+      } catch (err) {
+        this.#recvFailed(op, err, attempt);
       }
     }
   }
@@ -248,6 +286,27 @@ export class NetlinkConnection {
    */
   execute(batch: MessageWriter): number[] {
     const op = `${this.name} batch`;
+    const exchange = this.#batchExchange(batch);
+    let r = exchange.next();
+    while (!r.done) r = exchange.next('send' in r.value ? (this.#send(op, r.value.send), undefined) : this.#recv(op));
+    return r.value;
+  }
+
+  /**
+   * execute() with every send and receive on libuv's thread pool: the kernel's work (it handles each
+   * request inside the sendmsg call) runs on another CPU while this thread goes on. At most one call
+   * at a time on a connection, and no other use of it until the promise settles.
+   */
+  async executeAsync(batch: MessageWriter): Promise<number[]> {
+    const op = `${this.name} batch`;
+    const exchange = this.#batchExchange(batch);
+    let r = exchange.next();
+    while (!r.done) r = exchange.next('send' in r.value ? (await this.#sendAsync(op, r.value.send), undefined) : await this.#recvAsync(op));
+    return r.value;
+  }
+
+  /** execute()'s exchange as the sends and receives it asks for, so both ways of calling share it. */
+  *#batchExchange(batch: MessageWriter): Generator<{ send: Uint8Array } | { recv: true }, number[], Message[] | undefined> {
     const n = batch.messageCount;
     const results = new Array<number>(n).fill(-1);
     const index = new Map<number, number>();
@@ -261,13 +320,13 @@ export class NetlinkConnection {
       while (start < to) {
         let end = start + 1;
         while (end < to && batch.slice(start, end + 1).length <= BATCH_BYTES) end++;
-        this.#send(op, batch.slice(start, end));
+        yield { send: batch.slice(start, end) };
         pending += end - start;
         start = end;
       }
       to = start;
       while (pending > 0) {
-        for (const m of this.#recv(op)) {
+        for (const m of (yield { recv: true }) ?? []) {
           if (m.type !== NLMSG_ERROR) continue;
           const { errno } = parseError(m.payload);
           const i = index.get(m.seq);

@@ -7,8 +7,8 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
-import { SyncEngine, type Logger } from '../../src/backends/ipvs/engine.js';
-import { finish } from '../../src/loop/pacer.js';
+import { SyncEngine, BINDS_APART_FROM, type Logger } from '../../src/backends/ipvs/engine.js';
+import { finish, Pacer } from '../../src/loop/pacer.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
 import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
@@ -118,6 +118,33 @@ test('one endpoint added to one of 200 services costs exactly one netlink operat
     assert.deepEqual(before.filter((l) => !after.includes(l)), []);
   } finally {
     shStatus('ip link del kt-nlmon0');
+    resetKernel();
+  }
+});
+
+test('a paced first sync binds many VIPs apart, on another thread, while it sends the IPVS operations; the kernel ends with every VIP and the whole table', async () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const n = 2 * BINDS_APART_FROM;
+  const entries: [VirtualService, RealServer[]][] = [];
+  for (let i = 0; i < n; i++) {
+    const servers = Array.from({ length: 20 }, (_, j) => ({ address: `10.246.${j}.${(i % 250) + 1}`, port: 8000 + (i >> 8) }));
+    entries.push([svc(`10.98.${i >> 8}.${i & 255}`, 80), servers]);
+  }
+  try {
+    const r = await new Pacer().run(engine.syncSteps(desired(entries), undefined, false, true));
+    assert.equal(r.failures.length, 0);
+    // The kernel, through the tools: every VIP on kube-ipvs0, every service and server in IPVS.
+    const bound = sh('ip -o -4 addr show dev kube-ipvs0').trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/)[3]);
+    assert.equal(new Set(bound).size, n);
+    for (const [s] of entries) assert.ok(bound.includes(`${s.address}/32`), `${s.address} bound`);
+    assert.equal(saved().length, n * 21, 'the table ipvsadm sees');
+    // The binds ran beside the IPVS operations, not after them: they ended before those did
+    // (run after them, their own time would include all of the operations').
+    assert.ok(r.phases.bindMs < r.phases.applyMs, `binds ${Math.round(r.phases.bindMs)} ms, ended within the IPVS operations' ${Math.round(r.phases.applyMs)} ms`);
+    // And the engine's model agrees: nothing left to do.
+    const again = engine.sync(desired(entries));
+    assert.equal(again.operations + again.bound, 0);
+  } finally {
     resetKernel();
   }
 });

@@ -3,7 +3,7 @@
 // the same order, as the same work finished in one go. The model's commit is checked both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pacer, Preempted, finish, type Steps } from '../../src/loop/pacer.js';
+import { Pacer, Preempted, Wait, finish, type Steps } from '../../src/loop/pacer.js';
 import { ProxyModel } from '../../src/model/model.js';
 
 /** Items 0..n-1 processed in pieces; each item costs `cost` ms of the fake clock. */
@@ -144,4 +144,30 @@ test('a Pacer asked to give way stops at the turn where preempt() says yes; the 
   other.return(0);
   assert.equal(closed, true);
   assert.equal(seen2.length, n);
+});
+
+test('a Pacer awaits a Wait while other callbacks run, and goes on with the piece size asked before it; finish() refuses one', async () => {
+  let resolveApart!: () => void;
+  let apartDone = false;
+  const apart = new Promise<void>((r) => { resolveApart = r; }).then(() => { apartDone = true; });
+  const sizes: (number | undefined)[] = [];
+  function* steps(): Steps<string> {
+    let size = yield 0;
+    sizes.push(size);
+    size = yield 10;
+    sizes.push(size);
+    // The work apart has not ended here: nothing resolved it yet.
+    const before = apartDone;
+    size = yield new Wait(apart);
+    sizes.push(size);
+    return `${before} ${apartDone}`;
+  }
+  const pacer = new Pacer({ sliceMs: 1000, firstItems: 8, maxItems: 8 });
+  // The work apart ends on a later turn of the event loop, which the Pacer must give while it waits.
+  setTimeout(resolveApart, 20);
+  assert.equal(await pacer.run(steps()), 'false true');
+  assert.equal(sizes[0], 8);
+  assert.equal(sizes[2], sizes[1], 'the piece after the wait keeps the size asked before it');
+  assert.ok(pacer.turns >= 1, 'the wait counts as a turn of the event loop');
+  assert.throws(() => finish(steps()), /finish\(\) runs them without pause/);
 });

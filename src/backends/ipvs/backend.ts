@@ -137,9 +137,9 @@ export class IpvsBackend implements ProxyBackend {
     return this.#engine.refreshSteps(model.desired);
   }
 
-  *#syncOnce({ full, changes, model, refreshed }: BackendSyncInput): Steps<BackendSyncResult> {
+  *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true);
+    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     const ti = performance.now();

@@ -7,11 +7,11 @@ import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs
 import { serviceInfoOf } from '../../ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../../ipvs/types.js';
-import { LinkClient } from '../../link/link.js';
+import { LinkClient, type AddressFailure } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
-import { finish, type Steps } from '../../loop/pacer.js';
+import { finish, Wait, type Steps } from '../../loop/pacer.js';
 import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 
 export type { Logger } from '../backend.js';
@@ -42,7 +42,10 @@ export interface SyncResult {
   /** Operations that repaired drift found by a full reconcile. */
   repaired: number;
   durationMs: number;
-  /** Where the time went: reading the kernel, planning, binding VIPs, IPVS operations, unbinding. */
+  /**
+   * Where the time went: reading the kernel, planning, binding VIPs, IPVS operations, unbinding.
+   * Binds made apart (BINDS_APART_FROM) overlap the IPVS operations: then bindMs is their own time.
+   */
   phases: { readMs: number; planMs: number; bindMs: number; applyMs: number; unbindMs: number };
   counts: Record<string, number>;
   /** 1, or more when a netlink fault (timeout, ENOBUFS, …) made the engine read the kernel again and retry. */
@@ -54,6 +57,14 @@ export interface SyncResult {
  * a second fault fails the sync (the agent retries it later, again from a fresh read).
  */
 const SYNC_ATTEMPTS = 2;
+
+/**
+ * From this many VIPs to bind in one sync (a first sync, a new node), and with IPVS operations to
+ * send too, the binds go apart, on another CPU, while this thread sends the IPVS operations: two
+ * kernel subsystems under two different locks (rtnl, the IPVS service mutex). Below it they go first,
+ * so that a changed service is reachable the moment IPVS has it.
+ */
+export const BINDS_APART_FROM = 256;
 
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
@@ -183,11 +194,12 @@ export class SyncEngine {
   /**
    * sync() in pieces (see loop/pacer.ts): the agent runs it with a Pacer, so /healthz answers during
    * a long sync. A netlink fault makes it read the kernel again and retry (SYNC_ATTEMPTS in all).
+   * `paced`: a Pacer runs these steps, so they may wait for work done apart (BINDS_APART_FROM).
    */
-  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false): Steps<SyncResult> {
+  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed);
+        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced);
         result.attempts = attempt;
         return result;
       } catch (err) {
@@ -242,7 +254,7 @@ export class SyncEngine {
     this.#freshReadMs = readMs;
   }
 
-  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean): Steps<SyncResult> {
+  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean, paced: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
@@ -262,7 +274,7 @@ export class SyncEngine {
       draining: this.#draining,
     });
     const t2 = performance.now();
-    const result = yield* this.#apply(p);
+    const result = yield* this.#apply(p, paced);
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
@@ -273,17 +285,36 @@ export class SyncEngine {
     return result;
   }
 
-  *#apply(p: Plan): Steps<SyncResult> {
+  *#apply(p: Plan, paced: boolean): Steps<SyncResult> {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
     let t = performance.now();
-    // VIPs first, so a service is reachable the moment IPVS has it.
-    if (p.bind.length) counts.bind = result.bound = yield* this.#bindOrUnbind('bind', p.bind);
-    result.phases.bindMs = performance.now() - t;
+    let apart: Promise<void> | undefined;
+    let binds: { failures: AddressFailure[]; fault?: Error; ms: number } | undefined;
+    if (paced && p.bind.length >= BINDS_APART_FROM && p.operations.length) {
+      const t0 = t;
+      apart = this.#link.addAddressesApart(this.#dummyIndex, p.bind).then((o) => { binds = { ...o, ms: performance.now() - t0 }; });
+    } else if (p.bind.length) {
+      // VIPs first, so a service is reachable the moment IPVS has it.
+      counts.bind = result.bound = yield* this.#bindOrUnbind('bind', p.bind);
+      result.phases.bindMs = performance.now() - t;
+    }
     t = performance.now();
-    const r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations) : { applied: 0, failures: [] };
+    let r;
+    try {
+      r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations) : { applied: 0, failures: [] };
+    } finally {
+      // However the IPVS operations end, the binds have ended before anything reads the kernel again.
+      if (apart) yield new Wait(apart);
+    }
     result.phases.applyMs = performance.now() - t;
+    if (apart) {
+      // The binds' own time, which overlapped the IPVS operations.
+      result.phases.bindMs = binds!.ms;
+      if (binds!.fault) throw binds!.fault;
+      counts.bind = result.bound = this.#bound('bind', p.bind, binds!.failures);
+    }
     const failedIdx = new Set(r.failures.map((f) => f.index));
     p.operations.forEach((op, i) => {
       if (failedIdx.has(i)) return;
@@ -326,6 +357,11 @@ export class SyncEngine {
       size = yield end - start;
       start = end;
     }
+    return this.#bound(what, addresses, failed);
+  }
+
+  /** After binding or unbinding `addresses`: the model follows what the kernel accepted. Returns how many. */
+  #bound(what: 'bind' | 'unbind', addresses: string[], failed: AddressFailure[]): number {
     for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, `cannot ${what} VIP`);
     const bad = new Set(failed.map((f) => f.address));
     for (const a of addresses) {

@@ -238,27 +238,6 @@ export class NetlinkSocket {
     });
   }
 
-  /** recvInPlace() with the blocking receive on libuv's thread pool (see sendAsync). */
-  recvInPlaceAsync<T>(read: (datagram: Buffer) => T): Promise<T> {
-    const handle = this.#handle;
-    const addr = new Uint8Array(12);
-    const out: [bigint | null] = [null];
-    return new Promise((resolve, reject) => {
-      libnl().recv.async(handle, addr, out, null, (err, n) => {
-        const ptr = out[0];
-        try {
-          if (err) throw err instanceof Error ? err : new Error(String(err));
-          check('nl_recv', n);
-          resolve(read(n === 0 || ptr === null ? Buffer.alloc(0) : Buffer.from(koffi.view(ptr, n), 0, n)));
-        } catch (e) {
-          reject(e);
-        } finally {
-          if (ptr) libnl().free(ptr);
-        }
-      });
-    });
-  }
-
   /** Receive one datagram (blocking); returns a copy the caller owns. */
   recv(): Buffer {
     const lib = libnl();

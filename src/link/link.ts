@@ -141,14 +141,16 @@ export class LinkClient {
    * (some addresses may then be bound, some not; read the link to know).
    */
   async addAddressesApart(linkIndex: number, addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
-    this.#apart ??= new NetlinkConnection(NETLINK_ROUTE, { ...this.#options, name: 'link' });
-    const conn = this.#apart;
-    const b = encodeAddresses(conn, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, linkIndex, addresses, 'add address');
+    let failures: AddressFailure[] = [];
     try {
+      this.#apart ??= new NetlinkConnection(NETLINK_ROUTE, { ...this.#options, name: 'link' });
+      const conn = this.#apart;
+      const b = encodeAddresses(conn, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, linkIndex, addresses, 'add address');
+      failures = b.failures;
       if (b.sent.length) collectFailures(b, await conn.executeAsync(b.writer), linkIndex, 'add address', ['EEXIST']);
-      return { failures: b.failures };
+      return { failures };
     } catch (err) {
-      return { failures: b.failures, fault: err as Error };
+      return { failures, fault: err instanceof Error ? err : new Error(String(err)) };
     }
   }
 

@@ -19,8 +19,9 @@ export type Steps<T> = Generator<number | Wait, T, number | undefined>;
 /**
  * Yielded instead of a count by steps that have started work running apart from this thread (a
  * netlink batch on libuv's thread pool, where the kernel does its part while this thread does the
- * rest) and must now wait for it: a Pacer awaits `done`, which must not reject (the work keeps its
- * own outcome). finish() cannot wait, so only steps told that a Pacer runs them yield one.
+ * rest) and must now wait for it: a Pacer awaits `done` (best resolved with the work's own
+ * outcome; a rejection is thrown into the steps at their yield). finish() cannot wait, so only
+ * steps told that a Pacer runs them yield one.
  */
 export class Wait {
   constructor(readonly done: Promise<unknown>) {}
@@ -84,16 +85,24 @@ export class Pacer {
    */
   async run<T>(steps: Steps<T>, preempt?: () => boolean): Promise<T> {
     let size: number | undefined;
+    let failed: { error: unknown } | undefined;
     for (;;) {
       const t = this.#now();
-      const r = steps.next(size);
+      const r = failed ? steps.throw(failed.error) : steps.next(size);
+      failed = undefined;
       if (r.done) return r.value;
       if (r.value instanceof Wait) {
-        // The wait is the event loop's turn; the next piece keeps the size asked before it.
+        // The steps wait for their work apart: the event loop runs meanwhile, and once more after it
+        // (a promise already settled resumes before any I/O callback); the next piece keeps its size.
+        // A rejection goes back into the steps, where it is thrown at their yield.
         this.longestMs = Math.max(this.longestMs, this.#now() - this.#since);
-        await r.value.done;
-        this.turns++;
+        try {
+          await r.value.done;
+        } catch (error) {
+          failed = { error };
+        }
         this.#since = this.#now();
+        await this.turn();
         if (preempt?.()) throw new Preempted(this.turns);
         continue;
       }

@@ -68,9 +68,8 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 export interface NetlinkTransport {
   send(datagram: Uint8Array): void;
   recvInPlace<T>(read: (datagram: Buffer) => T): T;
-  /** The same on libuv's thread pool (NetlinkSocket has them; without them executeAsync blocks). */
+  /** send() on libuv's thread pool (NetlinkSocket has it; without it executeAsync blocks). */
   sendAsync?(datagram: Uint8Array): Promise<void>;
-  recvInPlaceAsync?<T>(read: (datagram: Buffer) => T): Promise<T>;
   close(): void;
 }
 
@@ -261,18 +260,6 @@ export class NetlinkConnection {
     throw this.#fault(op, err) ?? err;
   }
 
-  async #recvAsync(op: string): Promise<Message[]> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const io = this.#transport;
-        const copy = (d: Buffer) => Buffer.from(d);
-        return parseMessages(await (io.recvInPlaceAsync ? io.recvInPlaceAsync(copy) : io.recvInPlace(copy)));
-      } catch (err) {
-        this.#recvFailed(op, err, attempt);
-      }
-    }
-  }
-
   #recv(op: string): Message[] {
     return parseMessages(this.#recvInPlace(op, (d) => Buffer.from(d)));
   }
@@ -293,15 +280,17 @@ export class NetlinkConnection {
   }
 
   /**
-   * execute() with every send and receive on libuv's thread pool: the kernel's work (it handles each
-   * request inside the sendmsg call) runs on another CPU while this thread goes on. At most one call
+   * execute() with every send on libuv's thread pool: the kernel handles each request inside the
+   * sendmsg call, so its work runs on another CPU while this thread goes on. The acknowledgements are
+   * then read here, blocking: they are queued when the send returns (each is a datagram of its own,
+   * so a receive per request on the pool would cost a turn of the event loop each). At most one call
    * at a time on a connection, and no other use of it until the promise settles.
    */
   async executeAsync(batch: MessageWriter): Promise<number[]> {
     const op = `${this.name} batch`;
     const exchange = this.#batchExchange(batch);
     let r = exchange.next();
-    while (!r.done) r = exchange.next('send' in r.value ? (await this.#sendAsync(op, r.value.send), undefined) : await this.#recvAsync(op));
+    while (!r.done) r = exchange.next('send' in r.value ? (await this.#sendAsync(op, r.value.send), undefined) : this.#recv(op));
     return r.value;
   }
 

@@ -171,3 +171,21 @@ test('a Pacer awaits a Wait while other callbacks run, and goes on with the piec
   assert.ok(pacer.turns >= 1, 'the wait counts as a turn of the event loop');
   assert.throws(() => finish(steps()), /finish\(\) runs them without pause/);
 });
+
+test('a Wait whose work failed throws that failure into the steps, at their yield, where they can handle it', async () => {
+  const seen: string[] = [];
+  function* steps(): Steps<string> {
+    try {
+      yield new Wait(Promise.reject(new Error('the work apart failed')));
+      return 'not reached';
+    } catch (err) {
+      seen.push((err as Error).message);
+    } finally {
+      seen.push('finally');
+    }
+    yield 1;
+    return 'handled';
+  }
+  assert.equal(await new Pacer().run(steps()), 'handled');
+  assert.deepEqual(seen, ['the work apart failed', 'finally']);
+});

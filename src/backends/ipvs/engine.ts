@@ -294,7 +294,10 @@ export class SyncEngine {
     let binds: { failures: AddressFailure[]; fault?: Error; ms: number } | undefined;
     if (paced && p.bind.length >= BINDS_APART_FROM && p.operations.length) {
       const t0 = t;
-      apart = this.#link.addAddressesApart(this.#dummyIndex, p.bind).then((o) => { binds = { ...o, ms: performance.now() - t0 }; });
+      // (It resolves with its faults; the second handler is only there so that nothing can reject unheard.)
+      apart = this.#link.addAddressesApart(this.#dummyIndex, p.bind).then(
+        (o) => { binds = { ...o, ms: performance.now() - t0 }; },
+        (err: Error) => { binds = { failures: [], fault: err, ms: performance.now() - t0 }; });
     } else if (p.bind.length) {
       // VIPs first, so a service is reachable the moment IPVS has it.
       counts.bind = result.bound = yield* this.#bindOrUnbind('bind', p.bind);
@@ -304,11 +307,11 @@ export class SyncEngine {
     let r;
     try {
       r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations) : { applied: 0, failures: [] };
+      result.phases.applyMs = performance.now() - t;
     } finally {
       // However the IPVS operations end, the binds have ended before anything reads the kernel again.
       if (apart) yield new Wait(apart);
     }
-    result.phases.applyMs = performance.now() - t;
     if (apart) {
       // The binds' own time, which overlapped the IPVS operations.
       result.phases.bindMs = binds!.ms;

@@ -96,11 +96,11 @@ function changeText(c: { fileChangeMs: number; fileChangeOperations: number; fil
 /** The new node's rows: the whole process against ipvsadm -R. */
 export function newNodeRows(nn: NewNodeResult): [string, string][] {
   return [
-    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)})`],
+    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)}${phaseText(nn.firstSyncPhases)})`],
     ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
     ['new node: one endpoint added in one file, to the kernel', changeText(nn)],
     ...(nn.api ? [
-      ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)})`],
+      ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)}${phaseText(nn.api.firstSyncPhases)})`],
       ['new node (API server): peak RSS (VmHWM)', `${nn.api.peakRssMB} MB`],
       ['new node (API server): one endpoint added (a watch event), to the kernel', changeText(nn.api)],
     ] as [string, string][] : []),
@@ -163,4 +163,11 @@ export function agentCharts(results: SizeResult[], subtitle: string): { file: st
   // A series with no point (the new node not run, every size failed) is left out; a chart without any, too.
   for (const c of charts) c.spec.series = c.spec.series.filter((s) => s.points.some((p) => p[1] !== null));
   return charts.filter((c) => c.spec.series.length > 0);
+}
+
+/** A first sync's logged phases, as ": model 2,359 / bind … ms" (binds made apart overlap apply). */
+function phaseText(phases: Record<string, number> | undefined): string {
+  if (!phases) return '';
+  const names = ['model', 'plan', 'bind', 'apply', 'ipset', 'iptables'].filter((k) => phases[k] !== undefined);
+  return `: ${names.join(' / ')} ${names.map((k) => Math.round(phases[k]!).toLocaleString('en-US')).join(' / ')} ms`;
 }

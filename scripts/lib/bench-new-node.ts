@@ -63,6 +63,8 @@ export interface NewNodeResult {
   programmedMs: number;
   /** The first sync's own duration, as the agent logged it. */
   firstSyncMs: number;
+  /** Its phases as logged (model, read, plan, bind, apply, unbind, ipset, iptables), in ms. */
+  firstSyncPhases?: Record<string, number>;
   failures: number;
   peakRssMB: number;
   /** One endpoint added by rewriting one file, to the sync that programmed it. */
@@ -79,7 +81,7 @@ export interface NewNodeResult {
 
 type AgentProcessResult = Omit<NewNodeResult, 'ipvsadmRestoreMs' | 'api' | 'apiError'>;
 
-interface SyncLine { at: number; ms: number; operations: number; failures: number }
+interface SyncLine { at: number; ms: number; operations: number; failures: number; phases?: Record<string, number> }
 
 /** The agent's stderr, one JSON line each: resolves waiters on its "sync" lines. */
 export class SyncWatcher {
@@ -88,10 +90,10 @@ export class SyncWatcher {
   tail: string[] = [];
   feed(line: string): void {
     this.tail = [...this.tail.slice(-19), line];
-    let o: { msg?: string; ms?: number; operations?: number; failures?: number };
+    let o: { msg?: string; ms?: number; operations?: number; failures?: number; phases?: Record<string, number> };
     try { o = JSON.parse(line); } catch { return; }
     if (o.msg !== 'sync') return;
-    this.lines.push({ at: performance.now(), ms: o.ms ?? 0, operations: o.operations ?? 0, failures: o.failures ?? 0 });
+    this.lines.push({ at: performance.now(), ms: o.ms ?? 0, operations: o.operations ?? 0, failures: o.failures ?? 0, ...(o.phases ? { phases: o.phases } : {}) });
     for (const w of this.#waiters.splice(0)) w();
   }
   async next(count: number, timeoutMs: number, exited: () => string | undefined): Promise<SyncLine> {
@@ -211,7 +213,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       ipvs.close();
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return {
-        programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), failures: first.failures,
+        programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), ...(first.phases ? { firstSyncPhases: first.phases } : {}), failures: first.failures,
         peakRssMB: Math.round(Number(hwm ?? 0) / 1024),
         fileChangeMs: changeMs[0]!, fileChangeOperations: changes[0]!.operations, fileChangesMs: changeMs, ipvsServices,
       };

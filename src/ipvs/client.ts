@@ -4,7 +4,7 @@
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
-import { finish, type Steps } from '../loop/pacer.js';
+import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
   beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
@@ -312,39 +312,68 @@ export class IpvsClient {
     return finish(this.applySteps(operations));
   }
 
-  /** apply() in pieces (see loop/pacer.ts), each yielding the number of operations it sent. */
-  *applySteps(operations: readonly Operation[]): Steps<BatchResult> {
+  /**
+   * apply() in pieces (see loop/pacer.ts), each yielding the number of operations it sent. `apart`
+   * (only under a Pacer, which awaits the Wait this then yields): each piece's sends run on libuv's
+   * thread pool, so the kernel applies one piece on another CPU while this thread encodes the next
+   * (and the event loop runs); one piece in flight at a time, so the order of the work is kept.
+   */
+  *applySteps(operations: readonly Operation[], apart = false): Steps<BatchResult> {
     // Encoded a chunk at a time: a 110,000-operation sync would otherwise hold a 30 MB buffer.
     let applied = 0;
     const failures: OperationFailure[] = [];
+    const collect = (sent: number[], results: number[]) => results.forEach((errno, i) => {
+      const index = sent[i]!;
+      if (errno === 0) applied++;
+      else {
+        const operation = operations[index]!;
+        failures.push({ index, operation, error: new KernelError(describeOperation(operation), errno) });
+      }
+    });
+    let inFlight: { done: Promise<void>; outcome?: { results: number[] } | { error: unknown }; sent: number[] } | undefined;
+    const land = function* (): Steps<void> {
+      if (!inFlight) return;
+      const piece = inFlight;
+      inFlight = undefined;
+      if (!piece.outcome) yield new Wait(piece.done);
+      const o = piece.outcome!;
+      if ('error' in o) throw o.error;
+      collect(piece.sent, o.results);
+    };
     // A piece of no items first: a pacer answers with the size of the first real one.
     let size = yield 0;
-    for (let start = 0; start < operations.length;) {
-      const end = Math.min(operations.length, start + (size ?? APPLY_CHUNK));
-      const w = new MessageWriter(Math.max(4096, (end - start) * 96));
-      const sent: number[] = [];
-      for (let index = start; index < end; index++) {
-        const operation = operations[index]!;
-        try {
-          this.#encode(w, operation);
-          sent.push(index);
-        } catch (err) {
-          w.abort();
-          if (err instanceof IpvsValidationError) failures.push({ index, operation, error: err });
-          else throw err;
-        }
-      }
-      const results = sent.length ? this.#conn.execute(w) : [];
-      results.forEach((errno, i) => {
-        const index = sent[i]!;
-        if (errno === 0) applied++;
-        else {
+    try {
+      for (let start = 0; start < operations.length;) {
+        const end = Math.min(operations.length, start + (size ?? APPLY_CHUNK));
+        const w = new MessageWriter(Math.max(4096, (end - start) * 96));
+        const sent: number[] = [];
+        for (let index = start; index < end; index++) {
           const operation = operations[index]!;
-          failures.push({ index, operation, error: new KernelError(describeOperation(operation), errno) });
+          try {
+            this.#encode(w, operation);
+            sent.push(index);
+          } catch (err) {
+            w.abort();
+            if (err instanceof IpvsValidationError) failures.push({ index, operation, error: err });
+            else throw err;
+          }
         }
-      });
-      size = yield end - start;
-      start = end;
+        if (apart) {
+          // The piece before must have landed first: acknowledgements are read in order.
+          yield* land();
+          if (sent.length) {
+            const piece: NonNullable<typeof inFlight> = { sent, done: Promise.resolve() };
+            piece.done = this.#conn.executeAsync(w).then((results) => { piece.outcome = { results }; }, (error: unknown) => { piece.outcome = { error }; });
+            inFlight = piece;
+          }
+        } else if (sent.length) collect(sent, this.#conn.execute(w));
+        size = yield end - start;
+        start = end;
+      }
+      yield* land();
+    } finally {
+      // However this ends, no piece is left in flight on the socket.
+      if (inFlight) yield new Wait(inFlight.done);
     }
     failures.sort((a, b) => a.index - b.index);
     return { applied, failures };

@@ -2,6 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { IpvsClient } from '../../src/ipvs/client.js';
+import { Pacer } from '../../src/loop/pacer.js';
 import { IpvsValidationError } from '../../src/ipvs/validate.js';
 import { KernelError } from '../../src/netlink/connection.js';
 import { LinkClient } from '../../src/link/link.js';
@@ -296,6 +297,30 @@ test('a failing item in a batch names itself and the others are applied', () => 
   assert.match(r.failures[0]!.error.message, /add real server 10\.41\.0\.1:80 of TCP 10\.40\.0\.1:80: already exists \(EEXIST\)/);
   assert.match(r.failures[3]!.error.message, /delete virtual service TCP 10\.40\.0\.98:80/);
   assert.equal(sh('ipvsadm -Sn'), '-A -t 10.40.0.1:80 -s rr\n-a -t 10.40.0.1:80 -r 10.41.0.1:80 -m -w 1\n-a -t 10.40.0.1:80 -r 10.41.0.3:80 -m -w 1\n');
+});
+
+test('applied apart (each piece on the thread pool, paced): the same failures at the same indexes, and the same table, as applied blocking', async () => {
+  // Pieces of at most 16 operations (the Pacer's smallest) and failures in several of them.
+  const ops: Operation[] = [];
+  for (let i = 0; i < 40; i++) {
+    const service = tcp(`10.52.0.${i + 1}`, 80);
+    ops.push({ op: 'add-service', service: { ...service, scheduler: 'rr' } });
+    for (let j = 1; j <= 4; j++) ops.push({ op: 'add-server', service, server: { address: `10.53.0.${i + 1}`, port: 8000 + j } });
+    if (i % 7 === 3) ops.push({ op: 'add-server', service, server: { address: `10.53.0.${i + 1}`, port: 8001 } }); // EEXIST
+    if (i % 11 === 5) ops.push({ op: 'add-server', service, server: { address: 'bad', port: 1 } }); // invalid
+  }
+  const outcome = (r: ReturnType<IpvsClient['apply']>) => ({ applied: r.applied, failures: r.failures.map((f) => [f.index, f.error instanceof KernelError ? f.error.code : (f.error as IpvsValidationError).field]) });
+  sh('ipvsadm -C');
+  const blocking = outcome(client.apply(ops));
+  const tableBlocking = sh('ipvsadm -Sn');
+  sh('ipvsadm -C');
+  const pacer = new Pacer({ sliceMs: 0, minItems: 16, maxItems: 16 });
+  const apart = outcome(await pacer.run(client.applySteps(ops, true)));
+  assert.deepEqual(apart, blocking);
+  assert.ok(blocking.failures.length >= 6, `failures in several pieces: ${blocking.failures.length}`);
+  assert.equal(sh('ipvsadm -Sn'), tableBlocking);
+  assert.equal(Number(sh('ipvsadm -Sn | wc -l')), 40 * 5);
+  sh('ipvsadm -C');
 });
 
 test('a batch larger than the socket window is applied whole (3,000 operations)', () => {

@@ -66,6 +66,13 @@ const SYNC_ATTEMPTS = 2;
  */
 export const BINDS_APART_FROM = 256;
 
+/**
+ * From this many IPVS operations in one paced sync, each piece goes to the kernel on libuv's thread
+ * pool while this thread encodes the next and the event loop runs (IpvsClient.applySteps' `apart`).
+ * A change's few operations go at once, blocking, which is quicker for them.
+ */
+export const OPERATIONS_APART_FROM = 1024;
+
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
 
@@ -306,7 +313,7 @@ export class SyncEngine {
     t = performance.now();
     let r;
     try {
-      r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations) : { applied: 0, failures: [] };
+      r = p.operations.length ? yield* this.#ipvs.applySteps(p.operations, paced && p.operations.length >= OPERATIONS_APART_FROM) : { applied: 0, failures: [] };
       result.phases.applyMs = performance.now() - t;
     } finally {
       // However the IPVS operations end, the binds have ended before anything reads the kernel again.

@@ -11,7 +11,7 @@ import {
   decodeTimeouts, decodeDaemon,
 } from './codec.js';
 import {
-  validateService, validateServiceKey, validateServer, validateServerKey, describeService, describeServer,
+  validateService, validateServiceKey, validateServerOf, validateServerKey, describeService, describeServer,
   IpvsValidationError,
 } from './validate.js';
 import type {
@@ -320,6 +320,7 @@ export class IpvsClient {
    */
   *applySteps(operations: readonly Operation[], apart = false): Steps<BatchResult> {
     // Encoded a chunk at a time: a 110,000-operation sync would otherwise hold a 30 MB buffer.
+    const keys = new ServiceKeys();
     let applied = 0;
     const failures: OperationFailure[] = [];
     const collect = (sent: number[], results: number[]) => results.forEach((errno, i) => {
@@ -350,7 +351,7 @@ export class IpvsClient {
         for (let index = start; index < end; index++) {
           const operation = operations[index]!;
           try {
-            this.#encode(w, operation);
+            this.#encode(w, operation, keys);
             sent.push(index);
           } catch (err) {
             w.abort();
@@ -379,7 +380,7 @@ export class IpvsClient {
     return { applied, failures };
   }
 
-  #encode(w: MessageWriter, op: Operation): void {
+  #encode(w: MessageWriter, op: Operation, keys: ServiceKeys): void {
     const seq = this.#conn.nextSeq();
     switch (op.op) {
       case 'add-service':
@@ -397,15 +398,15 @@ export class IpvsClient {
       }
       case 'add-server':
       case 'update-server': {
-        const k = validateServiceKey(op.service);
-        const s = validateServer(k, op.server);
+        const k = keys.of(op.service);
+        const s = validateServerOf(k, op.server);
         beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
         putService(w, k, false);
         putServer(w, k.family, s, true);
         break;
       }
       case 'delete-server': {
-        const k = validateServiceKey(op.service);
+        const k = keys.of(op.service);
         const s = validateServerKey(k, op.server);
         beginIpvs(w, this.#family, Cmd.DEL_DEST, seq);
         putService(w, k, false);
@@ -414,5 +415,22 @@ export class IpvsClient {
       }
     }
     w.end();
+  }
+}
+
+/**
+ * A batch's operations on one service come one after another (its servers after it): the service
+ * is checked once for them, not once per server. Only within one batch, by identity.
+ */
+class ServiceKeys {
+  #service: ServiceKey | undefined;
+  #key: ServiceKey | undefined;
+  of(service: ServiceKey): ServiceKey {
+    if (service !== this.#service || !this.#key) {
+      this.#key = undefined;
+      this.#key = validateServiceKey(service);
+      this.#service = service;
+    }
+    return this.#key;
   }
 }

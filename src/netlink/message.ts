@@ -187,6 +187,17 @@ export class MessageWriter {
   seqOf(i: number): number {
     return this.#buf.readUInt32LE(this.offsets[i]! + 8);
   }
+
+  /** Whether message i asks for an acknowledgement. */
+  acked(i: number): boolean {
+    return (this.#buf.readUInt16LE(this.offsets[i]! + 6) & NLM_F_ACK) !== 0;
+  }
+
+  /** Take NLM_F_ACK off message i (the kernel then answers it only if it fails). */
+  dropAck(i: number): void {
+    const at = this.offsets[i]! + 6;
+    this.#buf.writeUInt16LE(this.#buf.readUInt16LE(at) & ~NLM_F_ACK, at);
+  }
 }
 
 /** One received netlink message; `payload` is what follows nlmsghdr. */

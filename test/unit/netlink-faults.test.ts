@@ -16,13 +16,17 @@ import { injectFaults, headers, errorReply, type FaultHooks, type Header } from 
 const ENTRY = 0x30;
 
 /**
- * The kernel's side: state shared by every socket a connection opens. Acknowledged requests are
- * applied once each (`applied`, by sequence number) and answered with `refuse(seq)` or 0; a dump is
+ * The kernel's side: state shared by every socket a connection opens. Requests are applied once each
+ * (`applied`, by sequence number); a refused one (`refuse(seq)`) is answered with its errno, and one
+ * that asked for an acknowledgement with 0; a dump is
  * answered with `dumpSize` entries, two per datagram, then NLMSG_DONE. Replies queue per socket, so
  * a dropped socket takes its late replies with it.
  */
 class FakeKernel {
   readonly applied: number[] = [];
+  /** Requests that asked for an acknowledgement (NLM_F_ACK), and datagrams received. */
+  acksAsked = 0;
+  datagrams = 0;
   dumps = 0;
   dumpSize = 5;
   refuse: (seq: number) => number = () => 0;
@@ -34,6 +38,7 @@ class FakeKernel {
       send: (datagram) => {
         assert.ok(!closed, 'send on a closed socket');
         const acks: Buffer[] = [];
+        this.datagrams++;
         for (const { header } of headers(datagram)) {
           if ((header.flags & NLM_F_DUMP) === NLM_F_DUMP) {
             this.dumps++;
@@ -43,7 +48,10 @@ class FakeKernel {
             queue.push(done(header.seq));
           } else {
             this.applied.push(header.seq);
-            acks.push(errorReply(header, this.refuse(header.seq)));
+            // As netlink_rcv_skb: an answer for a failed request, or for one that asked for it.
+            const errno = this.refuse(header.seq);
+            if (errno || (header.flags & NLM_F_ACK)) acks.push(errorReply(header, errno));
+            if (header.flags & NLM_F_ACK) this.acksAsked++;
           }
         }
         if (acks.length) queue.push(Buffer.concat(acks));
@@ -107,6 +115,24 @@ function onCalls<F>(fault: F, ...calls: number[]): () => F | undefined {
   let n = 0;
   return () => (calls.includes(++n) ? fault : undefined);
 }
+
+
+test('a batch asks one acknowledgement per datagram; failures anywhere in a datagram still come back at their index', () => {
+  const kernel = new FakeKernel();
+  const { conn } = connect(kernel);
+  const n = 10_000;
+  const w = batch(conn, n);
+  const seqs = Array.from({ length: n }, (_, i) => w.seqOf(i));
+  // Refused: the first, some in the middle of datagrams, the last.
+  const refused = new Map([[0, 17], [1234, 2], [1235, 22], [7777, 1], [9999, 3]]);
+  kernel.refuse = (seq) => refused.get(seqs.indexOf(seq)) ?? 0;
+  const results = conn.execute(w);
+  assert.equal(results.length, n);
+  results.forEach((errno, i) => assert.equal(errno, refused.get(i) ?? 0, `request ${i}`));
+  assert.equal(kernel.applied.length, n, 'every request reached the kernel once');
+  assert.ok(kernel.datagrams > 1, `several datagrams: ${kernel.datagrams}`);
+  assert.equal(kernel.acksAsked, kernel.datagrams, 'one acknowledgement asked per datagram: its last request');
+});
 
 test('a send interrupted (EINTR) or refused for want of room (EAGAIN, ENOBUFS) is made again: every request applied exactly once', () => {
   const kernel = new FakeKernel();

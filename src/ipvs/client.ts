@@ -360,6 +360,8 @@ export class IpvsClient {
           }
         }
         if (apart) {
+          // Yielded after the encoding, so that the Pacer sizes the pieces by it (a wait is not work).
+          size = yield end - start;
           // The piece before must have landed first: acknowledgements are read in order.
           yield* land();
           if (sent.length) {
@@ -367,8 +369,10 @@ export class IpvsClient {
             piece.done = this.#conn.executeAsync(w).then((results) => { piece.outcome = { results }; }, (error: unknown) => { piece.outcome = { error }; });
             inFlight = piece;
           }
-        } else if (sent.length) collect(sent, this.#conn.execute(w));
-        size = yield end - start;
+        } else {
+          if (sent.length) collect(sent, this.#conn.execute(w));
+          size = yield end - start;
+        }
         start = end;
       }
       yield* land();

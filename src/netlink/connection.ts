@@ -265,9 +265,9 @@ export class NetlinkConnection {
   }
 
   /**
-   * Send every message in `batch` (each built with NLM_F_ACK) and return, for each, 0 or the errno
-   * the kernel answered it with. Messages go many per datagram, in windows whose acknowledgements fit
-   * the receive buffer; a failing message does not stop the ones after it. On a transport fault this
+   * Send every message in `batch` (NLM_F_ACK rewritten: see #batchExchange) and return, for each, 0
+   * or the errno the kernel answered it with. Messages go many per datagram, in windows whose answers
+   * fit the receive buffer; a failing message does not stop the ones after it. On a transport fault this
    * throws NetlinkFaultError: some messages may have been applied and their acks lost, so nothing is
    * sent again here; the caller reads the kernel and decides.
    */
@@ -300,8 +300,8 @@ export class NetlinkConnection {
    * requests in order and answers every failed one whatever its flags, so that one acknowledgement
    * is a fence after which each request of the datagram with no answer has succeeded. (With an
    * acknowledgement per request, receiving them was one system call each: a fifth of a large
-   * batch's time in the sandbox.) A request sent without NLM_F_ACK counts as succeeded unless the
-   * kernel answers it.
+   * batch's time in the sandbox.) The flags are set here, in `batch` itself, whatever the caller
+   * asked: a request counts as succeeded unless the kernel answers it with an error.
    */
   *#batchExchange(batch: MessageWriter): Generator<{ send: Uint8Array } | { recv: true }, number[], Message[] | undefined> {
     const n = batch.messageCount;
@@ -318,7 +318,8 @@ export class NetlinkConnection {
         let end = start + 1;
         while (end < to && batch.slice(start, end + 1).length <= BATCH_BYTES) end++;
         for (let i = start; i < end - 1; i++) batch.dropAck(i);
-        if (batch.acked(end - 1)) fences.add(end - 1);
+        batch.addAck(end - 1);
+        fences.add(end - 1);
         yield { send: batch.slice(start, end) };
         start = end;
       }

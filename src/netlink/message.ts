@@ -188,9 +188,10 @@ export class MessageWriter {
     return this.#buf.readUInt32LE(this.offsets[i]! + 8);
   }
 
-  /** Whether message i asks for an acknowledgement. */
-  acked(i: number): boolean {
-    return (this.#buf.readUInt16LE(this.offsets[i]! + 6) & NLM_F_ACK) !== 0;
+  /** Make message i ask for an acknowledgement (NLM_F_ACK). */
+  addAck(i: number): void {
+    const at = this.offsets[i]! + 6;
+    this.#buf.writeUInt16LE(this.#buf.readUInt16LE(at) | NLM_F_ACK, at);
   }
 
   /** Take NLM_F_ACK off message i (the kernel then answers it only if it fails). */

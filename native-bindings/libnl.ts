@@ -51,7 +51,7 @@ interface Libnl {
   connect: (sk: bigint, protocol: number) => number;
   close: (sk: bigint) => void;
   sendto: Async<(sk: bigint, buf: Uint8Array, len: number) => number>;
-  recv: Async<(sk: bigint, nla: Uint8Array, buf: [bigint | null], creds: null) => number>;
+  recv: (sk: bigint, nla: Uint8Array, buf: [bigint | null], creds: null) => number;
   setBufferSize: (sk: bigint, rx: number, tx: number) => number;
   setMsgBufSize: (sk: bigint, size: number) => number;
   getFd: (sk: bigint) => number;
@@ -115,6 +115,12 @@ function libnl(): Libnl {
 function check(op: string, rc: number): number {
   if (rc < 0) throw new LibnlError(op, -rc, libnl().geterror(rc));
   return rc;
+}
+
+/** nl_sendto's answer: an error, or less than the whole datagram sent, throws. */
+function sentWhole(datagram: Uint8Array, rc: number): void {
+  const n = check('nl_sendto', rc);
+  if (n !== datagram.length) throw new LibnlError('nl_sendto', NLE.MSG_TRUNC, `sent ${n} of ${datagram.length} bytes`);
 }
 
 let openSockets = 0;
@@ -211,8 +217,7 @@ export class NetlinkSocket {
 
   /** Send one datagram holding one or more complete netlink messages. */
   send(datagram: Uint8Array): void {
-    const n = check('nl_sendto', libnl().sendto(this.#handle, datagram, datagram.length));
-    if (n !== datagram.length) throw new LibnlError('nl_sendto', NLE.MSG_TRUNC, `sent ${n} of ${datagram.length} bytes`);
+    sentWhole(datagram, libnl().sendto(this.#handle, datagram, datagram.length));
   }
 
   /**
@@ -228,8 +233,7 @@ export class NetlinkSocket {
       libnl().sendto.async(handle, datagram, datagram.length, (err, n) => {
         if (err) return reject(err instanceof Error ? err : new Error(String(err)));
         try {
-          check('nl_sendto', n);
-          if (n !== datagram.length) throw new LibnlError('nl_sendto', NLE.MSG_TRUNC, `sent ${n} of ${datagram.length} bytes`);
+          sentWhole(datagram, n);
           resolve();
         } catch (e) {
           reject(e);

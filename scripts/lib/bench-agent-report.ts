@@ -165,7 +165,7 @@ export function agentCharts(results: SizeResult[], subtitle: string): { file: st
   return charts.filter((c) => c.spec.series.length > 0);
 }
 
-/** A first sync's logged phases, as ": model 2,359 / bind … ms" (binds made apart overlap apply). */
+/** A first sync's logged phases, as ": model / plan / … 2,359 / 120 / … ms" (binds made apart overlap apply). */
 function phaseText(phases: Record<string, number> | undefined): string {
   if (!phases) return '';
   const names = ['model', 'plan', 'bind', 'apply', 'ipset', 'iptables'].filter((k) => phases[k] !== undefined);

@@ -317,8 +317,7 @@ export class NetlinkConnection {
       while (start < to) {
         let end = start + 1;
         while (end < to && batch.slice(start, end + 1).length <= BATCH_BYTES) end++;
-        for (let i = start; i < end - 1; i++) batch.dropAck(i);
-        batch.addAck(end - 1);
+        for (let i = start; i < end; i++) batch.setAck(i, i === end - 1);
         fences.add(end - 1);
         yield { send: batch.slice(start, end) };
         start = end;

@@ -188,16 +188,11 @@ export class MessageWriter {
     return this.#buf.readUInt32LE(this.offsets[i]! + 8);
   }
 
-  /** Make message i ask for an acknowledgement (NLM_F_ACK). */
-  addAck(i: number): void {
+  /** Set or clear NLM_F_ACK on message i (without it the kernel answers the message only if it fails). */
+  setAck(i: number, ack: boolean): void {
     const at = this.offsets[i]! + 6;
-    this.#buf.writeUInt16LE(this.#buf.readUInt16LE(at) | NLM_F_ACK, at);
-  }
-
-  /** Take NLM_F_ACK off message i (the kernel then answers it only if it fails). */
-  dropAck(i: number): void {
-    const at = this.offsets[i]! + 6;
-    this.#buf.writeUInt16LE(this.#buf.readUInt16LE(at) & ~NLM_F_ACK, at);
+    const flags = this.#buf.readUInt16LE(at);
+    this.#buf.writeUInt16LE(ack ? flags | NLM_F_ACK : flags & ~NLM_F_ACK, at);
   }
 }
 

@@ -34,12 +34,12 @@ function testFiles(dir) {
  * only their order matters, for splitting the files evenly between lanes (and guests). A file not listed counts 60.
  */
 const SANDBOX_SECONDS = {
-  'agent-e2e': 330, 'other-modes': 274, 'detect-local': 253, 'takeover': 249, 'ipvsadm-cli': 206,
+  'agent-e2e': 330, 'other-modes': 274, 'detect-local': 253, 'takeover': 249,
   'iptables-mode': 178, 'health-family': 178, 'sync-engine': 158, 'agent-iptables': 151, 'udp-conntrack': 148,
   'iptables': 134, 'ipvs-client': 112, 'ipset-client': 61, 'link': 39, 'netlink-faults': 28, 'ipset-grow': 24,
   'netns': 17,
   // run alone after the lanes
-  'soak': 150, 'conntrack-sysctls': 91, 'loop-lag': 53, 'no-ipvs': 24,
+  'soak': 150, 'conntrack-sysctls': 91, 'ipvsadm-cli': 60, 'loop-lag': 53, 'no-ipvs': 24,
 };
 
 /**
@@ -47,10 +47,14 @@ const SANDBOX_SECONDS = {
  * conntrack limits (an agent starting in another lane meanwhile would fail to write them back, which
  * stops its start); no-ipvs unloads the IPVS modules and shadows the module loader (rmmod fails while
  * another lane holds IPVS services); soak and loop-lag hold timing targets (no failed request,
- * event-loop lag) that a second lane's load would blur. (ipvsadm-cli's bind mounts over /etc stay in its
- * lane: each lane has its own mount namespace, scripts/sandbox-lanes.js.)
+ * event-loop lag) that a second lane's load would blur. ipvsadm-cli compares kipvs' listings with
+ * ipvsadm's line for line, and the kernel's service dump resumes each datagram at a position counted
+ * over every network namespace's services (ip_vs_genl_dump_services: one global table): services
+ * another lane adds or deletes meanwhile shift it, so one reader can skip or repeat a service (seen
+ * once: kipvs' listing without one service ipvsadm's had). (Its bind mounts over /etc would stay in
+ * its lane anyway: each lane has its own mount namespace, scripts/sandbox-lanes.js.)
  */
-const RUN_ALONE = ['conntrack-sysctls', 'no-ipvs', 'soak', 'loop-lag'];
+const RUN_ALONE = ['conntrack-sysctls', 'no-ipvs', 'soak', 'ipvsadm-cli', 'loop-lag'];
 
 /** Split files over n guests (or lanes): longest first, each to the one with the least work so far. */
 function shard(files, n) {

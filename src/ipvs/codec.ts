@@ -1,7 +1,7 @@
 // Encoding of IPVS requests and decoding of IPVS replies (generic netlink attributes from
 // linux/ip_vs.h). Pure: a MessageWriter in, attributes out; inputs are already validated.
 import { MessageWriter, parseAttrs, forEachAttr, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
-import { inetAddrBytes, readAddress, parseAddress, formatAddress, familyOf } from '../netlink/address.js';
+import { readAddress, parseAddress, formatAddress, familyOf } from '../netlink/address.js';
 import {
   Cmd, CmdAttr, SvcAttr, DestAttr, StatsAttr, InfoAttr, DaemonAttr, SvcFlag, FwdMethod, FWD_MASK, TunType, TunFlag,
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPVS_GENL_VERSION, IPVS_STATE_MASTER,
@@ -36,7 +36,7 @@ function putServiceKey(w: MessageWriter, key: ServiceKey): void {
     w.u32(SvcAttr.FWMARK, key.fwmark);
   } else {
     w.u16(SvcAttr.PROTOCOL, PROTO_NUM[key.protocol]);
-    w.bytes(SvcAttr.ADDR, inetAddrBytes(key.address));
+    w.inetAddr(SvcAttr.ADDR, key.address);
     w.be16(SvcAttr.PORT, key.port);
   }
 }
@@ -80,7 +80,7 @@ export function putServer(w: MessageWriter, svcFamily: Family, server: RealServe
   const s = server as RealServer;
   const family = s.family ?? familyOf(server.address) ?? svcFamily;
   w.beginNested(CmdAttr.DEST);
-  w.bytes(DestAttr.ADDR, inetAddrBytes(server.address));
+  w.inetAddr(DestAttr.ADDR, server.address);
   w.be16(DestAttr.PORT, server.port);
   w.u16(DestAttr.ADDR_FAMILY, afOf(family));
   if (full) {

@@ -1,7 +1,7 @@
 // Checks a virtual service or real server before anything is sent, so that bad input gets an error
 // naming the field instead of an EINVAL from the kernel. Returns normalised copies (canonical
 // addresses, defaults filled in).
-import { parseAddress, formatAddress, isIPv4Netmask } from '../netlink/address.js';
+import { parseAddress, formatAddress, isIPv4Netmask, isIPv4Text } from '../netlink/address.js';
 import { SCHEDULERS } from './types.js';
 import { serviceFlags } from './codec.js';
 import type {
@@ -47,10 +47,10 @@ const isInt = (v: unknown, min: number, max: number): v is number =>
  */
 function addressOf(address: unknown): { family: Family; canonical: string } | null {
   if (typeof address !== 'string') return null;
+  // A dotted quad without leading zeros is already canonical.
+  if (isIPv4Text(address)) return { family: 'inet', canonical: address };
   const bytes = parseAddress(address);
-  if (!bytes) return null;
-  // parseAddress takes IPv4 text only as a dotted quad without leading zeros: already canonical.
-  return bytes.length === 4 ? { family: 'inet', canonical: address } : { family: 'inet6', canonical: formatAddress(bytes) };
+  return bytes?.length === 16 ? { family: 'inet6', canonical: formatAddress(bytes) } : null;
 }
 
 export function validateServiceKey(key: ServiceKey): ServiceKey {

@@ -46,27 +46,44 @@ export function parseAddress(address: string): Uint8Array | null {
 
 /** Dotted-quad IPv4 without leading zeros (as inet_pton takes it), parsed by hand: it is on the hot path. */
 function parseIPv4(s: string): Uint8Array | null {
-  if (s.length < 7 || s.length > 15) return null;
   const out = new Uint8Array(4);
+  return writeIPv4(s, out, 0) ? out : null;
+}
+
+/**
+ * parseIPv4's work without allocating: the 4 bytes into out[at..at+4), false (bytes undefined) when
+ * `s` is not a dotted quad. A first sync at 10,000 Services checks and encodes 110,000 addresses,
+ * each once to validate and once or twice to encode: a typed array for each was a third of what
+ * that sync allocated.
+ */
+export function writeIPv4(s: string, out: Uint8Array, at: number): boolean {
+  if (s.length < 7 || s.length > 15) return false;
   let part = 0;
   let value = 0;
   let digits = 0;
   for (let i = 0; i <= s.length; i++) {
     const c = i < s.length ? s.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || part > 3) return null;
-      out[part++] = value;
+      if (digits === 0 || part > 3) return false;
+      out[at + part++] = value;
       value = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return null; // leading zero
+      if (digits > 0 && value === 0) return false; // leading zero
       value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return null;
+      if (++digits > 3 || value > 255) return false;
     } else {
-      return null;
+      return false;
     }
   }
-  return part === 4 ? out : null;
+  return part === 4;
+}
+
+const scratch = new Uint8Array(4);
+
+/** Is `s` an IPv4 address as parseAddress takes it (a dotted quad, no leading zeros)? Allocates nothing. */
+export function isIPv4Text(s: string): boolean {
+  return writeIPv4(s, scratch, 0);
 }
 
 /** Canonical text of an address (as inet_ntop prints it); the input must be a valid address. */
@@ -111,6 +128,15 @@ export function formatAddress(bytes: Uint8Array, family: Family = bytes.length =
   }
   if (best.base !== -1 && best.base + best.len === 8) out += ':';
   return out;
+}
+
+/** inetAddrBytes() into out[at..at+16), allocating nothing for IPv4. */
+export function writeInetAddr(address: string, out: Uint8Array, at: number): void {
+  out.fill(0, at, at + 16);
+  if (writeIPv4(address, out, at)) return;
+  const raw = parseAddress(address);
+  if (!raw) throw new Error(`not an IP address: ${address}`);
+  out.set(raw, at);
 }
 
 /** 16 bytes for the kernel's union nf_inet_addr: IPv4 in the first four, the rest zero. */

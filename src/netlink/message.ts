@@ -3,6 +3,8 @@
 // linux/genetlink.h); integers are host order (little-endian on every platform kipvs supports) except
 // where an attribute is defined big-endian (ports, IPv4 netmasks).
 
+import { writeInetAddr } from './address.js';
+
 export const NLMSG_HDRLEN = 16;
 export const GENL_HDRLEN = 4;
 export const NLA_HDRLEN = 4;
@@ -133,6 +135,11 @@ export class MessageWriter {
   bytes(type: number, v: Uint8Array): this {
     const at = this.#attr(type, v.length);
     this.#buf.set(v, at);
+    return this;
+  }
+  /** A union nf_inet_addr attribute (16 bytes, IPv4 in the first four) from an address' text. */
+  inetAddr(type: number, address: string): this {
+    writeInetAddr(address, this.#buf, this.#attr(type, 16));
     return this;
   }
   /** A NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING). */

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAddress, formatAddress, canonicalAddress, isIPv4Netmask, inetAddrBytes, familyOf } from '../../src/netlink/address.js';
+import fc from 'fast-check';
+import { parseAddress, formatAddress, canonicalAddress, isIPv4Netmask, inetAddrBytes, familyOf, isIPv4Text, writeInetAddr } from '../../src/netlink/address.js';
+import { MessageWriter } from '../../src/netlink/message.js';
 
 test('IPv6 text is canonical as inet_ntop writes it', () => {
   const cases: [string, string][] = [
@@ -41,4 +43,32 @@ test('IPv4 netmasks must be contiguous', () => {
   assert.ok(isIPv4Netmask('0.0.0.0'));
   assert.ok(!isIPv4Netmask('255.0.255.0'));
   assert.ok(!isIPv4Netmask('24'));
+});
+
+test('the allocation-free IPv4 check and 16-byte write agree with parseAddress and inetAddrBytes', () => {
+  const quad = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
+  const text = fc.oneof(quad, fc.ipV4(), fc.ipV4Extended(), fc.ipV6(), fc.string({ maxLength: 16 }),
+    fc.constantFrom('01.2.3.4', '1.2.3.4.5', '1.2.3', '256.1.1.1', '1..2.3', '::ffff:1.2.3.4', '1.2.3.4 '));
+  fc.assert(fc.property(text, (s) => {
+    const parsed = parseAddress(s);
+    assert.equal(isIPv4Text(s), parsed?.length === 4, s);
+    // Into a dirty buffer, at an odd offset: every one of the 16 bytes is written.
+    const out = new Uint8Array(20).fill(0xaa);
+    if (!parsed) {
+      assert.throws(() => writeInetAddr(s, out, 3), /not an IP address/);
+      return;
+    }
+    writeInetAddr(s, out, 3);
+    assert.deepEqual([...out.subarray(3, 19)], [...inetAddrBytes(s)], s);
+    assert.deepEqual([out[2], out[19]], [0xaa, 0xaa], 'nothing written outside the 16 bytes');
+  }), { numRuns: 2000 });
+});
+
+test('MessageWriter.inetAddr writes the attribute w.bytes(inetAddrBytes()) would', () => {
+  for (const a of ['10.96.0.1', 'fd00::a', '::ffff:10.0.0.1']) {
+    const one = new MessageWriter(64).begin(16, 1, 7).inetAddr(3, a).end().slice();
+    const two = new MessageWriter(64).begin(16, 1, 7).bytes(3, inetAddrBytes(a)).end().slice();
+    assert.equal(one.length, 16 + 4 + 16, a);
+    assert.deepEqual(one, two, a);
+  }
 });

@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--no-optimize-for-size] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
+//     [--heap size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,8 @@ import { measureFloor, runFloor } from './lib/bench-floor.js';
 import { runAgentCase } from './lib/bench-agent-case.js';
 import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
-import { Progress } from './lib/bench-progress.js';
+import { Progress, thousands } from './lib/bench-progress.js';
+import { HEAP_FLAGS, type HeapMode } from '../src/agent/options.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
 
@@ -32,6 +33,10 @@ const M = opt('--endpoints', 10);
 if (!(Number.isInteger(M) && M >= 1 && M <= 127)) throw new Error(`--endpoints: ${str('--endpoints', '')} is not a whole number in 1..127`);
 const json = args.includes('--json');
 const lagOnly = args.includes('--lag-only');
+// --no-optimize-for-size (older runs' commands) was V8's own defaults: --heap v8.
+const heapArg = args.includes('--no-optimize-for-size') ? 'v8' : args.includes('--heap') ? str('--heap', '') : undefined;
+if (heapArg !== undefined && !Object.hasOwn(HEAP_FLAGS, heapArg)) throw new Error(`--heap: "${heapArg}" is not one of ${Object.keys(HEAP_FLAGS).join(', ')}`);
+const heap = heapArg as HeapMode | undefined;
 const newNode = args.includes('--new-node');
 /** The new node's whole-process run only for sizes up to this (it repeats the size's work as a process). */
 const newNodeUpTo = opt('--new-node-up-to', Infinity);
@@ -49,8 +54,8 @@ if (args.includes('--case')) {
   const sliceMs = opt('--slice-ms', 10);
   const r = await runAgentCase({
     services: N, endpoints: M, lagOnly,
-    // --no-optimize-for-size: measure what V8's size mode costs and saves.
-    optimizeForSize: !args.includes('--no-optimize-for-size'),
+    // --heap: how V8 sizes the agent's heap (src/agent/options.ts HEAP_FLAGS); default the agent's.
+    heap,
     // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
     progress: new Progress(str('--label', `N=${N}`)),
@@ -66,8 +71,9 @@ const kernel = run('uname', ['-r']).trim();
 const command = ['node', ...process.execArgv, 'dist/scripts/bench-agent.js', ...args].join(' ');
 const startedAt = new Date();
 const t0 = performance.now();
-const passThrough = ['--no-optimize-for-size', '--lag-only'].filter((a) => args.includes(a))
-  .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])));
+const passThrough = ['--lag-only'].filter((a) => args.includes(a))
+  .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
+  .concat(heap ? ['--heap', heap] : []);
 
 /** The agent for one size, as a child in a fresh namespace; its last stdout line is its JSON. */
 async function agentCase(N: number, progress: Progress): Promise<Record<string, number>> {
@@ -113,7 +119,7 @@ async function writeReport(final: boolean): Promise<{ text: string; report: obje
 }
 
 for (const [k, N] of sizes.entries()) {
-  const progress = new Progress(`N=${N.toLocaleString('en-US')} (${k + 1} of ${sizes.length})`);
+  const progress = new Progress(`N=${thousands(N)} (${k + 1} of ${sizes.length})`);
   const r: SizeResult = { services: N, endpoints: M, ok: false };
   try {
     if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress, label: progress.prefix });
@@ -126,7 +132,7 @@ for (const [k, N] of sizes.entries()) {
   // The new node is reported on its own: its failure leaves the size's other figures standing.
   if (r.ok && newNode && N <= newNodeUpTo) {
     try {
-      r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress });
+      r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress, ...(heap ? { heap } : {}) });
     } catch (err) {
       r.newNodeError = String((err as Error).message).split('\n')[0];
       progress.note(`new node FAILED: ${r.newNodeError}`);

@@ -19,14 +19,15 @@ import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
 import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './bench-objects.js';
 import { LagProbe, type LagFigures } from './loop-lag.js';
-import type { Progress } from './bench-progress.js';
+import { thousands, type Progress } from './bench-progress.js';
+import type { HeapMode } from '../../src/agent/options.js';
 
 export interface AgentCaseOptions {
   services: number;
   endpoints: number;
   lagOnly: boolean;
-  /** false: --no-optimize-for-size. */
-  optimizeForSize: boolean;
+  /** How V8 sizes the agent's heap (--heap; the agent's default when absent). */
+  heap?: HeapMode;
   /** undefined: the agent's default pacing; false: unpaced; else the Pacer's slice. */
   pacing: false | { sliceMs: number; minItems: number } | undefined;
   progress: Progress;
@@ -49,11 +50,11 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
     excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
     stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
-    optimizeForSize: o.optimizeForSize,
+    heap: o.heap,
     pacing: o.pacing,
   });
   await agent.start();
-  out.feedMs = Math.round(progress.step(`agent: feeding ${N.toLocaleString('en-US')} Services and slices to the model`, () => {
+  out.feedMs = Math.round(progress.step(`agent: feeding ${thousands(N)} Services and slices to the model`, () => {
     const t = performance.now();
     for (let i = 0; i < N; i++) {
       source.upsert('Service', service(i));

@@ -3,9 +3,17 @@
 //   [bench] N=10,000 (1 of 3) floor: ipset restore ... 12.3 s
 import { performance } from 'node:perf_hooks';
 
+/**
+ * 12345 -> "12,345" without Intl: the agent's own case runs in the process it measures, and Intl's
+ * first use pages in some 6-8 MB of ICU data from the node binary, RSS the agent itself never has.
+ */
+export function thousands(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
 /** One progress line; `count` when the phase knows how far it is. Pure. */
 export function progressLine(prefix: string, phase: string, elapsedMs: number, state: 'start' | 'running' | 'done', count?: { done: number; total: number }): string {
-  const n = count ? ` ${count.done.toLocaleString('en-US')} of ${count.total.toLocaleString('en-US')}` : '';
+  const n = count ? ` ${thousands(count.done)} of ${thousands(count.total)}` : '';
   const secs = `${(elapsedMs / 1000).toFixed(1)} s`;
   const tail = state === 'start' ? ' ...' : state === 'running' ? ` ... ${secs}` : ` done in ${secs}`;
   return `[bench]${prefix ? ` ${prefix}` : ''} ${phase}${n}${tail}\n`;

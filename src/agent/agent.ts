@@ -24,7 +24,7 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import type { AgentOptions } from './options.js';
+import { HEAP_FLAGS, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
@@ -98,9 +98,9 @@ export class Agent {
   async start(): Promise<void> {
     const o = this.#o;
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
-    // long-lived model: trade some GC time for a heap that stays near its live size. V8 reads this
-    // at each collection, so setting it now applies to everything the agent allocates from here on.
-    if (o.optimizeForSize ?? true) v8.setFlagsFromString('--optimize-for-size');
+    // long-lived model: by default V8 keeps it near its live size (see HeapMode). V8 reads these flags
+    // as it runs, so setting them now applies to everything the agent allocates from here on.
+    for (const flag of HEAP_FLAGS[o.heap ?? 'size']) v8.setFlagsFromString(flag);
     this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
     this.health.track(this.families.map((f) => FAMILY_NAME[f]));

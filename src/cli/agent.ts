@@ -47,6 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     minSyncPeriodMs: config.mode === 'iptables' ? config.iptables.minSyncPeriodMs : config.ipvs.minSyncPeriodMs,
     iptablesSync: config.iptables.sync,
     ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
+    heap: config.v8Heap,
     excludeCIDRs: config.ipvs.excludeCIDRs,
     timeouts: { tcp: config.ipvs.tcpTimeoutS, tcpFin: config.ipvs.tcpFinTimeoutS, udp: config.ipvs.udpTimeoutS },
     nodePortAddresses: config.nodePortAddresses,

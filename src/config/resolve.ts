@@ -247,6 +247,8 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     udpStreamTimeoutS: seconds('conntrack.udpStreamTimeout', 0),
   };
 
+  const v8Heap = s.value<string>('v8-heap') ?? 'size';
+  if (v8Heap !== 'size' && v8Heap !== 'v8') p.error('--v8-heap', '', `"${v8Heap}" is not size or v8`);
   const oomSv = s.get('oomScoreAdj');
   const oomScoreAdj = (oomSv?.value as number | undefined) ?? -999;
   if (oomScoreAdj < -1000 || oomScoreAdj > 1000) p.error(...where('oomScoreAdj', oomSv), `${oomScoreAdj} is not from -1000 to 1000`);
@@ -267,6 +269,7 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     iptables,
     conntrack,
     oomScoreAdj,
+    v8Heap: v8Heap === 'v8' ? 'v8' : 'size',
     cleanup: s.value<boolean>('cleanup') ?? false,
     stateSocket: s.value<string>('state-socket') ?? '/run/kipvs/state.sock',
     gracefulTerminationTimeoutMs,

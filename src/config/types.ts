@@ -54,6 +54,8 @@ export interface AgentConfig {
   };
   /** Written to /proc/self/oom_score_adj at start. */
   oomScoreAdj: number;
+  /** --v8-heap: how V8 sizes the agent's heap (agent/options.ts HeapMode). */
+  v8Heap: 'size' | 'v8';
   cleanup: boolean;
   stateSocket: string;
   gracefulTerminationTimeoutMs: number;

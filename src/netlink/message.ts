@@ -139,7 +139,9 @@ export class MessageWriter {
   }
   /** A union nf_inet_addr attribute (16 bytes, IPv4 in the first four) from an address' text. */
   inetAddr(type: number, address: string): this {
-    writeInetAddr(address, this.#buf, this.#attr(type, 16));
+    // #attr may grow (replace) the buffer: read it after.
+    const at = this.#attr(type, 16);
+    writeInetAddr(address, this.#buf, at);
     return this;
   }
   /** A NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING). */

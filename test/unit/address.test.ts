@@ -64,9 +64,10 @@ test('the allocation-free IPv4 check and 16-byte write agree with parseAddress a
   }), { numRuns: 2000 });
 });
 
-test('MessageWriter.inetAddr writes the attribute w.bytes(inetAddrBytes()) would', () => {
-  for (const a of ['10.96.0.1', 'fd00::a', '::ffff:10.0.0.1']) {
-    const one = new MessageWriter(64).begin(16, 1, 7).inetAddr(3, a).end().slice();
+test('MessageWriter.inetAddr writes the attribute w.bytes(inetAddrBytes()) would, growing the buffer when it must', () => {
+  // 64 bytes hold the message; 16 do not, so the attribute lands in a grown buffer.
+  for (const [a, initial] of [['10.96.0.1', 64], ['fd00::a', 64], ['::ffff:10.0.0.1', 64], ['10.96.0.1', 16], ['fd00::a', 16]] as const) {
+    const one = new MessageWriter(initial).begin(16, 1, 7).inetAddr(3, a).end().slice();
     const two = new MessageWriter(64).begin(16, 1, 7).bytes(3, inetAddrBytes(a)).end().slice();
     assert.equal(one.length, 16 + 4 + 16, a);
     assert.deepEqual(one, two, a);

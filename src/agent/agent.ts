@@ -32,6 +32,9 @@ import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
 export type { AgentOptions } from './options.js';
 export type { SyncTiming } from './sync-report.js';
 
+/** A periodic reconcile's plan gives way to waiting changes this many times at most. */
+const PLAN_GIVE_WAY_AT_MOST = 4;
+
 /** "namespace/name" as the object of an Event. */
 function serviceObject(name: string): EventObject {
   const i = name.indexOf('/');
@@ -84,6 +87,8 @@ export class Agent {
   #firstChangeAt: number | undefined;
   /** A periodic reconcile's kernel read, paused for a change (see #readKernel). */
   #pausedRead: Steps<void> | undefined;
+  /** How many times the current periodic reconcile's plan has given way to a change (see #syncPaced). */
+  #planGaveWay = 0;
   healthzPort = 0;
   metricsPort = 0;
 
@@ -292,7 +297,8 @@ export class Agent {
       if (this.#backend.dirty) this.#dropPausedRead();
       let refreshed = false;
       if (reason === 'period' && preemptible && pacer && this.#backend.refreshSteps && this.#lastSync && !this.#backend.dirty) {
-        if ((await this.#readKernel(pacer)) === 'preempted') {
+        // A read that finished before a plan gave way still stands (see below).
+        if (!this.#backend.freshRead && (await this.#readKernel(pacer)) === 'preempted') {
           this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
           return 'preempted';
         }
@@ -306,7 +312,25 @@ export class Agent {
       this.#report(changes.warnings);
       const input = { full, changes, model: this.#model, refreshed, paced: pacer !== undefined };
       const tb = performance.now();
-      result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
+      if (refreshed && pacer && this.#backend.syncSteps) {
+        // The reconcile's plan (a second at 10,000 Services in the sandbox) writes nothing: a change
+        // that comes meanwhile goes first, and the reconcile plans again after it on the same read.
+        // A few times per reconcile at most, so that it ends under any churn.
+        const steps = this.#backend.syncSteps(input);
+        const giveWay = () => this.#planGaveWay < PLAN_GIVE_WAY_AT_MOST && this.#backend.abandonable === true && this.#runner.changeWaiting;
+        try {
+          result = await pacer.run(steps, giveWay);
+        } catch (err) {
+          if (!(err instanceof Preempted)) throw err;
+          steps.return(undefined as never);
+          this.#planGaveWay++;
+          this.metrics.reconcilePreemptions.inc();
+          this.#log.debug({ turns: err.turns }, 'periodic reconcile gave way in its plan to a waiting change');
+          this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
+          return 'preempted';
+        }
+        this.#planGaveWay = 0;
+      } else result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       kernelAt = performance.now();
       backendMs = kernelAt - tb;
       this.#cleanConntrack(result.kind === 'full', changedServices);

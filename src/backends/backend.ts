@@ -85,6 +85,13 @@ export interface ProxyBackend {
   refreshSteps?(model: ProxyModel): Steps<void>;
   /** The next sync must be full: a failure left the kernel state uncertain. */
   readonly dirty: boolean;
+  /** refreshSteps() has read the kernel, and that read still stands for the next full sync. */
+  readonly freshRead?: boolean;
+  /**
+   * The sync whose steps are running is in a part that writes nothing (IPVS: a full sync's plan): the
+   * agent may abandon those steps for a waiting change and run them again after it.
+   */
+  readonly abandonable?: boolean;
   /** Work between syncs (IPVS: delete drained real servers). Returns operations made. */
   housekeeping(): number;
   stats(model: ProxyModel): BackendStats;

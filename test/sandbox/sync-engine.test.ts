@@ -106,7 +106,10 @@ test('one endpoint added to one of 200 services costs exactly one netlink operat
     const target = entries[123]![0];
     const key = serviceKeyString(target);
     const extra: RealServer = { address: '10.245.9.9', port: 8080 };
-    want.services.get(key)!.servers.set(serverKeyString(extra), extra);
+    // As the model does: a new Map for the changed service (the desired state's Maps are read-only;
+    // the engine's model of the kernel shares them).
+    const was = want.services.get(key)!;
+    want.services.set(key, { ...was, servers: new Map([...was.servers, [serverKeyString(extra), extra]]) });
     const datagrams = netlinkDatagrams();
     const r = engine.sync(want, [key]);
     // One request and its acknowledgement crossed the netlink boundary: one operation, no read.
@@ -178,6 +181,51 @@ test('a full reconcile repairs drift; a service an operator added on another add
   resetKernel();
 });
 
+
+test('the kernel model shares the desired Maps of real servers while the kernel holds them, and drift never writes into them', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const a = svc('10.96.3.1', 80);
+  const b = svc('10.96.3.2', 80);
+  const want = desired([
+    [a, [{ address: '10.244.3.2', port: 8080 }, { address: '10.244.3.3', port: 8080 }]],
+    [b, [{ address: '10.244.3.4', port: 8080 }]],
+  ]);
+  const ka = serviceKeyString(a);
+  const kb = serviceKeyString(b);
+  const wantA = want.services.get(ka)!.servers;
+  assert.equal(engine.sync(want).failures.length, 0);
+  assert.equal(engine.kernel.services.get(ka)!.servers, wantA, 'a new service takes the desired Map');
+  assert.equal(engine.kernel.services.get(ka)!.shared, true);
+  // Drift by hand: a real server deleted, another's weight changed. The read copies before it changes.
+  sh(`ipvsadm -d -t 10.96.3.1:80 -r 10.244.3.3:8080
+      ipvsadm -e -t 10.96.3.2:80 -r 10.244.3.4:8080 -m -w 5`);
+  const r = engine.sync(want);
+  assert.equal(r.repaired, 2, 'the server re-added, the weight restored');
+  assert.equal(wantA.size, 2, 'the desired Map still holds both servers');
+  assert.equal(want.services.get(kb)!.servers.get('10.244.3.4/8080')!.weight ?? 1, 1, 'the desired server kept its weight');
+  assert.deepEqual(ipvs.servers(a, { stats: false }).map((x) => x.address).sort(), ['10.244.3.2', '10.244.3.3']);
+  for (const k of [ka, kb]) assert.equal(engine.kernel.services.get(k)!.servers, want.services.get(k)!.servers, `${k} shares again once repaired`);
+  // A change: a new desired Map with one server more; the incremental sync ends sharing it.
+  const more = desired([
+    [a, [{ address: '10.244.3.2', port: 8080 }, { address: '10.244.3.3', port: 8080 }, { address: '10.244.3.5', port: 8080 }]],
+    [b, [{ address: '10.244.3.4', port: 8080 }]],
+  ]);
+  assert.equal(engine.sync(more, [ka]).operations, 1);
+  assert.equal(engine.kernel.services.get(ka)!.servers, more.services.get(ka)!.servers, 'equal servers, new objects: shared again');
+  assert.equal(wantA.size, 2, 'the Map the kernel model held before is left as it was');
+  // A real server that fails to add: the kernel model does not claim it (its own Map, without it).
+  const bad = desired([
+    [a, [{ address: '10.244.3.2', port: 8080 }, { address: '10.244.3.3', port: 8080 }, { address: '10.244.3.5', port: 8080 }, { address: '10.244.3.6', port: 8080, weight: 70000 }]],
+    [b, [{ address: '10.244.3.4', port: 8080 }]],
+  ]);
+  const rb = engine.sync(bad, [ka]);
+  assert.equal(rb.failures.length, 1);
+  const entry = engine.kernel.services.get(ka)!;
+  assert.notEqual(entry.servers, bad.services.get(ka)!.servers);
+  assert.deepEqual([...entry.servers.keys()].sort(), ['10.244.3.2/8080', '10.244.3.3/8080', '10.244.3.5/8080']);
+  assert.equal(bad.services.get(ka)!.servers.size, 4, 'the desired Map is untouched');
+  resetKernel();
+});
 
 test('a reconcile read paused for syncs in between: their changes are neither undone nor lost, the full sync plans on the read, and a full read meanwhile makes it stale', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });

@@ -16,7 +16,8 @@ import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
 import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
-import { SyncEngine, applySysctls, applyTimeouts } from './engine.js';
+import { SyncEngine } from './engine.js';
+import { applySysctls, applyTimeouts } from './sysctls.js';
 import { IpsetSync } from './ipsets.js';
 import { finish, type Steps } from '../../loop/pacer.js';
 
@@ -131,6 +132,14 @@ export class IpvsBackend implements ProxyBackend {
       this.#failed = true;
       throw err;
     }
+  }
+
+  get freshRead(): boolean {
+    return this.#engine.freshRead;
+  }
+
+  get abandonable(): boolean {
+    return this.#engine.planning;
   }
 
   refreshSteps(model: ProxyModel): Steps<void> {

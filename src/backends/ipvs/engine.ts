@@ -1,18 +1,17 @@
 // The sync engine: keeps a model of what the kernel holds, applies the difference to the desired
 // state in batches, drains removed TCP real servers, and repairs drift when asked to reconcile.
 // Knows IPVS and kube-ipvs0, not Kubernetes.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs/client.js';
 import { serviceInfoOf } from '../../ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
-import type { Operation, ServiceInfo, RealServerInfo, VirtualService, RealServer, ServiceKey, Timeouts } from '../../ipvs/types.js';
+import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey } from '../../ipvs/types.js';
 import { LinkClient, type AddressFailure } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
 import { finish, Wait, type Steps } from '../../loop/pacer.js';
-import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
+import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
+import { ownServers, shareIfSame, addsExactly } from './kernel-model.js';
 
 export type { Logger } from '../backend.js';
 
@@ -95,6 +94,8 @@ export class SyncEngine {
   #started = false;
   /** refreshSteps() has just read the whole kernel: the next full sync plans on that read. */
   #fresh = false;
+  /** A full sync is in its plan (see syncOnce). */
+  #planning = false;
   /** How long that read took (reported as the sync's read phase). */
   #freshReadMs = 0;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
@@ -132,6 +133,16 @@ export class SyncEngine {
     return this.#dirty;
   }
 
+  /** refreshSteps() has read the whole kernel and no full sync has used that read yet. */
+  get freshRead(): boolean {
+    return this.#fresh && !this.#dirty;
+  }
+
+  /** A full sync is planning (writing nothing yet): its steps may be abandoned, and run again later. */
+  get planning(): boolean {
+    return this.#planning;
+  }
+
   #excluded = (s: ServiceInfo): boolean => s.address !== undefined && this.#exclude.some((c) => cidrContains(c, s.address!));
 
   #owns = (key: string, s: ServiceInfo): boolean => {
@@ -165,21 +176,22 @@ export class SyncEngine {
       } else {
         entry.service = service;
       }
-      const have = entry.servers;
       const want = desired?.services.get(key);
       for (const s of servers) {
         const sk = serverKeyString(s);
-        const cur = have.get(sk);
+        const cur = entry.servers.get(sk);
         if (cur && sameServer(s, cur)) continue;
         const w = want?.servers.get(sk);
-        have.set(sk, w && sameServer(w, s) ? w : s);
+        ownServers(entry).set(sk, w && sameServer(w, s) ? w : s);
       }
       // Every dumped server is in the map now; more entries means the model has some the kernel
       // no longer does (deleted by hand).
-      if (have.size !== servers.length) {
+      if (entry.servers.size !== servers.length) {
         const inKernel = new Set(servers.map(serverKeyString));
-        for (const sk of have.keys()) if (!inKernel.has(sk)) have.delete(sk);
+        const have = ownServers(entry);
+        for (const sk of [...have.keys()]) if (!inKernel.has(sk)) have.delete(sk);
       }
+      shareIfSame(entry, want);
     });
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
     const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
@@ -226,8 +238,9 @@ export class SyncEngine {
    * run while it waits change the kernel and this model together; the services they touch are noted
    * and the read leaves them as they are (a service deleted meanwhile is not read back from the list
    * dumped before; one added meanwhile is not dropped as unseen). A full read by a sync meanwhile makes
-   * this one stale: it ends without result. When it ends, the next sync, if full and told so
-   * (`refreshed`), plans on it instead of reading again; any other sync forgets it. A netlink fault
+   * this one stale: it ends without result. When it ends, the next full sync, if told so
+   * (`refreshed`), plans on it instead of reading again; incremental syncs before it leave it
+   * standing (they record what they change), a full one uses it up. A netlink fault
    * leaves the read to that sync (which retries); other errors throw.
    */
   *refreshSteps(desired?: DesiredIpvs): Steps<void> {
@@ -266,22 +279,33 @@ export class SyncEngine {
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
     const read = full && !(refreshed && this.#fresh && !this.#dirty && !retry);
-    this.#fresh = false;
     if (read) {
+      this.#fresh = false;
       this.#readGeneration++;
       yield* this.#readKernel(desired);
     }
     const t1 = performance.now();
     const first = !this.#started;
     this.#started = true;
-    const p = yield* planSteps(desired, this.#kernel, {
-      owns: this.#owns,
-      excluded: this.#excluded,
-      only: full ? undefined : changed,
-      draining: this.#draining,
-    });
+    // A full sync's plan writes nothing: abandoned at any piece (for a waiting change), it loses
+    // nothing, and the read it planned on still stands.
+    this.#planning = full;
+    let p: Plan;
+    try {
+      p = yield* planSteps(desired, this.#kernel, {
+        owns: this.#owns,
+        excluded: this.#excluded,
+        only: full ? undefined : changed,
+        draining: this.#draining,
+      });
+    } finally {
+      this.#planning = false;
+    }
+    // A full sync uses up the read it planned on. An incremental one leaves it standing: it records
+    // in the model what it changes, as a sync during the read does (and a failure makes it dirty).
+    if (full) this.#fresh = false;
     const t2 = performance.now();
-    const result = yield* this.#apply(p, paced);
+    const result = yield* this.#apply(p, paced, desired);
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';
@@ -292,7 +316,7 @@ export class SyncEngine {
     return result;
   }
 
-  *#apply(p: Plan, paced: boolean): Steps<SyncResult> {
+  *#apply(p: Plan, paced: boolean, desired: DesiredIpvs): Steps<SyncResult> {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
@@ -323,7 +347,7 @@ export class SyncEngine {
       if (binds!.fault) throw binds!.fault;
       counts.bind = result.bound = this.#bound('bind', p.bind, binds!.failures);
     }
-    yield* this.#recordSteps(p.operations, new Set(r.failures.map((f) => f.index)), counts);
+    yield* this.#recordSteps(p.operations, new Set(r.failures.map((f) => f.index)), counts, desired);
     for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'netlink operation failed');
     if (r.failures.length) this.#dirty = true;
     result.operations = r.applied;
@@ -379,28 +403,46 @@ export class SyncEngine {
   /**
    * The kernel model follows a batch the kernel accepted (all but the `failed` indexes), in pieces: a
    * first sync at 50,000 Services records 550,000 operations, about a second of this thread on a fast
-   * machine and the longest stall of the event loop in that sync before it was paced. A service's
-   * key is made once for its run of operations (a plan lists a service's operations together).
+   * machine and the longest stall of the event loop in that sync before it was paced. A plan lists a
+   * service's operations together: its key is made once for them, a service added with all its
+   * wanted real servers takes the desired state's Map of them as it is, and any other service whose
+   * real servers end up as wanted shares the desired Map again (KernelService.shared).
    */
-  *#recordSteps(ops: readonly Operation[], failed: ReadonlySet<number>, counts: OperationCounts): Steps<void> {
+  *#recordSteps(ops: readonly Operation[], failed: ReadonlySet<number>, counts: OperationCounts, desired: DesiredIpvs): Steps<void> {
     let lastService: object | undefined;
     let key = '';
     let size = yield 0;
-    for (let start = 0; start < ops.length;) {
-      const end = Math.min(ops.length, start + (size ?? ops.length));
-      for (let i = start; i < end; i++) {
-        if (failed.has(i)) continue;
+    for (let i = 0; i < ops.length;) {
+      const from = i;
+      const end = Math.min(ops.length, i + (size ?? ops.length));
+      while (i < end) {
         const op = ops[i]!;
-        counts[op.op] = (counts[op.op] ?? 0) + 1;
         if (op.service !== lastService) {
+          if (lastService) shareIfSame(this.#kernel.services.get(key), desired.services.get(key));
           lastService = op.service;
           key = serviceKeyString(op.service);
         }
+        if (failed.has(i)) {
+          i++;
+          continue;
+        }
+        counts[op.op] = (counts[op.op] ?? 0) + 1;
+        const want = op.op === 'add-service' ? desired.services.get(key) : undefined;
+        const adds = want ? addsExactly(ops, i + 1, op.service, want.servers, failed) : -1;
+        if (op.op === 'add-service' && adds >= 0) {
+          this.#touched?.add(key);
+          this.#kernel.services.set(key, { service: serviceInfoOf(op.service), servers: want!.servers, shared: true });
+          this.#owned.add(key);
+          if (adds) counts['add-server'] = (counts['add-server'] ?? 0) + adds;
+          i += 1 + adds;
+          continue;
+        }
         this.#record(op, key);
+        i++;
       }
-      size = yield end - start;
-      start = end;
+      size = yield i - from;
     }
+    if (lastService) shareIfSame(this.#kernel.services.get(key), desired.services.get(key));
   }
 
   /** Update the kernel model after the kernel accepted `op` (`key`: its service's key). */
@@ -426,11 +468,12 @@ export class SyncEngine {
       case 'add-server':
       case 'update-server': {
         const have = this.#kernel.services.get(key);
-        if (have) have.servers.set(serverKeyString(op.server), op.server);
+        if (have) ownServers(have).set(serverKeyString(op.server), op.server);
         break;
       }
       case 'delete-server': {
-        this.#kernel.services.get(key)?.servers.delete(serverKeyString(op.server));
+        const have = this.#kernel.services.get(key);
+        if (have) ownServers(have).delete(serverKeyString(op.server));
         this.#draining.delete(`${key}|${serverKeyString(op.server)}`);
         break;
       }
@@ -472,7 +515,8 @@ export class SyncEngine {
         const cur = byKey.get(sk);
         if (!cur) {
           this.#draining.delete(`${key}|${sk}`);
-          this.#kernel.services.get(key)?.servers.delete(sk);
+          const have = this.#kernel.services.get(key);
+          if (have) ownServers(have).delete(sk);
           this.#touched?.add(key);
           continue;
         }
@@ -517,38 +561,5 @@ export class SyncEngine {
     this.#owned.clear();
     this.#draining.clear();
     return { services: r.applied };
-  }
-}
-
-/** Kernel settings kube-proxy's IPVS mode makes (see the reference's sysctl rows): path and value. */
-export function wantedSysctls(strictARP: boolean, kernelRelease: string = release()): [path: string, value: string][] {
-  const out: [string, string][] = [
-    ['/proc/sys/net/ipv4/vs/conntrack', '1'],
-    ['/proc/sys/net/ipv4/vs/expire_nodest_conn', '1'],
-    ['/proc/sys/net/ipv4/vs/expire_quiescent_template', '1'],
-    ['/proc/sys/net/ipv4/ip_forward', '1'],
-  ];
-  // conn_reuse_mode: 0 on 4.1 <= kernel < 5.9 (the 1 s SYN drop); left alone from 5.9 on.
-  const [maj = 0, min = 0] = kernelRelease.split('.').map((x) => parseInt(x, 10));
-  if (maj < 5 || (maj === 5 && min < 9)) out.push(['/proc/sys/net/ipv4/vs/conn_reuse_mode', '0']);
-  if (strictARP) out.push(['/proc/sys/net/ipv4/conf/all/arp_ignore', '1'], ['/proc/sys/net/ipv4/conf/all/arp_announce', '2']);
-  return out;
-}
-
-export function applySysctls(opts: { strictARP: boolean; log: Logger }): void {
-  for (const [path, value] of wantedSysctls(opts.strictARP)) {
-    try {
-      if (readFileSync(path, 'utf8').trim() !== value) writeFileSync(path, value);
-    } catch (err) {
-      opts.log.warn({ sysctl: path, err: (err as Error).message }, 'cannot set sysctl');
-    }
-  }
-}
-
-/** IPVS connection timeouts from the configuration; 0 keeps the kernel's value. */
-export function applyTimeouts(ipvs: IpvsClient, t: Partial<Timeouts>, log: Logger): void {
-  if ((t.tcp ?? 0) > 0 || (t.tcpFin ?? 0) > 0 || (t.udp ?? 0) > 0) {
-    ipvs.setTimeouts({ tcp: t.tcp ?? 0, tcpFin: t.tcpFin ?? 0, udp: t.udp ?? 0 });
-    log.info({ timeouts: t }, 'IPVS timeouts set');
   }
 }

@@ -19,6 +19,12 @@ export type KernelServer = RealServerInfo | RealServer;
 export interface KernelService {
   service: ServiceInfo;
   servers: Map<string, KernelServer>;
+  /**
+   * `servers` is a Map of the desired state's (read-only, perhaps held by other entries too), kept
+   * while the kernel holds exactly those real servers: at 10,000 services a Map of its own for each
+   * (its table and a key string per server) cost about 10 MB. The engine copies it before a change.
+   */
+  shared?: boolean;
 }
 
 export interface KernelModel {

@@ -20,7 +20,7 @@ import type { Logger } from '../backend.js';
 import { isIptablesModeOnlyChain } from '../leftovers.js';
 import { iptablesChanges, leftoverChains, leftoverNftTables, sysctlChanges, type Preview, type PreviewChange } from '../preview.js';
 import { ipvsRuleSet, nonEmptySetKeys, type IpvsRulesConfig } from './backend.js';
-import { wantedSysctls } from './engine.js';
+import { wantedSysctls } from './sysctls.js';
 import { IpsetSync } from './ipsets.js';
 import { plan, type KernelModel } from './plan.js';
 

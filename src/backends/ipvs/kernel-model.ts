@@ -1,0 +1,43 @@
+// The engine's model of the kernel's real servers, kept small: an entry shares the desired state's
+// Map of real servers (read-only) while the kernel holds exactly those, and gets a Map of its own
+// the moment anything differs. See KernelService.shared in plan.ts.
+import type { Operation, RealServer } from '../../ipvs/types.js';
+import { sameServer, type KernelServer, type KernelService } from './plan.js';
+
+/** The entry's own Map of real servers, copied from the desired state's first if it shares that one. */
+export function ownServers(entry: KernelService): Map<string, KernelServer> {
+  if (entry.shared) {
+    entry.servers = new Map(entry.servers);
+    entry.shared = false;
+  }
+  return entry.servers;
+}
+
+
+/**
+ * Let `entry` share the desired Map of real servers when it holds the same ones (equal settings: a
+ * model commit makes new RealServer objects for every server of a Service it recomputes).
+ */
+export function shareIfSame(entry: KernelService | undefined, want: { servers: Map<string, RealServer> } | undefined): void {
+  if (!entry || !want || entry.servers === want.servers || entry.servers.size !== want.servers.size) return;
+  for (const [sk, server] of want.servers) {
+    const have = entry.servers.get(sk);
+    if (!have || !sameServer(server, have)) return;
+  }
+  entry.servers = want.servers;
+  entry.shared = true;
+}
+
+/**
+ * How many operations from `at` add exactly `servers` to `service`, in the Map's order and none
+ * failed (as plan() lists a new service's real servers); -1 when they do not.
+ */
+export function addsExactly(ops: readonly Operation[], at: number, service: object, servers: Map<string, RealServer>, failed: ReadonlySet<number>): number {
+  let i = at;
+  for (const server of servers.values()) {
+    const op = ops[i];
+    if (!op || op.op !== 'add-server' || op.service !== service || op.server !== server || failed.has(i)) return -1;
+    i++;
+  }
+  return i - at;
+}

@@ -207,3 +207,73 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
     ipvs.close();
   }
 });
+
+test("a change that comes while a periodic reconcile plans goes first; the reconcile plans again on the same kernel read and ends", async () => {
+  await agent?.stop();
+  const source = new ListSource();
+  const syncs: { reason: string; kind: string }[] = [];
+  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
+  // Small slices: the plan of 1,500 services spans many turns of the event loop.
+  agent = new Agent({
+    nodeName: 'lag-node', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 1000, minSyncPeriodMs: 0,
+    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
+    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log, pacing: { sliceMs: 2, minItems: 8 },
+  });
+  await agent.start();
+  for (let i = 0; i < N; i++) {
+    const [svc, slice] = objects(i);
+    source.events!.upsert('Service', svc);
+    source.events!.upsert('EndpointSlice', slice);
+  }
+  source.events!.synced();
+  await agent.firstSync();
+  const engine = agent.engine;
+  // Count the kernel reads of periodic reconciles.
+  let reads = 0;
+  const read = engine.refreshSteps.bind(engine);
+  engine.refreshSteps = function* (desired) {
+    reads++;
+    return yield* read(desired);
+  };
+  const ipvs = IpvsClient.open();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    // Wait for a reconcile to be planning, then change one Service.
+    const t0 = performance.now();
+    while (!engine.planning) {
+      if (performance.now() - t0 > 60_000) assert.fail('no periodic reconcile was seen planning within 60 s');
+      await new Promise((r) => setImmediate(r));
+    }
+    const readsBefore = reads;
+    const gaveWayBefore = agent.metrics.reconcilePreemptions.get();
+    const syncsBefore = syncs.length;
+    const i = 700;
+    const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
+    slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
+    source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
+    // The next two syncs: the change, then the reconcile it interrupted.
+    const t1 = performance.now();
+    while (syncs.length < syncsBefore + 2) {
+      if (performance.now() - t1 > 60_000) assert.fail(`after the change: ${JSON.stringify(syncs.slice(syncsBefore))}`);
+      await sleep(5);
+    }
+    const [first, second] = syncs.slice(syncsBefore);
+    assert.deepEqual([first!.reason, first!.kind, second!.reason, second!.kind], ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
+    assert.ok(agent.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
+    assert.equal(reads, readsBefore, 'the reconcile planned again on the read it had made, without reading the kernel again');
+    assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
+    // After both, the engine's model of the kernel is the kernel.
+    const a = agent;
+    await a.stop();
+    agent = undefined;
+    const kernel: string[] = [];
+    ipvs.forEachEntry({ stats: false }, (svc, servers) => {
+      for (const s of servers) kernel.push(`${serviceKeyString(svc)} ${serverKeyString(s)} w${s.weight}`);
+    });
+    const model: string[] = [];
+    for (const [key, { servers }] of a.engine.kernel.services) for (const s of servers.values()) model.push(`${key} ${serverKeyString(s)} w${s.weight ?? 1}`);
+    assert.deepEqual(model.sort(), kernel.sort(), "the engine's kernel model against the kernel");
+  } finally {
+    ipvs.close();
+  }
+});

@@ -6,7 +6,7 @@ import { LinkClient } from '../link/link.js';
 import { BoundedFrequencyRunner, type RunReason, type RunOutcome } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
 import { nodePodCIDRs, nodePortAddresses, nodePrimaryIPs } from '../model/nodeports.js';
-import type { ModelWarning, V1Node } from '../model/types.js';
+import type { ModelChanges, ModelWarning, V1Node } from '../model/types.js';
 import type { Kind, KubeObject } from '../sources/types.js';
 import type { Logger, ProxyBackend, BackendSyncResult } from '../backends/backend.js';
 import { IpvsBackend } from '../backends/ipvs/backend.js';
@@ -89,6 +89,8 @@ export class Agent {
   #pausedRead: Steps<void> | undefined;
   /** How many times the current periodic reconcile's plan has given way to a change (see #syncPaced). */
   #planGaveWay = 0;
+  /** The model changes committed by a reconcile that then gave way, for the sync after it. */
+  #carried: ModelChanges | undefined;
   healthzPort = 0;
   metricsPort = 0;
 
@@ -308,6 +310,14 @@ export class Agent {
       const tc = performance.now();
       const changes = await run(this.#model.commitSteps());
       this.lastCommitMs = performance.now() - tc;
+      // What a reconcile that gave way had committed: its IPVS part goes with this sync (so that its
+      // VIPs, which every sync binds and unbinds as the whole desired state says, never get ahead of
+      // its virtual services); its ipset entries wait for the reconcile, which comes straight after.
+      const carried = this.#carried;
+      if (carried) {
+        for (const k of carried.changedKeys) changes.changedKeys.add(k);
+        changes.changedServices = [...new Set([...carried.changedServices, ...changes.changedServices])];
+      }
       changedServices = changes.changedServices;
       this.#report(changes.warnings);
       const input = { full, changes, model: this.#model, refreshed, paced: pacer !== undefined };
@@ -323,13 +333,13 @@ export class Agent {
         } catch (err) {
           if (!(err instanceof Preempted)) throw err;
           steps.return(undefined as never);
+          this.#carried = changes;
           this.#planGaveWay++;
           this.metrics.reconcilePreemptions.inc();
           this.#log.debug({ turns: err.turns }, 'periodic reconcile gave way in its plan to a waiting change');
           this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
           return 'preempted';
         }
-        this.#planGaveWay = 0;
       } else result = this.#backend.syncSteps ? await run(this.#backend.syncSteps(input)) : this.#backend.sync(input);
       kernelAt = performance.now();
       backendMs = kernelAt - tb;
@@ -340,6 +350,9 @@ export class Agent {
       await this.#hc.update(this.#model.healthCheckNodePorts(), hosts);
       healthCheckMs = performance.now() - th;
     } catch (err) {
+      // A read kept for a reconcile that gave way is not trusted past a failure.
+      this.#backend.dropRead?.();
+      if (reason === 'period') this.#planGaveWay = 0;
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed, `sync failed (will retry): ${(err as Error).message}`);
       this.metrics.operationErrors.inc({ op: 'sync' });
@@ -348,6 +361,8 @@ export class Agent {
     }
     // A full sync has read the kernel: a paused reconcile read is moot.
     if (result.kind === 'full') this.#dropPausedRead();
+    this.#carried = undefined;
+    if (reason === 'period') this.#planGaveWay = 0;
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
     recordSync(m, this.families, result, seconds, (type, why, note) => this.events.record(this.#nodeObject(), type, why, note));

@@ -87,6 +87,8 @@ export interface ProxyBackend {
   readonly dirty: boolean;
   /** refreshSteps() has read the kernel, and that read still stands for the next full sync. */
   readonly freshRead?: boolean;
+  /** Forget such a read: the next full sync reads the kernel again. */
+  dropRead?(): void;
   /**
    * The sync whose steps are running is in a part that writes nothing (IPVS: a full sync's plan): the
    * agent may abandon those steps for a waiting change and run them again after it.

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
-import { SyncEngine, BINDS_APART_FROM, type Logger } from '../../src/backends/ipvs/engine.js';
+import { SyncEngine, BINDS_APART_FROM, FRESH_READ_MS, type Logger } from '../../src/backends/ipvs/engine.js';
 import { finish, Pacer } from '../../src/loop/pacer.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
@@ -224,6 +224,31 @@ test('the kernel model shares the desired Maps of real servers while the kernel 
   assert.notEqual(entry.servers, bad.services.get(ka)!.servers);
   assert.deepEqual([...entry.servers.keys()].sort(), ['10.244.3.2/8080', '10.244.3.3/8080', '10.244.3.5/8080']);
   assert.equal(bad.services.get(ka)!.servers.size, 4, 'the desired Map is untouched');
+  resetKernel();
+});
+
+test('a finished reconcile read stands through incremental syncs, for a minute at most, and until dropped', () => {
+  let now = 1_000_000;
+  const engine = new SyncEngine({ ipvs, link, log: quiet, now: () => now });
+  const a = svc('10.96.4.1', 80);
+  const want = desired([[a, [{ address: '10.244.4.2', port: 8080 }]]]);
+  engine.sync(want);
+  finish(engine.refreshSteps(want));
+  assert.equal(engine.freshRead, true);
+  const more = desired([[a, [{ address: '10.244.4.2', port: 8080 }, { address: '10.244.4.3', port: 8080 }]]]);
+  assert.equal(engine.sync(more, [serviceKeyString(a)]).kind, 'incremental');
+  assert.equal(engine.freshRead, true, 'an incremental sync records what it writes: the read stands');
+  now += FRESH_READ_MS;
+  assert.equal(engine.freshRead, false, 'a minute later it is too old to plan on');
+  now -= FRESH_READ_MS;
+  engine.dropRead();
+  assert.equal(engine.freshRead, false, 'dropped');
+  finish(engine.refreshSteps(more));
+  // A full sync that plans on the read uses it up.
+  const r = finish(engine.syncSteps(more, undefined, true));
+  assert.equal(r.kind, 'full');
+  assert.equal(r.operations, 0);
+  assert.equal(engine.freshRead, false, 'used up by the full sync');
   resetKernel();
 });
 

@@ -138,6 +138,10 @@ export class IpvsBackend implements ProxyBackend {
     return this.#engine.freshRead;
   }
 
+  dropRead(): void {
+    this.#engine.dropRead();
+  }
+
   get abandonable(): boolean {
     return this.#engine.planning;
   }

@@ -72,6 +72,12 @@ export const BINDS_APART_FROM = 256;
  */
 export const OPERATIONS_APART_FROM = 1024;
 
+/**
+ * A finished reconcile read older than this is not planned on again (see freshRead): drift made since
+ * would wait a whole period more. The few changes a reconcile gives way to take far less.
+ */
+export const FRESH_READ_MS = 60_000;
+
 /** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
 export type OperationCounts = Record<string, number>;
 
@@ -96,6 +102,8 @@ export class SyncEngine {
   #fresh = false;
   /** A full sync is in its plan (see syncOnce). */
   #planning = false;
+  /** When that read ended (this.#now()). */
+  #freshAt = 0;
   /** How long that read took (reported as the sync's read phase). */
   #freshReadMs = 0;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
@@ -133,9 +141,17 @@ export class SyncEngine {
     return this.#dirty;
   }
 
-  /** refreshSteps() has read the whole kernel and no full sync has used that read yet. */
+  /**
+   * refreshSteps() has read the whole kernel, no full sync has used that read yet, and it is recent
+   * (FRESH_READ_MS): a reconcile whose plan gave way plans again on it.
+   */
   get freshRead(): boolean {
-    return this.#fresh && !this.#dirty;
+    return this.#fresh && !this.#dirty && this.#now() - this.#freshAt < FRESH_READ_MS;
+  }
+
+  /** Forget a read refreshSteps() made: the next full sync reads the kernel again. */
+  dropRead(): void {
+    this.#fresh = false;
   }
 
   /** A full sync is planning (writing nothing yet): its steps may be abandoned, and run again later. */
@@ -271,6 +287,7 @@ export class SyncEngine {
       if (this.#touched === touched) this.#touched = undefined;
     }
     this.#fresh = true;
+    this.#freshAt = this.#now();
     this.#freshReadMs = readMs;
   }
 

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { Agent } from '../../src/agent/agent.js';
+import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { Source, SourceEvents, KubeObject } from '../../src/sources/types.js';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
@@ -43,6 +43,45 @@ function objects(i: number): [KubeObject, KubeObject] {
     endpoints: Array.from({ length: M }, (_, j) => ({ addresses: [podIP(i, j)], conditions: { ready: true, serving: true, terminating: false } })),
   };
   return [svc as unknown as KubeObject, slice as unknown as KubeObject];
+}
+
+/** An agent reconciling every second over the N Services of `source`, after its first sync. */
+async function reconcilingAgent(source: ListSource, log: AgentOptions['log'], pacing?: { sliceMs: number; minItems: number }): Promise<Agent> {
+  const a = new Agent({
+    nodeName: 'lag-node', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 1000, minSyncPeriodMs: 0,
+    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
+    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log, ...(pacing ? { pacing } : {}),
+  });
+  await a.start();
+  for (let i = 0; i < N; i++) {
+    const [svc, slice] = objects(i);
+    source.events!.upsert('Service', svc);
+    source.events!.upsert('EndpointSlice', slice);
+  }
+  source.events!.synced();
+  await a.firstSync();
+  return a;
+}
+
+/**
+ * Stop the agent, then list its engine's model of the kernel and the kernel itself (each real server
+ * with its weight, a service with none as "-"), sorted, for the caller to compare.
+ */
+async function stopAndCompare(ipvs: IpvsClient): Promise<{ model: string[]; kernel: string[] }> {
+  const a = agent!;
+  await a.stop();
+  agent = undefined;
+  const kernel: string[] = [];
+  ipvs.forEachEntry({ stats: false }, (svc, servers) => {
+    for (const s of servers) kernel.push(`${serviceKeyString(svc)} ${serverKeyString(s)} w${s.weight}`);
+    if (servers.length === 0) kernel.push(`${serviceKeyString(svc)} -`);
+  });
+  const model: string[] = [];
+  for (const [key, { servers }] of a.engine.kernel.services) {
+    for (const s of servers.values()) model.push(`${key} ${serverKeyString(s)} w${s.weight ?? 1}`);
+    if (servers.size === 0) model.push(`${key} -`);
+  }
+  return { model: model.sort(), kernel: kernel.sort() };
 }
 
 /** While `work` runs: the gaps between ticks of a 10 ms timer, and the GET /healthz answered. */
@@ -135,19 +174,7 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
   const syncs: { reason: string; kind: string; ms: number }[] = [];
   const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string; ms: number }); } };
   // A reconcile every second, each as long as the one measured above: changes keep landing in one.
-  agent = new Agent({
-    nodeName: 'lag-node', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 1000, minSyncPeriodMs: 0,
-    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
-    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log,
-  });
-  await agent.start();
-  for (let i = 0; i < N; i++) {
-    const [svc, slice] = objects(i);
-    source.events!.upsert('Service', svc);
-    source.events!.upsert('EndpointSlice', slice);
-  }
-  source.events!.synced();
-  await agent.firstSync();
+  agent = await reconcilingAgent(source, log);
   // Drift for the reconciles to find: a real server deleted by hand.
   sh(`ipvsadm -d -t ${vip(5)}:80 -r ${podIP(5, 0)}:8080`);
   const ipvs = IpvsClient.open();
@@ -188,21 +215,9 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
     // (a third of it or so here).
     assert.ok(latencies[19]! < reconcileMs * 0.8, `slowest change ${Math.round(latencies[19]!)} ms, against a ${Math.round(reconcileMs)} ms reconcile`);
     // The agent's model of the kernel, after all those pauses, is the kernel (read once it has stopped).
-    const a = agent;
-    await a.stop();
-    agent = undefined;
-    const kernel: string[] = [];
-    ipvs.forEachEntry({ stats: false }, (svc, servers) => {
-      for (const s of servers) kernel.push(`${serviceKeyString(svc)} ${serverKeyString(s)} w${s.weight}`);
-      if (servers.length === 0) kernel.push(`${serviceKeyString(svc)} -`);
-    });
-    const model: string[] = [];
-    for (const [key, { servers }] of a.engine.kernel.services) {
-      for (const s of servers.values()) model.push(`${key} ${serverKeyString(s)} w${s.weight ?? 1}`);
-      if (servers.size === 0) model.push(`${key} -`);
-    }
+    const { model, kernel } = await stopAndCompare(ipvs);
     assert.equal(kernel.length, N * M + 20, 'every real server, the 20 added included');
-    assert.deepEqual(model.sort(), kernel.sort(), "the engine's kernel model against the kernel");
+    assert.deepEqual(model, kernel, "the engine's kernel model against the kernel");
   } finally {
     ipvs.close();
   }
@@ -214,19 +229,7 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
   const syncs: { reason: string; kind: string }[] = [];
   const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
   // Small slices: the plan of 1,500 services spans many turns of the event loop.
-  agent = new Agent({
-    nodeName: 'lag-node', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 1000, minSyncPeriodMs: 0,
-    excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
-    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log, pacing: { sliceMs: 2, minItems: 8 },
-  });
-  await agent.start();
-  for (let i = 0; i < N; i++) {
-    const [svc, slice] = objects(i);
-    source.events!.upsert('Service', svc);
-    source.events!.upsert('EndpointSlice', slice);
-  }
-  source.events!.synced();
-  await agent.firstSync();
+  agent = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
   const engine = agent.engine;
   // Count the kernel reads of periodic reconciles.
   let reads = 0;
@@ -263,16 +266,8 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
     assert.equal(reads, readsBefore, 'the reconcile planned again on the read it had made, without reading the kernel again');
     assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
     // After both, the engine's model of the kernel is the kernel.
-    const a = agent;
-    await a.stop();
-    agent = undefined;
-    const kernel: string[] = [];
-    ipvs.forEachEntry({ stats: false }, (svc, servers) => {
-      for (const s of servers) kernel.push(`${serviceKeyString(svc)} ${serverKeyString(s)} w${s.weight}`);
-    });
-    const model: string[] = [];
-    for (const [key, { servers }] of a.engine.kernel.services) for (const s of servers.values()) model.push(`${key} ${serverKeyString(s)} w${s.weight ?? 1}`);
-    assert.deepEqual(model.sort(), kernel.sort(), "the engine's kernel model against the kernel");
+    const { model, kernel } = await stopAndCompare(ipvs);
+    assert.deepEqual(model, kernel, "the engine's kernel model against the kernel");
   } finally {
     ipvs.close();
   }

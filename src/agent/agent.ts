@@ -316,6 +316,7 @@ export class Agent {
       const carried = this.#carried;
       if (carried) {
         for (const k of carried.changedKeys) changes.changedKeys.add(k);
+        changes.addressesChanged ||= carried.addressesChanged;
         changes.changedServices = [...new Set([...carried.changedServices, ...changes.changedServices])];
       }
       changedServices = changes.changedServices;

@@ -43,3 +43,16 @@ test('an unwanted service is deleted only when kipvs owns it', () => {
   const owns = (_k: string, s: { address?: string }) => s.address === '10.96.1.1';
   assert.deepEqual(ops(plan(desired([]), have, { owns, excluded, draining: new Set() })), ['delete-service 10.96.1.1']);
 });
+
+test('VIPs to bind and unbind are compared unless the sync says none changed', () => {
+  const want = desired([[vs('10.96.1.1', 53), [rs('10.244.0.1')]]]);
+  want.boundAddresses = new Set(['10.96.1.1', '10.96.1.2']);
+  const have = kernel([[vs('10.96.1.1', 53), [rs('10.244.0.1')]]]);
+  have.boundAddresses = new Set(['10.96.1.1', '10.96.1.3']);
+  const base = { owns: () => true, excluded, draining: new Set<string>(), only: [serviceKeyString(vs('10.96.1.1', 53))] };
+  const compared = plan(want, have, base);
+  assert.deepEqual([compared.bind, compared.unbind], [['10.96.1.2'], ['10.96.1.3']]);
+  assert.deepEqual(plan(want, have, { ...base, addresses: true }).bind, ['10.96.1.2']);
+  const skipped = plan(want, have, { ...base, addresses: false });
+  assert.deepEqual([skipped.bind, skipped.unbind, ops(skipped)], [[], [], []]);
+});

@@ -152,7 +152,7 @@ export class IpvsBackend implements ProxyBackend {
 
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true);
+    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     const ti = performance.now();

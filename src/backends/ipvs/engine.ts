@@ -222,19 +222,21 @@ export class SyncEngine {
    * an endpoint change costs the netlink operations of that one service. Without it, or when the
    * model may be stale, the kernel is read again first and everything is compared (drift repair).
    */
-  sync(desired: DesiredIpvs, changed?: Iterable<string>): SyncResult {
-    return finish(this.syncSteps(desired, changed));
+  sync(desired: DesiredIpvs, changed?: Iterable<string>, addressesChanged = true): SyncResult {
+    return finish(this.syncSteps(desired, changed, false, false, addressesChanged));
   }
 
   /**
    * sync() in pieces (see loop/pacer.ts): the agent runs it with a Pacer, so /healthz answers during
    * a long sync. A netlink fault makes it read the kernel again and retry (SYNC_ATTEMPTS in all).
    * `paced`: a Pacer runs these steps, so they may wait for work done apart (BINDS_APART_FROM).
+   * `addressesChanged` false: the model bound and unbound no VIP since the last sync, so an
+   * incremental sync does not compare the VIPs (a full one always does).
    */
-  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false): Steps<SyncResult> {
+  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false, addressesChanged = true): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced);
+        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged);
         result.attempts = attempt;
         return result;
       } catch (err) {
@@ -291,7 +293,7 @@ export class SyncEngine {
     this.#freshReadMs = readMs;
   }
 
-  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean, paced: boolean): Steps<SyncResult> {
+  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean, paced: boolean, addressesChanged: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
@@ -314,6 +316,7 @@ export class SyncEngine {
         excluded: this.#excluded,
         only: full ? undefined : changed,
         draining: this.#draining,
+        addresses: full || addressesChanged,
       });
     } finally {
       this.#planning = false;

@@ -59,6 +59,12 @@ export interface PlanOptions {
   only?: Iterable<string>;
   /** Real servers already draining, by `${serviceKey}|${serverKey}` (a set, or the engine's map). */
   draining: { has(key: string): boolean };
+  /**
+   * Compare the VIPs to bind (default true). An incremental sync whose model commit bound or unbound
+   * no VIP skips it: two walks over every address, in each one-endpoint change's time (about 40 ms of
+   * its 45 at 50,000 Services in the sandbox, where the change took twice as long as at 10,000).
+   */
+  addresses?: boolean;
 }
 
 export function sameService(want: VirtualService, have: ServiceInfo): boolean {
@@ -131,9 +137,11 @@ export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: Plan
       }
     }
   }
-  // Cheap even at 10,000 VIPs: two set walks, and only differences become netlink requests.
-  for (const a of desired.boundAddresses) if (!kernel.boundAddresses.has(a)) out.bind.push(a);
-  for (const a of kernel.boundAddresses) if (!desired.boundAddresses.has(a)) out.unbind.push(a);
+  // Two set walks, and only differences become netlink requests.
+  if (opts.addresses ?? true) {
+    for (const a of desired.boundAddresses) if (!kernel.boundAddresses.has(a)) out.bind.push(a);
+    for (const a of kernel.boundAddresses) if (!desired.boundAddresses.has(a)) out.unbind.push(a);
+  }
   return out;
 }
 

@@ -130,23 +130,16 @@ export function formatAddress(bytes: Uint8Array, family: Family = bytes.length =
   return out;
 }
 
-/** inetAddrBytes() into out[at..at+16), allocating nothing for IPv4. */
+/**
+ * The kernel's union nf_inet_addr (16 bytes, IPv4 in the first four, the rest zero) from an address'
+ * text, into out[at..at+16); allocates nothing for IPv4.
+ */
 export function writeInetAddr(address: string, out: Uint8Array, at: number): void {
   out.fill(0, at, at + 16);
   if (writeIPv4(address, out, at)) return;
   const raw = parseAddress(address);
   if (!raw) throw new Error(`not an IP address: ${address}`);
   out.set(raw, at);
-}
-
-/** 16 bytes for the kernel's union nf_inet_addr: IPv4 in the first four, the rest zero. */
-export function inetAddrBytes(address: string): Uint8Array {
-  const raw = parseAddress(address);
-  if (!raw) throw new Error(`not an IP address: ${address}`);
-  if (raw.length === 16) return raw;
-  const out = new Uint8Array(16);
-  out.set(raw);
-  return out;
 }
 
 /** Read an address of `family` from a kernel buffer (which may be 16 bytes for IPv4 too). */

@@ -4,7 +4,7 @@
 import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs/client.js';
 import { serviceInfoOf } from '../../ipvs/validate.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
-import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey } from '../../ipvs/types.js';
+import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey, VirtualService } from '../../ipvs/types.js';
 import { LinkClient, type AddressFailure } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
@@ -100,10 +100,10 @@ export class SyncEngine {
   #started = false;
   /** refreshSteps() has just read the whole kernel: the next full sync plans on that read. */
   #fresh = false;
-  /** A full sync is in its plan (see syncOnce). */
-  #planning = false;
   /** When that read ended (this.#now()). */
   #freshAt = 0;
+  /** A full sync is in its plan (see syncOnce). */
+  #planning = false;
   /** How long that read took (reported as the sync's read phase). */
   #freshReadMs = 0;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
@@ -297,7 +297,7 @@ export class SyncEngine {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
-    const read = full && !(refreshed && this.#fresh && !this.#dirty && !retry);
+    const read = full && !(refreshed && this.freshRead && !retry);
     if (read) {
       this.#fresh = false;
       this.#readGeneration++;
@@ -447,15 +447,15 @@ export class SyncEngine {
           continue;
         }
         counts[op.op] = (counts[op.op] ?? 0) + 1;
-        const want = op.op === 'add-service' ? desired.services.get(key) : undefined;
-        const adds = want ? addsExactly(ops, i + 1, op.service, want.servers, failed) : -1;
-        if (op.op === 'add-service' && adds >= 0) {
-          this.#touched?.add(key);
-          this.#kernel.services.set(key, { service: serviceInfoOf(op.service), servers: want!.servers, shared: true });
-          this.#owned.add(key);
-          if (adds) counts['add-server'] = (counts['add-server'] ?? 0) + adds;
-          i += 1 + adds;
-          continue;
+        if (op.op === 'add-service') {
+          const want = desired.services.get(key);
+          const adds = want ? addsExactly(ops, i + 1, op.service, want.servers, failed) : -1;
+          if (adds >= 0) {
+            this.#added(key, op.service, want!.servers);
+            if (adds) counts['add-server'] = (counts['add-server'] ?? 0) + adds;
+            i += 1 + adds;
+            continue;
+          }
         }
         this.#record(op, key);
         i++;
@@ -465,15 +465,18 @@ export class SyncEngine {
     if (lastService) shareIfSame(this.#kernel.services.get(key), desired.services.get(key));
   }
 
+  /** A service the kernel added: with no real servers, or sharing the desired Map of them it was added with. */
+  #added(key: string, service: VirtualService, shared?: Map<string, RealServer>): void {
+    this.#touched?.add(key);
+    this.#kernel.services.set(key, shared ? { service: serviceInfoOf(service), servers: shared, shared: true } : { service: serviceInfoOf(service), servers: new Map() });
+    this.#owned.add(key);
+  }
+
   /** Update the kernel model after the kernel accepted `op` (`key`: its service's key). */
   #record(op: Operation, key = serviceKeyString(op.service)): void {
+    if (op.op === 'add-service') return this.#added(key, op.service);
     this.#touched?.add(key);
     switch (op.op) {
-      case 'add-service': {
-        this.#kernel.services.set(key, { service: serviceInfoOf(op.service), servers: new Map() });
-        this.#owned.add(key);
-        break;
-      }
       case 'update-service': {
         const have = this.#kernel.services.get(key);
         if (have) have.service = serviceInfoOf(op.service);

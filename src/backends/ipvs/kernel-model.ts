@@ -13,7 +13,6 @@ export function ownServers(entry: KernelService): Map<string, KernelServer> {
   return entry.servers;
 }
 
-
 /**
  * Let `entry` share the desired Map of real servers when it holds the same ones (equal settings: a
  * model commit makes new RealServer objects for every server of a Service it recomputes).

@@ -76,6 +76,8 @@ export class Backends {
 
 export interface ClientRecord {
   t: number; i: number; ep?: string; retry?: 1; err?: string; lost?: 1;
+  /** TCP: connected in time, answered this long after the usual 3-s timeout (client-proc.ts). */
+  lateMs?: number;
   /** A failure only: the target's real servers in the kernel's last dump before it ("ip:port=weight", "!" when not serving). */
   kernel?: string[];
   /** A failure only: the same from the last dump taken before the request was sent (what it met). */

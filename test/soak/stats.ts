@@ -16,6 +16,8 @@ export interface SoakReport {
     failedReady: number;
     /** Failed requests to the virtual service a hand edit had broken (every one for the nat jump), until it was repaired (+3 s). */
     failedDuringHandEdits: number;
+    /** TCP answers that came after the usual 3-s timeout on a connection made in time (the pod's process was starved), and the latest. */
+    answeredLate: number; answeredLateMaxMs: number | null;
     /** Answers from an address that was never a pod of the Service. */
     misrouted: number;
     /** New connections/datagrams sent after the kernel showed their endpoint removed, answered by it anyway. */
@@ -91,6 +93,7 @@ export function evaluate(d: SoakData): SoakReport {
   const note = (s: string) => { if (examples.length < 20) examples.push(s); };
   const removal = new Map(d.removals.map((r) => [`${r.vs}|${r.server}`, r]));
   const broken = (vs: string, t: number) => brokenByHandEdit(d.faults.handEdits, vs, t, d.options.repairBoundMs);
+  let answeredLate = 0, answeredLateMaxMs: number | null = null;
   let answered = 0, failedReady = 0, failedDuringHandEdits = 0, misrouted = 0, afterRemoval = 0, datagrams = 0, firstTryFailed = 0, lost = 0;
   for (const r of d.records) {
     const target = d.targets[r.i]!;
@@ -103,6 +106,7 @@ export function evaluate(d: SoakData): SoakReport {
       continue;
     }
     answered++;
+    if (r.lateMs !== undefined) { answeredLate++; answeredLateMaxMs = Math.max(answeredLateMaxMs ?? 0, r.lateMs); }
     if (!d.podsEver.get(target.service)!.has(r.ep)) { misrouted++; note(`misrouted: ${target.vs} answered by ${r.ep}`); continue; }
     const rm = removal.get(`${target.vs}|${r.ep}:${udp ? UDP_TARGET : TCP_TARGET}`);
     if (rm?.programmedAt !== undefined && r.t > rm.programmedAt) {
@@ -115,7 +119,7 @@ export function evaluate(d: SoakData): SoakReport {
     durationS: Math.round((d.endedAt - d.startedAt) / 1000),
     services: new Set(d.targets.map((t) => t.service)).size,
     targets: d.targets.length,
-    requests: { sent: d.records.length, answered, failedReady, failedDuringHandEdits, misrouted, afterRemoval, examples },
+    requests: { sent: d.records.length, answered, answeredLate, answeredLateMaxMs, failedReady, failedDuringHandEdits, misrouted, afterRemoval, examples },
     udp: { datagrams, firstTryFailed, lostAfterRetry: lost },
     changeToKernelMs: { ...latency(d.changes), unresolved: d.changes.filter((c) => c.seenAt === undefined).length, steady: latency(d.changes.filter((c) => steadyThroughout(d.phases, c))) },
     handEdits: d.faults.handEdits.map((h) => ({ what: h.what, repairMs: h.repairMs ?? null })),
@@ -147,6 +151,7 @@ export function table(r: SoakReport): string {
     ['duration, Services, client targets', `${r.durationS} s, ${r.services}, ${r.targets}`, ''],
     ['requests sent / answered', `${r.requests.sent} / ${r.requests.answered}`, ''],
     ['failed requests, all endpoints serving', String(r.requests.failedReady), '0'],
+    ['TCP answered late (connected in time; the pod process was slow)', r.requests.answeredLate ? `${r.requests.answeredLate}, up to ${r.requests.answeredLateMaxMs} ms over 3 s` : '0', ''],
     ['failed while a hand edit broke the path', String(r.requests.failedDuringHandEdits), '(expected)'],
     ['answered by an endpoint after its removal was programmed', String(r.requests.afterRemoval), '0'],
     ['answered by a non-endpoint', String(r.requests.misrouted), '0'],

@@ -4,10 +4,15 @@ import { netlinkFaultCounts } from '../netlink/faults.js';
 
 export type Labels = Record<string, string>;
 
+const NEEDS_ESCAPE = /[\\\n"]/;
+const esc = (v: string) => (NEEDS_ESCAPE.test(v) ? v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"') : v);
+
+// Called for every change event (a few per object at 10,000 Services' initial list), hence the
+// one-label case without sorting and escapes only where a value needs one.
 function labelText(labels: Labels): string {
   const keys = Object.keys(labels);
   if (!keys.length) return '';
-  const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+  if (keys.length === 1) return `{${keys[0]}="${esc(labels[keys[0]!]!)}"}`;
   return `{${keys.sort().map((k) => `${k}="${esc(labels[k]!)}"`).join(',')}}`;
 }
 
@@ -35,6 +40,9 @@ export class Counter extends Metric {
     const k = labelText(labels);
     this.#values.set(k, (this.#values.get(k) ?? 0) + by);
   }
+  protected setText(k: string, value: number): void {
+    this.#values.set(k, value);
+  }
   get(labels: Labels = {}): number {
     return this.#values.get(labelText(labels)) ?? 0;
   }
@@ -61,7 +69,7 @@ export class Gauge extends Counter {
     super(name, help, 'gauge');
   }
   set(value: number, labels: Labels = {}): void {
-    this.inc(labels, value - this.get(labels));
+    this.setText(labelText(labels), value);
   }
 }
 

@@ -2,13 +2,15 @@
 // iptables-save to read what is there, and, only when something differs, one iptables-restore --noflush
 // that rewrites the kipvs chains of the tables that differ and inserts missing jumps. Chains and rules
 // that are not kipvs' are never touched.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { OWNED_CHAINS, type Family, type Table } from './names.js';
 import { isOwnedChain, normaliseRule, parseSave, quoteArg, ruleArgsText, ruleWithoutComment, splitArgs, tableBlock, type RuleSet, type SavedChain } from './rules.js';
 
 /** Runs a binary; returns its stdout; throws an Error carrying `stderr` when it fails. */
 export type Run = (cmd: string, args: string[], input?: string) => string;
+/** Run's asynchronous twin: the binary runs while this thread goes on (see Iptables.applyAsync). */
+export type RunAsync = (cmd: string, args: string[], input?: string) => Promise<string>;
 
 export interface IptablesLog {
   warn(o: object, m?: string): void;
@@ -23,6 +25,7 @@ export interface IptablesOptions {
    * 'iptables-legacy' or 'iptables-nft'; the ip6tables one is derived for inet6.
    */
   command?: 'iptables' | 'iptables-legacy' | 'iptables-nft';
+  runAsync?: RunAsync;
 }
 
 /** Which chains a cleanup removes: a table's chain name in, yes or no out. */
@@ -56,6 +59,21 @@ export function execRun(cmd: string, args: string[], input?: string): string {
     const stderr = typeof e.stderr === 'string' && e.stderr.trim() !== '' ? e.stderr : e.code === 'ENOENT' ? `${cmd}: not found` : String(e.message);
     throw Object.assign(new Error(stderr), { stderr });
   }
+}
+
+/** The default RunAsync: execFile, stderr captured, failures shaped as execRun's. */
+export function execRunAsync(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
+      if (!err) { resolve(stdout); return; }
+      const code = (err as NodeJS.ErrnoException).code;
+      const text = stderr.trim() !== '' ? stderr : code === 'ENOENT' ? `${cmd}: not found` : err.message;
+      reject(Object.assign(new Error(text), { stderr: text }));
+    });
+    // A binary that exits before reading its input (a bad option) closes the pipe: EPIPE is not the error to report.
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input ?? '');
+  });
 }
 
 /** The iptables binary's version ("iptables v1.8.9 (nf_tables)" → [1, 8, 9]), or null when it cannot run. */
@@ -105,6 +123,7 @@ type Saved = Map<string, Map<string, SavedChain>>;
 export class Iptables {
   readonly family: Family;
   private readonly run: Run;
+  private readonly runAsync: RunAsync;
   private readonly log: IptablesLog | undefined;
   private readonly saveCmd: string;
   private readonly restoreCmd: string;
@@ -115,6 +134,7 @@ export class Iptables {
   constructor(opts: IptablesOptions) {
     this.family = opts.family;
     this.run = opts.run ?? execRun;
+    this.runAsync = opts.runAsync ?? execRunAsync;
     this.log = opts.log;
     const base = opts.command ?? 'iptables';
     const bin = opts.family === 'inet6' ? base.replace(/^iptables/, 'ip6tables') : base;
@@ -130,7 +150,30 @@ export class Iptables {
   apply(rs: RuleSet): { changed: boolean; ms: number } {
     const start = performance.now();
     this.checkFamily(rs);
-    const saved = this.readSaved();
+    const edit = this.editFor(rs, this.readSaved());
+    if (!edit) return { changed: false, ms: performance.now() - start };
+    this.restore(edit.input);
+    if (edit.restored.length > 0) this.remember(rs, edit.restored, this.readSaved());
+    return { changed: true, ms: performance.now() - start };
+  }
+
+  /**
+   * apply() with the binaries run apart: this thread goes on while they run (a sync starts the
+   * rules of both families at its start and has them run beside its netlink work). Same reads, same
+   * writes, same result.
+   */
+  async applyAsync(rs: RuleSet): Promise<{ changed: boolean; ms: number }> {
+    const start = performance.now();
+    this.checkFamily(rs);
+    const edit = this.editFor(rs, parseSave(await this.saveAsync()));
+    if (!edit) return { changed: false, ms: performance.now() - start };
+    await this.restoreAsync(edit.input);
+    if (edit.restored.length > 0) this.remember(rs, edit.restored, parseSave(await this.saveAsync()));
+    return { changed: true, ms: performance.now() - start };
+  }
+
+  /** The iptables-restore input that makes `saved` hold `rs`, and the tables it rewrites; null: nothing to do. */
+  private editFor(rs: RuleSet, saved: Saved): { input: string; restored: Table[] } | null {
     const blocks: string[] = [];
     const restored: Table[] = [];
     for (const table of TABLES) {
@@ -142,10 +185,7 @@ export class Iptables {
       blocks.push(chainsOk ? tableBlock(table, [], jumpLines) : tableBlock(table, want.chains, [...want.rules, ...jumpLines]));
       if (!chainsOk) restored.push(table);
     }
-    if (blocks.length === 0) return { changed: false, ms: performance.now() - start };
-    this.restore(blocks.join(''));
-    if (restored.length > 0) this.remember(rs, restored);
-    return { changed: true, ms: performance.now() - start };
+    return blocks.length === 0 ? null : { input: blocks.join(''), restored };
   }
 
   /** Insert the jumps that are missing (creating their target chains if absent); returns how many. */
@@ -248,6 +288,14 @@ export class Iptables {
     }
   }
 
+  private async saveAsync(): Promise<string> {
+    try {
+      return await this.runAsync(this.saveCmd, []);
+    } catch (err) {
+      throw new IptablesError(this.saveCmd, 'nat,filter', stderrOf(err));
+    }
+  }
+
   private readSaved(): Saved {
     return parseSave(this.save());
   }
@@ -255,6 +303,15 @@ export class Iptables {
   private restore(input: string): void {
     try {
       this.run(this.restoreCmd, ['--noflush', '--wait'], input);
+    } catch (err) {
+      const reason = stderrOf(err);
+      throw new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
+    }
+  }
+
+  private async restoreAsync(input: string): Promise<void> {
+    try {
+      await this.runAsync(this.restoreCmd, ['--noflush', '--wait'], input);
     } catch (err) {
       const reason = stderrOf(err);
       throw new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
@@ -302,8 +359,8 @@ export class Iptables {
     return memo !== undefined && memo.want === this.wantKey(table, rs) && memo.saved === Iptables.rawKey(table, tableSaved);
   }
 
-  private remember(rs: RuleSet, tables: Table[]): void {
-    const saved = this.readSaved();
+  /** What the tables just restored read back as (`saved`), for chainsMatch's comparison with later reads. */
+  private remember(rs: RuleSet, tables: Table[], saved: Saved): void {
     for (const table of tables) {
       const tableSaved = saved.get(table) ?? new Map<string, SavedChain>();
       this.applied.set(table, { want: this.wantKey(table, rs), saved: Iptables.rawKey(table, tableSaved) });

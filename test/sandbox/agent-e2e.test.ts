@@ -379,6 +379,16 @@ test('ipsets and iptables of IPVS mode: entries follow the Services; NodePort tr
     const repaired = sh('iptables-save -t nat');
     assert.match(repaired, /^-A KUBE-POSTROUTING .*-j MASQUERADE/m);
     assert.equal(repaired.match(/^-A POSTROUTING .*-j KUBE-POSTROUTING$/gm)?.length, 1);
+    // A set the rules match destroyed by hand, with the chain that matched it: the reconcile's rules,
+    // written apart beside its netlink work, fail on the missing set; the ipset sync makes the set and
+    // the rules are written again at once, in the same reconcile, which ends with no failure.
+    assert.match(repaired, /^-A KUBE-POSTROUTING .*--match-set KUBE-LOOP-BACK /m);
+    sh(`iptables -t nat -F KUBE-POSTROUTING
+        ipset destroy KUBE-LOOP-BACK`);
+    await a.syncNow('period');
+    assert.deepEqual(a.lastSync?.failures, []);
+    assert.match(sh('iptables-save -t nat'), /^-A KUBE-POSTROUTING .*--match-set KUBE-LOOP-BACK /m);
+    assert.match(sh('ipset list KUBE-LOOP-BACK'), /^Members:\n\S/m);
 
     api.delete(service('masq', spec('Local')) as never);
     await synced(a, 'masq removed', () => !/10\.96\.10\.50,tcp:80/.test(sh('ipset list KUBE-CLUSTER-IP')));

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { sh, shStatus } from './helpers.js';
 import { ipvsModeRules, normaliseRule, parseSave, ruleArgsText, type IptablesConfig, type RuleSet } from '../../src/iptables/rules.js';
-import { Iptables, IptablesError, execRun } from '../../src/iptables/iptables.js';
+import { Iptables, IptablesError, execRun, execRunAsync } from '../../src/iptables/iptables.js';
 import { IPSETS, OWNED_CHAINS, type Family, type Table } from '../../src/iptables/names.js';
 
 const NS = `kipvs-ipt-${process.pid}`;
@@ -15,6 +15,7 @@ const CLIENT = `kipvs-iptc-${process.pid}`;
 /** A shell command (lines, pipes, && all included) inside the test's namespace. */
 const inNs = (cmd: string): string => execFileSync('ip', ['netns', 'exec', NS, 'bash', '-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 const run = (cmd: string, args: string[], input?: string): string => execRun('ip', ['netns', 'exec', NS, cmd, ...args], input);
+const runAsync = (cmd: string, args: string[], input?: string): Promise<string> => execRunAsync('ip', ['netns', 'exec', NS, cmd, ...args], input);
 
 const warnings: { o: object; m?: string }[] = [];
 const log = { warn: (o: object, m?: string) => void warnings.push({ o, m }) };
@@ -245,6 +246,44 @@ test('errors name the command, the table and the reason', () => {
   const missing = new Iptables({ family: 'inet', run: (c, args, input) => execRun(`/nonexistent/${c}`, args, input) });
   assert.throws(() => missing.apply(rs), /iptables-save \(table nat,filter\) failed: .*not found/);
   assert.equal(a.apply(ipvsModeRules(V4)).changed, true);
+});
+
+test('applyAsync, both families at once: what apply writes, a no-op after, tampering repaired, errors named as apply names them', async () => {
+  const rs4 = ipvsModeRules({ ...V4, masqueradeBit: 9 });
+  const rs6 = ipvsModeRules({ ...V6, masqueradeBit: 9 });
+  const calls: string[] = [];
+  const mk = (family: Family) => new Iptables({ family, log, run, runAsync: (c, args, input) => (calls.push(c), runAsync(c, args, input)) });
+  const a4 = mk('inet'), a6 = mk('inet6');
+  const [r4, r6] = await Promise.all([a4.applyAsync(rs4), a6.applyAsync(rs6)]);
+  assert.equal(r4.changed, true);
+  assert.equal(r6.changed, true);
+  assertInKernel(rs4);
+  assertInKernel(rs6);
+  // The synchronous apply of the same rules finds nothing to do: both ways write the same.
+  assert.equal(ipt('inet').apply(rs4).changed, false);
+  assert.equal(ipt('inet6').apply(rs6).changed, false);
+  calls.length = 0;
+  assert.equal((await a4.applyAsync(rs4)).changed, false);
+  assert.deepEqual(calls, ['iptables-save']);
+  inNs('iptables -t nat -D KUBE-SERVICES 1');
+  assert.equal((await a4.applyAsync(rs4)).changed, true);
+  assertInKernel(rs4);
+  // A set the rules need, gone: the restore fails on the nat table, as apply's does.
+  inNs('iptables -t nat -F KUBE-POSTROUTING && ipset destroy KUBE-LOOP-BACK');
+  await assert.rejects(a4.applyAsync(rs4), (err: unknown) => {
+    assert.ok(err instanceof IptablesError);
+    assert.equal(err.command, 'iptables-restore');
+    assert.equal(err.table, 'nat');
+    assert.match(err.message, /^iptables-restore \(table nat\) failed: .*KUBE-LOOP-BACK/);
+    return true;
+  });
+  createSets('inet');
+  const missing = new Iptables({ family: 'inet', run, runAsync: (c, args, input) => execRunAsync(`/nonexistent/${c}`, args, input) });
+  await assert.rejects(missing.applyAsync(rs4), /iptables-save \(table nat,filter\) failed: .*not found/);
+  assert.equal((await a4.applyAsync(ipvsModeRules(V4))).changed, true);
+  assert.equal((await a6.applyAsync(ipvsModeRules(V6))).changed, true);
+  assertInKernel(ipvsModeRules(V4));
+  ipt('inet6').cleanup();
 });
 
 test('ensureJumps inserts only what is missing', () => {

@@ -7,16 +7,17 @@ import { IpvsClient } from '../../ipvs/client.js';
 import type { Timeouts } from '../../ipvs/types.js';
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
-import { Iptables, hasRandomFully } from '../../iptables/iptables.js';
+import { hasRandomFully } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
 import { localDetectorFor, type DetectLocalOptions } from '../../iptables/local-detector.js';
 import { IPSETS, type IpsetKey } from '../../iptables/names.js';
 import type { Family } from '../../netlink/address.js';
-import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
+import type { lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
 import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine } from './engine.js';
+import { RulesSync } from './rules-sync.js';
 import { applySysctls, applyTimeouts } from './sysctls.js';
 import { IpsetSync } from './ipsets.js';
 import { finish, type Steps } from '../../loop/pacer.js';
@@ -62,15 +63,13 @@ export class IpvsBackend implements ProxyBackend {
   #engine!: SyncEngine;
   #ipsetClient?: IpsetClient;
   #ipsets?: IpsetSync;
-  #rules: {
-    family: Family; client: Iptables; rules: RuleSet; make: (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => RuleSet;
-    closed: LbPort[]; closedText: string; sets: string; podCIDRs: string;
-  }[] = [];
+  #rules: RulesSync;
   /** iptables mode's chains are looked for once, after the first full sync has taken the traffic over. */
   #leftoversChecked = false;
 
   constructor(opts: IpvsBackendOptions) {
     this.#o = opts;
+    this.#rules = new RulesSync(opts.log);
   }
 
   start(): void {
@@ -103,7 +102,7 @@ export class IpvsBackend implements ProxyBackend {
     const randomFully = hasRandomFully();
     for (const family of families) {
       const make = (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets, podCIDRs });
-      this.#rules.push({ family, client: new Iptables({ family, log: this.#o.log }), rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
+      this.#rules.add(family, make);
     }
   }
 
@@ -152,16 +151,21 @@ export class IpvsBackend implements ProxyBackend {
 
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
+    // The rules this sync writes are known from the model alone: paced, they are written apart, beside
+    // the netlink work (see rules-sync.ts); the sets they match were made at start.
+    const due = this.#ipsets ? this.#rulesDue(full, changes.ipsetAdded, changes.ipsetRemoved, model) : [];
+    const apart = paced === true ? this.#rules.start(due) : undefined;
     const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
-    const ti = performance.now();
-    const sets = yield* this.#syncSetsAndRules(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
-    const tr = performance.now();
+    const sets = yield* this.#syncSets(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
+    // A sync the engine made full (after a failure) checks every family's rules too.
+    if (r.kind === 'full' && !full) due.push(...this.#rulesDue(true, [], [], model).filter((t) => !due.includes(t)));
+    const iptablesMs = yield* this.#rules.finish(due, apart, paced === true, failures);
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
     if (sets.grown) counts['ipset-grow'] = sets.grown;
-    if (!this.#leftoversChecked && this.#rules.length > 0 && failures.length === 0) {
+    if (!this.#leftoversChecked && this.#rules.size > 0 && failures.length === 0) {
       // Our KUBE-SERVICES has replaced iptables mode's, so its per-Service chains are unreachable now;
       // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
@@ -179,59 +183,27 @@ export class IpvsBackend implements ProxyBackend {
       failures,
       repaired: r.repaired,
       durationMs: performance.now() - t0,
-      phases: { ...r.phases, ipsetMs: sets.ipsetMs, iptablesMs: tr - ti - sets.ipsetMs },
+      phases: { ...r.phases, ipsetMs: sets.ipsetMs, iptablesMs },
     };
   }
 
-  /** ipsets first (the rules match them), then the rules, which a no-op checks with one iptables-save. */
-  *#syncSetsAndRules(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; grown: number; ipsetMs: number }> {
+  /** The ipsets: the whole of them on a full sync, the model's changes otherwise. */
+  *#syncSets(full: boolean, added: string[], removed: string[], model: ProxyModel, failures: BackendSyncResult['failures']): Steps<{ added: number; removed: number; grown: number; ipsetMs: number }> {
     if (!this.#ipsets) return { added: 0, removed: 0, grown: 0, ipsetMs: 0 };
     const r = full
       ? yield* this.#ipsets.reconcileSteps(model.ipsetEntries())
       : yield* this.#ipsets.applyChangesSteps(added, removed, (k) => model.hasIpsetEntry(k), model);
     for (const f of r.failures) failures.push({ op: 'ipset', message: f });
-    // The rules depend on the configuration, and on the load balancers whose source ranges keep the
-    // node out (one DROP rule each): those are looked up again only when their entries changed.
-    const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
+    return { added: r.added, removed: r.removed, grown: r.grown, ipsetMs: r.ms };
+  }
+
+  /** The families whose rules a sync writes (see RulesSync.due). */
+  #rulesDue(full: boolean, added: readonly string[], removed: readonly string[], model: ProxyModel) {
     const cfg = this.#o.rules === false ? undefined : this.#o.rules;
     // NodeCIDR mode: the masquerade rule follows the Node's podCIDRs, read at each sync (a Node update
     // triggers one); the other modes never change after start.
     const podCIDRs = cfg?.detectLocal?.mode === 'NodeCIDR' ? cfg.podCIDRs?.() ?? [] : [];
-    for (const t of this.#rules) {
-      let write = full;
-      if (podCIDRs.join() !== t.podCIDRs) {
-        t.podCIDRs = podCIDRs.join();
-        write = true;
-      }
-      if (firewall) {
-        const closed = lbClosedToNode(model.ipsetEntries(), t.family);
-        const text = JSON.stringify(closed);
-        if (text !== t.closedText) {
-          t.closed = closed;
-          t.closedText = text;
-          write = true;
-        }
-      }
-      // As kube-proxy, no rule matches an empty set: the rules change when a set empties or fills.
-      const sets = nonEmptySetKeys(model, t.family);
-      if (sets.join() !== t.sets) {
-        t.sets = sets.join();
-        write = true;
-      }
-      if (write) t.rules = t.make(t.closed, sets, podCIDRs);
-      if (!write) continue;
-      try {
-        const a = t.client.apply(t.rules);
-        if (a.changed) this.#o.log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
-      } catch (err) {
-        failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
-        this.#o.log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
-      }
-      // Each family's iptables-save/-restore runs as a child process, synchronously (0.4-2 s each in the
-      // emulated sandbox): the event loop gets a turn between them.
-      yield 0;
-    }
-    return { added: r.added, removed: r.removed, grown: r.grown, ipsetMs: r.ms };
+    return this.#rules.due(full, added, removed, model, podCIDRs, (f) => nonEmptySetKeys(model, f));
   }
 
   housekeeping(): number {

@@ -1,0 +1,151 @@
+// IPVS mode's iptables rules, one rule set per family, kept in the kernel by the IPVS backend. The
+// rules depend on the configuration, on the sets that have entries (as kube-proxy, no rule matches an
+// empty set), on the load balancers closed to the node (a DROP rule each) and, in NodeCIDR mode, on
+// the Node's podCIDRs; they are written when one of those changed, and checked by every full sync.
+//
+// Written two ways. Apart: both families' iptables-save/-restore run as child processes started at
+// the beginning of a paced sync, beside its netlink work, and the sync waits for them at its end (in
+// the sandbox, 0.2-0.8 s of a 1,000-Service initial sync, and the two iptables-save runs of a no-op
+// reconcile, ran on the sync's path one after another, with this thread blocked in execFileSync).
+// At once: synchronously, family after family (unpaced syncs, the tools, and a family whose write
+// apart failed: it is written again at the end of the same sync, after the ipsets, which may have
+// been missing).
+import { performance } from 'node:perf_hooks';
+import { Iptables } from '../../iptables/iptables.js';
+import type { RuleSet } from '../../iptables/rules.js';
+import type { IpsetKey } from '../../iptables/names.js';
+import type { Family } from '../../netlink/address.js';
+import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
+import type { ProxyModel } from '../../model/model.js';
+import { Wait, type Steps } from '../../loop/pacer.js';
+import type { BackendSyncResult, Logger } from '../backend.js';
+
+export type LbPort = ReturnType<typeof lbClosedToNode>[number];
+type Failures = BackendSyncResult['failures'];
+
+interface FamilyRules {
+  family: Family;
+  client: Iptables;
+  rules: RuleSet;
+  make: (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => RuleSet;
+  closed: LbPort[];
+  closedText: string;
+  sets: string;
+  podCIDRs: string;
+}
+
+/** The writes started apart by start(): which families, and their outcome once `done` resolves. */
+export interface RulesApart {
+  families: Set<Family>;
+  done: Promise<void>;
+  outcomes: { family: Family; changed?: boolean; ms?: number; error?: Error }[];
+  startedAt: number;
+  endedAt?: number;
+}
+
+export class RulesSync {
+  readonly #families: FamilyRules[] = [];
+  readonly #log: Logger;
+  /** Writes apart not yet ended (a sync that threw midway does not wait for its own). */
+  #inFlight: Promise<void> | undefined;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  get size(): number {
+    return this.#families.length;
+  }
+
+  add(family: Family, make: FamilyRules['make'], client = new Iptables({ family, log: this.#log })): void {
+    this.#families.push({ family, client, rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
+  }
+
+  /**
+   * The families whose rules this sync must write (all of them on a full sync, which checks them with
+   * one iptables-save each), their rule sets made anew where their inputs changed. `added`/`removed`:
+   * the ipset entries the model changed since the last sync.
+   */
+  due(full: boolean, added: readonly string[], removed: readonly string[], model: ProxyModel, podCIDRs: readonly string[], nonEmpty: (f: Family) => IpsetKey[]): FamilyRules[] {
+    // The load balancers whose source ranges keep the node out are looked up again only when their entries changed.
+    const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
+    const due: FamilyRules[] = [];
+    for (const t of this.#families) {
+      let write = full;
+      if (podCIDRs.join() !== t.podCIDRs) {
+        t.podCIDRs = podCIDRs.join();
+        write = true;
+      }
+      if (firewall) {
+        const closed = lbClosedToNode(model.ipsetEntries(), t.family);
+        const text = JSON.stringify(closed);
+        if (text !== t.closedText) {
+          t.closed = closed;
+          t.closedText = text;
+          write = true;
+        }
+      }
+      const sets = nonEmpty(t.family);
+      if (sets.join() !== t.sets) {
+        t.sets = sets.join();
+        write = true;
+      }
+      if (write) t.rules = t.make(t.closed, sets, podCIDRs);
+      if (write) due.push(t);
+    }
+    return due;
+  }
+
+  /** Start writing `due` apart (undefined when writes from an earlier sync are still running: then written at once). */
+  start(due: readonly FamilyRules[]): RulesApart | undefined {
+    if (due.length === 0 || this.#inFlight) return undefined;
+    const apart: RulesApart = { families: new Set(due.map((t) => t.family)), outcomes: [], startedAt: performance.now(), done: Promise.resolve() };
+    const done: Promise<void> = Promise.all(due.map((t) => t.client.applyAsync(t.rules).then(
+      ({ changed, ms }) => { apart.outcomes.push({ family: t.family, changed, ms }); },
+      (err: unknown) => { apart.outcomes.push({ family: t.family, error: err as Error }); },
+    ))).then(() => {
+      apart.endedAt = performance.now();
+      if (this.#inFlight === done) this.#inFlight = undefined;
+    });
+    apart.done = done;
+    this.#inFlight = done;
+    return apart;
+  }
+
+  /**
+   * The end of a sync's rules: waits for the writes started apart (only steps a Pacer runs get
+   * `apart`), then writes at once what is due and was not written apart, or failed there. Returns
+   * the ms the rules took (apart: from their start to their end).
+   */
+  *finish(due: readonly FamilyRules[], apart: RulesApart | undefined, paced: boolean, failures: Failures): Steps<number> {
+    const t0 = performance.now();
+    if (apart) yield new Wait(apart.done);
+    // A write apart from an earlier sync that threw midway: it ends before this sync writes the same chains.
+    else if (paced && this.#inFlight && due.length > 0) yield new Wait(this.#inFlight);
+    const retry = new Set<Family>();
+    for (const o of apart?.outcomes ?? []) {
+      if (!o.error) {
+        if (o.changed) this.#log.info({ family: o.family, ms: Math.round(o.ms! * 10) / 10 }, 'iptables rules written');
+        continue;
+      }
+      // Written again below: a set the rules match may have been missing when they ran (made since by the ipset sync).
+      retry.add(o.family);
+      this.#log.debug({ family: o.family, err: o.error.message }, 'iptables rules written apart failed; writing them again after the ipsets');
+    }
+    for (const t of due) {
+      if (apart?.families.has(t.family) && !retry.has(t.family)) continue;
+      try {
+        const a = t.client.apply(t.rules);
+        if (a.changed) this.#log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
+      } catch (err) {
+        failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
+        this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
+      }
+      // Each family's iptables-save/-restore runs as a child process, synchronously (0.4-2 s each in the
+      // emulated sandbox): the event loop gets a turn between them.
+      yield 0;
+    }
+    const atOnceMs = performance.now() - t0;
+    return apart ? (apart.endedAt ?? performance.now()) - apart.startedAt + (retry.size ? atOnceMs : 0) : atOnceMs;
+  }
+}

@@ -7,7 +7,8 @@
 //     (conntrack cleanup, health checks, metrics, the log line after it); then 20 more, each to another
 //     Service: p50/p99 of event to kernel, of the model + engine time of their syncs, and of the ratio
 //     of the two, and where the time went;
-//   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU;
+//   - a no-op periodic reconcile (full kernel dump and compare): wall time and CPU; then `reconciles`
+//     in all, the process' RSS after each (no GC forced: what a memory limit sees) and its trend;
 //   - the process' RSS now and at its peak (VmHWM);
 //   - event-loop lag during the initial sync and the no-op reconcile (delay percentiles and maximum,
 //     and GET /healthz polled every second by another process); `lagOnly` measures just that (no endpoint change, no
@@ -31,11 +32,15 @@ export interface AgentCaseOptions {
   /** undefined: the agent's default pacing; false: unpaced; else the Pacer's slice. */
   pacing: false | { sliceMs: number; minItems: number } | undefined;
   progress: Progress;
+  /** No-op reconciles in all (the first is the one timed); RSS is read after each. Default RECONCILES. */
+  reconciles?: number;
 }
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 /** Endpoint changes timed after the first, each to another Service (issue 12: p50/p99 over 20). */
 const CHANGES = 20;
+/** Issue 12: RSS after the reconcile flat over 10 reconciles. */
+export const RECONCILES = 10;
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
 
 export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, number>> {
@@ -189,6 +194,18 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     heapNow('afterReconcile');
   });
 
+  // 4. More no-op reconciles: RSS after each, as the kernel counts it, with no GC forced.
+  const reconciles = lagOnly ? 1 : o.reconciles ?? RECONCILES;
+  const rssAfter = [process.memoryUsage.rss()];
+  for (let k = 2; k <= reconciles; k++) {
+    await progress.run(`agent: no-op periodic reconcile ${k} of ${reconciles}`, () => agent.syncNow('period'));
+    rssAfter.push(process.memoryUsage.rss());
+  }
+  out.reconciles = reconciles;
+  rssAfter.forEach((b, i) => { out[`reconcileRss${i + 1}MB`] = Math.round(b / 1024 / 1024 * 10) / 10; });
+  const trend = rssSlope(rssAfter.map((b) => b / 1024 / 1024));
+  if (trend !== undefined) out.reconcileRssSlopeMB = Math.round(trend * 100) / 100;
+
   global.gc?.();
   const mem = process.memoryUsage();
   out.rssMB = mb(mem.rss);
@@ -207,4 +224,19 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     link.close();
   }
   return out;
+}
+
+/**
+ * The least-squares slope of RSS per reconcile (MB) from the second reconcile on: the first grows
+ * the heap to what a reconcile needs, the later ones show whether it keeps growing. Undefined with
+ * fewer than 3 points.
+ */
+export function rssSlope(mb: readonly number[]): number | undefined {
+  const ys = mb.slice(1);
+  if (ys.length < 2) return undefined;
+  const mx = (ys.length - 1) / 2;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0, den = 0;
+  ys.forEach((y, i) => { num += (i - mx) * (y - my); den += (i - mx) ** 2; });
+  return num / den;
 }

@@ -11,6 +11,7 @@ import { entryKey } from '../../src/model/ipsets.js';
 import { service, slice, vip, podIP } from '../../scripts/lib/bench-objects.js';
 import { ipsetFloorPlan, ipsetRestoreInput, ipvsFloorOperations, initialRestoreInput, floorTotals, IPSET_DEFAULT_MAXELEM } from '../../scripts/lib/bench-floor-plan.js';
 import { progressLine } from '../../scripts/lib/bench-progress.js';
+import { rssSlope } from '../../scripts/lib/bench-agent-case.js';
 import { parseServices, summaryTable, agentCharts, sizeRows, newNodeRows, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
 import { ipvsadmRestoreInput, manifestFile, SyncWatcher } from '../../scripts/lib/bench-new-node.js';
 import { parseManifestText } from '../../src/sources/manifests.js';
@@ -160,6 +161,16 @@ test('a size\'s table has the floor\'s parts and the agent against the sum', () 
   const withNoop = { ...results[0]!, agent: { ...results[0]!.agent, noopReconcileMs: 90, noopReconcileCpuMs: 80, noopReconcileOperations: 0 } } as SizeResult;
   assert.match(sizeRows(withNoop, false).map((r) => r.join(' ')).join('\n'), /no-op periodic reconcile 90 ms wall, 80 ms CPU, 0 operations; the tools read the same state in 60 ms \(ipvsadm -Sn 40 ms, ipset save 15 ms, iptables-save 5 ms\): 1\.50x, target <= 1\.0x/);
   assert.deepEqual(sizeRows(results[1]!, false)[1], ['FAILED', 'case exited 1']);
+  // RSS after each of the repeated reconciles, and its trend from the second on.
+  const rss = [120, 131, 131.5, 132, 132.5];
+  const withRss = { ...results[0]!, agent: { ...results[0]!.agent, reconciles: 5, reconcileRssSlopeMB: rssSlope(rss), ...Object.fromEntries(rss.map((v, i) => [`reconcileRss${i + 1}MB`, v])) } } as SizeResult;
+  assert.match(sizeRows(withRss, false).map((r) => r.join(' ')).join('\n'), /RSS after each of 5 no-op reconciles \(no GC forced\) 120, 131, 131\.5, 132, 132\.5 MB; slope from the 2nd on 0\.5 MB per reconcile, target flat/);
+});
+
+test('RSS slope over reconciles: the first reconcile\'s growth left out; flat is 0, steady growth its step; too few points, none', () => {
+  assert.equal(rssSlope([100, 150, 150, 150]), 0);
+  assert.equal(rssSlope([100, 150, 152, 154, 156]), 2);
+  assert.equal(rssSlope([100, 150]), undefined);
 });
 
 test('ipvsadm -R input: each service with its scheduler, each real server masqueraded with its weight', () => {

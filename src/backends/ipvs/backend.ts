@@ -151,16 +151,16 @@ export class IpvsBackend implements ProxyBackend {
 
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    // The rules this sync writes are known from the model alone: paced, they are written apart, beside
-    // the netlink work (see rules-sync.ts); the sets they match were made at start.
-    const due = this.#ipsets ? this.#rulesDue(full, changes.ipsetAdded, changes.ipsetRemoved, model) : [];
-    const apart = paced === true ? this.#rules.start(due) : undefined;
     const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
+    // Paced, the rules are written apart, beside the ipset sync (see rules-sync.ts): not beside the
+    // IPVS work, whose netlink batches and encoding keep both CPUs of a small node busy already (A/B in
+    // the sandbox at 5,000 Services: the IPVS operations took 0.5 s longer). The sets they match were
+    // made at start; a sync the engine made full (after a failure) checks every family's rules.
+    const due = this.#ipsets ? this.#rulesDue(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model) : [];
+    const apart = paced === true ? this.#rules.start(due) : undefined;
     const sets = yield* this.#syncSets(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
-    // A sync the engine made full (after a failure) checks every family's rules too.
-    if (r.kind === 'full' && !full) due.push(...this.#rulesDue(true, [], [], model).filter((t) => !due.includes(t)));
     const iptablesMs = yield* this.#rules.finish(due, apart, paced === true, failures);
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;

@@ -3,13 +3,15 @@
 // empty set), on the load balancers closed to the node (a DROP rule each) and, in NodeCIDR mode, on
 // the Node's podCIDRs; they are written when one of those changed, and checked by every full sync.
 //
-// Written two ways. Apart: both families' iptables-save/-restore run as child processes started at
-// the beginning of a paced sync, beside its netlink work, and the sync waits for them at its end (in
-// the sandbox, 0.2-0.8 s of a 1,000-Service initial sync, and the two iptables-save runs of a no-op
-// reconcile, ran on the sync's path one after another, with this thread blocked in execFileSync).
-// At once: synchronously, family after family (unpaced syncs, the tools, and a family whose write
-// apart failed: it is written again at the end of the same sync, after the ipsets, which may have
-// been missing).
+// Written two ways. Apart: both families' iptables-save/-restore run as child processes, started
+// when a paced sync's IPVS work is done, beside its ipset sync, and the sync waits for them at its end
+// (before, they ran one after another after the ipsets with this thread blocked in execFileSync:
+// 0.6-0.8 s of a 1,000-Service initial sync in the sandbox, 0.3 s of a no-op reconcile; A/B in one
+// boot, 3 runs each: initial sync 3.5-3.6 s against 3.6-4.1 s at 1,000, 9.1-9.6 s against 9.6-11.7 s
+// at 5,000, .scratch/ab-rules.sh). Started with the IPVS work instead, they slowed it by 0.5 s at
+// 5,000 (both CPUs of a small node are busy then). At once: synchronously, family after family
+// (unpaced syncs, the tools, and a family whose write apart failed: it is written again at the end of
+// the same sync, after the ipsets, which may have been missing).
 import { performance } from 'node:perf_hooks';
 import { Iptables } from '../../iptables/iptables.js';
 import type { RuleSet } from '../../iptables/rules.js';

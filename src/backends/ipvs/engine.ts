@@ -11,7 +11,7 @@ import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
 import { finish, Wait, type Steps } from '../../loop/pacer.js';
 import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
-import { ownServers, shareIfSame, addsExactly } from './kernel-model.js';
+import { ownServers, shareIfSame, addsExactly, sameServiceInfo } from './kernel-model.js';
 
 export type { Logger } from '../backend.js';
 
@@ -189,7 +189,7 @@ export class SyncEngine {
       if (!entry) {
         entry = { service, servers: new Map() };
         model.set(key, entry);
-      } else {
+      } else if (!sameServiceInfo(entry.service, service)) {
         entry.service = service;
       }
       const want = desired?.services.get(key);

@@ -1,7 +1,7 @@
 // The engine's model of the kernel's real servers, kept small: an entry shares the desired state's
 // Map of real servers (read-only) while the kernel holds exactly those, and gets a Map of its own
 // the moment anything differs. See KernelService.shared in plan.ts.
-import type { Operation, RealServer } from '../../ipvs/types.js';
+import type { Operation, RealServer, ServiceInfo } from '../../ipvs/types.js';
 import { sameServer, type KernelServer, type KernelService } from './plan.js';
 
 /** The entry's own Map of real servers, copied from the desired state's first if it shares that one. */
@@ -39,4 +39,19 @@ export function addsExactly(ops: readonly Operation[], at: number, service: obje
     i++;
   }
   return i - at;
+}
+
+/**
+ * Whether two kernel views of a virtual service say the same in every field a dump gives. A reconcile
+ * keeps the model's object when the dump says the same: replacing it every time made each reconcile
+ * promote a new object per service (and its strings) and leave the old one to the old generation.
+ */
+export function sameServiceInfo(a: ServiceInfo, b: ServiceInfo): boolean {
+  const x = a as ServiceInfo & { protocol?: string; address?: string; port?: number; fwmark?: number };
+  const y = b as ServiceInfo & { protocol?: string; address?: string; port?: number; fwmark?: number };
+  const xf = a.schedulerFlags, yf = b.schedulerFlags;
+  return x.family === y.family && x.fwmark === y.fwmark && x.protocol === y.protocol && x.address === y.address && x.port === y.port
+    && a.scheduler === b.scheduler && a.flags === b.flags && a.onePacket === b.onePacket && (a.pe ?? '') === (b.pe ?? '')
+    && (a.persistent?.timeout ?? -1) === (b.persistent?.timeout ?? -1) && (a.persistent?.netmask ?? '') === (b.persistent?.netmask ?? '')
+    && !!xf.shFallback === !!yf.shFallback && !!xf.shPort === !!yf.shPort && !!xf.mhFallback === !!yf.mhFallback && !!xf.mhPort === !!yf.mhPort;
 }

@@ -7,7 +7,7 @@ import { IpvsClient } from '../../ipvs/client.js';
 import type { Timeouts } from '../../ipvs/types.js';
 import type { LinkClient } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
-import { hasRandomFully } from '../../iptables/iptables.js';
+import { execRun, hasRandomFully, type Run } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
 import { localDetectorFor, type DetectLocalOptions } from '../../iptables/local-detector.js';
 import { IPSETS, type IpsetKey } from '../../iptables/names.js';
@@ -66,6 +66,8 @@ export class IpvsBackend implements ProxyBackend {
   #rules: RulesSync;
   /** iptables mode's chains are looked for once, after the first full sync has taken the traffic over. */
   #leftoversChecked = false;
+  /** Which backend the plain `iptables` command writes with, from the `iptables --version` read at start. */
+  #alternatives: 'legacy' | 'nft' = 'nft';
 
   constructor(opts: IpvsBackendOptions) {
     this.#o = opts;
@@ -99,7 +101,20 @@ export class IpvsBackend implements ProxyBackend {
     const families = this.#o.families ?? FAMILIES;
     this.#ipsets = new IpsetSync({ client: this.#ipsetClient, families: [...families], log: this.#o.log });
     this.#ipsets.ensureSets();
-    const randomFully = hasRandomFully();
+    // One `iptables --version` answers both questions (a process start each: ~0.1 s in the sandbox,
+    // and the alternatives one was on the first sync's path).
+    let version: string | Error;
+    try {
+      version = execRun('iptables', ['--version']);
+    } catch (err) {
+      version = err as Error;
+    }
+    const answer: Run = () => {
+      if (version instanceof Error) throw version;
+      return version;
+    };
+    const randomFully = hasRandomFully('iptables', answer);
+    this.#alternatives = alternativesBackend(answer);
     for (const family of families) {
       const make = (closed: LbPort[], sets: IpsetKey[], podCIDRs: readonly string[]) => ipvsRuleSet(cfg, family, { randomFully, closed, sets, podCIDRs });
       this.#rules.add(family, make);
@@ -170,7 +185,7 @@ export class IpvsBackend implements ProxyBackend {
       // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
       yield 0;
-      const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", alternativesBackend());
+      const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", this.#alternatives);
       if (n) counts['delete-chain'] = n;
       yield 0;
       const t = removeNftTables(this.#o.log).length;

@@ -1,85 +1,21 @@
 // The sync engine: keeps a model of what the kernel holds, applies the difference to the desired
 // state in batches, drains removed TCP real servers, and repairs drift when asked to reconcile.
 // Knows IPVS and kube-ipvs0, not Kubernetes.
-import { IpvsClient, describeOperation, type OperationFailure } from '../../ipvs/client.js';
-import { serviceInfoOf } from '../../ipvs/validate.js';
+import { IpvsClient, describeOperation } from '../../ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
-import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey, VirtualService } from '../../ipvs/types.js';
+import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey } from '../../ipvs/types.js';
 import { LinkClient, type AddressFailure } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
 import { finish, Wait, type Steps } from '../../loop/pacer.js';
 import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
-import { ownServers, shareIfSame, addsExactly, sameServiceInfo } from './kernel-model.js';
+import { ownServers, shareIfSame, sameServiceInfo } from './kernel-model.js';
+import { KernelState } from './kernel-state.js';
+import { SYNC_ATTEMPTS, BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 
+export { BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 export type { Logger } from '../backend.js';
-
-export interface EngineOptions {
-  ipvs: IpvsClient;
-  link: LinkClient;
-  log: Logger;
-  dummyName?: string;
-  /** ipvs.excludeCIDRs: virtual services on these addresses are never deleted (wanted ones are still kept right). */
-  excludeCIDRs?: string[];
-  /** Addresses of this node's interfaces (NodePort virtual services live on them). */
-  nodeAddresses?: () => Iterable<string>;
-  /** Upper bound on draining a TCP real server (kube-proxy has none). Default 15 min. */
-  gracefulTimeoutMs?: number;
-  /** Called when that bound deletes a server that still has connections. */
-  onDrainTimeout?: (serviceKey: string, server: string, connections: number) => void;
-  now?: () => number;
-}
-
-export interface SyncResult {
-  kind: 'incremental' | 'full';
-  operations: number;
-  failures: OperationFailure[];
-  bound: number;
-  unbound: number;
-  drained: number;
-  /** Operations that repaired drift found by a full reconcile. */
-  repaired: number;
-  durationMs: number;
-  /**
-   * Where the time went: reading the kernel, planning, binding VIPs, IPVS operations, unbinding.
-   * Binds made apart (BINDS_APART_FROM) overlap the IPVS operations: then bindMs is their own time.
-   */
-  phases: { readMs: number; planMs: number; bindMs: number; applyMs: number; unbindMs: number };
-  counts: Record<string, number>;
-  /** 1, or more when a netlink fault (timeout, ENOBUFS, …) made the engine read the kernel again and retry. */
-  attempts: number;
-}
-
-/**
- * A sync that hits a netlink fault is made once more at once, from a fresh read of the kernel;
- * a second fault fails the sync (the agent retries it later, again from a fresh read).
- */
-const SYNC_ATTEMPTS = 2;
-
-/**
- * From this many VIPs to bind in one sync (a first sync, a new node), and with IPVS operations to
- * send too, the binds go apart, on another CPU, while this thread sends the IPVS operations: two
- * kernel subsystems under two different locks (rtnl, the IPVS service mutex). Below it they go first,
- * so that a changed service is reachable the moment IPVS has it.
- */
-export const BINDS_APART_FROM = 256;
-
-/**
- * From this many IPVS operations in one paced sync, each piece goes to the kernel on libuv's thread
- * pool while this thread encodes the next and the event loop runs (IpvsClient.applySteps' `apart`).
- * A change's few operations go at once, blocking, which is quicker for them.
- */
-export const OPERATIONS_APART_FROM = 1024;
-
-/**
- * A finished reconcile read older than this is not planned on again (see freshRead): drift made since
- * would wait a whole period more. The few changes a reconcile gives way to take far less.
- */
-export const FRESH_READ_MS = 60_000;
-
-/** Operation kinds, for metrics: add-service, delete-server, … plus bind and unbind. */
-export type OperationCounts = Record<string, number>;
 
 export class SyncEngine {
   readonly #ipvs: IpvsClient;
@@ -92,10 +28,7 @@ export class SyncEngine {
   readonly #onDrainTimeout: EngineOptions['onDrainTimeout'];
   readonly #now: () => number;
   #dummyIndex = 0;
-  #kernel: KernelModel = { services: new Map(), boundAddresses: new Set() };
-  /** Services kipvs created or adopted (bound VIP or node address when first seen). */
-  readonly #owned = new Set<string>();
-  readonly #draining = new Map<string, DrainingServer>();
+  readonly #state = new KernelState();
   #dirty = true;
   #started = false;
   /** refreshSteps() has just read the whole kernel: the next full sync plans on that read. */
@@ -108,8 +41,6 @@ export class SyncEngine {
   #freshReadMs = 0;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
-  /** While a refreshSteps() read is under way: the services whose model entry a sync changed meanwhile. */
-  #touched: Set<string> | undefined;
 
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
@@ -129,11 +60,11 @@ export class SyncEngine {
 
   /** What the engine believes the kernel holds (read-only view, for state and inspection). */
   get kernel(): Readonly<KernelModel> {
-    return this.#kernel;
+    return this.#state.model;
   }
 
   get draining(): ReadonlyMap<string, DrainingServer> {
-    return this.#draining;
+    return this.#state.draining;
   }
 
   /** True when the kernel model may be wrong (a failed batch): the next sync re-reads the kernel. */
@@ -162,9 +93,9 @@ export class SyncEngine {
   #excluded = (s: ServiceInfo): boolean => s.address !== undefined && this.#exclude.some((c) => cidrContains(c, s.address!));
 
   #owns = (key: string, s: ServiceInfo): boolean => {
-    if (this.#owned.has(key)) return true;
+    if (this.#state.owned.has(key)) return true;
     if (s.address === undefined) return false;
-    if (this.#kernel.boundAddresses.has(s.address)) return true;
+    if (this.#state.model.boundAddresses.has(s.address)) return true;
     for (const a of this.#nodeAddresses()) if (a === s.address) return true;
     return false;
   };
@@ -178,7 +109,7 @@ export class SyncEngine {
    */
   *#readKernel(desired?: DesiredIpvs, touched?: ReadonlySet<string>): Steps<void> {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
-    const model = this.#kernel.services;
+    const model = this.#state.model.services;
     const seen = new Set<string>();
     yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers) => {
       const key = serviceKeyString(service);
@@ -211,9 +142,9 @@ export class SyncEngine {
     });
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
     const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
-    const boundSet = this.#kernel.boundAddresses;
-    if (bound.length !== boundSet.size || bound.some((a) => !boundSet.has(a))) this.#kernel.boundAddresses = new Set(bound);
-    for (const [key, { service }] of model) if (this.#owns(key, service)) this.#owned.add(key);
+    const boundSet = this.#state.model.boundAddresses;
+    if (bound.length !== boundSet.size || bound.some((a) => !boundSet.has(a))) this.#state.model.boundAddresses = new Set(bound);
+    for (const [key, { service }] of model) if (this.#owns(key, service)) this.#state.owned.add(key);
     this.#dirty = false;
   }
 
@@ -267,7 +198,7 @@ export class SyncEngine {
     // The read's own time, without the pauses and the syncs that ran in them.
     let readMs = 0;
     const touched = new Set<string>();
-    this.#touched = touched;
+    this.#state.touched = touched;
     const read = this.#readKernel(desired, touched);
     try {
       let size: number | undefined;
@@ -286,7 +217,7 @@ export class SyncEngine {
       return;
     } finally {
       read.return();
-      if (this.#touched === touched) this.#touched = undefined;
+      if (this.#state.touched === touched) this.#state.touched = undefined;
     }
     this.#fresh = true;
     this.#freshAt = this.#now();
@@ -311,11 +242,11 @@ export class SyncEngine {
     this.#planning = full;
     let p: Plan;
     try {
-      p = yield* planSteps(desired, this.#kernel, {
+      p = yield* planSteps(desired, this.#state.model, {
         owns: this.#owns,
         excluded: this.#excluded,
         only: full ? undefined : changed,
-        draining: this.#draining,
+        draining: this.#state.draining,
         addresses: full || addressesChanged,
       });
     } finally {
@@ -367,17 +298,17 @@ export class SyncEngine {
       if (binds!.fault) throw binds!.fault;
       counts.bind = result.bound = this.#bound('bind', p.bind, binds!.failures);
     }
-    yield* this.#recordSteps(p.operations, new Set(r.failures.map((f) => f.index)), counts, desired);
+    yield* this.#state.recordSteps(p.operations, new Set(r.failures.map((f) => f.index)), counts, desired);
     for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'netlink operation failed');
     if (r.failures.length) this.#dirty = true;
     result.operations = r.applied;
     result.failures = r.failures;
-    for (const u of p.undrain) this.#draining.delete(`${u.serviceKey}|${u.serverKey}`);
+    for (const u of p.undrain) this.#state.draining.delete(`${u.serviceKey}|${u.serverKey}`);
     for (const d of p.drain) {
-      const have = this.#kernel.services.get(d.serviceKey);
+      const have = this.#state.model.services.get(d.serviceKey);
       if (!have) continue;
       const sk = serverKeyString(d.server);
-      this.#draining.set(`${d.serviceKey}|${sk}`, { serviceKey: d.serviceKey, service: have.service, server: d.server, since: this.#now() });
+      this.#state.draining.set(`${d.serviceKey}|${sk}`, { serviceKey: d.serviceKey, service: have.service, server: d.server, since: this.#now() });
     }
     result.drained = p.drain.length;
     t = performance.now();
@@ -413,94 +344,11 @@ export class SyncEngine {
     const bad = new Set(failed.map((f) => f.address));
     for (const a of addresses) {
       if (bad.has(a)) continue;
-      if (what === 'bind') this.#kernel.boundAddresses.add(a);
-      else this.#kernel.boundAddresses.delete(a);
+      if (what === 'bind') this.#state.model.boundAddresses.add(a);
+      else this.#state.model.boundAddresses.delete(a);
     }
     if (failed.length) this.#dirty = true;
     return addresses.length - failed.length;
-  }
-
-  /**
-   * The kernel model follows a batch the kernel accepted (all but the `failed` indexes), in pieces: a
-   * first sync at 50,000 Services records 550,000 operations, about a second of this thread on a fast
-   * machine and the longest stall of the event loop in that sync before it was paced. A plan lists a
-   * service's operations together: its key is made once for them, a service added with all its
-   * wanted real servers takes the desired state's Map of them as it is, and any other service whose
-   * real servers end up as wanted shares the desired Map again (KernelService.shared).
-   */
-  *#recordSteps(ops: readonly Operation[], failed: ReadonlySet<number>, counts: OperationCounts, desired: DesiredIpvs): Steps<void> {
-    let lastService: object | undefined;
-    let key = '';
-    let size = yield 0;
-    for (let i = 0; i < ops.length;) {
-      const from = i;
-      const end = Math.min(ops.length, i + (size ?? ops.length));
-      while (i < end) {
-        const op = ops[i]!;
-        if (op.service !== lastService) {
-          if (lastService) shareIfSame(this.#kernel.services.get(key), desired.services.get(key));
-          lastService = op.service;
-          key = serviceKeyString(op.service);
-        }
-        if (failed.has(i)) {
-          i++;
-          continue;
-        }
-        counts[op.op] = (counts[op.op] ?? 0) + 1;
-        if (op.op === 'add-service') {
-          const want = desired.services.get(key);
-          const adds = want ? addsExactly(ops, i + 1, op.service, want.servers, failed) : -1;
-          if (adds >= 0) {
-            this.#added(key, op.service, want!.servers);
-            if (adds) counts['add-server'] = (counts['add-server'] ?? 0) + adds;
-            i += 1 + adds;
-            continue;
-          }
-        }
-        this.#record(op, key);
-        i++;
-      }
-      size = yield i - from;
-    }
-    if (lastService) shareIfSame(this.#kernel.services.get(key), desired.services.get(key));
-  }
-
-  /** A service the kernel added: with no real servers, or sharing the desired Map of them it was added with. */
-  #added(key: string, service: VirtualService, shared?: Map<string, RealServer>): void {
-    this.#touched?.add(key);
-    this.#kernel.services.set(key, shared ? { service: serviceInfoOf(service), servers: shared, shared: true } : { service: serviceInfoOf(service), servers: new Map() });
-    this.#owned.add(key);
-  }
-
-  /** Update the kernel model after the kernel accepted `op` (`key`: its service's key). */
-  #record(op: Operation, key = serviceKeyString(op.service)): void {
-    if (op.op === 'add-service') return this.#added(key, op.service);
-    this.#touched?.add(key);
-    switch (op.op) {
-      case 'update-service': {
-        const have = this.#kernel.services.get(key);
-        if (have) have.service = serviceInfoOf(op.service);
-        break;
-      }
-      case 'delete-service': {
-        this.#kernel.services.delete(key);
-        this.#owned.delete(key);
-        for (const k of [...this.#draining.keys()]) if (k.startsWith(`${key}|`)) this.#draining.delete(k);
-        break;
-      }
-      case 'add-server':
-      case 'update-server': {
-        const have = this.#kernel.services.get(key);
-        if (have) ownServers(have).set(serverKeyString(op.server), op.server);
-        break;
-      }
-      case 'delete-server': {
-        const have = this.#kernel.services.get(key);
-        if (have) ownServers(have).delete(serverKeyString(op.server));
-        this.#draining.delete(`${key}|${serverKeyString(op.server)}`);
-        break;
-      }
-    }
   }
 
   /**
@@ -509,7 +357,7 @@ export class SyncEngine {
    */
   checkDraining(only?: Set<string>): number {
     const byService = new Map<string, DrainingServer[]>();
-    for (const d of this.#draining.values()) {
+    for (const d of this.#state.draining.values()) {
       if (only && !only.has(d.serviceKey)) continue;
       const list = byService.get(d.serviceKey) ?? [];
       list.push(d);
@@ -528,7 +376,7 @@ export class SyncEngine {
           throw err;
         }
         // The service itself is gone: nothing left to drain.
-        for (const d of list) this.#draining.delete(`${key}|${serverKeyString(d.server)}`);
+        for (const d of list) this.#state.draining.delete(`${key}|${serverKeyString(d.server)}`);
         this.#log.debug({ service: key, err: (err as Error).message }, 'draining: service gone');
         continue;
       }
@@ -537,10 +385,10 @@ export class SyncEngine {
         const sk = serverKeyString(d.server);
         const cur = byKey.get(sk);
         if (!cur) {
-          this.#draining.delete(`${key}|${sk}`);
-          const have = this.#kernel.services.get(key);
+          this.#state.draining.delete(`${key}|${sk}`);
+          const have = this.#state.model.services.get(key);
           if (have) ownServers(have).delete(sk);
-          this.#touched?.add(key);
+          this.#state.touched?.add(key);
           continue;
         }
         const idle = cur.activeConns + cur.inactiveConns === 0;
@@ -564,8 +412,8 @@ export class SyncEngine {
     }
     const failed = new Set(r.failures.map((f) => f.index));
     ops.forEach((op, i) => {
-      if (!failed.has(i)) this.#record(op);
-      else this.#draining.delete(`${serviceKeyString(op.service)}|${serverKeyString((op as { server: RealServer }).server)}`);
+      if (!failed.has(i)) this.#state.record(op);
+      else this.#state.draining.delete(`${serviceKeyString(op.service)}|${serverKeyString((op as { server: RealServer }).server)}`);
     });
     return r.applied;
   }
@@ -574,15 +422,13 @@ export class SyncEngine {
   cleanup(): { services: number } {
     finish(this.#readKernel());
     const ops: Operation[] = [];
-    for (const [key, { service }] of this.#kernel.services) {
+    for (const [key, { service }] of this.#state.model.services) {
       if (!this.#excluded(service) && this.#owns(key, service)) ops.push({ op: 'delete-service', service });
     }
     const r = ops.length ? this.#ipvs.apply(ops) : { applied: 0, failures: [] };
     for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'cleanup: operation failed');
     this.#link.deleteLink(this.#dummy);
-    this.#kernel = { services: new Map(), boundAddresses: new Set() };
-    this.#owned.clear();
-    this.#draining.clear();
+    this.#state.reset();
     return { services: r.applied };
   }
 }

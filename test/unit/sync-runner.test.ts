@@ -81,3 +81,17 @@ test('a change run leaves the periodic run where it was (see sync-runner-period.
   assert.ok(runs[1]![1] < 370, `periodic run at ${runs[1]![1]} ms, a period from the start is 300 ms`);
   r.stop();
 });
+
+test('with no wait due, a request runs in this turn of the event loop (setImmediate), not after a 1-ms timer; requests of the turn go together', async () => {
+  const reasons: string[] = [];
+  const r = new BoundedFrequencyRunner((reason) => { reasons.push(reason); }, 0, 3_600_000);
+  r.run();
+  r.run();
+  // Queued after the runner's: it runs after the runner has started its work. A setTimeout(0), which
+  // Node makes 1 ms, would not be due yet when the loop next looks at its timers.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(reasons, ['change']);
+  await r.idle();
+  assert.deepEqual(reasons, ['change']);
+  r.stop();
+});

@@ -229,19 +229,22 @@ test('IPv6: KUBE-6- sets, ::1/128, ip6tables; apply, no-op, cleanup', () => {
   assert.ok(save('inet').includes('-A KUBE-MARK-MASQ'), 'the IPv4 rules are not touched');
 });
 
+/** The error of a restore whose rules match KUBE-LOOP-BACK, destroyed: named by command, table and reason. */
+function restoreFailedOnLoopBack(err: unknown): true {
+  assert.ok(err instanceof IptablesError);
+  assert.equal(err.command, 'iptables-restore');
+  assert.equal(err.table, 'nat');
+  assert.match(err.message, /^iptables-restore \(table nat\) failed: .*KUBE-LOOP-BACK/);
+  return true;
+}
+
 test('errors name the command, the table and the reason', () => {
   inNs('ipset create KIPVS-TEST-DOOMED hash:ip && ipset destroy KIPVS-TEST-DOOMED');
   const a = ipt('inet');
   const rs = ipvsModeRules({ ...V4, masqueradeBit: 5 });
   // A set the rules need, gone: the restore fails on the nat table.
   inNs('iptables -t nat -F KUBE-POSTROUTING && ipset destroy KUBE-LOOP-BACK');
-  assert.throws(() => a.apply(rs), (err: unknown) => {
-    assert.ok(err instanceof IptablesError);
-    assert.equal(err.command, 'iptables-restore');
-    assert.equal(err.table, 'nat');
-    assert.match(err.message, /^iptables-restore \(table nat\) failed: .*KUBE-LOOP-BACK/);
-    return true;
-  });
+  assert.throws(() => a.apply(rs), restoreFailedOnLoopBack);
   createSets('inet');
   const missing = new Iptables({ family: 'inet', run: (c, args, input) => execRun(`/nonexistent/${c}`, args, input) });
   assert.throws(() => missing.apply(rs), /iptables-save \(table nat,filter\) failed: .*not found/);
@@ -270,13 +273,7 @@ test('applyAsync, both families at once: what apply writes, a no-op after, tampe
   assertInKernel(rs4);
   // A set the rules need, gone: the restore fails on the nat table, as apply's does.
   inNs('iptables -t nat -F KUBE-POSTROUTING && ipset destroy KUBE-LOOP-BACK');
-  await assert.rejects(a4.applyAsync(rs4), (err: unknown) => {
-    assert.ok(err instanceof IptablesError);
-    assert.equal(err.command, 'iptables-restore');
-    assert.equal(err.table, 'nat');
-    assert.match(err.message, /^iptables-restore \(table nat\) failed: .*KUBE-LOOP-BACK/);
-    return true;
-  });
+  await assert.rejects(a4.applyAsync(rs4), restoreFailedOnLoopBack);
   createSets('inet');
   const missing = new Iptables({ family: 'inet', run, runAsync: (c, args, input) => execRunAsync(`/nonexistent/${c}`, args, input) });
   await assert.rejects(missing.applyAsync(rs4), /iptables-save \(table nat,filter\) failed: .*not found/);

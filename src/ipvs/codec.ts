@@ -1,7 +1,7 @@
 // Encoding of IPVS requests and decoding of IPVS replies (generic netlink attributes from
 // linux/ip_vs.h). Pure: a MessageWriter in, attributes out; inputs are already validated.
 import { MessageWriter, parseAttrs, forEachAttr, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
-import { readAddress, parseAddress, formatAddress, familyOf } from '../netlink/address.js';
+import { readAddress, readAddressAt, parseAddress, formatAddress, familyOf } from '../netlink/address.js';
 import {
   Cmd, CmdAttr, SvcAttr, DestAttr, StatsAttr, InfoAttr, DaemonAttr, SvcFlag, FwdMethod, FWD_MASK, TunType, TunFlag,
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPVS_GENL_VERSION, IPVS_STATE_MASTER,
@@ -132,14 +132,18 @@ function decodeStats(buf: Buffer, start: number, end: number, wide: boolean): St
 // shared array: decoding is synchronous and never nested, and a dump decodes thousands of nests.
 const POS = new Int32Array(64).fill(-1);
 
+/** Where each attribute of `buf` up to type `max` starts and how long it is, in POS (no closure per call: a dump decodes one per entry). */
+let indexMax = 0;
+const indexOne = (type: number, off: number, len: number): void => {
+  if (type <= indexMax) {
+    POS[type * 2] = off;
+    POS[type * 2 + 1] = len;
+  }
+};
 function indexAttrs(buf: Buffer, max: number): void {
   POS.fill(-1, 0, (max + 1) * 2);
-  forEachAttr(buf, 0, buf.length, (type, off, len) => {
-    if (type <= max) {
-      POS[type * 2] = off;
-      POS[type * 2 + 1] = len;
-    }
-  });
+  indexMax = max;
+  forEachAttr(buf, 0, buf.length, indexOne);
 }
 const has = (t: number, n: number) => POS[t * 2]! >= 0 && POS[t * 2 + 1]! >= n;
 const at = (t: number) => POS[t * 2]!;
@@ -206,7 +210,7 @@ export function decodeServer(nest: Buffer, svcFamily: Family, withStats = true):
   const forward = FWD_NAME[u32(DestAttr.FWD_METHOD) & FWD_MASK] ?? 'masq';
   const tunFlags = has(DestAttr.TUN_FLAGS, 2) ? nest.readUInt16LE(at(DestAttr.TUN_FLAGS)) : 0;
   return {
-    address: readAddress(read(nest, DestAttr.ADDR), family),
+    address: has(DestAttr.ADDR, family === 'inet' ? 4 : 16) ? readAddressAt(nest, at(DestAttr.ADDR), family) : readAddress(read(nest, DestAttr.ADDR), family),
     port: has(DestAttr.PORT, 2) ? nest.readUInt16BE(at(DestAttr.PORT)) : 0,
     family,
     forward,

@@ -142,6 +142,12 @@ export function writeInetAddr(address: string, out: Uint8Array, at: number): voi
   out.set(raw, at);
 }
 
+/** readAddress() of the bytes at buf[at..]: no view made (a dump reads one per real server). */
+export function readAddressAt(buf: Uint8Array, at: number, family: Family): string {
+  if (family === 'inet') return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+  return formatAddress(buf.subarray(at, at + 16), family);
+}
+
 /** Read an address of `family` from a kernel buffer (which may be 16 bytes for IPv4 too). */
 export function readAddress(buf: Uint8Array | undefined, family: Family): string {
   if (!buf) return family === 'inet' ? '0.0.0.0' : '::';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseAddress, formatAddress, canonicalAddress, isIPv4Netmask, familyOf, isIPv4Text, writeInetAddr } from '../../src/netlink/address.js';
+import { parseAddress, formatAddress, canonicalAddress, isIPv4Netmask, familyOf, isIPv4Text, writeInetAddr, readAddressAt } from '../../src/netlink/address.js';
 import { MessageWriter } from '../../src/netlink/message.js';
 
 /** The 16 bytes of union nf_inet_addr, built here from parseAddress: IPv4 first, zero after. */
@@ -78,4 +78,12 @@ test('MessageWriter.inetAddr writes the attribute w.bytes() of the 16 bytes woul
     assert.equal(one.length, 16 + 4 + 16, a);
     assert.deepEqual(one, two, a);
   }
+});
+
+test('readAddressAt: the four bytes at the offset as a dotted quad; sixteen as formatAddress prints them', () => {
+  fc.assert(fc.property(fc.uint8Array({ minLength: 40, maxLength: 40 }), fc.integer({ min: 0, max: 20 }), (bytes, at) => {
+    const buf = Buffer.from(bytes);
+    assert.equal(readAddressAt(buf, at, 'inet'), [...bytes.slice(at, at + 4)].join('.'));
+    assert.equal(readAddressAt(buf, at, 'inet6'), formatAddress(buf.subarray(at, at + 16), 'inet6'));
+  }));
 });

@@ -120,10 +120,11 @@ export class RulesSync {
    * the ms the rules took (apart: from their start to their end).
    */
   *finish(due: readonly FamilyRules[], apart: RulesApart | undefined, paced: boolean, failures: Failures): Steps<number> {
-    const t0 = performance.now();
     if (apart) yield new Wait(apart.done);
     // A write apart from an earlier sync that threw midway: it ends before this sync writes the same chains.
     else if (paced && this.#inFlight && due.length > 0) yield new Wait(this.#inFlight);
+    // After the wait: the writes apart are timed by their own start and end.
+    const t0 = performance.now();
     const retry = new Set<Family>();
     for (const o of apart?.outcomes ?? []) {
       if (!o.error) {

@@ -21,6 +21,7 @@ import { LinkClient } from '../../src/link/link.js';
 import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './bench-objects.js';
 import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
+import { pooledSlope } from './slope.js';
 import type { HeapMode } from '../../src/agent/options.js';
 
 export interface AgentCaseOptions {
@@ -232,11 +233,5 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
  * fewer than 3 points.
  */
 export function rssSlope(mb: readonly number[]): number | undefined {
-  const ys = mb.slice(1);
-  if (ys.length < 2) return undefined;
-  const mx = (ys.length - 1) / 2;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  let num = 0, den = 0;
-  ys.forEach((y, i) => { num += (i - mx) * (y - my); den += (i - mx) ** 2; });
-  return num / den;
+  return pooledSlope(mb.slice(1).map((y, x) => ({ x, y, group: 0 }))) ?? undefined;
 }

@@ -3,6 +3,7 @@
 import { TCP_TARGET, UDP_TARGET } from './cluster.js';
 import type { SoakData } from './soak.js';
 import { brokenByHandEdit } from './faults.js';
+import { pooledSlope } from '../../scripts/lib/slope.js';
 
 export interface Quantiles { count: number; p50: number | null; p99: number | null; max: number | null }
 
@@ -42,18 +43,7 @@ export function quantiles(values: number[]): Quantiles {
   return { count: s.length, p50: q(0.5), p99: q(0.99), max: s.length ? s[s.length - 1]! : null };
 }
 
-/** Least-squares slope of y over x within each group, pooled (each group keeps its own intercept). */
-export function pooledSlope(points: { x: number; y: number; group: number }[]): number | null {
-  const groups = new Map<number, { x: number; y: number }[]>();
-  for (const p of points) groups.set(p.group, [...(groups.get(p.group) ?? []), p]);
-  let num = 0, den = 0;
-  for (const g of groups.values()) {
-    if (g.length < 2) continue;
-    const mx = g.reduce((a, p) => a + p.x, 0) / g.length, my = g.reduce((a, p) => a + p.y, 0) / g.length;
-    for (const p of g) { num += (p.x - mx) * (p.y - my); den += (p.x - mx) ** 2; }
-  }
-  return den > 0 ? num / den : null;
-}
+export { pooledSlope };
 
 /**
  * RSS samples before this long after a lifetime's first sync are left out of the slope: start-up

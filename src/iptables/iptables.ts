@@ -45,6 +45,12 @@ export class IptablesError extends Error {
 const TABLES: readonly Table[] = ['nat', 'filter'];
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 
+/** A failed run as an Error carrying `stderr`: the binary's own words, or that it is not there. */
+function runFailure(cmd: string, err: { code?: unknown; message?: unknown }, stderr: unknown): Error {
+  const text = typeof stderr === 'string' && stderr.trim() !== '' ? stderr : err.code === 'ENOENT' ? `${cmd}: not found` : String(err.message);
+  return Object.assign(new Error(text), { stderr: text });
+}
+
 /** The default Run: execFileSync, stderr captured. */
 export function execRun(cmd: string, args: string[], input?: string): string {
   try {
@@ -55,9 +61,7 @@ export function execRun(cmd: string, args: string[], input?: string): string {
       maxBuffer: 1 << 28,
     });
   } catch (err) {
-    const e = err as { stderr?: unknown; code?: string; message?: string };
-    const stderr = typeof e.stderr === 'string' && e.stderr.trim() !== '' ? e.stderr : e.code === 'ENOENT' ? `${cmd}: not found` : String(e.message);
-    throw Object.assign(new Error(stderr), { stderr });
+    throw runFailure(cmd, err as { code?: unknown; message?: unknown }, (err as { stderr?: unknown }).stderr);
   }
 }
 
@@ -65,10 +69,8 @@ export function execRun(cmd: string, args: string[], input?: string): string {
 export function execRunAsync(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28 }, (err, stdout, stderr) => {
-      if (!err) { resolve(stdout); return; }
-      const code = (err as NodeJS.ErrnoException).code;
-      const text = stderr.trim() !== '' ? stderr : code === 'ENOENT' ? `${cmd}: not found` : err.message;
-      reject(Object.assign(new Error(text), { stderr: text }));
+      if (err) reject(runFailure(cmd, err, stderr));
+      else resolve(stdout);
     });
     // A binary that exits before reading its input (a bad option) closes the pipe: EPIPE is not the error to report.
     child.stdin?.on('error', () => {});
@@ -158,9 +160,8 @@ export class Iptables {
   }
 
   /**
-   * apply() with the binaries run apart: this thread goes on while they run (a sync starts the
-   * rules of both families at its start and has them run beside its netlink work). Same reads, same
-   * writes, same result.
+   * apply() with the binaries run apart: this thread goes on while they run (a sync has both families'
+   * rules written beside its ipset sync: rules-sync.ts). Same reads, same writes, same result.
    */
   async applyAsync(rs: RuleSet): Promise<{ changed: boolean; ms: number }> {
     const start = performance.now();
@@ -284,16 +285,16 @@ export class Iptables {
     try {
       return this.run(this.saveCmd, []);
     } catch (err) {
-      throw new IptablesError(this.saveCmd, 'nat,filter', stderrOf(err));
+      throw this.saveFailed(err);
     }
   }
 
-  private async saveAsync(): Promise<string> {
-    try {
-      return await this.runAsync(this.saveCmd, []);
-    } catch (err) {
-      throw new IptablesError(this.saveCmd, 'nat,filter', stderrOf(err));
-    }
+  private saveAsync(): Promise<string> {
+    return this.runAsync(this.saveCmd, []).catch((err: unknown) => { throw this.saveFailed(err); });
+  }
+
+  private saveFailed(err: unknown): IptablesError {
+    return new IptablesError(this.saveCmd, 'nat,filter', stderrOf(err));
   }
 
   private readSaved(): Saved {
@@ -304,18 +305,18 @@ export class Iptables {
     try {
       this.run(this.restoreCmd, ['--noflush', '--wait'], input);
     } catch (err) {
-      const reason = stderrOf(err);
-      throw new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
+      throw this.restoreFailed(input, err);
     }
   }
 
   private async restoreAsync(input: string): Promise<void> {
-    try {
-      await this.runAsync(this.restoreCmd, ['--noflush', '--wait'], input);
-    } catch (err) {
-      const reason = stderrOf(err);
-      throw new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
-    }
+    await this.runAsync(this.restoreCmd, ['--noflush', '--wait'], input).catch((err: unknown) => { throw this.restoreFailed(input, err); });
+  }
+
+  /** The table whose line the restore names in its complaint, and the complaint. */
+  private restoreFailed(input: string, err: unknown): IptablesError {
+    const reason = stderrOf(err);
+    return new IptablesError(this.restoreCmd, tableAtLine(input, reason), reason);
   }
 
   private wantKey(table: Table, rs: RuleSet): string {

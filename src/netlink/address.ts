@@ -95,7 +95,7 @@ export function canonicalAddress(address: string): string {
 
 /** Text of 4 or 16 address bytes, exactly as glibc's inet_ntop writes it. */
 export function formatAddress(bytes: Uint8Array, family: Family = bytes.length === 4 ? 'inet' : 'inet6'): string {
-  if (family === 'inet') return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  if (family === 'inet') return readAddressAt(bytes, 0, 'inet');
   const words: number[] = [];
   for (let i = 0; i < 8; i++) words.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
   // The longest run of two or more zero words (the first on a tie) becomes "::".
@@ -151,7 +151,7 @@ export function readAddressAt(buf: Uint8Array, at: number, family: Family): stri
 /** Read an address of `family` from a kernel buffer (which may be 16 bytes for IPv4 too). */
 export function readAddress(buf: Uint8Array | undefined, family: Family): string {
   if (!buf) return family === 'inet' ? '0.0.0.0' : '::';
-  return formatAddress(buf.subarray(0, family === 'inet' ? 4 : 16), family);
+  return readAddressAt(buf, 0, family);
 }
 
 /** Is `mask` a dotted-quad IPv4 netmask with contiguous ones? */

@@ -385,10 +385,8 @@ export class SyncEngine {
         const sk = serverKeyString(d.server);
         const cur = byKey.get(sk);
         if (!cur) {
-          this.#state.draining.delete(`${key}|${sk}`);
-          const have = this.#state.model.services.get(key);
-          if (have) ownServers(have).delete(sk);
-          this.#state.touched?.add(key);
+          // Gone from the kernel already: the model follows, as after a delete of our own.
+          this.#state.record({ op: 'delete-server', service: d.service as ServiceKey, server: d.server }, key);
           continue;
         }
         const idle = cur.activeConns + cur.inactiveConns === 0;

@@ -8,7 +8,7 @@
 // (before, they ran one after another after the ipsets with this thread blocked in execFileSync:
 // 0.6-0.8 s of a 1,000-Service initial sync in the sandbox, 0.3 s of a no-op reconcile; A/B in one
 // boot, 3 runs each: initial sync 3.5-3.6 s against 3.6-4.1 s at 1,000, 9.1-9.6 s against 9.6-11.7 s
-// at 5,000, .scratch/ab-rules.sh). Started with the IPVS work instead, they slowed it by 0.5 s at
+// at 5,000; README, Benchmarks). Started with the IPVS work instead, they slowed it by 0.5 s at
 // 5,000 (both CPUs of a small node are busy then). At once: synchronously, family after family
 // (unpaced syncs, the tools, and a family whose write apart failed: it is written again at the end of
 // the same sync, after the ipsets, which may have been missing).
@@ -92,8 +92,9 @@ export class RulesSync {
         t.sets = sets.join();
         write = true;
       }
-      if (write) t.rules = t.make(t.closed, sets, podCIDRs);
-      if (write) due.push(t);
+      if (!write) continue;
+      t.rules = t.make(t.closed, sets, podCIDRs);
+      due.push(t);
     }
     return due;
   }

@@ -74,6 +74,8 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
       `${a.changesPartWaitP50Ms} / ${a.changesPartModelP50Ms} / ${a.changesPartBackendP50Ms} / ${a.changesPartAfterP50Ms} (${a.changesPartConntrackP50Ms ?? '?'}, ${a.changesPartHealthCheckP50Ms ?? '?'}) / ${a.changesPartNoticeP50Ms} ms`] as [string, string]] : []),
     noop,
     ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${a.noopReadMs} / ${a.noopPlanMs} / ${a.noopIpsetMs} / ${a.noopIptablesMs} ms`],
+    ...(a.laterReconcileP50Ms !== undefined ? [[`  the ${a.reconciles! - 1} after it, p50: wall, CPU, CPU / wall`,
+      `${ms(a.laterReconcileP50Ms)}, ${ms(a.laterReconcileCpuP50Ms)}, ${a.laterReconcileCpuRatioP50}x (target <= 1.2x)${r.floor?.readMs !== undefined ? `; wall ${x(a.laterReconcileP50Ms, r.floor.readMs)} the tools' read` : ''}`] as [string, string]] : []),
     ...lag('noop'),
     ['RSS / heap total after the initial sync, after the reconcile', `${a.afterInitialRssMB} / ${a.afterInitialHeapTotalMB} MB, ${a.afterReconcileRssMB} / ${a.afterReconcileHeapTotalMB} MB`],
     ['agent RSS / heap used / heap total / external', `${a.rssMB} MB / ${a.heapUsedMB} MB / ${a.heapTotalMB} MB / ${a.externalMB} MB`],

@@ -43,6 +43,8 @@ const CHANGES = 20;
 /** Issue 12: RSS after the reconcile flat over 10 reconciles. */
 export const RECONCILES = 10;
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024);
+/** The process' peak RSS so far (VmHWM, what a memory limit and the OOM killer see), MB. */
+const peakRssMB = () => Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024);
 
 export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, number>> {
   const { services: N, endpoints: M, lagOnly, progress } = o;
@@ -97,6 +99,8 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     const m = process.memoryUsage();
     out[`${label}HeapTotalMB`] = mb(m.heapTotal);
     out[`${label}RssMB`] = mb(m.rss);
+    // The high-water mark so far: which phase set the peak.
+    out[`${label}PeakRssMB`] = peakRssMB();
   };
   heapNow('afterInitial');
   out.ipsetEntries = agent.metrics.ipsetEntries.get({});
@@ -231,7 +235,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   out.heapTotalMB = mb(mem.heapTotal);
   out.externalMB = mb(mem.external);
   // The peak, which is what a memory limit and the OOM killer see: the kernel's high-water mark.
-  out.peakRssMB = Math.round(Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) / 1024);
+  out.peakRssMB = peakRssMB();
   await agent.stop();
   {
     const ipvs = IpvsClient.open();

@@ -81,7 +81,7 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
     ['agent RSS / heap used / heap total / external', `${a.rssMB} MB / ${a.heapUsedMB} MB / ${a.heapTotalMB} MB / ${a.externalMB} MB`],
     ...(a.reconciles && a.reconciles > 1 ? [[`RSS after each of ${a.reconciles} no-op reconciles (no GC forced)`,
       `${Array.from({ length: a.reconciles }, (_, i) => a[`reconcileRss${i + 1}MB`]).join(', ')} MB; slope from the 2nd on ${a.reconcileRssSlopeMB ?? '?'} MB per reconcile, target flat`] as [string, string]] : []),
-    ['agent peak RSS (VmHWM, whole run)', `${a.peakRssMB} MB`],
+    ['agent peak RSS (VmHWM, whole run)', `${a.peakRssMB} MB${a.afterInitialPeakRssMB !== undefined ? ` (its high-water mark after the initial sync ${a.afterInitialPeakRssMB} MB, after the first reconcile ${a.afterReconcilePeakRssMB} MB)` : ''}`],
     ...(r.newNode ? newNodeRows(r.newNode) : []),
     ...(r.newNodeError ? [['new node: FAILED', r.newNodeError] as [string, string]] : []),
   ];

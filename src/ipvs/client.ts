@@ -3,12 +3,12 @@
 // service or real server concerned.
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
-import { MessageWriter, forEachAttr } from '../netlink/message.js';
+import { MessageWriter, forEachAttr, attrOf } from '../netlink/message.js';
 import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
   beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
-  decodeTimeouts, decodeDaemon,
+  decodeTimeouts, decodeDaemon, destMatches,
 } from './codec.js';
 import {
   validateService, validateServiceKey, validateServerOf, validateServerKey, describeService, describeServer,
@@ -173,7 +173,8 @@ export class IpvsClient {
   services(opts: ListOptions = {}): ServiceInfo[] {
     const out: ServiceInfo[] = [];
     for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
-      const nest = genlAttrs(m.payload)[CmdAttr.SERVICE];
+      // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_SERVICE nest.
+      const nest = attrOf(m.payload, 4, m.payload.length, CmdAttr.SERVICE);
       if (nest) out.push(decodeService(nest, opts.stats ?? true));
     }
     return out;
@@ -217,20 +218,32 @@ export class IpvsClient {
    * forEachEntry() in pieces (see loop/pacer.ts): one dump of the services, then their real-server
    * dumps a piece at a time, each piece yielding the number of services it read.
    */
-  *forEachEntrySteps(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): Steps<void> {
+  forEachEntrySteps(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): Steps<void>;
+  /**
+   * With `expect`: the reader's guess, per service, of its real servers in the order the kernel lists
+   * them. A dumped entry that has the guess' address, port, family, forwarding method, weight and
+   * thresholds at the same place is handed on as the guessed object itself (destMatches), not decoded:
+   * such objects carry no counters. A reader that keeps a model of the kernel reads it this way and
+   * finds an unchanged service's servers to be its own objects.
+   */
+  forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void,
+    expect: (service: ServiceInfo) => readonly E[] | undefined): Steps<void>;
+  *forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void,
+    expect?: (service: ServiceInfo) => readonly E[] | undefined): Steps<void> {
     const stats = opts.stats ?? true;
     const services = this.services(opts);
     let size = yield 0;
     for (let start = 0; start < services.length;) {
       const end = Math.min(services.length, start + (size ?? DUMP_CHUNK));
-      this.#readServers(services, start, end, stats, opts.skipGone ?? false, fn);
+      this.#readServers(services, start, end, stats, opts.skipGone ?? false, fn, expect);
       size = yield end - start;
       start = end;
     }
   }
 
   /** The real servers of services[start..end), one GET_DEST dump per service, built in one buffer and run back to back. */
-  #readServers(services: ServiceInfo[], start: number, end: number, stats: boolean, skipGone: boolean, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): void {
+  #readServers<E extends RealServer>(services: ServiceInfo[], start: number, end: number, stats: boolean, skipGone: boolean,
+    fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void, expect?: (service: ServiceInfo) => readonly E[] | undefined): void {
     const w = new MessageWriter((end - start) * 64 + 64);
     for (let i = start; i < end; i++) {
       beginIpvs(w, this.#family, Cmd.GET_DEST, this.#conn.nextSeq(), true);
@@ -238,9 +251,12 @@ export class IpvsClient {
       w.end();
     }
     let current = start;
-    let servers: RealServerInfo[] = [];
+    let servers: (RealServerInfo | E)[] = [];
+    // The guess for the service whose entries are being read (expect), asked for when its first entry comes.
+    let guessFor = -1;
+    let guess: readonly E[] | undefined;
     // With skipGone a service is handed on once its dump's outcome is known: at the end of the piece.
-    const held: RealServerInfo[][] | undefined = skipGone ? [] : undefined;
+    const held: (RealServerInfo | E)[][] | undefined = skipGone ? [] : undefined;
     // Replies come in request order: a reply for service i means every service before it is done.
     const advance = (to: number) => {
       for (; current < to; current++) {
@@ -252,8 +268,16 @@ export class IpvsClient {
     const errors = this.#conn.dumpEach(w, (i, _type, payload) => {
       advance(start + i);
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
+      const service = services[start + i]!;
+      if (expect && guessFor !== start + i) {
+        guessFor = start + i;
+        guess = expect(service);
+      }
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
-        if (type === CmdAttr.DEST) servers.push(decodeServer(payload.subarray(off, off + len), services[start + i]!.family, stats));
+        if (type !== CmdAttr.DEST) return;
+        const g = guess?.[servers.length];
+        if (g && !stats && destMatches(payload, off, off + len, service.family, g)) servers.push(g);
+        else servers.push(decodeServer(payload.subarray(off, off + len), service.family, stats));
       });
     }, (i) => {
       // Service i's dump is read again from the start: forget what came of it.

@@ -1,7 +1,7 @@
 // rtnetlink's encoding for links and addresses (linux/rtnetlink.h, if_link.h, if_addr.h): the fixed
 // headers, a host address request, and decoding of link and address replies. Pure.
-import { MessageWriter, parseAttrs, attr } from '../netlink/message.js';
-import { formatAddress, type Family } from '../netlink/address.js';
+import { MessageWriter, parseAttrs, attrOf, attr } from '../netlink/message.js';
+import { readAddressAt, type Family } from '../netlink/address.js';
 
 // rtnetlink.h (RTM_*, RT_SCOPE_*), if_link.h (IFLA_*), if_addr.h (IFA_*), if.h (IFF_*).
 export const RTM_GETLINK = 18;
@@ -87,14 +87,14 @@ export function decodeLink(payload: Buffer): LinkInfo {
 export function decodeAddress(payload: Buffer): InterfaceAddress | null {
   const af = payload.readUInt8(0);
   if (af !== AF_INET && af !== AF_INET6) return null;
-  const a = parseAttrs(payload, 8);
-  // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links).
-  const raw = a[IFA_LOCAL] ?? a[IFA_ADDRESS];
-  if (!raw) return null;
+  // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on point-to-point links). Read
+  // in place: a reconcile lists every VIP on kube-ipvs0 (10,000 and more).
+  const raw = attrOf(payload, 8, payload.length, IFA_LOCAL) ?? attrOf(payload, 8, payload.length, IFA_ADDRESS);
   const family: Family = af === AF_INET ? 'inet' : 'inet6';
+  if (!raw || raw.length < (family === 'inet' ? 4 : 16)) return null;
   return {
     family,
-    address: formatAddress(raw.subarray(0, family === 'inet' ? 4 : 16), family),
+    address: readAddressAt(raw, 0, family),
     prefixLength: payload.readUInt8(1),
     scope: payload.readUInt8(3),
     linkIndex: payload.readUInt32LE(4),

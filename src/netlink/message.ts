@@ -275,6 +275,22 @@ export function forEachAttr(buf: Buffer, start: number, end: number, visit: (typ
   }
 }
 
+/**
+ * The payload of the last attribute of `type` in buf[start, end) as one view, as parseAttrs(...)[type]
+ * gives it, without the views of the others (a dump of 10,000 services wants one nest per message).
+ */
+export function attrOf(buf: Buffer, start: number, end: number, type: number): Buffer | undefined {
+  let found = -1;
+  let at = start;
+  while (at + NLA_HDRLEN <= end) {
+    const len = buf.readUInt16LE(at);
+    if (len < NLA_HDRLEN || at + len > end) break;
+    if ((buf.readUInt16LE(at + 2) & NLA_TYPE_MASK) === type) found = at;
+    at += align4(len);
+  }
+  return found < 0 ? undefined : buf.subarray(found + NLA_HDRLEN, found + buf.readUInt16LE(found));
+}
+
 /** Every attribute in order, for lists of repeated attributes. */
 export function parseAttrList(buf: Buffer): { type: number; value: Buffer }[] {
   const out: { type: number; value: Buffer }[] = [];

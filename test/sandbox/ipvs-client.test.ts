@@ -235,6 +235,46 @@ test('a service deleted between the service dump and its real-server dump: liste
   sh('ipvsadm -C');
 });
 
+test('a dump with a guess hands on the guessed objects the kernel shows unchanged, and decodes what ipvsadm changed', () => {
+  sh('ipvsadm -C');
+  // Written by ipvsadm, one at a time: the kernel lists a service's newest real server first.
+  sh('ipvsadm -A -t 10.34.0.1:80 -s rr');
+  for (let i = 1; i <= 4; i++) sh(`ipvsadm -a -t 10.34.0.1:80 -r 10.35.0.${i}:8080 -m -w 1`);
+  sh('ipvsadm -A -u 10.34.0.2:53 -s rr && ipvsadm -a -u 10.34.0.2:53 -r 10.35.1.1:53 -m -w 2 -x 10 -y 5');
+  const held = new Map<string, RealServer[]>([
+    ['10.34.0.1', [4, 3, 2, 1].map((i) => ({ address: `10.35.0.${i}`, port: 8080, weight: 1 }))],
+    ['10.34.0.2', [{ address: '10.35.1.1', port: 53, forward: 'masq', weight: 2, upperThreshold: 10, lowerThreshold: 5 }]],
+  ]);
+  const read = () => {
+    const out = new Map<string, (RealServer | RealServerEntry)[]>();
+    const steps = client.forEachEntrySteps({ stats: false, skipGone: true }, (s, servers) => out.set(s.address ?? '', servers), (s) => held.get(s.address ?? ''));
+    while (!steps.next().done);
+    return out;
+  };
+  let got = read();
+  for (const [vip, guess] of held) {
+    assert.equal(got.get(vip)!.length, guess.length, vip);
+    got.get(vip)!.forEach((s, i) => assert.equal(s, guess[i], `${vip}: entry ${i} is the guessed object`));
+  }
+  // Changed behind the reader's back: one weight, one server gone, one added, one threshold.
+  sh('ipvsadm -e -t 10.34.0.1:80 -r 10.35.0.2:8080 -m -w 7');
+  sh('ipvsadm -d -t 10.34.0.1:80 -r 10.35.0.3:8080');
+  sh('ipvsadm -a -t 10.34.0.1:80 -r 10.35.0.9:8080 -m -w 1');
+  sh('ipvsadm -e -u 10.34.0.2:53 -r 10.35.1.1:53 -m -w 2 -x 11 -y 5');
+  got = read();
+  const text = (s: RealServer | RealServerEntry) => `${s.address}:${s.port} w${s.weight} u${s.upperThreshold ?? 0}`;
+  // What ipvsadm lists, in its order, is what the reader got.
+  const oracle = sh('ipvsadm -Ln').split('\n').filter((l) => l.includes('->') && !l.includes('RemoteAddress')).map((l) => l.trim().split(/\s+/)[1]!);
+  assert.deepEqual([...got.get('10.34.0.1')!, ...got.get('10.34.0.2')!].map((s) => `${s.address}:${s.port}`).sort(), [...oracle].sort());
+  assert.deepEqual(got.get('10.34.0.1')!.map(text), ['10.35.0.9:8080 w1 u0', '10.35.0.4:8080 w1 u0', '10.35.0.2:8080 w7 u0', '10.35.0.1:8080 w1 u0']);
+  const guess1 = held.get('10.34.0.1')!;
+  // The two still as guessed at their place are the guessed objects; the others were decoded.
+  assert.deepEqual(got.get('10.34.0.1')!.map((s) => guess1.includes(s as RealServer)), [false, false, false, true]);
+  assert.equal(text(got.get('10.34.0.2')![0]!), '10.35.1.1:53 w2 u11');
+  assert.notEqual(got.get('10.34.0.2')![0], held.get('10.34.0.2')![0]);
+  sh('ipvsadm -C');
+});
+
 test('kernel refusals are typed errors naming the object', () => {
   sh('ipvsadm -C');
   const key = tcp('10.30.0.1', 80);

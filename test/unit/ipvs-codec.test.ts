@@ -4,8 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageWriter, parseAttrs } from '../../src/netlink/message.js';
-import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts } from '../../src/ipvs/codec.js';
-import type { Stats } from '../../src/ipvs/types.js';
+import fc from 'fast-check';
+import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches } from '../../src/ipvs/codec.js';
+import type { Stats, RealServer } from '../../src/ipvs/types.js';
 import { nla } from './helpers.js';
 
 const NESTED = 0x8000; // NLA_F_NESTED
@@ -175,4 +176,49 @@ test('info and timeouts replies', () => {
   assert.deepEqual(decodeInfo(info), { versionCode: 0x010201, version: '1.2.1', connTableSize: 4096 });
   const timeouts = Buffer.concat([Buffer.from([13, 1, 0, 0]), nla(ATTR_TIMEOUT_TCP, u32(900)), nla(ATTR_TIMEOUT_TCP_FIN, u32(120)), nla(ATTR_TIMEOUT_UDP, u32(300))]);
   assert.deepEqual(decodeTimeouts(timeouts), { tcp: 900, tcpFin: 120, udp: 300 });
+});
+
+test('destMatches says yes exactly when a decoded entry has the guess\' address, port, family, forwarding and weights (not for tunnels)', () => {
+  const FWD = ['masq', 'local', 'tunnel', 'route', 'bypass'] as const;
+  const AF = { inet: 2, inet6: 10 } as const;
+  const v4 = fc.tuple(fc.constantFrom(10, 192), fc.nat(3), fc.nat(3), fc.nat(255)).map((b) => ({ family: 'inet' as const, address: b.join('.'), bytes: b }));
+  const v6 = fc.tuple(fc.nat(3), fc.integer({ min: 1, max: 0xffff })).map(([a, b]) => {
+    const bytes = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a, b >> 8, b & 0xff];
+    return { family: 'inet6' as const, address: a ? `fd00::${a}:${b.toString(16)}` : `fd00::${b.toString(16)}`, bytes };
+  });
+  const entry = fc.record({
+    addr: fc.oneof(v4, v6), port: fc.constantFrom(80, 8080, 53), forward: fc.constantFrom(...FWD),
+    weight: fc.constantFrom(0, 1, 5), upper: fc.constantFrom(0, 10), lower: fc.constantFrom(0, 3),
+  });
+  // The guess: the entry itself (each optional field left out where it has its default), or it with one field changed.
+  const change = fc.constantFrom('none', 'none', 'address', 'port', 'forward', 'weight', 'upper', 'lower', 'family');
+  fc.assert(fc.property(entry, change, fc.constantFrom('inet' as const, 'inet6' as const), (e, what, svcFamily) => {
+    const attrs = Buffer.concat([
+      nla(DEST.ADDR, inet(...e.addr.bytes)), nla(DEST.PORT, be16(e.port)), nla(DEST.FWD_METHOD, u32(FWD.indexOf(e.forward))),
+      nla(DEST.WEIGHT, u32(e.weight)), nla(DEST.U_THRESH, u32(e.upper)), nla(DEST.L_THRESH, u32(e.lower)),
+      nla(DEST.ACTIVE_CONNS, u32(3)), nla(DEST.INACT_CONNS, u32(0)), nla(DEST.PERSIST_CONNS, u32(0)),
+      nla(DEST.ADDR_FAMILY, u16(AF[e.addr.family])),
+    ]);
+    // The nest inside a reply, between other bytes: destMatches reads buf[start..end) only.
+    const buf = Buffer.concat([Buffer.from([1, 2, 3, 4]), attrs, nla(DEST.PORT, be16(1))]);
+    const g: RealServer = { address: e.addr.address, port: e.port };
+    if (e.forward !== 'masq') g.forward = e.forward;
+    if (e.weight !== 1) g.weight = e.weight;
+    if (e.upper) g.upperThreshold = e.upper;
+    if (e.lower) g.lowerThreshold = e.lower;
+    if (e.addr.family !== svcFamily) g.family = e.addr.family;
+    if (what === 'address') g.address = e.addr.family === 'inet' ? '10.9.9.9' : 'fd00::9:9';
+    if (what === 'port') g.port = e.port + 1;
+    if (what === 'forward') g.forward = e.forward === 'route' ? 'masq' : 'route';
+    if (what === 'weight') g.weight = e.weight + 2;
+    if (what === 'upper') g.upperThreshold = e.upper + 1;
+    if (what === 'lower') g.lowerThreshold = e.lower + 1;
+    if (what === 'family') g.family = e.addr.family === 'inet' ? 'inet6' : 'inet';
+    const d = decodeServer(buf.subarray(4, 4 + attrs.length), svcFamily, false);
+    const same = d.forward !== 'tunnel' && d.address === g.address && d.port === g.port && d.family === (g.family ?? svcFamily)
+      && d.forward === (g.forward ?? 'masq') && d.weight === (g.weight ?? 1)
+      && d.upperThreshold === (g.upperThreshold ?? 0) && d.lowerThreshold === (g.lowerThreshold ?? 0);
+    assert.equal(destMatches(buf, 4, 4 + attrs.length, svcFamily, g), same);
+    if (what === 'none' && e.forward !== 'tunnel') assert.equal(same, true);
+  }), { numRuns: 2000 });
 });

@@ -56,3 +56,18 @@ test('VIPs to bind and unbind are compared unless the sync says none changed', (
   const skipped = plan(want, have, { ...base, addresses: false });
   assert.deepEqual([skipped.bind, skipped.unbind, ops(skipped)], [[], [], []]);
 });
+
+test('a kernel entry that shares the desired Map of servers plans nothing, and still lists those that come back from draining', () => {
+  const want = desired([[vs('10.96.1.1', 53), [rs('10.1.0.1'), rs('10.1.0.2')]], [vs('10.96.1.2', 53), [rs('10.1.0.3')]]]);
+  const shared = kernel([]);
+  for (const [key, d] of want.services) shared.services.set(key, { service: { ...d.service, onePacket: false, schedulerFlags: {} }, servers: d.servers, shared: true } as unknown as KernelModel["services"] extends Map<string, infer E> ? E : never);
+  const copied = kernel([[vs('10.96.1.1', 53), [rs('10.1.0.1'), rs('10.1.0.2')]], [vs('10.96.1.2', 53), [rs('10.1.0.3')]]]);
+  const key = serviceKeyString(vs('10.96.1.1', 53));
+  for (const draining of [new Set<string>(), new Set([`${key}|${serverKeyString(rs('10.1.0.2'))}`])]) {
+    const a = plan(want, shared, { owns: () => true, excluded, draining });
+    const b = plan(want, copied, { owns: () => true, excluded, draining });
+    assert.deepEqual(ops(a), []);
+    assert.deepEqual(a.undrain, b.undrain);
+    assert.equal(a.undrain.length, draining.size);
+  }
+});

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { nla } from './helpers.js';
 import {
-  MessageWriter, parseMessages, parseAttrs, parseAttrList, parseError, attr, NLM_F_REQUEST, NLM_F_ACK, NLA_F_NESTED,
+  MessageWriter, parseMessages, parseAttrs, parseAttrList, parseError, attr, attrOf, NLM_F_REQUEST, NLM_F_ACK, NLA_F_NESTED,
 } from '../../src/netlink/message.js';
 
 test('a message has the kernel layout: nlmsghdr, genlmsghdr, aligned attributes', () => {
@@ -97,4 +99,19 @@ test('attributes written across a buffer growth land in the grown buffer', () =>
   assert.equal(list[1195]!.value.readUInt32LE(0), 199);
   assert.equal(list[1196]!.value.readUInt32BE(0), 199);
   assert.equal(list[1198]!.value.readBigUInt64LE(0), 199n);
+});
+
+test('attrOf gives what parseAttrs gives for one type: the last of it, a truncated tail ignored', () => {
+  fc.assert(fc.property(
+    fc.array(fc.record({ type: fc.integer({ min: 1, max: 6 }), value: fc.uint8Array({ maxLength: 9 }) }), { maxLength: 8 }),
+    fc.nat(12), fc.integer({ min: 1, max: 6 }),
+    (list, cut, type) => {
+      const head = Buffer.from([9, 9, 9, 9]);
+      const whole = Buffer.concat([head, ...list.map((a) => nla(a.type, Buffer.from(a.value)))]);
+      // Cut into the last attribute sometimes: a truncated trailing attribute is ignored by both.
+      const buf = whole.subarray(0, Math.max(4, whole.length - cut));
+      const want = parseAttrs(buf, 4)[type];
+      const got = attrOf(buf, 4, buf.length, type);
+      assert.deepEqual(got && [...got], want && [...want]);
+    }), { numRuns: 1000 });
 });

@@ -9,8 +9,8 @@ import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
 import { finish, Wait, type Steps } from '../../loop/pacer.js';
-import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type Plan, type DrainingServer } from './plan.js';
-import { ownServers, shareIfSame, sameServiceInfo } from './kernel-model.js';
+import { planSteps, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
+import { ownServers, shareIfSame, sameServiceInfo, kernelOrder } from './kernel-model.js';
 import { KernelState } from './kernel-state.js';
 import { SYNC_ATTEMPTS, BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 
@@ -111,8 +111,24 @@ export class SyncEngine {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
     const model = this.#state.model.services;
     const seen = new Set<string>();
-    yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers) => {
+    // The dump hands on the model's own object for a real server it shows unchanged (expect): each
+    // service's key and guess are kept from the guess to the hand-over, within one piece of the dump.
+    const keyOf = new Map<ServiceInfo, string>();
+    const guessOf = new Map<ServiceInfo, KernelServer[]>();
+    const expect = (service: ServiceInfo): KernelServer[] | undefined => {
       const key = serviceKeyString(service);
+      keyOf.set(service, key);
+      const entry = model.get(key);
+      if (!entry?.servers.size) return undefined;
+      const guess = kernelOrder(entry.servers);
+      guessOf.set(service, guess);
+      return guess;
+    };
+    yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers) => {
+      const key = keyOf.get(service) ?? serviceKeyString(service);
+      const guess = guessOf.get(service);
+      keyOf.delete(service);
+      guessOf.delete(service);
       seen.add(key);
       // Written by a sync since this read began: the model already says what the kernel accepted.
       if (touched?.has(key)) return;
@@ -124,6 +140,11 @@ export class SyncEngine {
         entry.service = service;
       }
       const want = desired?.services.get(key);
+      // Every server the model's own object: nothing differs, and no key needs making.
+      if (guess && servers.length === guess.length && servers.every((s, i) => s === guess[i])) {
+        shareIfSame(entry, want);
+        return;
+      }
       for (const s of servers) {
         const sk = serverKeyString(s);
         const cur = entry.servers.get(sk);
@@ -139,7 +160,7 @@ export class SyncEngine {
         for (const sk of [...have.keys()]) if (!inKernel.has(sk)) have.delete(sk);
       }
       shareIfSame(entry, want);
-    });
+    }, expect);
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
     const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
     const boundSet = this.#state.model.boundAddresses;

@@ -55,3 +55,14 @@ export function sameServiceInfo(a: ServiceInfo, b: ServiceInfo): boolean {
     && (a.persistent?.timeout ?? -1) === (b.persistent?.timeout ?? -1) && (a.persistent?.netmask ?? '') === (b.persistent?.netmask ?? '')
     && !!xf.shFallback === !!yf.shFallback && !!xf.shPort === !!yf.shPort && !!xf.mhFallback === !!yf.mhFallback && !!xf.mhPort === !!yf.mhPort;
 }
+
+/**
+ * An entry's real servers in the order a dump lists them: the kernel puts a new real server at the head
+ * of its service's list, and the model adds them at the end of its Map, so the dump shows the Map's
+ * order reversed (a wrong guess costs only the decoding it would have saved).
+ */
+export function kernelOrder(servers: Map<string, KernelServer>): KernelServer[] {
+  const out = Array.from(servers.values());
+  out.reverse();
+  return out;
+}

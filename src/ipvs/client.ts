@@ -11,7 +11,7 @@ import {
   decodeTimeouts, decodeDaemon, destMatches,
 } from './codec.js';
 import {
-  validateService, validateServiceKey, validateServerOf, validateServerKey, describeService, describeServer,
+  validateService, validateServiceKey, validateServerOf, validateServerKey, isPlainValidServer, describeService, describeServer,
   IpvsValidationError,
 } from './validate.js';
 import type {
@@ -427,7 +427,7 @@ export class IpvsClient {
       case 'add-server':
       case 'update-server': {
         const k = keys.of(op.service);
-        const s = validateServerOf(k, op.server);
+        const s = isPlainValidServer(k, op.server) ? op.server : validateServerOf(k, op.server);
         beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
         putService(w, k, false);
         putServer(w, k.family, s, true);

@@ -186,6 +186,25 @@ export function validateServerOf(svcKey: ServiceKey, server: RealServer): ValidS
   return out;
 }
 
+/**
+ * Whether `server` is valid as it is and validateServerOf would change nothing the kernel sees: an
+ * IPv4 real server of an IPv4 service, its address in canonical text, not tunnelled, port, weight and
+ * thresholds in range. A batch then encodes the caller's object itself; the normalised copy and the
+ * objects made on the way were the largest allocation of a first sync (a third at 10,000 Services).
+ * False sends the server through validateServerOf, which says what is wrong.
+ */
+export function isPlainValidServer(svcKey: ServiceKey, server: RealServer): boolean {
+  if (svcKey.family !== 'inet' || server.tunnel !== undefined || (server.family !== undefined && server.family !== 'inet')) return false;
+  const f = server.forward;
+  if (f !== undefined && f !== 'masq' && f !== 'local' && f !== 'route' && f !== 'bypass') return false;
+  const weight = server.weight ?? 1;
+  const upper = server.upperThreshold ?? 0;
+  const lower = server.lowerThreshold ?? 0;
+  if (!isInt(server.port, 0, 65535) || !isInt(weight, 0, 65535) || !isInt(upper, 0, 0xffffffff) || !isInt(lower, 0, 0xffffffff)) return false;
+  if (upper !== 0 && lower > upper) return false;
+  return typeof server.address === 'string' && isIPv4Text(server.address);
+}
+
 /** The kernel's view of a virtual service kipvs added (what a dump would return for it). */
 export function serviceInfoOf(s: VirtualService): ServiceInfo {
   return {

@@ -7,6 +7,7 @@ import { MessageWriter, parseAttrs } from '../../src/netlink/message.js';
 import fc from 'fast-check';
 import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches } from '../../src/ipvs/codec.js';
 import type { Stats, RealServer } from '../../src/ipvs/types.js';
+import { isPlainValidServer, validateServerOf } from '../../src/ipvs/validate.js';
 import { nla } from './helpers.js';
 
 const NESTED = 0x8000; // NLA_F_NESTED
@@ -221,4 +222,33 @@ test('destMatches says yes exactly when a decoded entry has the guess\' address,
     assert.equal(destMatches(buf, 4, 4 + attrs.length, svcFamily, g), same);
     if (what === 'none' && e.forward !== 'tunnel') assert.equal(same, true);
   }), { numRuns: 2000 });
+});
+
+test('a server isPlainValidServer passes is valid and encodes exactly as its validated copy does', () => {
+  const server = fc.record({
+    address: fc.constantFrom<unknown>('10.0.0.1', '192.168.1.20', '010.0.0.1', '10.0.0.256', 'fd00::1', '::ffff:10.0.0.1', 42),
+    port: fc.constantFrom<unknown>(0, 80, 65535, 65536, -1, 1.5),
+    forward: fc.constantFrom<unknown>(undefined, 'masq', 'local', 'route', 'bypass', 'tunnel', 'bogus'),
+    weight: fc.constantFrom<unknown>(undefined, 0, 1, 65535, 65536, -1),
+    upperThreshold: fc.constantFrom<unknown>(undefined, 0, 5, 10, 2 ** 32),
+    lowerThreshold: fc.constantFrom<unknown>(undefined, 0, 5, 10),
+    family: fc.constantFrom<unknown>(undefined, 'inet', 'inet6'),
+    tunnel: fc.constantFrom<unknown>(undefined, { type: 'ipip' }),
+  }, { requiredKeys: ['address', 'port'] }) as fc.Arbitrary<RealServer>;
+  const encode = (svcFamily: 'inet' | 'inet6', s: RealServer) => {
+    const w = new MessageWriter();
+    w.begin(0x1f, 0, 1).genl(CMD_NEW_DEST, 1);
+    putServer(w, svcFamily, s, true);
+    return w.end().slice();
+  };
+  let plain = 0;
+  fc.assert(fc.property(server, fc.constantFrom('inet' as const, 'inet6' as const), (s, family) => {
+    const key = { family, protocol: 'tcp' as const, address: family === 'inet' ? '10.96.0.1' : 'fd00::a', port: 80 };
+    if (!isPlainValidServer(key, s)) return;
+    plain++;
+    assert.deepEqual(encode(family, s), encode(family, validateServerOf(key, s)));
+  }), { numRuns: 6000 });
+  // About one draw in 60 is plain: enough that the comparison above ran.
+  assert.ok(plain > 20, `only ${plain} plain servers drawn`);
+  assert.equal(isPlainValidServer({ family: 'inet', protocol: 'tcp', address: '10.96.0.1', port: 80 }, { address: '10.0.0.1', port: 8080 }), true);
 });

@@ -220,11 +220,13 @@ export class IpvsClient {
    */
   forEachEntrySteps(opts: ListOptions, fn: (service: ServiceInfo, servers: RealServerInfo[]) => void): Steps<void>;
   /**
-   * With `expect`: the reader's guess, per service, of its real servers in the order the kernel lists
-   * them. A dumped entry that has the guess' address, port, family, forwarding method, weight and
-   * thresholds at the same place is handed on as the guessed object itself (destMatches), not decoded:
-   * such objects carry no counters. A reader that keeps a model of the kernel reads it this way and
-   * finds an unchanged service's servers to be its own objects.
+   * With `expect` and `stats: false`: the reader's guess, per service, of its real servers in the order
+   * the kernel lists them. A dumped entry that has the next guessed server's address, port, family,
+   * forwarding method, weight and thresholds is handed on as that object itself (destMatches), not
+   * decoded, and the guess moves on; an entry that does not is decoded (so one server added or
+   * changed costs one decoding). Handed-on objects carry no counters, hence never with statistics. A
+   * reader that keeps a model of the kernel reads it this way and finds an unchanged service's
+   * servers to be its own objects.
    */
   forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void,
     expect: (service: ServiceInfo) => readonly E[] | undefined): Steps<void>;
@@ -252,9 +254,12 @@ export class IpvsClient {
     }
     let current = start;
     let servers: (RealServerInfo | E)[] = [];
-    // The guess for the service whose entries are being read (expect), asked for when its first entry comes.
+    // The guess for the service whose entries are being read (expect), asked for when its first entry
+    // comes, and the next guessed server to look for.
     let guessFor = -1;
     let guess: readonly E[] | undefined;
+    let guessAt = 0;
+    const guessing = expect !== undefined && !stats;
     // With skipGone a service is handed on once its dump's outcome is known: at the end of the piece.
     const held: (RealServerInfo | E)[][] | undefined = skipGone ? [] : undefined;
     // Replies come in request order: a reply for service i means every service before it is done.
@@ -269,19 +274,27 @@ export class IpvsClient {
       advance(start + i);
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
       const service = services[start + i]!;
-      if (expect && guessFor !== start + i) {
+      if (guessing && guessFor !== start + i) {
         guessFor = start + i;
         guess = expect(service);
+        guessAt = 0;
       }
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
         if (type !== CmdAttr.DEST) return;
-        const g = guess?.[servers.length];
-        if (g && !stats && destMatches(payload, off, off + len, service.family, g)) servers.push(g);
-        else servers.push(decodeServer(payload.subarray(off, off + len), service.family, stats));
+        const g = guess?.[guessAt];
+        if (g && destMatches(payload, off, off + len, service.family, g)) {
+          servers.push(g);
+          guessAt++;
+        } else {
+          servers.push(decodeServer(payload.subarray(off, off + len), service.family, stats));
+        }
       });
     }, (i) => {
       // Service i's dump is read again from the start: forget what came of it.
-      if (current === start + i) servers = [];
+      if (current === start + i) {
+        servers = [];
+        guessAt = 0;
+      }
     });
     advance(end);
     errors.forEach((errno, i) => {

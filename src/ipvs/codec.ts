@@ -1,7 +1,7 @@
 // Encoding of IPVS requests and decoding of IPVS replies (generic netlink attributes from
 // linux/ip_vs.h). Pure: a MessageWriter in, attributes out; inputs are already validated.
 import { MessageWriter, parseAttrs, forEachAttr, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
-import { readAddress, readAddressAt, parseAddress, formatAddress, familyOf, writeInetAddr } from '../netlink/address.js';
+import { readAddress, readAddressAt, parseAddress, formatAddress, familyOf, writeIPv4 } from '../netlink/address.js';
 import {
   Cmd, CmdAttr, SvcAttr, DestAttr, StatsAttr, InfoAttr, DaemonAttr, SvcFlag, FwdMethod, FWD_MASK, TunType, TunFlag,
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPVS_GENL_VERSION, IPVS_STATE_MASTER,
@@ -140,10 +140,10 @@ const indexOne = (type: number, off: number, len: number): void => {
     POS[type * 2 + 1] = len;
   }
 };
-function indexAttrs(buf: Buffer, max: number): void {
+function indexAttrs(buf: Buffer, max: number, start = 0, end = buf.length): void {
   POS.fill(-1, 0, (max + 1) * 2);
   indexMax = max;
-  forEachAttr(buf, 0, buf.length, indexOne);
+  forEachAttr(buf, start, end, indexOne);
 }
 const has = (t: number, n: number) => POS[t * 2]! >= 0 && POS[t * 2 + 1]! >= n;
 const at = (t: number) => POS[t * 2]!;
@@ -241,9 +241,7 @@ const wantAddr = new Uint8Array(16);
  * (its tunnel settings are left to decodeServer); an IPv4 address is compared without allocating.
  */
 export function destMatches(buf: Buffer, start: number, end: number, svcFamily: Family, server: RealServer): boolean {
-  POS.fill(-1, 0, (DestAttr.TUN_FLAGS + 1) * 2);
-  indexMax = DestAttr.TUN_FLAGS;
-  forEachAttr(buf, start, end, indexOne);
+  indexAttrs(buf, DestAttr.TUN_FLAGS, start, end);
   const family = has(DestAttr.ADDR_FAMILY, 2) ? familyOfAf(buf.readUInt16LE(at(DestAttr.ADDR_FAMILY))) : svcFamily;
   const forward = FWD_NAME[u32Of(buf, DestAttr.FWD_METHOD) & FWD_MASK] ?? 'masq';
   if (family !== (server.family ?? svcFamily) || forward === 'tunnel' || forward !== (server.forward ?? 'masq')) return false;
@@ -252,10 +250,13 @@ export function destMatches(buf: Buffer, start: number, end: number, svcFamily: 
   if ((has(DestAttr.PORT, 2) ? buf.readUInt16BE(at(DestAttr.PORT)) : 0) !== server.port) return false;
   const size = family === 'inet' ? 4 : 16;
   if (!has(DestAttr.ADDR, size)) return false;
-  try {
-    writeInetAddr(server.address, wantAddr, 0);
-  } catch {
-    return false;
+  // The guess' text in the entry's family only (IPv4 text is no IPv6 entry's, though its bytes may be).
+  if (family === 'inet') {
+    if (!writeIPv4(server.address, wantAddr, 0)) return false;
+  } else {
+    const raw = parseAddress(server.address);
+    if (raw?.length !== 16) return false;
+    wantAddr.set(raw, 0);
   }
   const a = at(DestAttr.ADDR);
   for (let i = 0; i < size; i++) if (buf[a + i] !== wantAddr[i]) return false;

@@ -268,8 +268,9 @@ test('a dump with a guess hands on the guessed objects the kernel shows unchange
   assert.deepEqual([...got.get('10.34.0.1')!, ...got.get('10.34.0.2')!].map((s) => `${s.address}:${s.port}`).sort(), [...oracle].sort());
   assert.deepEqual(got.get('10.34.0.1')!.map(text), ['10.35.0.9:8080 w1 u0', '10.35.0.4:8080 w1 u0', '10.35.0.2:8080 w7 u0', '10.35.0.1:8080 w1 u0']);
   const guess1 = held.get('10.34.0.1')!;
-  // The two still as guessed at their place are the guessed objects; the others were decoded.
-  assert.deepEqual(got.get('10.34.0.1')!.map((s) => guess1.includes(s as RealServer)), [false, false, false, true]);
+  // What changed is decoded (the new server, the new weight); the next guessed server, unchanged, is
+  // the guessed object (whether a later one is depends on how far the guess got: not asserted).
+  assert.deepEqual(got.get('10.34.0.1')!.slice(0, 3).map((s) => guess1.includes(s as RealServer)), [false, true, false]);
   assert.equal(text(got.get('10.34.0.2')![0]!), '10.35.1.1:53 w2 u11');
   assert.notEqual(got.get('10.34.0.2')![0], held.get('10.34.0.2')![0]);
   sh('ipvsadm -C');

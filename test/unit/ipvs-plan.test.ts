@@ -2,7 +2,7 @@
 // and ipvs.excludeCIDRs deciding what may be deleted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plan, type DesiredIpvs, type DesiredService, type KernelModel } from '../../src/backends/ipvs/plan.js';
+import { plan, type DesiredIpvs, type DesiredService, type KernelModel, type KernelService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
 import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
 
@@ -57,17 +57,28 @@ test('VIPs to bind and unbind are compared unless the sync says none changed', (
   assert.deepEqual([skipped.bind, skipped.unbind, ops(skipped)], [[], [], []]);
 });
 
-test('a kernel entry that shares the desired Map of servers plans nothing, and still lists those that come back from draining', () => {
+test('a kernel entry that shares the desired Map of servers plans nothing, and only a service with a server draining is looked up by draining key', () => {
   const want = desired([[vs('10.96.1.1', 53), [rs('10.1.0.1'), rs('10.1.0.2')]], [vs('10.96.1.2', 53), [rs('10.1.0.3')]]]);
   const shared = kernel([]);
-  for (const [key, d] of want.services) shared.services.set(key, { service: { ...d.service, onePacket: false, schedulerFlags: {} }, servers: d.servers, shared: true } as unknown as KernelModel["services"] extends Map<string, infer E> ? E : never);
+  for (const [key, d] of want.services) shared.services.set(key, { service: { ...d.service, onePacket: false, schedulerFlags: {} }, servers: d.servers, shared: true } as unknown as KernelService);
   const copied = kernel([[vs('10.96.1.1', 53), [rs('10.1.0.1'), rs('10.1.0.2')]], [vs('10.96.1.2', 53), [rs('10.1.0.3')]]]);
+  /** A Set that counts its lookups. */
+  class Counted extends Set<string> {
+    lookups = 0;
+    override has(k: string): boolean {
+      this.lookups++;
+      return super.has(k);
+    }
+  }
   const key = serviceKeyString(vs('10.96.1.1', 53));
-  for (const draining of [new Set<string>(), new Set([`${key}|${serverKeyString(rs('10.1.0.2'))}`])]) {
+  for (const drainingKeys of [[], [`${key}|${serverKeyString(rs('10.1.0.2'))}`]]) {
+    const draining = new Counted(drainingKeys);
     const a = plan(want, shared, { owns: () => true, excluded, draining });
-    const b = plan(want, copied, { owns: () => true, excluded, draining });
     assert.deepEqual(ops(a), []);
+    // Nothing draining: no lookup at all; one server of 10.96.1.1 draining: its two servers only.
+    assert.equal(draining.lookups, drainingKeys.length ? 2 : 0);
+    const b = plan(want, copied, { owns: () => true, excluded, draining: new Set(drainingKeys) });
     assert.deepEqual(a.undrain, b.undrain);
-    assert.equal(a.undrain.length, draining.size);
+    assert.equal(a.undrain.length, drainingKeys.length);
   }
 });

@@ -145,7 +145,10 @@ export class SyncEngine {
         shareIfSame(entry, want);
         return;
       }
-      for (const s of servers) {
+      // Oldest first (the dump lists the newest first): the model's Map keeps the order servers were
+      // added in, which kernelOrder reverses into the next read's guess.
+      for (let j = servers.length - 1; j >= 0; j--) {
+        const s = servers[j]!;
         const sk = serverKeyString(s);
         const cur = entry.servers.get(sk);
         if (cur && sameServer(s, cur)) continue;

@@ -57,9 +57,12 @@ export function sameServiceInfo(a: ServiceInfo, b: ServiceInfo): boolean {
 }
 
 /**
- * An entry's real servers in the order a dump lists them: the kernel puts a new real server at the head
- * of its service's list, and the model adds them at the end of its Map, so the dump shows the Map's
- * order reversed (a wrong guess costs only the decoding it would have saved).
+ * An entry's real servers in the order a dump most likely lists them: the kernel puts a new real server
+ * at the head of its service's list, and the model's Map keeps them oldest first (the engine adds
+ * them in the order it sends them, and reads a dump's from its end), so the dump shows the Map's order
+ * reversed. Not always: a desired Map the entry shares is in the EndpointSlices' order, which is the
+ * order they were added in only if they were added together or appended. A wrong guess costs only the
+ * decoding it would have saved (IpvsClient.forEachEntrySteps).
  */
 export function kernelOrder(servers: Map<string, KernelServer>): KernelServer[] {
   const out = Array.from(servers.values());

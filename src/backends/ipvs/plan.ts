@@ -58,7 +58,7 @@ export interface PlanOptions {
   /** Services to compare; all when absent (a full reconcile). */
   only?: Iterable<string>;
   /** Real servers already draining, by `${serviceKey}|${serverKey}` (a set, or the engine's map). */
-  draining: { has(key: string): boolean; readonly size: number };
+  draining: { has(key: string): boolean; keys(): Iterable<string> };
   /**
    * Compare the VIPs to bind (default true). An incremental sync whose model commit bound or unbound
    * no VIP skips it: two walks over every address, in each one-endpoint change's time (about 40 ms of
@@ -104,6 +104,10 @@ export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: Plan
     keys = new Set(desired.services.keys());
     for (const key of kernel.services.keys()) keys.add(key);
   }
+  // The services with a real server draining (during a rollout a few): only their servers are looked
+  // up by draining key. A no-op reconcile at 10,000 services made one such key per server.
+  const drainingIn = new Set<string>();
+  for (const k of opts.draining.keys()) drainingIn.add(k.slice(0, k.indexOf('|')));
   let size = yield 0;
   let left = size ?? Infinity;
   for (const key of keys) {
@@ -127,21 +131,20 @@ export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: Plan
     if (!want || !have) continue;
     if (!sameService(want.service, have.service)) out.operations.push({ op: 'update-service', service: want.service });
     // The kernel model shares the desired Map while the kernel holds exactly those servers (the
-    // steady state): nothing to compare, unless something drains. A no-op reconcile at 10,000
-    // services made a draining key for each of 100,000 servers here only to find none.
-    const anyDraining = opts.draining.size > 0;
-    if (want.servers === have.servers && !anyDraining) continue;
+    // steady state): nothing to compare, unless one of them drains.
+    const draining = drainingIn.has(key);
+    if (want.servers === have.servers && !draining) continue;
     for (const [sk, server] of want.servers) {
       const cur = have.servers.get(sk);
       if (!cur) out.operations.push({ op: 'add-server', service: want.service, server });
       else if (!sameServer(server, cur)) out.operations.push({ op: 'update-server', service: want.service, server });
-      if (cur && anyDraining && opts.draining.has(`${key}|${sk}`)) out.undrain.push({ serviceKey: key, serverKey: sk });
+      if (cur && draining && opts.draining.has(`${key}|${sk}`)) out.undrain.push({ serviceKey: key, serverKey: sk });
     }
     for (const [sk, cur] of have.servers) {
       if (want.servers.has(sk)) continue;
       if (!drains(have.service.protocol)) {
         out.operations.push({ op: 'delete-server', service: have.service, server: cur });
-      } else if (!opts.draining.has(`${key}|${sk}`)) {
+      } else if (!draining || !opts.draining.has(`${key}|${sk}`)) {
         if ((cur.weight ?? 1) !== 0) out.operations.push({ op: 'update-server', service: have.service, server: { ...cur, weight: 0 } });
         out.drain.push({ serviceKey: key, server: cur });
       }

@@ -8,7 +8,7 @@ import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
   beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
-  decodeTimeouts, decodeDaemon, destMatches,
+  decodeTimeouts, decodeDaemon, destMatches, serviceKeyOfNest, serviceMatches,
 } from './codec.js';
 import {
   validateService, validateServiceKey, validateServerOf, validateServerKey, isPlainValidServer, describeService, describeServer,
@@ -226,26 +226,44 @@ export class IpvsClient {
    * decoded, and the guess moves on; an entry that does not is decoded (so one server added or
    * changed costs one decoding). Handed-on objects carry no counters, hence never with statistics. A
    * reader that keeps a model of the kernel reads it this way and finds an unchanged service's
-   * servers to be its own objects.
+   * servers to be its own objects. With `expectService` too, the same for the services: each one's key
+   * (serviceKeyString) is made from the dump and the reader's service of that key, if it says the same
+   * (serviceMatches), is handed on instead of a decoded copy; `expect` and `fn` then get the key.
    */
-  forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void,
-    expect: (service: ServiceInfo) => readonly E[] | undefined): Steps<void>;
-  *forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void,
-    expect?: (service: ServiceInfo) => readonly E[] | undefined): Steps<void> {
+  forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[], key?: string) => void,
+    expect: (service: ServiceInfo, key?: string) => readonly E[] | undefined, expectService?: (key: string) => ServiceInfo | undefined): Steps<void>;
+  *forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[], key?: string) => void,
+    expect?: (service: ServiceInfo, key?: string) => readonly E[] | undefined, expectService?: (key: string) => ServiceInfo | undefined): Steps<void> {
     const stats = opts.stats ?? true;
-    const services = this.services(opts);
+    const keys: string[] | undefined = expectService && !stats ? [] : undefined;
+    const services = keys ? this.#servicesGuessed(expectService!, keys) : this.services(opts);
     let size = yield 0;
     for (let start = 0; start < services.length;) {
       const end = Math.min(services.length, start + (size ?? DUMP_CHUNK));
-      this.#readServers(services, start, end, stats, opts.skipGone ?? false, fn, expect);
+      this.#readServers(services, start, end, stats, opts.skipGone ?? false, fn, expect, keys);
       size = yield end - start;
       start = end;
     }
   }
 
+  /** services({ stats: false }) handing on the reader's service where it says the same; `keys` gets each one's key. */
+  #servicesGuessed(expectService: (key: string) => ServiceInfo | undefined, keys: string[]): ServiceInfo[] {
+    const out: ServiceInfo[] = [];
+    for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
+      const nest = attrOf(m.payload, 4, m.payload.length, CmdAttr.SERVICE);
+      if (!nest) continue;
+      const key = serviceKeyOfNest(nest);
+      const have = expectService(key);
+      out.push(have && serviceMatches(nest, have) ? have : decodeService(nest, false));
+      keys.push(key);
+    }
+    return out;
+  }
+
   /** The real servers of services[start..end), one GET_DEST dump per service, built in one buffer and run back to back. */
   #readServers<E extends RealServer>(services: ServiceInfo[], start: number, end: number, stats: boolean, skipGone: boolean,
-    fn: (service: ServiceInfo, servers: (RealServerInfo | E)[]) => void, expect?: (service: ServiceInfo) => readonly E[] | undefined): void {
+    fn: (service: ServiceInfo, servers: (RealServerInfo | E)[], key?: string) => void,
+    expect?: (service: ServiceInfo, key?: string) => readonly E[] | undefined, keys?: readonly string[]): void {
     const w = new MessageWriter((end - start) * 64 + 64);
     for (let i = start; i < end; i++) {
       beginIpvs(w, this.#family, Cmd.GET_DEST, this.#conn.nextSeq(), true);
@@ -266,7 +284,7 @@ export class IpvsClient {
     const advance = (to: number) => {
       for (; current < to; current++) {
         if (held) held.push(servers);
-        else fn(services[current]!, servers);
+        else fn(services[current]!, servers, keys?.[current]);
         servers = [];
       }
     };
@@ -276,7 +294,7 @@ export class IpvsClient {
       const service = services[start + i]!;
       if (guessing && guessFor !== start + i) {
         guessFor = start + i;
-        guess = expect(service);
+        guess = expect(service, keys?.[start + i]);
         guessAt = 0;
       }
       forEachAttr(payload, 4, payload.length, (type, off, len) => {
@@ -308,7 +326,7 @@ export class IpvsClient {
     held?.forEach((list, i) => {
       if (errors[i] !== 0) return;
       if (list.length === 0 && this.getService(services[start + i]! as ServiceKey) === null) return;
-      fn(services[start + i]!, list);
+      fn(services[start + i]!, list, keys?.[start + i]);
     });
   }
 

@@ -231,6 +231,52 @@ export function decodeServer(nest: Buffer, svcFamily: Family, withStats = true):
   };
 }
 
+/** Whether the indexed string attribute `t` of buf reads as `s` (attr.string: up to its NUL), in place; ASCII only. */
+function stringIs(buf: Buffer, t: number, s: string): boolean {
+  if (POS[t * 2]! < 0) return s === '';
+  const a = at(t);
+  const len = POS[t * 2 + 1]!;
+  let n = 0;
+  while (n < len && buf[a + n] !== 0) n++;
+  if (n !== s.length) return false;
+  for (let i = 0; i < n; i++) if (buf[a + i] !== s.charCodeAt(i)) return false;
+  return true;
+}
+
+/** serviceKeyString of the service in an IPVS_CMD_ATTR_SERVICE nest, without decoding the rest of it. */
+export function serviceKeyOfNest(nest: Buffer): string {
+  indexAttrs(nest, SvcAttr.STATS64);
+  const family = familyOfAf(u16Of(nest, SvcAttr.AF));
+  const fwmark = u32Of(nest, SvcAttr.FWMARK);
+  if (fwmark) return `${family}/fwmark/${fwmark}`;
+  const address = has(SvcAttr.ADDR, family === 'inet' ? 4 : 16) ? readAddressAt(nest, at(SvcAttr.ADDR), family) : readAddress(read(nest, SvcAttr.ADDR), family);
+  return `${family}/${protocolOf(u16Of(nest, SvcAttr.PROTOCOL))}/${address}/${has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0}`;
+}
+
+/**
+ * Whether the service in an IPVS_CMD_ATTR_SERVICE nest has `info`'s scheduler, flags, persistence,
+ * one-packet and scheduler flags and persistence engine, read in place: with the same key (the caller
+ * found `info` by serviceKeyOfNest), decodeService would give an equal service. A reconcile's service
+ * list lives through its whole dump, so a decoded copy of each service was promoted to the old
+ * generation on every reconcile only to be found equal.
+ */
+export function serviceMatches(nest: Buffer, info: ServiceInfo): boolean {
+  indexAttrs(nest, SvcAttr.STATS64);
+  const flags = u32Of(nest, SvcAttr.FLAGS) & ~SvcFlag.HASHED;
+  if (flags !== info.flags || !stringIs(nest, SvcAttr.SCHED_NAME, info.scheduler) || !stringIs(nest, SvcAttr.PE_NAME, info.pe ?? '')) return false;
+  if (info.onePacket !== ((flags & SvcFlag.ONEPACKET) !== 0)) return false;
+  const f = info.schedulerFlags;
+  const one = (flags & SvcFlag.SCHED1) !== 0;
+  const two = (flags & SvcFlag.SCHED2) !== 0;
+  const sh = info.scheduler === 'sh';
+  const mh = info.scheduler === 'mh';
+  if (!!f.shFallback !== (sh && one) || !!f.shPort !== (sh && two) || !!f.mhFallback !== (mh && one) || !!f.mhPort !== (mh && two)) return false;
+  if (!(flags & SvcFlag.PERSISTENT)) return info.persistent === undefined;
+  if (info.persistent?.timeout !== u32Of(nest, SvcAttr.TIMEOUT)) return false;
+  // Rare (persistent services only): decoded as decodeService does.
+  return info.persistent.netmask === (decodeService(nest, false).persistent?.netmask ?? '');
+}
+
 const wantAddr = new Uint8Array(16);
 
 /**

@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageWriter, parseAttrs } from '../../src/netlink/message.js';
 import fc from 'fast-check';
-import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches } from '../../src/ipvs/codec.js';
+import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches, serviceKeyOfNest, serviceMatches } from '../../src/ipvs/codec.js';
+import { serviceKeyString } from '../../src/ipvs/keys.js';
+import { sameServiceInfo } from '../../src/backends/ipvs/kernel-model.js';
 import type { Stats, RealServer } from '../../src/ipvs/types.js';
 import { isPlainValidServer, validateServerOf } from '../../src/ipvs/validate.js';
 import { nla } from './helpers.js';
@@ -254,4 +256,35 @@ test('a server isPlainValidServer passes is valid and encodes exactly as its val
   // About one draw in 60 is plain: enough that the comparison above ran.
   assert.ok(plain > 20, `only ${plain} plain servers drawn`);
   assert.equal(isPlainValidServer({ family: 'inet', protocol: 'tcp', address: '10.96.0.1', port: 80 }, { address: '10.0.0.1', port: 8080 }), true);
+});
+
+test('serviceKeyOfNest is the decoded service\'s key; serviceMatches says yes exactly when the decoded service is the same (same key)', () => {
+  const svc = fc.record({
+    v6: fc.boolean(), fwmark: fc.constantFrom(0, 0, 7), protocol: fc.constantFrom(6, 17, 132), last: fc.integer({ min: 1, max: 3 }),
+    port: fc.constantFrom(0, 53, 80), scheduler: fc.constantFrom('rr', 'sh', 'mh', 'wlc'),
+    flags: fc.integer({ min: 0, max: 0x3f }), timeout: fc.constantFrom(0, 300, 10800), mask: fc.constantFrom(24, 32, 64, 128),
+    pe: fc.constantFrom('', 'sip'),
+  });
+  const nestOf = (o: typeof svc extends fc.Arbitrary<infer T> ? T : never) => Buffer.concat([
+    nla(SVC.AF, u16(o.v6 ? 10 : 2)),
+    ...(o.fwmark ? [nla(SVC.FWMARK, u32(o.fwmark))] : [
+      nla(SVC.PROTOCOL, u16(o.protocol)), nla(SVC.ADDR, o.v6 ? inet(0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, o.last) : inet(10, 96, 0, o.last)),
+      nla(SVC.PORT, be16(o.port)),
+    ]),
+    nla(SVC.SCHED_NAME, str(o.scheduler)), nla(SVC.FLAGS, [...u32(o.flags), ...u32(0xffffffff)]), nla(SVC.TIMEOUT, u32(o.timeout)),
+    nla(SVC.NETMASK, o.v6 ? u32(o.mask) : Buffer.from([255, 255, o.mask >= 24 ? 255 : 0, o.mask >= 32 ? 255 : 0])),
+    ...(o.pe ? [nla(SVC.PE_NAME, str(o.pe))] : []),
+    nla(SVC.STATS64, Buffer.alloc(0)),
+  ]);
+  fc.assert(fc.property(svc, svc, fc.boolean(), (a, b, sameKey) => {
+    // b with a's key fields: serviceMatches is only asked about the service of the same key.
+    if (sameKey) Object.assign(b, { v6: a.v6, fwmark: a.fwmark, protocol: a.protocol, last: a.last, port: a.port });
+    const na = nestOf(a);
+    const da = decodeService(na, false);
+    assert.equal(serviceKeyOfNest(na), serviceKeyString(da));
+    assert.equal(serviceMatches(na, da), true);
+    const db = decodeService(nestOf(b), false);
+    if (serviceKeyString(db) !== serviceKeyString(da)) return;
+    assert.equal(serviceMatches(na, db), sameServiceInfo(da, db));
+  }), { numRuns: 3000 });
 });

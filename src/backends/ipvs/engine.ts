@@ -111,24 +111,21 @@ export class SyncEngine {
     this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
     const model = this.#state.model.services;
     const seen = new Set<string>();
-    // The dump hands on the model's own object for a real server it shows unchanged (expect): each
-    // service's key and guess are kept from the guess to the hand-over, within one piece of the dump.
-    const keyOf = new Map<ServiceInfo, string>();
-    const guessOf = new Map<ServiceInfo, KernelServer[]>();
-    const expect = (service: ServiceInfo): KernelServer[] | undefined => {
-      const key = serviceKeyString(service);
-      keyOf.set(service, key);
+    // The dump hands on the model's own objects for the services and real servers it shows unchanged
+    // (expectService, expect), and gives each service's key; a service's guess is kept from the guess
+    // to the hand-over, within one piece of the dump.
+    const guessOf = new Map<string, KernelServer[]>();
+    const expectService = (key: string): ServiceInfo | undefined => model.get(key)?.service;
+    const expect = (service: ServiceInfo, key = serviceKeyString(service)): KernelServer[] | undefined => {
       const entry = model.get(key);
       if (!entry?.servers.size) return undefined;
       const guess = kernelOrder(entry.servers);
-      guessOf.set(service, guess);
+      guessOf.set(key, guess);
       return guess;
     };
-    yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers) => {
-      const key = keyOf.get(service) ?? serviceKeyString(service);
-      const guess = guessOf.get(service);
-      keyOf.delete(service);
-      guessOf.delete(service);
+    yield* this.#ipvs.forEachEntrySteps({ stats: false, skipGone: true }, (service, servers, key = serviceKeyString(service)) => {
+      const guess = guessOf.get(key);
+      guessOf.delete(key);
       seen.add(key);
       // Written by a sync since this read began: the model already says what the kernel accepted.
       if (touched?.has(key)) return;
@@ -163,7 +160,7 @@ export class SyncEngine {
         for (const sk of [...have.keys()]) if (!inKernel.has(sk)) have.delete(sk);
       }
       shareIfSame(entry, want);
-    }, expect);
+    }, expect, expectService);
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
     const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
     const boundSet = this.#state.model.boundAddresses;

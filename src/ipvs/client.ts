@@ -228,7 +228,8 @@ export class IpvsClient {
    * reader that keeps a model of the kernel reads it this way and finds an unchanged service's
    * servers to be its own objects. With `expectService` too, the same for the services: each one's key
    * (serviceKeyString) is made from the dump and the reader's service of that key, if it says the same
-   * (serviceMatches), is handed on instead of a decoded copy; `expect` and `fn` then get the key.
+   * (serviceMatches), is handed on instead of a decoded copy; `expect` and `fn` then get the key. The
+   * key fields are not compared again: `expectService` must answer with a service of that very key.
    */
   forEachEntrySteps<E extends RealServer>(opts: ListOptions, fn: (service: ServiceInfo, servers: (RealServerInfo | E)[], key?: string) => void,
     expect: (service: ServiceInfo, key?: string) => readonly E[] | undefined, expectService?: (key: string) => ServiceInfo | undefined): Steps<void>;

@@ -239,7 +239,8 @@ function stringIs(buf: Buffer, t: number, s: string): boolean {
   let n = 0;
   while (n < len && buf[a + n] !== 0) n++;
   if (n !== s.length) return false;
-  for (let i = 0; i < n; i++) if (buf[a + i] !== s.charCodeAt(i)) return false;
+  // A byte above 0x7f is not the character of that code once decoded as UTF-8: never a match.
+  for (let i = 0; i < n; i++) if (buf[a + i] !== s.charCodeAt(i) || buf[a + i]! > 0x7f) return false;
   return true;
 }
 

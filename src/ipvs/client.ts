@@ -171,11 +171,27 @@ export class IpvsClient {
   services(opts?: { stats?: true }): ServiceEntry[];
   services(opts: ListOptions): ServiceInfo[];
   services(opts: ListOptions = {}): ServiceInfo[] {
+    return this.#listServices(opts.stats ?? true);
+  }
+
+  /**
+   * The service dump. With `expectService` (and no statistics), the reader's service of each dumped
+   * key is handed on where it says the same (serviceMatches), and `keys` gets each service's key.
+   */
+  #listServices(stats: boolean, expectService?: (key: string) => ServiceInfo | undefined, keys?: string[]): ServiceInfo[] {
     const out: ServiceInfo[] = [];
     for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_SERVICE nest.
       const nest = attrOf(m.payload, 4, m.payload.length, CmdAttr.SERVICE);
-      if (nest) out.push(decodeService(nest, opts.stats ?? true));
+      if (!nest) continue;
+      if (!expectService || !keys) {
+        out.push(decodeService(nest, stats));
+        continue;
+      }
+      const key = serviceKeyOfNest(nest);
+      const have = expectService(key);
+      out.push(have && serviceMatches(nest, have) ? have : decodeService(nest, false));
+      keys.push(key);
     }
     return out;
   }
@@ -237,7 +253,7 @@ export class IpvsClient {
     expect?: (service: ServiceInfo, key?: string) => readonly E[] | undefined, expectService?: (key: string) => ServiceInfo | undefined): Steps<void> {
     const stats = opts.stats ?? true;
     const keys: string[] | undefined = expectService && !stats ? [] : undefined;
-    const services = keys ? this.#servicesGuessed(expectService!, keys) : this.services(opts);
+    const services = this.#listServices(stats, expectService, keys);
     let size = yield 0;
     for (let start = 0; start < services.length;) {
       const end = Math.min(services.length, start + (size ?? DUMP_CHUNK));
@@ -245,20 +261,6 @@ export class IpvsClient {
       size = yield end - start;
       start = end;
     }
-  }
-
-  /** services({ stats: false }) handing on the reader's service where it says the same; `keys` gets each one's key. */
-  #servicesGuessed(expectService: (key: string) => ServiceInfo | undefined, keys: string[]): ServiceInfo[] {
-    const out: ServiceInfo[] = [];
-    for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
-      const nest = attrOf(m.payload, 4, m.payload.length, CmdAttr.SERVICE);
-      if (!nest) continue;
-      const key = serviceKeyOfNest(nest);
-      const have = expectService(key);
-      out.push(have && serviceMatches(nest, have) ? have : decodeService(nest, false));
-      keys.push(key);
-    }
-    return out;
   }
 
   /** The real servers of services[start..end), one GET_DEST dump per service, built in one buffer and run back to back. */

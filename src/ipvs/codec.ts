@@ -2,6 +2,7 @@
 // linux/ip_vs.h). Pure: a MessageWriter in, attributes out; inputs are already validated.
 import { MessageWriter, parseAttrs, forEachAttr, attr, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP, type Attrs } from '../netlink/message.js';
 import { readAddress, readAddressAt, parseAddress, formatAddress, familyOf, writeIPv4 } from '../netlink/address.js';
+import { serviceKeyString } from './keys.js';
 import {
   Cmd, CmdAttr, SvcAttr, DestAttr, StatsAttr, InfoAttr, DaemonAttr, SvcFlag, FwdMethod, FWD_MASK, TunType, TunFlag,
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPVS_GENL_VERSION, IPVS_STATE_MASTER,
@@ -249,9 +250,10 @@ export function serviceKeyOfNest(nest: Buffer): string {
   indexAttrs(nest, SvcAttr.STATS64);
   const family = familyOfAf(u16Of(nest, SvcAttr.AF));
   const fwmark = u32Of(nest, SvcAttr.FWMARK);
-  if (fwmark) return `${family}/fwmark/${fwmark}`;
+  // The key's text is serviceKeyString's own (a short-lived key object rather than a second format).
+  if (fwmark) return serviceKeyString({ family, fwmark });
   const address = has(SvcAttr.ADDR, family === 'inet' ? 4 : 16) ? readAddressAt(nest, at(SvcAttr.ADDR), family) : readAddress(read(nest, SvcAttr.ADDR), family);
-  return `${family}/${protocolOf(u16Of(nest, SvcAttr.PROTOCOL))}/${address}/${has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0}`;
+  return serviceKeyString({ family, protocol: protocolOf(u16Of(nest, SvcAttr.PROTOCOL)), address, port: has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0 });
 }
 
 /**

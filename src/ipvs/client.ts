@@ -180,19 +180,23 @@ export class IpvsClient {
    */
   #listServices(stats: boolean, expectService?: (key: string) => ServiceInfo | undefined, keys?: string[]): ServiceInfo[] {
     const out: ServiceInfo[] = [];
-    for (const m of this.#get(Cmd.GET_SERVICE, 'list virtual services', undefined, true)) {
+    // Streamed: the decoders copy out what they keep.
+    this.#conn.dumpStream((seq) => beginIpvs(new MessageWriter(64), this.#family, Cmd.GET_SERVICE, seq, true).end(), 'list virtual services', (_, payload) => {
       // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_SERVICE nest.
-      const nest = attrOf(m.payload, 4, m.payload.length, CmdAttr.SERVICE);
-      if (!nest) continue;
+      const nest = attrOf(payload, 4, payload.length, CmdAttr.SERVICE);
+      if (!nest) return;
       if (!expectService || !keys) {
         out.push(decodeService(nest, stats));
-        continue;
+        return;
       }
       const key = serviceKeyOfNest(nest);
       const have = expectService(key);
       out.push(have && serviceMatches(nest, have) ? have : decodeService(nest, false));
       keys.push(key);
-    }
+    }, () => {
+      out.length = 0;
+      if (keys) keys.length = 0;
+    });
     return out;
   }
 

@@ -111,13 +111,14 @@ export class LinkClient {
   /** Addresses of one link (by index), or of every link. */
   addresses(linkIndex?: number): InterfaceAddress[] {
     const out: InterfaceAddress[] = [];
-    for (const m of this.#conn.request((seq) => {
+    // Streamed (a reconcile lists every VIP): decodeAddress copies out what it keeps.
+    this.#conn.dumpStream((seq) => {
       const w = new MessageWriter(64).begin(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, seq);
       return w.raw(ifaddrmsg(AF_UNSPEC, 0, 0, 0)).end();
-    }, 'list addresses')) {
-      const a = decodeAddress(m.payload);
+    }, 'list addresses', (_, payload) => {
+      const a = decodeAddress(payload);
       if (a && (linkIndex === undefined || a.linkIndex === linkIndex)) out.push(a);
-    }
+    }, () => { out.length = 0; });
     return out;
   }
 

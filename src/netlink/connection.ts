@@ -441,6 +441,18 @@ export class NetlinkConnection {
     return errors;
   }
 
+  /**
+   * One dump, its replies handed to `onReply(type, payload)` as they arrive (payload: a view of the
+   * receive buffer, valid during the call) instead of collected: a caller that keeps a little of each
+   * reply does not hold the whole reply, which lives long enough to be promoted to the old generation
+   * (10,000 and more VIPs or services per reconcile). `onRestart` forgets what a dump that has to be
+   * read again (interrupted, timed out, overrun) handed on; a dump the kernel refuses throws KernelError.
+   */
+  dumpStream(build: (seq: number) => MessageWriter, what: string | (() => string), onReply: (type: number, payload: Buffer) => void, onRestart: () => void): void {
+    const [errno] = this.dumpEach(build(this.nextSeq()), (_, type, payload) => onReply(type, payload), onRestart);
+    if (errno) throw new KernelError(typeof what === 'string' ? what : what(), errno);
+  }
+
   /** Hand each message of `seq` in datagram `d` to onReply; sets state.finished once the dump is. */
   #walkDumpReplies(
     d: Buffer, seq: number, state: { finished: boolean; interrupted: boolean; errno: number },

@@ -88,11 +88,13 @@ export function udpPortsFromPorts(ports: Iterable<ServicePortDesired>): UdpServi
 export function udpPortsFromVirtualServices(services: Iterable<ServiceDesired>): UdpServicePort[] {
   const out: UdpServicePort[] = [];
   for (const s of services) {
-    const byPort = new Map<string, UdpServicePort & { frontends: string[] }>();
+    // Made at a Service's first UDP port: a full sync asks this of every Service, most TCP only.
+    let byPort: Map<string, UdpServicePort & { frontends: string[] }> | undefined;
     for (const vs of s.virtualServices.values()) {
       const o = vs.origin;
       if (o.protocol !== 'udp' || vs.service.address === undefined || vs.service.port === undefined) continue;
       const key = `${vs.service.family}|${o.portName}`;
+      byPort ??= new Map();
       let p = byPort.get(key);
       if (!p) {
         const serving = new Set<string>();
@@ -103,7 +105,7 @@ export function udpPortsFromVirtualServices(services: Iterable<ServiceDesired>):
       if (o.kind === 'NodePort') p.nodePort = vs.service.port;
       else p.frontends.push(vs.service.address);
     }
-    out.push(...byPort.values());
+    if (byPort) out.push(...byPort.values());
   }
   return out;
 }

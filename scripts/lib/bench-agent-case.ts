@@ -22,6 +22,7 @@ import { MemorySource, vip, podIP, service as benchService, slice as benchSlice 
 import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
 import { pooledSlope } from './slope.js';
+import { GcMeter, type GcFigures } from './gc-meter.js';
 import type { HeapMode } from '../../src/agent/options.js';
 
 export interface AgentCaseOptions {
@@ -75,12 +76,20 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   };
   const initialProbe = new LagProbe();
   await initialProbe.start(agent.healthzPort);
+  const gcMeter = new GcMeter();
+  const gc = (label: string, f: GcFigures) => {
+    out[`${label}GcMs`] = Math.round(f.ms);
+    out[`${label}GcMajor`] = f.major;
+    out[`${label}GcMinor`] = f.minor;
+  };
+  const gcAtStart = await gcMeter.read();
   const t0 = performance.now();
   await progress.run('agent: initial sync', async () => {
     source.events!.synced();
     await agent.firstSync();
   });
   out.initialSyncMs = Math.round(performance.now() - t0);
+  gc('initial', await gcMeter.since(gcAtStart));
   lag('initial', await initialProbe.stop());
   out.initialOperations = agent.lastSync?.operations ?? 0;
   const phases = (label: string) => {
@@ -206,6 +215,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   // other threads, which counts as CPU), the later ones are what a node pays every period.
   const laterWall: number[] = [];
   const laterCpu: number[] = [];
+  const gcBeforeLater = await gcMeter.read();
   for (let k = 2; k <= reconciles; k++) {
     await progress.run(`agent: no-op periodic reconcile ${k} of ${reconciles}`, async () => {
       const cpu = process.cpuUsage();
@@ -218,6 +228,9 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     rssAfter.push(process.memoryUsage.rss());
   }
   if (laterWall.length) {
+    // All the later reconciles' collections, per reconcile (a full collection comes every few).
+    const g = await gcMeter.since(gcBeforeLater);
+    gc('laterReconcileEach', { ms: g.ms / laterWall.length, major: Math.round(g.major / laterWall.length * 10) / 10, minor: Math.round(g.minor / laterWall.length) });
     const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a[(a.length - 1) >> 1]!; };
     out.laterReconcileP50Ms = Math.round(median(laterWall));
     out.laterReconcileCpuP50Ms = Math.round(median(laterCpu));
@@ -228,6 +241,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const trend = rssSlope(rssAfter.map((b) => b / 1024 / 1024));
   if (trend !== undefined) out.reconcileRssSlopeMB = Math.round(trend * 100) / 100;
 
+  gcMeter.stop();
   global.gc?.();
   const mem = process.memoryUsage();
   out.rssMB = mb(mem.rss);

@@ -22,7 +22,7 @@ import { runAgentCase } from './lib/bench-agent-case.js';
 import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
 import { Progress, thousands } from './lib/bench-progress.js';
-import { HEAP_FLAGS, type HeapMode } from '../src/agent/options.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, type HeapMode } from '../src/agent/options.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
 
@@ -79,7 +79,8 @@ const passThrough = ['--lag-only'].filter((a) => args.includes(a))
 async function agentCase(N: number, progress: Progress): Promise<Record<string, number>> {
   const ns = freshNamespace('kipvs-bench-agent');
   try {
-    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self, '--case', '--services', String(N), '--endpoints', String(M),
+    // The flags the heap mode needs on node's command line (bin/kipvs.js gives the agent its default's).
+    const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, ...NODE_FLAGS[heap ?? DEFAULT_HEAP], self, '--case', '--services', String(N), '--endpoints', String(M),
       '--label', progress.prefix, ...passThrough],
       { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     return JSON.parse(text.trim().split('\n').pop()!) as Record<string, number>;

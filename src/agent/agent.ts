@@ -24,7 +24,7 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import { HEAP_FLAGS, type AgentOptions } from './options.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, missingNodeFlags, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
@@ -107,7 +107,10 @@ export class Agent {
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
     // long-lived model: by default V8 keeps it near its live size (see HeapMode). V8 reads these flags
     // as it runs, so setting them now applies to everything the agent allocates from here on.
-    for (const flag of HEAP_FLAGS[o.heap ?? 'size']) v8.setFlagsFromString(flag);
+    const heap = o.heap ?? DEFAULT_HEAP;
+    for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
+    const missing = missingNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
+    if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
     this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
     this.health.track(this.families.map((f) => FAMILY_NAME[f]));

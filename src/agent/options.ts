@@ -1,4 +1,5 @@
 // What the agent is started with (src/cli/agent.ts builds it from the configuration; tests directly).
+import type { HeapMode } from '../config/heap.js';
 import type { DetectLocalOptions } from '../iptables/local-detector.js';
 import type { Source } from '../sources/types.js';
 import type { Logger } from '../backends/backend.js';
@@ -33,7 +34,7 @@ export interface AgentOptions {
   iptablesSync?: 'partial' | 'full';
   /** iptables mode: the iptables backend to write with; default: the one the node already uses. */
   iptablesBackend?: 'legacy' | 'nft';
-  /** How V8 sizes the agent's heap (HEAP_FLAGS); default 'size'. */
+  /** How V8 sizes the agent's heap (HEAP_FLAGS, NODE_FLAGS); default DEFAULT_HEAP. */
   heap?: HeapMode;
   /**
    * How a sync shares the event loop (see loop/pacer.ts); default: new Pacer()'s slices. false runs each
@@ -54,18 +55,5 @@ export interface AgentOptions {
   log: Logger;
 }
 
-/**
- * How V8 sizes the agent's heap. 'size' (the default): V8's --optimize-for-size, a heap kept near its
- * live size; 'v8': V8's own sizing, faster syncs for more memory. In the sandbox at 10,000 Services x
- * 10 endpoints (the agent benchmark's process, one boot, 2026-12-04): 'size' peaked at 156 MB with a
- * 23.4 s initial sync, 'v8' at 231 MB with 17.5 s. A GC-only middle way (a young generation that
- * never grows, the old generation collected at 1.2x its live size) cost as much time as 'size' and
- * saved the same memory (153-161 MB, 21.8-24.9 s): not kept.
- */
-export type HeapMode = 'size' | 'v8';
 
-/** The V8 flags of each heap mode. */
-export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
-  size: ['--optimize-for-size'],
-  v8: [],
-};
+export { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, missingNodeFlags, type HeapMode } from '../config/heap.js';

@@ -141,7 +141,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'log-level', type: 'string', arg: 'LEVEL', default: 'info', status: 'kipvs', note: 'trace, debug, info, warn, error, fatal or silent' },
   { flag: 'iptables-sync', type: 'string', arg: 'partial|full', default: 'partial', status: 'kipvs', note: "iptables mode: restore only changed Services' chains, or every chain on every sync" },
   { flag: 'iptables-backend', type: 'string', arg: 'legacy|nft', default: 'the one the node uses', status: 'kipvs', note: 'iptables mode: the iptables backend to write with' },
-  { flag: 'v8-heap', type: 'string', arg: 'size|v8', default: 'size', status: 'kipvs', note: "how V8 sizes the agent's heap: size (--optimize-for-size) keeps it near its live size; v8, V8's own sizing, syncs faster in more memory" },
+  { flag: 'v8-heap', type: 'string', arg: 'bounded|size|v8', default: 'bounded', status: 'kipvs', note: "how V8 sizes the agent's heap: bounded caps the young generation and collects the old one at 1.2x its live size; size (--optimize-for-size) as small, slower code; v8, V8's own sizing, more memory" },
 ];
 
 export const BY_FIELD: ReadonlyMap<string, Setting> = new Map(SETTINGS.filter((s) => s.field).map((s) => [s.field!, s]));

@@ -1,4 +1,5 @@
 // What the configuration resolves to: the agent's settings, kube-proxy's defaults filled in.
+import type { HeapMode } from './heap.js';
 import type { ConfigWarning } from './errors.js';
 
 export type DetectLocalMode = 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
@@ -54,8 +55,8 @@ export interface AgentConfig {
   };
   /** Written to /proc/self/oom_score_adj at start. */
   oomScoreAdj: number;
-  /** --v8-heap: how V8 sizes the agent's heap (agent/options.ts HeapMode). */
-  v8Heap: 'size' | 'v8';
+  /** --v8-heap: how V8 sizes the agent's heap (heap.ts HeapMode). */
+  v8Heap: HeapMode;
   cleanup: boolean;
   stateSocket: string;
   gracefulTerminationTimeoutMs: number;

@@ -271,10 +271,11 @@ test('iptables mode: its periods from the file, kube-proxy defaults, kipvs flags
   await assert.rejects(load(['--config', '/c.yaml'], { '/c.yaml': `${HEAD}iptables:\n  minSyncPeriod: 5m\n` }), /c\.yaml:4:18: iptables\.minSyncPeriod: must not be greater than the sync period/);
 });
 
-test('--v8-heap: size unless told v8', async () => {
-  assert.equal((await load([])).v8Heap, 'size');
+test('--v8-heap: bounded unless told size or v8', async () => {
+  assert.equal((await load([])).v8Heap, 'bounded');
   assert.equal((await load(['--v8-heap', 'size'])).v8Heap, 'size');
   assert.equal((await load(['--v8-heap=v8'])).v8Heap, 'v8');
+  assert.equal((await load(['--v8-heap=bounded'])).v8Heap, 'bounded');
 });
 
 test('bad flags are ConfigErrors naming the flag', async () => {
@@ -295,7 +296,7 @@ test('bad flags are ConfigErrors naming the flag', async () => {
     [['--iptables-masquerade-bit=40'], /^--iptables-masquerade-bit: 40 is not from 0 to 31/],
     [['--iptables-sync=sometimes'], /^--iptables-sync: "sometimes" is not partial or full/],
     [['--iptables-backend=ebpf'], /^--iptables-backend: "ebpf" is not legacy or nft/],
-    [['--v8-heap=small'], /^--v8-heap: "small" is not size or v8/],
+    [['--v8-heap=small'], /^--v8-heap: "small" is not bounded, size, v8/],
     [['--iptables-min-sync-period=1m', '--iptables-sync-period=30s'], /^--iptables-min-sync-period: must not be greater than the sync period/],
   ];
   for (const [argv, want] of cases) {

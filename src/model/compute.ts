@@ -15,7 +15,7 @@ import type {
 } from './types.js';
 import { ANNOTATION_SCHEDULER, DEFAULT_AFFINITY_TIMEOUT, flat, isIgnoredService, serviceName } from './labels.js';
 import { compactSlice, type CompactSlice, type EndpointExtra } from './compact.js';
-import { collectEndpoints, categorize, choose, notChosenReason, type Ep, type Choice } from './endpoints.js';
+import { collectEndpoints, categorize, choose, hasNodeEndpoint, notChosenReason, type Ep, type Choice } from './endpoints.js';
 import { PROTOCOLS, ADDRESS_TYPES, Warnings, show, validIp, validPort } from './validate.js';
 import { checkService } from './shape.js';
 
@@ -71,6 +71,9 @@ class ComputedVs implements DesiredVirtualService {
   }
 
   localEndpoints(): { address: string; port: number }[] {
+    // Asked of every virtual service (for KUBE-LOOP-BACK) and most have no endpoint on this node: look
+    // for one in the packed slices before collecting (and validating) them all.
+    if (!hasNodeEndpoint(this.#slices, this.#cc.nodeName)) return [];
     try {
       return this.#collect().filter((e) => e.local);
     } catch {

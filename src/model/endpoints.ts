@@ -159,6 +159,19 @@ export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-e
   return { servers, policy, zone, node, notes, why };
 }
 
+/**
+ * Whether any endpoint of `slices` names `nodeName` as its node: when none does, no endpoint that
+ * collectEndpoints() returns is local.
+ */
+export function hasNodeEndpoint(slices: readonly CompactSlice[], nodeName: string): boolean {
+  for (const slice of slices) {
+    const eps = slice.eps;
+    if (!eps) continue;
+    for (let i = 2; i < eps.length; i += STRIDE) if (eps[i] === nodeName) return true;
+  }
+  return false;
+}
+
 /** Endpoints of the slice ports that match the Service port by name and protocol, deduplicated by address/port. */
 export function collectEndpoints(slices: readonly CompactSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
   const out: Ep[] = [];

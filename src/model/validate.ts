@@ -2,7 +2,7 @@
 // collecting the warnings about those that are bad. Shared by the computation of a Service (compute.ts)
 // and the selection of its endpoints (endpoints.ts).
 import type { Family, Protocol } from '../ipvs/types.js';
-import { parseAddress, formatAddress } from '../netlink/address.js';
+import { parseAddress, formatAddress, isIPv4Text } from '../netlink/address.js';
 import type { ModelWarning } from './types.js';
 
 // Null prototypes: a protocol named "constructor" or "__proto__" must not find Object's properties.
@@ -32,7 +32,11 @@ export class Warnings {
 }
 
 export function validIp(text: unknown): { address: string; family: Family } | null {
-  if (typeof text !== 'string' || text.includes('%')) return null;
+  if (typeof text !== 'string') return null;
+  // Most addresses are dotted quads: checked without making their bytes (110,000 in a first sync at
+  // 10,000 Services, each once for the virtual services and once for the ipset entries).
+  if (isIPv4Text(text)) return { address: text, family: 'inet' };
+  if (text.includes('%')) return null;
   const bytes = parseAddress(text);
   if (!bytes) return null;
   // Dotted quads that parse are already canonical (no leading zeros); IPv6 text is reformatted.

@@ -41,8 +41,10 @@ function readAll(m: ProxyModel): void {
     JSON.stringify([...sd.addresses]);
     JSON.stringify(sd.ports);
     for (const vs of sd.virtualServices.values()) {
-      JSON.stringify([...vs.endpoints.values()]);
-      vs.localEndpoints();
+      const endpoints = [...vs.endpoints.values()];
+      JSON.stringify(endpoints);
+      // The local ones (KUBE-LOOP-BACK's) are those `endpoints` marks local, found however they are.
+      assert.deepEqual(vs.localEndpoints().map((e) => `${e.address}/${e.port}`), endpoints.filter((e) => e.local).map((e) => `${e.address}/${e.port}`));
     }
   }
   m.healthCheckNodePorts();

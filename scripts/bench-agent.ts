@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--heap size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
+//     [--heap bounded|size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ import { runAgentCase } from './lib/bench-agent-case.js';
 import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
 import { Progress, thousands } from './lib/bench-progress.js';
-import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, type HeapMode } from '../src/agent/options.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, type HeapMode } from '../src/config/heap.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
 

@@ -15,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { run, createCaseNamespaces, deleteNamespaces, freshNamespace, timeInNamespace, settle } from './lib/netns.js';
 import { writeChart, type Series } from './lib/chart.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../src/config/heap.js';
 
 const MODES = ['ipvs', 'iptables-partial', 'iptables-full'] as const;
 type Mode = (typeof MODES)[number];
@@ -61,7 +62,7 @@ function progress(k: number, c: Case, note: string, caseStart?: number): void {
 
 // ---- running one case ----
 function spawnIn(ns: string, extra: string[]): ChildProcess {
-  return spawn('ip', ['netns', 'exec', ns, process.execPath, caseScript, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[DEFAULT_HEAP], caseScript, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 async function startBackend(ns: string): Promise<ChildProcess> {

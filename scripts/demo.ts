@@ -6,6 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-demo';
 const argv = process.argv.slice(2);
@@ -128,7 +129,7 @@ say('kipvs diff: what the first sync would change (nothing is changed); the Serv
 }
 
 say(`kipvs agent --config config.yaml --manifests manifests/ (mode: ${MODE}; a Service web with 3 endpoints)`);
-const agent = spawn(process.execPath, [KIPVS, 'agent', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', `--state-socket=${DIR}/state.sock`], {
+const agent = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], KIPVS, 'agent', `--config=${DIR}/config.yaml`, `--manifests=${DIR}/manifests`, '--hostname-override=demo-node', `--state-socket=${DIR}/state.sock`], {
   stdio: ['ignore', 'ignore', 'pipe'],
 });
 let logs = '';

@@ -23,7 +23,7 @@ import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
 import { pooledSlope } from './slope.js';
 import { GcMeter, type GcFigures } from './gc-meter.js';
-import type { HeapMode } from '../../src/agent/options.js';
+import type { HeapMode } from '../../src/config/heap.js';
 
 export interface AgentCaseOptions {
   services: number;

@@ -4,7 +4,7 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 
 export interface GcFigures {
-  /** Main-thread pause time of every collection, ms. */
+  /** Time of every entry node reports (scavenges, full collections, incremental marking steps, weak callbacks), ms. */
   ms: number;
   /** Full (mark-compact) collections. */
   major: number;

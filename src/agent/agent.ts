@@ -24,7 +24,7 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import { DEFAULT_HEAP, HEAP_FLAGS, missingNodeFlags, type AgentOptions } from './options.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
@@ -105,12 +105,13 @@ export class Agent {
   async start(): Promise<void> {
     const o = this.#o;
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
-    // long-lived model: by default V8 keeps it near its live size (see HeapMode). V8 reads these flags
-    // as it runs, so setting them now applies to everything the agent allocates from here on.
+    // long-lived model: by default its heap is kept near the live size (see HeapMode). V8 reads these
+    // flags as it runs, so setting them now applies to everything the agent allocates from here on.
     const heap = o.heap ?? DEFAULT_HEAP;
     for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
-    const missing = missingNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
+    const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
+    if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);
     this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
     this.health.track(this.families.map((f) => FAMILY_NAME[f]));

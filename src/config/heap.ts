@@ -9,11 +9,13 @@
  *   the young generation as it starts, so this one is on node's command line, bin/kipvs.js' first
  *   line) and the old generation collected at 1.2x its live size (set as the agent starts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
- * - 'v8': V8's own sizing.
+ * - 'v8': V8's own sizing. bin/kipvs.js' first line cannot know the mode: started through it, the
+ *   young generation stays capped in every mode (the agent says so); run node on the bundle without
+ *   the flag for V8's own sizing throughout, as the benchmark's 'v8' runs do.
  * The agent benchmark's case at 10,000 Services x 10 endpoints, one process each, modes taking turns in
  * one sandbox boot (2026-12-05, 3 runs each): peak RSS 'bounded' 148-155 MB, 'v8' 198-212 MB; initial
- * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB after the initial sync,
- * 13.2-15.2 s, so the cap is what costs time); later no-op reconciles 5.2-6.7 s at 1.1x CPU/wall
+ * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the initial
+ * sync, 188-190 MB peak, 13.2-15.2 s, so the cap is what costs time); later no-op reconciles 5.2-6.7 s at 1.1x CPU/wall
  * against 5.0-5.9 s at 1.02x. 'size' earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
  */
 export type HeapMode = 'bounded' | 'size' | 'v8';
@@ -28,18 +30,39 @@ export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
   v8: [],
 };
 
-/**
- * Which of `mode`'s NODE_FLAGS this process was not started with (on node's command line, which
- * includes a `#!/usr/bin/env -S node ...` line, or in NODE_OPTIONS).
- */
-export function missingNodeFlags(mode: HeapMode, execArgv: readonly string[], nodeOptions = ''): string[] {
-  const given = new Set([...execArgv, ...nodeOptions.split(/\s+/)].map((f) => f.replace(/_/g, '-')));
-  return NODE_FLAGS[mode].filter((f) => !given.has(f));
-}
-
 /** The flags of each heap mode that only take effect on node's command line (read when V8 starts). */
 export const NODE_FLAGS: Record<HeapMode, readonly string[]> = {
   bounded: ['--max-semi-space-size=4'],
   size: [],
   v8: [],
 };
+
+/** Node's command-line flags (and NODE_OPTIONS') as `--name=value`, "--name value" joined, "_" as "-". */
+function givenFlags(execArgv: readonly string[], nodeOptions: string): string[] {
+  const args = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    let a = args[i]!;
+    if (a.startsWith('--') && !a.includes('=') && i + 1 < args.length && /^\d/.test(args[i + 1]!)) a = `${a}=${args[++i]}`;
+    const eq = a.indexOf('=');
+    out.push(eq < 0 ? a.replace(/_/g, '-') : a.slice(0, eq).replace(/_/g, '-') + a.slice(eq));
+  }
+  return out;
+}
+
+const flagName = (f: string) => f.split('=')[0]!;
+
+/**
+ * This process' node flags against heap mode `mode`: which of its NODE_FLAGS node was not started with
+ * (`missing`), and which flag of another mode's NODE_FLAGS it was started with (`unasked`: bin/kipvs.js
+ * starts node with the default mode's whatever --v8-heap says).
+ */
+export function checkNodeFlags(mode: HeapMode, execArgv: readonly string[], nodeOptions = ''): { missing: string[]; unasked: string[] } {
+  const given = givenFlags(execArgv, nodeOptions);
+  const own = new Set(NODE_FLAGS[mode].map(flagName));
+  const others = new Set(Object.values(NODE_FLAGS).flat().map(flagName).filter((n) => !own.has(n)));
+  return {
+    missing: NODE_FLAGS[mode].filter((f) => !given.includes(f)),
+    unasked: given.filter((f) => others.has(flagName(f))),
+  };
+}

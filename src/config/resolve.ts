@@ -249,7 +249,7 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
   };
 
   const v8Heap = s.value<string>('v8-heap') ?? DEFAULT_HEAP;
-  if (!Object.hasOwn(HEAP_FLAGS, v8Heap)) p.error('--v8-heap', '', `"${v8Heap}" is not ${Object.keys(HEAP_FLAGS).join(', ')}`);
+  if (!Object.hasOwn(HEAP_FLAGS, v8Heap)) p.error('--v8-heap', '', `"${v8Heap}" is not ${Object.keys(HEAP_FLAGS).join(', ').replace(/, (\w+)$/, ' or $1')}`);
   const oomSv = s.get('oomScoreAdj');
   const oomScoreAdj = (oomSv?.value as number | undefined) ?? -999;
   if (oomScoreAdj < -1000 || oomScoreAdj > 1000) p.error(...where('oomScoreAdj', oomSv), `${oomScoreAdj} is not from -1000 to 1000`);

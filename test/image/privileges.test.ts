@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { sh, shStatus, startBackend, httpGet, resetKernel, type Backend } from '../sandbox/helpers.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-privileges';
 const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
@@ -39,7 +40,7 @@ const programmed = () => /10\.244\.93\.2:8080/.test(shStatus('ipvsadm -Ln -t 10.
 async function runAgent(caps: string[], readOnlySysctl: boolean, until: (log: string) => boolean, timeoutMs = 240_000): Promise<Run> {
   resetKernel();
   const bounding = ['-all', ...caps.map((c) => `+${c}`)].join(',');
-  const agent = [process.execPath, bin, 'agent', '--manifests', `${DIR}/manifests`, '--hostname-override', 'node-priv',
+  const agent = [process.execPath, ...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', '--manifests', `${DIR}/manifests`, '--hostname-override', 'node-priv',
     '--healthz-bind-address', '', '--metrics-bind-address', '', '--state-socket', ''].map((a) => `'${a}'`).join(' ');
   const script = `${readOnlySysctl ? 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && ' : ''}exec setpriv --bounding-set ${bounding} --inh-caps -all ${agent}`;
   const child = spawn('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });

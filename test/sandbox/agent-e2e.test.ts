@@ -17,6 +17,7 @@ import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import type { Source } from '../../src/sources/types.js';
 import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, type Backend } from './helpers.js';
 import { synced, service, sliceOf, trafficLoop as loopIn, gets } from './agent-helpers.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-e2e';
 const NODE = 'sandbox-node';
@@ -167,7 +168,7 @@ test('agent restarts under continuous load: a real agent process killed with SIG
     agent = undefined;
     // `kipvs agent` as a node runs it, against the same API server.
     const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, [bin, 'agent', `--kubeconfig=${DIR}/kubeconfig`, `--hostname-override=${NODE}`, '--ipvs-strict-arp',
+    const child = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', `--kubeconfig=${DIR}/kubeconfig`, `--hostname-override=${NODE}`, '--ipvs-strict-arp',
       '--ipvs-min-sync-period=50ms', '--healthz-bind-address=127.0.0.1:19256', '--metrics-bind-address=', `--state-socket=${DIR}/child.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
     let logs = '';
     child.stderr!.on('data', (c) => (logs += c));

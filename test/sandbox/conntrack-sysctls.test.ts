@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { sh, shStatus, resetKernel } from './helpers.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-conntrack';
 const NF = '/proc/sys/net/netfilter';
@@ -19,7 +20,7 @@ const cpus = () => Number(sh('nproc --all').trim());
 /** Runs the agent until it logs that it started (or exits); returns its exit code (null: it was running) and stderr. */
 function runAgent(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, 'agent', '--manifests', `${DIR}/manifests`, '--hostname-override', 'ct-node',
+    const child = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', '--manifests', `${DIR}/manifests`, '--hostname-override', 'ct-node',
       '--healthz-bind-address=', '--metrics-bind-address=', '--state-socket=', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`agent did not start in 120 s: ${stderr}`)); }, 120_000);

@@ -17,6 +17,7 @@ import { informerSource } from '../../src/sources/informers.js';
 import { Agent } from '../../src/agent/agent.js';
 import { sh, shStatus, resetKernel } from './helpers.js';
 import { synced, service, sliceOf } from './agent-helpers.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-health-family';
 const NODE = 'hf-node';
@@ -157,7 +158,7 @@ test('health-check node port: on the nodePortAddresses of both families, 200/503
 /** Run `kipvs agent --manifests` in a network namespace until its first sync; returns its log lines. */
 async function agentInNamespace(ns: string, manifests: string): Promise<{ logs: string; stop: () => Promise<void> }> {
   const bin = new URL('../../../bin/kipvs.js', import.meta.url).pathname;
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, 'agent', `--manifests=${manifests}`, `--hostname-override=${NODE}`,
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', `--manifests=${manifests}`, `--hostname-override=${NODE}`,
     '--healthz-bind-address=', '--metrics-bind-address=', `--state-socket=${DIR}/${ns}.sock`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logs = '';
   child.stderr!.on('data', (c) => (logs += c));

@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 export const CLIENT_NS = 'soak-cl';
 export const BACKEND_NS = 'soak-be';
@@ -140,7 +141,7 @@ export class AgentProcess {
   async start(timeoutMs = 360_000): Promise<number> {
     const t0 = Date.now();
     const bin = here('../../../bin/kipvs.js');
-    const child = spawn(process.execPath, [bin, 'agent', `--kubeconfig=${this.s.kubeconfig}`, `--hostname-override=${this.s.nodeName}`,
+    const child = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', `--kubeconfig=${this.s.kubeconfig}`, `--hostname-override=${this.s.nodeName}`,
       `--ipvs-sync-period=${this.s.syncPeriod}`, `--graceful-termination-timeout=${this.s.gracefulTermination}`,
       `--metrics-bind-address=127.0.0.1:${this.s.metricsPort}`, '--healthz-bind-address=', `--state-socket=${this.s.dir}/agent.sock`],
     { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -296,7 +296,7 @@ test('bad flags are ConfigErrors naming the flag', async () => {
     [['--iptables-masquerade-bit=40'], /^--iptables-masquerade-bit: 40 is not from 0 to 31/],
     [['--iptables-sync=sometimes'], /^--iptables-sync: "sometimes" is not partial or full/],
     [['--iptables-backend=ebpf'], /^--iptables-backend: "ebpf" is not legacy or nft/],
-    [['--v8-heap=small'], /^--v8-heap: "small" is not bounded, size, v8/],
+    [['--v8-heap=small'], /^--v8-heap: "small" is not bounded, size or v8/],
     [['--iptables-min-sync-period=1m', '--iptables-sync-period=30s'], /^--iptables-min-sync-period: must not be greater than the sync period/],
   ];
   for (const [argv, want] of cases) {

@@ -21,5 +21,5 @@ test('GcMeter: scavenges while young objects pile up, a full collection when one
   gc();
   assert.ok((await meter.since(b)).major >= 1);
   meter.stop();
-  assert.ok(keep.length >= 0);
+  void keep;
 });

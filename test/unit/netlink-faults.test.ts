@@ -326,6 +326,43 @@ test('dumpEach(): a dump that never stops being interrupted gives up after three
   conn.close();
 });
 
+/** One dump through dumpStream: what it delivered (after any restarts) and how often it restarted. */
+function streamOne(conn: NetlinkConnection) {
+  let got: number[] = [];
+  let restarts = 0;
+  conn.dumpStream((seq) => new MessageWriter().begin(0x20, NLM_F_REQUEST | NLM_F_DUMP, seq).genl(2, 1).end(), 'list things', (type, payload) => {
+    assert.equal(type, ENTRY);
+    got.push(payload.readUInt32LE(0));
+  }, () => {
+    restarts++;
+    got = [];
+  });
+  return { got, restarts };
+}
+
+test('dumpStream(): replies handed on as they come; an interrupted or timed-out read starts over after onRestart', () => {
+  const kernel = new FakeKernel();
+  assert.deepEqual(streamOne(connect(kernel, {}, 'stream-ok').conn), { got: [0, 1, 2, 3, 4], restarts: 0 });
+  // Receive 2 is the first read's second datagram; receive 4 the second read's first.
+  let n = 0;
+  const { conn } = connect(kernel, { recv: () => (++n === 2 ? 'dump-intr' : n === 5 ? 'timeout' : undefined) }, 'stream-faults');
+  assert.deepEqual(streamOne(conn), { got: [0, 1, 2, 3, 4], restarts: 2 });
+  assert.equal(conn.socketsOpened, 2);
+  conn.close();
+});
+
+test('dumpStream(): a dump the kernel refuses is a KernelError naming it; one never left uninterrupted gives up after three reads', () => {
+  const kernel = new FakeKernel();
+  const refused = connect(kernel, { refuse: () => 1 }, 'stream-refused').conn;
+  assert.throws(() => streamOne(refused), (err: unknown) => err instanceof KernelError && /list things/.test(err.message) && err.code === 'EPERM');
+  refused.close();
+  const busy = connect(kernel, { recv: () => 'dump-intr' }, 'stream-busy').conn;
+  const before = kernel.dumps;
+  assert.throws(() => streamOne(busy), NetlinkDumpInterruptedError);
+  assert.equal(kernel.dumps - before, 3);
+  busy.close();
+});
+
 test('per-item refusals injected into a batch answer those items only; the rest reach the kernel once', () => {
   const kernel = new FakeKernel();
   const refusedSeqs = new Set<number>();

@@ -11,11 +11,14 @@ COPY package.json package-lock.json tsconfig.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY src ./src
 COPY native-bindings ./native-bindings
+COPY types ./types
+COPY scripts/bundle.js ./scripts/bundle.js
 COPY bin ./bin
 COPY LICENSE ./
-RUN npx tsc -p . \
+# npm run build: tsc, then the bundles bin/kipvs.js loads (dist/bundle) and client-node's (dist/vendor).
+RUN npx tsc -p . && node scripts/bundle.js \
     && mkdir -p /out/opt/kipvs/dist \
-    && cp -r dist/src dist/native-bindings /out/opt/kipvs/dist/ \
+    && cp -r dist/src dist/native-bindings dist/vendor dist/bundle /out/opt/kipvs/dist/ \
     && find /out/opt/kipvs/dist -name '*.map' -delete \
     && cp -r bin package.json package-lock.json LICENSE /out/opt/kipvs/ \
     && cd /out/opt/kipvs && npm ci --omit=dev --ignore-scripts --no-audit --no-fund

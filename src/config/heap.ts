@@ -16,7 +16,9 @@
  * one sandbox boot (2026-12-05, 3 runs each): peak RSS 'bounded' 148-155 MB, 'v8' 198-212 MB; initial
  * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the initial
  * sync, 188-190 MB peak, 13.2-15.2 s, so the cap is what costs time); later no-op reconciles 5.2-6.7 s at 1.1x CPU/wall
- * against 5.0-5.9 s at 1.02x. 'size' earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
+ * against 5.0-5.9 s at 1.02x. Once the model's first sync allocated less (c9b7931; two runs each,
+ * another boot): 150 / 153 MB with 11.8 / 10.8 s syncs against 210 / 206 MB with 11.8 / 9.8 s. 'size'
+ * earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
  */
 export type HeapMode = 'bounded' | 'size' | 'v8';
 

@@ -54,7 +54,7 @@ if (args.includes('--case')) {
   const sliceMs = opt('--slice-ms', 10);
   const r = await runAgentCase({
     services: N, endpoints: M, lagOnly,
-    // --heap: how V8 sizes the agent's heap (src/agent/options.ts HEAP_FLAGS); default the agent's.
+    // --heap: how V8 sizes the agent's heap (src/config/heap.ts HEAP_FLAGS); default the agent's.
     heap,
     // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
@@ -133,7 +133,8 @@ for (const [k, N] of sizes.entries()) {
   // The new node is reported on its own: its failure leaves the size's other figures standing.
   if (r.ok && newNode && N <= newNodeUpTo) {
     try {
-      r.newNode = await runNewNode({ cli: join(dirname(self), '../src/cli/main.js'), services: N, endpoints: M, progress, ...(heap ? { heap } : {}) });
+      // The command as a node runs it: the bundle bin/kipvs.js loads (not dist/src's ~200 module files).
+      r.newNode = await runNewNode({ cli: join(dirname(self), '../bundle/kipvs.js'), services: N, endpoints: M, progress, ...(heap ? { heap } : {}) });
     } catch (err) {
       r.newNodeError = String((err as Error).message).split('\n')[0];
       progress.note(`new node FAILED: ${r.newNodeError}`);

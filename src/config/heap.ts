@@ -10,14 +10,15 @@
  *   line) and the old generation collected at 1.2x its live size (set as the agent starts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
  * - 'v8': V8's own sizing. bin/kipvs.js' first line cannot know the mode: started through it, the
- *   young generation stays capped in every mode (the agent says so); run node on the bundle without
- *   the flag for V8's own sizing throughout, as the benchmark's 'v8' runs do.
+ *   young generation stays capped in every mode (the agent says so); run node on dist/bundle/kipvs.js
+ *   without the flag for V8's own sizing throughout (the benchmark's 'v8' runs start node so).
  * The agent benchmark's case at 10,000 Services x 10 endpoints, one process each, modes taking turns in
  * one sandbox boot (2026-12-05, 3 runs each): peak RSS 'bounded' 148-155 MB, 'v8' 198-212 MB; initial
  * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the initial
  * sync, 188-190 MB peak, 13.2-15.2 s, so the cap is what costs time); later no-op reconciles 5.2-6.7 s at 1.1x CPU/wall
  * against 5.0-5.9 s at 1.02x. Once the model's first sync allocated less (c9b7931; two runs each,
- * another boot): 150 / 153 MB with 11.8 / 10.8 s syncs against 210 / 206 MB with 11.8 / 9.8 s. 'size'
+ * another boot): 150 / 153 MB with 11.8 / 10.8 s syncs against 210 / 206 MB with 11.8 / 9.8 s, GC pauses
+ * in the sync 0.9-1.1 s (5-6 full collections, 67-69 scavenges) against 0.5-0.7 s (1, 17-18). 'size'
  * earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
  */
 export type HeapMode = 'bounded' | 'size' | 'v8';
@@ -57,7 +58,7 @@ const flagName = (f: string) => f.split('=')[0]!;
 /**
  * This process' node flags against heap mode `mode`: which of its NODE_FLAGS node was not started with
  * (`missing`), and which flag of another mode's NODE_FLAGS it was started with (`unasked`: bin/kipvs.js
- * starts node with the default mode's whatever --v8-heap says).
+ * starts node with the default mode's flags whatever --v8-heap says).
  */
 export function checkNodeFlags(mode: HeapMode, execArgv: readonly string[], nodeOptions = ''): { missing: string[]; unasked: string[] } {
   const given = givenFlags(execArgv, nodeOptions);

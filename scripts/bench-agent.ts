@@ -22,7 +22,7 @@ import { runAgentCase } from './lib/bench-agent-case.js';
 import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
 import { Progress, thousands } from './lib/bench-progress.js';
-import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, type HeapMode } from '../src/config/heap.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, isHeapMode } from '../src/config/heap.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
 
@@ -35,8 +35,8 @@ const json = args.includes('--json');
 const lagOnly = args.includes('--lag-only');
 // --no-optimize-for-size (older runs' commands) was V8's own defaults: --heap v8.
 const heapArg = args.includes('--no-optimize-for-size') ? 'v8' : args.includes('--heap') ? str('--heap', '') : undefined;
-if (heapArg !== undefined && !Object.hasOwn(HEAP_FLAGS, heapArg)) throw new Error(`--heap: "${heapArg}" is not one of ${Object.keys(HEAP_FLAGS).join(', ')}`);
-const heap = heapArg as HeapMode | undefined;
+if (heapArg !== undefined && !isHeapMode(heapArg)) throw new Error(`--heap: "${heapArg}" is not one of ${Object.keys(HEAP_FLAGS).join(', ')}`);
+const heap = heapArg;
 const newNode = args.includes('--new-node');
 /** The new node's whole-process run only for sizes up to this (it repeats the size's work as a process). */
 const newNodeUpTo = opt('--new-node-up-to', Infinity);

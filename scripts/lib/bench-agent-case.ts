@@ -77,7 +77,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const initialProbe = new LagProbe();
   await initialProbe.start(agent.healthzPort);
   const gcMeter = new GcMeter();
-  const gc = (label: string, f: GcFigures) => {
+  const recordGc = (label: string, f: GcFigures) => {
     out[`${label}GcMs`] = Math.round(f.ms);
     out[`${label}GcMajor`] = f.major;
     out[`${label}GcMinor`] = f.minor;
@@ -89,7 +89,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     await agent.firstSync();
   });
   out.initialSyncMs = Math.round(performance.now() - t0);
-  gc('initial', await gcMeter.since(gcAtStart));
+  recordGc('initial', await gcMeter.since(gcAtStart));
   lag('initial', await initialProbe.stop());
   out.initialOperations = agent.lastSync?.operations ?? 0;
   const phases = (label: string) => {
@@ -230,7 +230,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   if (laterWall.length) {
     // All the later reconciles' collections, per reconcile (a full collection comes every few).
     const g = await gcMeter.since(gcBeforeLater);
-    gc('laterReconcileEach', { ms: g.ms / laterWall.length, major: Math.round(g.major / laterWall.length * 10) / 10, minor: Math.round(g.minor / laterWall.length) });
+    recordGc('laterReconcileEach', { ms: g.ms / laterWall.length, major: Math.round(g.major / laterWall.length * 10) / 10, minor: Math.round(g.minor / laterWall.length) });
     const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a[(a.length - 1) >> 1]!; };
     out.laterReconcileP50Ms = Math.round(median(laterWall));
     out.laterReconcileCpuP50Ms = Math.round(median(laterCpu));

@@ -113,7 +113,7 @@ export class SyncWatcher {
 }
 
 /** `heap`: the agent's --v8-heap (its default when absent). */
-export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: string }): Promise<NewNodeResult> {
+export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode }): Promise<NewNodeResult> {
   const agent = await runAgentProcess({ ...o, via: 'manifests' });
   let api: AgentProcessResult | undefined, apiError: string | undefined;
   try {
@@ -128,7 +128,7 @@ export async function runNewNode(o: { cli: string; services: number; endpoints: 
   return { ...agent, ipvsadmRestoreMs, ...(api ? { api } : {}), ...(apiError ? { apiError } : {}) };
 }
 
-async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: string; via: 'manifests' | 'api' }): Promise<AgentProcessResult> {
+async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode; via: 'manifests' | 'api' }): Promise<AgentProcessResult> {
   const { services: N, endpoints: M, progress } = o;
   const dir = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
   const sockDir = mkdtempSync(join(tmpdir(), 'kipvs-state-'));
@@ -168,7 +168,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
     // nf_conntrack_max is the initial namespace's alone (EACCES in any other): left alone here, as
     // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
     // As bin/kipvs.js starts it: node with the heap mode's command-line flags.
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[(o.heap as HeapMode | undefined) ?? DEFAULT_HEAP], o.cli, 'agent', ...sourceArgs, '--hostname-override', 'node-0',
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[o.heap ?? DEFAULT_HEAP], o.cli, 'agent', ...sourceArgs, '--hostname-override', 'node-0',
       '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`, ...(o.heap ? [`--v8-heap=${o.heap}`] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let exit: string | undefined;
     const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {

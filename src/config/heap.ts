@@ -14,9 +14,9 @@
  *   without the flag for V8's own sizing throughout (the benchmark's 'v8' runs start node so).
  * The agent benchmark's case at 10,000 Services x 10 endpoints, one process each, modes taking turns in
  * one sandbox boot (2026-12-05, 3 runs each): peak RSS 'bounded' 148-155 MB, 'v8' 198-212 MB; initial
- * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the initial
- * sync, 188-190 MB peak, 13.2-15.2 s, so the cap is what costs time); later no-op reconciles 5.2-6.7 s at 1.1x CPU/wall
- * against 5.0-5.9 s at 1.02x. Once the model's first sync allocated less (c9b7931; two runs each,
+ * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the
+ * initial sync, 188-190 MB peak, 13.2-15.2 s, so the cap is what costs time); later no-op reconciles
+ * 5.2-6.7 s at 1.1x CPU/wall against 5.0-5.9 s at 1.02x. Once the model's first sync allocated less (c9b7931; two runs each,
  * another boot): 150 / 153 MB with 11.8 / 10.8 s syncs against 210 / 206 MB with 11.8 / 9.8 s, GC pauses
  * in the sync 0.9-1.1 s (5-6 full collections, 67-69 scavenges) against 0.5-0.7 s (1, 17-18). 'size'
  * earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
@@ -25,6 +25,11 @@ export type HeapMode = 'bounded' | 'size' | 'v8';
 
 /** The heap mode when none is given. */
 export const DEFAULT_HEAP: HeapMode = 'bounded';
+
+/** Whether `s` names a heap mode (--v8-heap, the benchmark's --heap). */
+export function isHeapMode(s: string): s is HeapMode {
+  return Object.hasOwn(HEAP_FLAGS, s);
+}
 
 /** The V8 flags of each heap mode that the agent sets as it starts (V8 reads them as it runs). */
 export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {

@@ -10,7 +10,7 @@ import { parseGoDurationMs } from './duration.js';
 import { ConfigError, type Problems } from './errors.js';
 import type { Settings, SettingValue } from './settings.js';
 import type { AgentConfig, DetectLocalMode } from './types.js';
-import { DEFAULT_HEAP, HEAP_FLAGS, type HeapMode } from './heap.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, isHeapMode } from './heap.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const DETECT_LOCAL_MODES: DetectLocalMode[] = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'];
@@ -249,7 +249,7 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
   };
 
   const v8Heap = s.value<string>('v8-heap') ?? DEFAULT_HEAP;
-  if (!Object.hasOwn(HEAP_FLAGS, v8Heap)) p.error('--v8-heap', '', `"${v8Heap}" is not ${Object.keys(HEAP_FLAGS).join(', ').replace(/, (\w+)$/, ' or $1')}`);
+  if (!isHeapMode(v8Heap)) p.error('--v8-heap', '', `"${v8Heap}" is not ${Object.keys(HEAP_FLAGS).join(', ').replace(/, (\w+)$/, ' or $1')}`);
   const oomSv = s.get('oomScoreAdj');
   const oomScoreAdj = (oomSv?.value as number | undefined) ?? -999;
   if (oomScoreAdj < -1000 || oomScoreAdj > 1000) p.error(...where('oomScoreAdj', oomSv), `${oomScoreAdj} is not from -1000 to 1000`);
@@ -270,7 +270,7 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     iptables,
     conntrack,
     oomScoreAdj,
-    v8Heap: Object.hasOwn(HEAP_FLAGS, v8Heap) ? (v8Heap as HeapMode) : DEFAULT_HEAP,
+    v8Heap: isHeapMode(v8Heap) ? v8Heap : DEFAULT_HEAP,
     cleanup: s.value<boolean>('cleanup') ?? false,
     stateSocket: s.value<string>('state-socket') ?? '/run/kipvs/state.sock',
     gracefulTerminationTimeoutMs,

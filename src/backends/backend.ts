@@ -90,8 +90,9 @@ export interface ProxyBackend {
   /** Forget such a read: the next full sync reads the kernel again. */
   dropRead?(): void;
   /**
-   * The sync whose steps are running is in a part that writes nothing (IPVS: a full sync's plan): the
-   * agent may abandon those steps for a waiting change and run them again after it.
+   * The sync whose steps are running is in a part that writes nothing (IPVS: a full sync's plan, and
+   * its ipset compare when the plan found nothing to do): the agent may abandon those steps for a
+   * waiting change and run them again after it.
    */
   readonly abandonable?: boolean;
   /** Work between syncs (IPVS: delete drained real servers). Returns operations made. */

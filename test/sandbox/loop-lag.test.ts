@@ -274,3 +274,63 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
     ipvs.close();
   }
 });
+
+test("a change that comes while a no-op periodic reconcile reads its ipsets back goes first; the reconcile runs again on the same kernel read", async () => {
+  await agent?.stop();
+  const source = new ListSource();
+  const syncs: { reason: string; kind: string }[] = [];
+  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
+  agent = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
+  const a = agent;
+  const engine = a.engine;
+  let reads = 0;
+  const read = engine.refreshSteps.bind(engine);
+  engine.refreshSteps = function* (desired) {
+    reads++;
+    return yield* read(desired);
+  };
+  const ipvs = IpvsClient.open();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    // The window is the ipset read-back of a reconcile whose plan found nothing to do; a change that
+    // lands on its last turn finds it over, so each attempt takes the next reconcile.
+    const tried: string[] = [];
+    let gaveWay = false;
+    for (let attempt = 0; attempt < 5 && !gaveWay; attempt++) {
+      const t0 = performance.now();
+      while (!(a.backend.abandonable === true && !engine.planning)) {
+        if (performance.now() - t0 > 60_000) assert.fail('no periodic reconcile was seen reading its ipsets back within 60 s');
+        await new Promise((r) => setImmediate(r));
+      }
+      const readsBefore = reads;
+      const gaveWayBefore = a.metrics.reconcilePreemptions.get();
+      const syncsBefore = syncs.length;
+      const i = 800 + attempt;
+      const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
+      slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
+      source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
+      const t1 = performance.now();
+      while (syncs.length < syncsBefore + 2) {
+        if (performance.now() - t1 > 60_000) assert.fail(`after the change: ${JSON.stringify(syncs.slice(syncsBefore))}`);
+        await sleep(5);
+      }
+      const [first, second] = syncs.slice(syncsBefore);
+      const order = [first!.reason, first!.kind, second!.reason, second!.kind];
+      tried.push(order.join(' '));
+      assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
+      if (order[0] !== 'change') continue;
+      assert.deepEqual(order, ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
+      assert.ok(a.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
+      assert.equal(reads, readsBefore, 'the reconcile ran again on the read it had made, without reading the kernel again');
+      gaveWay = true;
+    }
+    assert.ok(gaveWay, `no reconcile gave way in its ipset read-back: ${tried.join('; ')}`);
+    // Both ends whole: every ClusterIP in its set (read from the kernel), and the IPVS table as the engine has it.
+    const clusterIPs = sh('ipset list KUBE-CLUSTER-IP').split('\n').filter((l) => /^10\.97\.\d+\.\d+,tcp:80$/.test(l.trim())).length;
+    assert.equal(clusterIPs, N, 'KUBE-CLUSTER-IP holds every ClusterIP');
+    const { model, kernel } = await stopAndCompare(ipvs);
+    assert.deepEqual(model, kernel, "the engine's kernel model against the kernel");
+  } finally {
+    ipvs.close();
+  }
+});

@@ -39,6 +39,8 @@ export class SyncEngine {
   #planning = false;
   /** How long that read took (reported as the sync's read phase). */
   #freshReadMs = 0;
+  /** The last sync was full, planned on refreshSteps()' read and wrote nothing (see keepRead). */
+  #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
 
@@ -83,6 +85,15 @@ export class SyncEngine {
   /** Forget a read refreshSteps() made: the next full sync reads the kernel again. */
   dropRead(): void {
     this.#fresh = false;
+  }
+
+  /**
+   * The last sync was a full one that planned on refreshSteps()' read and wrote nothing: its read
+   * stands again (a reconcile abandoned after its IPVS part, for a waiting change, plans again on it
+   * instead of reading the kernel again). Its age still counts from the read (FRESH_READ_MS).
+   */
+  keepRead(): void {
+    if (this.#quietOnFresh && !this.#dirty) this.#fresh = true;
   }
 
   /** A full sync is planning (writing nothing yet): its steps may be abandoned, and run again later. */
@@ -250,6 +261,7 @@ export class SyncEngine {
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
     const read = full && !(refreshed && this.freshRead && !retry);
+    this.#quietOnFresh = false;
     if (read) {
       this.#fresh = false;
       this.#readGeneration++;
@@ -278,6 +290,7 @@ export class SyncEngine {
     if (full) this.#fresh = false;
     const t2 = performance.now();
     const result = yield* this.#apply(p, paced, desired);
+    this.#quietOnFresh = full && !read && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.phases.planMs = t2 - t1;
     result.kind = full ? 'full' : 'incremental';

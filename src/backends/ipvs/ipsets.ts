@@ -60,6 +60,8 @@ export class IpsetSync {
   readonly #floor: number;
   /** Each hash set's maxelem and hash size, as last read from the kernel or made. */
   readonly #size = new Map<string, { maxElem: number; hashSize?: number }>();
+  /** A reconcile is reading the sets back and comparing (see `comparing`). */
+  #comparing = false;
 
   /**
    * `minMaxElem`: the smallest maxelem a hash set is made with, and the one an adopted set may keep;
@@ -277,6 +279,14 @@ export class IpsetSync {
     return finish(this.reconcileSteps(wanted));
   }
 
+  /**
+   * A reconcile is reading the sets back and comparing them with the wanted entries: it writes
+   * nothing meanwhile (the sets it made are whole), so its steps may be abandoned there.
+   */
+  get comparing(): boolean {
+    return this.#comparing;
+  }
+
   /** reconcile() in pieces (see loop/pacer.ts). */
   *reconcileSteps(wanted: Iterable<IpsetEntryKey>): Steps<IpsetSyncResult> {
     const t0 = performance.now();
@@ -288,7 +298,13 @@ export class IpsetSync {
       if (yield* this.#growIfFull(set, () => [...entries], entries.size, failures)) grown.add(set);
     }
     // ensureSets() made every set that was missing.
-    const ops = yield* this.#opsSteps(want, new Set(want.keys()), grown);
+    let ops: SetOp[];
+    this.#comparing = true;
+    try {
+      ops = yield* this.#opsSteps(want, new Set(want.keys()), grown);
+    } finally {
+      this.#comparing = false;
+    }
     return yield* this.#apply(ops, t0, grown.size, failures);
   }
 

@@ -99,14 +99,18 @@ export class RulesSync {
     return due;
   }
 
-  /** Start writing `due` apart (undefined when writes from an earlier sync are still running: then written at once). */
+  /**
+   * Start writing `due` apart. Writes from an earlier sync still running (one abandoned for a waiting
+   * change, or one that threw midway) end first: these start after them, on the same chains.
+   */
   start(due: readonly FamilyRules[]): RulesApart | undefined {
-    if (due.length === 0 || this.#inFlight) return undefined;
+    if (due.length === 0) return undefined;
     const apart: RulesApart = { families: new Set(due.map((t) => t.family)), outcomes: [], startedAt: performance.now(), done: Promise.resolve() };
-    const done: Promise<void> = Promise.all(due.map((t) => t.client.applyAsync(t.rules).then(
+    const write = () => Promise.all(due.map((t) => t.client.applyAsync(t.rules).then(
       ({ changed, ms }) => { apart.outcomes.push({ family: t.family, changed, ms }); },
       (err: unknown) => { apart.outcomes.push({ family: t.family, error: err as Error }); },
-    ))).then(() => {
+    )));
+    const done: Promise<void> = (this.#inFlight ? this.#inFlight.then(write) : write()).then(() => {
       apart.endedAt = performance.now();
       if (this.#inFlight === done) this.#inFlight = undefined;
     });

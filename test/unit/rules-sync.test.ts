@@ -1,0 +1,53 @@
+// RulesSync's writes apart: a write started while an earlier sync's write is still running (that sync
+// was abandoned for a waiting change, or threw) starts only once the earlier one has ended, so that
+// two iptables-save/-restore of the same chains never overlap, and the later rules are the ones left.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RulesSync } from '../../src/backends/ipvs/rules-sync.js';
+import type { Iptables } from '../../src/iptables/iptables.js';
+import type { RuleSet } from '../../src/iptables/rules.js';
+import type { ProxyModel } from '../../src/model/model.js';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+
+/** An iptables client whose writes end when the test says so; it records when each started and ended. */
+function heldClient(events: string[]) {
+  const held: (() => void)[] = [];
+  let n = 0;
+  const client = {
+    applyAsync(rs: RuleSet): Promise<{ changed: boolean; ms: number }> {
+      const id = `${rs.family}#${++n}`;
+      events.push(`start ${id}`);
+      return new Promise((resolve) => held.push(() => {
+        events.push(`end ${id}`);
+        resolve({ changed: true, ms: 1 });
+      }));
+    },
+  };
+  return { client: client as unknown as Iptables, release: () => held.shift()!() };
+}
+
+const model = { ipsetEntries: () => [] } as unknown as ProxyModel;
+const ruleSet = (family: 'inet' | 'inet6') => ({ family, tables: [] }) as unknown as RuleSet;
+
+test('a write apart waits for the one still running from an earlier sync, then runs', async () => {
+  const events: string[] = [];
+  const { client, release } = heldClient(events);
+  const rules = new RulesSync(quiet);
+  rules.add('inet', () => ruleSet('inet'), client);
+  const first = rules.start(rules.due(true, [], [], model, [], () => []))!;
+  assert.ok(first, 'the first sync writes apart');
+  // The first sync is abandoned here: nothing waits for its write. The next full sync starts its own.
+  const second = rules.start(rules.due(true, [], [], model, [], () => []));
+  assert.ok(second, 'the second sync writes apart too, instead of at once with the thread blocked');
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events, ['start inet#1'], 'the second write has not started while the first runs');
+  release();
+  await first.done;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events, ['start inet#1', 'end inet#1', 'start inet#2']);
+  release();
+  await second.done;
+  assert.deepEqual(events, ['start inet#1', 'end inet#1', 'start inet#2', 'end inet#2']);
+  assert.deepEqual(second.outcomes.map((o) => [o.family, o.changed]), [['inet', true]]);
+});

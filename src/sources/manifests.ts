@@ -15,7 +15,12 @@
 //   error per attempt and no sync.
 //
 // Cost at scale (10,000 files, one per Service): reading a file is an open, one read of its size and a
-// close, and nothing is serialised (objects are compared only when their file changes); a watch event
+// close; each object read is handed on and not kept: the source keeps its key, kind, name and a digest
+// of its canonical JSON (to tell a changed object from one rewritten the same, and one moved between
+// files from a new one), and reads a file again in the one case that needs an object it did not just
+// read (the later file holding a key goes, and an earlier one's object shows again). Keeping the
+// objects cost ~41 MB of heap at 10,000 Services x 10 endpoints (.json Lists; the model keeps only
+// compact records of them); the digests cost ~0.2 s of that read on the host. A watch event
 // naming a manifest file rereads that file only; only the keys of files that changed are merged again;
 // the poll stats every file but parses nothing unchanged, and waits at least 4 times its own duration
 // before the next poll, so that on a slow machine it cannot take the process over. Stats and reads are
@@ -25,11 +30,12 @@
 // directory; a one-file change took 16-50 s to reach the kernel at 1,000-5,000 Services in the sandbox.
 // Reading used a 1-MiB buffer per read and kept every object's canonical JSON: 1,000 files took 20 s in
 // the sandbox, 5,000 files 4.3 s on the host against 0.6 s now.)
+import { createHash } from 'node:crypto';
 import { lstatSync, statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { MANIFEST_LIMITS, MANIFEST_RE, canonicalJson, parseManifestText, readBounded, type Entry } from './manifest-parse.js';
-import type { Logger, Source, SourceEvents } from './types.js';
+import type { KubeObject, Logger, Source, SourceEvents } from './types.js';
 
 export { canonicalJson, parseManifestText, MANIFEST_LIMITS, type ParsedFile } from './manifest-parse.js';
 
@@ -47,9 +53,43 @@ export interface ManifestSourceOptions {
   pause?: (lane: 'full' | 'paths') => Promise<void>;
 }
 
+/** What the source keeps of an object it read: enough to remove it and to tell whether it changed. */
+interface Held {
+  kind: Entry['kind'];
+  /** sha1 of its canonical JSON. */
+  digest: string;
+  /** Its identifying metadata as read (what a removal reads: feedModel), namespace "default" when unset. */
+  namespace?: string;
+  name: string;
+  /** An EndpointSlice's kubernetes.io/service-name label. */
+  service?: string;
+  /** This node's Node object, kept whole: a removed Node is judged by its last state (the agent's nodeEligible). */
+  node?: KubeObject;
+}
+
 interface FileState {
   sig: string;
-  entries: Map<string, Entry>;
+  entries: Map<string, Held>;
+}
+
+function held(e: Entry): Held {
+  // parseManifestText checked these: a name, a namespace that is a string (or none, for a Node).
+  const meta = e.obj.metadata as { name: string; namespace?: string; labels?: Record<string, unknown> };
+  const h: Held = { kind: e.kind, digest: createHash('sha1').update(canonicalJson(e.obj)).digest('base64'), name: meta.name };
+  if (meta.namespace !== undefined) h.namespace = meta.namespace;
+  const service = meta.labels?.['kubernetes.io/service-name'];
+  if (typeof service === 'string') h.service = service;
+  if (e.kind === 'Node') h.node = e.obj;
+  return h;
+}
+
+/** What a removal hands on for an object the source no longer keeps. */
+function stubOf(h: Held): KubeObject {
+  if (h.node) return h.node;
+  const metadata: Record<string, unknown> = { name: h.name };
+  if (h.namespace !== undefined) metadata.namespace = h.namespace;
+  if (h.service !== undefined) metadata.labels = { 'kubernetes.io/service-name': h.service };
+  return { kind: h.kind, metadata } as KubeObject;
 }
 
 function exists(p: string): boolean {
@@ -83,9 +123,27 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   let stopped = false;
   let syncedSent = false;
   const files = new Map<string, FileState>();
-  /** Per object key, the files holding it (the greatest path wins). */
-  const holders = new Map<string, Set<string>>();
-  const emitted = new Map<string, Entry>();
+  /** Per object key, the file holding it, or the files (the greatest path wins): a Set only for a key in several. */
+  const holders = new Map<string, string | Set<string>>();
+  const holdersOf = (key: string): string[] => {
+    const h = holders.get(key);
+    return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
+  };
+  const addHolder = (key: string, p: string): void => {
+    const h = holders.get(key);
+    if (h === undefined || h === p) holders.set(key, p);
+    else if (typeof h === 'string') holders.set(key, new Set([h, p]));
+    else h.add(p);
+  };
+  const dropHolder = (key: string, p: string): void => {
+    const h = holders.get(key);
+    if (h === p) holders.delete(key);
+    else if (typeof h === 'object') {
+      h.delete(p);
+      if (h.size === 1) holders.set(key, [...h][0]!);
+    }
+  };
+  const emitted = new Map<string, Held>();
   /** One watch per directory read (not fs.watch's recursive mode: see ensureWatchers). */
   const watchers = new Map<string, FSWatcher>();
   /** What watch events asked for within the debounce window, handed to scan() when it ends. */
@@ -127,19 +185,20 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   /** Sets a file's entries (undefined: the file is gone) and notes the keys whose winner may change. */
   function setFile(p: string, state: FileState | undefined, changed: string[]): void {
     const old = files.get(p);
-    if (old) for (const key of old.entries.keys()) { changed.push(key); holders.get(key)?.delete(p); }
+    if (old) for (const key of old.entries.keys()) { changed.push(key); dropHolder(key, p); }
     if (!state) { files.delete(p); return; }
     files.set(p, state);
     for (const key of state.entries.keys()) {
       changed.push(key);
-      let h = holders.get(key);
-      if (!h) holders.set(key, (h = new Set()));
-      h.add(p);
+      addHolder(key, p);
     }
   }
 
-  /** Stat, and when its signature moved, read and parse one file; the keys it touched go to `changed`. */
-  function refresh(p: string, changed: string[]): void {
+  /**
+   * Stat, and when its signature moved, read and parse one file; the keys it touched go to `changed`,
+   * its objects to `fresh` (by path and key) for emit() to hand on.
+   */
+  function refresh(p: string, changed: string[], fresh: Map<string, KubeObject>): void {
     let sig: string;
     let size: number;
     try {
@@ -182,7 +241,30 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       events?.error('manifests', new Error(w));
     }
     // Within one file, too, the later object of a key wins.
-    setFile(p, { sig, entries: new Map(parsed.entries.map((e) => [e.key, e])) }, changed);
+    const entries = new Map<string, Held>();
+    for (const e of parsed.entries) {
+      entries.set(e.key, held(e));
+      fresh.set(freshKey(p, e.key), e.obj);
+    }
+    setFile(p, { sig, entries }, changed);
+  }
+
+  /**
+   * The object of `key` in file `p` as it is now on disk, read again (the source keeps no objects):
+   * undefined when the file cannot be read or parsed, or no longer holds the key (then its next
+   * refresh sees it changed).
+   */
+  function reread(p: string, key: string): KubeObject | undefined {
+    try {
+      const text = readBounded(p, MANIFEST_LIMITS.fileBytes);
+      if (text === undefined) return undefined;
+      const parsed = parseManifestText(text, relative(dir, p) || p, nodeName);
+      let obj: KubeObject | undefined;
+      for (const e of parsed.entries) if (e.key === key) obj = e.obj;
+      return obj;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -192,11 +274,11 @@ export function manifestSource(options: ManifestSourceOptions): Source {
    * in promises and hops: 10,000 files stat'ed in 570-650 ms against 47-75 ms, and read and parsed in
    * 2.5-3.4 s against 0.6 s (this host). The keys the files touched go to `changed`, in path order.
    */
-  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], changed: string[]): Promise<void> {
+  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], changed: string[], fresh: Map<string, KubeObject>): Promise<void> {
     let since = performance.now();
     for (const p of paths) {
       if (stopped) return;
-      refresh(p, changed);
+      refresh(p, changed, fresh);
       if (performance.now() - since >= sliceMs) {
         await pause(lane);
         since = performance.now();
@@ -226,10 +308,11 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     // A file the walk did not see is refreshed rather than dropped: a targeted reread may have found it
     // after the walk's readdir; the stat tells gone (dropped) from new (kept).
     const changed: string[] = [];
-    for (const p of [...files.keys()]) if (!seen.has(p)) refresh(p, changed);
-    await refreshAll('full', found, changed);
+    const fresh = new Map<string, KubeObject>();
+    for (const p of [...files.keys()]) if (!seen.has(p)) refresh(p, changed, fresh);
+    await refreshAll('full', found, changed, fresh);
     lastFullMs = performance.now() - t0;
-    emit(changed);
+    emit(changed, fresh);
     if (events && !stopped && !syncedSent) {
       syncedSent = true;
       log.info({ dir, files: files.size, objects: emitted.size }, 'manifests read');
@@ -240,33 +323,39 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   /** Rereads the files that watch events named. */
   async function scanPaths(paths: string[]): Promise<void> {
     const changed: string[] = [];
-    await refreshAll('paths', paths.sort(), changed);
-    emit(changed);
+    const fresh = new Map<string, KubeObject>();
+    await refreshAll('paths', paths.sort(), changed, fresh);
+    emit(changed, fresh);
   }
 
   /**
    * Emits the keys whose winner may have changed, in path order and, within a file, in document order.
    * Reads the current state, so a key emitted by the other lane meanwhile is not emitted twice.
    */
-  function emit(keys: readonly string[]): void {
+  function emit(keys: readonly string[], fresh: ReadonlyMap<string, KubeObject>): void {
     if (!events || stopped) return;
     const ev = events;
     for (const key of new Set(keys)) {
-      const h = holders.get(key);
-      let winner: Entry | undefined;
-      if (h && h.size > 0) {
-        const last = [...h].sort().pop()!;
-        winner = files.get(last)!.entries.get(key);
-        if (h.size > 1) log.warn({ key, files: [...h].sort().map((p) => relative(dir, p) || p) }, 'object defined in two files; the later one wins');
-      } else holders.delete(key);
+      const h = holdersOf(key).sort();
+      let winner: Held | undefined;
+      let from = '';
+      if (h.length > 0) {
+        from = h[h.length - 1]!;
+        winner = files.get(from)!.entries.get(key);
+        if (h.length > 1) log.warn({ key, files: h.map((p) => relative(dir, p) || p) }, 'object defined in two files; the later one wins');
+      }
       const prev = emitted.get(key);
       if (!winner) {
-        if (prev) { emitted.delete(key); ev.remove(prev.kind, prev.obj); }
-      } else if (!prev || (prev.obj !== winner.obj && canonicalJson(prev.obj) !== canonicalJson(winner.obj))) {
-        // Compared only here, on a change, so that reading a directory serialises nothing; the objects
-        // are kept anyway (an earlier file's object wins again when the later file goes).
+        if (prev) { emitted.delete(key); ev.remove(prev.kind, stubOf(prev)); }
+      } else if (!prev || prev.digest !== winner.digest) {
+        // Read in this scan, or (an earlier file's object showing again) read again now.
+        const obj = fresh.get(freshKey(from, key)) ?? reread(from, key);
+        if (obj === undefined) {
+          log.warn({ key, file: relative(dir, from) || from }, 'object not found again in its file; left as it was until the file is read again');
+          continue;
+        }
         emitted.set(key, winner);
-        ev.upsert(winner.kind, winner.obj);
+        ev.upsert(winner.kind, obj);
       } else emitted.set(key, winner);
     }
   }
@@ -377,4 +466,9 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       await Promise.all([scanningFull, scanningPaths]);
     },
   };
+}
+
+/** A file's object in a scan's `fresh` map. */
+function freshKey(path: string, key: string): string {
+  return `${path}\n${key}`;
 }

@@ -5,6 +5,8 @@ import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync, symlinkSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { manifestSource, parseManifestText, canonicalJson } from '../../src/sources/manifests.js';
 import { readBounded } from '../../src/sources/manifest-parse.js';
 import type { Kind, KubeObject, SourceEvents } from '../../src/sources/types.js';
@@ -391,4 +393,44 @@ test('directory: a file written aside and renamed in is reread without a full sc
   assert.deepEqual(rec.take(), ['upsert Service default/cm']);
   assert.equal((rec.objects.get('Service/default/cm') as any).spec.clusterIP, '10.96.1.2');
   assert.ok(fullSlices > 0);
+});
+
+test('directory: the source keeps no objects, yet a removal names what the model needs and a removed Node is its last state', async (t) => {
+  const dir = tempDir(t);
+  const slice = 'apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web, team: a}}\naddressType: IPv4\nendpoints: []\n';
+  const node = 'apiVersion: v1\nkind: Node\nmetadata: {name: n, deletionTimestamp: "2026-12-05T10:00:00Z"}\n';
+  writeFileSync(join(dir, 'slice.yaml'), slice);
+  writeFileSync(join(dir, 'node.yaml'), node);
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10 });
+  const removed: KubeObject[] = [];
+  const rec = new Recorder();
+  const orig = rec.remove.bind(rec);
+  rec.remove = (kind, obj) => { removed.push(obj); orig(kind, obj); };
+  t.after(() => source.stop());
+  await source.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Node /n', 'upsert EndpointSlice shop/web-1', 'synced']);
+  rmSync(join(dir, 'slice.yaml'));
+  rmSync(join(dir, 'node.yaml'));
+  await waitFor('both removed', () => rec.events.length >= 2, 2000);
+  assert.deepEqual(rec.take().sort(), ['remove EndpointSlice shop/web-1', 'remove Node /n']);
+  const bySlice = removed.find((o) => o.kind === 'EndpointSlice')!;
+  assert.deepEqual(bySlice.metadata, { name: 'web-1', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' } }, "the slice's name and its Service");
+  const byNode = removed.find((o) => o.kind === 'Node')!;
+  assert.equal((byNode.metadata as { deletionTimestamp?: string }).deletionTimestamp, '2026-12-05T10:00:00Z', 'the Node as it last was');
+});
+
+test('directory: the objects handed on are not kept by the source (collected once the receiver drops them)', async (t) => {
+  const dir = tempDir(t);
+  for (let i = 0; i < 20; i++) writeFileSync(join(dir, `s${i}.yaml`), `apiVersion: v1\nkind: Service\nmetadata: {name: s${i}}\nspec: {clusterIP: 10.96.0.${i + 1}}\n`);
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10 });
+  t.after(() => source.stop());
+  const refs: WeakRef<object>[] = [];
+  let synced = false;
+  await source.start({ upsert(_k, obj) { refs.push(new WeakRef(obj)); }, remove() {}, synced() { synced = true; }, error() {} });
+  assert.ok(synced);
+  assert.equal(refs.length, 20);
+  await new Promise((r) => setImmediate(r));
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  assert.deepEqual(refs.filter((r) => r.deref() !== undefined).length, 0, 'objects still reachable after a full collection');
 });

@@ -6,6 +6,8 @@ import { informerSource } from '../../src/sources/informers.js';
 import type { Kind, KubeObject, Source, SourceEvents } from '../../src/sources/types.js';
 import { silentLogger } from '../../src/sources/types.js';
 import { waitFor, sleep } from './helpers.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 type Ev = string;
 
@@ -321,4 +323,33 @@ test('a watch object client-node cannot deserialise (a number where a list belon
   server.create(svc('after', '10.0.0.4'));
   await waitFor('a later event on the same watch', () => rec.objects.has('Service/default/after'));
   assert.equal(server.requests.filter((r) => r.watch).length, watchesBefore, 'on the same watch connection');
+});
+
+test('the informers cache slim copies: objects handed on are collected once the receiver drops them; a relist still removes what went, naming its Service', async (t) => {
+  const { server, source } = await setup(t, {
+    fill: (s) => {
+      for (let i = 0; i < 5; i++) s.create(slice(`s-${i}`, `svc-${i}`, `10.1.0.${i + 1}`));
+      s.create(svc('a', '10.0.0.1'));
+    },
+  });
+  const refs: WeakRef<object>[] = [];
+  const removed: KubeObject[] = [];
+  let synced = 0;
+  await source.start({ upsert(_k, o) { refs.push(new WeakRef(o)); }, remove(_k, o) { removed.push(o); }, synced() { synced++; }, error() {} });
+  await waitFor('synced', () => synced === 1);
+  await waitFor('3 watches', () => server.openWatches === 3);
+  server.create(slice('s-9', 'svc-9', '10.1.0.99'));
+  server.update(svc('a', '10.0.0.2'));
+  await waitFor('the watch events', () => refs.length === 8);
+  await sleep(20);
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+  assert.equal(refs.filter((r) => r.deref() !== undefined).length, 0, 'objects still reachable after a full collection');
+  // A slice deleted while no watch runs is found gone by the relist, from the cache's slim copy.
+  server.closeWatches();
+  server.delete({ kind: 'EndpointSlice', metadata: { name: 's-2', namespace: 'default' } });
+  server.compact();
+  await waitFor('removal', () => removed.length === 1, 3000);
+  const m = removed[0]!.metadata!;
+  assert.deepEqual([m.namespace, m.name, m.labels], ['default', 's-2', { 'kubernetes.io/service-name': 'svc-2' }], 'what the model needs to remove it and find its Service');
 });

@@ -29,45 +29,6 @@ export const MANIFEST_LIMITS = { fileBytes: 16 << 20, objectBytes: 3 << 20 };
 const API_VERSION: Record<Kind, string> = { Service: 'v1', EndpointSlice: 'discovery.k8s.io/v1', Node: 'v1' };
 export const MANIFEST_RE = /\.(ya?ml|json)$/i;
 
-/**
- * JSON with object keys sorted, so that two equal objects give equal text whatever their key order.
- * Written out by hand rather than through JSON.stringify's replacer, which copies every object into a
- * sorted one first: that copy and its garbage were a fifth of reading 1,000 manifests in the sandbox.
- * JSON.stringify's text for what the parsers give (plain objects, arrays, strings, numbers, booleans,
- * null) with every object's keys in sorted order, also keys that look like array indexes (which a
- * JavaScript object always lists first); undefined is left out of objects and is null in arrays.
- */
-export function canonicalJson(value: unknown): string {
-  return writeCanonical(value) ?? 'null';
-}
-
-function writeCanonical(v: unknown): string | undefined {
-  if (v === null) return 'null';
-  switch (typeof v) {
-    case 'string': case 'number': case 'boolean': return JSON.stringify(v);
-    case 'undefined': case 'function': case 'symbol': return undefined;
-    case 'bigint': return JSON.stringify(v); // throws, as JSON.stringify does
-  }
-  const o = v as { toJSON?: () => unknown };
-  if (typeof o.toJSON === 'function') return writeCanonical(o.toJSON());
-  if (Array.isArray(v)) {
-    let out = '[';
-    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + (writeCanonical(v[i]) ?? 'null');
-    return out + ']';
-  }
-  const rec = v as Record<string, unknown>;
-  const keys = Object.keys(rec).sort();
-  let out = '{';
-  let first = true;
-  for (const k of keys) {
-    const text = writeCanonical(rec[k]);
-    if (text === undefined) continue;
-    out += (first ? '' : ',') + JSON.stringify(k) + ':' + text;
-    first = false;
-  }
-  return out + '}';
-}
-
 function lineCol(text: string, offset: number): { line: number; col: number } {
   let line = 1, last = -1;
   for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; last = i; }

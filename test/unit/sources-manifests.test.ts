@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync, mkdirSync, renameSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { manifestSource, parseManifestText, canonicalJson } from '../../src/sources/manifests.js';
+import { manifestSource, parseManifestText } from '../../src/sources/manifests.js';
 import { readBounded } from '../../src/sources/manifest-parse.js';
 import type { Kind, KubeObject, SourceEvents } from '../../src/sources/types.js';
 import { silentLogger } from '../../src/sources/types.js';
@@ -114,35 +113,6 @@ test('parse errors name the file, line and column', () => {
   assert.equal(y2.error!.message, 'bad2.yml:3:1: invalid YAML: Flow map in block collection must be sufficiently indented and end with a }');
   const j = parseManifestText('{\n  "kind": "Service",\n  oops\n}', 'bad.json', 'n');
   assert.match(j.error!.message, /^bad\.json:3:\d+: invalid JSON/);
-});
-
-test('canonical JSON ignores key order only', () => {
-  assert.equal(canonicalJson({ b: 1, a: { d: [2, 1], c: null } }), canonicalJson({ a: { c: null, d: [2, 1] }, b: 1 }));
-  assert.notEqual(canonicalJson({ a: [1, 2] }), canonicalJson({ a: [2, 1] }));
-});
-
-test('property: canonical JSON is the same value, and the same text whatever the key order', () => {
-  const reversed = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(reversed);
-    if (!v || typeof v !== 'object') return v;
-    return Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reversed((v as Record<string, unknown>)[k])]));
-  };
-  // Reference for objects whose keys are not array indexes (JavaScript puts those first in any object,
-  // so a replacer cannot sort them): JSON.stringify through a replacer that sorts.
-  const sortedStringify = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => {
-    if (!x || typeof x !== 'object' || Array.isArray(x)) return x;
-    return Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Record<string, unknown>)[k]]));
-  });
-  const noIndexKeys = (v: unknown): boolean => !v || typeof v !== 'object' ? true
-    : Array.isArray(v) ? v.every(noIndexKeys) : Object.entries(v).every(([k, x]) => !/^(0|[1-9]\d*)$/.test(k) && noIndexKeys(x));
-  fc.assert(fc.property(fc.jsonValue(), (v) => {
-    const text = canonicalJson(v);
-    assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(v)));
-    assert.equal(canonicalJson(reversed(v)), text);
-    if (noIndexKeys(v)) assert.equal(text, sortedStringify(v));
-  }), { numRuns: 500 });
-  // What a YAML document can also hold: undefined members are left out, undefined in arrays is null.
-  assert.equal(canonicalJson({ b: undefined, a: [undefined, 1, 'x'] }), '{"a":[null,1,"x"]}');
 });
 
 test('readBounded: whole files whatever the stat said, nothing past the limit', async (t) => {

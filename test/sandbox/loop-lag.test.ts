@@ -66,6 +66,24 @@ async function reconcilingAgent(source: ListSource, log: AgentOptions['log'], pa
 }
 
 /**
+ * A reconciling agent in small slices (a plan of 2,500 services spans many turns of the event loop),
+ * with its 'sync' log lines and the kernel reads of its periodic reconciles counted.
+ */
+async function watchedAgent(source: ListSource): Promise<{ a: Agent; syncs: { reason: string; kind: string }[]; reads: () => number }> {
+  const syncs: { reason: string; kind: string }[] = [];
+  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
+  const a = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
+  const engine = a.engine;
+  let reads = 0;
+  const read = engine.refreshSteps.bind(engine);
+  engine.refreshSteps = function* (desired) {
+    reads++;
+    return yield* read(desired);
+  };
+  return { a, syncs, reads: () => reads };
+}
+
+/**
  * Stop the agent, then list its engine's model of the kernel and the kernel itself (each real server
  * with its weight, a service with none as "-"), sorted, for the caller to compare.
  */
@@ -228,18 +246,9 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
 test("a change that comes while a periodic reconcile plans goes first; the reconcile plans again on the same kernel read and ends", async () => {
   await agent?.stop();
   const source = new ListSource();
-  const syncs: { reason: string; kind: string }[] = [];
-  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
-  // Small slices: the plan of 2,500 services spans many turns of the event loop.
-  agent = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
-  const engine = agent.engine;
-  // Count the kernel reads of periodic reconciles.
-  let reads = 0;
-  const read = engine.refreshSteps.bind(engine);
-  engine.refreshSteps = function* (desired) {
-    reads++;
-    return yield* read(desired);
-  };
+  const { a, syncs, reads } = await watchedAgent(source);
+  agent = a;
+  const engine = a.engine;
   const ipvs = IpvsClient.open();
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
@@ -249,8 +258,8 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
       if (performance.now() - t0 > 60_000) assert.fail('no periodic reconcile was seen planning within 60 s');
       await new Promise((r) => setImmediate(r));
     }
-    const readsBefore = reads;
-    const gaveWayBefore = agent.metrics.reconcilePreemptions.get();
+    const readsBefore = reads();
+    const gaveWayBefore = a.metrics.reconcilePreemptions.get();
     const syncsBefore = syncs.length;
     const i = 700;
     const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
@@ -264,8 +273,8 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
     }
     const [first, second] = syncs.slice(syncsBefore);
     assert.deepEqual([first!.reason, first!.kind, second!.reason, second!.kind], ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
-    assert.ok(agent.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
-    assert.equal(reads, readsBefore, 'the reconcile planned again on the read it had made, without reading the kernel again');
+    assert.ok(a.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
+    assert.equal(reads(), readsBefore, 'the reconcile planned again on the read it had made, without reading the kernel again');
     assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
     // After both, the engine's model of the kernel is the kernel.
     const { model, kernel } = await stopAndCompare(ipvs);
@@ -278,17 +287,9 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
 test("a change that comes while a no-op periodic reconcile reads its ipsets back goes first; the reconcile runs again on the same kernel read", async () => {
   await agent?.stop();
   const source = new ListSource();
-  const syncs: { reason: string; kind: string }[] = [];
-  const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
-  agent = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
-  const a = agent;
+  const { a, syncs, reads } = await watchedAgent(source);
+  agent = a;
   const engine = a.engine;
-  let reads = 0;
-  const read = engine.refreshSteps.bind(engine);
-  engine.refreshSteps = function* (desired) {
-    reads++;
-    return yield* read(desired);
-  };
   const ipvs = IpvsClient.open();
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
@@ -302,7 +303,7 @@ test("a change that comes while a no-op periodic reconcile reads its ipsets back
         if (performance.now() - t0 > 60_000) assert.fail('no periodic reconcile was seen reading its ipsets back within 60 s');
         await new Promise((r) => setImmediate(r));
       }
-      const readsBefore = reads;
+      const readsBefore = reads();
       const gaveWayBefore = a.metrics.reconcilePreemptions.get();
       const syncsBefore = syncs.length;
       const i = 800 + attempt;
@@ -321,7 +322,7 @@ test("a change that comes while a no-op periodic reconcile reads its ipsets back
       if (order[0] !== 'change') continue;
       assert.deepEqual(order, ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
       assert.ok(a.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
-      assert.equal(reads, readsBefore, 'the reconcile ran again on the read it had made, without reading the kernel again');
+      assert.equal(reads(), readsBefore, 'the reconcile ran again on the read it had made, without reading the kernel again');
       gaveWay = true;
     }
     assert.ok(gaveWay, `no reconcile gave way in its ipset read-back: ${tried.join('; ')}`);

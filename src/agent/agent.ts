@@ -33,7 +33,7 @@ export type { AgentOptions } from './options.js';
 export type { SyncTiming } from './sync-report.js';
 
 /** A periodic reconcile gives way to waiting changes this many times at most (after its read: see Backend.abandonable). */
-const PLAN_GIVE_WAY_AT_MOST = 4;
+const GIVE_WAY_AT_MOST = 4;
 
 /** "namespace/name" as the object of an Event. */
 function serviceObject(name: string): EventObject {
@@ -87,8 +87,8 @@ export class Agent {
   #firstChangeAt: number | undefined;
   /** A periodic reconcile's kernel read, paused for a change (see #readKernel). */
   #pausedRead: Steps<void> | undefined;
-  /** How many times the current periodic reconcile's plan has given way to a change (see #syncPaced). */
-  #planGaveWay = 0;
+  /** How many times the current periodic reconcile has given way to a change after its read (see #syncPaced). */
+  #gaveWay = 0;
   /** The model changes committed by a reconcile that then gave way, for the sync after it. */
   #carried: ModelChanges | undefined;
   healthzPort = 0;
@@ -333,14 +333,14 @@ export class Agent {
         // change that comes meanwhile goes first, and the reconcile plans again after it on the same
         // read. A few times per reconcile at most, so that it ends under any churn.
         const steps = this.#backend.syncSteps(input);
-        const giveWay = () => this.#planGaveWay < PLAN_GIVE_WAY_AT_MOST && this.#backend.abandonable === true && this.#runner.changeWaiting;
+        const giveWay = () => this.#gaveWay < GIVE_WAY_AT_MOST && this.#backend.abandonable === true && this.#runner.changeWaiting;
         try {
           result = await pacer.run(steps, giveWay);
         } catch (err) {
           if (!(err instanceof Preempted)) throw err;
           steps.return(undefined as never);
           this.#carried = changes;
-          this.#planGaveWay++;
+          this.#gaveWay++;
           this.metrics.reconcilePreemptions.inc();
           this.#log.debug({ turns: err.turns }, 'periodic reconcile gave way to a waiting change before its writes');
           this.#firstChangeAt = pendingSince ?? this.#firstChangeAt;
@@ -358,7 +358,7 @@ export class Agent {
     } catch (err) {
       // A read kept for a reconcile that gave way is not trusted past a failure.
       this.#backend.dropRead?.();
-      if (reason === 'period') this.#planGaveWay = 0;
+      if (reason === 'period') this.#gaveWay = 0;
       this.#log.error({ err: (err as Error).message, reason }, 'sync failed; will retry');
       this.events.record(this.#nodeObject(), 'Warning', REASONS.syncFailed, `sync failed (will retry): ${(err as Error).message}`);
       this.metrics.operationErrors.inc({ op: 'sync' });
@@ -368,7 +368,7 @@ export class Agent {
     // A full sync has read the kernel: a paused reconcile read is moot.
     if (result.kind === 'full') this.#dropPausedRead();
     this.#carried = undefined;
-    if (reason === 'period') this.#planGaveWay = 0;
+    if (reason === 'period') this.#gaveWay = 0;
     const seconds = (performance.now() - t0) / 1000;
     const m = this.metrics;
     recordSync(m, this.families, result, seconds, (type, why, note) => this.events.record(this.#nodeObject(), type, why, note));

@@ -17,7 +17,7 @@ import type { ProxyModel } from '../../model/model.js';
 import type { BackendStats, BackendSyncInput, BackendSyncResult, Logger, ProxyBackend } from '../backend.js';
 import { alternativesBackend, isIptablesModeOnlyChain, removeChains, removeNftTables } from '../leftovers.js';
 import { SyncEngine } from './engine.js';
-import { RulesSync } from './rules-sync.js';
+import { RulesSync, type RulesApart } from './rules-sync.js';
 import { applySysctls, applyTimeouts } from './sysctls.js';
 import { IpsetSync } from './ipsets.js';
 import { finish, type Steps } from '../../loop/pacer.js';
@@ -152,12 +152,16 @@ export class IpvsBackend implements ProxyBackend {
       // Abandoned (return() at a yield) while it compared the ipsets: its IPVS part wrote nothing, so
       // the kernel read it planned on stands for the reconcile that runs again after the change.
       if (!ended && this.#quiet) this.#engine.keepRead();
+      if (!ended && this.#apart) this.#rules.abandoned(this.#apart);
       this.#quiet = false;
+      this.#apart = undefined;
     }
   }
 
   /** This sync is a full one whose IPVS part wrote nothing (see abandonable). */
   #quiet = false;
+  /** This sync's iptables writes apart, while it runs. */
+  #apart: RulesApart | undefined;
 
   get freshRead(): boolean {
     return this.#engine.freshRead;
@@ -183,7 +187,8 @@ export class IpvsBackend implements ProxyBackend {
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
     const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
-    this.#quiet = r.kind === 'full' && r.operations === 0 && r.bound === 0 && r.unbound === 0 && r.drained === 0 && r.failures.length === 0;
+    // A reconcile that wrote nothing, on refreshSteps()' read (else keepRead could not give it back).
+    this.#quiet = this.#engine.quietOnFresh;
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     // Paced, the rules are written apart, beside the ipset sync (see rules-sync.ts): not beside the
@@ -192,8 +197,9 @@ export class IpvsBackend implements ProxyBackend {
     // made at start; a sync the engine made full (after a failure) checks every family's rules.
     const due = this.#ipsets ? this.#rulesDue(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model) : [];
     const apart = paced === true ? this.#rules.start(due) : undefined;
+    this.#apart = apart;
     const sets = yield* this.#syncSets(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
-    const iptablesMs = yield* this.#rules.finish(due, apart, paced === true, failures);
+    const iptablesMs = yield* this.#rules.finish(due, apart, failures);
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
     if (sets.grown) counts['ipset-grow'] = sets.grown;

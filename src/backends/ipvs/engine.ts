@@ -75,8 +75,9 @@ export class SyncEngine {
   }
 
   /**
-   * refreshSteps() has read the whole kernel, no full sync has used that read yet, and it is recent
-   * (FRESH_READ_MS): a reconcile whose plan gave way plans again on it.
+   * refreshSteps() has read the whole kernel, no full sync has used that read yet (or one that wrote
+   * nothing gave it back: keepRead), and it is recent (FRESH_READ_MS): a reconcile that gave way plans
+   * again on it.
    */
   get freshRead(): boolean {
     return this.#fresh && !this.#dirty && this.#now() - this.#freshAt < FRESH_READ_MS;
@@ -92,6 +93,10 @@ export class SyncEngine {
    * stands again (a reconcile abandoned after its IPVS part, for a waiting change, plans again on it
    * instead of reading the kernel again). Its age still counts from the read (FRESH_READ_MS).
    */
+  get quietOnFresh(): boolean {
+    return this.#quietOnFresh;
+  }
+
   keepRead(): void {
     if (this.#quietOnFresh && !this.#dirty) this.#fresh = true;
   }

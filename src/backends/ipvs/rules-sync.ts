@@ -48,7 +48,7 @@ export interface RulesApart {
 export class RulesSync {
   readonly #families: FamilyRules[] = [];
   readonly #log: Logger;
-  /** Writes apart not yet ended (a sync that threw midway does not wait for its own). */
+  /** Writes apart not yet ended (a sync that threw midway, or was abandoned, does not wait for its own). */
   #inFlight: Promise<void> | undefined;
 
   constructor(log: Logger) {
@@ -120,14 +120,26 @@ export class RulesSync {
   }
 
   /**
+   * The writes apart of a sync abandoned before its end (a reconcile that gave way to a change): their
+   * outcome is logged when they end; the reconcile, when it runs again, writes the rules again.
+   */
+  abandoned(apart: RulesApart): void {
+    void apart.done.then(() => {
+      for (const o of apart.outcomes) {
+        if (o.error) this.#log.debug({ family: o.family, err: o.error.message }, 'iptables rules written apart by a reconcile that gave way failed; written again when it runs again');
+        else if (o.changed) this.#log.info({ family: o.family, ms: Math.round(o.ms! * 10) / 10 }, 'iptables rules written');
+      }
+    });
+  }
+
+  /**
    * The end of a sync's rules: waits for the writes started apart (only steps a Pacer runs get
    * `apart`), then writes at once what is due and was not written apart, or failed there. Returns
    * the ms the rules took (apart: from their start to their end).
    */
-  *finish(due: readonly FamilyRules[], apart: RulesApart | undefined, paced: boolean, failures: Failures): Steps<number> {
+  *finish(due: readonly FamilyRules[], apart: RulesApart | undefined, failures: Failures): Steps<number> {
+    // (Paced, everything due was started apart, after any write still running: start().)
     if (apart) yield new Wait(apart.done);
-    // A write apart from an earlier sync that threw midway: it ends before this sync writes the same chains.
-    else if (paced && this.#inFlight && due.length > 0) yield new Wait(this.#inFlight);
     // After the wait: the writes apart are timed by their own start and end.
     const t0 = performance.now();
     const retry = new Set<Family>();

@@ -410,4 +410,3 @@ export function informerSource(options: InformerSourceOptions): Source {
     },
   };
 }
-

@@ -15,12 +15,11 @@
 //   error per attempt and no sync.
 //
 // Cost at scale (10,000 files, one per Service): reading a file is an open, one read of its size and a
-// close; each object read is handed on and not kept: the source keeps its key, kind, name and a digest
-// of its JSON (to tell a changed object from one rewritten the same, and one moved between files from
-// a new one), and reads a file again in the one case that needs an object it did not just read (the
-// later file holding a key goes, and an earlier one's object shows again). Keeping the objects cost
-// ~41 MB of heap at 10,000 Services x 10 endpoints (.json Lists; the model keeps only compact records
-// of them); the digests cost ~0.1 s of that read on the host. A watch event
+// close; each object read is handed on within the slice of the scan that read it and not kept: the
+// source keeps its identity and a digest of its JSON (manifest-index.ts: what the directory holds, and
+// what to hand on), so a scan never holds the whole directory's objects (keeping them all cost ~41 MB of
+// heap at 10,000 Services x 10 endpoints, .json Lists; the model keeps only compact records of them;
+// the digests cost ~0.1 s of that read on the host). A watch event
 // naming a manifest file rereads that file only; only the keys of files that changed are merged again;
 // the poll stats every file but parses nothing unchanged, and waits at least 4 times its own duration
 // before the next poll, so that on a slow machine it cannot take the process over. Stats and reads are
@@ -30,11 +29,11 @@
 // directory; a one-file change took 16-50 s to reach the kernel at 1,000-5,000 Services in the sandbox.
 // Reading used a 1-MiB buffer per read and kept every object's canonical JSON: 1,000 files took 20 s in
 // the sandbox, 5,000 files 4.3 s on the host against 0.6 s now.)
-import { createHash } from 'node:crypto';
 import { lstatSync, statSync, watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { MANIFEST_LIMITS, MANIFEST_RE, parseManifestText, readBounded, type Entry } from './manifest-parse.js';
+import { MANIFEST_LIMITS, MANIFEST_RE, parseManifestText, readBounded } from './manifest-parse.js';
+import { ManifestIndex, held, type Fresh, type Held } from './manifest-index.js';
 import type { KubeObject, Logger, Source, SourceEvents } from './types.js';
 
 export { parseManifestText, MANIFEST_LIMITS, type ParsedFile } from './manifest-parse.js';
@@ -51,50 +50,6 @@ export interface ManifestSourceOptions {
   sliceMs?: number;
   /** The yield between two slices (default: setImmediate); tests hold a lane up here. */
   pause?: (lane: 'full' | 'paths') => Promise<void>;
-}
-
-/** What the source keeps of an object it read: enough to remove it and to tell whether it changed. */
-interface Held {
-  kind: Entry['kind'];
-  /**
-   * sha1 of its JSON as parsed (key order as written: an object rewritten with its keys reordered
-   * counts as changed, one upsert more, which the model finds changes nothing). Not the canonical JSON
-   * (keys sorted): that took twice as long, 0.2 s per 20,000 objects on the host and seconds in the
-   * sandbox, on a new node's way to its first sync.
-   */
-  digest: string;
-  /** Its identifying metadata as read (what a removal reads: feedModel), namespace "default" when unset. */
-  namespace?: string;
-  name: string;
-  /** An EndpointSlice's kubernetes.io/service-name label. */
-  service?: string;
-  /** This node's Node object, kept whole: a removed Node is judged by its last state (the agent's nodeEligible). */
-  node?: KubeObject;
-}
-
-interface FileState {
-  sig: string;
-  entries: Map<string, Held>;
-}
-
-function held(e: Entry): Held {
-  // parseManifestText checked these: a name, a namespace that is a string (or none, for a Node).
-  const meta = e.obj.metadata as { name: string; namespace?: string; labels?: Record<string, unknown> };
-  const h: Held = { kind: e.kind, digest: createHash('sha1').update(JSON.stringify(e.obj)).digest('base64'), name: meta.name };
-  if (meta.namespace !== undefined) h.namespace = meta.namespace;
-  const service = meta.labels?.['kubernetes.io/service-name'];
-  if (typeof service === 'string') h.service = service;
-  if (e.kind === 'Node') h.node = e.obj;
-  return h;
-}
-
-/** What a removal hands on for an object the source no longer keeps. */
-function stubOf(h: Held): KubeObject {
-  if (h.node) return h.node;
-  const metadata: Record<string, unknown> = { name: h.name };
-  if (h.namespace !== undefined) metadata.namespace = h.namespace;
-  if (h.service !== undefined) metadata.labels = { 'kubernetes.io/service-name': h.service };
-  return { kind: h.kind, metadata } as KubeObject;
 }
 
 function exists(p: string): boolean {
@@ -127,28 +82,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   let events: SourceEvents | undefined;
   let stopped = false;
   let syncedSent = false;
-  const files = new Map<string, FileState>();
-  /** Per object key, the file holding it, or the files (the greatest path wins): a Set only for a key in several. */
-  const holders = new Map<string, string | Set<string>>();
-  const holdersOf = (key: string): string[] => {
-    const h = holders.get(key);
-    return h === undefined ? [] : typeof h === 'string' ? [h] : [...h];
-  };
-  const addHolder = (key: string, p: string): void => {
-    const h = holders.get(key);
-    if (h === undefined || h === p) holders.set(key, p);
-    else if (typeof h === 'string') holders.set(key, new Set([h, p]));
-    else h.add(p);
-  };
-  const dropHolder = (key: string, p: string): void => {
-    const h = holders.get(key);
-    if (h === p) holders.delete(key);
-    else if (typeof h === 'object') {
-      h.delete(p);
-      if (h.size === 1) holders.set(key, [...h][0]!);
-    }
-  };
-  const emitted = new Map<string, Held>();
+  const index = new ManifestIndex({ log, relative: (p) => relative(dir, p) || p, reread });
   /** One watch per directory read (not fs.watch's recursive mode: see ensureWatchers). */
   const watchers = new Map<string, FSWatcher>();
   /** What watch events asked for within the debounce window, handed to scan() when it ends. */
@@ -187,46 +121,34 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     }
   }
 
-  /** Sets a file's entries (undefined: the file is gone) and notes the keys whose winner may change. */
-  function setFile(p: string, state: FileState | undefined, changed: string[]): void {
-    const old = files.get(p);
-    if (old) for (const key of old.entries.keys()) { changed.push(key); dropHolder(key, p); }
-    if (!state) { files.delete(p); return; }
-    files.set(p, state);
-    for (const key of state.entries.keys()) {
-      changed.push(key);
-      addHolder(key, p);
-    }
-  }
-
   /**
    * Stat, and when its signature moved, read and parse one file; the keys it touched go to `changed`,
-   * its objects to `fresh` (by path and key) for emit() to hand on.
+   * its objects to `fresh` (by the record made of each) for the index to hand on.
    */
-  function refresh(p: string, changed: string[], fresh: Map<string, KubeObject>): void {
+  function refresh(p: string, changed: string[], fresh: Fresh): void {
     let sig: string;
     let size: number;
     try {
       const st = statSync(p);
       size = st.size;
-      if (!st.isFile()) { setFile(p, undefined, changed); return; }
+      if (!st.isFile()) { index.setFile(p, undefined, changed); return; }
       sig = `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}`;
     } catch {
-      setFile(p, undefined, changed);
+      index.setFile(p, undefined, changed);
       return;
     }
-    const old = files.get(p);
+    const old = index.file(p);
     if (old && old.sig === sig) return;
     const rel = relative(dir, p) || p;
     let text: string | undefined;
     try {
       text = readBounded(p, MANIFEST_LIMITS.fileBytes, size);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { setFile(p, undefined, changed); return; }
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') { index.setFile(p, undefined, changed); return; }
       events?.error('manifests', new Error(`${p}: ${(err as Error).message}`));
       return; // keep what it had; retried on the next change
     }
-    const keep = (): void => setFile(p, { sig, entries: old?.entries ?? new Map() }, changed);
+    const keep = (): void => index.setFile(p, { sig, entries: old?.entries ?? new Map() }, changed);
     if (text === undefined) {
       const msg = `${rel}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
       log.warn({ file: p }, msg);
@@ -248,10 +170,11 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     // Within one file, too, the later object of a key wins.
     const entries = new Map<string, Held>();
     for (const e of parsed.entries) {
-      entries.set(e.key, held(e));
-      fresh.set(freshKey(p, e.key), e.obj);
+      const h = held(e);
+      entries.set(e.key, h);
+      fresh.set(h, e.obj);
     }
-    setFile(p, { sig, entries }, changed);
+    index.setFile(p, { sig, entries }, changed);
   }
 
   /**
@@ -277,14 +200,16 @@ export function manifestSource(options: ManifestSourceOptions): Source {
    * calls, because a manifest directory is local (a ConfigMap's tmpfs, the node's disk) where a stat
    * or a small read takes microseconds, and through the thread pool each one cost about ten times that
    * in promises and hops: 10,000 files stat'ed in 570-650 ms against 47-75 ms, and read and parsed in
-   * 2.5-3.4 s against 0.6 s (this host). The keys the files touched go to `changed`, in path order.
+   * 2.5-3.4 s against 0.6 s (this host). The keys the files touched go to `changed`, in path order;
+   * each slice's are handed on before the yield (emitSlice), those left wait in `changed`.
    */
-  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], changed: string[], fresh: Map<string, KubeObject>): Promise<void> {
+  async function refreshAll(lane: 'full' | 'paths', paths: readonly string[], changed: string[], fresh: Fresh): Promise<void> {
     let since = performance.now();
     for (const p of paths) {
       if (stopped) return;
       refresh(p, changed, fresh);
       if (performance.now() - since >= sliceMs) {
+        if (events && !stopped) index.emitSlice(changed, fresh, events);
         await pause(lane);
         since = performance.now();
       }
@@ -310,17 +235,18 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     lastDirError = '';
     ensureWatchers(dirs);
     const seen = new Set(found);
-    // A file the walk did not see is refreshed rather than dropped: a targeted reread may have found it
-    // after the walk's readdir; the stat tells gone (dropped) from new (kept).
-    const changed: string[] = [];
-    const fresh = new Map<string, KubeObject>();
-    for (const p of [...files.keys()]) if (!seen.has(p)) refresh(p, changed, fresh);
+    // Keys whose winner could not be read again last time go again. A file the walk did not see is
+    // refreshed rather than dropped: a targeted reread may have found it after the walk's readdir; the
+    // stat tells gone (dropped) from new (kept).
+    const changed: string[] = index.takeRetries();
+    const fresh: Fresh = new Map();
+    for (const p of index.paths()) if (!seen.has(p)) refresh(p, changed, fresh);
     await refreshAll('full', found, changed, fresh);
     lastFullMs = performance.now() - t0;
-    emit(changed, fresh);
+    if (events && !stopped) index.emit(changed, fresh, events);
     if (events && !stopped && !syncedSent) {
       syncedSent = true;
-      log.info({ dir, files: files.size, objects: emitted.size }, 'manifests read');
+      log.info({ dir, files: index.fileCount, objects: index.objectCount }, 'manifests read');
       events.synced();
     }
   }
@@ -328,41 +254,9 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   /** Rereads the files that watch events named. */
   async function scanPaths(paths: string[]): Promise<void> {
     const changed: string[] = [];
-    const fresh = new Map<string, KubeObject>();
+    const fresh: Fresh = new Map();
     await refreshAll('paths', paths.sort(), changed, fresh);
-    emit(changed, fresh);
-  }
-
-  /**
-   * Emits the keys whose winner may have changed, in path order and, within a file, in document order.
-   * Reads the current state, so a key emitted by the other lane meanwhile is not emitted twice.
-   */
-  function emit(keys: readonly string[], fresh: ReadonlyMap<string, KubeObject>): void {
-    if (!events || stopped) return;
-    const ev = events;
-    for (const key of new Set(keys)) {
-      const h = holdersOf(key).sort();
-      let winner: Held | undefined;
-      let from = '';
-      if (h.length > 0) {
-        from = h[h.length - 1]!;
-        winner = files.get(from)!.entries.get(key);
-        if (h.length > 1) log.warn({ key, files: h.map((p) => relative(dir, p) || p) }, 'object defined in two files; the later one wins');
-      }
-      const prev = emitted.get(key);
-      if (!winner) {
-        if (prev) { emitted.delete(key); ev.remove(prev.kind, stubOf(prev)); }
-      } else if (!prev || prev.digest !== winner.digest) {
-        // Read in this scan, or (an earlier file's object showing again) read again now.
-        const obj = fresh.get(freshKey(from, key)) ?? reread(from, key);
-        if (obj === undefined) {
-          log.warn({ key, file: relative(dir, from) || from }, 'object not found again in its file; left as it was until the file is read again');
-          continue;
-        }
-        emitted.set(key, winner);
-        ev.upsert(winner.kind, obj);
-      } else emitted.set(key, winner);
-    }
+    if (events && !stopped) index.emit(changed, fresh, events);
   }
 
   /**
@@ -471,9 +365,4 @@ export function manifestSource(options: ManifestSourceOptions): Source {
       await Promise.all([scanningFull, scanningPaths]);
     },
   };
-}
-
-/** A file's object in a scan's `fresh` map. */
-function freshKey(path: string, key: string): string {
-  return `${path}\n${key}`;
 }

@@ -404,3 +404,38 @@ test('directory: the objects handed on are not kept by the source (collected onc
   (runInNewContext('gc') as () => void)();
   assert.deepEqual(refs.filter((r) => r.deref() !== undefined).length, 0, 'objects still reachable after a full collection');
 });
+
+test('directory: a scan hands on what each slice read before it goes on; an object moved to a file later in path order is no removal', async (t) => {
+  const dir = tempDir(t);
+  const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;
+  for (let i = 0; i < 6; i++) writeFileSync(join(dir, `s${i}.yaml`), svc(`s${i}`, `10.96.1.${i}`));
+  writeFileSync(join(dir, 'a.yaml'), svc('x', '10.96.0.1'));
+  // One file per slice; the first scan is held at its fourth yield.
+  let yields = 0;
+  let held = false;
+  let release!: () => void;
+  const released = new Promise<void>((r) => { release = r; });
+  const pause = async (lane: 'full' | 'paths'): Promise<void> => {
+    if (lane === 'full' && ++yields === 4) { held = true; await released; }
+    await new Promise((r) => setImmediate(r));
+  };
+  const source = manifestSource({ dir, nodeName: 'n', log: silentLogger, pollMs: 60_000, debounceMs: 10, sliceMs: 0, pause });
+  const rec = new Recorder();
+  t.after(() => { release(); return source.stop(); });
+  const started = source.start(rec);
+  await waitFor('the first scan held', () => held, 2000);
+  // Path order: a.yaml, s0.yaml, s1.yaml, s2.yaml are read, each handed on at its slice's end.
+  assert.deepEqual(rec.take(), ['upsert Service default/x', 'upsert Service default/s0', 'upsert Service default/s1', 'upsert Service default/s2']);
+  release();
+  await started;
+  assert.deepEqual(rec.take(), ['upsert Service default/s3', 'upsert Service default/s4', 'upsert Service default/s5', 'synced']);
+  // x moves from a.yaml to z.yaml (read in a later slice of the same rescan): nothing to hand on.
+  writeFileSync(join(dir, 'z.yaml'), svc('x', '10.96.0.1'));
+  rmSync(join(dir, 'a.yaml'));
+  await sleep(300);
+  assert.deepEqual(rec.take(), [], 'no removal of x, and no upsert either');
+  // And gone for good: removed at the end of the scan that finds no file holding it.
+  rmSync(join(dir, 'z.yaml'));
+  await waitFor('x removed', () => rec.events.length >= 1, 2000);
+  assert.deepEqual(rec.take(), ['remove Service default/x']);
+});

@@ -18,6 +18,7 @@ import { sh, resetKernel } from './helpers.js';
 const N = 2500;
 const M = 3;
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const vip = (i: number) => `10.97.${i >> 8}.${i & 255}`;
 const podIP = (i: number, j: number) => `10.${200 + j}.${i >> 8}.${i & 255}`;
@@ -69,7 +70,9 @@ async function reconcilingAgent(source: ListSource, log: AgentOptions['log'], pa
  * A reconciling agent in small slices (a plan of 2,500 services spans many turns of the event loop),
  * with its 'sync' log lines and the kernel reads of its periodic reconciles counted.
  */
-async function watchedAgent(source: ListSource): Promise<{ a: Agent; syncs: { reason: string; kind: string }[]; reads: () => number }> {
+async function watchedAgent(): Promise<{ a: Agent; source: ListSource; syncs: { reason: string; kind: string }[]; reads: () => number }> {
+  await agent?.stop();
+  const source = new ListSource();
   const syncs: { reason: string; kind: string }[] = [];
   const log = { ...quiet, info(o: unknown, msg?: string) { if (msg === 'sync') syncs.push(o as { reason: string; kind: string }); } };
   const a = await reconcilingAgent(source, log, { sliceMs: 2, minItems: 8 });
@@ -80,7 +83,8 @@ async function watchedAgent(source: ListSource): Promise<{ a: Agent; syncs: { re
     reads++;
     return yield* read(desired);
   };
-  return { a, syncs, reads: () => reads };
+  agent = a;
+  return { a, source, syncs, reads: () => reads };
 }
 
 /**
@@ -198,7 +202,6 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
   // Drift for the reconciles to find: a real server deleted by hand.
   sh(`ipvsadm -d -t ${vip(5)}:80 -r ${podIP(5, 0)}:8080`);
   const ipvs = IpvsClient.open();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const inKernel = (i: number, address: string) => ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === address);
   try {
     const latencies: number[] = [];
@@ -219,19 +222,25 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
       await sleep(150);
     }
     const churnMs = performance.now() - t0;
-    // The reconciles ran meanwhile, and one of them repaired the hand edit (in the kernel).
+    const periods = syncs.filter((x) => x.reason === 'period').slice(periodsBefore);
+    // The reconciles ran meanwhile, and one of them repaired the hand edit (in the kernel); they go on
+    // ending after it (each gives way to changes a few times at most, so how many end within the
+    // changes' 5 s depends on how the changes fall: 1 or 2 at 2,500 Services).
     while (!inKernel(5, podIP(5, 0))) {
       if (performance.now() - t0 > 120_000) assert.fail('the hand-deleted real server was never put back');
       await sleep(50);
     }
-    const periods = syncs.filter((x) => x.reason === 'period').slice(periodsBefore);
+    while (syncs.filter((x) => x.reason === 'period').length < periodsBefore + 3) {
+      if (performance.now() - t0 > 120_000) assert.fail(`${syncs.filter((x) => x.reason === 'period').length - periodsBefore} periodic reconciles ended in 120 s`);
+      await sleep(50);
+    }
     const paused = agent.metrics.reconcilePreemptions.get();
     latencies.sort((a, b) => a - b);
     console.log(`20 changes during reconciles of ${Math.round(reconcileMs)} ms: event to kernel p50 ${Math.round(latencies[10]!)} ms, max ${Math.round(latencies[19]!)} ms; ${periods.length} reconciles in ${Math.round(churnMs)} ms, paused ${paused} times`);
-    assert.ok(periods.length >= 2, `${periods.length} periodic reconciles during ${Math.round(churnMs)} ms of changes`);
+    assert.ok(periods.length >= 1, `${periods.length} periodic reconciles during ${Math.round(churnMs)} ms of changes`);
     assert.ok(paused >= 1, 'some change came during a reconcile read');
     // Behind a whole reconcile, the slowest change would wait about its length; paused for, it waits
-    // for a slice of the read, or for the compare and writes of a reconcile whose read had ended
+    // for a slice of the read or one set's read-back, or for the writes of a reconcile whose read had ended
     // (a third of it or so here).
     assert.ok(latencies[19]! < reconcileMs * 0.8, `slowest change ${Math.round(latencies[19]!)} ms, against a ${Math.round(reconcileMs)} ms reconcile`);
     // The agent's model of the kernel, after all those pauses, is the kernel (read once it has stopped).
@@ -244,13 +253,9 @@ test('endpoint changes during periodic reconciles reach the kernel without waiti
 });
 
 test("a change that comes while a periodic reconcile plans goes first; the reconcile plans again on the same kernel read and ends", async () => {
-  await agent?.stop();
-  const source = new ListSource();
-  const { a, syncs, reads } = await watchedAgent(source);
-  agent = a;
+  const { a, source, syncs, reads } = await watchedAgent();
   const engine = a.engine;
   const ipvs = IpvsClient.open();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     // Wait for a reconcile to be planning, then change one Service.
     const t0 = performance.now();
@@ -285,13 +290,9 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
 });
 
 test("a change that comes while a no-op periodic reconcile reads its ipsets back goes first; the reconcile runs again on the same kernel read", async () => {
-  await agent?.stop();
-  const source = new ListSource();
-  const { a, syncs, reads } = await watchedAgent(source);
-  agent = a;
+  const { a, source, syncs, reads } = await watchedAgent();
   const engine = a.engine;
   const ipvs = IpvsClient.open();
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     // The window is the ipset read-back of a reconcile whose plan found nothing to do; a change that
     // lands on its last turn finds it over, so each attempt takes the next reconcile.

@@ -22,7 +22,7 @@ import { runAgentCase } from './lib/bench-agent-case.js';
 import { runNewNode } from './lib/bench-new-node.js';
 import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
 import { Progress, thousands } from './lib/bench-progress.js';
-import { ALLOCATOR_ENV, DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, isHeapMode } from '../src/config/heap.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, isHeapMode } from '../src/config/heap.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
 
@@ -82,7 +82,7 @@ async function agentCase(N: number, progress: Progress): Promise<Record<string, 
     // The flags the heap mode needs on node's command line (bin/kipvs.js gives the agent its default's).
     const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, ...NODE_FLAGS[heap ?? DEFAULT_HEAP], self, '--case', '--services', String(N), '--endpoints', String(M),
       '--label', progress.prefix, ...passThrough],
-      { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...ALLOCATOR_ENV } });
+      { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     return JSON.parse(text.trim().split('\n').pop()!) as Record<string, number>;
   } finally {
     deleteNamespaces([ns]);

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
-import { ALLOCATOR_ENV, DEFAULT_HEAP, NODE_FLAGS } from '../src/config/heap.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../src/config/heap.js';
 import { MemorySource, vip, podIP, service, slice } from './lib/bench-objects.js';
 import { Progress, thousands } from './lib/bench-progress.js';
 import { freshNamespace, deleteNamespaces, run } from './lib/netns.js';
@@ -116,7 +116,7 @@ for (let r = 1; r <= runs; r++) {
   const ns = freshNamespace('kipvs-bench-churn');
   try {
     const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[DEFAULT_HEAP], self, '--case', '--label', label, ...args],
-      { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...ALLOCATOR_ENV } });
+      { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     results.push(JSON.parse(text.trim().split('\n').pop()!) as ChurnCase);
   } finally {
     deleteNamespaces([ns]);

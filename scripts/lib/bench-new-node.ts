@@ -7,7 +7,7 @@
 // client-node informers (the objects created before the process starts; the server listens inside the
 // agent's namespace, in this process; the change: one EndpointSlice updated, a watch event). Beside them
 // `ipvsadm -R` of the same IPVS objects into another fresh namespace.
-import { ALLOCATOR_ENV, DEFAULT_HEAP, NODE_FLAGS, type HeapMode } from '../../src/config/heap.js';
+import { DEFAULT_HEAP, NODE_FLAGS, type HeapMode } from '../../src/config/heap.js';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -167,10 +167,9 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
     const t0 = performance.now();
     // nf_conntrack_max is the initial namespace's alone (EACCES in any other): left alone here, as
     // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
-    // As the image starts it: node with the heap mode's command-line flags, the allocator's settings.
+    // As bin/kipvs.js starts it: node with the heap mode's command-line flags.
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[o.heap ?? DEFAULT_HEAP], o.cli, 'agent', ...sourceArgs, '--hostname-override', 'node-0',
-      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`, ...(o.heap ? [`--v8-heap=${o.heap}`] : [])],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...ALLOCATOR_ENV } });
+      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`, ...(o.heap ? [`--v8-heap=${o.heap}`] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let exit: string | undefined;
     const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {
       exit = `exited (${signal ?? code})`;

@@ -24,7 +24,7 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import { ALLOCATOR_ENV, DEFAULT_HEAP, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
@@ -111,9 +111,6 @@ export class Agent {
     for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
-    for (const [name, value] of Object.entries(ALLOCATOR_ENV)) {
-      if (process.env[name] === undefined) this.#log.info({ [name]: value }, `${name} is not set (the image sets it to ${value}): the C library keeps an arena per thread, more RSS`);
-    }
     if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);
     this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });

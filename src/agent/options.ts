@@ -55,4 +55,4 @@ export interface AgentOptions {
   log: Logger;
 }
 
-export { ALLOCATOR_ENV, DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags, type HeapMode } from '../config/heap.js';
+export { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags, type HeapMode } from '../config/heap.js';

@@ -45,18 +45,6 @@ export const NODE_FLAGS: Record<HeapMode, readonly string[]> = {
   v8: [],
 };
 
-/**
- * The C library's allocator settings the agent runs with: the image's entry point exports them unless
- * they are set, and the benchmarks start the agent with them; the agent says so when they are unset.
- * glibc gives threads that allocate arenas of their own (up to 8 per core), and the agent's threads
- * (libuv's pool, where the netlink batches run apart, V8's compiler and GC helpers) each keep one. With
- * one arena, the benchmark's new node at 10,000 Services x 10 endpoints peaked at 152 / 158 and 154 /
- * 155 MB (manifests / API server) against 165 / 173 and 161 / 168 MB without (sandbox, one boot, runs
- * alternating, 2026-12-05), the in-process agent at 145 / 147 against 151 / 153 MB (with 2 arenas 150 /
- * 148); start to all programmed 22.8-25.6 s against 20.6-29.9 s (that boot's noise is that wide).
- */
-export const ALLOCATOR_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
-
 /** Node's command-line flags (and NODE_OPTIONS') as `--name=value`, "--name value" joined, "_" as "-". */
 function givenFlags(execArgv: readonly string[], nodeOptions: string): string[] {
   const args = [...execArgv, ...nodeOptions.split(/\s+/).filter(Boolean)];

@@ -5,7 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ALLOCATOR_ENV, DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
+import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
 
 export const CLIENT_NS = 'soak-cl';
 export const BACKEND_NS = 'soak-be';
@@ -144,7 +144,7 @@ export class AgentProcess {
     const child = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', `--kubeconfig=${this.s.kubeconfig}`, `--hostname-override=${this.s.nodeName}`,
       `--ipvs-sync-period=${this.s.syncPeriod}`, `--graceful-termination-timeout=${this.s.gracefulTermination}`,
       `--metrics-bind-address=127.0.0.1:${this.s.metricsPort}`, '--healthz-bind-address=', `--state-socket=${this.s.dir}/agent.sock`],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...ALLOCATOR_ENV } });
+    { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.starts++;
     this.syncedAt = undefined;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ALLOCATOR_ENV, DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags } from '../../src/config/heap.js';
+import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags } from '../../src/config/heap.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -16,16 +16,6 @@ test("bin/kipvs.js starts node with the default heap mode's command-line flags",
   assert.ok(m, first);
   assert.deepEqual((m[1] ?? '').trim().split(/\s+/).filter(Boolean), [...NODE_FLAGS[DEFAULT_HEAP]]);
   assert.ok(NODE_FLAGS[DEFAULT_HEAP].length > 0, 'the default mode caps the young generation');
-});
-
-test("the image's entry point exports the allocator's settings, unless set, with the values the benchmarks use", () => {
-  const text = readFileSync(join(root, 'image', 'entrypoint'), 'utf8');
-  assert.ok(Object.keys(ALLOCATOR_ENV).length > 0);
-  for (const [name, value] of Object.entries(ALLOCATOR_ENV)) {
-    assert.ok(text.split('\n').includes(`export ${name}="\${${name}:-${value}}"`), `${name}=${value} in image/entrypoint`);
-  }
-  // Before the agent starts: the export comes before the exec.
-  assert.ok(text.indexOf('export MALLOC_ARENA_MAX') < text.indexOf('exec kipvs'));
 });
 
 test('every heap flag is one this node accepts, as it is applied (command line, or at run time)', () => {

@@ -87,6 +87,21 @@ async function watchedAgent(): Promise<{ a: Agent; source: ListSource; syncs: { 
   return { a, source, syncs, reads: () => reads };
 }
 
+/** One endpoint more for Service i, then the reason and kind of the next two syncs (the change's, and the one after). */
+async function changeAndNextTwo(source: ListSource, syncs: { reason: string; kind: string }[], i: number): Promise<string[]> {
+  const syncsBefore = syncs.length;
+  const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
+  slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
+  source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
+  const t1 = performance.now();
+  while (syncs.length < syncsBefore + 2) {
+    if (performance.now() - t1 > 60_000) assert.fail(`after the change: ${JSON.stringify(syncs.slice(syncsBefore))}`);
+    await sleep(5);
+  }
+  const [first, second] = syncs.slice(syncsBefore);
+  return [first!.reason, first!.kind, second!.reason, second!.kind];
+}
+
 /**
  * Stop the agent, then list its engine's model of the kernel and the kernel itself (each real server
  * with its weight, a service with none as "-"), sorted, for the caller to compare.
@@ -265,19 +280,9 @@ test("a change that comes while a periodic reconcile plans goes first; the recon
     }
     const readsBefore = reads();
     const gaveWayBefore = a.metrics.reconcilePreemptions.get();
-    const syncsBefore = syncs.length;
     const i = 700;
-    const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
-    slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
-    source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
     // The next two syncs: the change, then the reconcile it interrupted.
-    const t1 = performance.now();
-    while (syncs.length < syncsBefore + 2) {
-      if (performance.now() - t1 > 60_000) assert.fail(`after the change: ${JSON.stringify(syncs.slice(syncsBefore))}`);
-      await sleep(5);
-    }
-    const [first, second] = syncs.slice(syncsBefore);
-    assert.deepEqual([first!.reason, first!.kind, second!.reason, second!.kind], ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
+    assert.deepEqual(await changeAndNextTwo(source, syncs, i), ['change', 'incremental', 'period', 'full'], 'the change went first, then the reconcile');
     assert.ok(a.metrics.reconcilePreemptions.get() > gaveWayBefore, 'the reconcile gave way');
     assert.equal(reads(), readsBefore, 'the reconcile planned again on the read it had made, without reading the kernel again');
     assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
@@ -306,18 +311,8 @@ test("a change that comes while a no-op periodic reconcile reads its ipsets back
       }
       const readsBefore = reads();
       const gaveWayBefore = a.metrics.reconcilePreemptions.get();
-      const syncsBefore = syncs.length;
       const i = 800 + attempt;
-      const [, slice] = objects(i) as [KubeObject, { endpoints: unknown[] }];
-      slice.endpoints.push({ addresses: [podIP(i, M)], conditions: { ready: true, serving: true, terminating: false } });
-      source.events!.upsert('EndpointSlice', slice as unknown as KubeObject);
-      const t1 = performance.now();
-      while (syncs.length < syncsBefore + 2) {
-        if (performance.now() - t1 > 60_000) assert.fail(`after the change: ${JSON.stringify(syncs.slice(syncsBefore))}`);
-        await sleep(5);
-      }
-      const [first, second] = syncs.slice(syncsBefore);
-      const order = [first!.reason, first!.kind, second!.reason, second!.kind];
+      const order = await changeAndNextTwo(source, syncs, i);
       tried.push(order.join(' '));
       assert.ok(ipvs.servers({ family: 'inet', protocol: 'tcp', address: vip(i), port: 80 }, { stats: false }).some((s) => s.address === podIP(i, M)), 'the change is in the kernel');
       if (order[0] !== 'change') continue;

@@ -150,16 +150,14 @@ export class IpvsBackend implements ProxyBackend {
       throw err;
     } finally {
       // Abandoned (return() at a yield) while it compared the ipsets: its IPVS part wrote nothing, so
-      // the kernel read it planned on stands for the reconcile that runs again after the change.
-      if (!ended && this.#quiet) this.#engine.keepRead();
+      // the kernel read it planned on stands for the reconcile that runs again after the change
+      // (keepRead does nothing after any other engine pass).
+      if (!ended) this.#engine.keepRead();
       if (!ended && this.#apart) this.#rules.abandoned(this.#apart);
-      this.#quiet = false;
       this.#apart = undefined;
     }
   }
 
-  /** This sync is a full one whose IPVS part wrote nothing (see abandonable). */
-  #quiet = false;
   /** This sync's iptables writes apart, while it runs. */
   #apart: RulesApart | undefined;
 
@@ -177,7 +175,8 @@ export class IpvsBackend implements ProxyBackend {
    * would otherwise wait for).
    */
   get abandonable(): boolean {
-    return this.#engine.planning || (this.#quiet && this.#ipsets?.comparing === true);
+    // Only a reconcile of this sync compares the ipsets, after its engine pass: quietOnFresh is that pass'.
+    return this.#engine.planning || (this.#engine.quietOnFresh && this.#ipsets?.comparing === true);
   }
 
   refreshSteps(model: ProxyModel): Steps<void> {
@@ -187,8 +186,6 @@ export class IpvsBackend implements ProxyBackend {
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
     const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
-    // A reconcile that wrote nothing, on refreshSteps()' read (else keepRead could not give it back).
-    this.#quiet = this.#engine.quietOnFresh;
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     // Paced, the rules are written apart, beside the ipset sync (see rules-sync.ts): not beside the

@@ -88,15 +88,16 @@ export class SyncEngine {
     this.#fresh = false;
   }
 
-  /**
-   * The last sync was a full one that planned on refreshSteps()' read and wrote nothing: its read
-   * stands again (a reconcile abandoned after its IPVS part, for a waiting change, plans again on it
-   * instead of reading the kernel again). Its age still counts from the read (FRESH_READ_MS).
-   */
+  /** The last sync was a full one that planned on refreshSteps()' read and wrote nothing. */
   get quietOnFresh(): boolean {
     return this.#quietOnFresh;
   }
 
+  /**
+   * After such a sync (else nothing): its read stands again (a reconcile abandoned after its IPVS part,
+   * for a waiting change, plans again on it instead of reading the kernel again). Its age still counts
+   * from the read (FRESH_READ_MS).
+   */
   keepRead(): void {
     if (this.#quietOnFresh && !this.#dirty) this.#fresh = true;
   }

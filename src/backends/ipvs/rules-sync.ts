@@ -119,6 +119,11 @@ export class RulesSync {
     return apart;
   }
 
+  /** A family's rules applied: logged when they changed anything. */
+  #written(family: Family, changed: boolean, ms: number): void {
+    if (changed) this.#log.info({ family, ms: Math.round(ms * 10) / 10 }, 'iptables rules written');
+  }
+
   /**
    * The writes apart of a sync abandoned before its end (a reconcile that gave way to a change): their
    * outcome is logged when they end; the reconcile, when it runs again, writes the rules again.
@@ -127,7 +132,7 @@ export class RulesSync {
     void apart.done.then(() => {
       for (const o of apart.outcomes) {
         if (o.error) this.#log.debug({ family: o.family, err: o.error.message }, 'iptables rules written apart by a reconcile that gave way failed; written again when it runs again');
-        else if (o.changed) this.#log.info({ family: o.family, ms: Math.round(o.ms! * 10) / 10 }, 'iptables rules written');
+        else this.#written(o.family, o.changed!, o.ms!);
       }
     });
   }
@@ -145,7 +150,7 @@ export class RulesSync {
     const retry = new Set<Family>();
     for (const o of apart?.outcomes ?? []) {
       if (!o.error) {
-        if (o.changed) this.#log.info({ family: o.family, ms: Math.round(o.ms! * 10) / 10 }, 'iptables rules written');
+        this.#written(o.family, o.changed!, o.ms!);
         continue;
       }
       // Written again below: a set the rules match may have been missing when they ran (made since by the ipset sync).
@@ -156,7 +161,7 @@ export class RulesSync {
       if (apart?.families.has(t.family) && !retry.has(t.family)) continue;
       try {
         const a = t.client.apply(t.rules);
-        if (a.changed) this.#log.info({ family: t.family, ms: Math.round(a.ms * 10) / 10 }, 'iptables rules written');
+        this.#written(t.family, a.changed, a.ms);
       } catch (err) {
         failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
         this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');

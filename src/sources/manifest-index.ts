@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Entry } from './manifest-parse.js';
 import type { KubeObject, Logger, SourceEvents } from './types.js';
+import { identityMetadata, serviceLabel } from './slim.js';
 
 /** What the source keeps of an object it read: enough to remove it and to tell whether it changed. */
 export interface Held {
@@ -36,10 +37,10 @@ export interface FileState {
 
 export function held(e: Entry): Held {
   // parseManifestText checked these: a name, a namespace that is a string (or none, for a Node).
-  const meta = e.obj.metadata as { name: string; namespace?: string; labels?: Record<string, unknown> };
+  const meta = e.obj.metadata as { name: string; namespace?: string };
   const h: Held = { kind: e.kind, digest: createHash('sha1').update(JSON.stringify(e.obj)).digest('base64'), name: meta.name };
   if (meta.namespace !== undefined) h.namespace = meta.namespace;
-  const service = meta.labels?.['kubernetes.io/service-name'];
+  const service = serviceLabel(e.obj);
   if (typeof service === 'string') h.service = service;
   if (e.kind === 'Node') h.node = e.obj;
   return h;
@@ -47,11 +48,7 @@ export function held(e: Entry): Held {
 
 /** What a removal hands on for an object the source no longer keeps. */
 function stubOf(h: Held): KubeObject {
-  if (h.node) return h.node;
-  const metadata: Record<string, unknown> = { name: h.name };
-  if (h.namespace !== undefined) metadata.namespace = h.namespace;
-  if (h.service !== undefined) metadata.labels = { 'kubernetes.io/service-name': h.service };
-  return { kind: h.kind, metadata } as KubeObject;
+  return h.node ?? ({ kind: h.kind, metadata: identityMetadata(h.name, h.namespace, h.service) } as KubeObject);
 }
 
 /**

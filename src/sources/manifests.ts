@@ -82,7 +82,9 @@ export function manifestSource(options: ManifestSourceOptions): Source {
   let events: SourceEvents | undefined;
   let stopped = false;
   let syncedSent = false;
-  const index = new ManifestIndex({ log, relative: (p) => relative(dir, p) || p, reread });
+  /** A path as messages name it: relative to the directory. */
+  const rel = (p: string): string => relative(dir, p) || p;
+  const index = new ManifestIndex({ log, relative: rel, reread });
   /** One watch per directory read (not fs.watch's recursive mode: see ensureWatchers). */
   const watchers = new Map<string, FSWatcher>();
   /** What watch events asked for within the debounce window, handed to scan() when it ends. */
@@ -139,7 +141,6 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     }
     const old = index.file(p);
     if (old && old.sig === sig) return;
-    const rel = relative(dir, p) || p;
     let text: string | undefined;
     try {
       text = readBounded(p, MANIFEST_LIMITS.fileBytes, size);
@@ -150,13 +151,13 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     }
     const keep = (): void => index.setFile(p, { sig, entries: old?.entries ?? new Map() }, changed);
     if (text === undefined) {
-      const msg = `${rel}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
+      const msg = `${rel(p)}: larger than the limit of ${MANIFEST_LIMITS.fileBytes} bytes; not read (split it into several files)`;
       log.warn({ file: p }, msg);
       events?.error('manifests', new Error(msg));
       keep();
       return;
     }
-    const parsed = parseManifestText(text, rel, nodeName);
+    const parsed = parseManifestText(text, rel(p), nodeName);
     if (parsed.error) {
       log.warn({ file: p, err: parsed.error.message }, 'manifest file does not parse; keeping its previous objects');
       events?.error('manifests', parsed.error);
@@ -186,7 +187,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     try {
       const text = readBounded(p, MANIFEST_LIMITS.fileBytes);
       if (text === undefined) return undefined;
-      const parsed = parseManifestText(text, relative(dir, p) || p, nodeName);
+      const parsed = parseManifestText(text, rel(p), nodeName);
       let obj: KubeObject | undefined;
       for (const e of parsed.entries) if (e.key === key) obj = e.obj;
       return obj;
@@ -306,10 +307,10 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     for (const [d, w] of watchers) if (!keep.has(d)) { w.close(); watchers.delete(d); }
     for (const d of dirs) {
       if (watchers.has(d)) continue;
-      const rel = relative(dir, d);
+      const sub = relative(dir, d);
       let w: FSWatcher;
       try {
-        w = fsWatch(d, { persistent: false }, (_event, name) => onChange(typeof name === 'string' ? (rel ? join(rel, name) : name) : null));
+        w = fsWatch(d, { persistent: false }, (_event, name) => onChange(typeof name === 'string' ? (sub ? join(sub, name) : name) : null));
       } catch { continue; } // gone meanwhile; the poll covers it
       w.on('error', () => { w.close(); if (watchers.get(d) === w) watchers.delete(d); }); // remade by the next full scan
       watchers.set(d, w);

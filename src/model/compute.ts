@@ -185,7 +185,7 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const cipByFamily = new Map<Family, { address: string; field: string }>();
   clusterIPs.forEach((ip, i) => {
     const v = validIp(ip);
-    const field = ipsField === 'spec.clusterIPs' ? `spec.clusterIPs[${i}]` : 'spec.clusterIP';
+    const field = ipsField === 'spec.clusterIPs' ? keptField('spec.clusterIPs[', i, ']') : 'spec.clusterIP';
     if (!v) { w.add(object, field, `${show(ip)} is not an IP address`); return; }
     if (!cipByFamily.has(v.family)) cipByFamily.set(v.family, { address: v.address, field });
   });
@@ -210,7 +210,7 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   (spec.externalIPs ?? []).forEach((ip, i) => {
     const v = validIp(ip);
     if (!v) { w.add(object, `spec.externalIPs[${i}]`, `${show(ip)} is not an IP address`); return; }
-    externalIPs.push({ ...v, field: `spec.externalIPs[${i}]` });
+    externalIPs.push({ ...v, field: keptField('spec.externalIPs[', i, ']') });
   });
   const lbIPs: { address: string; family: Family; field: string }[] = [];
   (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
@@ -218,7 +218,7 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
     const v = validIp(ing.ip);
     if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `${show(ing.ip)} is not an IP address`); return; }
     if (ing.ipMode === 'Proxy') return;
-    lbIPs.push({ ...v, field: `status.loadBalancer.ingress[${i}].ip` });
+    lbIPs.push({ ...v, field: keptField('status.loadBalancer.ingress[', i, '].ip') });
   });
 
   // kube-proxy's ExternallyAccessible, per Service rather than per port (every port of a NodePort or
@@ -329,7 +329,7 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
       if (nodePort !== undefined) {
         for (const nodeIp of ctx.nodePortAddresses) {
           if (familyOf(nodeIp) !== family) continue;
-          add('NodePort', nodeIp, nodePort, external, `spec.ports[${index}].nodePort`, false);
+          add('NodePort', nodeIp, nodePort, external, keptField('spec.ports[', index, '].nodePort'), false);
         }
       }
     }
@@ -349,6 +349,19 @@ function checkedNodePort(port: V1ServicePort, index: number, object: string, w: 
 }
 
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+
+/**
+ * A field name with an index that a virtual service's origin keeps ("spec.clusterIPs[0]"): one string
+ * per field and small index for all Services, not a template literal's two concatenations per origin
+ * (0.6 MB at 10,000 Services).
+ */
+const keptFields = new Map<string, string[]>();
+function keptField(before: string, i: number, after: string): string {
+  if (i >= 16) return [before, i, after].join('');
+  let list = keptFields.get(before + after);
+  if (!list) keptFields.set(before + after, (list = []));
+  return (list[i] ??= [before, i, after].join(''));
+}
 const portEndpoint = (e: Ep): PortEndpoint => ({ address: e.address, port: e.port, local: e.local });
 
 function describeVs(vs: VirtualService): string {

@@ -118,7 +118,8 @@ function parse(text: string, file: string, nodeName: string): ParsedFile {
     // ObjectSerializer: the model reads both shapes and checks every field it uses, and loading the
     // serialiser's ~230 generated model files cost 28 MB of RSS and most of a manifests agent's start.
     const typed = raw as unknown as KubeObject;
-    const key = `${kind}/${(raw.metadata.namespace as string | undefined) ?? ''}/${meta.name}`;
+    // Kept by the index for as long as the object is (flat: join, not a template literal's concatenations).
+    const key = [kind, (raw.metadata.namespace as string | undefined) ?? '', meta.name].join('/');
     entries.push({ kind, key, obj: typed, file });
   };
   docs.forEach((d, i) => visit(d, `${file} document ${i + 1}`));

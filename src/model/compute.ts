@@ -8,6 +8,7 @@ import type { V1Service, V1EndpointSlice, V1ServicePort } from '@kubernetes/clie
 import { SCHEDULERS } from '../ipvs/types.js';
 import type { Family, Protocol, RealServer, VirtualService } from '../ipvs/types.js';
 import { serviceKeyString } from '../ipvs/keys.js';
+import { ServerTable } from '../ipvs/server-table.js';
 import { familyOf } from '../netlink/address.js';
 import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
 import type {
@@ -49,7 +50,7 @@ class ComputedVs implements DesiredVirtualService {
   readonly #flags: number;
   constructor(
     readonly service: VirtualService,
-    readonly servers: Map<string, RealServer>,
+    readonly servers: ServerTable<RealServer>,
     readonly origin: VsOrigin,
     slices: readonly CompactSlice[],
     cc: ChoiceContext,
@@ -292,12 +293,9 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
           w.add(object, field, `${kind} ${describeVs(vs)} duplicates the ${prev.kind} virtual service from ${prev.field ?? 'spec'}; ignored`);
           return;
         }
-        let servers = choice.serverMap;
-        if (!servers) {
-          servers = new Map<string, RealServer>();
-          for (const e of choice.servers) servers.set(e.key, { address: e.address, port: e.port, forward: 'masq', weight: 1 });
-          choice.serverMap = servers;
-        }
+        // collectEndpoints gave each address and port once. Forwarding and weight are RealServer's
+        // defaults (masquerade, 1), left unset: 16 B less per real server the model keeps.
+        const servers = (choice.serverTable ??= new ServerTable(choice.servers.map((e): RealServer => ({ address: e.address, port: e.port }))));
         const notes = eps.length === 0 ? [...choice.notes, 'no endpoints'] : choice.notes.length > 0 ? [...choice.notes] : NO_NOTES;
         const origin: VsOrigin = {
           service: name, portName, servicePort: port.port, protocol, kind, trafficPolicy: choice.policy, notes, field,

@@ -4,6 +4,7 @@
 // Separate from compute.ts because a computed virtual service runs it again when its endpoints are read.
 import type { Family, Protocol, RealServer } from '../ipvs/types.js';
 import { serverKeyString } from '../ipvs/keys.js';
+import type { ServerTable } from '../ipvs/server-table.js';
 import { LABEL_ZONE, flat } from './labels.js';
 import { READY, SERVING, TERMINATING, STRIDE, NONE, type CompactSlice, type EndpointExtra } from './compact.js';
 import { PROTOCOLS, show, validIp, validPort, type Warnings } from './validate.js';
@@ -53,8 +54,8 @@ export interface Choice {
   notes: string[];
   /** Why an endpoint not chosen was left out (besides not serving), when there is a particular reason. */
   why: (ep: Ep) => string | undefined;
-  /** The real servers map, made once and shared by the virtual services with this choice. */
-  serverMap?: Map<string, RealServer>;
+  /** The real servers, made once and shared by the virtual services with this choice. */
+  serverTable?: ServerTable<RealServer>;
 }
 
 export function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {

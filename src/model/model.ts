@@ -5,6 +5,7 @@
 // compactSlice), which the computed state may refer to since they never change.
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { RealServer, VirtualService } from '../ipvs/types.js';
+import { ServerTable } from '../ipvs/server-table.js';
 import { canonicalAddress, familyOf, type Family } from '../netlink/address.js';
 import { finish, type Steps } from '../loop/pacer.js';
 import { computeCompact } from './compute.js';
@@ -37,8 +38,13 @@ function sameVs(a: VirtualService, b: VirtualService): boolean {
 }
 
 /** Same kernel state (virtual service settings and real servers)? Origins and notes are not compared. */
-export function sameDesired(a: { service: VirtualService; servers: Map<string, RealServer> }, b: { service: VirtualService; servers: Map<string, RealServer> }): boolean {
+export function sameDesired(a: { service: VirtualService; servers: ReadonlyMap<string, RealServer> }, b: { service: VirtualService; servers: ReadonlyMap<string, RealServer> }): boolean {
   if (!sameVs(a.service, b.service) || a.servers.size !== b.servers.size) return false;
+  // Two tables in the same order (a Service recomputed with the same endpoints): no key made.
+  if (a.servers instanceof ServerTable && b.servers instanceof ServerTable) {
+    const x = a.servers.list, y = b.servers.list;
+    if (x.every((s, i) => sameServer(s, y[i]!))) return true;
+  }
   for (const [k, s] of a.servers) {
     const t = b.servers.get(k);
     if (!t || !sameServer(s, t)) return false;

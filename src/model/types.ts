@@ -4,10 +4,10 @@
 import type { V1Service, V1EndpointSlice, V1Node } from '@kubernetes/client-node';
 import type { VirtualService, RealServer, Family, Protocol } from '../ipvs/types.js';
 export type { V1Service, V1EndpointSlice, V1Node };
-/** A virtual service as kipvs wants it, with its real servers by serverKeyString. */
+/** A virtual service as kipvs wants it, with its real servers by serverKeyString (read-only). */
 export interface DesiredService {
   service: VirtualService;
-  servers: Map<string, RealServer>;
+  servers: ReadonlyMap<string, RealServer>;
 }
 
 /** Everything kipvs wants in IPVS and on kube-ipvs0. Keys are serviceKeyString. */
@@ -95,8 +95,8 @@ export interface EndpointInfo {
  */
 export interface DesiredVirtualService {
   service: VirtualService;
-  /** By serverKeyString (address/port). */
-  servers: Map<string, RealServer>;
+  /** By serverKeyString (address/port); a ServerTable (src/ipvs/server-table.ts). */
+  servers: ReadonlyMap<string, RealServer>;
   origin: VsOrigin;
   /**
    * Every endpoint of the matching slice port, by serverKeyString, as of the commit that computed this

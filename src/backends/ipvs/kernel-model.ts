@@ -6,9 +6,11 @@ import { sameServer, type KernelServer, type KernelService } from './plan.js';
 
 /** The entry's own Map of real servers, copied from the desired state's first if it shares that one. */
 export function ownServers(entry: KernelService): Map<string, KernelServer> {
-  if (entry.shared) {
-    entry.servers = new Map(entry.servers);
+  if (entry.shared || !(entry.servers instanceof Map)) {
+    const own = new Map(entry.servers);
+    entry.servers = own;
     entry.shared = false;
+    return own;
   }
   return entry.servers;
 }
@@ -17,7 +19,7 @@ export function ownServers(entry: KernelService): Map<string, KernelServer> {
  * Let `entry` share the desired Map of real servers when it holds the same ones (equal settings: a
  * model commit makes new RealServer objects for every server of a Service it recomputes).
  */
-export function shareIfSame(entry: KernelService | undefined, want: { servers: Map<string, RealServer> } | undefined): void {
+export function shareIfSame(entry: KernelService | undefined, want: { servers: ReadonlyMap<string, RealServer> } | undefined): void {
   if (!entry || !want || entry.servers === want.servers || entry.servers.size !== want.servers.size) return;
   for (const [sk, server] of want.servers) {
     const have = entry.servers.get(sk);
@@ -31,7 +33,7 @@ export function shareIfSame(entry: KernelService | undefined, want: { servers: M
  * How many operations from `at` add exactly `servers` to `service`, in the Map's order and none
  * failed (as plan() lists a new service's real servers); -1 when they do not.
  */
-export function addsExactly(ops: readonly Operation[], at: number, service: object, servers: Map<string, RealServer>, failed: ReadonlySet<number>): number {
+export function addsExactly(ops: readonly Operation[], at: number, service: object, servers: ReadonlyMap<string, RealServer>, failed: ReadonlySet<number>): number {
   let i = at;
   for (const server of servers.values()) {
     const op = ops[i];
@@ -64,7 +66,7 @@ export function sameServiceInfo(a: ServiceInfo, b: ServiceInfo): boolean {
  * order they were added in only if they were added together or appended. A wrong guess costs only the
  * decoding it would have saved (IpvsClient.forEachEntrySteps).
  */
-export function kernelOrder(servers: Map<string, KernelServer>): KernelServer[] {
+export function kernelOrder(servers: ReadonlyMap<string, KernelServer>): KernelServer[] {
   const out = Array.from(servers.values());
   out.reverse();
   return out;

@@ -71,7 +71,7 @@ export class KernelState {
   }
 
   /** A service the kernel added: with no real servers, or sharing the desired Map of them it was added with. */
-  added(key: string, service: VirtualService, shared?: Map<string, RealServer>): void {
+  added(key: string, service: VirtualService, shared?: ReadonlyMap<string, RealServer>): void {
     this.touched?.add(key);
     this.model.services.set(key, shared ? { service: serviceInfoOf(service), servers: shared, shared: true } : { service: serviceInfoOf(service), servers: new Map() });
     this.owned.add(key);

@@ -18,7 +18,8 @@ export type KernelServer = RealServerInfo | RealServer;
 /** What the kernel holds, as last read or as last changed by kipvs. */
 export interface KernelService {
   service: ServiceInfo;
-  servers: Map<string, KernelServer>;
+  /** A Map of its own, or, while `shared`, the desired state's (a ServerTable, read-only). */
+  servers: ReadonlyMap<string, KernelServer>;
   /**
    * `servers` is a Map of the desired state's (read-only, perhaps held by other entries too), kept
    * while the kernel holds exactly those real servers: at 10,000 services a Map of its own for each

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
-import { SyncEngine, BINDS_APART_FROM, FRESH_READ_MS, type Logger } from '../../src/backends/ipvs/engine.js';
+import { SyncEngine, BINDS_APART_FROM, FRESH_READ_MS, SYNC_SLICE_SERVICES, type Logger } from '../../src/backends/ipvs/engine.js';
 import { finish, Pacer } from '../../src/loop/pacer.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
@@ -147,6 +147,84 @@ test('a paced first sync binds many VIPs apart, on another thread, while it send
     // And the engine's model agrees: nothing left to do.
     const again = engine.sync(desired(entries));
     assert.equal(again.operations + again.bound, 0);
+  } finally {
+    resetKernel();
+  }
+});
+
+/** Service i of a sliced sync's table: VIP 10.99.x.y:80, real servers 10.247.{0,1}.z:8080 (and `extra`). */
+function sliced(i: number, weight = 1, extra: RealServer[] = []): [VirtualService, RealServer[]] {
+  const servers = [0, 1].map((j) => ({ address: `10.247.${j}.${(i % 250) + 1}`, port: 8080 + (i >> 8), weight }));
+  return [svc(`10.99.${i >> 8}.${i & 255}`, 80), [...servers, ...extra]];
+}
+
+test('a full sync over more services than one slice adds, changes and deletes in every slice; a later slice\'s failure is reported; the kernel ends as wanted', async () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const n = SYNC_SLICE_SERVICES + SYNC_SLICE_SERVICES / 2;
+  try {
+    const first = await new Pacer().run(engine.syncSteps(desired(Array.from({ length: n }, (_, i) => sliced(i))), undefined, false, true));
+    assert.equal(first.failures.length, 0);
+    assert.equal(saved().length, n * 3, 'every service and real server of every slice, as ipvsadm sees');
+    // Then: the last 100 services gone, 200 new, one weight changed in the first slice, and in the
+    // second a real server refused (weight over 65535: never sent) beside one that is added.
+    const changedAt = 100, badAt = SYNC_SLICE_SERVICES + 200;
+    const bad = { address: '10.247.9.9', port: 9090, weight: 70_000 };
+    const good = { address: '10.247.9.10', port: 9090 };
+    const entries: [VirtualService, RealServer[]][] = [];
+    for (let i = 0; i < n + 200; i++) {
+      if (i >= n - 100 && i < n) continue;
+      entries.push(i === changedAt ? sliced(i, 3) : i === badAt ? sliced(i, 1, [bad, good]) : sliced(i));
+    }
+    const r = await new Pacer().run(engine.syncSteps(desired(entries), undefined, false, true));
+    assert.equal(r.kind, 'full');
+    assert.deepEqual(r.failures.map((f) => f.operation.op === 'add-server' && f.operation.server.address), ['10.247.9.9']);
+    const lines = saved();
+    assert.equal(lines.length, entries.length * 3 + 1, 'the kept and new services, 2 real servers each, and the one taken beside the refused one');
+    assert.equal(lines.filter((l) => / -w 3$/.test(l)).length, 2, 'the changed weight, on both real servers of that service');
+    const removed = sliced(n - 1)[0];
+    assert.ok(!lines.some((l) => l.includes(`${removed.address}:80`)), 'a service of the last slice removed');
+    assert.ok(lines.includes(`-a -t ${sliced(n + 199)[0].address}:80 -r 10.247.1.${((n + 199) % 250) + 1}:${8080 + ((n + 199) >> 8)} -m -w 1`), 'a new service of the last slice added');
+    const bound = sh('ip -o -4 addr show dev kube-ipvs0').trim().split('\n').filter(Boolean).length;
+    assert.equal(bound, entries.length, 'VIPs bound and unbound for the whole sync');
+    // Nothing else to do but retry the refused server.
+    const again = engine.sync(desired(entries));
+    assert.equal(again.operations + again.bound + again.unbound, 0);
+    assert.equal(again.failures.length, 1);
+  } finally {
+    resetKernel();
+  }
+});
+
+test('a no-op full sync may be given up in any slice\'s plan, and the read it planned on stands', () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const want = desired(Array.from({ length: 2 * SYNC_SLICE_SERVICES + 10 }, (_, i) => sliced(i)));
+  try {
+    engine.sync(want);
+    finish(engine.refreshSteps(want));
+    assert.equal(engine.freshRead, true);
+    // Step the full sync on that read; note at each piece whether it may be given up.
+    const steps = engine.syncSteps(want, undefined, true);
+    const planning: boolean[] = [];
+    let step = steps.next();
+    while (!step.done) {
+      planning.push(engine.planning);
+      step = steps.next(100);
+    }
+    assert.equal(step.value.operations, 0);
+    // 10 pieces of 100 services in each of the first two slices, 1 in the third.
+    assert.equal(planning.length, 2 * (SYNC_SLICE_SERVICES / 100) + 1, 'the plans of the three slices, in pieces');
+    assert.ok(planning.every(Boolean), 'every piece of every slice\'s plan may be given up');
+    // Given up in the last slice's plan: the read still stands for the sync that runs instead.
+    finish(engine.refreshSteps(want));
+    const again = engine.syncSteps(want, undefined, true);
+    let at = 0;
+    for (let s = again.next(); !s.done; s = again.next(100)) {
+      if (++at > 2 * (SYNC_SLICE_SERVICES / 100)) break;
+    }
+    assert.ok(engine.planning, 'stopped in the third slice\'s plan');
+    again.return(undefined as never);
+    assert.equal(engine.planning, false);
+    assert.equal(engine.freshRead, true, 'the read stands: nothing was written');
   } finally {
     resetKernel();
   }

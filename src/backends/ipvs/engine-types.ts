@@ -61,6 +61,13 @@ export const BINDS_APART_FROM = 256;
 export const OPERATIONS_APART_FROM = 1024;
 
 /**
+ * A full sync plans, applies and records this many services at a time (see SyncEngine's syncOnce), so
+ * that a large first sync's operations are never all alive at once. At 10 real servers each, a slice is
+ * ~11,000 operations: over OPERATIONS_APART_FROM, so each still goes to the kernel apart.
+ */
+export const SYNC_SLICE_SERVICES = 1000;
+
+/**
  * A finished reconcile read older than this is not planned on again (see freshRead): drift made since
  * would wait a whole period more. The few changes a reconcile gives way to take far less.
  */

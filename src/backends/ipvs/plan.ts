@@ -96,6 +96,26 @@ export function plan(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOption
   return finish(planSteps(desired, kernel, opts));
 }
 
+/**
+ * Every service a full sync compares (wanted, or in the kernel), in slices of `size`: the desired
+ * state's order first, then the kernel's services not wanted.
+ */
+export function sliceKeys(desired: DesiredIpvs, kernel: KernelModel, size: number): string[][] {
+  const out: string[][] = [];
+  let slice: string[] = [];
+  const add = (key: string): void => {
+    if (slice.length === size) {
+      out.push(slice);
+      slice = [];
+    }
+    slice.push(key);
+  };
+  for (const key of desired.services.keys()) add(key);
+  for (const key of kernel.services.keys()) if (!desired.services.has(key)) add(key);
+  out.push(slice);
+  return out;
+}
+
 /** plan() in pieces (see loop/pacer.ts), each yielding the number of services it compared. */
 export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: PlanOptions): Steps<Plan> {
   const out: Plan = { operations: [], bind: [], unbind: [], drain: [], undrain: [] };

@@ -5,7 +5,7 @@
  * How V8 sizes the agent's heap. The agent's heap is mostly one large, long-lived model; V8's own
  * sizing ('v8') lets the young generation grow to 2 x 16 MB and the old one well past its live size
  * before collecting it, which a node agent pays in RSS on every node.
- * - 'bounded' (the default): the young generation's semi-spaces capped at 4 MB (NODE_FLAGS: V8 sizes
+ * - 'bounded' (the default): the young generation's semi-spaces capped at 2 MB (NODE_FLAGS: V8 sizes
  *   the young generation as it starts, so this one is on node's command line, bin/kipvs.js' first
  *   line) and the old generation collected at 1.2x its live size (set as the agent starts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
@@ -19,7 +19,13 @@
  * 5.2-6.7 s at 1.1x CPU/wall against 5.0-5.9 s at 1.02x. Once the model's first sync allocated less (c9b7931; two runs each,
  * another boot): 150 / 153 MB with 11.8 / 10.8 s syncs against 210 / 206 MB with 11.8 / 9.8 s, GC pauses
  * in the sync 0.9-1.1 s (5-6 full collections, 67-69 scavenges) against 0.5-0.7 s (1, 17-18). 'size'
- * earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s.
+ * earlier (2026-12-04): 156 MB, 23.4 s against v8's 17.5 s. The cap was 4 MB until 2026-12-05; 2 MB
+ * then, once the model and the first sync kept less (a506373, 799d184), runs alternating in one boot
+ * (two each): the new node at 10,000 (manifests / API server) 137-140 / 143-144 MB against 139-143 /
+ * 149-154 MB, start to all programmed 0.86-1.11x `ipvsadm -R` against 0.94-1.08x; the agent case
+ * 134 / 134 MB against 136 / 141 MB, initial sync 12.0 / 11.5 s against 13.2 / 12.7 s (GC 1.2-1.3 s,
+ * 138 scavenges, against 1.0-1.1 s, 69), later no-op reconciles 5.6 s against 5.1-5.2 s (GC 260 ms
+ * against 165-185 ms each), one change p50 5.9-7.4 ms against 10.4-14.1 ms.
  */
 export type HeapMode = 'bounded' | 'size' | 'v8';
 
@@ -40,7 +46,7 @@ export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
 
 /** The flags of each heap mode that only take effect on node's command line (read when V8 starts). */
 export const NODE_FLAGS: Record<HeapMode, readonly string[]> = {
-  bounded: ['--max-semi-space-size=4'],
+  bounded: ['--max-semi-space-size=2'],
   size: [],
   v8: [],
 };

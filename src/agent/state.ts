@@ -58,7 +58,9 @@ export function agentStateOf(i: {
   const virtualServices: AgentState['virtualServices'] = [];
   for (const s of model.services()) {
     for (const [key, vs] of s.virtualServices) {
-      virtualServices.push({ key, service: vs.service, origin: vs.origin, servers: [...vs.servers.values()], endpoints: [...vs.endpoints.values()] });
+      // The model leaves forwarding and weight at their defaults; the state says them.
+      const servers = [...vs.servers.values()].map((r): RealServer => ({ ...r, forward: r.forward ?? 'masq', weight: r.weight ?? 1 }));
+      virtualServices.push({ key, service: vs.service, origin: vs.origin, servers, endpoints: [...vs.endpoints.values()] });
     }
   }
   const last = i.lastSync;

@@ -27,20 +27,14 @@ export class ServerTable<S extends RealServerKey> implements ReadonlyMap<string,
     return this.#list;
   }
 
-  /** The server of this address and port (no key string made). */
-  find(address: string, port: number): S | undefined {
-    const list = this.#list;
-    if (list.length > INDEX_FROM) return this.#indexed().get(serverKeyString({ address, port }));
-    for (const s of list) if (s.port === port && s.address === address) return s;
-    return undefined;
-  }
-
   get(key: string): S | undefined {
     const list = this.#list;
     if (list.length > INDEX_FROM) return this.#indexed().get(key);
-    // "address/port": compared in place, without cutting the key in two.
+    // "address/port": compared in place, without cutting the key in two. The port as serverKeyString
+    // writes it: 1 to 5 digits, no leading zero.
     const slash = key.lastIndexOf('/');
-    if (slash < 1 || slash === key.length - 1) return undefined;
+    const digits = key.length - slash - 1;
+    if (slash < 1 || digits < 1 || digits > 5 || (digits > 1 && key.charCodeAt(slash + 1) === 48)) return undefined;
     let port = 0;
     for (let i = slash + 1; i < key.length; i++) {
       const d = key.charCodeAt(i) - 48;

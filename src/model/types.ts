@@ -90,7 +90,7 @@ export interface EndpointInfo {
 
 /**
  * Treat as read-only: the model shares these objects (the desired state holds them as they are; virtual
- * services with the same choice of real servers share one `servers` Map; empty `origin.notes` are one
+ * services with the same choice of real servers share one `servers` table; empty `origin.notes` are one
  * frozen array).
  */
 export interface DesiredVirtualService {

@@ -11,6 +11,7 @@ import { SyncEngine, BINDS_APART_FROM, FRESH_READ_MS, SYNC_SLICE_SERVICES, type 
 import { finish, Pacer } from '../../src/loop/pacer.js';
 import type { DesiredIpvs, DesiredService } from '../../src/backends/ipvs/plan.js';
 import { serviceKeyString, serverKeyString } from '../../src/ipvs/keys.js';
+import { ServerTable } from '../../src/ipvs/server-table.js';
 import type { VirtualService, RealServer } from '../../src/ipvs/types.js';
 import { sh, shStatus, startBackend, httpGet, resetKernel, waitFor, ipvsadmLinesOf, type Backend } from './helpers.js';
 
@@ -24,7 +25,8 @@ function desired(entries: [VirtualService, RealServer[]][]): DesiredIpvs {
   const services = new Map<string, DesiredService>();
   const boundAddresses = new Set<string>();
   for (const [service, servers] of entries) {
-    services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
+    // As the model holds them: a ServerTable (the kernel model shares it, and copies it before a change).
+    services.set(serviceKeyString(service), { service, servers: new ServerTable(servers) });
     boundAddresses.add(service.address!);
   }
   return { services, boundAddresses };
@@ -178,6 +180,9 @@ test('a full sync over more services than one slice adds, changes and deletes in
     const r = await new Pacer().run(engine.syncSteps(desired(entries), undefined, false, true));
     assert.equal(r.kind, 'full');
     assert.deepEqual(r.failures.map((f) => f.operation.op === 'add-server' && f.operation.server.address), ['10.247.9.9']);
+    // Its index counts from the sync's first operation: after the first slice's two (the changed
+    // weight), it is the second slice's first.
+    assert.equal(r.failures[0]!.index, 2);
     const lines = saved();
     assert.equal(lines.length, entries.length * 3 + 1, 'the kept and new services, 2 real servers each, and the one taken beside the refused one');
     assert.equal(lines.filter((l) => / -w 3$/.test(l)).length, 2, 'the changed weight, on both real servers of that service');
@@ -225,6 +230,20 @@ test('a no-op full sync may be given up in any slice\'s plan, and the read it pl
     again.return(undefined as never);
     assert.equal(engine.planning, false);
     assert.equal(engine.freshRead, true, 'the read stands: nothing was written');
+    // Once the first slice wrote (one weight changed), the later slices' plans may not be given up.
+    const changed = desired(Array.from({ length: 2 * SYNC_SLICE_SERVICES + 10 }, (_, i) => sliced(i, i === 5 ? 2 : 1)));
+    const writing = engine.syncSteps(changed, undefined, true);
+    const flags: boolean[] = [];
+    let w = writing.next();
+    while (!w.done) {
+      flags.push(engine.planning);
+      w = writing.next(100);
+    }
+    assert.equal(w.value.operations, 2);
+    const firstPlan = SYNC_SLICE_SERVICES / 100;
+    assert.ok(flags.slice(0, firstPlan).every(Boolean), 'the first slice\'s plan may be given up');
+    assert.ok(flags.length >= 2 * firstPlan + 1, `the later slices' plans went in pieces too (${flags.length})`);
+    assert.ok(!flags.slice(firstPlan).some(Boolean), 'after its write, no piece may be given up');
   } finally {
     resetKernel();
   }
@@ -260,7 +279,7 @@ test('a full reconcile repairs drift; a service an operator added on another add
 });
 
 
-test('the kernel model shares the desired Maps of real servers while the kernel holds them, and drift never writes into them', () => {
+test('the kernel model shares the desired tables of real servers while the kernel holds them, and drift never writes into them', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });
   const a = svc('10.96.3.1', 80);
   const b = svc('10.96.3.2', 80);
@@ -272,14 +291,14 @@ test('the kernel model shares the desired Maps of real servers while the kernel 
   const kb = serviceKeyString(b);
   const wantA = want.services.get(ka)!.servers;
   assert.equal(engine.sync(want).failures.length, 0);
-  assert.equal(engine.kernel.services.get(ka)!.servers, wantA, 'a new service takes the desired Map');
+  assert.equal(engine.kernel.services.get(ka)!.servers, wantA, 'a new service takes the desired table');
   assert.equal(engine.kernel.services.get(ka)!.shared, true);
   // Drift by hand: a real server deleted, another's weight changed. The read copies before it changes.
   sh(`ipvsadm -d -t 10.96.3.1:80 -r 10.244.3.3:8080
       ipvsadm -e -t 10.96.3.2:80 -r 10.244.3.4:8080 -m -w 5`);
   const r = engine.sync(want);
   assert.equal(r.repaired, 2, 'the server re-added, the weight restored');
-  assert.equal(wantA.size, 2, 'the desired Map still holds both servers');
+  assert.equal(wantA.size, 2, 'the desired table still holds both servers');
   assert.equal(want.services.get(kb)!.servers.get('10.244.3.4/8080')!.weight ?? 1, 1, 'the desired server kept its weight');
   assert.deepEqual(ipvs.servers(a, { stats: false }).map((x) => x.address).sort(), ['10.244.3.2', '10.244.3.3']);
   for (const k of [ka, kb]) assert.equal(engine.kernel.services.get(k)!.servers, want.services.get(k)!.servers, `${k} shares again once repaired`);

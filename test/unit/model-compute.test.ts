@@ -61,12 +61,8 @@ test('ClusterIP: one virtual service per port, rr by default, masq real servers 
   assert.deepEqual(keys(sd), ['inet/tcp/10.96.0.10/80']);
   const d = sd.virtualServices.get('inet/tcp/10.96.0.10/80')!;
   assert.deepEqual(d.service, { family: 'inet', protocol: 'tcp', address: '10.96.0.10', port: 80, scheduler: 'rr' });
-  // Forwarding and weight left to RealServer's defaults (masq, 1), as validateServer reads them.
+  // Forwarding and weight left to RealServer's defaults (masq, 1).
   assert.deepEqual([...d.servers.values()], [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.2.2', port: 8080 }]);
-  for (const s of d.servers.values()) {
-    const v = validateServer(d.service, s);
-    assert.deepEqual([v.forward, v.weight], ['masq', 1]);
-  }
   assert.deepEqual([...sd.addresses], ['10.96.0.10']);
   assert.equal(d.origin.kind, 'ClusterIP');
   assert.equal(d.origin.portName, 'http');

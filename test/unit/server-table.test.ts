@@ -15,12 +15,11 @@ test('lookups compare the whole address and the whole port', () => {
   assert.equal(t.get('10.0.0.10/443')?.address, '10.0.0.10');
   assert.equal(t.get('fd00::a/8080')?.port, 8080);
   // A prefix of an address, a port that is a prefix of another, an address that extends one held.
-  for (const missing of ['10.0.0.1/443', '10.0.0.1/8', '10.0.0.1/800', '10.0.0.10/80', '10.0.0.1/', '/80', '10.0.0.1', '10.0.0.1/8x', 'fd00::/8080', '']) {
+  for (const missing of ['10.0.0.1/443', '10.0.0.1/8', '10.0.0.1/800', '10.0.0.10/80', '10.0.0.1/', '/80', '10.0.0.1', '10.0.0.1/8x', 'fd00::/8080', '', '10.0.0.1/080', '10.0.0.1/0000080']) {
     assert.equal(t.get(missing), undefined, missing);
     assert.equal(t.has(missing), false, missing);
   }
-  assert.equal(t.find('10.0.0.10', 443), t.list[2]);
-  assert.equal(t.find('10.0.0.1', 443), undefined);
+  assert.equal(t.get('10.0.0.10/443'), t.list[2]);
   assert.equal(t.size, 3);
   assert.deepEqual([...t.keys()], ['10.0.0.1/80', 'fd00::a/8080', '10.0.0.10/443']);
   assert.equal(Object.prototype.toString.call(t), '[object ServerTable]');
@@ -33,7 +32,7 @@ test('a table answers as a Map of the same servers would, small or indexed', () 
   const port = fc.constantFrom(1, 8, 80, 800, 8080, 65535);
   fc.assert(fc.property(
     fc.uniqueArray(fc.tuple(address, port), { selector: ([a, p]) => `${a}/${p}`, maxLength: 36 }),
-    fc.array(fc.tuple(address, port), { maxLength: 20 }),
+    fc.array(fc.tuple(address, fc.oneof(port.map(String), fc.constantFrom('080', '00', '0', '65536', '8080x'))), { maxLength: 20 }),
     (pairs, probes) => {
       const servers = pairs.map(([a, p]) => server(a, p));
       const table = new ServerTable(servers);
@@ -48,7 +47,6 @@ test('a table answers as a Map of the same servers would, small or indexed', () 
         const key = `${a}/${p}`;
         assert.equal(table.get(key), map.get(key), key);
         assert.equal(table.has(key), map.has(key), key);
-        assert.equal(table.find(a, p), map.get(key), key);
       }
     },
   ), { numRuns: 300 });

@@ -278,32 +278,21 @@ export class SyncEngine {
     this.#started = true;
     // A full sync goes a slice of services at a time (SYNC_SLICE_SERVICES), each planned, applied and
     // recorded before the next is planned: a first sync's 110,000 operations at 10,000 Services were
-    // ~7 MB of heap alive at once, at a new node's peak. The first slice's plan also lists the VIPs to
-    // bind and unbind, for the whole sync. Plans write nothing: abandoned in one before anything was
-    // written (for a waiting change), the sync loses nothing, and the read it planned on still stands.
-    const slices = full ? sliceKeys(desired, this.#state.model, SYNC_SLICE_SERVICES) : [];
-    const planOf = (only: Iterable<string> | undefined, addresses: boolean): Steps<Plan> => planSteps(desired, this.#state.model, {
-      owns: this.#owns,
-      excluded: this.#excluded,
-      only,
-      draining: this.#state.draining,
-      addresses,
-    });
-    this.#planning = full;
-    let p: Plan;
+    // ~7 MB of heap alive at once, at a new node's peak.
+    const slices: (Iterable<string> | undefined)[] = full ? sliceKeys(desired, this.#state.model, SYNC_SLICE_SERVICES) : [changed];
+    let result: SyncResult;
     try {
-      p = yield* planOf(full ? slices[0] ?? [] : changed, full || addressesChanged);
-    } finally {
-      this.#planning = false;
+      result = yield* this.#apply(slices, full, full || addressesChanged, paced, desired);
+    } catch (err) {
+      if (full) this.#fresh = false;
+      throw err;
     }
-    const t2 = performance.now();
-    const result = yield* this.#apply(p, slices.slice(1), (only) => planOf(only, false), paced, desired);
-    // A full sync uses up the read it planned on. An incremental one leaves it standing: it records
-    // in the model what it changes, as a sync during the read does (and a failure makes it dirty).
+    // A full sync uses up the read it planned on (given up in a plan, before any write, it has not).
+    // An incremental one leaves it standing: it records in the model what it changes, as a sync
+    // during the read does (and a failure makes it dirty).
     if (full) this.#fresh = false;
     this.#quietOnFresh = full && !read && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
-    result.phases.planMs += t2 - t1;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
     // the first sync, which builds the table, and on a retry, which finishes the failed attempt's work).
@@ -313,45 +302,57 @@ export class SyncEngine {
   }
 
   /**
-   * Apply plan `p` (and then, one at a time, the plans of the `later` slices of services: planned by
-   * `planLater`): VIPs bound first (or apart, alongside the IPVS operations, when many), the IPVS
-   * operations, the model updated, drains begun, VIPs unbound last.
+   * Plan and apply each slice of services in turn: the first slice's plan also lists the VIPs to bind
+   * and unbind (when `addresses`), for the whole sync; VIPs are bound first (or apart, alongside the
+   * IPVS operations, when many), then each slice's IPVS operations are sent and recorded and its drains
+   * begun, and VIPs are unbound last. A plan writes nothing: a full sync (`full`) may be given up in
+   * any slice's plan until something was written (see planning), and loses nothing.
    */
-  *#apply(p: Plan, later: readonly string[][], planLater: (only: readonly string[]) => Steps<Plan>, paced: boolean, desired: DesiredIpvs): Steps<SyncResult> {
+  *#apply(slices: readonly (Iterable<string> | undefined)[], full: boolean, addresses: boolean, paced: boolean, desired: DesiredIpvs): Steps<SyncResult> {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
-    const { bind, unbind } = p;
+    let bind: string[] = [];
+    let unbind: string[] = [];
     let t = performance.now();
     let apart: Promise<void> | undefined;
     let binds: { failures: AddressFailure[]; fault?: Error; ms: number } | undefined;
-    if (paced && bind.length >= BINDS_APART_FROM && (p.operations.length || later.length)) {
-      const t0 = t;
-      // It never rejects: a transport fault comes back in its outcome.
-      apart = this.#link.addAddressesApart(this.#dummyIndex, bind).then((o) => { binds = { ...o, ms: performance.now() - t0 }; });
-    } else if (bind.length) {
-      // VIPs first, so a service is reachable the moment IPVS has it.
-      counts.bind = result.bound = yield* this.#bindOrUnbind('bind', bind);
-      result.phases.bindMs = performance.now() - t;
-    }
     const drainedIn = new Set<string>();
     // Operations of the slices before: a failure's index counts from the sync's first operation.
     let before = 0;
-    // Whether anything changed the kernel or the drains yet: until then a later slice's plan may be
-    // abandoned as the first's may (see planning).
-    let wrote = bind.length > 0;
+    // Whether anything changed the kernel or the drains yet: until then a full sync's plans may be
+    // given up.
+    let wrote = false;
     try {
-      for (let slice = 0; ; slice++) {
-        if (slice > 0) {
-          if (slice > later.length) break;
+      for (let slice = 0; slice < slices.length; slice++) {
+        t = performance.now();
+        this.#planning = full && !wrote;
+        let p: Plan;
+        try {
+          p = yield* planSteps(desired, this.#state.model, {
+            owns: this.#owns,
+            excluded: this.#excluded,
+            only: slices[slice],
+            draining: this.#state.draining,
+            addresses: slice === 0 && addresses,
+          });
+        } finally {
+          this.#planning = false;
+        }
+        result.phases.planMs += performance.now() - t;
+        if (slice === 0 && (p.bind.length || p.unbind.length)) {
+          ({ bind, unbind } = p);
+          wrote = bind.length > 0;
           t = performance.now();
-          this.#planning = !wrote;
-          try {
-            p = yield* planLater(later[slice - 1]!);
-          } finally {
-            this.#planning = false;
+          if (paced && bind.length >= BINDS_APART_FROM && (p.operations.length || slices.length > 1)) {
+            const t0 = t;
+            // It never rejects: a transport fault comes back in its outcome.
+            apart = this.#link.addAddressesApart(this.#dummyIndex, bind).then((o) => { binds = { ...o, ms: performance.now() - t0 }; });
+          } else if (bind.length) {
+            // VIPs first, so a service is reachable the moment IPVS has it.
+            counts.bind = result.bound = yield* this.#bindOrUnbind('bind', bind);
+            result.phases.bindMs = performance.now() - t;
           }
-          result.phases.planMs += performance.now() - t;
         }
         const ops = p.operations;
         if (ops.length || p.drain.length || p.undrain.length) wrote = true;

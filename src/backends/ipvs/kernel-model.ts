@@ -1,10 +1,10 @@
 // The engine's model of the kernel's real servers, kept small: an entry shares the desired state's
-// Map of real servers (read-only) while the kernel holds exactly those, and gets a Map of its own
+// table of real servers (read-only) while the kernel holds exactly those, and gets a Map of its own
 // the moment anything differs. See KernelService.shared in plan.ts.
 import type { Operation, RealServer, ServiceInfo } from '../../ipvs/types.js';
 import { sameServer, type KernelServer, type KernelService } from './plan.js';
 
-/** The entry's own Map of real servers, copied from the desired state's first if it shares that one. */
+/** The entry's own Map of real servers, copied from the desired state's table first if it shares that one. */
 export function ownServers(entry: KernelService): Map<string, KernelServer> {
   if (entry.shared || !(entry.servers instanceof Map)) {
     const own = new Map(entry.servers);
@@ -16,7 +16,7 @@ export function ownServers(entry: KernelService): Map<string, KernelServer> {
 }
 
 /**
- * Let `entry` share the desired Map of real servers when it holds the same ones (equal settings: a
+ * Let `entry` share the desired table of real servers when it holds the same ones (equal settings: a
  * model commit makes new RealServer objects for every server of a Service it recomputes).
  */
 export function shareIfSame(entry: KernelService | undefined, want: { servers: ReadonlyMap<string, RealServer> } | undefined): void {
@@ -30,7 +30,7 @@ export function shareIfSame(entry: KernelService | undefined, want: { servers: R
 }
 
 /**
- * How many operations from `at` add exactly `servers` to `service`, in the Map's order and none
+ * How many operations from `at` add exactly `servers` to `service`, in the table's order and none
  * failed (as plan() lists a new service's real servers); -1 when they do not.
  */
 export function addsExactly(ops: readonly Operation[], at: number, service: object, servers: ReadonlyMap<string, RealServer>, failed: ReadonlySet<number>): number {
@@ -62,7 +62,7 @@ export function sameServiceInfo(a: ServiceInfo, b: ServiceInfo): boolean {
  * An entry's real servers in the order a dump most likely lists them: the kernel puts a new real server
  * at the head of its service's list, and the model's Map keeps them oldest first (the engine adds
  * them in the order it sends them, and reads a dump's from its end), so the dump shows the Map's order
- * reversed. Not always: a desired Map the entry shares is in the EndpointSlices' order, which is the
+ * reversed. Not always: a desired table the entry shares is in the EndpointSlices' order, which is the
  * order they were added in only if they were added together or appended. A wrong guess costs only the
  * decoding it would have saved (IpvsClient.forEachEntrySteps).
  */

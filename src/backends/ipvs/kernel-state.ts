@@ -30,8 +30,8 @@ export class KernelState {
    * first sync at 50,000 Services records 550,000 operations, about a second of this thread on a fast
    * machine and the longest stall of the event loop in that sync before it was paced. A plan lists a
    * service's operations together: its key is made once for them, a service added with all its
-   * wanted real servers takes the desired state's Map of them as it is, and any other service whose
-   * real servers end up as wanted shares the desired Map again (KernelService.shared).
+   * wanted real servers takes the desired state's table of them as it is, and any other service whose
+   * real servers end up as wanted shares the desired table again (KernelService.shared).
    */
   *recordSteps(ops: readonly Operation[], failed: ReadonlySet<number>, counts: OperationCounts, desired: DesiredIpvs): Steps<void> {
     let lastService: object | undefined;
@@ -70,7 +70,7 @@ export class KernelState {
     if (lastService) shareIfSame(this.model.services.get(key), desired.services.get(key));
   }
 
-  /** A service the kernel added: with no real servers, or sharing the desired Map of them it was added with. */
+  /** A service the kernel added: with no real servers, or sharing the desired table of them it was added with. */
   added(key: string, service: VirtualService, shared?: ReadonlyMap<string, RealServer>): void {
     this.touched?.add(key);
     this.model.services.set(key, shared ? { service: serviceInfoOf(service), servers: shared, shared: true } : { service: serviceInfoOf(service), servers: new Map() });

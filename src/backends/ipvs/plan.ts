@@ -21,9 +21,10 @@ export interface KernelService {
   /** A Map of its own, or, while `shared`, the desired state's (a ServerTable, read-only). */
   servers: ReadonlyMap<string, KernelServer>;
   /**
-   * `servers` is a Map of the desired state's (read-only, perhaps held by other entries too), kept
-   * while the kernel holds exactly those real servers: at 10,000 services a Map of its own for each
-   * (its table and a key string per server) cost about 10 MB. The engine copies it before a change.
+   * `servers` is the desired state's table of them (read-only, perhaps held by other entries too),
+   * kept while the kernel holds exactly those real servers: at 10,000 services a Map of its own for
+   * each (its table and a key string per server) cost about 10 MB. The engine copies it into a Map of
+   * its own before a change (ownServers).
    */
   shared?: boolean;
 }
@@ -151,7 +152,7 @@ export function* planSteps(desired: DesiredIpvs, kernel: KernelModel, opts: Plan
     }
     if (!want || !have) continue;
     if (!sameService(want.service, have.service)) out.operations.push({ op: 'update-service', service: want.service });
-    // The kernel model shares the desired Map while the kernel holds exactly those servers (the
+    // The kernel model shares the desired table while the kernel holds exactly those servers (the
     // steady state): nothing to compare, unless one of them drains.
     const draining = drainingIn.has(key);
     if (want.servers === have.servers && !draining) continue;

@@ -200,6 +200,17 @@ test('a full sync over more services than one slice adds, changes and deletes in
   }
 });
 
+/** Run a sync's steps to the end, noting at each piece whether the engine may give it up. */
+function stepNoting(engine: SyncEngine, steps: ReturnType<SyncEngine['syncSteps']>): { planning: boolean[]; operations: number } {
+  const planning: boolean[] = [];
+  let step = steps.next();
+  while (!step.done) {
+    planning.push(engine.planning);
+    step = steps.next(100);
+  }
+  return { planning, operations: step.value.operations };
+}
+
 test('a no-op full sync may be given up in any slice\'s plan, and the read it planned on stands', () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });
   const want = desired(Array.from({ length: 2 * SYNC_SLICE_SERVICES + 10 }, (_, i) => sliced(i)));
@@ -207,15 +218,9 @@ test('a no-op full sync may be given up in any slice\'s plan, and the read it pl
     engine.sync(want);
     finish(engine.refreshSteps(want));
     assert.equal(engine.freshRead, true);
-    // Step the full sync on that read; note at each piece whether it may be given up.
-    const steps = engine.syncSteps(want, undefined, true);
-    const planning: boolean[] = [];
-    let step = steps.next();
-    while (!step.done) {
-      planning.push(engine.planning);
-      step = steps.next(100);
-    }
-    assert.equal(step.value.operations, 0);
+    // Step the full sync on that read, in pieces of 100 services.
+    const { planning, operations } = stepNoting(engine, engine.syncSteps(want, undefined, true));
+    assert.equal(operations, 0);
     // 10 pieces of 100 services in each of the first two slices, 1 in the third.
     assert.equal(planning.length, 2 * (SYNC_SLICE_SERVICES / 100) + 1, 'the plans of the three slices, in pieces');
     assert.ok(planning.every(Boolean), 'every piece of every slice\'s plan may be given up');
@@ -232,14 +237,8 @@ test('a no-op full sync may be given up in any slice\'s plan, and the read it pl
     assert.equal(engine.freshRead, true, 'the read stands: nothing was written');
     // Once the first slice wrote (one weight changed), the later slices' plans may not be given up.
     const changed = desired(Array.from({ length: 2 * SYNC_SLICE_SERVICES + 10 }, (_, i) => sliced(i, i === 5 ? 2 : 1)));
-    const writing = engine.syncSteps(changed, undefined, true);
-    const flags: boolean[] = [];
-    let w = writing.next();
-    while (!w.done) {
-      flags.push(engine.planning);
-      w = writing.next(100);
-    }
-    assert.equal(w.value.operations, 2);
+    const { planning: flags, operations: written } = stepNoting(engine, engine.syncSteps(changed, undefined, true));
+    assert.equal(written, 2);
     const firstPlan = SYNC_SLICE_SERVICES / 100;
     assert.ok(flags.slice(0, firstPlan).every(Boolean), 'the first slice\'s plan may be given up');
     assert.ok(flags.length >= 2 * firstPlan + 1, `the later slices' plans went in pieces too (${flags.length})`);

@@ -47,9 +47,10 @@ export const SYNC_ATTEMPTS = 2;
 
 /**
  * From this many VIPs to bind in one sync (a first sync, a new node), and with IPVS operations to
- * send too (or more slices of services to plan: SYNC_SLICE_SERVICES), the binds go apart, on another CPU, while this thread sends the IPVS operations: two
- * kernel subsystems under two different locks (rtnl, the IPVS service mutex). Below it they go first,
- * so that a changed service is reachable the moment IPVS has it.
+ * send too (or more slices of services to plan: SYNC_SLICE_SERVICES), the binds go apart, on another
+ * CPU, while this thread sends the IPVS operations: two kernel subsystems under two different locks
+ * (rtnl, the IPVS service mutex). Below it they go first, so that a changed service is reachable the
+ * moment IPVS has it.
  */
 export const BINDS_APART_FROM = 256;
 

@@ -340,7 +340,7 @@ export class SyncEngine {
           this.#planning = false;
         }
         result.phases.planMs += performance.now() - t;
-        if (slice === 0 && (p.bind.length || p.unbind.length)) {
+        if (slice === 0) {
           ({ bind, unbind } = p);
           wrote = bind.length > 0;
           t = performance.now();

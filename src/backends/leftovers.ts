@@ -11,6 +11,7 @@ import type { Table } from '../iptables/names.js';
 import { Iptables, execRun, type ChainFilter, type Run } from '../iptables/iptables.js';
 import type { Family } from '../netlink/address.js';
 import type { Logger } from './backend.js';
+import { listTables } from '../nftables/tables.js';
 
 /**
  * Chains of kube-proxy's iptables mode named per Service port or endpoint; KUBE-XLB- is what versions
@@ -61,11 +62,14 @@ export function alternativesBackend(run: Run = execRun): 'legacy' | 'nft' {
  * Remove the chains `which` selects, and the jumps into them from built-in chains, in both families.
  * In the `active` backend (the one this proxy writes with) only those; in the other backend every
  * proxy chain goes (isProxyChain), since nothing of ours belongs there. A missing binary or family is
- * skipped. Returns the chains removed.
+ * skipped, as is a family of the active backend that `knownClean` vouches for. Returns the chains removed.
  */
-export function removeChains(which: ChainFilter, log: Logger, what: string, active: 'legacy' | 'nft'): number {
+export function removeChains(which: ChainFilter, log: Logger, what: string, active: 'legacy' | 'nft', knownClean?: (family: Family) => boolean): number {
   let removed = 0;
-  for (const { command, family, iptables, filter } of leftoverScopes(which, active, log)) {
+  for (const { command, family, iptables, filter, mine } of leftoverScopes(which, active, log)) {
+    // The active backend's chains were just read by the caller (its rules' own iptables-save): no
+    // second save for a family where none of them is one `which` selects.
+    if (mine && knownClean?.(family)) continue;
     try {
       const n = iptables.cleanup(filter);
       if (n) log.info({ command, family, chains: n }, `removed ${what}`);
@@ -111,25 +115,19 @@ export function hasLegacyTables(family: Family, procNet = '/proc/net'): boolean 
 /** kube-proxy's nftables mode: one table per family, both named "kube-proxy" (its proxier's kubeProxyTable). */
 export const NFT_PROXY_TABLES: readonly string[] = ['ip kube-proxy', 'ip6 kube-proxy'];
 
+/** How the tables are listed: "family name" strings (default: over netlink, nftables/tables.ts). */
+export type ListTables = () => string[];
+
 /**
  * The tables of kube-proxy's nftables mode that exist now, as "family name" ("ip kube-proxy"). Without
- * nf_tables in the kernel (no /sys/module/nf_tables) there are none, and nft is not even run: listing
- * would load the module on a node that never used it. Throws when nft cannot be run although nf_tables
- * is there (the caller says it could not look).
+ * nf_tables in the kernel (no /sys/module/nf_tables) there are none, and nothing is asked: listing
+ * would load the module on a node that never used it. Listed over netlink, not with `nft list tables`:
+ * running nft forks the agent, a fifth of a second of every first sync in the sandbox. Throws when the
+ * kernel cannot be asked although nf_tables is there (the caller says it could not look).
  */
-export function nftProxyTables(run: Run = execRun, sysModule = '/sys/module'): string[] {
+export function nftProxyTables(list: ListTables = listTables, sysModule = '/sys/module'): string[] {
   if (!existsSync(`${sysModule}/nf_tables`)) return [];
-  return parseNftTables(run('nft', ['list', 'tables'])).filter((t) => NFT_PROXY_TABLES.includes(t));
-}
-
-/** `nft list tables` output ("table ip kube-proxy" lines) as "family name" strings. */
-export function parseNftTables(text: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^table\s+(\S+)\s+(\S+)\s*$/.exec(line.trim());
-    if (m) out.push(`${m[1]} ${m[2]}`);
-  }
-  return out;
+  return list().filter((t) => NFT_PROXY_TABLES.includes(t));
 }
 
 /** The nft script deleting these tables: one transaction, so either every table goes or none does. */
@@ -141,10 +139,10 @@ export function nftDeleteScript(tables: readonly string[]): string {
  * Remove kube-proxy's nftables-mode tables, those that exist, with one `nft -f`. A node without nft or
  * nf_tables has none to remove. Returns the tables removed.
  */
-export function removeNftTables(log: Logger, run: Run = execRun, sysModule = '/sys/module'): string[] {
+export function removeNftTables(log: Logger, run: Run = execRun, sysModule = '/sys/module', list: ListTables = listTables): string[] {
   let tables: string[];
   try {
-    tables = nftProxyTables(run, sysModule);
+    tables = nftProxyTables(list, sysModule);
   } catch (err) {
     log.debug({ err: (err as Error).message }, "cannot look for kube-proxy's nftables tables");
     return [];

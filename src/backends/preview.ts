@@ -8,7 +8,7 @@ import { diffArrays } from 'diff';
 import type { ChainChange, ChainFilter, JumpEdit } from '../iptables/iptables.js';
 import type { Logger } from './backend.js';
 import { execRun, type Run } from '../iptables/iptables.js';
-import { leftoverScopes, nftProxyTables } from './leftovers.js';
+import { leftoverScopes, nftProxyTables, type ListTables } from './leftovers.js';
 
 export type PreviewAction = 'add' | 'change' | 'remove';
 
@@ -136,10 +136,10 @@ export function leftoverChains(active: 'legacy' | 'nft', which: ChainFilter, not
  * kube-proxy's nftables-mode tables that exist, as removals with their content (`nft list table`):
  * what the first sync's removeNftTables() would delete, whichever kipvs mode runs.
  */
-export function leftoverNftTables(out: Preview, run: Run = execRun, sysModule?: string): void {
+export function leftoverNftTables(out: Preview, run: Run = execRun, sysModule?: string, list?: ListTables): void {
   let tables: string[];
   try {
-    tables = nftProxyTables(run, sysModule);
+    tables = nftProxyTables(list, sysModule);
   } catch (err) {
     out.unread.push(`nftables: ${(err as Error).message}`);
     return;

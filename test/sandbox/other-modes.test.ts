@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { manifestSource } from '../../src/sources/manifests.js';
 import { Agent, type AgentOptions } from '../../src/agent/agent.js';
 import { endpointChain, portChains } from '../../src/backends/iptables/chains.js';
+import { listTables } from '../../src/nftables/tables.js';
 import { sh, shStatus, startBackend, resetKernel, type Backend } from './helpers.js';
 import { service, sliceOf } from './agent-helpers.js';
 
@@ -218,7 +219,13 @@ test('from kube-proxy\'s iptables mode: its DNAT shadows kipvs until the first s
 test('from kube-proxy\'s nftables mode: its tables shadow kipvs until the first sync deletes them; kipvs diff lists them', async () => {
   resetKernel();
   sh('nft -f -', nftablesModeRules());
+  sh('nft add table inet kipvs-test-other; nft add table bridge kipvs-test-other');
   assert.match(nftTables(), /^table ip kube-proxy$/m);
+  // The agent lists tables over netlink: the same list as nft's, every family.
+  const listed = listTables();
+  assert.deepEqual(listed, nftTables().split('\n').filter((l) => l.startsWith('table ')).map((l) => l.slice('table '.length)));
+  assert.ok(listed.includes('ip kube-proxy') && listed.includes('ip6 kube-proxy') && listed.includes('bridge kipvs-test-other'), listed.join(', '));
+  sh('nft delete table inet kipvs-test-other; nft delete table bridge kipvs-test-other');
   assert.equal(get(), wrong.ns, 'the old tables are live');
   const d = await kipvs('diff', '--manifests', `${DIR}/manifests`, '--hostname-override', NODE, '--cluster-cidr', '10.244.0.0/16', '--color', 'never');
   assert.equal(d.status, 1, d.stdout + d.stderr);

@@ -13,7 +13,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const LAYER: Record<string, number> = {
   'native-bindings': 0,
   netlink: 1, version: 1, loop: 1,
-  ipvs: 2, link: 2, ipset: 2, iptables: 2, conntrack: 2,
+  ipvs: 2, link: 2, ipset: 2, iptables: 2, conntrack: 2, nftables: 2,
   model: 3, config: 3, sources: 3,
   backends: 4,
   sync: 5,

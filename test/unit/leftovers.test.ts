@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend, hasLegacyTables, nftProxyTables, parseNftTables, removeNftTables } from '../../src/backends/leftovers.js';
+import { isIptablesModeOnlyChain, isIpvsModeOnlyChain, isProxyChain, alternativesBackend, hasLegacyTables, nftProxyTables, removeNftTables } from '../../src/backends/leftovers.js';
 import { leftoverNftTables, type Preview } from '../../src/backends/preview.js';
 import { diffText } from '../../src/cli/diff-text.js';
 import { Iptables, hasRandomFully, iptablesVersion } from '../../src/iptables/iptables.js';
@@ -85,31 +85,32 @@ test('iptablesVersion and hasRandomFully read the binary\'s --version (kube-prox
   assert.equal(hasRandomFully('iptables', () => { throw new Error('not found'); }), false);
 });
 
-test('nftables mode\'s tables: found in `nft list tables` (only kube-proxy\'s, both families), removed in one nft -f transaction', () => {
+test('nftables mode\'s tables: found among the listed tables (only kube-proxy\'s, both families), removed in one nft -f transaction', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kipvs-sysmodule-'));
   try {
-    const listed = 'table inet filter\ntable ip kube-proxy\ntable ip6 kube-proxy\ntable ip nat\ntable inet kube-proxy\n';
+    const listed = ['inet filter', 'ip kube-proxy', 'ip6 kube-proxy', 'ip nat', 'inet kube-proxy'];
+    let lists = 0;
+    const list = () => (lists++, listed);
     const calls: { cmd: string; args: string[]; input?: string }[] = [];
-    const run = (cmd: string, args: string[], input?: string) => (calls.push({ cmd, args, ...(input !== undefined ? { input } : {}) }), args[0] === 'list' ? listed : '');
-    // Without nf_tables loaded there is nothing to find, and nft is not run (it would load the module).
-    assert.deepEqual(nftProxyTables(run, dir), []);
-    assert.equal(calls.length, 0);
+    const run = (cmd: string, args: string[], input?: string) => (calls.push({ cmd, args, ...(input !== undefined ? { input } : {}) }), '');
+    // Without nf_tables loaded there is nothing to find, and nothing is asked (it would load the module).
+    assert.deepEqual(nftProxyTables(list, dir), []);
+    assert.equal(lists, 0);
     mkdirSync(join(dir, 'nf_tables'));
-    assert.deepEqual(parseNftTables(listed), ['inet filter', 'ip kube-proxy', 'ip6 kube-proxy', 'ip nat', 'inet kube-proxy']);
     // "inet kube-proxy" is not kube-proxy's (it writes ip and ip6 tables), so it stays.
-    assert.deepEqual(nftProxyTables(run, dir), ['ip kube-proxy', 'ip6 kube-proxy']);
-    calls.length = 0;
+    assert.deepEqual(nftProxyTables(list, dir), ['ip kube-proxy', 'ip6 kube-proxy']);
     const infos: object[] = [];
     const log = { info: (o: object) => void infos.push(o), warn() {}, error() {}, debug() {} };
-    assert.deepEqual(removeNftTables(log, run, dir), ['ip kube-proxy', 'ip6 kube-proxy']);
-    assert.deepEqual(calls.map((c) => [c.cmd, ...c.args]), [['nft', 'list', 'tables'], ['nft', '-f', '-']]);
-    assert.equal(calls[1]!.input, 'delete table ip kube-proxy\ndelete table ip6 kube-proxy\n');
+    assert.deepEqual(removeNftTables(log, run, dir, list), ['ip kube-proxy', 'ip6 kube-proxy']);
+    assert.deepEqual(calls.map((c) => [c.cmd, ...c.args]), [['nft', '-f', '-']]);
+    assert.equal(calls[0]!.input, 'delete table ip kube-proxy\ndelete table ip6 kube-proxy\n');
     assert.equal(infos.length, 1);
-    // None there: only the listing runs. nft missing: nothing removed, no throw.
+    // None there: nft is not run. The list refused, or nft missing: nothing removed, no throw.
     calls.length = 0;
-    assert.deepEqual(removeNftTables(log, (cmd, args) => (calls.push({ cmd, args }), 'table inet filter\n'), dir), []);
-    assert.equal(calls.length, 1);
-    assert.deepEqual(removeNftTables(log, () => { throw new Error('spawnSync nft ENOENT'); }, dir), []);
+    assert.deepEqual(removeNftTables(log, run, dir, () => ['inet filter']), []);
+    assert.equal(calls.length, 0);
+    assert.deepEqual(removeNftTables(log, run, dir, () => { throw new Error('list nftables tables: Operation not permitted'); }), []);
+    assert.deepEqual(removeNftTables(log, () => { throw new Error('spawnSync nft ENOENT'); }, dir, list), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -120,16 +121,16 @@ test('kipvs diff lists nftables mode\'s tables as removals with their content', 
   try {
     mkdirSync(join(dir, 'nf_tables'));
     const table = 'table ip kube-proxy {\n\tchain services {\n\t}\n}\n';
-    const run = (_cmd: string, args: string[]) => (args[1] === 'tables' ? 'table ip kube-proxy\n' : table);
+    const run = () => table;
     const out: Preview = { mode: 'ipvs', changes: [], foreign: [], unread: [] };
-    leftoverNftTables(out, run, dir);
+    leftoverNftTables(out, run, dir, () => ['ip kube-proxy', 'inet filter']);
     assert.deepEqual(out.changes, [{ object: 'nft-table', action: 'remove', name: 'ip kube-proxy', before: ['table ip kube-proxy {', '\tchain services {', '\t}', '}'], note: "kube-proxy's nftables mode's leftover" }]);
     const text = diffText(out, [], { color: false, target: 't', node: 'n' });
     assert.match(text, /@@ nft-table ip kube-proxy @@ kube-proxy's nftables mode's leftover\n-table ip kube-proxy \{\n/);
     assert.match(text, /^# 1 nftables table to remove$/m);
     const failing: Preview = { mode: 'ipvs', changes: [], foreign: [], unread: [] };
-    leftoverNftTables(failing, () => { throw new Error('nft: not found'); }, dir);
-    assert.deepEqual(failing.unread, ['nftables: nft: not found']);
+    leftoverNftTables(failing, run, dir, () => { throw new Error('list nftables tables: Operation not permitted'); });
+    assert.deepEqual(failing.unread, ['nftables: list nftables tables: Operation not permitted']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

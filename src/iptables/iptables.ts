@@ -132,6 +132,8 @@ export class Iptables {
   /** Per table: the wanted rules and the raw iptables-save text of our chains right after we restored them. */
   private readonly applied = new Map<Table, { want: string; saved: string }>();
   private warnedFormat = false;
+  /** The chain names (per table) of the iptables-save the last apply() read before it wrote anything. */
+  private lastChains: ReadonlyMap<string, readonly string[]> | undefined;
 
   constructor(opts: IptablesOptions) {
     this.family = opts.family;
@@ -152,7 +154,7 @@ export class Iptables {
   apply(rs: RuleSet): { changed: boolean; ms: number } {
     const start = performance.now();
     this.checkFamily(rs);
-    const edit = this.editFor(rs, this.readSaved());
+    const edit = this.editFor(rs, this.noteChains(this.readSaved()));
     if (!edit) return { changed: false, ms: performance.now() - start };
     this.restore(edit.input);
     if (edit.restored.length > 0) this.remember(rs, edit.restored, this.readSaved());
@@ -166,11 +168,24 @@ export class Iptables {
   async applyAsync(rs: RuleSet): Promise<{ changed: boolean; ms: number }> {
     const start = performance.now();
     this.checkFamily(rs);
-    const edit = this.editFor(rs, parseSave(await this.saveAsync()));
+    const edit = this.editFor(rs, this.noteChains(parseSave(await this.saveAsync())));
     if (!edit) return { changed: false, ms: performance.now() - start };
     await this.restoreAsync(edit.input);
     if (edit.restored.length > 0) this.remember(rs, edit.restored, parseSave(await this.saveAsync()));
     return { changed: true, ms: performance.now() - start };
+  }
+
+  /**
+   * The chains the last apply() saw in the kernel (in the tables it reads, nat and filter among them),
+   * before it wrote: whatever else is looked for in those chains needs no iptables-save of its own.
+   */
+  chainsSeen(): ReadonlyMap<string, readonly string[]> | undefined {
+    return this.lastChains;
+  }
+
+  private noteChains(saved: Saved): Saved {
+    this.lastChains = new Map([...saved].map(([table, chains]) => [table, [...chains.keys()]]));
+    return saved;
   }
 
   /** The iptables-restore input that makes `saved` hold `rs`, and the tables it rewrites; null: nothing to do. */

@@ -4,7 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RulesSync } from '../../src/backends/ipvs/rules-sync.js';
-import type { Iptables } from '../../src/iptables/iptables.js';
+import { Iptables } from '../../src/iptables/iptables.js';
+import { ipvsModeRules } from '../../src/iptables/rules.js';
+import { isIptablesModeOnlyChain } from '../../src/backends/leftovers.js';
+import { finish } from '../../src/loop/pacer.js';
+import { fakeRun, savedForm } from './fake-iptables.js';
 import type { RuleSet } from '../../src/iptables/rules.js';
 import type { ProxyModel } from '../../src/model/model.js';
 
@@ -50,4 +54,23 @@ test('a write apart waits for the one still running from an earlier sync, then r
   await second.done;
   assert.deepEqual(events, ['start inet#1', 'end inet#1', 'start inet#2', 'end inet#2']);
   assert.deepEqual(second.outcomes.map((o) => [o.family, o.changed]), [['inet', true]]);
+});
+
+test('sawNone: the chains the rules\' own iptables-save showed, before they were written, answer for leftovers', async () => {
+  const rs = ipvsModeRules({ family: 'inet', masqueradeAll: false, masqueradeBit: 14, randomFully: false, nonEmptySets: [] });
+  const leftover = '*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SVC-ABCDEFGHIJKLMNOP - [0:0]\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n';
+  const state = { save: leftover, restores: [] as string[], calls: [] as string[], next: savedForm(rs) };
+  const run = fakeRun(state);
+  const rules = new RulesSync(quiet);
+  rules.add('inet', () => rs, new Iptables({ family: 'inet', run, runAsync: async (c, a, i) => run(c, a, i) }));
+  assert.equal(rules.sawNone('inet', isIptablesModeOnlyChain), undefined, 'nothing applied yet: no answer');
+  assert.equal(rules.sawNone('inet6', isIptablesModeOnlyChain), undefined, 'no rules for this family');
+  const due = rules.due(true, [], [], model, [], () => []);
+  await rules.start(due)!.done;
+  assert.equal(state.restores.length, 1);
+  assert.equal(rules.sawNone('inet', isIptablesModeOnlyChain), false, 'KUBE-SVC- was there before the write');
+  // The next full sync's save holds only our chains (the restore made `next` the state): none left.
+  finish(rules.finish(rules.due(true, [], [], model, [], () => []), undefined, []));
+  assert.equal(rules.sawNone('inet', isIptablesModeOnlyChain), true);
+  assert.equal(rules.sawNone('inet', (table, chain) => table === 'nat' && chain === 'KUBE-SERVICES'), false);
 });

@@ -205,7 +205,11 @@ export class IpvsBackend implements ProxyBackend {
       // nftables mode's tables are not replaced by anything of ours and would go on shadowing IPVS.
       this.#leftoversChecked = true;
       yield 0;
-      const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", this.#alternatives);
+      // A full sync has just read every family's chains (its rules' iptables-save, in the backend
+      // `iptables` writes with): no more saves there where none of iptables mode's was among them
+      // (two process starts, 0.3 s of a first sync in the sandbox).
+      const clean = full || r.kind === 'full' ? (f: Family) => this.#rules.sawNone(f, isIptablesModeOnlyChain) === true : undefined;
+      const n = removeChains(isIptablesModeOnlyChain, this.#o.log, "iptables mode's chains", this.#alternatives, clean);
       if (n) counts['delete-chain'] = n;
       yield 0;
       const t = removeNftTables(this.#o.log).length;

@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import { Iptables } from '../../iptables/iptables.js';
 import type { RuleSet } from '../../iptables/rules.js';
-import type { IpsetKey } from '../../iptables/names.js';
+import type { IpsetKey, Table } from '../../iptables/names.js';
 import type { Family } from '../../netlink/address.js';
 import { affectsNodeFirewall, lbClosedToNode } from '../../model/ipsets.js';
 import type { ProxyModel } from '../../model/model.js';
@@ -61,6 +61,17 @@ export class RulesSync {
 
   add(family: Family, make: FamilyRules['make'], client = new Iptables({ family, log: this.#log })): void {
     this.#families.push({ family, client, rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
+  }
+
+  /**
+   * Whether `family`'s rules were last applied over a kernel that held no chain `which` selects (as
+   * their iptables-save showed it, in nat and filter); undefined when this node has no rules for it,
+   * or they were never applied. Only as fresh as that apply: callers ask right after a sync wrote them.
+   */
+  sawNone(family: Family, which: (table: Table, chain: string) => boolean): boolean | undefined {
+    const seen = this.#families.find((t) => t.family === family)?.client.chainsSeen();
+    if (!seen) return undefined;
+    return !(['nat', 'filter'] as const).some((table) => (seen.get(table) ?? []).some((c) => which(table, c)));
   }
 
   /**

@@ -7,7 +7,7 @@ import { MessageWriter, forEachAttr, attrOf } from '../netlink/message.js';
 import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
-  beginIpvs, putService, putServer, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
+  beginIpvs, putService, putServer, serviceKeyNest, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
   decodeTimeouts, decodeDaemon, destMatches, serviceKeyOfNest, serviceMatches,
 } from './codec.js';
 import {
@@ -465,17 +465,18 @@ export class IpvsClient {
       case 'add-server':
       case 'update-server': {
         const k = keys.of(op.service);
-        const s = isPlainValidServer(k, op.server) ? op.server : validateServerOf(k, op.server);
+        const plain = isPlainValidServer(k, op.server);
+        const s = plain ? op.server : validateServerOf(k, op.server);
         beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
-        putService(w, k, false);
-        putServer(w, k.family, s, true);
+        w.encoded(keys.nest());
+        putServer(w, k.family, s, true, plain ? 'inet' : undefined);
         break;
       }
       case 'delete-server': {
         const k = keys.of(op.service);
         const s = validateServerKey(k, op.server);
         beginIpvs(w, this.#family, Cmd.DEL_DEST, seq);
-        putService(w, k, false);
+        w.encoded(keys.nest());
         putServer(w, k.family, s, false);
         break;
       }
@@ -491,12 +492,18 @@ export class IpvsClient {
 class ServiceKeys {
   #service: ServiceKey | undefined;
   #key: ServiceKey | undefined;
+  #nest: Buffer | undefined;
   of(service: ServiceKey): ServiceKey {
     if (service !== this.#service || !this.#key) {
       this.#key = undefined;
+      this.#nest = undefined;
       this.#key = validateServiceKey(service);
       this.#service = service;
     }
     return this.#key;
+  }
+  /** The last service of() checked, encoded as its key nest once for all its servers. */
+  nest(): Buffer {
+    return (this.#nest ??= serviceKeyNest(this.#key!));
   }
 }

@@ -52,6 +52,18 @@ export function serviceFlags(svc: VirtualService): number {
   return flags;
 }
 
+const HOST_MASK_V4 = Uint8Array.of(255, 255, 255, 255);
+
+/**
+ * IPVS_CMD_ATTR_SERVICE with the key only, as bytes to copy (MessageWriter.encoded): every request
+ * about a real server names its service, and a batch names each service once per server.
+ */
+export function serviceKeyNest(key: ServiceKey): Buffer {
+  const w = new MessageWriter(64);
+  putService(w, key, false);
+  return w.contents();
+}
+
 /** IPVS_CMD_ATTR_SERVICE with key only, or with the full configuration (new/set). */
 export function putService(w: MessageWriter, svc: ServiceKey | VirtualService, full: boolean): void {
   w.beginNested(CmdAttr.SERVICE);
@@ -61,14 +73,12 @@ export function putService(w: MessageWriter, svc: ServiceKey | VirtualService, f
     w.string(SvcAttr.SCHED_NAME, s.scheduler);
     if (s.pe) w.string(SvcAttr.PE_NAME, s.pe);
     // struct ip_vs_flags { flags, mask }: the mask says every flag is being set.
-    const flags = Buffer.alloc(8);
-    flags.writeUInt32LE(serviceFlags(s), 0);
-    flags.writeUInt32LE(0xffffffff, 4);
-    w.bytes(SvcAttr.FLAGS, flags);
+    w.u32Pair(SvcAttr.FLAGS, serviceFlags(s), 0xffffffff);
     w.u32(SvcAttr.TIMEOUT, s.persistent ? s.persistent.timeout : 0);
     // Netmask: IPv4 as a be32 mask, IPv6 as a prefix length, as ipvsadm sends them.
     if (svc.family === 'inet') {
-      w.bytes(SvcAttr.NETMASK, parseAddress(s.persistent?.netmask ?? '255.255.255.255')!);
+      const mask = s.persistent?.netmask;
+      w.bytes(SvcAttr.NETMASK, mask === undefined ? HOST_MASK_V4 : parseAddress(mask)!);
     } else {
       w.u32(SvcAttr.NETMASK, Number(s.persistent?.netmask ?? 128));
     }
@@ -77,9 +87,10 @@ export function putService(w: MessageWriter, svc: ServiceKey | VirtualService, f
 }
 
 /** IPVS_CMD_ATTR_DEST with key only, or with the full configuration (new/set). */
-export function putServer(w: MessageWriter, svcFamily: Family, server: RealServerKey | RealServer, full: boolean): void {
+export function putServer(w: MessageWriter, svcFamily: Family, server: RealServerKey | RealServer, full: boolean, known?: Family): void {
   const s = server as RealServer;
-  const family = s.family ?? familyOf(server.address) ?? svcFamily;
+  // `known`: the caller has checked the address' family already (isPlainValidServer).
+  const family = known ?? s.family ?? familyOf(server.address) ?? svcFamily;
   w.beginNested(CmdAttr.DEST);
   w.inetAddr(DestAttr.ADDR, server.address);
   w.be16(DestAttr.PORT, server.port);
@@ -184,25 +195,22 @@ export function decodeService(nest: Buffer, withStats = true): ServiceEntry | Se
     if (flags & SvcFlag.SCHED1) schedulerFlags.mhFallback = true;
     if (flags & SvcFlag.SCHED2) schedulerFlags.mhPort = true;
   }
-  const pe = attr.string(read(nest, SvcAttr.PE_NAME));
-  const key: ServiceKey = fwmark
-    ? { family, fwmark }
+  const pe = attr.string(read(nest, SvcAttr.PE_NAME)) || undefined;
+  const persistent = flags & SvcFlag.PERSISTENT ? { timeout, netmask } : undefined;
+  const onePacket = (flags & SvcFlag.ONEPACKET) !== 0;
+  // Literals, not the key spread into the entry: V8 builds a spread object some 30 times slower, and
+  // a reconcile decodes every service.
+  const out: ServiceEntry | ServiceInfo = fwmark
+    ? { family, fwmark, scheduler, flags, persistent, onePacket, schedulerFlags, pe }
     : {
       family,
       protocol: protocolOf(u16Of(nest, SvcAttr.PROTOCOL)),
       address: readAddress(read(nest, SvcAttr.ADDR), family),
       port: has(SvcAttr.PORT, 2) ? nest.readUInt16BE(at(SvcAttr.PORT)) : 0,
+      scheduler, flags, persistent, onePacket, schedulerFlags, pe,
     };
-  return {
-    ...key,
-    scheduler,
-    flags,
-    persistent: flags & SvcFlag.PERSISTENT ? { timeout, netmask } : undefined,
-    onePacket: (flags & SvcFlag.ONEPACKET) !== 0,
-    schedulerFlags,
-    pe: pe || undefined,
-    ...(withStats ? { stats: statsOf(nest, SvcAttr.STATS64, SvcAttr.STATS) } : {}),
-  };
+  if (withStats) (out as ServiceEntry).stats = statsOf(nest, SvcAttr.STATS64, SvcAttr.STATS);
+  return out;
 }
 
 export function decodeServer(nest: Buffer, svcFamily: Family, withStats = true): RealServerEntry | RealServerInfo {

@@ -154,6 +154,35 @@ test('a paced first sync binds many VIPs apart, on another thread, while it send
   }
 });
 
+test('binds apart left to the caller: the sync ends without waiting for them, settleSteps (or the next sync) records them', async () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const n = 2 * BINDS_APART_FROM;
+  const entries = (count: number): [VirtualService, RealServer[]][] => Array.from({ length: count }, (_, i) => [svc(`10.98.${i >> 8}.${i & 255}`, 80), [{ address: `10.246.0.${(i % 250) + 1}`, port: 8080 }]]);
+  try {
+    const r = await new Pacer().run(engine.syncSteps(desired(entries(n)), undefined, false, true, true, true));
+    assert.equal(r.failures.length, 0);
+    assert.equal(r.bound, 0, 'the binds are not counted by the sync that left them');
+    assert.equal(r.counts.bind, undefined);
+    const settled = await new Pacer().run(engine.settleSteps());
+    assert.equal(settled?.bound, n);
+    assert.ok(settled!.bindMs > 0);
+    assert.equal(await new Pacer().run(engine.settleSteps()), undefined, 'settled once');
+    const bound = sh('ip -o -4 addr show dev kube-ipvs0').trim().split('\n').filter(Boolean).length;
+    assert.equal(bound, n, 'every VIP on kube-ipvs0, as ip sees it');
+    assert.equal(saved().length, n * 2);
+    // More services, their binds left unsettled again: the next sync settles them before it reads.
+    await new Pacer().run(engine.syncSteps(desired(entries(2 * n)), undefined, false, true, true, true));
+    // An incremental sync (no service changed, the VIPs compared from the model, not read): it
+    // would bind them all again had it not settled them first.
+    const again = await new Pacer().run(engine.syncSteps(desired(entries(2 * n)), [], false, true, true));
+    assert.equal(again.kind, 'incremental');
+    assert.equal(again.operations + again.bound, 0, 'the model already held the binds the next sync settled');
+    assert.equal(sh('ip -o -4 addr show dev kube-ipvs0').trim().split('\n').filter(Boolean).length, 2 * n);
+  } finally {
+    resetKernel();
+  }
+});
+
 /** Service i of a sliced sync's table: VIP 10.99.x.y:80, real servers 10.247.{0,1}.z:8080 (and `extra`). */
 function sliced(i: number, weight = 1, extra: RealServer[] = []): [VirtualService, RealServer[]] {
   const servers = [0, 1].map((j) => ({ address: `10.247.${j}.${(i % 250) + 1}`, port: 8080 + (i >> 8), weight }));

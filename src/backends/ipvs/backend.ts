@@ -185,7 +185,9 @@ export class IpvsBackend implements ProxyBackend {
 
   *#syncOnce({ full, changes, model, refreshed, paced }: BackendSyncInput): Steps<BackendSyncResult> {
     const t0 = performance.now();
-    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged);
+    // A large first sync's VIP binds (apart, beside the IPVS operations) often end last: the ipsets
+    // and rules below go while they finish, and settleSteps waits for them at the end.
+    const r = yield* this.#engine.syncSteps(model.desired, full ? undefined : changes.changedKeys, refreshed === true, paced === true, changes.addressesChanged, true);
     const counts = { ...r.counts };
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     // Paced, the rules are written apart, beside the ipset sync (see rules-sync.ts): not beside the
@@ -197,6 +199,8 @@ export class IpvsBackend implements ProxyBackend {
     this.#apart = apart;
     const sets = yield* this.#syncSets(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
     const iptablesMs = yield* this.#rules.finish(due, apart, failures);
+    const binds = yield* this.#engine.settleSteps();
+    if (binds?.bound) counts.bind = (counts.bind ?? 0) + binds.bound;
     if (sets.added) counts['ipset-add'] = sets.added;
     if (sets.removed) counts['ipset-del'] = sets.removed;
     if (sets.grown) counts['ipset-grow'] = sets.grown;
@@ -222,7 +226,7 @@ export class IpvsBackend implements ProxyBackend {
       failures,
       repaired: r.repaired,
       durationMs: performance.now() - t0,
-      phases: { ...r.phases, ipsetMs: sets.ipsetMs, iptablesMs },
+      phases: { ...r.phases, ...(binds ? { bindMs: binds.bindMs } : {}), ipsetMs: sets.ipsetMs, iptablesMs },
     };
   }
 

@@ -17,6 +17,13 @@ import { SYNC_ATTEMPTS, BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, 
 export { BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, SYNC_SLICE_SERVICES, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 export type { Logger } from '../backend.js';
 
+/** VIPs bound apart (LinkClient.addAddressesApart): what was asked, and the outcome once `done` resolves. */
+interface PendingBinds {
+  bind: string[];
+  done: Promise<void>;
+  outcome?: { failures: AddressFailure[]; fault?: Error; ms: number };
+}
+
 export class SyncEngine {
   readonly #ipvs: IpvsClient;
   readonly #link: LinkClient;
@@ -43,6 +50,8 @@ export class SyncEngine {
   #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
+  /** VIPs a sync bound apart and left for its caller to settle (syncSteps' `settleLater`): they may still be going. */
+  #pendingBinds: PendingBinds | undefined;
 
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
@@ -200,12 +209,15 @@ export class SyncEngine {
    * a long sync. A netlink fault makes it read the kernel again and retry (SYNC_ATTEMPTS in all).
    * `paced`: a Pacer runs these steps, so they may wait for work done apart (BINDS_APART_FROM).
    * `addressesChanged` false: the model bound and unbound no VIP since the last sync, so an
-   * incremental sync does not compare the VIPs (a full one always does).
+   * incremental sync does not compare the VIPs (a full one always does). `settleLater`: binds made
+   * apart may still be going when this ends; the caller settles them (settleSteps) after its own work.
    */
-  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false, addressesChanged = true): Steps<SyncResult> {
+  *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false, addressesChanged = true, settleLater = false): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged);
+        // Binds an earlier sync left unsettled (its caller failed before settling them) end first.
+        yield* this.#settle();
+        const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged, settleLater);
         result.attempts = attempt;
         return result;
       } catch (err) {
@@ -220,6 +232,30 @@ export class SyncEngine {
   }
 
   /**
+   * The end of binds a sync made apart and left to its caller (`settleLater`): waits for them, and the
+   * model follows what the kernel accepted. Returns how many were bound and their own time, or
+   * undefined when none were left. A transport fault throws (the model is dirty: the next sync reads
+   * the kernel). The caller may do other kernel work first (the ipsets, the rules): the binds are
+   * often the last of a large first sync's work to end.
+   */
+  *settleSteps(): Steps<{ bound: number; bindMs: number } | undefined> {
+    return yield* this.#settle();
+  }
+
+  *#settle(): Steps<{ bound: number; bindMs: number } | undefined> {
+    const p = this.#pendingBinds;
+    if (!p) return undefined;
+    yield new Wait(p.done);
+    this.#pendingBinds = undefined;
+    const o = p.outcome!;
+    if (o.fault) {
+      this.#dirty = true;
+      throw o.fault;
+    }
+    return { bound: this.#bound('bind', p.bind, o.failures), bindMs: o.ms };
+  }
+
+  /**
    * The kernel read of a full reconcile on its own, written so that it may stop at any yield and go
    * on later (the agent does, to let a waiting change go first: see Pacer.run's preempt). Syncs that
    * run while it waits change the kernel and this model together; the services they touch are noted
@@ -231,6 +267,13 @@ export class SyncEngine {
    * leaves the read to that sync (which retries); other errors throw.
    */
   *refreshSteps(desired?: DesiredIpvs): Steps<void> {
+    try {
+      yield* this.#settle();
+    } catch (err) {
+      if (!(err instanceof NetlinkFaultError)) throw err;
+      this.#log.warn({ err: err.message, kind: err.kind }, 'netlink fault while binding VIPs; the sync reads the kernel again');
+      return;
+    }
     this.#fresh = false;
     const generation = ++this.#readGeneration;
     // The read's own time, without the pauses and the syncs that ran in them.
@@ -262,7 +305,7 @@ export class SyncEngine {
     this.#freshReadMs = readMs;
   }
 
-  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean, paced: boolean, addressesChanged: boolean): Steps<SyncResult> {
+  *#syncOnce(desired: DesiredIpvs, changed: Iterable<string> | undefined, retry: boolean, refreshed: boolean, paced: boolean, addressesChanged: boolean, settleLater: boolean): Steps<SyncResult> {
     const t0 = performance.now();
     const full = !changed || this.#dirty || !this.#started;
     // A read that refreshSteps() finished stands as long as nothing made the model doubtful since.
@@ -282,7 +325,7 @@ export class SyncEngine {
     const slices: (Iterable<string> | undefined)[] = full ? sliceKeys(desired, this.#state.model, SYNC_SLICE_SERVICES) : [changed];
     let result: SyncResult;
     try {
-      result = yield* this.#apply(slices, full, full || addressesChanged, paced, desired);
+      result = yield* this.#apply(slices, full, full || addressesChanged, paced, desired, settleLater);
     } catch (err) {
       if (full) this.#fresh = false;
       throw err;
@@ -291,7 +334,7 @@ export class SyncEngine {
     // An incremental one leaves it standing: it records in the model what it changes, as a sync
     // during the read does (and a failure makes it dirty).
     if (full) this.#fresh = false;
-    this.#quietOnFresh = full && !read && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
+    this.#quietOnFresh = full && !read && !this.#pendingBinds && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
@@ -308,15 +351,16 @@ export class SyncEngine {
    * begun, and VIPs are unbound last. A plan writes nothing: a full sync (`full`) may be given up in
    * any slice's plan until something was written (see planning), and loses nothing.
    */
-  *#apply(slices: readonly (Iterable<string> | undefined)[], full: boolean, addresses: boolean, paced: boolean, desired: DesiredIpvs): Steps<SyncResult> {
+  *#apply(slices: readonly (Iterable<string> | undefined)[], full: boolean, addresses: boolean, paced: boolean, desired: DesiredIpvs, settleLater: boolean): Steps<SyncResult> {
     const counts: OperationCounts = {};
     const result: SyncResult = { kind: 'full', operations: 0, failures: [], bound: 0, unbound: 0, drained: 0, repaired: 0, durationMs: 0, counts, attempts: 1,
       phases: { readMs: 0, planMs: 0, bindMs: 0, applyMs: 0, unbindMs: 0 } };
     let bind: string[] = [];
     let unbind: string[] = [];
     let t = performance.now();
-    let apart: Promise<void> | undefined;
-    let binds: { failures: AddressFailure[]; fault?: Error; ms: number } | undefined;
+    let apart: PendingBinds | undefined;
+    // Whether every slice went through: only then may binds apart be left running for the caller to settle.
+    let ended = false;
     const drainedIn = new Set<string>();
     // Operations of the slices before: a failure's index counts from the sync's first operation.
     let before = 0;
@@ -346,8 +390,10 @@ export class SyncEngine {
           t = performance.now();
           if (paced && bind.length >= BINDS_APART_FROM && (p.operations.length || slices.length > 1)) {
             const t0 = t;
+            const binds: PendingBinds = { bind, done: Promise.resolve() };
             // It never rejects: a transport fault comes back in its outcome.
-            apart = this.#link.addAddressesApart(this.#dummyIndex, bind).then((o) => { binds = { ...o, ms: performance.now() - t0 }; });
+            binds.done = this.#link.addAddressesApart(this.#dummyIndex, bind).then((o) => { binds.outcome = { ...o, ms: performance.now() - t0 }; });
+            apart = binds;
           } else if (bind.length) {
             // VIPs first, so a service is reachable the moment IPVS has it.
             counts.bind = result.bound = yield* this.#bindOrUnbind('bind', bind);
@@ -379,15 +425,19 @@ export class SyncEngine {
         }
         result.drained += p.drain.length;
       }
+      ended = true;
     } finally {
-      // However the IPVS operations end, the binds have ended before anything reads the kernel again.
-      if (apart) yield new Wait(apart);
+      // However the IPVS operations end, the binds have ended before anything reads the kernel again
+      // (or, left to the caller, before this engine's next sync or read: #settle).
+      if (apart && !(ended && settleLater)) yield new Wait(apart.done);
     }
-    if (apart) {
+    if (apart && settleLater) {
+      this.#pendingBinds = apart;
+    } else if (apart) {
       // The binds' own time, which overlapped the IPVS operations.
-      result.phases.bindMs = binds!.ms;
-      if (binds!.fault) throw binds!.fault;
-      counts.bind = result.bound = this.#bound('bind', bind, binds!.failures);
+      result.phases.bindMs = apart.outcome!.ms;
+      if (apart.outcome!.fault) throw apart.outcome!.fault;
+      counts.bind = result.bound = this.#bound('bind', bind, apart.outcome!.failures);
     }
     t = performance.now();
     // VIPs last, after their services are gone.

@@ -12,6 +12,11 @@ test('parseEntry returns the entry as ipset list prints it', () => {
     ['hash:ip', 'inet6', 'FD00:0:0:0:0:0:0:1', 'fd00::1'],
     ['hash:ip,port', 'inet', '10.0.0.1,TCP:80', '10.0.0.1,tcp:80'],
     ['hash:ip,port', 'inet', '10.0.0.1,sctp:3001', '10.0.0.1,sctp:3001'],
+    // Canonical as given (kept as it is), and nearly so (made again).
+    ['hash:ip,port', 'inet', '10.96.0.10,udp:53', '10.96.0.10,udp:53'],
+    ['hash:ip,port', 'inet', '10.96.0.10,udp:053', '10.96.0.10,udp:53'],
+    ['hash:ip,port', 'inet', '10.96.0.10,Udp:53', '10.96.0.10,udp:53'],
+    ['hash:ip,port', 'inet', '10.96.0.10,tcp:65535', '10.96.0.10,tcp:65535'],
     ['hash:ip,port', 'inet6', 'fd00::1,udp:0', 'fd00::1,udp:0'],
     ['hash:ip,port,ip', 'inet', '10.0.0.1,udp:53,10.0.0.2', '10.0.0.1,udp:53,10.0.0.2'],
     ['hash:ip,port,net', 'inet', '10.0.0.1,tcp:80,10.0.0.0/8', '10.0.0.1,tcp:80,10.0.0.0/8'],

@@ -20,6 +20,7 @@ import type { Family } from '../netlink/address.js';
 import { agentMetrics, type AgentMetrics } from './metrics.js';
 import { StateServer, agentStateOf, type AgentState } from './state.js';
 import { feedModel } from './feed.js';
+import { bindingAhead } from './bind-ahead.js';
 import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
@@ -312,7 +313,18 @@ export class Agent {
       }
       if (full) this.#refreshNodeAddresses();
       const tc = performance.now();
-      const changes = await run(this.#model.commitSteps());
+      // The first commit hands its VIPs to the backend as it goes (bind-ahead.ts).
+      const commit = this.#model.commitSteps();
+      // Paced only: the sync settles those binds with a Wait, which finish() cannot.
+      const bindAhead = !this.#lastSync && pacer && this.#backend.bindAhead ? (a: string[]) => {
+        // Only a head start: what fails here the sync binds itself.
+        try {
+          this.#backend.bindAhead!(a);
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message, addresses: a.length }, 'cannot bind VIPs ahead of the first sync; the sync binds them');
+        }
+      } : undefined;
+      const changes = await run(bindAhead ? bindingAhead(commit, this.#model.desired.boundAddresses, bindAhead) : commit);
       this.lastCommitMs = performance.now() - tc;
       // What a reconcile that gave way had committed: its IPVS part goes with this sync (so that its
       // VIPs, which every sync binds and unbinds as the whole desired state says, never get ahead of

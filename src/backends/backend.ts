@@ -83,6 +83,11 @@ export interface ProxyBackend {
    * what it read. A backend without it reads inside its sync.
    */
   refreshSteps?(model: ProxyModel): Steps<void>;
+  /**
+   * Addresses the first sync will bind, handed over while the model still computes the rest, so that
+   * the kernel binds them meanwhile (IPVS: VIPs on kube-ipvs0). The first sync settles them.
+   */
+  bindAhead?(addresses: Iterable<string>): void;
   /** The next sync must be full: a failure left the kernel state uncertain. */
   readonly dirty: boolean;
   /** refreshSteps() has read the kernel, and that read still stands for the next full sync. */

@@ -183,6 +183,31 @@ test('binds apart left to the caller: the sync ends without waiting for them, se
   }
 });
 
+test('VIPs bound ahead of a first sync: the sync neither waits for them nor binds them again; one already on kube-ipvs0 is skipped', async () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const n = 2 * BINDS_APART_FROM;
+  const entries: [VirtualService, RealServer[]][] = Array.from({ length: n }, (_, i) => [svc(`10.97.${i >> 8}.${i & 255}`, 80), [{ address: `10.246.1.${(i % 250) + 1}`, port: 8080 }]]);
+  try {
+    // A restart: one VIP is on kube-ipvs0 already.
+    sh('ip link add kube-ipvs0 type dummy; ip addr add 10.97.0.0/32 dev kube-ipvs0');
+    const addresses = entries.map(([s]) => s.address!);
+    assert.equal(engine.bindAhead(addresses.slice(0, n / 2)), n / 2 - 1, 'the one already bound is skipped');
+    assert.equal(engine.bindAhead(addresses), n / 2, 'those handed over before are skipped');
+    const r = await new Pacer().run(engine.syncSteps(desired(entries), undefined, false, true, true, true));
+    assert.equal(r.failures.length, 0);
+    assert.equal(r.bound, 0);
+    const settled = await new Pacer().run(engine.settleSteps());
+    // Had the sync bound them again, its own batch would count here too (EEXIST counts as bound).
+    assert.equal(settled?.bound, n - 1, 'every VIP bound once, by the binds ahead');
+    assert.equal(sh('ip -o -4 addr show dev kube-ipvs0').trim().split('\n').filter(Boolean).length, n);
+    assert.equal(saved().length, n * 2);
+    const again = await new Pacer().run(engine.syncSteps(desired(entries), [], false, true, true));
+    assert.equal(again.operations + again.bound + again.unbound, 0);
+  } finally {
+    resetKernel();
+  }
+});
+
 /** Service i of a sliced sync's table: VIP 10.99.x.y:80, real servers 10.247.{0,1}.z:8080 (and `extra`). */
 function sliced(i: number, weight = 1, extra: RealServer[] = []): [VirtualService, RealServer[]] {
   const servers = [0, 1].map((j) => ({ address: `10.247.${j}.${(i % 250) + 1}`, port: 8080 + (i >> 8), weight }));

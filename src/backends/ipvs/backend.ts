@@ -129,6 +129,10 @@ export class IpvsBackend implements ProxyBackend {
     return this.#failed || this.#engine.dirty;
   }
 
+  bindAhead(addresses: Iterable<string>): void {
+    this.#engine.bindAhead(addresses);
+  }
+
   /** The last sync threw midway (a netlink fault, …): what it applied is unknown, so the next one is full. */
   #failed = false;
 

@@ -21,7 +21,9 @@ export type { Logger } from '../backend.js';
 interface PendingBinds {
   bind: string[];
   done: Promise<void>;
-  outcome?: { failures: AddressFailure[]; fault?: Error; ms: number };
+  /** Bound ahead of a first sync (bindAhead): that sync does not wait for them, nor bind them again. */
+  ahead: boolean;
+  outcome?: { failures: AddressFailure[]; fault?: Error; startedAt: number; endedAt: number };
 }
 
 export class SyncEngine {
@@ -50,8 +52,16 @@ export class SyncEngine {
   #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
-  /** VIPs a sync bound apart and left for its caller to settle (syncSteps' `settleLater`): they may still be going. */
-  #pendingBinds: PendingBinds | undefined;
+  /**
+   * VIPs bound apart and not yet settled, oldest first: those bound ahead of a first sync (bindAhead),
+   * and those a sync left for its caller (syncSteps' `settleLater`). Each batch starts after the one
+   * before it has ended: they share one socket.
+   */
+  #pendingBinds: PendingBinds[] = [];
+  /** The addresses of the pending batches bound ahead. */
+  readonly #ahead = new Set<string>();
+  /** What kube-ipvs0 held when bindAhead was first called, and every address handed to it since. */
+  #aheadSeen: Set<string> | undefined;
 
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
@@ -216,7 +226,7 @@ export class SyncEngine {
     for (let attempt = 1; ; attempt++) {
       try {
         // Binds an earlier sync left unsettled (its caller failed before settling them) end first.
-        yield* this.#settle();
+        yield* this.#settle(false);
         const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged, settleLater);
         result.attempts = attempt;
         return result;
@@ -239,20 +249,71 @@ export class SyncEngine {
    * often the last of a large first sync's work to end.
    */
   *settleSteps(): Steps<{ bound: number; bindMs: number } | undefined> {
-    return yield* this.#settle();
+    return yield* this.#settle(true);
   }
 
-  *#settle(): Steps<{ bound: number; bindMs: number } | undefined> {
-    const p = this.#pendingBinds;
-    if (!p) return undefined;
-    yield new Wait(p.done);
-    this.#pendingBinds = undefined;
-    const o = p.outcome!;
-    if (o.fault) {
-      this.#dirty = true;
-      throw o.fault;
+  /**
+   * Wait for the pending binds (`ahead` false: only those a sync left, not those bound ahead of a
+   * first sync) and record them. bindMs: from the first one's start to the last one's end.
+   */
+  *#settle(ahead: boolean): Steps<{ bound: number; bindMs: number } | undefined> {
+    const settling = this.#pendingBinds.filter((p) => ahead || !p.ahead);
+    if (!settling.length) return undefined;
+    // Batches end in the order they started: waiting for the last is waiting for all.
+    yield new Wait(settling[settling.length - 1]!.done);
+    this.#pendingBinds = this.#pendingBinds.filter((p) => !settling.includes(p));
+    let bound = 0;
+    let fault: Error | undefined;
+    for (const p of settling) {
+      if (p.ahead) for (const a of p.bind) this.#ahead.delete(a);
+      const o = p.outcome!;
+      if (o.fault) fault ??= o.fault;
+      else bound += this.#bound('bind', p.bind, o.failures);
     }
-    return { bound: this.#bound('bind', p.bind, o.failures), bindMs: o.ms };
+    if (fault) {
+      this.#dirty = true;
+      throw fault;
+    }
+    return { bound, bindMs: settling[settling.length - 1]!.outcome!.endedAt - settling[0]!.outcome!.startedAt };
+  }
+
+  /** Bind `bind` apart, after any batch still going (they share LinkClient's socket apart). Never rejects. */
+  #bindApart(bind: string[], ahead: boolean): PendingBinds {
+    const before = this.#pendingBinds[this.#pendingBinds.length - 1]?.done ?? Promise.resolve();
+    const p: PendingBinds = { bind, ahead, done: Promise.resolve() };
+    p.done = before.then(async () => {
+      const startedAt = performance.now();
+      // It never rejects: a transport fault comes back in its outcome.
+      const o = await this.#link.addAddressesApart(this.#dummyIndex, bind);
+      p.outcome = { ...o, startedAt, endedAt: performance.now() };
+    });
+    this.#pendingBinds.push(p);
+    return p;
+  }
+
+  /**
+   * VIPs of a first sync, bound apart before it while the model still computes the rest (the agent
+   * hands them over as its first commit goes): their kernel work, which grows with the addresses on
+   * kube-ipvs0, runs on another CPU while this thread computes, instead of beside the IPVS operations.
+   * Those already on kube-ipvs0 (a restart) or handed over before are skipped. The first sync neither
+   * waits for them nor binds them again; it settles them with the binds it leaves (settleSteps).
+   * Returns how many were started.
+   */
+  bindAhead(addresses: Iterable<string>): number {
+    if (this.#aheadSeen === undefined) {
+      this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
+      this.#aheadSeen = new Set(this.#link.addresses(this.#dummyIndex).map((a) => a.address));
+    }
+    const bind: string[] = [];
+    for (const a of addresses) {
+      if (this.#aheadSeen.has(a)) continue;
+      this.#aheadSeen.add(a);
+      bind.push(a);
+    }
+    if (!bind.length) return 0;
+    for (const a of bind) this.#ahead.add(a);
+    this.#bindApart(bind, true);
+    return bind.length;
   }
 
   /**
@@ -268,7 +329,7 @@ export class SyncEngine {
    */
   *refreshSteps(desired?: DesiredIpvs): Steps<void> {
     try {
-      yield* this.#settle();
+      yield* this.#settle(true);
     } catch (err) {
       if (!(err instanceof NetlinkFaultError)) throw err;
       this.#log.warn({ err: err.message, kind: err.kind }, 'netlink fault while binding VIPs; the sync reads the kernel again');
@@ -334,7 +395,7 @@ export class SyncEngine {
     // An incremental one leaves it standing: it records in the model what it changes, as a sync
     // during the read does (and a failure makes it dirty).
     if (full) this.#fresh = false;
-    this.#quietOnFresh = full && !read && !this.#pendingBinds && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
+    this.#quietOnFresh = full && !read && this.#pendingBinds.length === 0 && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
@@ -386,14 +447,12 @@ export class SyncEngine {
         result.phases.planMs += performance.now() - t;
         if (slice === 0) {
           ({ bind, unbind } = p);
+          // Those bound ahead (still going) are bound already as far as this sync is concerned.
+          if (this.#ahead.size) bind = bind.filter((a) => !this.#ahead.has(a));
           wrote = bind.length > 0;
           t = performance.now();
           if (paced && bind.length >= BINDS_APART_FROM && (p.operations.length || slices.length > 1)) {
-            const t0 = t;
-            const binds: PendingBinds = { bind, done: Promise.resolve() };
-            // It never rejects: a transport fault comes back in its outcome.
-            binds.done = this.#link.addAddressesApart(this.#dummyIndex, bind).then((o) => { binds.outcome = { ...o, ms: performance.now() - t0 }; });
-            apart = binds;
+            apart = this.#bindApart(bind, false);
           } else if (bind.length) {
             // VIPs first, so a service is reachable the moment IPVS has it.
             counts.bind = result.bound = yield* this.#bindOrUnbind('bind', bind);
@@ -431,11 +490,10 @@ export class SyncEngine {
       // (or, left to the caller, before this engine's next sync or read: #settle).
       if (apart && !(ended && settleLater)) yield new Wait(apart.done);
     }
-    if (apart && settleLater) {
-      this.#pendingBinds = apart;
-    } else if (apart) {
+    if (apart && !settleLater) {
+      this.#pendingBinds = this.#pendingBinds.filter((p) => p !== apart);
       // The binds' own time, which overlapped the IPVS operations.
-      result.phases.bindMs = apart.outcome!.ms;
+      result.phases.bindMs = apart.outcome!.endedAt - apart.outcome!.startedAt;
       if (apart.outcome!.fault) throw apart.outcome!.fault;
       counts.bind = result.bound = this.#bound('bind', bind, apart.outcome!.failures);
     }

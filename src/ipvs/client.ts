@@ -468,7 +468,7 @@ export class IpvsClient {
         const plain = isPlainValidServer(k, op.server);
         const s = plain ? op.server : validateServerOf(k, op.server);
         beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
-        w.encoded(keys.nest());
+        w.raw(keys.nest());
         putServer(w, k.family, s, true, plain ? 'inet' : undefined);
         break;
       }
@@ -476,7 +476,7 @@ export class IpvsClient {
         const k = keys.of(op.service);
         const s = validateServerKey(k, op.server);
         beginIpvs(w, this.#family, Cmd.DEL_DEST, seq);
-        w.encoded(keys.nest());
+        w.raw(keys.nest());
         putServer(w, k.family, s, false);
         break;
       }

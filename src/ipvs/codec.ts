@@ -55,7 +55,7 @@ export function serviceFlags(svc: VirtualService): number {
 const HOST_MASK_V4 = Uint8Array.of(255, 255, 255, 255);
 
 /**
- * IPVS_CMD_ATTR_SERVICE with the key only, as bytes to copy (MessageWriter.encoded): every request
+ * IPVS_CMD_ATTR_SERVICE with the key only, as bytes to copy (MessageWriter.raw): every request
  * about a real server names its service, and a batch names each service once per server.
  */
 export function serviceKeyNest(key: ServiceKey): Buffer {

@@ -85,7 +85,10 @@ export class MessageWriter {
     return this;
   }
 
-  /** Raw fixed header bytes (e.g. struct ifaddrmsg) placed right after nlmsghdr. */
+  /**
+   * Raw bytes, padded to 4: a fixed header placed right after nlmsghdr (struct ifaddrmsg), or
+   * attributes encoded before (contents() of another writer), copied as they are.
+   */
   raw(bytes: Uint8Array): this {
     const at = this.#reserve(align4(bytes.length));
     this.#buf.set(bytes, at);
@@ -143,13 +146,6 @@ export class MessageWriter {
     this.#buf.writeUInt32LE(second >>> 0, at + 4);
     return this;
   }
-  /** Attributes encoded before (contents() of another writer), copied as they are. */
-  encoded(attrs: Uint8Array): this {
-    const at = this.#reserve(align4(attrs.length));
-    this.#buf.set(attrs, at);
-    for (let i = at + attrs.length, end = at + align4(attrs.length); i < end; i++) this.#buf[i] = 0;
-    return this;
-  }
   bytes(type: number, v: Uint8Array): this {
     const at = this.#attr(type, v.length);
     this.#buf.set(v, at);
@@ -203,7 +199,7 @@ export class MessageWriter {
     return this;
   }
 
-  /** Everything written so far (a writer used for attributes alone, to copy with encoded()). */
+  /** Everything written so far (a writer used for attributes alone, to copy with raw()). */
   contents(): Buffer {
     return this.#buf.subarray(0, this.#len);
   }

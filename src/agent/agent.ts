@@ -317,7 +317,8 @@ export class Agent {
       const commit = this.#model.commitSteps();
       // Paced only: the sync settles those binds with a Wait, which finish() cannot.
       const bindAhead = !this.#lastSync && pacer && this.#backend.bindAhead ? (a: string[]) => {
-        // Only a head start: what fails here the sync binds itself.
+        // Only a head start: what cannot start here the sync binds itself (a batch that fails later
+        // fails the sync, which is retried, reading the kernel again).
         try {
           this.#backend.bindAhead!(a);
         } catch (err) {

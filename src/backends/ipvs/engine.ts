@@ -225,8 +225,9 @@ export class SyncEngine {
   *syncSteps(desired: DesiredIpvs, changed?: Iterable<string>, refreshed = false, paced = false, addressesChanged = true, settleLater = false): Steps<SyncResult> {
     for (let attempt = 1; ; attempt++) {
       try {
-        // Binds an earlier sync left unsettled (its caller failed before settling them) end first.
-        yield* this.#settle(false);
+        // Binds an earlier sync left unsettled (its caller failed before settling them) end first;
+        // those bound ahead too, unless this is the first sync they were bound ahead of.
+        yield* this.#settle(this.#started);
         const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged, settleLater);
         result.attempts = attempt;
         return result;
@@ -257,10 +258,13 @@ export class SyncEngine {
    * first sync) and record them. bindMs: from the first one's start to the last one's end.
    */
   *#settle(ahead: boolean): Steps<{ bound: number; bindMs: number } | undefined> {
-    const settling = this.#pendingBinds.filter((p) => ahead || !p.ahead);
+    let settling = this.#pendingBinds.filter((p) => ahead || !p.ahead);
     if (!settling.length) return undefined;
     // Batches end in the order they started: waiting for the last is waiting for all.
     yield new Wait(settling[settling.length - 1]!.done);
+    // A sync that ran while this waited (a paused read) may have settled some already.
+    settling = settling.filter((p) => this.#pendingBinds.includes(p));
+    if (!settling.length) return undefined;
     this.#pendingBinds = this.#pendingBinds.filter((p) => !settling.includes(p));
     let bound = 0;
     let fault: Error | undefined;
@@ -488,7 +492,11 @@ export class SyncEngine {
     } finally {
       // However the IPVS operations end, the binds have ended before anything reads the kernel again
       // (or, left to the caller, before this engine's next sync or read: #settle).
-      if (apart && !(ended && settleLater)) yield new Wait(apart.done);
+      if (apart && !(ended && settleLater)) {
+        yield new Wait(apart.done);
+        // Thrown: what it bound is for the next read to find, not for a settle to record (or rethrow).
+        if (!ended) this.#pendingBinds = this.#pendingBinds.filter((p) => p !== apart);
+      }
     }
     if (apart && !settleLater) {
       this.#pendingBinds = this.#pendingBinds.filter((p) => p !== apart);
@@ -498,6 +506,9 @@ export class SyncEngine {
       counts.bind = result.bound = this.#bound('bind', bind, apart.outcome!.failures);
     }
     t = performance.now();
+    // An address to unbind that is still being bound ahead (removed while the first commit went):
+    // those binds end first, so that the unbind is the last word.
+    if (unbind.some((a) => this.#ahead.has(a))) yield* this.#settle(true);
     // VIPs last, after their services are gone.
     if (unbind.length) counts.unbind = result.unbound = yield* this.#bindOrUnbind('unbind', unbind);
     result.phases.unbindMs = performance.now() - t;

@@ -1,10 +1,10 @@
 // The sync engine: keeps a model of what the kernel holds, applies the difference to the desired
 // state in batches, drains removed TCP real servers, and repairs drift when asked to reconcile.
-// Knows IPVS and kube-ipvs0, not Kubernetes.
+// Knows IPVS and kube-ipvs0 (its VIPs: vip-binds.ts), not Kubernetes.
 import { IpvsClient, describeOperation } from '../../ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { Operation, ServiceInfo, RealServerInfo, RealServer, ServiceKey } from '../../ipvs/types.js';
-import { LinkClient, type AddressFailure } from '../../link/link.js';
+import type { LinkClient } from '../../link/link.js';
 import { parseCidr, cidrContains, type Cidr } from '../../netlink/cidr.js';
 import { NetlinkFaultError } from '../../netlink/faults.js';
 import type { Logger } from '../backend.js';
@@ -12,19 +12,11 @@ import { finish, Wait, type Steps } from '../../loop/pacer.js';
 import { planSteps, sliceKeys, sameServer, type DesiredIpvs, type KernelModel, type KernelServer, type Plan, type DrainingServer } from './plan.js';
 import { ownServers, shareIfSame, sameServiceInfo, kernelOrder } from './kernel-model.js';
 import { KernelState } from './kernel-state.js';
+import { VipBinds, type PendingBinds } from './vip-binds.js';
 import { SYNC_ATTEMPTS, BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, SYNC_SLICE_SERVICES, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 
 export { BINDS_APART_FROM, OPERATIONS_APART_FROM, FRESH_READ_MS, SYNC_SLICE_SERVICES, type EngineOptions, type SyncResult, type OperationCounts } from './engine-types.js';
 export type { Logger } from '../backend.js';
-
-/** VIPs bound apart (LinkClient.addAddressesApart): what was asked, and the outcome once `done` resolves. */
-interface PendingBinds {
-  bind: string[];
-  done: Promise<void>;
-  /** Bound ahead of a first sync (bindAhead): that sync does not wait for them, nor bind them again. */
-  ahead: boolean;
-  outcome?: { failures: AddressFailure[]; fault?: Error; startedAt: number; endedAt: number };
-}
 
 export class SyncEngine {
   readonly #ipvs: IpvsClient;
@@ -36,8 +28,8 @@ export class SyncEngine {
   readonly #gracefulTimeoutMs: number;
   readonly #onDrainTimeout: EngineOptions['onDrainTimeout'];
   readonly #now: () => number;
-  #dummyIndex = 0;
   readonly #state = new KernelState();
+  readonly #binds: VipBinds;
   #dirty = true;
   #started = false;
   /** refreshSteps() has just read the whole kernel: the next full sync plans on that read. */
@@ -52,17 +44,6 @@ export class SyncEngine {
   #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
-  /**
-   * VIPs bound apart and not yet settled, oldest first: those bound ahead of a first sync (bindAhead),
-   * and those a sync left for its caller (syncSteps' `settleLater`). Each batch starts after the one
-   * before it has ended: they share one socket.
-   */
-  #pendingBinds: PendingBinds[] = [];
-  /** The addresses of the pending batches bound ahead. */
-  readonly #ahead = new Set<string>();
-  /** What kube-ipvs0 held when bindAhead was first called, and every address handed to it since. */
-  #aheadSeen: Set<string> | undefined;
-
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
     this.#link = opts.link;
@@ -77,6 +58,7 @@ export class SyncEngine {
     this.#gracefulTimeoutMs = opts.gracefulTimeoutMs ?? 15 * 60_000;
     this.#onDrainTimeout = opts.onDrainTimeout;
     this.#now = opts.now ?? Date.now;
+    this.#binds = new VipBinds({ link: this.#link, log: this.#log, state: this.#state, dummy: this.#dummy, doubt: () => { this.#dirty = true; } });
   }
 
   /** What the engine believes the kernel holds (read-only view, for state and inspection). */
@@ -144,7 +126,7 @@ export class SyncEngine {
    * differs is replaced by the desired RealServer when that equals the kernel's, else by the dumped one.
    */
   *#readKernel(desired?: DesiredIpvs, touched?: ReadonlySet<string>): Steps<void> {
-    this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
+    this.#binds.ensureDummy();
     const model = this.#state.model.services;
     const seen = new Set<string>();
     // The dump hands on the model's own objects for the services and real servers it shows unchanged
@@ -198,7 +180,7 @@ export class SyncEngine {
       shareIfSame(entry, want);
     }, expect, expectService);
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
-    const bound = this.#link.addresses(this.#dummyIndex).map((a) => a.address);
+    const bound = this.#binds.read();
     const boundSet = this.#state.model.boundAddresses;
     if (bound.length !== boundSet.size || bound.some((a) => !boundSet.has(a))) this.#state.model.boundAddresses = new Set(bound);
     for (const [key, { service }] of model) if (this.#owns(key, service)) this.#state.owned.add(key);
@@ -227,7 +209,7 @@ export class SyncEngine {
       try {
         // Binds an earlier sync left unsettled (its caller failed before settling them) end first;
         // those bound ahead too, unless this is the first sync they were bound ahead of.
-        yield* this.#settle(this.#started);
+        yield* this.#binds.settle(this.#started);
         const result = yield* this.#syncOnce(desired, attempt === 1 ? changed : undefined, attempt > 1, refreshed, paced, addressesChanged, settleLater);
         result.attempts = attempt;
         return result;
@@ -250,49 +232,7 @@ export class SyncEngine {
    * often the last of a large first sync's work to end.
    */
   *settleSteps(): Steps<{ bound: number; bindMs: number } | undefined> {
-    return yield* this.#settle(true);
-  }
-
-  /**
-   * Wait for the pending binds (`ahead` false: only those a sync left, not those bound ahead of a
-   * first sync) and record them. bindMs: from the first one's start to the last one's end.
-   */
-  *#settle(ahead: boolean): Steps<{ bound: number; bindMs: number } | undefined> {
-    let settling = this.#pendingBinds.filter((p) => ahead || !p.ahead);
-    if (!settling.length) return undefined;
-    // Batches end in the order they started: waiting for the last is waiting for all.
-    yield new Wait(settling[settling.length - 1]!.done);
-    // A sync that ran while this waited (a paused read) may have settled some already.
-    settling = settling.filter((p) => this.#pendingBinds.includes(p));
-    if (!settling.length) return undefined;
-    this.#pendingBinds = this.#pendingBinds.filter((p) => !settling.includes(p));
-    let bound = 0;
-    let fault: Error | undefined;
-    for (const p of settling) {
-      if (p.ahead) for (const a of p.bind) this.#ahead.delete(a);
-      const o = p.outcome!;
-      if (o.fault) fault ??= o.fault;
-      else bound += this.#bound('bind', p.bind, o.failures);
-    }
-    if (fault) {
-      this.#dirty = true;
-      throw fault;
-    }
-    return { bound, bindMs: settling[settling.length - 1]!.outcome!.endedAt - settling[0]!.outcome!.startedAt };
-  }
-
-  /** Bind `bind` apart, after any batch still going (they share LinkClient's socket apart). Never rejects. */
-  #bindApart(bind: string[], ahead: boolean): PendingBinds {
-    const before = this.#pendingBinds[this.#pendingBinds.length - 1]?.done ?? Promise.resolve();
-    const p: PendingBinds = { bind, ahead, done: Promise.resolve() };
-    p.done = before.then(async () => {
-      const startedAt = performance.now();
-      // It never rejects: a transport fault comes back in its outcome.
-      const o = await this.#link.addAddressesApart(this.#dummyIndex, bind);
-      p.outcome = { ...o, startedAt, endedAt: performance.now() };
-    });
-    this.#pendingBinds.push(p);
-    return p;
+    return yield* this.#binds.settle(true);
   }
 
   /**
@@ -304,20 +244,7 @@ export class SyncEngine {
    * Returns how many were started.
    */
   bindAhead(addresses: Iterable<string>): number {
-    if (this.#aheadSeen === undefined) {
-      this.#dummyIndex = this.#link.ensureDummy(this.#dummy).index;
-      this.#aheadSeen = new Set(this.#link.addresses(this.#dummyIndex).map((a) => a.address));
-    }
-    const bind: string[] = [];
-    for (const a of addresses) {
-      if (this.#aheadSeen.has(a)) continue;
-      this.#aheadSeen.add(a);
-      bind.push(a);
-    }
-    if (!bind.length) return 0;
-    for (const a of bind) this.#ahead.add(a);
-    this.#bindApart(bind, true);
-    return bind.length;
+    return this.#binds.ahead(addresses);
   }
 
   /**
@@ -333,7 +260,7 @@ export class SyncEngine {
    */
   *refreshSteps(desired?: DesiredIpvs): Steps<void> {
     try {
-      yield* this.#settle(true);
+      yield* this.#binds.settle(true);
     } catch (err) {
       if (!(err instanceof NetlinkFaultError)) throw err;
       this.#log.warn({ err: err.message, kind: err.kind }, 'netlink fault while binding VIPs; the sync reads the kernel again');
@@ -399,7 +326,7 @@ export class SyncEngine {
     // An incremental one leaves it standing: it records in the model what it changes, as a sync
     // during the read does (and a failure makes it dirty).
     if (full) this.#fresh = false;
-    this.#quietOnFresh = full && !read && this.#pendingBinds.length === 0 && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
+    this.#quietOnFresh = full && !read && !this.#binds.pending && result.operations === 0 && result.bound === 0 && result.unbound === 0 && result.drained === 0 && result.failures.length === 0;
     result.phases.readMs = read || !full ? t1 - t0 : this.#freshReadMs;
     result.kind = full ? 'full' : 'incremental';
     // On a full reconcile every operation repairs something the model did not expect (except on
@@ -452,14 +379,14 @@ export class SyncEngine {
         if (slice === 0) {
           ({ bind, unbind } = p);
           // Those bound ahead (still going) are bound already as far as this sync is concerned.
-          if (this.#ahead.size) bind = bind.filter((a) => !this.#ahead.has(a));
+          bind = this.#binds.notAhead(bind);
           wrote = bind.length > 0;
           t = performance.now();
           if (paced && bind.length >= BINDS_APART_FROM && (p.operations.length || slices.length > 1)) {
-            apart = this.#bindApart(bind, false);
+            apart = this.#binds.apart(bind, false);
           } else if (bind.length) {
             // VIPs first, so a service is reachable the moment IPVS has it.
-            counts.bind = result.bound = yield* this.#bindOrUnbind('bind', bind);
+            counts.bind = result.bound = yield* this.#binds.bindOrUnbind('bind', bind);
             result.phases.bindMs = performance.now() - t;
           }
         }
@@ -491,26 +418,26 @@ export class SyncEngine {
       ended = true;
     } finally {
       // However the IPVS operations end, the binds have ended before anything reads the kernel again
-      // (or, left to the caller, before this engine's next sync or read: #settle).
+      // (or, left to the caller, before this engine's next sync or read: VipBinds.settle).
       if (apart && !(ended && settleLater)) {
         yield new Wait(apart.done);
         // Thrown: what it bound is for the next read to find, not for a settle to record (or rethrow).
-        if (!ended) this.#pendingBinds = this.#pendingBinds.filter((p) => p !== apart);
+        if (!ended) this.#binds.drop(apart);
       }
     }
     if (apart && !settleLater) {
-      this.#pendingBinds = this.#pendingBinds.filter((p) => p !== apart);
+      this.#binds.drop(apart);
       // The binds' own time, which overlapped the IPVS operations.
       result.phases.bindMs = apart.outcome!.endedAt - apart.outcome!.startedAt;
       if (apart.outcome!.fault) throw apart.outcome!.fault;
-      counts.bind = result.bound = this.#bound('bind', bind, apart.outcome!.failures);
+      counts.bind = result.bound = this.#binds.recorded('bind', bind, apart.outcome!.failures);
     }
     t = performance.now();
     // An address to unbind that is still being bound ahead (removed while the first commit went):
     // those binds end first, so that the unbind is the last word.
-    if (unbind.some((a) => this.#ahead.has(a))) yield* this.#settle(true);
+    if (this.#binds.anyAhead(unbind)) yield* this.#binds.settle(true);
     // VIPs last, after their services are gone.
-    if (unbind.length) counts.unbind = result.unbound = yield* this.#bindOrUnbind('unbind', unbind);
+    if (unbind.length) counts.unbind = result.unbound = yield* this.#binds.bindOrUnbind('unbind', unbind);
     result.phases.unbindMs = performance.now() - t;
     // Draining servers with no connections go now rather than at the next check.
     if (drainedIn.size) {
@@ -519,33 +446,6 @@ export class SyncEngine {
       result.operations += n;
     }
     return result;
-  }
-
-  /** Add or remove VIPs on kube-ipvs0, in pieces; the model follows what the kernel accepted. Returns how many. */
-  *#bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): Steps<number> {
-    const failed = [];
-    let size = yield 0;
-    for (let start = 0; start < addresses.length;) {
-      const end = Math.min(addresses.length, start + (size ?? addresses.length));
-      const piece = addresses.slice(start, end);
-      failed.push(...(what === 'bind' ? this.#link.addAddresses(this.#dummyIndex, piece) : this.#link.deleteAddresses(this.#dummyIndex, piece)));
-      size = yield end - start;
-      start = end;
-    }
-    return this.#bound(what, addresses, failed);
-  }
-
-  /** After binding or unbinding `addresses`: the model follows what the kernel accepted. Returns how many. */
-  #bound(what: 'bind' | 'unbind', addresses: string[], failed: AddressFailure[]): number {
-    for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, `cannot ${what} VIP`);
-    const bad = new Set(failed.map((f) => f.address));
-    for (const a of addresses) {
-      if (bad.has(a)) continue;
-      if (what === 'bind') this.#state.model.boundAddresses.add(a);
-      else this.#state.model.boundAddresses.delete(a);
-    }
-    if (failed.length) this.#dirty = true;
-    return addresses.length - failed.length;
   }
 
   /**

@@ -1,0 +1,168 @@
+// The sync engine's VIPs on kube-ipvs0: bound and unbound at once, or bound apart on libuv's pool
+// (beside a large sync's IPVS operations, or ahead of a first sync while the model still computes),
+// and the kernel model's bound addresses kept to what the kernel accepted. Apart, the kernel walks
+// kube-ipvs0's address list for every add (seconds at 10,000 VIPs) on another CPU than this thread's.
+import type { LinkClient, AddressFailure } from '../../link/link.js';
+import { Wait, type Steps } from '../../loop/pacer.js';
+import type { Logger } from '../backend.js';
+import type { KernelState } from './kernel-state.js';
+
+/** VIPs bound apart (LinkClient.addAddressesApart): what was asked, and the outcome once `done` resolves. */
+export interface PendingBinds {
+  bind: string[];
+  done: Promise<void>;
+  /** Bound ahead of a first sync (ahead()): that sync does not wait for them, nor bind them again. */
+  ahead: boolean;
+  outcome?: { failures: AddressFailure[]; fault?: Error; startedAt: number; endedAt: number };
+}
+
+export class VipBinds {
+  readonly #link: LinkClient;
+  readonly #log: Logger;
+  readonly #state: KernelState;
+  readonly #dummy: string;
+  /** The kernel refused something, or a transport fault left it unknown: the engine reads the kernel again. */
+  readonly #doubt: () => void;
+  /** kube-ipvs0's index, as of the last ensureDummy(). */
+  #index = 0;
+  /**
+   * Batches bound apart and not yet settled, oldest first: those bound ahead of a first sync and those
+   * a sync left for its caller. Each starts after the one before it has ended: they share one socket.
+   */
+  #pending: PendingBinds[] = [];
+  /** The addresses of the pending batches bound ahead. */
+  readonly #ahead = new Set<string>();
+  /** What kube-ipvs0 held when ahead() was first called, and every address handed to it since. */
+  #aheadSeen: Set<string> | undefined;
+
+  constructor(o: { link: LinkClient; log: Logger; state: KernelState; dummy: string; doubt: () => void }) {
+    this.#link = o.link;
+    this.#log = o.log;
+    this.#state = o.state;
+    this.#dummy = o.dummy;
+    this.#doubt = o.doubt;
+  }
+
+  /** Make kube-ipvs0 if it is missing; returns its index. */
+  ensureDummy(): number {
+    this.#index = this.#link.ensureDummy(this.#dummy).index;
+    return this.#index;
+  }
+
+  /** The addresses on kube-ipvs0 now (a kernel read). */
+  read(): string[] {
+    return this.#link.addresses(this.#index).map((a) => a.address);
+  }
+
+  /** Some batch bound apart is not settled yet. */
+  get pending(): boolean {
+    return this.#pending.length > 0;
+  }
+
+  /** `bind` without the addresses still being bound ahead (bound already, as far as a sync is concerned). */
+  notAhead(bind: string[]): string[] {
+    return this.#ahead.size ? bind.filter((a) => !this.#ahead.has(a)) : bind;
+  }
+
+  /** Whether any of `addresses` is still being bound ahead. */
+  anyAhead(addresses: readonly string[]): boolean {
+    return this.#ahead.size > 0 && addresses.some((a) => this.#ahead.has(a));
+  }
+
+  /** Bind `bind` apart, after any batch still going (they share LinkClient's socket apart). Never rejects. */
+  apart(bind: string[], ahead: boolean): PendingBinds {
+    const before = this.#pending[this.#pending.length - 1]?.done ?? Promise.resolve();
+    const p: PendingBinds = { bind, ahead, done: Promise.resolve() };
+    p.done = before.then(async () => {
+      const startedAt = performance.now();
+      // It never rejects: a transport fault comes back in its outcome.
+      const o = await this.#link.addAddressesApart(this.#index, bind);
+      p.outcome = { ...o, startedAt, endedAt: performance.now() };
+    });
+    this.#pending.push(p);
+    return p;
+  }
+
+  /** Forget a batch (settled by its own sync, or thrown away with it: the next read finds what it bound). */
+  drop(p: PendingBinds): void {
+    this.#pending = this.#pending.filter((q) => q !== p);
+  }
+
+  /**
+   * VIPs of a first sync, bound apart before it while the model still computes the rest. Those
+   * already on kube-ipvs0 (a restart) or handed over before are skipped. Returns how many were started.
+   */
+  ahead(addresses: Iterable<string>): number {
+    if (this.#aheadSeen === undefined) {
+      this.ensureDummy();
+      this.#aheadSeen = new Set(this.read());
+    }
+    const bind: string[] = [];
+    for (const a of addresses) {
+      if (this.#aheadSeen.has(a)) continue;
+      this.#aheadSeen.add(a);
+      bind.push(a);
+    }
+    if (!bind.length) return 0;
+    for (const a of bind) this.#ahead.add(a);
+    this.apart(bind, true);
+    return bind.length;
+  }
+
+  /**
+   * Wait for the pending batches (`ahead` false: only those a sync left, not those bound ahead of a
+   * first sync) and record them. bindMs: from the first one's start to the last one's end. A
+   * transport fault throws (after doubt(): the next sync reads the kernel).
+   */
+  *settle(ahead: boolean): Steps<{ bound: number; bindMs: number } | undefined> {
+    let settling = this.#pending.filter((p) => ahead || !p.ahead);
+    if (!settling.length) return undefined;
+    // Batches end in the order they started: waiting for the last is waiting for all.
+    yield new Wait(settling[settling.length - 1]!.done);
+    // A sync that ran while this waited (a paused read) may have settled some already.
+    settling = settling.filter((p) => this.#pending.includes(p));
+    if (!settling.length) return undefined;
+    this.#pending = this.#pending.filter((p) => !settling.includes(p));
+    let bound = 0;
+    let fault: Error | undefined;
+    for (const p of settling) {
+      if (p.ahead) for (const a of p.bind) this.#ahead.delete(a);
+      const o = p.outcome!;
+      if (o.fault) fault ??= o.fault;
+      else bound += this.recorded('bind', p.bind, o.failures);
+    }
+    if (fault) {
+      this.#doubt();
+      throw fault;
+    }
+    return { bound, bindMs: settling[settling.length - 1]!.outcome!.endedAt - settling[0]!.outcome!.startedAt };
+  }
+
+  /** Add or remove VIPs on kube-ipvs0 at once, in pieces; the model follows what the kernel accepted. Returns how many. */
+  *bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): Steps<number> {
+    const failed = [];
+    let size = yield 0;
+    for (let start = 0; start < addresses.length;) {
+      const end = Math.min(addresses.length, start + (size ?? addresses.length));
+      const piece = addresses.slice(start, end);
+      failed.push(...(what === 'bind' ? this.#link.addAddresses(this.#index, piece) : this.#link.deleteAddresses(this.#index, piece)));
+      size = yield end - start;
+      start = end;
+    }
+    return this.recorded(what, addresses, failed);
+  }
+
+  /** After binding or unbinding `addresses`: the model follows what the kernel accepted. Returns how many. */
+  recorded(what: 'bind' | 'unbind', addresses: string[], failed: AddressFailure[]): number {
+    for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, `cannot ${what} VIP`);
+    const bad = new Set(failed.map((f) => f.address));
+    const bound = this.#state.model.boundAddresses;
+    for (const a of addresses) {
+      if (bad.has(a)) continue;
+      if (what === 'bind') bound.add(a);
+      else bound.delete(a);
+    }
+    if (failed.length) this.#doubt();
+    return addresses.length - failed.length;
+  }
+}

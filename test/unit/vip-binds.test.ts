@@ -23,6 +23,7 @@ function heldLink(onDummy: string[] = []) {
     ensureDummy: () => ({ index: 7 }),
     addresses: (index: number) => {
       assert.equal(index, 7);
+      events.push('dump');
       return onDummy.map((address) => ({ address }));
     },
     addAddressesApart(index: number, addresses: readonly string[]): Promise<Outcome> {
@@ -108,4 +109,19 @@ test('binds ahead skip what kube-ipvs0 holds and what was handed before; a sync 
   assert.deepEqual([...state.model.boundAddresses].sort(), ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']);
   assert.deepEqual(b.notAhead(['10.0.0.1']), ['10.0.0.1'], 'settled: no longer ahead');
   assert.deepEqual(events.filter((e) => e.startsWith('start')), ['start 10.0.0.1,10.0.0.2', 'start 10.0.0.3', 'start 10.0.0.4']);
+});
+
+test('while binds ahead go, kube-ipvs0 is not dumped (the adds would interrupt the dump): what it held before them stands', async () => {
+  const { link, events, release } = heldLink(['10.0.0.9']);
+  const { b } = binds(link);
+  b.ahead(['10.0.0.1', '10.0.0.2']);
+  const dumps = () => events.filter((e) => e === 'dump').length;
+  assert.equal(dumps(), 1, 'one read, as the first binds ahead started');
+  assert.deepEqual(b.settledOnDummy(), ['10.0.0.9']);
+  assert.equal(dumps(), 1, 'no dump while they go');
+  const settled = new Pacer().run(b.settle(true));
+  await release();
+  await settled;
+  b.settledOnDummy();
+  assert.equal(dumps(), 2, 'read from the kernel once they are settled');
 });

@@ -180,7 +180,7 @@ export class SyncEngine {
       shareIfSame(entry, want);
     }, expect, expectService);
     for (const key of model.keys()) if (!seen.has(key) && !touched?.has(key)) model.delete(key);
-    const bound = this.#binds.read();
+    const bound = this.#binds.settledOnDummy();
     const boundSet = this.#state.model.boundAddresses;
     if (bound.length !== boundSet.size || bound.some((a) => !boundSet.has(a))) this.#state.model.boundAddresses = new Set(bound);
     for (const [key, { service }] of model) if (this.#owns(key, service)) this.#state.owned.add(key);

@@ -34,6 +34,8 @@ export class VipBinds {
   readonly #ahead = new Set<string>();
   /** What kube-ipvs0 held when ahead() was first called, and every address handed to it since. */
   #aheadSeen: Set<string> | undefined;
+  /** What kube-ipvs0 held when ahead() was first called. */
+  #before: readonly string[] | undefined;
 
   constructor(o: { link: LinkClient; log: Logger; state: KernelState; dummy: string; doubt: () => void }) {
     this.#link = o.link;
@@ -52,6 +54,18 @@ export class VipBinds {
   /** The addresses on kube-ipvs0 now (a kernel read). */
   read(): string[] {
     return this.#link.addresses(this.#index).map((a) => a.address);
+  }
+
+  /**
+   * The addresses on kube-ipvs0 other than those still being bound ahead: a read, or, while binds
+   * ahead are going, what kube-ipvs0 held when the first of them started. The kernel interrupts an
+   * address dump that an add overtakes (NLM_F_DUMP_INTR), and with a thousand adds a second going
+   * it does so every time: a first sync read kube-ipvs0 three times, gave up, and was made again
+   * once the binds had ended (1-2 s at 5,000 Services in the sandbox). Nothing but these binds
+   * changes kube-ipvs0 meanwhile; they are recorded when settled.
+   */
+  settledOnDummy(): string[] {
+    return this.#ahead.size > 0 && this.#before ? [...this.#before] : this.read();
   }
 
   /** Some batch bound apart is not settled yet. */
@@ -95,7 +109,8 @@ export class VipBinds {
   ahead(addresses: Iterable<string>): number {
     if (this.#aheadSeen === undefined) {
       this.ensureDummy();
-      this.#aheadSeen = new Set(this.read());
+      this.#before = this.read();
+      this.#aheadSeen = new Set(this.#before);
     }
     const bind: string[] = [];
     for (const a of addresses) {

@@ -14,6 +14,7 @@ import { Agent, type AgentOptions } from '../src/agent/agent.js';
 import { IpvsClient } from '../src/ipvs/client.js';
 import { MemorySource, vip, podIP, service as benchService, slice as benchSlice } from './lib/bench-objects.js';
 import { run, serve, probe, BACKEND_PORT, type ProbeLimits, type ProbeResult } from './lib/netns.js';
+import { cpuMs, childCpuMs } from './lib/cpu.js';
 
 const args = process.argv.slice(2);
 const str = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -104,12 +105,6 @@ const median = (v: number[]) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : null;
 };
 const r2 = (v: number) => Math.round(v * 100) / 100;
-const cpuMs = (u: NodeJS.CpuUsage) => Math.round((u.user + u.system) / 1000);
-/** CPU time of waited-for children (iptables-restore, iptables-save): /proc/self/stat cutime + cstime. */
-const childCpuMs = () => {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[13]) + Number(f[14])) * 10; // clock ticks of 10 ms (USER_HZ = 100)
-};
 const log = (msg: string) => process.stderr.write(`  case ${(performance.now() / 1000).toFixed(0).padStart(4)}s: ${msg}\n`);
 
 async function runCase(): Promise<Record<string, unknown>> {

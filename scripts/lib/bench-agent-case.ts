@@ -15,6 +15,7 @@
 //     memory figures).
 import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Agent } from '../../src/agent/agent.js';
 import { IpvsClient } from '../../src/ipvs/client.js';
 import { LinkClient } from '../../src/link/link.js';
@@ -23,6 +24,7 @@ import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
 import { pooledSlope } from './slope.js';
 import { GcMeter, type GcFigures } from './gc-meter.js';
+import { cpuMs, childCpuMs } from './cpu.js';
 import type { HeapMode } from '../../src/config/heap.js';
 
 export interface AgentCaseOptions {
@@ -38,7 +40,9 @@ export interface AgentCaseOptions {
   reconciles?: number;
 }
 
-const quiet = { info() {}, warn() {}, error() {}, debug() {} };
+/** The agent's warnings and errors on stderr (a failed sync, a refused operation): rare, and they explain a figure. */
+const said = (level: string) => (o: object, msg?: string) => process.stderr.write(`[agent ${level}] ${msg ?? ''} ${JSON.stringify(o)}\n`);
+const quiet = { info() {}, warn: said('warn'), error: said('error'), debug() {} };
 /** Endpoint changes timed after the first, each to another Service (issue 12: p50/p99 over 20). */
 const CHANGES = 20;
 /** Issue 12: RSS after the reconcile flat over 10 reconciles. */
@@ -83,12 +87,26 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     out[`${label}GcMinor`] = f.minor;
   };
   const gcAtStart = await gcMeter.read();
+  const cpu0 = process.cpuUsage(), child0 = childCpuMs();
   const t0 = performance.now();
   await progress.run('agent: initial sync', async () => {
     source.events!.synced();
     await agent.firstSync();
   });
   out.initialSyncMs = Math.round(performance.now() - t0);
+  // Syncs that failed before the one that programmed everything (retried by the agent after >= 1 s).
+  out.initialSyncFailures = agent.metrics.operationErrors.get({ op: 'sync' }) ?? 0;
+  // Its CPU, every thread and the iptables children: against the wall and the machine's CPUs, how
+  // much of the sync waited on something other than CPU.
+  out.initialCpuMs = cpuMs(process.cpuUsage(cpu0));
+  out.initialChildCpuMs = childCpuMs() - child0;
+  out.cpus = availableParallelism();
+  // The sync's wall, by the agent's own clock: the model's commit, the backend, what follows it.
+  const timing = agent.lastSyncTiming!;
+  out.initialCommitWallMs = Math.round(timing.commitMs);
+  out.initialBackendWallMs = Math.round(timing.backendMs);
+  out.initialAfterWallMs = Math.round(timing.afterMs);
+  out.initialEngineMs = Math.round(agent.lastSync!.phases.ipvsMs ?? 0);
   recordGc('initial', await gcMeter.since(gcAtStart));
   lag('initial', await initialProbe.stop());
   out.initialOperations = agent.lastSync?.operations ?? 0;

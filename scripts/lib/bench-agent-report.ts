@@ -55,16 +55,22 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   ];
   const readFloor = r.floor?.readMs !== undefined ? `; the tools read the same state in ${ms(r.floor.readMs)} (ipvsadm -Sn ${ms(r.floor.readIpvsadmMs)}, ipset save ${ms(r.floor.readIpsetMs)}, iptables-save ${ms(r.floor.readIptablesMs)}): ${x(a.noopReconcileMs, r.floor.readMs)}, target <= 1.0x` : '';
   const noop: [string, string] = ['no-op periodic reconcile', `${ms(a.noopReconcileMs)} wall, ${ms(a.noopReconcileCpuMs)} CPU, ${a.noopReconcileOperations} operations${readFloor}`];
+  const failedFirst = a.initialSyncFailures ? `; FAILED ${a.initialSyncFailures} time(s) first, then retried: its phases are the retry's (the agent's errors on stderr)` : '';
+  const initialCpu: [string, string][] = a.initialCpuMs === undefined ? [] : [['  CPU: this process (all threads) + its children; CPUs busy on average, of the machine\'s',
+    `${ms(a.initialCpuMs)} + ${ms(a.initialChildCpuMs)}; ${((a.initialCpuMs + a.initialChildCpuMs) / a.initialSyncMs).toFixed(2)} of ${a.cpus}`]];
   if (lagOnly) {
-    return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)`], ...lag('initial'), noop, ...lag('noop')];
+    return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)${failedFirst}`], ...initialCpu, ...lag('initial'), noop, ...lag('noop')];
   }
   return [
     head,
     ...(r.floor ? floorRows(r.floor) : []),
     ['agent: feeding objects to the model', ms(a.feedMs)],
-    ['agent: initial sync', `${ms(a.initialSyncMs)} (${x(a.initialSyncMs, r.floor?.sumMs)} the floor's sum; ${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)`],
+    ['agent: initial sync', `${ms(a.initialSyncMs)} (${x(a.initialSyncMs, r.floor?.sumMs)} the floor's sum; ${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)${failedFirst}`],
     ['  of which: model, kernel read, plan, VIP binds, IPVS ops, ipsets, iptables', `${a.initialModelMs} / ${a.initialReadMs} / ${a.initialPlanMs} / ${a.initialBindMs} / ${a.initialApplyMs} / ${a.initialIpsetMs} / ${a.initialIptablesMs} ms (${n(a.ipsetEntries)} ipset entries)`],
     ['  each against its floor part: IPVS ops, VIP binds, ipsets, iptables', r.floor ? `${x(a.initialApplyMs, r.floor.ipvsMs)} / ${x(a.initialBindMs, r.floor.vipMs)} / ${x(a.initialIpsetMs, r.floor.ipsetMs)} / ${x(a.initialIptablesMs, r.floor.iptablesMs)}` : '—'],
+    ...(a.initialCommitWallMs !== undefined ? [['  wall by the agent\'s clock: model commit, backend (of which the IPVS pass), after it (conntrack, health checks, metrics)',
+      `${a.initialCommitWallMs} / ${a.initialBackendWallMs} (${a.initialEngineMs}) / ${a.initialAfterWallMs} ms`] as [string, string]] : []),
+    ...initialCpu,
     ...lag('initial'),
     ...(a.initialGcMs !== undefined ? [['  GC pauses during it: time, full collections, scavenges', `${ms(a.initialGcMs)}, ${a.initialGcMajor}, ${a.initialGcMinor}`] as [string, string]] : []),
     ['one endpoint added: operations', `${a.oneEndpointOperations} (${a.oneEndpointSyncKind ? 'incremental' : 'full'} sync)`],

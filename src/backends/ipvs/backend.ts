@@ -230,7 +230,8 @@ export class IpvsBackend implements ProxyBackend {
       failures,
       repaired: r.repaired,
       durationMs: performance.now() - t0,
-      phases: { ...r.phases, ...(binds ? { bindMs: binds.bindMs } : {}), ipsetMs: sets.ipsetMs, iptablesMs },
+      // ipvsMs: the engine's pass (read, plan, VIPs, IPVS operations, recording), before the ipsets and rules.
+      phases: { ...r.phases, ...(binds ? { bindMs: binds.bindMs } : {}), ipvsMs: r.durationMs, ipsetMs: sets.ipsetMs, iptablesMs },
     };
   }
 

@@ -254,6 +254,43 @@ test('a full sync over more services than one slice adds, changes and deletes in
   }
 });
 
+test('paced, over two slices sent apart: a kernel refusal in the first slice\'s last piece is reported under its own index, once, and the rest is applied', async () => {
+  const engine = new SyncEngine({ ipvs, link, log: quiet });
+  const n = SYNC_SLICE_SERVICES + SYNC_SLICE_SERVICES / 2;
+  try {
+    await new Pacer().run(engine.syncSteps(desired(Array.from({ length: n }, (_, i) => sliced(i))), undefined, false, true));
+    // Two more real servers for every service: 2,000 operations in the first slice, 1,000 in the
+    // second, each sent apart in pieces.
+    const more = (i: number): RealServer[] => [2, 3].map((j) => ({ address: `10.247.${j}.${(i % 250) + 1}`, port: 8080 + (i >> 8) }));
+    const entries = Array.from({ length: n }, (_, i) => sliced(i, 1, more(i)));
+    // The first slice's last operation, added behind the engine's back once it has read the kernel.
+    const lastOfFirst = SYNC_SLICE_SERVICES - 1;
+    const vip = sliced(lastOfFirst)[0].address;
+    const taken = more(lastOfFirst)[1]!;
+    let injected = false;
+    const r = await new Pacer({ sliceMs: 0, minItems: 64, maxItems: 256 }).run(engine.syncSteps(desired(entries), undefined, false, true), () => {
+      if (engine.planning && !injected) {
+        sh(`ipvsadm -a -t ${vip}:80 -r ${taken.address}:${taken.port} -m -w 1`);
+        injected = true;
+      }
+      return false;
+    });
+    assert.ok(injected, 'added while the first slice was planned');
+    assert.equal(r.failures.length, 1, r.failures.map((f) => `${f.index} ${f.error.message}`).join('; '));
+    const f = r.failures[0]!;
+    assert.equal(f.index, 2 * SYNC_SLICE_SERVICES - 1, 'the first slice\'s last operation');
+    assert.ok(f.operation.op === 'add-server' && f.operation.server.address === taken.address && /EEXIST/.test(f.error.message), f.error.message);
+    assert.equal(r.operations, 3 * SYNC_SLICE_SERVICES - 1, 'every other operation of both slices');
+    assert.equal(saved().length, n * 5, 'every service with its four real servers, as ipvsadm sees');
+    // The refusal made the model doubtful: the next sync reads the kernel and finds nothing to do.
+    assert.equal(engine.dirty, true);
+    const again = engine.sync(desired(entries));
+    assert.equal(again.operations + again.failures.length, 0);
+  } finally {
+    resetKernel();
+  }
+});
+
 /** Run a sync's steps to the end, noting at each piece whether the engine may give it up. */
 function stepNoting(engine: SyncEngine, steps: ReturnType<SyncEngine['syncSteps']>): { planning: boolean[]; operations: number } {
   const planning: boolean[] = [];

@@ -108,11 +108,11 @@ function changeText(c: { fileChangeMs: number; fileChangeOperations: number; fil
 /** The new node's rows: the whole process against ipvsadm -R. */
 export function newNodeRows(nn: NewNodeResult): [string, string][] {
   return [
-    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)}${phaseText(nn.firstSyncPhases)})`],
+    ['new node: kipvs agent --manifests, process start to all programmed', `${ms(nn.programmedMs)} (${x(nn.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R of the same IPVS objects, ${ms(nn.ipvsadmRestoreMs)}; its first sync ${ms(nn.firstSyncMs)}${phaseText(nn.firstSyncPhases)})${startText(nn)}`],
     ['new node: peak RSS (VmHWM)', `${nn.peakRssMB} MB`],
     ['new node: one endpoint added in one file, to the kernel', changeText(nn)],
     ...(nn.api ? [
-      ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)}${phaseText(nn.api.firstSyncPhases)})`],
+      ['new node (fake API server, client-node informers): process start to all programmed', `${ms(nn.api.programmedMs)} (${x(nn.api.programmedMs, nn.ipvsadmRestoreMs)} ipvsadm -R; its first sync ${ms(nn.api.firstSyncMs)}${phaseText(nn.api.firstSyncPhases)})${startText(nn.api)}`],
       ['new node (API server): peak RSS (VmHWM)', `${nn.api.peakRssMB} MB`],
       ['new node (API server): one endpoint added (a watch event), to the kernel', changeText(nn.api)],
     ] as [string, string][] : []),
@@ -182,4 +182,13 @@ function phaseText(phases: Record<string, number> | undefined): string {
   if (!phases) return '';
   const names = ['model', 'plan', 'bind', 'apply', 'ipset', 'iptables'].filter((k) => phases[k] !== undefined);
   return `: ${names.join(' / ')} ${names.map((k) => Math.round(phases[k]!).toLocaleString('en-US')).join(' / ')} ms`;
+}
+
+/** Where a new node's start went before its first sync: "; first log line after 1,234 ms, syncing from 5,678 ms". */
+function startText(r: { firstLogMs?: number; syncingMs?: number }): string {
+  const parts = [
+    ...(r.firstLogMs !== undefined ? [`first log line after ${r.firstLogMs.toLocaleString('en-US')} ms (node and the bundle loaded)`] : []),
+    ...(r.syncingMs !== undefined ? [`syncing from ${r.syncingMs.toLocaleString('en-US')} ms (its source listed)`] : []),
+  ];
+  return parts.length ? `; ${parts.join(', ')}` : '';
 }

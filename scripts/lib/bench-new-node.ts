@@ -64,6 +64,12 @@ export interface NewNodeResult {
   programmedMs: number;
   /** The first sync's own duration, as the agent logged it. */
   firstSyncMs: number;
+  /**
+   * Process start to the agent's first log line (node started, the bundle loaded), and to its
+   * "initial lists received; syncing" (its source has listed everything: the first sync begins).
+   */
+  firstLogMs?: number;
+  syncingMs?: number;
   /** Its phases as logged (model, read, plan, bind, apply, unbind, ipset, iptables), in ms. */
   firstSyncPhases?: Record<string, number>;
   failures: number;
@@ -87,12 +93,15 @@ interface SyncLine { at: number; ms: number; operations: number; failures: numbe
 /** The agent's stderr, one JSON line each: resolves waiters on its "sync" lines. */
 export class SyncWatcher {
   readonly lines: SyncLine[] = [];
+  /** When each message was first read, by its text (the start-up's milestones). */
+  readonly firstSeen = new Map<string, number>();
   #waiters: (() => void)[] = [];
   tail: string[] = [];
   feed(line: string): void {
     this.tail = [...this.tail.slice(-19), line];
     let o: { msg?: string; ms?: number; operations?: number; failures?: number; phases?: Record<string, number> };
     try { o = JSON.parse(line); } catch { return; }
+    if (typeof o.msg === 'string' && !this.firstSeen.has(o.msg)) this.firstSeen.set(o.msg, performance.now());
     if (o.msg !== 'sync') return;
     this.lines.push({ at: performance.now(), ms: o.ms ?? 0, operations: o.operations ?? 0, failures: o.failures ?? 0, ...(o.phases ? { phases: o.phases } : {}) });
     for (const w of this.#waiters.splice(0)) w();
@@ -110,6 +119,13 @@ export class SyncWatcher {
     }
     return this.lines[count - 1]!;
   }
+}
+
+/** From process start (t0): the agent's first log line, and the start of its first sync (see NewNodeResult). */
+function milestones(w: SyncWatcher, t0: number): { firstLogMs?: number; syncingMs?: number } {
+  const first = Math.min(...w.firstSeen.values());
+  const syncing = w.firstSeen.get('initial lists received; syncing');
+  return { ...(Number.isFinite(first) ? { firstLogMs: Math.round(first - t0) } : {}), ...(syncing !== undefined ? { syncingMs: Math.round(syncing - t0) } : {}) };
 }
 
 /** `heap`: the agent's --v8-heap (its default when absent). */
@@ -216,7 +232,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
       ipvs.close();
       const hwm = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
       return {
-        programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), ...(first.phases ? { firstSyncPhases: first.phases } : {}), failures: first.failures,
+        programmedMs: Math.round(programmedMs), firstSyncMs: Math.round(first.ms), ...milestones(watcher, t0), ...(first.phases ? { firstSyncPhases: first.phases } : {}), failures: first.failures,
         peakRssMB: Math.round(Number(hwm ?? 0) / 1024),
         fileChangeMs: changeMs[0]!, fileChangeOperations: changes[0]!.operations, fileChangesMs: changeMs, ipvsServices,
       };

@@ -42,7 +42,7 @@ export interface AgentCaseOptions {
 
 /** The agent's warnings and errors on stderr (a failed sync, a refused operation): rare, and they explain a figure. */
 const said = (level: string) => (o: object, msg?: string) => process.stderr.write(`[agent ${level}] ${msg ?? ''} ${JSON.stringify(o)}\n`);
-const quiet = { info() {}, warn: said('warn'), error: said('error'), debug() {} };
+const warningsOnly = { info() {}, warn: said('warn'), error: said('error'), debug() {} };
 /** Endpoint changes timed after the first, each to another Service (issue 12: p50/p99 over 20). */
 const CHANGES = 20;
 /** Issue 12: RSS after the reconcile flat over 10 reconciles. */
@@ -62,7 +62,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const agent = new Agent({
     nodeName: 'node-0', mode: 'ipvs', scheduler: 'rr', strictARP: false, syncPeriodMs: 3_600_000, minSyncPeriodMs: 0,
     excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
-    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: quiet,
+    stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: warningsOnly,
     heap: o.heap,
     pacing: o.pacing,
   });
@@ -95,7 +95,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   });
   out.initialSyncMs = Math.round(performance.now() - t0);
   // Syncs that failed before the one that programmed everything (retried by the agent after >= 1 s).
-  out.initialSyncFailures = agent.metrics.operationErrors.get({ op: 'sync' }) ?? 0;
+  out.initialSyncFailures = agent.metrics.operationErrors.get({ op: 'sync' });
   // Its CPU, every thread and the iptables children: against the wall and the machine's CPUs, how
   // much of the sync waited on something other than CPU.
   out.initialCpuMs = cpuMs(process.cpuUsage(cpu0));

@@ -254,13 +254,13 @@ test('a full sync over more services than one slice adds, changes and deletes in
   }
 });
 
-test('paced, over two slices sent apart: a kernel refusal in the first slice\'s last piece is reported under its own index, once, and the rest is applied', async () => {
+test('paced, over two slices: a kernel refusal in the last piece the first slice sent apart is reported under its own index, once, and the rest is applied', async () => {
   const engine = new SyncEngine({ ipvs, link, log: quiet });
   const n = SYNC_SLICE_SERVICES + SYNC_SLICE_SERVICES / 2;
   try {
     await new Pacer().run(engine.syncSteps(desired(Array.from({ length: n }, (_, i) => sliced(i))), undefined, false, true));
-    // Two more real servers for every service: 2,000 operations in the first slice, 1,000 in the
-    // second, each sent apart in pieces.
+    // Two more real servers for every service: 2,000 operations in the first slice, sent apart in
+    // pieces, and 1,000 in the second, sent at once (under OPERATIONS_APART_FROM).
     const more = (i: number): RealServer[] => [2, 3].map((j) => ({ address: `10.247.${j}.${(i % 250) + 1}`, port: 8080 + (i >> 8) }));
     const entries = Array.from({ length: n }, (_, i) => sliced(i, 1, more(i)));
     // The first slice's last operation, added behind the engine's back once it has read the kernel.

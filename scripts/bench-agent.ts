@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--heap bounded|size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--out DIR] [--json]
+//     [--heap bounded|size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--cpu-profile] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,7 @@ if (args.includes('--case')) {
     // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
     progress: new Progress(str('--label', `N=${N}`)),
+    cpuProfileDir: args.includes('--cpu-profile') ? str('--cpu-profile', '') : undefined,
   });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
@@ -73,7 +74,9 @@ const startedAt = new Date();
 const t0 = performance.now();
 const passThrough = ['--lag-only'].filter((a) => args.includes(a))
   .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
-  .concat(heap ? ['--heap', heap] : []);
+  .concat(heap ? ['--heap', heap] : [])
+  // The initial sync's CPU profile goes next to the results.
+  .concat(args.includes('--cpu-profile') ? ['--cpu-profile', resolve(str('--out', 'bench-results/agent'))] : []);
 
 /** The agent for one size, as a child in a fresh namespace; its last stdout line is its JSON. */
 async function agentCase(N: number, progress: Progress): Promise<Record<string, number>> {

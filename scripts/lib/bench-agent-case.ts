@@ -24,8 +24,10 @@ import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
 import { pooledSlope } from './slope.js';
 import { GcMeter, type GcFigures } from './gc-meter.js';
-import { cpuMs, childCpuMs } from './cpu.js';
+import { cpuMs, childCpuMs, threadCpuMs, threadCpuSince } from './cpu.js';
 import type { HeapMode } from '../../src/config/heap.js';
+import { CpuProfiler, profileSummary } from './cpu-profile.js';
+import { join } from 'node:path';
 
 export interface AgentCaseOptions {
   services: number;
@@ -36,6 +38,8 @@ export interface AgentCaseOptions {
   /** undefined: the agent's default pacing; false: unpaced; else the Pacer's slice. */
   pacing: false | { sliceMs: number; minItems: number } | undefined;
   progress: Progress;
+  /** Write a V8 CPU profile of the initial sync here (initial-sync-N.cpuprofile), its top functions to stderr. */
+  cpuProfileDir?: string;
   /** No-op reconciles in all (the first is the one timed); RSS is read after each. Default RECONCILES. */
   reconciles?: number;
 }
@@ -87,12 +91,19 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     out[`${label}GcMinor`] = f.minor;
   };
   const gcAtStart = await gcMeter.read();
-  const cpu0 = process.cpuUsage(), child0 = childCpuMs();
+  const cpu0 = process.cpuUsage(), child0 = childCpuMs(), threads0 = threadCpuMs();
+  const profiler = o.cpuProfileDir ? new CpuProfiler() : undefined;
+  await profiler?.start();
   const t0 = performance.now();
   await progress.run('agent: initial sync', async () => {
     source.events!.synced();
     await agent.firstSync();
   });
+  if (profiler) {
+    const file = join(o.cpuProfileDir!, `initial-sync-${N}.cpuprofile`);
+    const top = profileSummary(await profiler.stop(file));
+    process.stderr.write(`CPU profile of the initial sync (main thread, self time): ${file}\n${top.join('\n')}\n`);
+  }
   out.initialSyncMs = Math.round(performance.now() - t0);
   // Syncs that failed before the one that programmed everything (retried by the agent after >= 1 s).
   out.initialSyncFailures = agent.metrics.operationErrors.get({ op: 'sync' });
@@ -100,6 +111,13 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   // much of the sync waited on something other than CPU.
   out.initialCpuMs = cpuMs(process.cpuUsage(cpu0));
   out.initialChildCpuMs = childCpuMs() - child0;
+  // Which threads: JavaScript and its own system calls on the main one; the netlink sends on libuv's
+  // pool and V8's GC and compiles on the others (kernel work shows as their system time).
+  const threads = threadCpuSince(threads0);
+  out.initialMainUserMs = threads.mainUser;
+  out.initialMainSysMs = threads.mainSys;
+  out.initialOtherUserMs = threads.otherUser;
+  out.initialOtherSysMs = threads.otherSys;
   out.cpus = availableParallelism();
   // The sync's wall, by the agent's own clock: the model's commit, the backend, what follows it.
   const timing = agent.lastSyncTiming!;

@@ -26,6 +26,7 @@ import { service as benchService, slice as benchSlice } from './bench-objects.js
 import { freshNamespace, deleteNamespaces, timeInNamespace, settle } from './netns.js';
 import { ipsetFloorPlan, ipsetRestoreInput, ipvsFloorOperations, initialRestoreInput, floorTotals, round1, type FloorParts } from './bench-floor-plan.js';
 import type { Progress } from './bench-progress.js';
+import { cpuMs } from './cpu.js';
 
 export interface FloorResult extends FloorParts {
   ipsetMs: number;
@@ -40,6 +41,9 @@ export interface FloorResult extends FloorParts {
   ipsetEntriesRestored: number;
   iptablesLines: number;
   families: string[];
+  /** CPU of (a) and (b), this process' threads: nearly all of it the kernel's work in the system calls. */
+  ipvsCpuMs?: number;
+  vipCpuMs?: number;
   /** Sets given a maxelem above the default to fit their entries. */
   raisedMaxelem: { set: string; entries: number }[];
   /** Reading it all back with the tools: ipvsadm -Sn + ipset save + iptables-save (each family), and each. */
@@ -87,10 +91,12 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
 
   // (a) IPVS.
   const ipvs = IpvsClient.open();
+  let ipvsCpuMs = 0;
   const ipvsMs = progress.step(`floor: IPVS, ${ops.length.toLocaleString('en-US')} objects in one batch`, () => {
-    const t = performance.now();
+    const t = performance.now(), c = process.cpuUsage();
     const r = ipvs.apply(ops);
     const ms = performance.now() - t;
+    ipvsCpuMs = cpuMs(process.cpuUsage(c));
     if (r.failures.length) throw new Error(`floor: ${r.failures.length} IPVS operations failed, the first: ${r.failures[0]!.error.message}`);
     return ms;
   });
@@ -104,11 +110,13 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
 
   // (b) The VIPs on kube-ipvs0.
   const link = LinkClient.open();
+  let vipCpuMs = 0;
   const vipMs = progress.step(`floor: ${vips.length.toLocaleString('en-US')} VIPs on kube-ipvs0`, () => {
-    const t = performance.now();
+    const t = performance.now(), c = process.cpuUsage();
     const index = link.ensureDummy('kube-ipvs0').index;
     const failed = link.addAddresses(index, vips);
     const ms = performance.now() - t;
+    vipCpuMs = cpuMs(process.cpuUsage(c));
     if (failed.length) throw new Error(`floor: ${failed.length} VIPs not bound, the first: ${failed[0]!.address}: ${failed[0]!.error.message}`);
     return ms;
   });
@@ -182,6 +190,7 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
   }
   return {
     ...parts, ...floorTotals(parts),
+    ipvsCpuMs, vipCpuMs,
     ipvsServices: got.services, ipvsServers, vips: bound, ipsets: plan.sets.length, ipsetEntries, ipsetEntriesRestored, iptablesLines,
     families, raisedMaxelem: plan.raised,
     readMs: round1(readMs.ipvsadm + readMs.ipset + readMs.iptables),

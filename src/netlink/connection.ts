@@ -316,7 +316,7 @@ export class NetlinkConnection {
       let start = from;
       while (start < to) {
         let end = start + 1;
-        while (end < to && batch.slice(start, end + 1).length <= BATCH_BYTES) end++;
+        while (end < to && batch.bytesOf(start, end + 1) <= BATCH_BYTES) end++;
         for (let i = start; i < end; i++) batch.setAck(i, i === end - 1);
         fences.add(end - 1);
         yield { send: batch.slice(start, end) };

@@ -115,3 +115,33 @@ test('attrOf gives what parseAttrs gives for one type: the last of it, a truncat
       assert.deepEqual(got && [...got], want && [...want]);
     }), { numRuns: 1000 });
 });
+
+test('integers land in host order, ports and netmasks in network order, as the kernel reads them', () => {
+  const w = new MessageWriter(16);
+  w.begin(0x1234, NLM_F_REQUEST, 0xdeadbeef, 7).u8(1, 0xab).u16(2, 0xbeef).be16(3, 8080).u32(4, 0x01020304).be32(5, 0xffffff00)
+    .u32(6, -1).u32Pair(7, 5, 0xffffffff).string(8, 'rr').string(9, 'zoné').end();
+  const [m] = parseMessages(w.contents());
+  assert.equal(m!.type, 0x1234);
+  assert.equal(m!.seq, 0xdeadbeef);
+  assert.equal(m!.pid, 7);
+  const a = parseAttrs(m!.payload);
+  assert.deepEqual([...a[1]!], [0xab]);
+  assert.deepEqual([...a[2]!], [0xef, 0xbe]);
+  assert.deepEqual([...a[3]!], [0x1f, 0x90]);
+  assert.deepEqual([...a[4]!], [4, 3, 2, 1]);
+  assert.deepEqual([...a[5]!], [0xff, 0xff, 0xff, 0x00]);
+  assert.deepEqual([...a[6]!], [0xff, 0xff, 0xff, 0xff]);
+  assert.deepEqual([...a[7]!], [5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+  assert.deepEqual([...a[8]!], [0x72, 0x72, 0]);
+  assert.equal(attr.string(a[9]), 'zoné');
+  assert.equal(a[9]!.length, 6); // UTF-8: é is two bytes, then the NUL
+});
+
+test('a value too wide for its attribute is refused with the attribute named, not written truncated', () => {
+  const w = new MessageWriter();
+  w.begin(16, NLM_F_REQUEST, 1);
+  assert.throws(() => w.u16(6, 70000), /attribute 6: 70000 is not a 16-bit unsigned integer/);
+  assert.throws(() => w.be16(2, -1), /attribute 2: -1 is not a 16-bit/);
+  assert.throws(() => w.u8(3, 256), /attribute 3: 256 is not an 8-bit/);
+  assert.throws(() => w.u16(4, 1.5), /1.5 is not a 16-bit/);
+});

@@ -76,7 +76,7 @@ const passThrough = ['--lag-only'].filter((a) => args.includes(a))
   .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
   .concat(heap ? ['--heap', heap] : [])
   // The initial sync's CPU profile goes next to the results.
-  .concat(args.includes('--cpu-profile') ? ['--cpu-profile', resolve(str('--out', 'bench-results/agent'))] : []);
+  .concat(args.includes('--cpu-profile') ? ['--cpu-profile', outDir] : []);
 
 /** The agent for one size, as a child in a fresh namespace; its last stdout line is its JSON. */
 async function agentCase(N: number, progress: Progress): Promise<Record<string, number>> {

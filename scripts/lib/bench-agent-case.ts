@@ -15,6 +15,7 @@
 //     memory figures).
 import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Agent } from '../../src/agent/agent.js';
 import { IpvsClient } from '../../src/ipvs/client.js';
@@ -27,7 +28,6 @@ import { GcMeter, type GcFigures } from './gc-meter.js';
 import { cpuMs, childCpuMs, threadCpuMs, threadCpuSince } from './cpu.js';
 import type { HeapMode } from '../../src/config/heap.js';
 import { CpuProfiler, profileSummary } from './cpu-profile.js';
-import { join } from 'node:path';
 
 export interface AgentCaseOptions {
   services: number;
@@ -99,11 +99,6 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     source.events!.synced();
     await agent.firstSync();
   });
-  if (profiler) {
-    const file = join(o.cpuProfileDir!, `initial-sync-${N}.cpuprofile`);
-    const top = profileSummary(await profiler.stop(file));
-    process.stderr.write(`CPU profile of the initial sync (main thread, self time): ${file}\n${top.join('\n')}\n`);
-  }
   out.initialSyncMs = Math.round(performance.now() - t0);
   // Syncs that failed before the one that programmed everything (retried by the agent after >= 1 s).
   out.initialSyncFailures = agent.metrics.operationErrors.get({ op: 'sync' });
@@ -118,6 +113,12 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   out.initialMainSysMs = threads.mainSys;
   out.initialOtherUserMs = threads.otherUser;
   out.initialOtherSysMs = threads.otherSys;
+  // The profile is stopped and written after the sync's time and CPU are read: its I/O is not the sync's.
+  if (profiler) {
+    const file = join(o.cpuProfileDir!, `initial-sync-${N}.cpuprofile`);
+    const top = profileSummary(await profiler.stop(file));
+    process.stderr.write(`CPU profile of the initial sync (main thread, self time): ${file}\n${top.join('\n')}\n`);
+  }
   out.cpus = availableParallelism();
   // The sync's wall, by the agent's own clock: the model's commit, the backend, what follows it.
   const timing = agent.lastSyncTiming!;

@@ -56,10 +56,15 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   const readFloor = r.floor?.readMs !== undefined ? `; the tools read the same state in ${ms(r.floor.readMs)} (ipvsadm -Sn ${ms(r.floor.readIpvsadmMs)}, ipset save ${ms(r.floor.readIpsetMs)}, iptables-save ${ms(r.floor.readIptablesMs)}): ${x(a.noopReconcileMs, r.floor.readMs)}, target <= 1.0x` : '';
   const noop: [string, string] = ['no-op periodic reconcile', `${ms(a.noopReconcileMs)} wall, ${ms(a.noopReconcileCpuMs)} CPU, ${a.noopReconcileOperations} operations${readFloor}`];
   const failedFirst = a.initialSyncFailures ? `; FAILED ${a.initialSyncFailures} time(s) first, then retried: its phases are the retry's (the agent's errors on stderr)` : '';
-  const initialCpu: [string, string][] = a.initialCpuMs === undefined ? [] : [<[string, string]>['  CPU: this process (all threads) + its children; CPUs busy on average, of the machine\'s',
-    `${ms(a.initialCpuMs)} + ${ms(a.initialChildCpuMs)}; ${((a.initialCpuMs + a.initialChildCpuMs) / a.initialSyncMs).toFixed(2)} of ${a.cpus}`]]
-    .concat(a.initialMainUserMs === undefined ? [] : [<[string, string]>['    by thread: main user / system, the others (libuv pool, V8 helpers) user / system',
-      `${ms(a.initialMainUserMs)} / ${ms(a.initialMainSysMs)}, ${ms(a.initialOtherUserMs)} / ${ms(a.initialOtherSysMs)}`]]);
+  const initialCpu: [string, string][] = [];
+  if (a.initialCpuMs !== undefined) {
+    initialCpu.push(['  CPU: this process (all threads) + its children; CPUs busy on average, of the machine\'s',
+      `${ms(a.initialCpuMs)} + ${ms(a.initialChildCpuMs)}; ${((a.initialCpuMs + a.initialChildCpuMs) / a.initialSyncMs).toFixed(2)} of ${a.cpus}`]);
+  }
+  if (a.initialMainUserMs !== undefined) {
+    initialCpu.push(['    by thread: main user / system, the others (libuv pool, V8 helpers) user / system',
+      `${ms(a.initialMainUserMs)} / ${ms(a.initialMainSysMs)}, ${ms(a.initialOtherUserMs)} / ${ms(a.initialOtherSysMs)}`]);
+  }
   if (lagOnly) {
     return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)${failedFirst}`], ...initialCpu, ...lag('initial'), noop, ...lag('noop')];
   }

@@ -6,10 +6,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 /** A process.cpuUsage() difference in ms (user + system). */
 export const cpuMs = (u: NodeJS.CpuUsage): number => Math.round((u.user + u.system) / 1000);
 
+/** A /proc stat file's fields after the command name, in ms where they are clock ticks (10 ms: USER_HZ = 100):
+ * [11] utime, [12] stime, [13] cutime, [14] cstime. */
+const statTicksMs = (text: string) => text.split(') ')[1]!.split(' ').map((v) => Number(v) * 10);
+
 /** CPU time of waited-for children so far: /proc/self/stat cutime + cstime, in ms. */
 export function childCpuMs(): number {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[13]) + Number(f[14])) * 10; // clock ticks of 10 ms (USER_HZ = 100)
+  const f = statTicksMs(readFileSync('/proc/self/stat', 'utf8'));
+  return f[13]! + f[14]!;
 }
 
 /** CPU time so far by thread, ms: the main thread (JavaScript, and the system calls it makes itself) and
@@ -22,8 +26,8 @@ export function threadCpuMs(): ThreadCpu {
   for (const tid of readdirSync('/proc/self/task')) {
     let stat: string;
     try { stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'); } catch { continue; } // the thread ended
-    const f = stat.split(') ')[1]!.split(' ');
-    const user = Number(f[11]) * 10, sys = Number(f[12]) * 10;
+    const f = statTicksMs(stat);
+    const user = f[11]!, sys = f[12]!;
     if (Number(tid) === process.pid) { r.mainUser += user; r.mainSys += sys; } else { r.otherUser += user; r.otherSys += sys; }
   }
   return r;

@@ -51,16 +51,20 @@ function put32be(b: Uint8Array, at: number, v: number): void {
   b[at + 2] = v >>> 8;
   b[at + 3] = v;
 }
-/** `v` itself if it is an unsigned 8-bit (16-bit) integer, else a RangeError naming the attribute (what
- * Buffer's writers threw). A mask, not Number.isInteger and bounds: those were a quarter of the encoding. */
-function u8Of(v: number, type: number): number {
-  if ((v & 0xff) !== v) throw new RangeError(`netlink: attribute ${type}: ${v} is not an 8-bit unsigned integer`);
+/**
+ * `v` itself if it is an unsigned 8-bit (16-bit) integer, else a RangeError naming what it was for (an
+ * attribute's type, or a header field): what Buffer's writers threw. A mask, not Number.isInteger and
+ * bounds: those were a quarter of the encoding.
+ */
+function u8Of(v: number, what: number | string): number {
+  if ((v & 0xff) !== v) throw new RangeError(`netlink: ${whatOf(what)}: ${v} is not an 8-bit unsigned integer`);
   return v;
 }
-function u16Of(v: number, type: number): number {
-  if ((v & 0xffff) !== v) throw new RangeError(`netlink: attribute ${type}: ${v} is not a 16-bit unsigned integer`);
+function u16Of(v: number, what: number | string): number {
+  if ((v & 0xffff) !== v) throw new RangeError(`netlink: ${whatOf(what)}: ${v} is not a 16-bit unsigned integer`);
   return v;
 }
+const whatOf = (what: number | string) => (typeof what === 'number' ? `attribute ${what}` : what);
 
 /**
  * Builds one or many netlink messages back to back in one growing buffer, so a batch of requests is
@@ -101,11 +105,13 @@ export class MessageWriter {
   /** Begin a message; finish it with end(). */
   begin(type: number, flags: number, seq: number, pid = 0): this {
     if (this.#msgStart >= 0) throw new Error('netlink: begin() while a message is open');
+    u16Of(type, 'message type');
+    u16Of(flags, 'message flags');
     const at = this.#reserve(NLMSG_HDRLEN);
     const b = this.#buf;
     put32(b, at, 0);
-    put16(b, at + 4, u16Of(type, -1));
-    put16(b, at + 6, u16Of(flags, -1));
+    put16(b, at + 4, type);
+    put16(b, at + 6, flags);
     put32(b, at + 8, seq);
     put32(b, at + 12, pid);
     this.#msgStart = at;
@@ -114,10 +120,12 @@ export class MessageWriter {
 
   /** The generic netlink header that follows nlmsghdr in a genl message. */
   genl(cmd: number, version: number): this {
+    u8Of(cmd, 'generic netlink command');
+    u8Of(version, 'generic netlink version');
     const at = this.#reserve(GENL_HDRLEN);
     const b = this.#buf;
-    b[at] = u8Of(cmd, -1);
-    b[at + 1] = u8Of(version, -1);
+    b[at] = cmd;
+    b[at + 1] = version;
     put16(b, at + 2, 0);
     return this;
   }
@@ -135,9 +143,10 @@ export class MessageWriter {
 
   #attr(type: number, payloadLen: number): number {
     const len = NLA_HDRLEN + payloadLen;
+    if (len > 0xffff) throw new RangeError(`netlink: attribute ${type}: ${payloadLen} bytes do not fit one attribute (65,531 at most)`);
     const at = this.#reserve(align4(len));
     const buf = this.#buf;
-    put16(buf, at, u16Of(len, type));
+    put16(buf, at, len);
     put16(buf, at + 2, type);
     // The padding, byte by byte: Buffer.fill's checks cost more than the 0-3 bytes.
     for (let i = at + len, end = at + align4(len); i < end; i++) buf[i] = 0;
@@ -222,7 +231,7 @@ export class MessageWriter {
   endNested(): this {
     const at = this.#nests.pop();
     if (at === undefined) throw new Error('netlink: endNested() without beginNested()');
-    put16(this.#buf, at, u16Of(this.#len - at, -1));
+    put16(this.#buf, at, u16Of(this.#len - at, 'nested attribute length'));
     return this;
   }
 
@@ -252,16 +261,17 @@ export class MessageWriter {
 
   /** Bytes of messages [from, to). */
   slice(from = 0, to = this.offsets.length): Buffer {
-    const start = from < this.offsets.length ? this.offsets[from]! : this.#len;
-    const end = to < this.offsets.length ? this.offsets[to]! : this.#len;
-    return this.#buf.subarray(start, end);
+    return this.#buf.subarray(this.#startOf(from), this.#startOf(to));
   }
 
   /** The length in bytes of messages [from, to), as slice() would give it, without making the view. */
   bytesOf(from: number, to: number): number {
-    const start = from < this.offsets.length ? this.offsets[from]! : this.#len;
-    const end = to < this.offsets.length ? this.offsets[to]! : this.#len;
-    return end - start;
+    return this.#startOf(to) - this.#startOf(from);
+  }
+
+  /** Where message i starts; past the last, where the next would. */
+  #startOf(i: number): number {
+    return i < this.offsets.length ? this.offsets[i]! : this.#len;
   }
 
   /** The sequence number written into message i. */

@@ -145,3 +145,15 @@ test('a value too wide for its attribute is refused with the attribute named, no
   assert.throws(() => w.u8(3, 256), /attribute 3: 256 is not an 8-bit/);
   assert.throws(() => w.u16(4, 1.5), /1.5 is not a 16-bit/);
 });
+
+test('a header field or an attribute too long is refused by name, and the writer keeps what came before', () => {
+  const w = new MessageWriter();
+  assert.throws(() => w.begin(70000, NLM_F_REQUEST, 1), /message type: 70000 is not a 16-bit/);
+  assert.equal(w.length, 0);
+  w.begin(16, NLM_F_REQUEST, 1);
+  const before = w.length;
+  assert.throws(() => w.genl(256, 1), /generic netlink command: 256 is not an 8-bit/);
+  assert.equal(w.length, before);
+  assert.throws(() => w.bytes(3, new Uint8Array(65532)), /attribute 3: 65532 bytes do not fit one attribute/);
+  assert.equal(w.length, before);
+});

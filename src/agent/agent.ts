@@ -25,7 +25,7 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import { DEFAULT_HEAP, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
+import { DEFAULT_HEAP, FIRST_SYNC_HEAP_FLAGS, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
@@ -108,8 +108,12 @@ export class Agent {
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
     // long-lived model: by default its heap is kept near the live size (see HeapMode). V8 reads these
     // flags as it runs, so setting them now applies to everything the agent allocates from here on.
+    // The first sync's own flags until it has ended (FIRST_SYNC_HEAP_FLAGS), the steady ones after.
     const heap = o.heap ?? DEFAULT_HEAP;
-    for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
+    for (const flag of FIRST_SYNC_HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
+    void this.firstSync().then(() => {
+      for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
+    });
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
     if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);

@@ -55,4 +55,4 @@ export interface AgentOptions {
   log: Logger;
 }
 
-export { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags, type HeapMode } from '../config/heap.js';
+export { DEFAULT_HEAP, FIRST_SYNC_HEAP_FLAGS, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags, type HeapMode } from '../config/heap.js';

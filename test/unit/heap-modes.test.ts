@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags } from '../../src/config/heap.js';
+import { DEFAULT_HEAP, FIRST_SYNC_HEAP_FLAGS, HEAP_FLAGS, NODE_FLAGS, checkNodeFlags } from '../../src/config/heap.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -20,11 +20,12 @@ test("bin/kipvs.js starts node with the default heap mode's command-line flags",
 
 test('every heap flag is one this node accepts, as it is applied (command line, or at run time)', () => {
   assert.deepEqual(Object.keys(NODE_FLAGS).sort(), Object.keys(HEAP_FLAGS).sort());
+  assert.deepEqual(Object.keys(FIRST_SYNC_HEAP_FLAGS).sort(), Object.keys(HEAP_FLAGS).sort());
   // node refuses an unknown V8 flag on its command line ("bad option").
   for (const flags of Object.values(NODE_FLAGS)) if (flags.length) execFileSync(process.execPath, [...flags, '-e', '0'], { stdio: 'pipe' });
   // v8.setFlagsFromString ignores unknown flags silently: check each against node's list of V8 flags.
   const list = execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
-  for (const flags of Object.values(HEAP_FLAGS)) {
+  for (const flags of [...Object.values(HEAP_FLAGS), ...Object.values(FIRST_SYNC_HEAP_FLAGS)]) {
     for (const n of flags.map((f) => f.replace(/^--/, '').replace(/=.*/, ''))) assert.match(list, new RegExp(`^  --${n} `, 'm'), `V8 has no --${n}`);
   }
 });

@@ -101,6 +101,7 @@ function headerOf(m: ReturnType<typeof decodeSetMessage>): SetHeader {
     type: m.typeName as SetType,
     family: familyOfSet(m.typeName!, m.family),
     entries: m.elements ?? 0,
+    entriesCounted: m.elements !== undefined,
     references: m.references ?? 0,
     revision: m.revision ?? 0,
     ...(m.maxElem !== undefined ? { maxElem: m.maxElem } : {}),

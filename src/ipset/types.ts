@@ -36,8 +36,10 @@ export interface SetOp {
 export interface SetHeader {
   type: SetType;
   family: Family;
-  /** Members in the set. */
+  /** Members in the set (0 when the kernel did not say: see entriesCounted). */
   entries: number;
+  /** The kernel said how many members the set holds (kernels before 4.x's element count do not). */
+  entriesCounted: boolean;
   /** Kernel references (iptables rules, list:set members) that keep it from being destroyed. */
   references: number;
   /** The set type's revision. */

@@ -17,11 +17,15 @@ interface FakeSet { type: SetType; family: Family; maxElem: number; members: Set
 class FakeIpset {
   readonly sets = new Map<string, FakeSet>();
   readonly calls: string[] = [];
+  /** Sets whose entries were read back (entries()), in order. */
+  readonly reads: string[] = [];
+  /** The header carries the number of entries (Linux since 4.x); false: as older kernels, no count. */
+  counts = true;
   /** Called after each call that changes something. */
   check: () => void = () => {};
 
   headers(): Map<string, SetHeader> {
-    return new Map([...this.sets].map(([n, s]) => [n, { type: s.type, family: s.family, entries: s.members.size, references: 0, revision: 0, ...(s.type.startsWith('hash:') ? { maxElem: s.maxElem } : {}) }]));
+    return new Map([...this.sets].map(([n, s]) => [n, { type: s.type, family: s.family, entries: this.counts ? s.members.size : 0, entriesCounted: this.counts, references: 0, revision: 0, ...(s.type.startsWith('hash:') ? { maxElem: s.maxElem } : {}) }]));
   }
   list(): string[] {
     return [...this.sets.keys()];
@@ -48,6 +52,7 @@ class FakeIpset {
     this.check();
   }
   entries(name: string): string[] {
+    this.reads.push(name);
     const s = this.sets.get(name);
     assert.ok(s, `entries of ${name}: exists`);
     return [...s.members];
@@ -216,4 +221,24 @@ test('plan() says which sets a reconcile would make bigger, and with what maxele
   assert.deepEqual(p.missing, [{ name: 'KUBE-IPVS-IPS', type: 'hash:ip', family: 'inet', maxElem: 16 }]);
   assert.equal(p.ops.filter((o) => o.set === CIP).length, 35);
   assert.equal(kernel.sets.get(CIP)!.maxElem, 16, 'plan changes nothing');
+});
+
+test('a full reconcile reads back only the sets the kernel counts entries in, and repairs those', () => {
+  const { kernel, sync } = setup({ maxElem: 65536, holding: keys(0, 5) });
+  // By hand: an entry nobody wants in KUBE-CLUSTER-IP, and one in another set.
+  kernel.sets.get(CIP)!.members.add(cip(999));
+  kernel.sets.get('KUBE-EXTERNAL-IP')!.members.add('10.0.0.9,tcp:80');
+  const r = sync.reconcile(keys(0, 5));
+  assert.deepEqual(kernel.reads.sort(), ['KUBE-CLUSTER-IP', 'KUBE-EXTERNAL-IP'], 'the 15 empty sets are not read');
+  assert.equal(r.removed, 2);
+  assert.deepEqual([...kernel.sets.get(CIP)!.members].sort(), members(keys(0, 5)));
+  assert.equal(kernel.sets.get('KUBE-EXTERNAL-IP')!.members.size, 0);
+  // A kernel that does not count: every set is read, the same repair made.
+  kernel.counts = false;
+  kernel.reads.length = 0;
+  kernel.sets.get(CIP)!.members.add(cip(998));
+  const r2 = sync.reconcile(keys(0, 5));
+  assert.equal(kernel.reads.length, kernel.sets.size);
+  assert.equal(r2.removed, 1);
+  assert.deepEqual([...kernel.sets.get(CIP)!.members].sort(), members(keys(0, 5)));
 });

@@ -84,9 +84,11 @@ export class IpsetSync {
   /**
    * Create the sets that are missing (like `ipset create -exist`), each hash set with the maxelem its
    * number of entries in `sizes` (none: 0) calls for, and destroy a temporary set an interrupted
-   * growth left. Throws naming the set that cannot be created.
+   * growth left. Throws naming the set that cannot be created. Returns the sets known to be empty
+   * now (made here, or counted empty by the kernel), whose entries a reconcile need not read back.
    */
-  ensureSets(sizes?: ReadonlyMap<string, number>): void {
+  ensureSets(sizes?: ReadonlyMap<string, number>): Set<string> {
+    const empty = new Set<string>();
     const have = this.#client.headers();
     if (have.has(GROW_TEMP_SET)) {
       try {
@@ -100,8 +102,10 @@ export class IpsetSync {
       const h = have.get(name);
       if (h) {
         this.#remember(name, h);
+        if (h.entriesCounted && h.entries === 0) empty.add(name);
         continue;
       }
+      empty.add(name);
       if (info.type === 'bitmap:port') {
         // bitmap:port holds bare ports, whatever the family of the rules that match it.
         this.#client.create({ name, type: info.type, family: 'inet', range: { from: 0, to: 65535 } });
@@ -111,6 +115,7 @@ export class IpsetSync {
       this.#client.create({ name, type: info.type, family, maxElem });
       this.#size.set(name, { maxElem });
     }
+    return empty;
   }
 
   #remember(name: string, h: SetHeader): void {
@@ -258,12 +263,16 @@ export class IpsetSync {
     return { missing, grow, ops: finish(this.#opsSteps(want, new Set(have.keys()))) };
   }
 
-  /** The operations that make the sets hold `want`, in pieces: one per set read back; `skip`'s sets are left out. */
-  *#opsSteps(want: Map<string, Set<string>>, present: ReadonlySet<string>, skip: ReadonlySet<string> = new Set()): Steps<SetOp[]> {
+  /**
+   * The operations that make the sets hold `want`, in pieces: one per set read back; `skip`'s sets are
+   * left out, and `empty`'s are not read (most of the 34 sets hold nothing on most nodes, and a new
+   * node's are all empty: each read is a netlink dump).
+   */
+  *#opsSteps(want: Map<string, Set<string>>, present: ReadonlySet<string>, skip: ReadonlySet<string> = new Set(), empty: ReadonlySet<string> = new Set()): Steps<SetOp[]> {
     const ops: SetOp[] = [];
     for (const [set, entries] of want) {
       if (skip.has(set)) continue;
-      const have = new Set(present.has(set) ? this.#client.entries(set) : []);
+      const have = new Set(present.has(set) && !empty.has(set) ? this.#client.entries(set) : []);
       for (const e of entries) if (!have.has(e)) ops.push({ op: 'add', set, entry: e });
       for (const e of have) if (!entries.has(e)) ops.push({ op: 'del', set, entry: e });
       yield 0;
@@ -291,7 +300,7 @@ export class IpsetSync {
   *reconcileSteps(wanted: Iterable<IpsetEntryKey>): Steps<IpsetSyncResult> {
     const t0 = performance.now();
     const want = this.#wantBySet(wanted);
-    this.ensureSets(new Map([...want].map(([set, entries]) => [set, entries.size])));
+    const empty = this.ensureSets(new Map([...want].map(([set, entries]) => [set, entries.size])));
     const grown = new Set<string>();
     const failures: string[] = [];
     for (const [set, entries] of want) {
@@ -301,7 +310,7 @@ export class IpsetSync {
     let ops: SetOp[];
     this.#comparing = true;
     try {
-      ops = yield* this.#opsSteps(want, new Set(want.keys()), grown);
+      ops = yield* this.#opsSteps(want, new Set(want.keys()), grown, empty);
     } finally {
       this.#comparing = false;
     }

@@ -45,18 +45,19 @@ export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
 };
 
 /**
- * The V8 flags of each heap mode until the agent's first sync has ended (then HEAP_FLAGS'). The first
- * sync builds the whole model and its kernel copy, so its old generation grows from nothing to its
- * live size; collected each time it had grown 20%, it took 5 full collections at 10,000 Services x 10
- * endpoints, and V8's helper threads marking them took CPU from the kernel's work on a small node. At
- * 50% (2 collections): initial sync 9.25-9.32 s against 9.76-9.82 s, the helpers' CPU 4.2-4.4 s against
- * 5.0-5.1 s, peak RSS 133-136 MB against 125-127 MB (agent case, sandbox, two runs each alternating in
- * one boot, 2026-12-06; 100%: 9.35-9.38 s, 148 MB). The steady heap is as before: HEAP_FLAGS.
+ * The V8 flags of each heap mode until the agent's first sync has ended (then HEAP_FLAGS'); only the
+ * default mode's differ. The first sync builds the whole model and its kernel copy, so its old
+ * generation grows from nothing to its live size; collected each time it had grown 20%, it took 5 full
+ * collections at 10,000 Services x 10 endpoints, and V8's helper threads marking them took CPU from the
+ * kernel's work on a small node. Agent case, sandbox, 2026-12-06, runs alternating in one boot
+ * (bench-results/ab-34): 50% throughout, 9.25-9.32 s against 9.76-9.82 s at 20%, the helpers' CPU
+ * 4.2-4.4 s against 5.0-5.1 s, peak RSS 133-136 MB against 125-127 MB (100%: 9.35-9.38 s, 148 MB);
+ * 50% until the first sync ends, then 20% (this), three runs: 9.18-9.33 s against 9.31-10.54 s, 2 full
+ * collections against 4-5, peak RSS 132-135 MB against 126 MB. The steady heap is as before.
  */
 export const FIRST_SYNC_HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
+  ...HEAP_FLAGS,
   bounded: ['--heap-growing-percent=50'],
-  size: ['--optimize-for-size'],
-  v8: [],
 };
 
 /** The flags of each heap mode that only take effect on node's command line (read when V8 starts). */

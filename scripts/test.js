@@ -36,7 +36,7 @@ function testFiles(dir) {
 const SANDBOX_SECONDS = {
   'agent-e2e': 330, 'other-modes': 274, 'detect-local': 253, 'takeover': 249,
   'iptables-mode': 178, 'health-family': 178, 'sync-engine': 158, 'agent-iptables': 151, 'udp-conntrack': 148,
-  'iptables': 134, 'ipvs-client': 112, 'ipset-client': 61, 'link': 39, 'netlink-faults': 28, 'ipset-grow': 24,
+  'iptables': 134, 'ipvs-client': 112, 'ipset-client': 61, 'link': 39, 'vip-binding': 90, 'netlink-faults': 28, 'ipset-grow': 24,
   'netns': 17,
   // run alone after the lanes
   'soak': 150, 'conntrack-sysctls': 91, 'ipvsadm-cli': 60, 'loop-lag': 53, 'no-ipvs': 24,

@@ -44,6 +44,7 @@ export function makeBackend(o: AgentOptions, h: BackendHooks): ProxyBackend {
     strictARP: o.strictARP,
     timeouts: o.timeouts,
     excludeCIDRs: o.excludeCIDRs,
+    ...(o.vipBinding ? { vipBinding: o.vipBinding } : {}),
     nodeAddresses: h.nodePortAddresses,
     gracefulTerminationTimeoutMs: o.gracefulTerminationTimeoutMs,
     onDrainTimeout: h.onDrainTimeout,

@@ -6,6 +6,7 @@ import { IpvsClient } from '../ipvs/client.js';
 import { ProxyModel } from '../model/model.js';
 import { nodePortAddresses, nodePrimaryIPs, nodePodCIDRs } from '../model/nodeports.js';
 import type { DetectLocalOptions } from '../iptables/local-detector.js';
+import type { VipBinding } from '../link/route-codec.js';
 import type { ModelWarning, V1Node } from '../model/types.js';
 import type { Source } from '../sources/types.js';
 import type { Logger } from '../backends/backend.js';
@@ -23,6 +24,8 @@ export interface DiffOptions {
   scheduler: string;
   strictARP: boolean;
   excludeCIDRs: string[];
+  /** IPVS mode: how VIPs are made local (default: addresses on kube-ipvs0). */
+  vipBinding?: VipBinding;
   nodePortAddresses: string[];
   masqueradeAll: boolean;
   masqueradeBit: number;
@@ -97,6 +100,7 @@ export async function previewFirstSync(o: DiffOptions): Promise<DiffResult> {
         preview = previewIpvsMode({
           ipvs, link, log: o.log, model, excludeCIDRs: o.excludeCIDRs, nodeAddresses: nodePorts,
           strictARP: o.strictARP, rules, active: alternativesBackend(), families,
+          ...(o.vipBinding ? { vipBinding: o.vipBinding } : {}),
         });
       } finally {
         ipvs.close();

@@ -1,5 +1,6 @@
 // What the agent is started with (src/cli/agent.ts builds it from the configuration; tests directly).
 import type { HeapMode } from '../config/heap.js';
+import type { VipBinding } from '../link/route-codec.js';
 import type { DetectLocalOptions } from '../iptables/local-detector.js';
 import type { Source } from '../sources/types.js';
 import type { Logger } from '../backends/backend.js';
@@ -16,6 +17,8 @@ export interface AgentOptions {
   syncPeriodMs: number;
   minSyncPeriodMs: number;
   excludeCIDRs: string[];
+  /** IPVS mode: addresses on kube-ipvs0 (default) or kipvs' local routes. */
+  vipBinding?: VipBinding;
   timeouts: { tcp: number; tcpFin: number; udp: number };
   nodePortAddresses: string[];
   healthzBindAddress: string;

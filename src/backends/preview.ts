@@ -14,7 +14,7 @@ export type PreviewAction = 'add' | 'change' | 'remove';
 
 /** The kinds of object a sync touches, in the order the diff prints them. */
 export const PREVIEW_OBJECTS = [
-  'link', 'sysctl', 'virtual-service', 'real-server', 'address', 'ipset', 'ipset-entry', 'iptables-chain', 'iptables-jump', 'nft-table',
+  'link', 'sysctl', 'virtual-service', 'real-server', 'address', 'local-route', 'ipset', 'ipset-entry', 'iptables-chain', 'iptables-jump', 'nft-table',
 ] as const;
 export type PreviewObject = (typeof PREVIEW_OBJECTS)[number];
 

@@ -49,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),
     heap: config.v8Heap,
     excludeCIDRs: config.ipvs.excludeCIDRs,
+    vipBinding: config.vipBinding,
     timeouts: { tcp: config.ipvs.tcpTimeoutS, tcpFin: config.ipvs.tcpFinTimeoutS, udp: config.ipvs.udpTimeoutS },
     nodePortAddresses: config.nodePortAddresses,
     healthzBindAddress: config.healthzBindAddress,

@@ -19,6 +19,7 @@ const PLURAL: Record<string, [string, string]> = {
   'virtual-service': ['virtual service', 'virtual services'],
   'real-server': ['real server', 'real servers'],
   address: ['kube-ipvs0 address', 'kube-ipvs0 addresses'],
+  'local-route': ['local route', 'local routes'],
   ipset: ['ipset', 'ipsets'],
   'ipset-entry': ['ipset entry', 'ipset entries'],
   'iptables-chain': ['iptables chain', 'iptables chains'],
@@ -36,6 +37,8 @@ function hunkOf(c: PreviewChange): string {
       return `ipset ${c.name.split(' ')[0]}`;
     case 'address':
       return 'kube-ipvs0 addresses';
+    case 'local-route':
+      return 'local routes';
     case 'iptables-jump':
       // "inet (legacy) nat OUTPUT" → the jumps of one family and backend together (each line names its table).
       return `iptables-jump ${c.name.split(' ').slice(0, -2).join(' ')}`;

@@ -67,7 +67,7 @@ export async function main(argvIn: string[], io: DiffOutput = { out: process.std
   try {
     r = await previewFirstSync({
       mode: config.mode, nodeName: config.nodeName, scheduler: config.ipvs.scheduler, strictARP: config.ipvs.strictARP,
-      excludeCIDRs: config.ipvs.excludeCIDRs, nodePortAddresses: config.nodePortAddresses,
+      excludeCIDRs: config.ipvs.excludeCIDRs, vipBinding: config.vipBinding, nodePortAddresses: config.nodePortAddresses,
       masqueradeAll: config.masqueradeAll, masqueradeBit: config.masqueradeBit, clusterCIDRs: config.clusterCIDR,
       detectLocal: { mode: config.detectLocalMode, ...config.detectLocal },
       ...(config.iptables.backend ? { iptablesBackend: config.iptables.backend } : {}),

@@ -11,6 +11,7 @@ import { ConfigError, type Problems } from './errors.js';
 import type { Settings, SettingValue } from './settings.js';
 import type { AgentConfig, DetectLocalMode } from './types.js';
 import { DEFAULT_HEAP, HEAP_FLAGS, isHeapMode } from './heap.js';
+import { VIP_BINDINGS, type VipBinding } from '../link/route-codec.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const DETECT_LOCAL_MODES: DetectLocalMode[] = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'];
@@ -248,6 +249,9 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     udpStreamTimeoutS: seconds('conntrack.udpStreamTimeout', 0),
   };
 
+  const vipBinding = s.value<string>('vip-binding') ?? 'address';
+  const isVipBinding = (v: string): v is VipBinding => (VIP_BINDINGS as readonly string[]).includes(v);
+  if (!isVipBinding(vipBinding)) p.error('--vip-binding', '', `"${vipBinding}" is not ${VIP_BINDINGS.join(' or ')}`);
   const v8Heap = s.value<string>('v8-heap') ?? DEFAULT_HEAP;
   if (!isHeapMode(v8Heap)) p.error('--v8-heap', '', `"${v8Heap}" is not ${Object.keys(HEAP_FLAGS).join(', ').replace(/, (\w+)$/, ' or $1')}`);
   const oomSv = s.get('oomScoreAdj');
@@ -271,6 +275,7 @@ export function resolveConfig(s: Settings, p: Problems, deps: ResolveDeps = {}):
     conntrack,
     oomScoreAdj,
     v8Heap: isHeapMode(v8Heap) ? v8Heap : DEFAULT_HEAP,
+    vipBinding: isVipBinding(vipBinding) ? vipBinding : 'address',
     cleanup: s.value<boolean>('cleanup') ?? false,
     stateSocket: s.value<string>('state-socket') ?? '/run/kipvs/state.sock',
     gracefulTerminationTimeoutMs,

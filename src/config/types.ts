@@ -1,5 +1,6 @@
 // What the configuration resolves to: the agent's settings, kube-proxy's defaults filled in.
 import type { HeapMode } from './heap.js';
+import type { VipBinding } from '../link/route-codec.js';
 import type { ConfigWarning } from './errors.js';
 
 export type DetectLocalMode = 'ClusterCIDR' | 'NodeCIDR' | 'BridgeInterface' | 'InterfaceNamePrefix';
@@ -55,6 +56,8 @@ export interface AgentConfig {
   };
   /** Written to /proc/self/oom_score_adj at start. */
   oomScoreAdj: number;
+  /** --vip-binding: addresses on kube-ipvs0 (kube-proxy's way) or kipvs' local routes. */
+  vipBinding: VipBinding;
   /** --v8-heap: how V8 sizes the agent's heap (heap.ts HeapMode). */
   v8Heap: HeapMode;
   cleanup: boolean;

@@ -1,6 +1,7 @@
-// rtnetlink: the dummy link that holds every service VIP (kube-ipvs0) and its addresses. Links are
-// created and deleted through libnl-route (one-off operations); addresses are listed, added and
-// deleted with messages encoded here, in batches, because a node may bind tens of thousands of VIPs.
+// rtnetlink: the dummy link that holds every service VIP (kube-ipvs0) and its addresses, or kipvs'
+// local routes that make VIPs local instead (--vip-binding local-route). Links are created and deleted
+// through libnl-route (one-off operations); addresses and routes are listed, added and deleted with
+// messages encoded here, in batches, because a node may bind tens of thousands of VIPs.
 import { NETLINK_ROUTE, LibnlError, NLE } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError } from '../netlink/connection.js';
 import type { NamespaceOption } from '../netlink/netns.js';
@@ -10,9 +11,47 @@ import {
   RTM_GETLINK, RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR, IFLA_IFNAME, AF_UNSPEC,
   ifinfomsg, ifaddrmsg, putHostAddress, decodeLink, decodeAddress, type LinkInfo, type InterfaceAddress,
 } from './codec.js';
+import { RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE, putLocalRoute, decodeKipvsRoute, type LocalRoute } from './route-codec.js';
 
 // What callers of the client use from the encoding.
 export { IFF_UP, IFF_NOARP, RT_SCOPE_HOST, type LinkInfo, type InterfaceAddress } from './codec.js';
+export { RTPROT_KIPVS, VIP_BINDINGS, type LocalRoute, type VipBinding } from './route-codec.js';
+
+/**
+ * Every network namespace's loopback link has this index (the kernel registers it first): kipvs' local
+ * routes go through it. A local route through a link that is down is refused for IPv6 (kube-ipvs0
+ * stays down), and one through loopback is what the kernel's own local routes amount to.
+ */
+export const LOOPBACK_INDEX = 1;
+
+
+/** One request message for a host address or host route (putHostAddress, putLocalRoute). */
+type PutHost = (w: MessageWriter, type: number, flags: number, seq: number, linkIndex: number, bytes: Uint8Array) => void;
+
+/** The messages of one kind of VIP binding: how to add one, delete one, and the errors that are not failures. */
+interface HostKind {
+  put: PutHost;
+  add: { type: number; flags: number; verb: string; benign: string[] };
+  del: { type: number; flags: number; verb: string; benign: string[] };
+}
+
+const ADDRESS: HostKind = {
+  put: putHostAddress,
+  add: { type: RTM_NEWADDR, flags: NLM_F_CREATE | NLM_F_EXCL, verb: 'add address', benign: ['EEXIST'] },
+  del: { type: RTM_DELADDR, flags: 0, verb: 'delete address', benign: ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH'] },
+};
+
+/**
+ * Without NLM_F_EXCL: the kernel's own local route for an address on kube-ipvs0 (a VIP bound the other
+ * way, by kube-proxy or an earlier run) is another route to the same destination. With EXCL the add
+ * would be refused with EEXIST, taken as bound, and the route gone once that address is deleted. Without
+ * it the kernel keeps both, and refuses with EEXIST only a route the same as ours.
+ */
+const ROUTE: HostKind = {
+  put: putLocalRoute,
+  add: { type: RTM_NEWROUTE, flags: NLM_F_CREATE, verb: 'add local route', benign: ['EEXIST'] },
+  del: { type: RTM_DELROUTE, flags: 0, verb: 'delete local route', benign: ['ESRCH', 'ENOENT'] },
+};
 
 export interface AddressFailure {
   address: string;
@@ -127,12 +166,43 @@ export class LinkClient {
    * an error. Returns the ones the kernel refused, each with its reason.
    */
   addAddresses(linkIndex: number, addresses: readonly string[]): AddressFailure[] {
-    return this.#batch(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, linkIndex, addresses, 'add address', ['EEXIST']);
+    return this.#batch(ADDRESS, 'add', linkIndex, addresses);
   }
 
   /** Delete addresses from a link, in batches; one that is already gone is not an error. */
   deleteAddresses(linkIndex: number, addresses: readonly string[]): AddressFailure[] {
-    return this.#batch(RTM_DELADDR, 0, linkIndex, addresses, 'delete address', ['EADDRNOTAVAIL', 'ENOENT', 'ESRCH']);
+    return this.#batch(ADDRESS, 'del', linkIndex, addresses);
+  }
+
+  /** kipvs' local host routes (route-codec.ts), both families: one dump of the node's routes, filtered. */
+  localRoutes(): LocalRoute[] {
+    const out: LocalRoute[] = [];
+    this.#conn.dumpStream((seq) => {
+      const w = new MessageWriter(64).begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, seq);
+      return w.raw(new Uint8Array(12)).end();
+    }, 'list routes', (_, payload) => {
+      const r = decodeKipvsRoute(payload);
+      if (r) out.push(r);
+    }, () => { out.length = 0; });
+    return out;
+  }
+
+  /**
+   * Add local host routes (/32, /128) of kipvs through loopback, in batches: each makes its address
+   * local to this host. One that is already there is not an error. Returns the ones the kernel refused.
+   */
+  addLocalRoutes(addresses: readonly string[]): AddressFailure[] {
+    return this.#batch(ROUTE, 'add', LOOPBACK_INDEX, addresses);
+  }
+
+  /** Delete local routes of kipvs, in batches; one that is already gone is not an error. */
+  deleteLocalRoutes(addresses: readonly string[]): AddressFailure[] {
+    return this.#batch(ROUTE, 'del', LOOPBACK_INDEX, addresses);
+  }
+
+  /** addLocalRoutes() apart, as addAddressesApart(). */
+  addLocalRoutesApart(addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
+    return this.#apartBatch(ROUTE, LOOPBACK_INDEX, addresses);
   }
 
   /**
@@ -141,23 +211,27 @@ export class LinkClient {
    * does not use its socket). The promise never rejects: a transport fault comes back as `fault`
    * (some addresses may then be bound, some not; read the link to know).
    */
-  async addAddressesApart(linkIndex: number, addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
+  addAddressesApart(linkIndex: number, addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
+    return this.#apartBatch(ADDRESS, linkIndex, addresses);
+  }
+
+  async #apartBatch(kind: HostKind, linkIndex: number, addresses: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }> {
     let failures: AddressFailure[] = [];
     try {
       this.#apart ??= new NetlinkConnection(NETLINK_ROUTE, { ...this.#options, name: 'link' });
       const conn = this.#apart;
-      const b = encodeAddresses(conn, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, linkIndex, addresses, 'add address');
+      const b = encodeHosts(conn, kind, 'add', linkIndex, addresses);
       failures = b.failures;
-      if (b.sent.length) collectFailures(b, await conn.executeAsync(b.writer), linkIndex, 'add address', ['EEXIST']);
+      if (b.sent.length) collectFailures(b, await conn.executeAsync(b.writer), linkIndex, kind.add.verb, kind.add.benign);
       return { failures };
     } catch (err) {
       return { failures, fault: err instanceof Error ? err : new Error(String(err)) };
     }
   }
 
-  #batch(type: number, flags: number, linkIndex: number, addresses: readonly string[], verb: string, benign: string[]): AddressFailure[] {
-    const b = encodeAddresses(this.#conn, type, flags, linkIndex, addresses, verb);
-    if (b.sent.length) collectFailures(b, this.#conn.execute(b.writer), linkIndex, verb, benign);
+  #batch(kind: HostKind, what: 'add' | 'del', linkIndex: number, addresses: readonly string[]): AddressFailure[] {
+    const b = encodeHosts(this.#conn, kind, what, linkIndex, addresses);
+    if (b.sent.length) collectFailures(b, this.#conn.execute(b.writer), linkIndex, kind[what].verb, kind[what].benign);
     return b.failures;
   }
 }
@@ -169,7 +243,8 @@ interface AddressBatch {
 }
 
 /** One acknowledged request per address; an address that does not parse fails here and is not sent. */
-function encodeAddresses(conn: NetlinkConnection, type: number, flags: number, linkIndex: number, addresses: readonly string[], verb: string): AddressBatch {
+function encodeHosts(conn: NetlinkConnection, kind: HostKind, what: 'add' | 'del', linkIndex: number, addresses: readonly string[]): AddressBatch {
+  const { type, flags, verb } = kind[what];
   const writer = new MessageWriter(addresses.length * 64 + 64);
   const sent: string[] = [];
   const failures: AddressFailure[] = [];
@@ -179,7 +254,7 @@ function encodeAddresses(conn: NetlinkConnection, type: number, flags: number, l
       failures.push({ address, error: new KernelError(`${verb} ${address}`, 22, 'not an IP address') });
       continue;
     }
-    putHostAddress(writer, type, NLM_F_REQUEST | NLM_F_ACK | flags, conn.nextSeq(), linkIndex, bytes);
+    kind.put(writer, type, NLM_F_REQUEST | NLM_F_ACK | flags, conn.nextSeq(), linkIndex, bytes);
     sent.push(address);
   }
   return { writer, sent, failures };

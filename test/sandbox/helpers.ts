@@ -84,6 +84,8 @@ export function httpGet(host: string, port: number, path = '/', timeoutMs = 5000
 export function resetKernel(): void {
   sh('ipvsadm -C');
   shStatus('ip link del kube-ipvs0');
+  // kipvs' local routes (--vip-binding local-route), both families.
+  shStatus('ip route flush table local proto 107; ip -6 route flush table local proto 107');
   for (const bin of ['iptables', 'ip6tables', 'iptables-legacy', 'ip6tables-legacy']) {
     // Everything but the KUBE- chains and the jumps to them, restored over the whole tables. Legacy
     // tables are looked at only when they hold KUBE- rules (reading them would create them).

@@ -278,6 +278,12 @@ test('--v8-heap: bounded unless told size or v8', async () => {
   assert.equal((await load(['--v8-heap=bounded'])).v8Heap, 'bounded');
 });
 
+test('--vip-binding: address unless told local-route', async () => {
+  assert.equal((await load([])).vipBinding, 'address');
+  assert.equal((await load(['--vip-binding', 'local-route'])).vipBinding, 'local-route');
+  assert.equal((await load(['--vip-binding=address'])).vipBinding, 'address');
+});
+
 test('bad flags are ConfigErrors naming the flag', async () => {
   const cases: [string[], RegExp][] = [
     [['--ipvs-scheduler=foo'], /^--ipvs-scheduler: unknown scheduler "foo"/],
@@ -297,6 +303,7 @@ test('bad flags are ConfigErrors naming the flag', async () => {
     [['--iptables-sync=sometimes'], /^--iptables-sync: "sometimes" is not partial or full/],
     [['--iptables-backend=ebpf'], /^--iptables-backend: "ebpf" is not legacy or nft/],
     [['--v8-heap=small'], /^--v8-heap: "small" is not bounded, size or v8/],
+    [['--vip-binding=route'], /^--vip-binding: "route" is not address or local-route/],
     [['--iptables-min-sync-period=1m', '--iptables-sync-period=30s'], /^--iptables-min-sync-period: must not be greater than the sync period/],
   ];
   for (const [argv, want] of cases) {

@@ -125,3 +125,52 @@ test('while binds ahead go, kube-ipvs0 is not dumped (the adds would interrupt t
   b.settledOnDummy();
   assert.equal(dumps(), 2, 'read from the kernel once they are settled');
 });
+
+test('local-route binding: VIPs bound as addresses are retired once each is a route, or is not wanted; those still being bound wait', async () => {
+  const calls: string[] = [];
+  let routes: string[] = ['10.0.0.1'];
+  const held: ((o: Outcome) => void)[] = [];
+  const link = {
+    ensureDummy: () => ({ index: 7 }),
+    addresses: () => ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'].map((address) => ({ address })),
+    localRoutes: () => routes.map((destination) => ({ destination })),
+    addLocalRoutes(addresses: readonly string[]) { calls.push(`route ${addresses.join(',')}`); routes.push(...addresses); return []; },
+    addLocalRoutesApart(addresses: readonly string[]): Promise<Outcome> {
+      calls.push(`route apart ${addresses.join(',')}`);
+      return new Promise((resolve) => held.push(resolve));
+    },
+    deleteAddresses(index: number, addresses: readonly string[]) {
+      assert.equal(index, 7);
+      calls.push(`unaddress ${addresses.join(',')}`);
+      return addresses.includes('10.0.0.4') ? [refused('10.0.0.4')] : [];
+    },
+  } as unknown as LinkClient;
+  const state = new KernelState();
+  const b = new VipBinds({ link, log: quiet, state, dummy: 'kube-ipvs0', doubt: () => {}, binding: 'local-route' });
+  b.ensureDummy();
+  assert.deepEqual(b.read(), ['10.0.0.1'], 'a read is of the routes');
+  state.model.boundAddresses = new Set(b.read());
+  assert.equal(b.noteLeftovers(), 4);
+  assert.equal(b.isLeftover('10.0.0.2'), true);
+  // 10.0.0.2 is wanted and being bound apart; 10.0.0.3 is wanted and not bound yet (its bind was refused);
+  // 10.0.0.4 is not wanted (its delete is refused); 10.0.0.1 is a route already.
+  b.apart(['10.0.0.2'], false);
+  await new Promise((r) => setImmediate(r));
+  const wanted = new Set(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+  assert.equal(await new Pacer().run(b.retireLeftovers(wanted)), 1);
+  assert.deepEqual(calls, ['route apart 10.0.0.2', 'unaddress 10.0.0.1,10.0.0.4']);
+  assert.equal(b.isLeftover('10.0.0.1'), false);
+  assert.equal(b.isLeftover('10.0.0.2'), true);
+  held.shift()!({ failures: [] });
+  calls.length = 0;
+  // Bound now: its settle retires its address; 10.0.0.3's stays until it is bound this way.
+  await new Pacer().run(b.settle(true));
+  assert.deepEqual(calls, ['unaddress 10.0.0.2']);
+  assert.equal(await new Pacer().run(b.retireLeftovers(wanted)), 0);
+  assert.equal(b.hasLeftovers, true);
+  assert.equal(await new Pacer().run(b.bindOrUnbind('bind', ['10.0.0.3'])), 1);
+  calls.length = 0;
+  assert.equal(await new Pacer().run(b.retireLeftovers(wanted)), 1);
+  assert.deepEqual(calls, ['unaddress 10.0.0.3']);
+  assert.equal(b.hasLeftovers, false);
+});

@@ -8,7 +8,7 @@ import { IpvsClient } from '../../ipvs/client.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { IPSETS } from '../../iptables/names.js';
 import { parseSave, ruleArgsText } from '../../iptables/rules.js';
-import type { LinkClient } from '../../link/link.js';
+import { RTPROT_KIPVS, type LinkClient } from '../../link/link.js';
 import type { Family } from '../../netlink/address.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
@@ -107,12 +107,14 @@ function ipvsModeLeftovers(link: LinkClient, nodeAddresses: readonly string[], o
   // As the sync: IPVS is looked at only when the kernel has it (iptables mode must not load ip_vs).
   if (!existsSync('/proc/net/ip_vs') && !dummy) return;
   const bound = new Set(dummy ? link.addresses(dummy.index).map((a) => a.address) : []);
+  // VIPs IPVS mode bound as local routes (--vip-binding local-route): its too.
+  const routed = new Set(link.localRoutes().map((r) => r.destination));
   const node = new Set(nodeAddresses);
   const ipvs = IpvsClient.open();
   try {
     ipvs.forEachEntry({ stats: false }, (service, servers) => {
       const a = service.address;
-      if (a !== undefined && (bound.has(a) || node.has(a))) {
+      if (a !== undefined && (bound.has(a) || routed.has(a) || node.has(a))) {
         out.changes.push({ object: 'virtual-service', action: 'remove', name: serviceName(service), before: [serviceRule(service), ...servers.map((s) => serverRule(service, s))], note: "IPVS mode's leftover" });
       } else {
         out.foreign.push({ object: 'virtual-service', name: serviceName(service), reason: 'not on a kube-ipvs0 or node address' });
@@ -122,4 +124,7 @@ function ipvsModeLeftovers(link: LinkClient, nodeAddresses: readonly string[], o
     ipvs.close();
   }
   if (dummy) out.changes.push({ object: 'link', action: 'remove', name: 'kube-ipvs0', before: [...bound].map((a) => `${a} dev kube-ipvs0`), note: "IPVS mode's leftover" });
+  for (const a of routed) {
+    out.changes.push({ object: 'local-route', action: 'remove', name: a, before: [`local ${a}/${a.includes(':') ? 128 : 32} dev lo table local proto ${RTPROT_KIPVS}`], note: "IPVS mode's leftover" });
+  }
 }

@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { IpvsClient } from '../../ipvs/client.js';
 import type { Timeouts } from '../../ipvs/types.js';
-import type { LinkClient } from '../../link/link.js';
+import type { LinkClient, VipBinding } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { execRun, hasRandomFully, type Run } from '../../iptables/iptables.js';
 import { ipvsModeRules, type RuleSet } from '../../iptables/rules.js';
@@ -40,6 +40,8 @@ export interface IpvsBackendOptions {
   strictARP: boolean;
   timeouts: Partial<Timeouts>;
   excludeCIDRs: string[];
+  /** How VIPs are made local (default: addresses on kube-ipvs0). */
+  vipBinding?: VipBinding;
   /** This node's NodePort addresses, as the agent last read them. */
   nodeAddresses: () => Iterable<string>;
   gracefulTerminationTimeoutMs: number;
@@ -84,6 +86,7 @@ export class IpvsBackend implements ProxyBackend {
       link: o.link,
       log: o.log,
       excludeCIDRs: o.excludeCIDRs,
+      ...(o.vipBinding ? { vipBinding: o.vipBinding } : {}),
       nodeAddresses: o.nodeAddresses,
       gracefulTimeoutMs: o.gracefulTerminationTimeoutMs,
       ...(o.onDrainTimeout ? { onDrainTimeout: o.onDrainTimeout } : {}),

@@ -1,6 +1,6 @@
 // The sync engine's options, result and tuning constants (engine.ts is the engine itself).
 import type { IpvsClient, OperationFailure } from '../../ipvs/client.js';
-import type { LinkClient } from '../../link/link.js';
+import type { LinkClient, VipBinding } from '../../link/link.js';
 import type { Logger } from '../backend.js';
 
 export interface EngineOptions {
@@ -8,6 +8,8 @@ export interface EngineOptions {
   link: LinkClient;
   log: Logger;
   dummyName?: string;
+  /** How VIPs are made local: addresses on kube-ipvs0 (default, as kube-proxy) or local routes. */
+  vipBinding?: VipBinding;
   /** ipvs.excludeCIDRs: virtual services on these addresses are never deleted (wanted ones are still kept right). */
   excludeCIDRs?: string[];
   /** Addresses of this node's interfaces (NodePort virtual services live on them). */

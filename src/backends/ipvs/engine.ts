@@ -44,6 +44,8 @@ export class SyncEngine {
   #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
+  /** The first kernel read has looked for VIPs bound the other way (VipBinds.noteLeftovers). */
+  #leftoversNoted = false;
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
     this.#link = opts.link;
@@ -58,7 +60,10 @@ export class SyncEngine {
     this.#gracefulTimeoutMs = opts.gracefulTimeoutMs ?? 15 * 60_000;
     this.#onDrainTimeout = opts.onDrainTimeout;
     this.#now = opts.now ?? Date.now;
-    this.#binds = new VipBinds({ link: this.#link, log: this.#log, state: this.#state, dummy: this.#dummy, doubt: () => { this.#dirty = true; } });
+    this.#binds = new VipBinds({
+      link: this.#link, log: this.#log, state: this.#state, dummy: this.#dummy, binding: opts.vipBinding ?? 'address',
+      doubt: () => { this.#dirty = true; },
+    });
   }
 
   /** What the engine believes the kernel holds (read-only view, for state and inspection). */
@@ -114,6 +119,8 @@ export class SyncEngine {
     if (this.#state.owned.has(key)) return true;
     if (s.address === undefined) return false;
     if (this.#state.model.boundAddresses.has(s.address)) return true;
+    // On a VIP bound the other way (kube-proxy's address, or the other --vip-binding's route).
+    if (this.#binds.isLeftover(s.address)) return true;
     for (const a of this.#nodeAddresses()) if (a === s.address) return true;
     return false;
   };
@@ -127,6 +134,10 @@ export class SyncEngine {
    */
   *#readKernel(desired?: DesiredIpvs, touched?: ReadonlySet<string>): Steps<void> {
     this.#binds.ensureDummy();
+    if (!this.#leftoversNoted) {
+      this.#binds.noteLeftovers();
+      this.#leftoversNoted = true;
+    }
     const model = this.#state.model.services;
     const seen = new Set<string>();
     // The dump hands on the model's own objects for the services and real servers it shows unchanged
@@ -438,6 +449,11 @@ export class SyncEngine {
     if (this.#binds.anyAhead(unbind)) yield* this.#binds.settle(true);
     // VIPs last, after their services are gone.
     if (unbind.length) counts.unbind = result.unbound = yield* this.#binds.bindOrUnbind('unbind', unbind);
+    // VIPs bound the other way, once bound this way (or not wanted): after the binds, so none is without one.
+    if (this.#binds.hasLeftovers) {
+      const n = yield* this.#binds.retireLeftovers(desired.boundAddresses);
+      if (n) counts.retire = n;
+    }
     result.phases.unbindMs = performance.now() - t;
     // Draining servers with no connections go now rather than at the next check.
     if (drainedIn.size) {
@@ -513,7 +529,7 @@ export class SyncEngine {
     return r.applied;
   }
 
-  /** Remove everything kipvs owns: its virtual services and kube-ipvs0. */
+  /** Remove everything kipvs owns: its virtual services, kube-ipvs0 and its local routes (either --vip-binding). */
   cleanup(): { services: number } {
     finish(this.#readKernel());
     const ops: Operation[] = [];
@@ -523,6 +539,8 @@ export class SyncEngine {
     const r = ops.length ? this.#ipvs.apply(ops) : { applied: 0, failures: [] };
     for (const f of r.failures) this.#log.warn({ op: describeOperation(f.operation), err: f.error.message }, 'cleanup: operation failed');
     this.#link.deleteLink(this.#dummy);
+    const routes = this.#link.localRoutes().map((r) => r.destination);
+    for (const f of routes.length ? this.#link.deleteLocalRoutes(routes) : []) this.#log.warn({ address: f.address, err: f.error.message }, 'cleanup: cannot delete local route');
     this.#state.reset();
     return { services: r.applied };
   }

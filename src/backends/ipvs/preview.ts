@@ -7,7 +7,7 @@
 import type { IpvsClient } from '../../ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey } from '../../ipvs/types.js';
-import type { LinkClient } from '../../link/link.js';
+import { RTPROT_KIPVS, type LinkClient, type VipBinding } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { DEFAULT_MAXELEM } from '../../ipset/capacity.js';
 import { Iptables, hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
@@ -37,6 +37,8 @@ export interface IpvsPreviewOptions {
   /** The iptables backend the plain `iptables` command writes with. */
   active: 'legacy' | 'nft';
   dummyName?: string;
+  /** How VIPs are made local (default: addresses on kube-ipvs0). */
+  vipBinding?: VipBinding;
   /** The IP families the node programs (default both). */
   families?: readonly Family[];
 }
@@ -63,14 +65,19 @@ function ipvsChanges(o: IpvsPreviewOptions, out: Preview): void {
   const dummy = o.dummyName ?? 'kube-ipvs0';
   const link = o.link.link(dummy);
   if (!link) out.changes.push({ object: 'link', action: 'add', name: dummy, after: [`ip link add ${dummy} type dummy`] });
-  const kernel: KernelModel = { services: new Map(), boundAddresses: new Set(link ? o.link.addresses(link.index).map((a) => a.address) : []) };
+  // VIPs bound the way --vip-binding says, and those bound the other way (removed once bound this way).
+  const onDummy = link ? o.link.addresses(link.index).map((a) => a.address) : [];
+  const routed = o.link.localRoutes().map((r) => r.destination);
+  const byRoute = o.vipBinding === 'local-route';
+  const kernel: KernelModel = { services: new Map(), boundAddresses: new Set(byRoute ? routed : onDummy) };
+  const leftovers = new Set(byRoute ? onDummy : routed);
   o.ipvs.forEachEntry({ stats: false }, (service, servers) => {
     kernel.services.set(serviceKeyString(service), { service, servers: new Map(servers.map((s) => [serverKeyString(s), s])) });
   });
   const exclude = o.excludeCIDRs.map((c) => parseCidr(c)).filter((c) => c !== null);
   const excluded = (s: ServiceInfo) => s.address !== undefined && exclude.some((c) => cidrContains(c, s.address!));
   const nodeAddresses = new Set(o.nodeAddresses);
-  const owns = (_key: string, s: ServiceInfo) => s.address !== undefined && (kernel.boundAddresses.has(s.address) || nodeAddresses.has(s.address));
+  const owns = (_key: string, s: ServiceInfo) => s.address !== undefined && (kernel.boundAddresses.has(s.address) || leftovers.has(s.address) || nodeAddresses.has(s.address));
   const desired = o.model.desired;
   const p = plan(desired, kernel, { owns, excluded, draining: new Set<string>() });
 
@@ -111,8 +118,16 @@ function ipvsChanges(o: IpvsPreviewOptions, out: Preview): void {
       }
     }
   }
-  for (const a of p.bind) out.changes.push({ object: 'address', action: 'add', name: a, after: [`${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`] });
-  for (const a of p.unbind) out.changes.push({ object: 'address', action: 'remove', name: a, before: [`${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`] });
+  const asAddress = (a: string) => `${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`;
+  const asRoute = (a: string) => `local ${a}/${a.includes(':') ? 128 : 32} dev lo table local proto ${RTPROT_KIPVS}`;
+  const [object, text] = byRoute ? ['local-route' as const, asRoute] : ['address' as const, asAddress];
+  for (const a of p.bind) out.changes.push({ object, action: 'add', name: a, after: [text(a)] });
+  for (const a of p.unbind) out.changes.push({ object, action: 'remove', name: a, before: [text(a)] });
+  for (const a of leftovers) {
+    out.changes.push(byRoute
+      ? { object: 'address', action: 'remove', name: a, before: [asAddress(a)], note: 'bound as a local route instead (--vip-binding local-route)' }
+      : { object: 'local-route', action: 'remove', name: a, before: [asRoute(a)], note: 'bound as an address on kube-ipvs0 instead (--vip-binding address)' });
+  }
   for (const [key, { service }] of kernel.services) {
     if (desired.services.has(key)) continue;
     if (excluded(service)) out.foreign.push({ object: 'virtual-service', name: serviceName(service), reason: 'in ipvs.excludeCIDRs' });

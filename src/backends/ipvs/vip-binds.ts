@@ -1,8 +1,9 @@
-// The sync engine's VIPs on kube-ipvs0: bound and unbound at once, or bound apart on libuv's pool
-// (beside a large sync's IPVS operations, or ahead of a first sync while the model still computes),
-// and the kernel model's bound addresses kept to what the kernel accepted. Apart, the kernel walks
-// kube-ipvs0's address list for every add (seconds at 10,000 VIPs) on another CPU than this thread's.
-import type { LinkClient, AddressFailure } from '../../link/link.js';
+// The sync engine's VIPs, as addresses on kube-ipvs0 or as kipvs' local routes (--vip-binding): bound
+// and unbound at once, or bound apart on libuv's pool (beside a large sync's IPVS operations, or ahead
+// of a first sync while the model still computes), and the kernel model's bound addresses kept to what
+// the kernel accepted. Apart, the kernel walks kube-ipvs0's address list for every address add (seconds
+// at 10,000 VIPs) on another CPU than this thread's; a local route add does not walk a list.
+import type { LinkClient, AddressFailure, VipBinding } from '../../link/link.js';
 import { Wait, type Steps } from '../../loop/pacer.js';
 import type { Logger } from '../backend.js';
 import type { KernelState } from './kernel-state.js';
@@ -36,13 +37,20 @@ export class VipBinds {
   #aheadSeen: Set<string> | undefined;
   /** What kube-ipvs0 held when ahead() was first called. */
   #before: readonly string[] | undefined;
+  readonly #binding: VipBinding;
+  /**
+   * VIPs bound the other way (by kube-proxy, or a run of kipvs with the other --vip-binding), as found
+   * by noteLeftovers(): each goes once it is bound this way, or is not wanted at all (retireLeftovers).
+   */
+  #leftovers = new Set<string>();
 
-  constructor(o: { link: LinkClient; log: Logger; state: KernelState; dummy: string; doubt: () => void }) {
+  constructor(o: { link: LinkClient; log: Logger; state: KernelState; dummy: string; doubt: () => void; binding?: VipBinding }) {
     this.#link = o.link;
     this.#log = o.log;
     this.#state = o.state;
     this.#dummy = o.dummy;
     this.#doubt = o.doubt;
+    this.#binding = o.binding ?? 'address';
   }
 
   /** Make kube-ipvs0 if it is missing; returns its index. */
@@ -51,9 +59,57 @@ export class VipBinds {
     return this.#index;
   }
 
-  /** The addresses on kube-ipvs0 now (a kernel read). */
+  /** The VIPs bound now (a kernel read): kube-ipvs0's addresses, or kipvs' local routes. */
   read(): string[] {
+    return this.#binding === 'address' ? this.#readAddresses() : this.#readRoutes();
+  }
+
+  #readAddresses(): string[] {
     return this.#link.addresses(this.#index).map((a) => a.address);
+  }
+
+  #readRoutes(): string[] {
+    return this.#link.localRoutes().map((r) => r.destination);
+  }
+
+  /**
+   * Look for VIPs bound the other way (a kernel read), to retire them once this way has them. Done at
+   * the first read of the kernel: a switch of --vip-binding, or kube-proxy's addresses at a takeover.
+   */
+  noteLeftovers(): number {
+    const other = this.#binding === 'address' ? this.#readRoutes() : this.#readAddresses();
+    this.#leftovers = new Set(other);
+    if (other.length) this.#log.info({ count: other.length, binding: this.#binding }, 'VIPs bound the other way; each goes once bound this way');
+    return other.length;
+  }
+
+  /** `address` is a VIP bound the other way, not retired yet. */
+  isLeftover(address: string): boolean {
+    return this.#leftovers.size > 0 && this.#leftovers.has(address);
+  }
+
+  /** Some VIP bound the other way is still there. */
+  get hasLeftovers(): boolean {
+    return this.#leftovers.size > 0;
+  }
+
+  /**
+   * Remove the VIPs bound the other way that are bound this way now (so a VIP is never without one),
+   * or, given `wanted`, that it does not hold; those still being bound are left for a later call (a
+   * sync's, or the settle of their binds). Returns how many.
+   */
+  *retireLeftovers(wanted?: ReadonlySet<string>): Steps<number> {
+    const going = new Set(this.#pending.flatMap((p) => p.bind));
+    const bound = this.#state.model.boundAddresses;
+    const retire = [...this.#leftovers].filter((a) => !going.has(a) && (bound.has(a) || (wanted !== undefined && !wanted.has(a))));
+    if (!retire.length) return 0;
+    yield 0;
+    const failed = this.#binding === 'address' ? this.#link.deleteLocalRoutes(retire) : this.#link.deleteAddresses(this.#index, retire);
+    for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot remove a VIP bound the other way');
+    for (const a of retire) this.#leftovers.delete(a);
+    const n = retire.length - failed.length;
+    this.#log.info({ count: n, left: this.#leftovers.size }, `removed VIPs bound the other way (now ${this.#binding === 'address' ? 'addresses on kube-ipvs0' : 'local routes'})`);
+    return n;
   }
 
   /**
@@ -90,7 +146,7 @@ export class VipBinds {
     p.done = before.then(async () => {
       const startedAt = performance.now();
       // It never rejects: a transport fault comes back in its outcome.
-      const o = await this.#link.addAddressesApart(this.#index, bind);
+      const o = this.#binding === 'address' ? await this.#link.addAddressesApart(this.#index, bind) : await this.#link.addLocalRoutesApart(bind);
       p.outcome = { ...o, startedAt, endedAt: performance.now() };
     });
     this.#pending.push(p);
@@ -150,6 +206,7 @@ export class VipBinds {
       this.#doubt();
       throw fault;
     }
+    if (this.#leftovers.size) yield* this.retireLeftovers();
     return { bound, bindMs: settling[settling.length - 1]!.outcome!.endedAt - settling[0]!.outcome!.startedAt };
   }
 
@@ -160,11 +217,16 @@ export class VipBinds {
     for (let start = 0; start < addresses.length;) {
       const end = Math.min(addresses.length, start + (size ?? addresses.length));
       const piece = addresses.slice(start, end);
-      failed.push(...(what === 'bind' ? this.#link.addAddresses(this.#index, piece) : this.#link.deleteAddresses(this.#index, piece)));
+      failed.push(...this.#bindNow(what, piece));
       size = yield end - start;
       start = end;
     }
     return this.recorded(what, addresses, failed);
+  }
+
+  #bindNow(what: 'bind' | 'unbind', piece: string[]): AddressFailure[] {
+    if (this.#binding === 'address') return what === 'bind' ? this.#link.addAddresses(this.#index, piece) : this.#link.deleteAddresses(this.#index, piece);
+    return what === 'bind' ? this.#link.addLocalRoutes(piece) : this.#link.deleteLocalRoutes(piece);
   }
 
   /** After binding or unbinding `addresses`: the model follows what the kernel accepted. Returns how many. */

@@ -26,6 +26,8 @@ function heldLink(onDummy: string[] = []) {
       events.push('dump');
       return onDummy.map((address) => ({ address }));
     },
+    // No local routes of kipvs: nothing bound the other way.
+    localRoutes: () => [],
     addAddressesApart(index: number, addresses: readonly string[]): Promise<Outcome> {
       assert.equal(index, 7);
       events.push(`start ${addresses.join(',')}`);

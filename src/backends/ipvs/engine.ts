@@ -44,8 +44,6 @@ export class SyncEngine {
   #quietOnFresh = false;
   /** Counts kernel reads: a refreshSteps() overtaken by a sync's own read is stale. */
   #readGeneration = 0;
-  /** The first kernel read has looked for VIPs bound the other way (VipBinds.noteLeftovers). */
-  #leftoversNoted = false;
   constructor(opts: EngineOptions) {
     this.#ipvs = opts.ipvs;
     this.#link = opts.link;
@@ -134,10 +132,7 @@ export class SyncEngine {
    */
   *#readKernel(desired?: DesiredIpvs, touched?: ReadonlySet<string>): Steps<void> {
     this.#binds.ensureDummy();
-    if (!this.#leftoversNoted) {
-      this.#binds.noteLeftovers();
-      this.#leftoversNoted = true;
-    }
+    this.#binds.noteLeftovers();
     const model = this.#state.model.services;
     const seen = new Set<string>();
     // The dump hands on the model's own objects for the services and real servers it shows unchanged

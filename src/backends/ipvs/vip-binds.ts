@@ -43,6 +43,7 @@ export class VipBinds {
    * by noteLeftovers(): each goes once it is bound this way, or is not wanted at all (retireLeftovers).
    */
   #leftovers = new Set<string>();
+  #leftoversNoted = false;
 
   constructor(o: { link: LinkClient; log: Logger; state: KernelState; dummy: string; doubt: () => void; binding?: VipBinding }) {
     this.#link = o.link;
@@ -73,10 +74,14 @@ export class VipBinds {
   }
 
   /**
-   * Look for VIPs bound the other way (a kernel read), to retire them once this way has them. Done at
-   * the first read of the kernel: a switch of --vip-binding, or kube-proxy's addresses at a takeover.
+   * Look for VIPs bound the other way (a kernel read), to retire them once this way has them: a switch
+   * of --vip-binding, or kube-proxy's addresses at a takeover. Once, at the first read of the kernel or
+   * before the first binds ahead, whichever comes first: each address add changes the routing table,
+   * and a route dump beside a stream of them could be interrupted again and again.
    */
   noteLeftovers(): number {
+    if (this.#leftoversNoted) return this.#leftovers.size;
+    this.#leftoversNoted = true;
     const other = this.#binding === 'address' ? this.#readRoutes() : this.#readAddresses();
     this.#leftovers = new Set(other);
     if (other.length) this.#log.info({ count: other.length, binding: this.#binding }, 'VIPs bound the other way; each goes once bound this way');
@@ -165,6 +170,7 @@ export class VipBinds {
   ahead(addresses: Iterable<string>): number {
     if (this.#aheadSeen === undefined) {
       this.ensureDummy();
+      this.noteLeftovers();
       this.#before = this.read();
       this.#aheadSeen = new Set(this.#before);
     }

@@ -520,6 +520,7 @@ export class Agent {
     const last = this.#lastSync;
     return agentStateOf({
       node: this.#o.nodeName, mode: this.#o.mode, source: this.#o.source.describe(), startedAt: this.#startedAt, synced: this.#synced,
+      vipBinding: this.#o.vipBinding ?? 'address',
       ...(last ? { lastSync: { at: last.at, result: last.result } } : {}),
       model: this.#model,
       draining: this.#backend instanceof IpvsBackend ? this.#backend.engine.draining.values() : [],

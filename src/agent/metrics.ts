@@ -164,7 +164,7 @@ export function agentMetrics() {
     drainingServers: r.add(new Gauge('kipvs_graceful_termination_queue_size', 'Real servers at weight 0 waiting for their connections to end')),
     virtualServices: r.add(new Gauge('kipvs_virtual_services', 'Virtual services kipvs wants in the kernel')),
     realServers: r.add(new Gauge('kipvs_real_servers', 'Real servers kipvs wants in the kernel')),
-    boundAddresses: r.add(new Gauge('kipvs_bound_addresses', 'Addresses bound on kube-ipvs0')),
+    boundAddresses: r.add(new Gauge('kipvs_bound_addresses', 'VIPs bound: addresses on kube-ipvs0, or local routes with --vip-binding local-route')),
     warnings: r.add(new Counter('kipvs_invalid_objects_total', 'Warnings about invalid Services and EndpointSlices, by kind')),
     watchRestarts: r.add(new Counter('kipvs_watch_restarts_total', 'Watches the source restarted by itself, by kind and reason (stalled: no event and no bookmark for too long)')),
     buildInfo: r.add(new Gauge('kipvs_build_info', 'Always 1; the labels say which kipvs runs: version, commit, node (Node.js) and kernel')),

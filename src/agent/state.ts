@@ -39,6 +39,8 @@ export interface AgentState {
   /** iptables mode: the iptables backend the agent writes with. */
   iptablesBackend?: 'legacy' | 'nft';
   boundAddresses: string[];
+  /** IPVS mode: how the VIPs are bound (--vip-binding); absent from agents before it, which bound addresses. */
+  vipBinding?: 'address' | 'local-route';
   draining: DrainingState[];
   warnings: ModelWarning[];
   healthCheckNodePorts: { port: number; service: string; localEndpoints: number }[];
@@ -52,6 +54,7 @@ export function agentStateOf(i: {
   draining: Iterable<DrainingServer>;
   /** iptables mode: the iptables backend written with (the Service ports are listed then). */
   iptablesBackend?: 'legacy' | 'nft';
+  vipBinding?: 'address' | 'local-route';
 }): AgentState {
   const { model } = i;
   const draining = [...i.draining].map((d) => ({ serviceKey: d.serviceKey, server: serverKeyString(d.server), since: new Date(d.since).toISOString() }));
@@ -74,6 +77,7 @@ export function agentStateOf(i: {
     virtualServices,
     ...(i.iptablesBackend ? { servicePorts: [...model.services()].flatMap((s) => [...s.ports]), iptablesBackend: i.iptablesBackend } : {}),
     boundAddresses: [...model.desired.boundAddresses],
+    ...(i.vipBinding && i.mode === 'ipvs' ? { vipBinding: i.vipBinding } : {}),
     draining,
     // The model's own list: per-Service warnings plus virtual services claimed by two Services.
     warnings: model.warnings(),

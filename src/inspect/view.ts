@@ -186,7 +186,8 @@ export function formatExplain(target: string, views: VirtualServiceView[], state
     out.push(`  scheduler ${v.scheduler}${v.persistentTimeout ? `, persistent for ${v.persistentTimeout}s (session affinity ClientIP)` : ''}; ${v.inKernel ? 'in the kernel' : 'NOT in the kernel yet'}`);
     if (state && v.address) {
       const bound = state.boundAddresses.includes(v.address);
-      out.push(`  ${v.address} ${bound ? 'is bound on kube-ipvs0' : 'is not bound on kube-ipvs0 (a node address, or not local)'}`);
+      const where = state.vipBinding === 'local-route' ? 'by a local route of kipvs (table local, proto 107)' : 'on kube-ipvs0';
+      out.push(`  ${v.address} ${bound ? `is bound ${where}` : `is not bound ${where} (a node address, or not local)`}`);
     }
     if (!v.servers.length) out.push('  no real servers: connections to it are refused');
     for (const s of v.servers) {

@@ -51,6 +51,9 @@ test('joinView: pods and conditions from the agent, draining and drift from the 
   assert.match(ex, /Service default\/web, port "http" 80\/TCP, as ClusterIP/);
   assert.match(ex, /not used: 10\.244\.1\.4:8080 \(pod default\/web-c\): not serving/);
   assert.match(ex, /10\.96\.0\.10 is bound on kube-ipvs0/);
+  const routed = formatExplain('10.96.0.10:80', [web!], { ...state, vipBinding: 'local-route' });
+  assert.match(routed, /10\.96\.0\.10 is bound by a local route of kipvs \(table local, proto 107\)/);
+  assert.doesNotMatch(routed, /kube-ipvs0/);
 });
 
 test('joinView without agent state is the kernel alone', () => {

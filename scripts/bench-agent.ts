@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--heap bounded|size|v8] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--cpu-profile] [--out DIR] [--json]
+//     [--heap bounded|size|v8] [--vip-binding address|local-route] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--cpu-profile] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { Progress, thousands } from './lib/bench-progress.js';
 import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, isHeapMode } from '../src/config/heap.js';
 import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
 import { writeChart } from './lib/chart.js';
+import { VIP_BINDINGS, type VipBinding } from '../src/link/route-codec.js';
 
 const args = process.argv.slice(2);
 const str = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -37,6 +38,10 @@ const lagOnly = args.includes('--lag-only');
 const heapArg = args.includes('--no-optimize-for-size') ? 'v8' : args.includes('--heap') ? str('--heap', '') : undefined;
 if (heapArg !== undefined && !isHeapMode(heapArg)) throw new Error(`--heap: "${heapArg}" is not one of ${Object.keys(HEAP_FLAGS).join(', ')}`);
 const heap = heapArg;
+/** The agent's --vip-binding (default address); the floor's VIP part is measured both ways, this one counts. */
+const vipBinding = str('--vip-binding', 'address');
+if (!(VIP_BINDINGS as readonly string[]).includes(vipBinding)) throw new Error(`--vip-binding: "${vipBinding}" is not ${VIP_BINDINGS.join(' or ')}`);
+const binding = vipBinding as VipBinding;
 const newNode = args.includes('--new-node');
 /** The new node's whole-process run only for sizes up to this (it repeats the size's work as a process). */
 const newNodeUpTo = opt('--new-node-up-to', Infinity);
@@ -45,7 +50,7 @@ const self = fileURLToPath(import.meta.url);
 // ---- the children: the floor, and one size of the agent ----
 if (args.includes('--floor-only')) {
   const N = opt('--services', 10_000);
-  const r = measureFloor({ services: N, endpoints: M, ipsetRestoreNs: str('--ipset-restore-ns', ''), progress: new Progress(str('--label', `N=${N}`)) });
+  const r = measureFloor({ services: N, endpoints: M, ipsetRestoreNs: str('--ipset-restore-ns', ''), progress: new Progress(str('--label', `N=${N}`)), vipBinding: binding });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }
@@ -56,6 +61,7 @@ if (args.includes('--case')) {
     services: N, endpoints: M, lagOnly,
     // --heap: how V8 sizes the agent's heap (src/config/heap.ts HEAP_FLAGS); default the agent's.
     heap,
+    vipBinding: binding,
     // --slice-ms 0: each sync in one synchronous stretch (the agent before pacing); else the Pacer's slice.
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
     progress: new Progress(str('--label', `N=${N}`)),
@@ -75,6 +81,7 @@ const t0 = performance.now();
 const passThrough = ['--lag-only'].filter((a) => args.includes(a))
   .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
   .concat(heap ? ['--heap', heap] : [])
+  .concat(binding !== 'address' ? ['--vip-binding', binding] : [])
   // The initial sync's CPU profile goes next to the results.
   .concat(args.includes('--cpu-profile') ? ['--cpu-profile', outDir] : []);
 
@@ -111,12 +118,12 @@ async function writeReport(final: boolean): Promise<{ text: string; report: obje
     `kernel ${kernel} (sandbox: qemu, times 8-20x native); node ${process.version}; started ${startedAt.toISOString()}, took ${secs} s`,
     `command: ${command}`, '',
     ...results.map((r) => formatRows(sizeRows(r, lagOnly))),
-    'summary (the floor: each part in fresh namespaces, the faster ipset way counted in the sum)',
+    `summary (the floor: each part in fresh namespaces, the faster ipset way and the VIPs the agent's way, --vip-binding ${binding}, counted in the sum)`,
     summaryTable(results),
     `charts: ${charts.map((f) => f.split('/').pop()).join(', ') || 'none'}`,
     ...warnings.map((w) => `warning: ${w}`), '',
   ].join('\n');
-  const report = { kernel, command, node: process.version, startedAt: startedAt.toISOString(), totalSeconds: secs, complete: final, endpoints: M, sizes: results, charts };
+  const report = { kernel, command, vipBinding: binding, node: process.version, startedAt: startedAt.toISOString(), totalSeconds: secs, complete: final, endpoints: M, sizes: results, charts };
   writeFileSync(join(outDir, 'agent.txt'), text);
   writeFileSync(join(outDir, 'agent.json'), JSON.stringify(report, null, 2) + '\n');
   return { text, report };
@@ -126,7 +133,7 @@ for (const [k, N] of sizes.entries()) {
   const progress = new Progress(`N=${thousands(N)} (${k + 1} of ${sizes.length})`);
   const r: SizeResult = { services: N, endpoints: M, ok: false };
   try {
-    if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress, label: progress.prefix });
+    if (!lagOnly) r.floor = await runFloor({ script: self, services: N, endpoints: M, progress, label: progress.prefix, vipBinding: binding });
     r.agent = await agentCase(N, progress);
     r.ok = true;
   } catch (err) {
@@ -137,7 +144,7 @@ for (const [k, N] of sizes.entries()) {
   if (r.ok && newNode && N <= newNodeUpTo) {
     try {
       // The command as a node runs it: the bundle bin/kipvs.js loads (not dist/src's ~200 module files).
-      r.newNode = await runNewNode({ cli: join(dirname(self), '../bundle/kipvs.js'), services: N, endpoints: M, progress, ...(heap ? { heap } : {}) });
+      r.newNode = await runNewNode({ cli: join(dirname(self), '../bundle/kipvs.js'), services: N, endpoints: M, progress, ...(heap ? { heap } : {}), vipBinding: binding });
     } catch (err) {
       r.newNodeError = String((err as Error).message).split('\n')[0];
       progress.note(`new node FAILED: ${r.newNodeError}`);

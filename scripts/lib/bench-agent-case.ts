@@ -27,6 +27,7 @@ import { pooledSlope } from './slope.js';
 import { GcMeter, type GcFigures } from './gc-meter.js';
 import { cpuMs, childCpuMs, threadCpuMs, threadCpuSince } from './cpu.js';
 import type { HeapMode } from '../../src/config/heap.js';
+import type { VipBinding } from '../../src/link/route-codec.js';
 import { CpuProfiler, profileSummary } from './cpu-profile.js';
 
 export interface AgentCaseOptions {
@@ -35,6 +36,8 @@ export interface AgentCaseOptions {
   lagOnly: boolean;
   /** How V8 sizes the agent's heap (--heap; the agent's default when absent). */
   heap?: HeapMode;
+  /** The agent's --vip-binding (its default when absent). */
+  vipBinding?: VipBinding;
   /** undefined: the agent's default pacing; false: unpaced; else the Pacer's slice. */
   pacing: false | { sliceMs: number; minItems: number } | undefined;
   progress: Progress;
@@ -68,6 +71,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     excludeCIDRs: [], timeouts: { tcp: 0, tcpFin: 0, udp: 0 }, nodePortAddresses: [], healthzBindAddress: '127.0.0.1:0', metricsBindAddress: '',
     stateSocket: '', gracefulTerminationTimeoutMs: 60_000, source, log: warningsOnly,
     heap: o.heap,
+    ...(o.vipBinding ? { vipBinding: o.vipBinding } : {}),
     pacing: o.pacing,
   });
   await agent.start();

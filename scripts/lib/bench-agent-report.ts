@@ -38,7 +38,9 @@ export function floorRows(f: FloorResult): [string, string][] {
   return [
     ['floor (fresh namespaces, the fastest way each)', `${ms(f.sumMs)} in all (families ${f.families.join(', ')})`],
     ['  (a) IPVS: batched netlink', `${ms(f.ipvsMs)} (${n(f.ipvsServices)} services, ${n(f.ipvsServers)} real servers${f.ipvsCpuMs === undefined ? '' : `; CPU ${ms(f.ipvsCpuMs)}`})`],
-    ['  (b) VIPs on kube-ipvs0: batched rtnetlink', `${ms(f.vipMs)} (${n(f.vips)} addresses${f.vipCpuMs === undefined ? '' : `; CPU ${ms(f.vipCpuMs)}`})`],
+    f.vipRouteMs === undefined
+      ? ['  (b) VIPs on kube-ipvs0: batched rtnetlink', `${ms(f.vipMs)} (${n(f.vips)} addresses${f.vipCpuMs === undefined ? '' : `; CPU ${ms(f.vipCpuMs)}`})`]
+      : ['  (b) VIPs: addresses on kube-ipvs0 / local routes', `${ms(f.vipAddressMs)} / ${ms(f.vipRouteMs)}: ${f.vipBinding === 'local-route' ? 'local routes count' : 'addresses count'} (--vip-binding; ${n(f.vips)} VIPs; CPU ${ms(f.vipAddressCpuMs)} / ${ms(f.vipRouteCpuMs)})`],
     ['  (c) ipsets: ipset restore / batched client', `${ms(f.ipsetRestoreMs)} / ${ms(f.ipsetClientMs)}: ${f.ipsetWay} counts (${n(f.ipsets)} sets, ${n(f.ipsetEntries)} entries${f.raisedMaxelem.length ? `; maxelem raised for ${f.raisedMaxelem.map((r) => `${r.set} (${n(r.entries)})`).join(', ')}` : ''})`],
     ['  (d) iptables-restore of IPVS mode\'s rules', `${ms(f.iptablesMs)} (${n(f.iptablesLines)} rule lines)`],
   ];

@@ -1,7 +1,9 @@
 // The benchmark's floor: all the kernel work the agent's initial sync must do for N Services x M
 // endpoints, each part done the fastest way we know, in fresh network namespaces of the same boot:
 //   (a) the IPVS virtual and real servers, one batched netlink apply (kipvs' IPVS client);
-//   (b) the VIPs on a dummy kube-ipvs0, one batched rtnetlink add (kipvs' link client);
+//   (b) the VIPs, both ways (kipvs' link client, one batched rtnetlink add each): addresses on a dummy
+//       kube-ipvs0, and local routes (--vip-binding local-route) in a namespace of their own; the way
+//       the agent runs with (--vip-binding) counts;
 //   (c) the ipsets and their entries, both with `ipset restore` (in a namespace of its own) and with
 //       kipvs' batched ipset client; the faster counts;
 //   (d) one iptables-restore per family of the rules IPVS mode writes.
@@ -15,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { IpvsClient } from '../../src/ipvs/client.js';
-import { LinkClient } from '../../src/link/link.js';
+import { LinkClient, type VipBinding } from '../../src/link/link.js';
 import { IpsetClient } from '../../src/ipset/client.js';
 import { hasRandomFully } from '../../src/iptables/iptables.js';
 import { ProxyModel } from '../../src/model/model.js';
@@ -44,6 +46,14 @@ export interface FloorResult extends FloorParts {
   /** CPU of (a) and (b), this process' threads: nearly all of it the kernel's work in the system calls. */
   ipvsCpuMs?: number;
   vipCpuMs?: number;
+  /** The way of (b) that counts in vipMs and the sum: the agent's --vip-binding. */
+  vipBinding?: VipBinding;
+  /** (b) as local routes (in the second namespace), and its CPU. */
+  vipRouteMs?: number;
+  vipRouteCpuMs?: number;
+  /** (b) as addresses on kube-ipvs0, and its CPU. */
+  vipAddressMs?: number;
+  vipAddressCpuMs?: number;
   /** Sets given a maxelem above the default to fit their entries. */
   raisedMaxelem: { set: string; entries: number }[];
   /** Reading it all back with the tools: ipvsadm -Sn + ipset save + iptables-save (each family), and each. */
@@ -66,7 +76,7 @@ function kernelEntries(client: IpsetClient, sets: string[]): number {
  * program each part and time it. `ipsetRestoreNs` is a second fresh namespace for `ipset restore`.
  * Throws when the kernel refuses anything or holds other counts than asked.
  */
-export function measureFloor(o: { services: number; endpoints: number; ipsetRestoreNs: string; progress: Progress }): FloorResult {
+export function measureFloor(o: { services: number; endpoints: number; ipsetRestoreNs: string; progress: Progress; vipBinding?: VipBinding }): FloorResult {
   const { services: N, endpoints: M, progress } = o;
   if (!o.ipsetRestoreNs) throw new Error('floor: no namespace for ipset restore (--ipset-restore-ns)');
   const families = familiesToProgram({ iptables: true, bindAddress: '', log: quiet });
@@ -111,17 +121,33 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
   // (b) The VIPs on kube-ipvs0.
   const link = LinkClient.open();
   let vipCpuMs = 0;
+  let vipAddressCpuMs = 0;
   const vipMs = progress.step(`floor: ${vips.length.toLocaleString('en-US')} VIPs on kube-ipvs0`, () => {
     const t = performance.now(), c = process.cpuUsage();
     const index = link.ensureDummy('kube-ipvs0').index;
     const failed = link.addAddresses(index, vips);
     const ms = performance.now() - t;
-    vipCpuMs = cpuMs(process.cpuUsage(c));
+    vipCpuMs = vipAddressCpuMs = cpuMs(process.cpuUsage(c));
     if (failed.length) throw new Error(`floor: ${failed.length} VIPs not bound, the first: ${failed[0]!.address}: ${failed[0]!.error.message}`);
     return ms;
   });
   const bound = link.addresses(link.link('kube-ipvs0')!.index).length;
   link.close();
+  // ... and as local routes, in the other namespace (its routing table is empty of them).
+  const routeLink = LinkClient.open({ netns: `/run/netns/${o.ipsetRestoreNs}` });
+  let vipRouteCpuMs = 0;
+  const vipRouteMs = progress.step(`floor: ${vips.length.toLocaleString('en-US')} VIPs as local routes`, () => {
+    const t = performance.now(), c = process.cpuUsage();
+    const failed = routeLink.addLocalRoutes(vips);
+    const ms = performance.now() - t;
+    vipRouteCpuMs = cpuMs(process.cpuUsage(c));
+    if (failed.length) throw new Error(`floor: ${failed.length} local routes refused, the first: ${failed[0]!.address}: ${failed[0]!.error.message}`);
+    return ms;
+  });
+  const routed = routeLink.localRoutes().length;
+  routeLink.close();
+  if (routed !== vips.length) throw new Error(`floor: the kernel holds ${routed} local routes of kipvs, asked for ${vips.length}`);
+  const byRoute = o.vipBinding === 'local-route';
 
   // (c) ipsets: kipvs' client here, `ipset restore` in the other namespace.
   const ipset = IpsetClient.open();
@@ -182,7 +208,7 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
     for (const r of restores) readMs.iptables += time(r.bin.replace(/-restore$/, '-save'), []);
   });
 
-  const parts: FloorParts = { ipvsMs: round1(ipvsMs), vipMs: round1(vipMs), ipsetRestoreMs: round1(ipsetRestoreMs), ipsetClientMs: round1(ipsetClientMs), iptablesMs: round1(iptablesMs) };
+  const parts: FloorParts = { ipvsMs: round1(ipvsMs), vipMs: round1(byRoute ? vipRouteMs : vipMs), ipsetRestoreMs: round1(ipsetRestoreMs), ipsetClientMs: round1(ipsetClientMs), iptablesMs: round1(iptablesMs) };
   const want = { services: model.desired.services.size, servers: ops.length - model.desired.services.size, vips: vips.length, entries: plan.ops.length };
   const got = { services: kernelServices, servers: ipvsServers, vips: bound, entries: ipsetEntries };
   if (JSON.stringify(want) !== JSON.stringify(got) || ipsetEntriesRestored !== plan.ops.length) {
@@ -190,7 +216,9 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
   }
   return {
     ...parts, ...floorTotals(parts),
-    ipvsCpuMs, vipCpuMs,
+    ipvsCpuMs, vipCpuMs: byRoute ? vipRouteCpuMs : vipCpuMs,
+    vipBinding: o.vipBinding ?? 'address',
+    vipAddressMs: round1(vipMs), vipAddressCpuMs, vipRouteMs: round1(vipRouteMs), vipRouteCpuMs,
     ipvsServices: got.services, ipvsServers, vips: bound, ipsets: plan.sets.length, ipsetEntries, ipsetEntriesRestored, iptablesLines,
     families, raisedMaxelem: plan.raised,
     readMs: round1(readMs.ipvsadm + readMs.ipset + readMs.iptables),
@@ -203,13 +231,14 @@ export function measureFloor(o: { services: number; endpoints: number; ipsetRest
  * inside the first, the namespaces deleted, and the machine left to settle (the kernel frees a
  * deleted namespace's objects in the background; the agent that runs next must not pay for that).
  */
-export async function runFloor(o: { script: string; services: number; endpoints: number; progress: Progress; label: string }): Promise<FloorResult> {
+export async function runFloor(o: { script: string; services: number; endpoints: number; progress: Progress; label: string; vipBinding?: VipBinding }): Promise<FloorResult> {
   const ns = freshNamespace('kipvs-bench-floor');
   const other = freshNamespace('kipvs-bench-floor-ipset');
   let result: FloorResult;
   try {
     const text = execFileSync('ip', ['netns', 'exec', ns, process.execPath, o.script, '--floor-only',
-      '--services', String(o.services), '--endpoints', String(o.endpoints), '--ipset-restore-ns', other, '--label', o.label], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+      '--services', String(o.services), '--endpoints', String(o.endpoints), '--ipset-restore-ns', other, '--label', o.label,
+      ...(o.vipBinding ? ['--vip-binding', o.vipBinding] : [])], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
     result = JSON.parse(text.trim().split('\n').pop()!) as FloorResult;
   } finally {
     deleteNamespaces([ns, other]);

@@ -8,6 +8,7 @@
 // agent's namespace, in this process; the change: one EndpointSlice updated, a watch event). Beside them
 // `ipvsadm -R` of the same IPVS objects into another fresh namespace.
 import { DEFAULT_HEAP, NODE_FLAGS, type HeapMode } from '../../src/config/heap.js';
+import type { VipBinding } from '../../src/link/route-codec.js';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -129,7 +130,7 @@ function milestones(w: SyncWatcher, t0: number): { firstLogMs?: number; syncingM
 }
 
 /** `heap`: the agent's --v8-heap (its default when absent). */
-export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode }): Promise<NewNodeResult> {
+export async function runNewNode(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode; vipBinding?: VipBinding }): Promise<NewNodeResult> {
   const agent = await runAgentProcess({ ...o, via: 'manifests' });
   let api: AgentProcessResult | undefined, apiError: string | undefined;
   try {
@@ -144,7 +145,7 @@ export async function runNewNode(o: { cli: string; services: number; endpoints: 
   return { ...agent, ipvsadmRestoreMs, ...(api ? { api } : {}), ...(apiError ? { apiError } : {}) };
 }
 
-async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode; via: 'manifests' | 'api' }): Promise<AgentProcessResult> {
+async function runAgentProcess(o: { cli: string; services: number; endpoints: number; progress: Progress; timeoutMs?: number; heap?: HeapMode; vipBinding?: VipBinding; via: 'manifests' | 'api' }): Promise<AgentProcessResult> {
   const { services: N, endpoints: M, progress } = o;
   const dir = mkdtempSync(join(tmpdir(), 'kipvs-manifests-'));
   const sockDir = mkdtempSync(join(tmpdir(), 'kipvs-state-'));
@@ -185,7 +186,7 @@ async function runAgentProcess(o: { cli: string; services: number; endpoints: nu
     // --conntrack-max-per-core=0 says. The state socket goes beside the manifests, not in the shared /run.
     // As bin/kipvs.js starts it: node with the heap mode's command-line flags.
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...NODE_FLAGS[o.heap ?? DEFAULT_HEAP], o.cli, 'agent', ...sourceArgs, '--hostname-override', 'node-0',
-      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`, ...(o.heap ? [`--v8-heap=${o.heap}`] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--conntrack-max-per-core=0', `--state-socket=${sockDir}/state.sock`, ...(o.heap ? [`--v8-heap=${o.heap}`] : []), ...(o.vipBinding ? [`--vip-binding=${o.vipBinding}`] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let exit: string | undefined;
     const exited = new Promise<void>((r) => child.once('exit', (code, signal) => {
       exit = `exited (${signal ?? code})`;

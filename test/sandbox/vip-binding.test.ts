@@ -67,6 +67,17 @@ function options(vipBinding: VipBinding): AgentOptions {
   };
 }
 
+/** An agent with `vipBinding` started, its first sync ended, stopped (it leaves the kernel as it is). */
+async function firstSyncOnly(vipBinding: VipBinding): Promise<void> {
+  const a = new Agent(options(vipBinding));
+  try {
+    await a.start();
+    await a.firstSync();
+  } finally {
+    await a.stop();
+  }
+}
+
 /** Run an agent with `vipBinding` over the manifests until its first sync has ended and a second has passed, under load through web's VIP. */
 async function runUnderLoad(vipBinding: VipBinding): Promise<Agent> {
   const load = await trafficLoop(DIR, '10.96.40.10', 80);
@@ -129,13 +140,7 @@ test('local routes: added, listed and deleted as `ip route` sees them, beside an
 
 test('switching --vip-binding under load: addresses to routes (a removed Service cleaned up, kipvs diff says so first), drift repaired, back to addresses, cleanup', async () => {
   writeObjects(true);
-  const a1 = new Agent(options('address'));
-  try {
-    await a1.start();
-    await a1.firstSync();
-  } finally {
-    await a1.stop();
-  }
+  await firstSyncOnly('address');
   assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.11']);
   assert.deepEqual(routesByIp(), []);
 
@@ -174,13 +179,7 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
   assert.deepEqual(routesByIp(), [], 'the routes were retired');
 
   // Routes of a route-mode run, then IPVS mode taken away (kipvs cleanup; iptables mode): nothing is left.
-  const a4 = new Agent(options('local-route'));
-  try {
-    await a4.start();
-    await a4.firstSync();
-  } finally {
-    await a4.stop();
-  }
+  await firstSyncOnly('local-route');
   assert.deepEqual(routesByIp(), ['10.96.40.10']);
   const link = LinkClient.open();
   try {

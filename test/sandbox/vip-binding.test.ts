@@ -34,10 +34,10 @@ function routesByIp(): string[] {
   return out.sort();
 }
 
-/** The IPv4 addresses on kube-ipvs0 as `ip addr` shows them, sorted. */
+/** The addresses on kube-ipvs0 as `ip addr` shows them, both families, sorted. */
 function addressesByIp(): string[] {
-  const r = shStatus('ip -4 -o addr show dev kube-ipvs0');
-  return [...r.stdout.matchAll(/inet (\S+)\/32/g)].map((m) => m[1]!).sort();
+  const r = shStatus('ip -o addr show dev kube-ipvs0');
+  return [...r.stdout.matchAll(/inet6? (\S+)\/(?:32|128) /g)].map((m) => m[1]!).sort();
 }
 
 const isLocal = (a: string) => /^local /.test(shStatus(`ip route get ${a}`).stdout);
@@ -48,6 +48,10 @@ function writeObjects(withGone: boolean): void {
   const objects: object[] = [
     service('web', { clusterIP: '10.96.40.10', clusterIPs: ['10.96.40.10'], ipFamilies: ['IPv4'], ports: port }),
     sliceOf(NODE, 'web-1', 'web', [{ name: 'http', port: 8080 }], [{ ip: be0! }, { ip: be1! }]),
+    // Dual-stack: its IPv6 VIP is bound too (through lo as a route: a link that is down takes no IPv6 route).
+    service('dual', { clusterIP: '10.96.40.12', clusterIPs: ['10.96.40.12', 'fd00:96::40:12'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', ports: port }),
+    sliceOf(NODE, 'dual-4', 'dual', [{ name: 'http', port: 8080 }], [{ ip: be0! }]),
+    { ...sliceOf(NODE, 'dual-6', 'dual', [{ name: 'http', port: 8080 }], [{ ip: 'fd00:244::5' }]), addressType: 'IPv6' },
   ];
   if (withGone) {
     objects.push(
@@ -141,7 +145,7 @@ test('local routes: added, listed and deleted as `ip route` sees them, beside an
 test('switching --vip-binding under load: addresses to routes (a removed Service cleaned up, kipvs diff says so first), drift repaired, back to addresses, cleanup', async () => {
   writeObjects(true);
   await firstSyncOnly('address');
-  assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.11']);
+  assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.11', '10.96.40.12', 'fd00:96::40:12']);
   assert.deepEqual(routesByIp(), []);
 
   // While no agent runs, Service gone is deleted. The diff of a route-mode start, before it:
@@ -152,14 +156,17 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
   assert.match(stdout, /^\+local 10\.96\.40\.10\/32 dev lo table local proto 107$/m);
   assert.match(stdout, /^-10\.96\.40\.10\/32 dev kube-ipvs0$/m);
   assert.match(stdout, /^-10\.96\.40\.11\/32 dev kube-ipvs0$/m);
+  assert.match(stdout, /^\+local fd00:96::40:12\/128 dev lo table local proto 107$/m);
+  assert.match(stdout, /^-fd00:96::40:12\/128 dev kube-ipvs0$/m);
   assert.match(stdout, /^--A -t 10\.96\.40\.11:80 -s rr$/m);
   assert.doesNotMatch(stdout, /local 10\.96\.40\.11/);
-  assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.11'], 'the diff changed nothing');
+  assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.11', '10.96.40.12', 'fd00:96::40:12'], 'the diff changed nothing');
 
   const a2 = await runUnderLoad('local-route');
   try {
-    assert.deepEqual(routesByIp(), ['10.96.40.10']);
+    assert.deepEqual(routesByIp(), ['10.96.40.10', '10.96.40.12', 'fd00:96::40:12']);
     assert.deepEqual(addressesByIp(), [], 'the addresses were retired');
+    assert.ok(isLocal('fd00:96::40:12'));
     assert.doesNotMatch(sh('ipvsadm -Sn'), /10\.96\.40\.11/, "the removed Service's virtual service went too");
     assert.ok(!isLocal('10.96.40.11'));
     assert.match(await httpGet('10.96.40.10', 80), /^vb-be[01]$/m);
@@ -167,7 +174,7 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
     sh('ip route del local 10.96.40.10/32 dev lo table local proto 107');
     assert.deepEqual(routesByIp(), []);
     await a2.syncNow('period');
-    assert.deepEqual(routesByIp(), ['10.96.40.10']);
+    assert.deepEqual(routesByIp(), ['10.96.40.10', '10.96.40.12', 'fd00:96::40:12']);
     assert.equal(a2.lastSync!.counts.bind, 1, JSON.stringify(a2.lastSync!.counts));
   } finally {
     await a2.stop();
@@ -175,12 +182,12 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
 
   const a3 = await runUnderLoad('address');
   await a3.stop();
-  assert.deepEqual(addressesByIp(), ['10.96.40.10']);
+  assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.12', 'fd00:96::40:12']);
   assert.deepEqual(routesByIp(), [], 'the routes were retired');
 
   // Routes of a route-mode run, then IPVS mode taken away (kipvs cleanup; iptables mode): nothing is left.
   await firstSyncOnly('local-route');
-  assert.deepEqual(routesByIp(), ['10.96.40.10']);
+  assert.deepEqual(routesByIp(), ['10.96.40.10', '10.96.40.12', 'fd00:96::40:12']);
   const link = LinkClient.open();
   try {
     removeIpvsMode({ link, log: quiet, chains: () => false, active: 'nft' });

@@ -176,3 +176,25 @@ test('local-route binding: VIPs bound as addresses are retired once each is a ro
   assert.deepEqual(calls, ['unaddress 10.0.0.3']);
   assert.equal(b.hasLeftovers, false);
 });
+
+test('VIPs bound the other way are retired in pieces of the size the pacer asks (the event loop turns between them)', () => {
+  const pieces: number[] = [];
+  const onDummy = Array.from({ length: 1000 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+  const link = {
+    ensureDummy: () => ({ index: 7 }),
+    addresses: () => onDummy.map((address) => ({ address })),
+    localRoutes: () => onDummy.map((destination) => ({ destination })),
+    deleteAddresses(_index: number, addresses: readonly string[]) { pieces.push(addresses.length); return []; },
+  } as unknown as LinkClient;
+  const state = new KernelState();
+  const b = new VipBinds({ link, log: quiet, state, dummy: 'kube-ipvs0', doubt: () => {}, binding: 'local-route' });
+  b.ensureDummy();
+  state.model.boundAddresses = new Set(b.read());
+  b.noteLeftovers();
+  const steps = b.retireLeftovers(new Set(onDummy));
+  let r = steps.next(undefined);
+  while (!r.done) r = steps.next(300);
+  assert.equal(r.value, 1000);
+  assert.deepEqual(pieces, [300, 300, 300, 100]);
+  assert.equal(b.hasLeftovers, false);
+});

@@ -101,17 +101,25 @@ export class VipBinds {
   /**
    * Remove the VIPs bound the other way that are bound this way now (so a VIP is never without one),
    * or, given `wanted`, that it does not hold; those still being bound are left for a later call (a
-   * sync's, or the settle of their binds). Returns how many.
+   * sync's, or the settle of their binds). In pieces, as the pacer sizes them: each address deleted
+   * walks kube-ipvs0's list as an add does (a takeover from kube-proxy at 50,000 Services deletes
+   * 50,000 of them), and the event loop must go on answering /healthz meanwhile. Returns how many.
    */
   *retireLeftovers(wanted?: ReadonlySet<string>): Steps<number> {
     const going = new Set(this.#pending.flatMap((p) => p.bind));
     const bound = this.#state.model.boundAddresses;
     const retire = [...this.#leftovers].filter((a) => !going.has(a) && (bound.has(a) || (wanted !== undefined && !wanted.has(a))));
     if (!retire.length) return 0;
-    yield 0;
-    const failed = this.#binding === 'address' ? this.#link.deleteLocalRoutes(retire) : this.#link.deleteAddresses(this.#index, retire);
+    const failed: AddressFailure[] = [];
+    let size = yield 0;
+    for (let start = 0; start < retire.length;) {
+      const piece = retire.slice(start, Math.min(retire.length, start + Math.max(1, size ?? retire.length)));
+      failed.push(...(this.#binding === 'address' ? this.#link.deleteLocalRoutes(piece) : this.#link.deleteAddresses(this.#index, piece)));
+      for (const a of piece) this.#leftovers.delete(a);
+      start += piece.length;
+      size = yield piece.length;
+    }
     for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot remove a VIP bound the other way');
-    for (const a of retire) this.#leftovers.delete(a);
     const n = retire.length - failed.length;
     this.#log.info({ count: n, left: this.#leftovers.size }, `removed VIPs bound the other way (now ${this.#binding === 'address' ? 'addresses on kube-ipvs0' : 'local routes'})`);
     return n;

@@ -24,7 +24,6 @@ export { RTPROT_KIPVS, VIP_BINDINGS, type LocalRoute, type VipBinding } from './
  */
 export const LOOPBACK_INDEX = 1;
 
-
 /** One request message for a host address or host route (putHostAddress, putLocalRoute). */
 type PutHost = (w: MessageWriter, type: number, flags: number, seq: number, linkIndex: number, bytes: Uint8Array) => void;
 

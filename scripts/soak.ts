@@ -4,6 +4,7 @@
 // The soak itself is test/soak/ (shared with test/sandbox/soak.test.ts, its short CI version).
 //   npm run soak                      (10 minutes)
 //   scripts/sandbox --timeout 1500 -- node dist/scripts/soak.js [--duration 10m] [--json] [--out DIR] [--seed N]
+//     [--vip-binding address|local-route]
 // Writes DIR/soak.json, DIR/soak.txt and the charts DIR/soak-rss.{svg,png}, DIR/soak-latency.{svg,png};
 // progress lines go to stderr. Exits 1 when a target is missed.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -24,11 +25,16 @@ if (durationMs === null || durationMs <= 0) {
 }
 const out = resolve(value('--out', 'bench-results/soak'));
 const seed = Number(value('--seed', '11'));
+const vipBinding = value('--vip-binding', 'address');
+if (vipBinding !== 'address' && vipBinding !== 'local-route') {
+  process.stderr.write(`soak: --vip-binding: "${vipBinding}" is not address or local-route\n`);
+  process.exit(2);
+}
 mkdirSync(out, { recursive: true });
 const t0 = Date.now();
 const SOAK_DIR = '/tmp/kipvs-soak';
 const data = await runSoak({
-  durationMs, dir: SOAK_DIR, seed,
+  durationMs, dir: SOAK_DIR, seed, vipBinding,
   progress: (line) => process.stderr.write(`soak ${Math.round((Date.now() - t0) / 1000)}s: ${line}\n`),
 });
 const report = evaluate(data);

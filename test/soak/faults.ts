@@ -5,7 +5,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { FakeApiServer } from '../fake-apiserver/server.js';
 import type { AgentProcess } from './processes.js';
-import { readIpvs } from './kernel.js';
+import { readIpvs, readVips } from './kernel.js';
+import type { VipBinding } from '../../src/link/route-codec.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,6 +47,8 @@ export interface FaultContext {
   victim: () => { vip: string; port: number; server: string };
   /** A nat-table jump of the agent's, as iptables-save prints it ("-A POSTROUTING ... -j KUBE-POSTROUTING"). */
   natJump: string;
+  /** The agent's --vip-binding: how the VIP hand edit deletes a VIP. */
+  vipBinding: VipBinding;
   faultMs: number;
   awayMs: number;
   repairBoundMs: number;
@@ -95,9 +98,15 @@ export function faultSteps(c: FaultContext): { name: string; run: () => Promise<
     { name: 'agent: SIGKILL and restart', run: () => restart('SIGKILL') },
     { name: 'hand edit: delete a VIP', run: async () => {
       const v = c.victim();
-      await handEdit(c, 'VIP deleted from kube-ipvs0 (ip addr del)',
-        () => run('ip', ['addr', 'del', `${v.vip}/32`, 'dev', 'kube-ipvs0']),
-        async () => (await run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'kube-ipvs0'])).stdout.includes(` ${v.vip}/32 `));
+      if (c.vipBinding === 'local-route') {
+        await handEdit(c, 'VIP deleted (ip route del local, table local, proto 107)',
+          () => run('ip', ['route', 'del', 'local', `${v.vip}/32`, 'dev', 'lo', 'table', 'local', 'proto', '107']),
+          async () => (await readVips('local-route')).has(v.vip));
+      } else {
+        await handEdit(c, 'VIP deleted from kube-ipvs0 (ip addr del)',
+          () => run('ip', ['addr', 'del', `${v.vip}/32`, 'dev', 'kube-ipvs0']),
+          async () => (await readVips('address')).has(v.vip));
+      }
     } },
     { name: 'api: 410 to the next watches', run: () => api('410 Expired to the next 3 watches', async () => { c.api.expireNextWatches(3); c.api.closeWatches(); await sleep(2000); }) },
     { name: 'api: 500s', run: () => api(`500 to every request for ${c.faultMs} ms`, async () => { c.api.closeWatches(); c.api.fail500For(c.faultMs); await sleep(c.faultMs); }) },

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { COMPARED_SETS, type DesiredKernel, type VirtualService } from './cluster.js';
+import type { VipBinding } from '../../src/link/route-codec.js';
 
 const run = promisify(execFile);
 
@@ -62,14 +63,23 @@ export interface KernelState extends DesiredKernel {
   natJumps: string[];
 }
 
-export async function readKernel(): Promise<KernelState> {
-  const [virtualServices, addrs, sets, nat] = await Promise.all([
+/** The IPv4 VIPs bound as `binding` binds them: kube-ipvs0's addresses, or kipvs' local routes (`ip`'s view). */
+export async function readVips(binding: VipBinding): Promise<Set<string>> {
+  if (binding === 'local-route') {
+    const routes = await out('ip', ['-4', 'route', 'show', 'table', 'local', 'proto', '107']);
+    return new Set([...routes.matchAll(/^local (\S+) dev lo /gm)].map((m) => m[1]!));
+  }
+  const addrs = await out('ip', ['-4', '-o', 'addr', 'show', 'dev', 'kube-ipvs0']).catch(() => '');
+  return new Set([...addrs.matchAll(/inet (\S+)\/32/g)].map((m) => m[1]!));
+}
+
+export async function readKernel(binding: VipBinding = 'address'): Promise<KernelState> {
+  const [virtualServices, vips, sets, nat] = await Promise.all([
     readIpvs(),
-    out('ip', ['-4', '-o', 'addr', 'show', 'dev', 'kube-ipvs0']).catch(() => ''),
+    readVips(binding),
     out('ipset', ['save']),
     out('iptables-save', ['-t', 'nat']),
   ]);
-  const vips = new Set([...addrs.matchAll(/inet (\S+)\/32/g)].map((m) => m[1]!));
   const ipsets = new Map(COMPARED_SETS.map((n) => [n, new Set<string>()]));
   for (const m of sets.matchAll(/^add (\S+) (\S+)/gm)) ipsets.get(m[1]!)?.add(m[2]!);
   const natJumps = nat.split('\n').filter((l) => /^-A (PREROUTING|OUTPUT|POSTROUTING) .*-j KUBE-/.test(l));

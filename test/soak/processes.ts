@@ -6,6 +6,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_HEAP, NODE_FLAGS } from '../../src/config/heap.js';
+import type { VipBinding } from '../../src/link/route-codec.js';
 
 export const CLIENT_NS = 'soak-cl';
 export const BACKEND_NS = 'soak-be';
@@ -117,6 +118,7 @@ export interface AgentSettings {
   nodeName: string;
   metricsPort: number;
   syncPeriod: string;
+  vipBinding: VipBinding;
   gracefulTermination: string;
   /** Every lifetime's log lines are appended here (a line `=== start N` before each), for looking into a failure afterwards. */
   logFile?: string;
@@ -143,7 +145,7 @@ export class AgentProcess {
     const bin = here('../../../bin/kipvs.js');
     const child = spawn(process.execPath, [...NODE_FLAGS[DEFAULT_HEAP], bin, 'agent', `--kubeconfig=${this.s.kubeconfig}`, `--hostname-override=${this.s.nodeName}`,
       `--ipvs-sync-period=${this.s.syncPeriod}`, `--graceful-termination-timeout=${this.s.gracefulTermination}`,
-      `--metrics-bind-address=127.0.0.1:${this.s.metricsPort}`, '--healthz-bind-address=', `--state-socket=${this.s.dir}/agent.sock`],
+      `--metrics-bind-address=127.0.0.1:${this.s.metricsPort}`, '--healthz-bind-address=', `--state-socket=${this.s.dir}/agent.sock`, `--vip-binding=${this.s.vipBinding}`],
     { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.starts++;

@@ -2,6 +2,7 @@
 // 50 Services fed by the fake API server to a real `kipvs agent` process, backends and a client in
 // network namespaces, endpoints churned every second while faults happen one after another
 // (faults.ts). It records what it did and what the kernel and the client saw; stats.ts judges.
+import type { VipBinding } from '../../src/link/route-codec.js';
 import { mkdirSync, rmSync } from 'node:fs';
 import { FakeApiServer } from '../fake-apiserver/server.js';
 import { resetKernel } from '../sandbox/helpers.js';
@@ -32,6 +33,8 @@ export interface SoakOptions {
   gapMs?: number;
   repairBoundMs?: number;
   metricsPort?: number;
+  /** The agent's --vip-binding: the kernel's VIPs are read, and a hand edit deletes one, that way. */
+  vipBinding?: VipBinding;
   seed?: number;
   progress?: (line: string) => void;
 }
@@ -84,6 +87,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     durationMs: opts.durationMs, dir: opts.dir, services: opts.services ?? 50, workers: opts.workers ?? 2, pauseMs: opts.pauseMs ?? 50, restarts: opts.restarts ?? true, churnEveryMs: opts.churnEveryMs ?? 1000,
     syncPeriod: opts.syncPeriod ?? '10s', gracefulTermination: opts.gracefulTermination ?? '10s', faultMs: opts.faultMs ?? 10_000,
     awayMs: opts.awayMs ?? 30_000, gapMs: opts.gapMs ?? 5000, repairBoundMs: opts.repairBoundMs ?? 60_000, metricsPort: opts.metricsPort ?? 19_349,
+    vipBinding: opts.vipBinding ?? 'address',
   };
   const progress = opts.progress ?? (() => {});
   const rnd = random(opts.seed ?? 11);
@@ -163,7 +167,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     }
   };
 
-  const agent = new AgentProcess({ dir: o.dir, logFile: `${o.dir}/agent.log`, kubeconfig: `${o.dir}/kubeconfig`, nodeName: NODE, metricsPort: o.metricsPort, syncPeriod: o.syncPeriod, gracefulTermination: o.gracefulTermination });
+  const agent = new AgentProcess({ dir: o.dir, logFile: `${o.dir}/agent.log`, kubeconfig: `${o.dir}/kubeconfig`, nodeName: NODE, metricsPort: o.metricsPort, syncPeriod: o.syncPeriod, gracefulTermination: o.gracefulTermination, vipBinding: o.vipBinding });
   const stops: (() => Promise<void>)[] = [];
   let client: ClientLoad | undefined;
   let final: SoakData['final'] = { diffs: ['the soak did not get to the final comparison'], waitedMs: 0 };
@@ -214,8 +218,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     // Wait for the kernel to match before loading it; take the agent's nat jumps as they are then.
     const nodePorts = new Set(services.flatMap((s) => (s.nodePort ? [s.nodePort] : [])));
     const want = () => desiredKernel(services, (s) => pods.get(s.name)!, [NODE_ADDRESS]);
-    let kernel = await readKernel();
-    for (let i = 0; compareKernel(want(), kernel, nodePorts, []).length && i < 600; i++) { await sleep(100); kernel = await readKernel(); }
+    let kernel = await readKernel(o.vipBinding);
+    for (let i = 0; compareKernel(want(), kernel, nodePorts, []).length && i < 600; i++) { await sleep(100); kernel = await readKernel(o.vipBinding); }
     const initialDiffs = compareKernel(want(), kernel, nodePorts, []);
     if (initialDiffs.length) throw new Error(`the agent's first sync does not match the desired state:\n${initialDiffs.slice(0, 20).join('\n')}`);
     const jumps = kernel.natJumps;
@@ -304,7 +308,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
 
     const victimService = services.find((s) => s.stable && s.protocol === 'TCP' && s.type === 'ClusterIP' && !s.affinity)!;
     await runFaults({
-      api, agent, natJump, faultMs: o.faultMs, awayMs: o.awayMs, repairBoundMs: o.repairBoundMs, log: faults,
+      api, agent, natJump, vipBinding: o.vipBinding, faultMs: o.faultMs, awayMs: o.awayMs, repairBoundMs: o.repairBoundMs, log: faults,
       victim: () => ({ vip: victimService.clusterIP, port: victimService.port, server: `${pods.get(victimService.name)![0]!.ip}:${victimService.targetPort}` }),
       setPhase,
     }, o.gapMs, () => Date.now() - loadFrom >= o.durationMs, () => o.restarts && Date.now() - loadFrom < o.durationMs * 0.6, o.restarts);
@@ -323,8 +327,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakData> {
     await client.stop();
     client = undefined;
     const t0 = Date.now();
-    let diffs = compareKernel(want(), await readKernel(), nodePorts, jumps);
-    while (diffs.length && Date.now() - t0 < 60_000) { await sleep(1000); diffs = compareKernel(want(), await readKernel(), nodePorts, jumps); }
+    let diffs = compareKernel(want(), await readKernel(o.vipBinding), nodePorts, jumps);
+    while (diffs.length && Date.now() - t0 < 60_000) { await sleep(1000); diffs = compareKernel(want(), await readKernel(o.vipBinding), nodePorts, jumps); }
     final = { diffs, waitedMs: Date.now() - t0 };
     progress(`final comparison: ${diffs.length ? `${diffs.length} differences` : 'kernel equals the desired state'} (after ${final.waitedMs} ms)`);
   } finally {

@@ -8,6 +8,16 @@ import { Wait, type Steps } from '../../loop/pacer.js';
 import type { Logger } from '../backend.js';
 import type { KernelState } from './kernel-state.js';
 
+/** One way of binding VIPs: kube-ipvs0's addresses, or kipvs' local routes (LinkClient's calls for it). */
+interface BindingWay {
+  /** What it binds with, for the log. */
+  name: string;
+  read(): string[];
+  add(vips: readonly string[]): AddressFailure[];
+  del(vips: readonly string[]): AddressFailure[];
+  addApart(vips: readonly string[]): Promise<{ failures: AddressFailure[]; fault?: Error }>;
+}
+
 /** VIPs bound apart (LinkClient.addAddressesApart): what was asked, and the outcome once `done` resolves. */
 export interface PendingBinds {
   bind: string[];
@@ -38,6 +48,9 @@ export class VipBinds {
   /** What kube-ipvs0 held when ahead() was first called. */
   #before: readonly string[] | undefined;
   readonly #binding: VipBinding;
+  /** The way --vip-binding says, and the other (whose VIPs are leftovers). */
+  readonly #way: BindingWay;
+  readonly #other: BindingWay;
   /**
    * VIPs bound the other way (by kube-proxy, or a run of kipvs with the other --vip-binding), as found
    * by noteLeftovers(): each goes once it is bound this way, or is not wanted at all (retireLeftovers).
@@ -52,6 +65,22 @@ export class VipBinds {
     this.#dummy = o.dummy;
     this.#doubt = o.doubt;
     this.#binding = o.binding ?? 'address';
+    // kube-ipvs0's index is read at each call: ensureDummy() may find it anew.
+    const addresses: BindingWay = {
+      name: 'addresses on kube-ipvs0',
+      read: () => this.#link.addresses(this.#index).map((a) => a.address),
+      add: (vips) => this.#link.addAddresses(this.#index, vips),
+      del: (vips) => this.#link.deleteAddresses(this.#index, vips),
+      addApart: (vips) => this.#link.addAddressesApart(this.#index, vips),
+    };
+    const routes: BindingWay = {
+      name: 'local routes',
+      read: () => this.#link.localRoutes().map((r) => r.destination),
+      add: (vips) => this.#link.addLocalRoutes(vips),
+      del: (vips) => this.#link.deleteLocalRoutes(vips),
+      addApart: (vips) => this.#link.addLocalRoutesApart(vips),
+    };
+    [this.#way, this.#other] = this.#binding === 'address' ? [addresses, routes] : [routes, addresses];
   }
 
   /** Make kube-ipvs0 if it is missing; returns its index. */
@@ -62,15 +91,7 @@ export class VipBinds {
 
   /** The VIPs bound now (a kernel read): kube-ipvs0's addresses, or kipvs' local routes. */
   read(): string[] {
-    return this.#binding === 'address' ? this.#readAddresses() : this.#readRoutes();
-  }
-
-  #readAddresses(): string[] {
-    return this.#link.addresses(this.#index).map((a) => a.address);
-  }
-
-  #readRoutes(): string[] {
-    return this.#link.localRoutes().map((r) => r.destination);
+    return this.#way.read();
   }
 
   /**
@@ -82,7 +103,7 @@ export class VipBinds {
   noteLeftovers(): number {
     if (this.#leftoversNoted) return this.#leftovers.size;
     this.#leftoversNoted = true;
-    const other = this.#binding === 'address' ? this.#readRoutes() : this.#readAddresses();
+    const other = this.#other.read();
     this.#leftovers = new Set(other);
     if (other.length) this.#log.info({ count: other.length, binding: this.#binding }, 'VIPs bound the other way; each goes once bound this way');
     return other.length;
@@ -110,18 +131,14 @@ export class VipBinds {
     const bound = this.#state.model.boundAddresses;
     const retire = [...this.#leftovers].filter((a) => !going.has(a) && (bound.has(a) || (wanted !== undefined && !wanted.has(a))));
     if (!retire.length) return 0;
-    const failed: AddressFailure[] = [];
-    let size = yield 0;
-    for (let start = 0; start < retire.length;) {
-      const piece = retire.slice(start, Math.min(retire.length, start + Math.max(1, size ?? retire.length)));
-      failed.push(...(this.#binding === 'address' ? this.#link.deleteLocalRoutes(piece) : this.#link.deleteAddresses(this.#index, piece)));
+    const failed = yield* this.#inPieces(retire, (piece) => {
+      const f = this.#other.del(piece);
       for (const a of piece) this.#leftovers.delete(a);
-      start += piece.length;
-      size = yield piece.length;
-    }
+      return f;
+    });
     for (const f of failed) this.#log.warn({ address: f.address, err: f.error.message }, 'cannot remove a VIP bound the other way');
     const n = retire.length - failed.length;
-    this.#log.info({ count: n, left: this.#leftovers.size }, `removed VIPs bound the other way (now ${this.#binding === 'address' ? 'addresses on kube-ipvs0' : 'local routes'})`);
+    this.#log.info({ count: n, left: this.#leftovers.size }, `removed VIPs bound the other way (now ${this.#way.name})`);
     return n;
   }
 
@@ -159,7 +176,7 @@ export class VipBinds {
     p.done = before.then(async () => {
       const startedAt = performance.now();
       // It never rejects: a transport fault comes back in its outcome.
-      const o = this.#binding === 'address' ? await this.#link.addAddressesApart(this.#index, bind) : await this.#link.addLocalRoutesApart(bind);
+      const o = await this.#way.addApart(bind);
       p.outcome = { ...o, startedAt, endedAt: performance.now() };
     });
     this.#pending.push(p);
@@ -226,21 +243,21 @@ export class VipBinds {
 
   /** Add or remove VIPs on kube-ipvs0 at once, in pieces; the model follows what the kernel accepted. Returns how many. */
   *bindOrUnbind(what: 'bind' | 'unbind', addresses: string[]): Steps<number> {
-    const failed = [];
-    let size = yield 0;
-    for (let start = 0; start < addresses.length;) {
-      const end = Math.min(addresses.length, start + (size ?? addresses.length));
-      const piece = addresses.slice(start, end);
-      failed.push(...this.#bindNow(what, piece));
-      size = yield end - start;
-      start = end;
-    }
+    const failed = yield* this.#inPieces(addresses, what === 'bind' ? this.#way.add : this.#way.del);
     return this.recorded(what, addresses, failed);
   }
 
-  #bindNow(what: 'bind' | 'unbind', piece: string[]): AddressFailure[] {
-    if (this.#binding === 'address') return what === 'bind' ? this.#link.addAddresses(this.#index, piece) : this.#link.deleteAddresses(this.#index, piece);
-    return what === 'bind' ? this.#link.addLocalRoutes(piece) : this.#link.deleteLocalRoutes(piece);
+  /** `op` over `items` in pieces of the size the pacer asks (all at once under finish()); the failures of all. */
+  *#inPieces(items: readonly string[], op: (piece: readonly string[]) => AddressFailure[]): Steps<AddressFailure[]> {
+    const failed: AddressFailure[] = [];
+    let size = yield 0;
+    for (let start = 0; start < items.length;) {
+      const piece = items.slice(start, Math.min(items.length, start + Math.max(1, size ?? items.length)));
+      failed.push(...op(piece));
+      start += piece.length;
+      size = yield piece.length;
+    }
+    return failed;
   }
 
   /** After binding or unbinding `addresses`: the model follows what the kernel accepted. Returns how many. */

@@ -15,7 +15,7 @@ import { RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE, putLocalRoute, decodeKipvsRou
 
 // What callers of the client use from the encoding.
 export { IFF_UP, IFF_NOARP, RT_SCOPE_HOST, type LinkInfo, type InterfaceAddress } from './codec.js';
-export { RTPROT_KIPVS, VIP_BINDINGS, type LocalRoute, type VipBinding } from './route-codec.js';
+export { RTPROT_KIPVS, VIP_BINDINGS, localRouteText, type LocalRoute, type VipBinding } from './route-codec.js';
 
 /**
  * Every network namespace's loopback link has this index (the kernel registers it first): kipvs' local

@@ -21,6 +21,11 @@ export const RT_TABLE_LOCAL = 255;
  */
 export const RTPROT_KIPVS = 107;
 
+/** A local route of kipvs' to `address` as `ip route` takes it (kipvs diff prints it so). */
+export function localRouteText(address: string): string {
+  return `local ${address}/${address.includes(':') ? 128 : 32} dev lo table local proto ${RTPROT_KIPVS}`;
+}
+
 /** How a VIP is made local: an address on kube-ipvs0 (kube-proxy's way), or a local route of kipvs'. */
 export type VipBinding = 'address' | 'local-route';
 export const VIP_BINDINGS: readonly VipBinding[] = ['address', 'local-route'];

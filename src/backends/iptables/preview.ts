@@ -8,7 +8,7 @@ import { IpvsClient } from '../../ipvs/client.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { IPSETS } from '../../iptables/names.js';
 import { parseSave, ruleArgsText } from '../../iptables/rules.js';
-import { RTPROT_KIPVS, type LinkClient } from '../../link/link.js';
+import { localRouteText, type LinkClient } from '../../link/link.js';
 import type { Family } from '../../netlink/address.js';
 import type { ProxyModel } from '../../model/model.js';
 import type { Logger } from '../backend.js';
@@ -125,6 +125,6 @@ function ipvsModeLeftovers(link: LinkClient, nodeAddresses: readonly string[], o
   }
   if (dummy) out.changes.push({ object: 'link', action: 'remove', name: 'kube-ipvs0', before: [...bound].map((a) => `${a} dev kube-ipvs0`), note: "IPVS mode's leftover" });
   for (const a of routed) {
-    out.changes.push({ object: 'local-route', action: 'remove', name: a, before: [`local ${a}/${a.includes(':') ? 128 : 32} dev lo table local proto ${RTPROT_KIPVS}`], note: "IPVS mode's leftover" });
+    out.changes.push({ object: 'local-route', action: 'remove', name: a, before: [localRouteText(a)], note: "IPVS mode's leftover" });
   }
 }

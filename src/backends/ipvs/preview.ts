@@ -7,7 +7,7 @@
 import type { IpvsClient } from '../../ipvs/client.js';
 import { serviceKeyString, serverKeyString } from '../../ipvs/keys.js';
 import type { RealServer, RealServerInfo, ServiceConfig, ServiceInfo, ServiceKey } from '../../ipvs/types.js';
-import { RTPROT_KIPVS, type LinkClient, type VipBinding } from '../../link/link.js';
+import { localRouteText, type LinkClient, type VipBinding } from '../../link/link.js';
 import { IpsetClient } from '../../ipset/client.js';
 import { DEFAULT_MAXELEM } from '../../ipset/capacity.js';
 import { Iptables, hasRandomFully, type ChainChange, type JumpEdit } from '../../iptables/iptables.js';
@@ -119,7 +119,7 @@ function ipvsChanges(o: IpvsPreviewOptions, out: Preview): void {
     }
   }
   const asAddress = (a: string) => `${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`;
-  const asRoute = (a: string) => `local ${a}/${a.includes(':') ? 128 : 32} dev lo table local proto ${RTPROT_KIPVS}`;
+  const asRoute = localRouteText;
   const [object, text] = byRoute ? ['local-route' as const, asRoute] : ['address' as const, asAddress];
   for (const a of p.bind) out.changes.push({ object, action: 'add', name: a, after: [text(a)] });
   for (const a of p.unbind) out.changes.push({ object, action: 'remove', name: a, before: [text(a)] });

@@ -20,6 +20,7 @@ const DIR = '/tmp/kipvs-vip-binding';
 const NODE = 'vb-node';
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 const backends: Backend[] = [];
+const BE0_V6 = 'fd00:244:91::2';
 
 /** kipvs' local routes as `ip route` shows them, both families: the destinations, sorted. */
 function routesByIp(): string[] {
@@ -51,7 +52,7 @@ function writeObjects(withGone: boolean): void {
     // Dual-stack: its IPv6 VIP is bound too (through lo as a route: a link that is down takes no IPv6 route).
     service('dual', { clusterIP: '10.96.40.12', clusterIPs: ['10.96.40.12', 'fd00:96::40:12'], ipFamilies: ['IPv4', 'IPv6'], ipFamilyPolicy: 'RequireDualStack', ports: port }),
     sliceOf(NODE, 'dual-4', 'dual', [{ name: 'http', port: 8080 }], [{ ip: be0! }]),
-    { ...sliceOf(NODE, 'dual-6', 'dual', [{ name: 'http', port: 8080 }], [{ ip: 'fd00:244::5' }]), addressType: 'IPv6' },
+    { ...sliceOf(NODE, 'dual-6', 'dual', [{ name: 'http', port: 8080 }], [{ ip: BE0_V6 }]), addressType: 'IPv6' },
   ];
   if (withGone) {
     objects.push(
@@ -82,6 +83,15 @@ async function firstSyncOnly(vipBinding: VipBinding): Promise<void> {
   }
 }
 
+/**
+ * A request from the node through the dual-stack Service's v6 VIP reaches its v6 backend, which sees the
+ * node's own address (masqueraded: no IPv6 cluster CIDR is given), whichever way the VIP is bound.
+ */
+async function assertV6FromNode(): Promise<void> {
+  assert.equal(await httpGet('fd00:96::40:12', 80), 'vb-be0\n');
+  assert.equal(await httpGet('fd00:96::40:12', 80, '/cgi-bin/peer'), '[fd00:244:91::1]\n');
+}
+
 /** Run an agent with `vipBinding` over the manifests until its first sync has ended and a second has passed, under load through web's VIP. */
 async function runUnderLoad(vipBinding: VipBinding): Promise<Agent> {
   const load = await trafficLoop(DIR, '10.96.40.10', 80);
@@ -104,6 +114,10 @@ before(() => {
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(`${DIR}/manifests`, { recursive: true });
   backends.push(startBackend('vb-be0', 91), startBackend('vb-be1', 92));
+  // vb-be0 answers on IPv6 too (the dual-stack Service's v6 endpoint), routed back through the node.
+  sh(`ip addr add fd00:244:91::1/64 dev v-vb-be0 nodad
+      ip -n vb-be0 addr add ${BE0_V6}/64 dev eth0 nodad
+      ip -n vb-be0 -6 route add default via fd00:244:91::1`);
 });
 
 after(() => {
@@ -170,6 +184,9 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
     assert.doesNotMatch(sh('ipvsadm -Sn'), /10\.96\.40\.11/, "the removed Service's virtual service went too");
     assert.ok(!isLocal('10.96.40.11'));
     assert.match(await httpGet('10.96.40.10', 80), /^vb-be[01]$/m);
+    // The v6 VIP from the node: the kernel's source is a node address (a route has no address of its own)…
+    assert.match(sh('ip -6 route get fd00:96::40:12'), /^local fd00:96::40:12 .* src fd00:244:91::1 /m);
+    await assertV6FromNode();
     // Drift: the route deleted behind the agent's back; the periodic reconcile puts it back.
     sh('ip route del local 10.96.40.10/32 dev lo table local proto 107');
     assert.deepEqual(routesByIp(), ['10.96.40.12', 'fd00:96::40:12']);
@@ -184,6 +201,9 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
   await a3.stop();
   assert.deepEqual(addressesByIp(), ['10.96.40.10', '10.96.40.12', 'fd00:96::40:12']);
   assert.deepEqual(routesByIp(), [], 'the routes were retired');
+  // …where with addresses it is the VIP itself; the backend sees the same either way.
+  assert.match(sh('ip -6 route get fd00:96::40:12'), /^local fd00:96::40:12 .* src fd00:96::40:12 /m);
+  await assertV6FromNode();
 
   // Routes of a route-mode run, then IPVS mode taken away (kipvs cleanup; iptables mode): nothing is left.
   await firstSyncOnly('local-route');

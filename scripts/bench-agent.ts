@@ -115,7 +115,7 @@ async function writeReport(final: boolean): Promise<{ text: string; report: obje
   const secs = Math.round((performance.now() - t0) / 1000);
   const text = [
     `# kipvs agent benchmark${final ? '' : ' (INCOMPLETE: the sizes so far)'}`,
-    `kernel ${kernel} (sandbox: qemu, times 8-20x native); node ${process.version}; started ${startedAt.toISOString()}, took ${secs} s`,
+    `kernel ${kernel} (sandbox: qemu, times 8-20x native); node ${process.version} (${process.execPath}); started ${startedAt.toISOString()}, took ${secs} s`,
     `command: ${command}`, '',
     ...results.map((r) => formatRows(sizeRows(r, lagOnly))),
     `summary (the floor: each part in fresh namespaces, the faster ipset way and the VIPs the agent's way, --vip-binding ${binding}, counted in the sum)`,

@@ -20,7 +20,9 @@ const DIR = '/tmp/kipvs-vip-binding';
 const NODE = 'vb-node';
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 const backends: Backend[] = [];
+/** vb-be0's IPv6 leg: its address, and the node's end of the link (the address the node sources from). */
 const BE0_V6 = 'fd00:244:91::2';
+const NODE_V6 = 'fd00:244:91::1';
 
 /** kipvs' local routes as `ip route` shows them, both families: the destinations, sorted. */
 function routesByIp(): string[] {
@@ -89,7 +91,7 @@ async function firstSyncOnly(vipBinding: VipBinding): Promise<void> {
  */
 async function assertV6FromNode(): Promise<void> {
   assert.equal(await httpGet('fd00:96::40:12', 80), 'vb-be0\n');
-  assert.equal(await httpGet('fd00:96::40:12', 80, '/cgi-bin/peer'), '[fd00:244:91::1]\n');
+  assert.equal(await httpGet('fd00:96::40:12', 80, '/cgi-bin/peer'), `[${NODE_V6}]\n`);
 }
 
 /** Run an agent with `vipBinding` over the manifests until its first sync has ended and a second has passed, under load through web's VIP. */
@@ -115,9 +117,9 @@ before(() => {
   mkdirSync(`${DIR}/manifests`, { recursive: true });
   backends.push(startBackend('vb-be0', 91), startBackend('vb-be1', 92));
   // vb-be0 answers on IPv6 too (the dual-stack Service's v6 endpoint), routed back through the node.
-  sh(`ip addr add fd00:244:91::1/64 dev v-vb-be0 nodad
+  sh(`ip addr add ${NODE_V6}/64 dev v-vb-be0 nodad
       ip -n vb-be0 addr add ${BE0_V6}/64 dev eth0 nodad
-      ip -n vb-be0 -6 route add default via fd00:244:91::1`);
+      ip -n vb-be0 -6 route add default via ${NODE_V6}`);
 });
 
 after(() => {
@@ -185,7 +187,7 @@ test('switching --vip-binding under load: addresses to routes (a removed Service
     assert.ok(!isLocal('10.96.40.11'));
     assert.match(await httpGet('10.96.40.10', 80), /^vb-be[01]$/m);
     // The v6 VIP from the node: the kernel's source is a node address (a route has no address of its own)…
-    assert.match(sh('ip -6 route get fd00:96::40:12'), /^local fd00:96::40:12 .* src fd00:244:91::1 /m);
+    assert.match(sh('ip -6 route get fd00:96::40:12'), new RegExp(`^local fd00:96::40:12 .* src ${NODE_V6} `, 'm'));
     await assertV6FromNode();
     // Drift: the route deleted behind the agent's back; the periodic reconcile puts it back.
     sh('ip route del local 10.96.40.10/32 dev lo table local proto 107');

@@ -98,15 +98,10 @@ export function faultSteps(c: FaultContext): { name: string; run: () => Promise<
     { name: 'agent: SIGKILL and restart', run: () => restart('SIGKILL') },
     { name: 'hand edit: delete a VIP', run: async () => {
       const v = c.victim();
-      if (c.vipBinding === 'local-route') {
-        await handEdit(c, 'VIP deleted (ip route del local, table local, proto 107)',
-          () => run('ip', ['route', 'del', 'local', `${v.vip}/32`, 'dev', 'lo', 'table', 'local', 'proto', '107']),
-          async () => (await readVips('local-route')).has(v.vip));
-      } else {
-        await handEdit(c, 'VIP deleted from kube-ipvs0 (ip addr del)',
-          () => run('ip', ['addr', 'del', `${v.vip}/32`, 'dev', 'kube-ipvs0']),
-          async () => (await readVips('address')).has(v.vip));
-      }
+      const [what, args] = c.vipBinding === 'local-route'
+        ? ['VIP deleted (ip route del local, table local, proto 107)', ['route', 'del', 'local', `${v.vip}/32`, 'dev', 'lo', 'table', 'local', 'proto', '107']]
+        : ['VIP deleted from kube-ipvs0 (ip addr del)', ['addr', 'del', `${v.vip}/32`, 'dev', 'kube-ipvs0']];
+      await handEdit(c, what, () => run('ip', args), async () => (await readVips(c.vipBinding)).has(v.vip));
     } },
     { name: 'api: 410 to the next watches', run: () => api('410 Expired to the next 3 watches', async () => { c.api.expireNextWatches(3); c.api.closeWatches(); await sleep(2000); }) },
     { name: 'api: 500s', run: () => api(`500 to every request for ${c.faultMs} ms`, async () => { c.api.closeWatches(); c.api.fail500For(c.faultMs); await sleep(c.faultMs); }) },

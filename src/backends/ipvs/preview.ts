@@ -119,14 +119,13 @@ function ipvsChanges(o: IpvsPreviewOptions, out: Preview): void {
     }
   }
   const asAddress = (a: string) => `${a}/${a.includes(':') ? 128 : 32} dev ${dummy}`;
-  const asRoute = localRouteText;
-  const [object, text] = byRoute ? ['local-route' as const, asRoute] : ['address' as const, asAddress];
+  const [object, text] = byRoute ? ['local-route' as const, localRouteText] : ['address' as const, asAddress];
   for (const a of p.bind) out.changes.push({ object, action: 'add', name: a, after: [text(a)] });
   for (const a of p.unbind) out.changes.push({ object, action: 'remove', name: a, before: [text(a)] });
   for (const a of leftovers) {
     out.changes.push(byRoute
       ? { object: 'address', action: 'remove', name: a, before: [asAddress(a)], note: 'bound as a local route instead (--vip-binding local-route)' }
-      : { object: 'local-route', action: 'remove', name: a, before: [asRoute(a)], note: 'bound as an address on kube-ipvs0 instead (--vip-binding address)' });
+      : { object: 'local-route', action: 'remove', name: a, before: [localRouteText(a)], note: 'bound as an address on kube-ipvs0 instead (--vip-binding address)' });
   }
   for (const [key, { service }] of kernel.services) {
     if (desired.services.has(key)) continue;

@@ -22,8 +22,27 @@ const CLIENT_NODE_EXPORTS = [
   'KubeConfig', 'ListWatch', 'Watch', 'ADD', 'UPDATE', 'DELETE', 'ERROR',
 ];
 
+/**
+ * node:http, wherever a bundled dependency imports it (client-node, node-fetch), read through
+ * process.getBuiltinModule instead of an ES import: on Node 22 and 24 the ES import's namespace reads
+ * http's lazy exports, which load undici, tls and http2 (10-12 MB of RSS kept; src/runtime/http.ts
+ * says more). esbuild fails the build if a dependency imports a name not listed here.
+ */
+const httpByGetBuiltin = {
+  name: 'node-http-by-getBuiltinModule',
+  setup(b) {
+    // ES imports only: a require() of it (CommonJS dependencies) costs nothing more and stays as it is.
+    b.onResolve({ filter: /^(node:)?http$/ }, (args) => (args.kind === 'import-statement' ? { path: 'node:http', namespace: 'kipvs-http' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'kipvs-http' }, () => ({
+      contents: "const http = process.getBuiltinModule('node:http'); export default http; export const { STATUS_CODES } = http;",
+      loader: 'js',
+    }));
+  },
+};
+
 /** What both bundles share. */
 const common = {
+  plugins: [httpByGetBuiltin],
   bundle: true,
   platform: 'node',
   format: 'esm',

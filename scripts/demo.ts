@@ -5,7 +5,7 @@
 // `npm run demo -- --proxy-mode iptables` runs the same story in iptables mode: kube-proxy's chains.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import { http } from '../src/runtime/http.js';
 import { DEFAULT_HEAP, NODE_FLAGS } from '../src/config/heap.js';
 
 const DIR = '/tmp/kipvs-demo';

@@ -4,7 +4,7 @@
 // twice as long in the sandbox, where every request costs the emulated CPU. Prints "ready" once,
 // then one latency in ms per answered request; stops when its stdin closes.
 //   node dist/scripts/lib/healthz-poller.js PORT [INTERVAL]
-import http from 'node:http';
+import { http } from '../../src/runtime/http.js';
 import { performance } from 'node:perf_hooks';
 
 const port = Number(process.argv[2]);

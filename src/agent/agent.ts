@@ -1,6 +1,7 @@
 // The node agent: sources feed the model, the model says what should be, the sync engine makes the
 // kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
-import http from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../runtime/http.js';
 import v8 from 'node:v8';
 import { LinkClient } from '../link/link.js';
 import { BoundedFrequencyRunner, type RunReason, type RunOutcome } from '../sync/runner.js';
@@ -56,7 +57,7 @@ export class Agent {
   #model!: ProxyModel;
   #runner!: BoundedFrequencyRunner;
   #hc!: HealthCheckNodePorts;
-  #servers: http.Server[] = [];
+  #servers: Server[] = [];
   #state?: StateServer;
   #drainTimer?: NodeJS.Timeout;
   #synced = false;

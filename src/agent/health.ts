@@ -1,6 +1,7 @@
 // kube-proxy's health endpoints: /healthz and /livez on healthzBindAddress, and the per-Service
 // health-check node ports that load balancers probe for externalTrafficPolicy: Local.
-import http from 'node:http';
+import type { RequestListener, Server } from 'node:http';
+import { http } from '../runtime/http.js';
 import type { AddressInfo } from 'node:net';
 import type { Family } from '../netlink/address.js';
 
@@ -12,7 +13,7 @@ export function parseBindAddress(text: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-export function listen(server: http.Server, bind: string): Promise<number> {
+export function listen(server: Server, bind: string): Promise<number> {
   const { host, port } = parseBindAddress(bind);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -100,7 +101,7 @@ export class ProxierHealth {
     return { status: ok ? 200 : 503, body: JSON.stringify(body) };
   }
 
-  handler(): http.RequestListener {
+  handler(): RequestListener {
     return (req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (path !== '/healthz' && path !== '/livez') {
@@ -157,7 +158,7 @@ export function healthCheckAnswer(service: string, localEndpoints: number, proxy
  * nodePortAddresses of both families; a wildcard when nodePortAddresses is unset).
  */
 export class HealthCheckNodePorts {
-  readonly #servers = new Map<number, { servers: http.Server[]; state: HealthCheckService }>();
+  readonly #servers = new Map<number, { servers: Server[]; state: HealthCheckService }>();
   #hosts: string[] = [];
 
   constructor(private readonly proxyHealthy: () => boolean, private readonly log: { warn(o: object, m?: string): void }) {}
@@ -186,15 +187,15 @@ export class HealthCheckNodePorts {
         cur.state = { ...state };
         continue;
       }
-      const entry = { servers: [] as http.Server[], state: { ...state } };
+      const entry = { servers: [] as Server[], state: { ...state } };
       this.#servers.set(port, entry);
       starting.push(this.#open(port, entry));
     }
     await Promise.all(starting);
   }
 
-  async #open(port: number, entry: { servers: http.Server[]; state: HealthCheckService }): Promise<void> {
-    const onRequest: http.RequestListener = (_req, res) => {
+  async #open(port: number, entry: { servers: Server[]; state: HealthCheckService }): Promise<void> {
+    const onRequest: RequestListener = (_req, res) => {
       const n = entry.state.localEndpoints;
       const { status, body } = healthCheckAnswer(entry.state.service, n, this.proxyHealthy());
       res.writeHead(status, {
@@ -203,13 +204,13 @@ export class HealthCheckNodePorts {
         'X-Load-Balancing-Endpoint-Weight': String(n),
       }).end(body);
     };
-    const results = await Promise.all(this.#hosts.map((host) => new Promise<http.Server | Error>((resolve) => {
+    const results = await Promise.all(this.#hosts.map((host) => new Promise<Server | Error>((resolve) => {
       const server = http.createServer(onRequest);
       server.once('error', (err) => resolve(err));
       server.listen(port, host, () => resolve(server));
     })));
     const failed = results.find((r): r is Error => r instanceof Error);
-    const servers = results.filter((r): r is http.Server => !(r instanceof Error));
+    const servers = results.filter((r): r is Server => !(r instanceof Error));
     if (failed || this.#servers.get(port) !== entry) {
       for (const s of servers) s.close();
       if (this.#servers.get(port) === entry) this.#servers.delete(port);

@@ -1,9 +1,10 @@
 // The metrics port, as kube-proxy's metrics server: /metrics (the agent's own registry, then the
 // process metrics), /proxyMode (the mode's name) and a plain /healthz.
-import http from 'node:http';
+import type { Server } from 'node:http';
+import { http } from '../runtime/http.js';
 import type { ProcessMetrics } from './process-metrics.js';
 
-export function metricsServer(mode: string, own: () => string, process: ProcessMetrics | undefined): http.Server {
+export function metricsServer(mode: string, own: () => string, process: ProcessMetrics | undefined): Server {
   return http.createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     const text = { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' };

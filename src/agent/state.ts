@@ -1,7 +1,8 @@
 // The agent's state, served read-only on a local unix socket for `kipvs list` and `kipvs explain`:
 // for every virtual service, the Service port it came from, its endpoints and why each is or is not
 // a real server, plus what is draining. Plain HTTP/1.1 with one JSON document per request.
-import http from 'node:http';
+import type { OutgoingHttpHeaders, Server } from 'node:http';
+import { http } from '../runtime/http.js';
 import { mkdirSync, rmSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { VirtualService, RealServer } from '../ipvs/types.js';
@@ -102,7 +103,7 @@ export const STATE_SOCKET_LIMITS = {
 };
 
 export class StateServer {
-  readonly #server: http.Server;
+  readonly #server: Server;
 
   constructor(private readonly path: string, snapshot: () => AgentState) {
     const L = STATE_SOCKET_LIMITS;
@@ -114,7 +115,7 @@ export class StateServer {
       connectionsCheckingInterval: 250,
       keepAliveTimeout: 1000,
     }, (req, res) => {
-      const refuse = (code: number, why: string, headers: http.OutgoingHttpHeaders = {}) => {
+      const refuse = (code: number, why: string, headers: OutgoingHttpHeaders = {}) => {
         res.writeHead(code, { 'Content-Type': 'text/plain', Connection: 'close', ...headers }).end(`${why}\n`);
       };
       const url = req.url ?? '';

@@ -5,7 +5,7 @@
 // sandbox) that nothing here needs: the model reads plain JSON, as the manifests source and watch
 // events give it. Authentication, TLS and proxies come from the KubeConfig exactly as for client-node's
 // Watch (applyToHTTPSOptions, and its createAgent, which response-limit.ts wraps to bound the body).
-import http from 'node:http';
+import { http } from '../runtime/http.js';
 import https from 'node:https';
 import type { KubeConfig } from '#client-node';
 

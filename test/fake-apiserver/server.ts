@@ -18,7 +18,9 @@
 //   fieldSelector: metadata.name and metadata.namespace with = / == / != (others answer 400).
 // Test controls: create/update/delete, compact(), closeWatches(), bookmark(), setDown(), delayLists(), requests.
 // Fault injection (the soak, test/soak): expireNextWatches(), fail500For(), stallResponses(), goAwayFor().
-import http from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+// The benchmark's processes load this server: node:http the cheap way, as the agent takes it.
+import { http } from '../../src/runtime/http.js';
 import type { AddressInfo, Socket } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -79,7 +81,7 @@ interface WatchConn {
   namespace: string | undefined;
   match: (o: Obj) => boolean;
   bookmarks: boolean;
-  res: http.ServerResponse;
+  res: ServerResponse;
   timer: NodeJS.Timeout | undefined;
   closed: boolean;
 }
@@ -170,14 +172,14 @@ export class FakeApiServer {
   private compactedRv = 0;
   private watches = new Set<WatchConn>();
   private sockets = new Set<Socket>();
-  private server: http.Server | undefined;
+  private server: Server | undefined;
   private down: false | 'reset' | '503' | 'refuse' = false;
   private port = 0;
   private bookmarkTimer: NodeJS.Timeout | undefined;
   private baseUrl = '';
   private listDelay = 0;
   private stall: false | 'headers' | 'silent' = false;
-  private stalled = new Set<http.ServerResponse>();
+  private stalled = new Set<ServerResponse>();
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}
 
@@ -346,7 +348,7 @@ export class FakeApiServer {
   /** Watch requests being held by stall mode (connections still open). */
   get stalledWatches(): number { return this.stalled.size; }
 
-  private serveStalledWatch(res: http.ServerResponse, rec: RequestRecord): void {
+  private serveStalledWatch(res: ServerResponse, rec: RequestRecord): void {
     if (this.stall === 'headers') {
       rec.status = 200;
       res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
@@ -374,7 +376,7 @@ export class FakeApiServer {
     if (this.down !== 'refuse' && this.server && !this.server.listening) await this.listen(this.server, this.port);
   }
 
-  private listen(server: http.Server, port: number): Promise<void> {
+  private listen(server: Server, port: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve(); });
@@ -421,7 +423,7 @@ export class FakeApiServer {
     w.res.end();
   }
 
-  private reply(res: http.ServerResponse, rec: RequestRecord, status: number, body: unknown): void {
+  private reply(res: ServerResponse, rec: RequestRecord, status: number, body: unknown): void {
     rec.status = status;
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
@@ -431,7 +433,7 @@ export class FakeApiServer {
   /** events.k8s.io/v1 Events the clients created, in order (the only writes this server takes). */
   readonly events: Obj[] = [];
 
-  private acceptEvent(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, namespace: string): void {
+  private acceptEvent(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, namespace: string): void {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (c: string) => { body += c; });
@@ -461,7 +463,7 @@ export class FakeApiServer {
     });
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams.entries());
     const watch = query.watch === '1' || query.watch === 'true';
@@ -538,7 +540,7 @@ export class FakeApiServer {
     return snap;
   }
 
-  private serveList(res: http.ServerResponse, rec: RequestRecord, info: ResourceInfo, namespace: string | undefined,
+  private serveList(res: ServerResponse, rec: RequestRecord, info: ResourceInfo, namespace: string | undefined,
                     match: (o: Obj) => boolean, query: Record<string, string>): void {
     let at = this.rv;
     let after = '';
@@ -582,7 +584,7 @@ export class FakeApiServer {
     this.reply(res, rec, 200, { kind: `${info.kind}List`, apiVersion: info.apiVersion, metadata, items });
   }
 
-  private serveWatch(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, info: ResourceInfo,
+  private serveWatch(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, info: ResourceInfo,
                      namespace: string | undefined, match: (o: Obj) => boolean, query: Record<string, string>): void {
     if (this.stall) return this.serveStalledWatch(res, rec);
     const from = query.resourceVersion ?? '';
@@ -688,7 +690,7 @@ export class FakeApiServer {
     for (const run of requests) run();
   }
 
-  private faultIntercepts(req: http.IncomingMessage, res: http.ServerResponse, rec: RequestRecord, watch: boolean): boolean {
+  private faultIntercepts(req: IncomingMessage, res: ServerResponse, rec: RequestRecord, watch: boolean): boolean {
     if (this.stallTimer !== undefined) { // (until endStall() has run: see faultHoldsEvent)
       // Served once the stall ends, unless the client gave up meanwhile. The request was recorded already.
       this.requests.pop();

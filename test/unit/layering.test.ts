@@ -12,7 +12,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Lower numbers are lower layers; a file may import its own layer and those below. */
 const LAYER: Record<string, number> = {
   'native-bindings': 0,
-  netlink: 1, version: 1, loop: 1,
+  netlink: 1, version: 1, loop: 1, runtime: 1,
   ipvs: 2, link: 2, ipset: 2, iptables: 2, conntrack: 2, nftables: 2,
   model: 3, config: 3, sources: 3,
   backends: 4,

@@ -17,15 +17,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { measureFloor, runFloor } from './lib/bench-floor.js';
-import { runAgentCase } from './lib/bench-agent-case.js';
-import { runNewNode } from './lib/bench-new-node.js';
-import { parseServices, sizeRows, formatRows, summaryTable, agentCharts, type SizeResult } from './lib/bench-agent-report.js';
+import type { SizeResult } from './lib/bench-agent-report.js';
 import { Progress, thousands } from './lib/bench-progress.js';
 import { DEFAULT_HEAP, HEAP_FLAGS, NODE_FLAGS, isHeapMode } from '../src/config/heap.js';
-import { freshNamespace, deleteNamespaces, settle, run } from './lib/netns.js';
-import { writeChart } from './lib/chart.js';
 import { VIP_BINDINGS, type VipBinding } from '../src/link/route-codec.js';
+// Each child loads only its own part (await import below): an agent case's RSS is the agent's figure,
+// and the parent's modules (the new node's fake API server brings client-node: 17 MB of RSS on Node 24)
+// are not in it.
 
 const args = process.argv.slice(2);
 const str = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
@@ -49,12 +47,14 @@ const self = fileURLToPath(import.meta.url);
 
 // ---- the children: the floor, and one size of the agent ----
 if (args.includes('--floor-only')) {
+  const { measureFloor } = await import('./lib/bench-floor.js');
   const N = opt('--services', 10_000);
   const r = measureFloor({ services: N, endpoints: M, ipsetRestoreNs: str('--ipset-restore-ns', ''), progress: new Progress(str('--label', `N=${N}`)), vipBinding: binding });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }
 if (args.includes('--case')) {
+  const { runAgentCase } = await import('./lib/bench-agent-case.js');
   const N = opt('--services', 10_000);
   const sliceMs = opt('--slice-ms', 10);
   const r = await runAgentCase({
@@ -72,6 +72,11 @@ if (args.includes('--case')) {
 }
 
 // ---- the parent: each size in turn ----
+const { runFloor } = await import('./lib/bench-floor.js');
+const { runNewNode } = await import('./lib/bench-new-node.js');
+const { parseServices, sizeRows, formatRows, summaryTable, agentCharts } = await import('./lib/bench-agent-report.js');
+const { freshNamespace, deleteNamespaces, settle, run } = await import('./lib/netns.js');
+const { writeChart } = await import('./lib/chart.js');
 const sizes = parseServices(str('--services', '10000'));
 const outDir = resolve(str('--out', 'bench-results/agent'));
 const kernel = run('uname', ['-r']).trim();

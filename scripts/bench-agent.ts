@@ -11,7 +11,7 @@
 // Progress lines go to stderr; the tables (or --json) to stdout; bench-results/agent/agent.{txt,json}
 // and the charts agent-sync and agent-rss (SVG and PNG) to --out.
 //   scripts/sandbox -- node --expose-gc dist/scripts/bench-agent.js [--services N[,N...]] [--endpoints M]
-//     [--heap bounded|size|v8] [--vip-binding address|local-route] [--lag-only] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--cpu-profile] [--out DIR] [--json]
+//     [--heap bounded|size|v8] [--vip-binding address|local-route] [--lag-only] [--reconciles R] [--new-node [--new-node-up-to N]] [--slice-ms MS (0: unpaced)] [--min-items K] [--cpu-profile] [--out DIR] [--json]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,8 @@ if (args.includes('--case')) {
     pacing: args.includes('--slice-ms') ? (sliceMs === 0 ? false : { sliceMs, minItems: opt('--min-items', 16) }) : undefined,
     progress: new Progress(str('--label', `N=${N}`)),
     cpuProfileDir: args.includes('--cpu-profile') ? str('--cpu-profile', '') : undefined,
+    // --reconciles R: R no-op reconciles after the first sync, RSS after each (default 10).
+    ...(args.includes('--reconciles') ? { reconciles: opt('--reconciles', 10) } : {}),
   });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
@@ -84,7 +86,7 @@ const command = ['node', ...process.execArgv, 'dist/scripts/bench-agent.js', ...
 const startedAt = new Date();
 const t0 = performance.now();
 const passThrough = ['--lag-only'].filter((a) => args.includes(a))
-  .concat(['--slice-ms', '--min-items'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
+  .concat(['--slice-ms', '--min-items', '--reconciles'].flatMap((a) => (args.includes(a) ? [a, str(a, '')] : [])))
   .concat(heap ? ['--heap', heap] : [])
   .concat(binding !== 'address' ? ['--vip-binding', binding] : [])
   // The initial sync's CPU profile goes next to the results.

@@ -6,18 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { filesUnder } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-function files(dir: string, ext: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? files(p, ext) : p.endsWith(ext) && !p.endsWith('.d.ts') ? [p] : [];
-  });
-}
+const files = (dir: string, ext: string): string[] => filesUnder(dir, (p) => p.endsWith(ext) && !p.endsWith('.d.ts'));
 
 /** ES imports of node:http that bring values (`import type` is erased and costs nothing). */
 const VALUE_IMPORT = /\bimport(?!\s+type\b)\s*(?:[\w$]+|\{[^}]*\}|\*\s*as\s+[\w$]+)(?:\s*,\s*(?:\{[^}]*\}|\*\s*as\s+[\w$]+))?\s*from\s*["'](?:node:)?http["']/g;

@@ -3,18 +3,14 @@
 // run time. Every such import in the sources and tests is checked against the bundle here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { filesUnder } from './helpers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => {
-    const p = join(dir, f);
-    return statSync(p).isDirectory() ? tsFiles(p) : p.endsWith('.ts') && !p.endsWith('.d.ts') ? [p] : [];
-  });
-}
+const tsFiles = (dir: string): string[] => filesUnder(dir, (p) => p.endsWith('.ts') && !p.endsWith('.d.ts'));
 
 /** Value names taken from "#client-node": `import { A, type B } from` and `const { A } = await import(`. */
 function importedValues(text: string): string[] {

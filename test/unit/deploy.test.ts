@@ -5,13 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/config.js';
 import { loadKubeconfig } from '../../src/sources/kubeconfig.js';
+import { filesUnder } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const deploy = join(root, 'deploy');
@@ -19,12 +20,7 @@ const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : p.endsWith('.yaml') ? [p] : [];
-  });
-}
+const files = (dir: string): string[] => filesUnder(dir, (p) => p.endsWith('.yaml'));
 function docs(path: string): Doc[] {
   return parseAllDocuments(readFileSync(path, 'utf8')).map((d) => {
     assert.deepEqual(d.errors.map((e) => e.message), [], relative(root, path));

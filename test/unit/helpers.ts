@@ -1,4 +1,6 @@
 // Small helpers shared by host tests.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** struct nlattr + payload, padded to 4 (NLA_ALIGN): attributes built by hand for the decoders' tests. */
 export function nla(type: number, payload: Buffer | number[]): Buffer {
@@ -19,3 +21,11 @@ export async function waitFor(what: string, cond: () => boolean, ms = 5000): Pro
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every file below `dir` (recursively) whose path `keep` accepts. */
+export function filesUnder(dir: string, keep: (path: string) => boolean): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p, keep) : keep(p) ? [p] : [];
+  });
+}

@@ -3,9 +3,10 @@
 // fails here with the file and the import named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { filesUnder } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -26,12 +27,7 @@ function layerOf(path: string): string {
   return rel[0] === 'native-bindings' ? 'native-bindings' : rel[1]!;
 }
 
-function sources(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? sources(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
+const sources = (dir: string): string[] => filesUnder(dir, (p) => p.endsWith('.ts'));
 
 test('imports go one way: cli → agent → sync → backends → model → kernel clients → netlink → native bindings', () => {
   const files = [...sources(join(root, 'src')), ...sources(join(root, 'native-bindings'))];

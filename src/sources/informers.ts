@@ -44,6 +44,11 @@
 //   ADD/UPDATE's handler through a WeakMap and not kept (the model keeps compact records of its own).
 //   Caching whole objects cost ~40 MB of heap at 10,000 Services x 10 endpoints. This node's Node is
 //   cached whole: a removed Node is judged by its last state.
+// - Services and EndpointSlices of a list are handed on page by page, as each page arrives, and ListWatch
+//   is given only their slim copies (its handlers then pass over them): a whole list held until its last
+//   page, as ListWatch's list function must return it, was ~28 MB of heap at 10,000 Services x 10
+//   endpoints, alive while the model took it in. What a list no longer has is removed once it is complete,
+//   from this source's own record, which also covers what a list that failed half-way had handed on.
 import { KubeConfig, ListWatch, Watch, ADD, UPDATE, DELETE, ERROR } from '#client-node';
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Kind, KubeObject, Logger, Source, SourceEvents } from './types.js';
@@ -122,8 +127,10 @@ export function informerSource(options: InformerSourceOptions): Source {
   let stopped = false;
   let syncedSent = false;
   const channels: Channel[] = [];
-  /** What was emitted: key → resourceVersion. */
-  const emitted = new Map<string, string>();
+  /** What was emitted: key → the slim copy ListWatch caches (the Node whole), read for its resourceVersion and to remove it. */
+  const emitted = new Map<string, KubernetesObject>();
+  /** Slim copies of listed objects, handed on already when their page came: ListWatch's handlers skip them. */
+  const listed = new WeakSet<object>();
   /** A slim object handed to ListWatch → the object it stands for, until ADD/UPDATE's handler takes it. */
   const wholeOf = new WeakMap<object, KubeObject>();
   /** The slim copy ListWatch caches in place of `o` (remembering `o` for the handler). */
@@ -157,6 +164,7 @@ export function informerSource(options: InformerSourceOptions): Source {
     kind: Kind,
     state: { gauge: ByteGauge; pageSize: number },
     page: (cont: string | undefined, limit: number) => Promise<KubernetesListObject<T>>,
+    each: (o: T) => T = (o) => o,
   ): Promise<KubernetesListObject<T>> {
     for (let attempt = 0; ; attempt++) {
       let cont: string | undefined;
@@ -167,7 +175,7 @@ export function informerSource(options: InformerSourceOptions): Source {
           state.gauge.over = false;
           const list = await page(cont, state.pageSize);
           first ??= list;
-          items.push(...list.items);
+          for (const o of list.items) items.push(each(o));
           cont = (list.metadata as { continue?: string } | undefined)?.continue || undefined;
         } while (cont);
       } catch (err) {
@@ -333,15 +341,42 @@ export function informerSource(options: InformerSourceOptions): Source {
     }
   }
 
-  function onUpsert(kind: Kind, cached: KubeObject): void {
-    const obj = wholeOf.get(cached) ?? cached;
-    wholeOf.delete(cached);
+  /** Hands `obj` on unless the same version was; `cached` is what ListWatch keeps of it. */
+  function emit(kind: Kind, obj: KubeObject, cached: KubernetesObject): void {
     if (stopped || !events) return;
     const key = objectKey(kind, obj);
     const rv = obj.metadata?.resourceVersion ?? '';
-    if (emitted.has(key) && emitted.get(key) === rv && rv !== '') return;
-    emitted.set(key, rv);
+    const was = emitted.get(key)?.metadata?.resourceVersion;
+    emitted.set(key, cached);
+    if (was === rv && rv !== '') return;
     events.upsert(kind, obj);
+  }
+
+  function onUpsert(kind: Kind, cached: KubeObject): void {
+    if (listed.has(cached)) return; // handed on as its page came
+    const obj = wholeOf.get(cached) ?? cached;
+    wholeOf.delete(cached);
+    emit(kind, obj, cached);
+  }
+
+  /** One listed Service or EndpointSlice: handed on now; ListWatch gets its slim copy. */
+  function onListed(kind: Kind, o: KubernetesObject): KubernetesObject {
+    const s = slim(o);
+    listed.add(s);
+    emit(kind, o as KubeObject, s);
+    return s;
+  }
+
+  /** A complete list of `kind`: what was handed on and is not in it any more is removed. */
+  function onListComplete(kind: Kind, items: readonly KubernetesObject[]): void {
+    if (stopped || !events) return;
+    const present = new Set(items.map((o) => objectKey(kind, o as KubeObject)));
+    const prefix = `${kind}/`;
+    for (const [key, cached] of emitted) {
+      if (!key.startsWith(prefix) || present.has(key)) continue;
+      emitted.delete(key);
+      events.remove(kind, cached as KubeObject);
+    }
   }
 
   function onRemove(kind: Kind, obj: KubeObject): void {
@@ -392,10 +427,14 @@ export function informerSource(options: InformerSourceOptions): Source {
       const services = listClient('Service', '/api/v1/services', { labelSelector: SERVICE_LABEL_SELECTOR });
       const slices = listClient('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', { labelSelector: ENDPOINTSLICE_LABEL_SELECTOR });
       const nodes = listClient('Node', '/api/v1/nodes', { fieldSelector: nodeField });
-      // ListWatch diffs and caches the list it is given, and calls the handlers at once: slim copies.
-      const slimList = (kind: Kind, l: KubernetesListObject<KubernetesObject>) => ({ ...l, items: l.items.map((o) => slimmed(kind, o)) });
-      addChannel('Service', '/api/v1/services', async () => slimList('Service', await listAll('Service', services, services.page)), SERVICE_LABEL_SELECTOR, undefined);
-      addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', async () => slimList('EndpointSlice', await listAll('EndpointSlice', slices, slices.page)), ENDPOINTSLICE_LABEL_SELECTOR, undefined);
+      // Each page handed on as it comes; ListWatch diffs and caches the slim copies (its handlers skip them).
+      const streamed = (kind: Kind, client: typeof services) => async () => {
+        const list = await listAll(kind, client, client.page, (o) => onListed(kind, o));
+        onListComplete(kind, list.items);
+        return list;
+      };
+      addChannel('Service', '/api/v1/services', streamed('Service', services), SERVICE_LABEL_SELECTOR, undefined);
+      addChannel('EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices', streamed('EndpointSlice', slices), ENDPOINTSLICE_LABEL_SELECTOR, undefined);
       addChannel('Node', '/api/v1/nodes', () => listAll('Node', nodes, nodes.page), undefined, nodeField);
       log.info({ server, nodeName }, 'starting informers');
       for (const ch of channels) ch.informer.start().catch((err: unknown) => onError(ch, err));

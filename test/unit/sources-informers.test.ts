@@ -112,6 +112,44 @@ test('initial lists (paginated) are upserted, then synced once; the node may not
   assert.equal((fromWatch as any).spec.ports[0].targetPort, 8080);
 });
 
+test('a list is handed on page by page, each page before the next is asked for', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { for (const n of ['a', 'b', 'c', 'd', 'e']) s.create(svc(n, '10.0.0.1')); } });
+  server.delayLists(30);
+  const serviceLists = () => server.requests.filter((r) => !r.watch && r.path === '/api/v1/services').length;
+  const listsAtUpsert: number[] = [];
+  const upsert = rec.upsert.bind(rec);
+  rec.upsert = (kind, obj) => { if (kind === 'Service') listsAtUpsert.push(serviceLists()); upsert(kind, obj); };
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1);
+  // Pages of 2: a and b came with the first response, c and d with the second, e with the third.
+  assert.deepEqual(listsAtUpsert, [1, 1, 2, 2, 3]);
+  assert.deepEqual(rec.take().filter((e) => e.includes('Service')), ['upsert Service default/a rv=2', 'upsert Service default/b rv=3', 'upsert Service default/c rv=4', 'upsert Service default/d rv=5', 'upsert Service default/e rv=6']);
+});
+
+test('a list that failed half-way: what its first pages handed on and is gone by the next list is removed', async (t) => {
+  const { server, source, rec } = await setup(t, { fill: (s) => { for (const n of ['a', 'b', 'c', 'd', 'e']) s.create(svc(n, '10.0.0.1')); } });
+  server.delayLists(30);
+  const upsert = rec.upsert.bind(rec);
+  let failed = false;
+  rec.upsert = (kind, obj) => {
+    upsert(kind, obj);
+    // After the first page: the next requests fail for a while, and a is deleted meanwhile.
+    if (!failed && kind === 'Service') {
+      failed = true;
+      server.fail500For(150);
+      server.delete({ kind: 'Service', metadata: { name: 'a', namespace: 'default' } });
+    }
+  };
+  await source.start(rec);
+  await waitFor('synced', () => rec.syncedCount === 1, 5000);
+  assert.ok(rec.errors.some((e) => e.kind === 'Service'), 'the Service list failed once');
+  const ev = rec.take().filter((e) => e.includes('Service'));
+  assert.deepEqual(ev.slice(0, 2), ['upsert Service default/a rv=2', 'upsert Service default/b rv=3'], 'the first page was handed on');
+  assert.ok(ev.includes('remove Service default/a'), `a removed once the list succeeded: ${ev.join('; ')}`);
+  assert.deepEqual([...rec.objects.keys()].filter((k) => k.startsWith('Service/')).sort(), ['Service/default/b', 'Service/default/c', 'Service/default/d', 'Service/default/e']);
+  assert.equal(ev.filter((e) => e === 'upsert Service default/b rv=3').length, 1, 'b, unchanged, handed on once');
+});
+
 test('watch events arrive as upserts and removes; the node by field selector', async (t) => {
   const { server, source, rec } = await setup(t, { fill: (s) => { s.create(node('node-b')); } });
   await source.start(rec);

@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { filesUnder } from './helpers.js';
@@ -50,4 +51,14 @@ test('the bundle is one file, not the package: its KubeConfig loads a kubeconfig
   });
   assert.equal(kc.getCurrentCluster()?.server, 'https://10.0.0.1:6443');
   assert.match(import.meta.resolve('#client-node'), /\/dist\/vendor\/client-node\.js$/);
+});
+
+test('the bundle leaves out whatwg-url and tr46 (node-fetch takes node:url\'s URL): no punycode deprecation warning when it loads', () => {
+  const file = fileURLToPath(import.meta.resolve('#client-node'));
+  const text = readFileSync(file, 'utf8');
+  assert.doesNotMatch(text, /punycode|tr46|whatwg-url\/lib/, 'tr46 or whatwg-url is in the bundle');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `await import(${JSON.stringify(file)}); console.log('loaded')`], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'loaded');
+  assert.doesNotMatch(r.stderr, /DeprecationWarning|DEP0040/, r.stderr);
 });

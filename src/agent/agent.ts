@@ -2,7 +2,6 @@
 // kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
 import type { Server } from 'node:http';
 import { http } from '../runtime/http.js';
-import v8 from 'node:v8';
 import { LinkClient } from '../link/link.js';
 import { BoundedFrequencyRunner, type RunReason, type RunOutcome } from '../sync/runner.js';
 import { ProxyModel } from '../model/model.js';
@@ -26,11 +25,11 @@ import { applyConntrackSysctls } from '../backends/conntrack-sysctls.js';
 import { EventRecorder, REASONS, type EventObject } from './events.js';
 import { processMetrics, type ProcessMetrics } from './process-metrics.js';
 import { metricsServer } from './metrics-server.js';
-import { DEFAULT_HEAP, FIRST_SYNC_HEAP_FLAGS, HEAP_FLAGS, checkNodeFlags, type AgentOptions } from './options.js';
+import { DEFAULT_HEAP, checkNodeFlags, type AgentOptions } from './options.js';
 import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
-import { fullCollection } from './full-collection.js';
+import { HeapKeeper } from './heap-keeper.js';
 
 export type { AgentOptions } from './options.js';
 export type { SyncTiming } from './sync-report.js';
@@ -82,6 +81,8 @@ export class Agent {
   lastSyncLoop: { turns: number; longestMs: number } | undefined;
   readonly events: EventRecorder;
   #process?: ProcessMetrics;
+  /** The heap mode's growth flags and the collections after the first sync and reconciles. */
+  #heap?: HeapKeeper;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   /** Where the last sync's time went (the benchmark's one-change latency: what is not model or kernel work). */
@@ -110,23 +111,11 @@ export class Agent {
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
     // long-lived model: by default its heap is kept near the live size (see HeapMode). V8 reads these
     // flags as it runs, so setting them now applies to everything the agent allocates from here on.
-    // The first sync's own flags until it has ended (FIRST_SYNC_HEAP_FLAGS), the steady ones after.
+    // The first sync's own flags until it has ended, the steady ones after (heap-keeper.ts).
     const heap = o.heap ?? DEFAULT_HEAP;
-    for (const flag of FIRST_SYNC_HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
-    void this.firstSync().then(() => {
-      for (const flag of HEAP_FLAGS[heap]) v8.setFlagsFromString(flag);
-      if (FIRST_SYNC_HEAP_FLAGS[heap].join(' ') === HEAP_FLAGS[heap].join(' ')) return;
-      // V8 sets the old generation's next limit at each full collection, from the growth flag then in
-      // force: the first sync's looser one would stand until the next, and a full reconcile's garbage
-      // piled up to it (10,000 Services on Node 24: +12 MB of peak RSS in the first no-op reconcile).
-      // One collection puts the steady limit in force at once; in a turn of its own, after whatever
-      // waited for the first sync (it takes 0.2-0.35 s at 10,000 in the sandbox).
-      setImmediate(() => {
-        const before = process.memoryUsage().heapUsed;
-        const ms = fullCollection();
-        this.#log.info({ ms: Math.round(ms), heapUsedMB: Math.round(before / 1048576), afterMB: Math.round(process.memoryUsage().heapUsed / 1048576) }, 'collected the first sync\'s garbage');
-      });
-    });
+    this.#heap = new HeapKeeper(heap, this.#log);
+    this.#heap.firstSyncStarts();
+    void this.firstSync().then(() => this.#heap!.firstSyncEnded());
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
     if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);
@@ -416,6 +405,7 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
+    if (reason === 'period' && result.kind === 'full') this.#heap?.reconciled();
     if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };

@@ -55,7 +55,7 @@ export const HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
  * 50% until the first sync ends, then 20% (this), three runs: 9.18-9.33 s against 9.31-10.54 s, 2 full
  * collections against 4-5, peak RSS 132-135 MB against 126 MB. The steady heap is as before.
  * When the first sync has ended the agent sets HEAP_FLAGS and runs one full collection at once
- * (agent.ts, full-collection.ts): V8 computes the next limit only at a full collection, so without it
+ * (agent/heap-keeper.ts): V8 computes the next limit only at a full collection, so without it
  * the first periodic reconcile's garbage grew the heap up to the limit the 50% left. Agent case at
  * 10,000 on Node 24, runs alternating in one boot (2026-12-06): peak RSS 155-156 MB against 164-165 MB,
  * set by the initial sync instead of the reconcile; the collection took 202-344 ms in the sandbox.

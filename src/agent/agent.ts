@@ -82,7 +82,7 @@ export class Agent {
   readonly events: EventRecorder;
   #process?: ProcessMetrics;
   /** The heap mode's growth flags and the collections after the first sync and reconciles. */
-  #heap?: HeapKeeper;
+  readonly #heap: HeapKeeper;
   /** How long the last model commit took (ms): the "what should be" part of a sync. */
   lastCommitMs = 0;
   /** Where the last sync's time went (the benchmark's one-change latency: what is not model or kernel work). */
@@ -101,6 +101,7 @@ export class Agent {
   constructor(opts: AgentOptions) {
     this.#o = opts;
     this.#log = opts.log;
+    this.#heap = new HeapKeeper(opts.heap ?? DEFAULT_HEAP, opts.log);
     this.health = new ProxierHealth(2 * opts.syncPeriodMs, Date.now, []);
     this.health.onReport = (endpoint, code) => (endpoint === 'healthz' ? this.metrics.healthzTotal : this.metrics.livezTotal).inc({ code: String(code) });
     this.events = new EventRecorder({ sink: opts.events, nodeName: opts.nodeName, log: opts.log });
@@ -113,9 +114,8 @@ export class Agent {
     // flags as it runs, so setting them now applies to everything the agent allocates from here on.
     // The first sync's own flags until it has ended, the steady ones after (heap-keeper.ts).
     const heap = o.heap ?? DEFAULT_HEAP;
-    this.#heap = new HeapKeeper(heap, this.#log);
     this.#heap.firstSyncStarts();
-    void this.firstSync().then(() => this.#heap!.firstSyncEnded());
+    void this.firstSync().then(() => this.#heap.firstSyncEnded());
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
     if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
     if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);
@@ -405,7 +405,7 @@ export class Agent {
       }
     }
     this.#lastSync = { at: new Date(), result };
-    if (reason === 'period' && result.kind === 'full') this.#heap?.reconciled();
+    if (reason === 'period' && result.kind === 'full') this.#heap.reconciled();
     if (result.kind === 'full' && reason !== 'period') this.#runner.fullSyncDone();
     // Unpaced, the whole sync held the loop in one stretch.
     const loop = { turns: pacer?.turns ?? 0, longestMs: pacer?.longestMs ?? seconds * 1000 };

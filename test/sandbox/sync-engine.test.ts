@@ -221,7 +221,8 @@ test('a full sync over more services than one slice adds, changes and deletes in
     const want = desired(Array.from({ length: n }, (_, i) => sliced(i)));
     const first = await new Pacer().run(engine.syncSteps(want, undefined, false, true));
     assert.equal(first.failures.length, 0);
-    // What differs, named (a CI run once saw 4,503 lines here for 4,500, not reproduced alone).
+    // What differs, named. (4,503 lines for 4,500 were seen twice while another lane changed its own
+    // namespace's services: the kernel's dump position counts every namespace's, so this file runs alone.)
     const have = saved();
     const wanted = ipvsadmLinesOf(want);
     const haveSet = new Set(have), wantedSet = new Set(wanted);

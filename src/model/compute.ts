@@ -7,7 +7,7 @@
 import type { V1Service, V1EndpointSlice, V1ServicePort } from '@kubernetes/client-node';
 import { SCHEDULERS } from '../ipvs/types.js';
 import type { Family, Protocol, RealServer, VirtualService } from '../ipvs/types.js';
-import { serviceKeyString } from '../ipvs/keys.js';
+import { serverKeyString, serviceKeyString } from '../ipvs/keys.js';
 import { ServerTable } from '../ipvs/server-table.js';
 import { familyOf } from '../netlink/address.js';
 import { parseCidr, cidrContains, type Cidr } from '../netlink/cidr.js';
@@ -88,9 +88,9 @@ class ComputedVs implements DesiredVirtualService {
     try {
       const eps = this.#collect();
       const choice = choose(eps, WHICH[this.#flags & 3]!, categorize(eps, c.zone, c.nodeName), c.externallyReachable);
-      const chosen = new Set(choice.servers.map((e) => e.key));
+      const chosen = new Set(choice.servers);
       for (const e of eps) {
-        const used = chosen.has(e.key);
+        const used = chosen.has(e);
         const info: EndpointInfo = {
           address: e.address, port: e.port, ready: e.ready, serving: e.serving, terminating: e.terminating, local: e.local, used,
         };
@@ -104,7 +104,7 @@ class ComputedVs implements DesiredVirtualService {
         if (zone !== undefined) info.zone = zone;
         const reason = notChosenReason(e, chosen, choice.why);
         if (reason !== undefined && !used) info.reason = reason;
-        out.set(e.key, info);
+        out.set(serverKeyString(e), info);
       }
     } catch {
       // The same inputs computed without error at commit; nothing to add.
@@ -184,43 +184,47 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
 
   // Cluster IPs by family (the first of each family, as kube-proxy takes).
   const cipByFamily = new Map<Family, { address: string; field: string }>();
-  clusterIPs.forEach((ip, i) => {
+  for (let i = 0; i < clusterIPs.length; i++) {
+    const ip = clusterIPs[i];
     const v = validIp(ip);
     const field = ipsField === 'spec.clusterIPs' ? keptField('spec.clusterIPs[', i, ']') : 'spec.clusterIP';
-    if (!v) { w.add(object, field, `${show(ip)} is not an IP address`); return; }
+    if (!v) { w.add(object, field, `${show(ip)} is not an IP address`); continue; }
     if (!cipByFamily.has(v.family)) cipByFamily.set(v.family, { address: v.address, field });
-  });
+  }
 
   // Validate the ports once.
   const ports: { port: V1ServicePort; index: number; protocol: Protocol; portName: string }[] = [];
-  const seenPorts = new Set<string>();
-  (spec.ports ?? []).forEach((port, i) => {
-    if (!port) return; // warned about by checkService
+  const specPorts = spec.ports ?? NONE;
+  for (let i = 0; i < specPorts.length; i++) {
+    const port = specPorts[i];
+    if (!port) continue; // warned about by checkService
     const protoText = port.protocol ?? 'TCP';
     const protocol = typeof protoText === 'string' ? PROTOCOLS[protoText] : undefined;
-    if (!protocol) { w.add(object, `spec.ports[${i}].protocol`, `unknown protocol ${show(protoText)} (TCP, UDP or SCTP)`); return; }
-    if (!validPort(port.port)) { w.add(object, `spec.ports[${i}].port`, `${show(port.port)} is not from 1 to 65535`); return; }
-    const dup = `${protocol}/${port.port}`;
-    if (seenPorts.has(dup)) { w.add(object, `spec.ports[${i}]`, `duplicate port ${port.port}/${protoText}; ignored`); return; }
-    seenPorts.add(dup);
+    if (!protocol) { w.add(object, `spec.ports[${i}].protocol`, `unknown protocol ${show(protoText)} (TCP, UDP or SCTP)`); continue; }
+    if (!validPort(port.port)) { w.add(object, `spec.ports[${i}].port`, `${show(port.port)} is not from 1 to 65535`); continue; }
+    if (ports.some((p) => p.protocol === protocol && p.port.port === port.port)) { w.add(object, `spec.ports[${i}]`, `duplicate port ${port.port}/${protoText}; ignored`); continue; }
     ports.push({ port, index: i, protocol, portName: port.name ?? '' });
-  });
+  }
 
   // External addresses by family, validated once.
   const externalIPs: { address: string; family: Family; field: string }[] = [];
-  (spec.externalIPs ?? []).forEach((ip, i) => {
+  const specExternal = spec.externalIPs ?? NONE;
+  for (let i = 0; i < specExternal.length; i++) {
+    const ip = specExternal[i];
     const v = validIp(ip);
-    if (!v) { w.add(object, `spec.externalIPs[${i}]`, `${show(ip)} is not an IP address`); return; }
+    if (!v) { w.add(object, `spec.externalIPs[${i}]`, `${show(ip)} is not an IP address`); continue; }
     externalIPs.push({ ...v, field: keptField('spec.externalIPs[', i, ']') });
-  });
+  }
   const lbIPs: { address: string; family: Family; field: string }[] = [];
-  (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
-    if (!ing || ing.ip === undefined || ing.ip === '') return; // hostname-only ingress: nothing to program
+  const ingress = svc.status?.loadBalancer?.ingress ?? NONE;
+  for (let i = 0; i < ingress.length; i++) {
+    const ing = ingress[i];
+    if (!ing || ing.ip === undefined || ing.ip === '') continue; // hostname-only ingress: nothing to program
     const v = validIp(ing.ip);
-    if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `${show(ing.ip)} is not an IP address`); return; }
-    if (ing.ipMode === 'Proxy') return;
+    if (!v) { w.add(object, `status.loadBalancer.ingress[${i}].ip`, `${show(ing.ip)} is not an IP address`); continue; }
+    if (ing.ipMode === 'Proxy') continue;
     lbIPs.push({ ...v, field: keptField('status.loadBalancer.ingress[', i, '].ip') });
-  });
+  }
 
   // kube-proxy's ExternallyAccessible, per Service rather than per port (every port of a NodePort or
   // LoadBalancer Service gets a node port, so the two differ only for ports without one).
@@ -230,11 +234,13 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   // loadBalancerSourceRanges: who may reach the load balancer IPs (KUBE-LOAD-BALANCER-FW and its
   // source sets). A range that contains a node address also lets the node itself in.
   const sourceRanges: Cidr[] = [];
-  (spec.loadBalancerSourceRanges ?? []).forEach((text, i) => {
+  const specRanges = spec.loadBalancerSourceRanges ?? NONE;
+  for (let i = 0; i < specRanges.length; i++) {
+    const text = specRanges[i];
     const c = typeof text === 'string' ? parseCidr(text.trim()) : null;
-    if (!c) { w.add(object, `spec.loadBalancerSourceRanges[${i}]`, `${show(text)} is not a CIDR`); return; }
+    if (!c) { w.add(object, `spec.loadBalancerSourceRanges[${i}]`, `${show(text)} is not a CIDR`); continue; }
     sourceRanges.push(c);
-  });
+  }
 
   // Slices by family (FQDN slices are not for proxies). The computed virtual services keep these arrays:
   // `slices` itself when it is all of one family (the model never changes an array it passed in).
@@ -246,14 +252,14 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   const slicesOf = (family: Family): readonly CompactSlice[] =>
     slices.every((s) => sliceFamily(s) === family) ? slices : slices.filter((s) => sliceFamily(s) === family);
 
-  const localReady = new Set<string>();
+  let localReady: Set<string> | undefined; // made for the first local ready endpoint (most Services have none)
   for (const family of ctx.config.families) {
     const cip = cipByFamily.get(family);
     if (!cip) continue;
     const famSlices = slicesOf(family);
     for (const { port, index, protocol, portName } of ports) {
       const eps = collectEndpoints(famSlices, portName, protocol, family, ctx.config.nodeName, w);
-      for (const e of eps) if (e.local && e.ready) localReady.add(e.address);
+      for (const e of eps) if (e.local && e.ready) (localReady ??= new Set()).add(e.address);
       const cat = categorize(eps, ctx.zone || undefined, ctx.config.nodeName);
       if (ctx.config.backend === 'iptables') {
         const nodePort = checkedNodePort(port, index, object, w);
@@ -334,7 +340,7 @@ function build(raw: V1Service, slices: readonly CompactSlice[], ctx: ModelContex
   }
   if (eLocal && spec.healthCheckNodePort) {
     if (!validPort(spec.healthCheckNodePort)) w.add(object, 'spec.healthCheckNodePort', `${show(spec.healthCheckNodePort)} is not from 1 to 65535`);
-    else out.healthCheckNodePort = { port: spec.healthCheckNodePort, localEndpoints: localReady.size };
+    else out.healthCheckNodePort = { port: spec.healthCheckNodePort, localEndpoints: localReady?.size ?? 0 };
   }
 }
 
@@ -347,6 +353,8 @@ function checkedNodePort(port: V1ServicePort, index: number, object: string, w: 
 }
 
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
+/** An absent list of the spec, read as empty. */
+const NONE: readonly never[] = Object.freeze([]);
 
 /**
  * A field name with an index that a virtual service's origin keeps ("spec.clusterIPs[0]"): one string

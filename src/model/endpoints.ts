@@ -3,17 +3,23 @@
 // serving-terminating fallbacks), the choice per traffic policy, and why an endpoint was left out.
 // Separate from compute.ts because a computed virtual service runs it again when its endpoints are read.
 import type { Family, Protocol, RealServer } from '../ipvs/types.js';
-import { serverKeyString } from '../ipvs/keys.js';
 import type { ServerTable } from '../ipvs/server-table.js';
-import { LABEL_ZONE, flat } from './labels.js';
+import { serverKeyString } from '../ipvs/keys.js';
+import { LABEL_ZONE } from './labels.js';
 import { READY, SERVING, TERMINATING, STRIDE, NONE, type CompactSlice, type EndpointExtra } from './compact.js';
 import { PROTOCOLS, show, validIp, validPort, type Warnings } from './validate.js';
+import { isIPv4Text } from '../netlink/address.js';
+
+/** collectEndpoints looks for duplicates among this many endpoints by scanning them (no Set, no keys). */
+const SCAN_UP_TO = 16;
+
+/** No endpoints (frozen: shared by every categorisation that has none). */
+const NO_EPS = Object.freeze([]) as unknown as Ep[];
 
 /** An endpoint while computing (not kept). */
 export interface Ep {
   address: string;
   port: number;
-  key: string;
   ready: boolean;
   serving: boolean;
   terminating: boolean;
@@ -25,7 +31,7 @@ export interface Ep {
   i: number;
 }
 
-function readEndpoint(slice: CompactSlice, i: number, address: string, key: string, port: number, nodeName: string): Ep {
+function readEndpoint(slice: CompactSlice, i: number, address: string, port: number, nodeName: string): Ep {
   const eps = slice.eps!;
   const fx = eps[i + 1] as number | EndpointExtra;
   const x = typeof fx === 'number' ? undefined : fx;
@@ -34,7 +40,6 @@ function readEndpoint(slice: CompactSlice, i: number, address: string, key: stri
   return {
     address,
     port,
-    key,
     ready: (f & READY) !== 0,
     serving: (f & SERVING) !== 0,
     terminating: (f & TERMINATING) !== 0,
@@ -58,8 +63,9 @@ export interface Choice {
   serverTable?: ServerTable<RealServer>;
 }
 
-export function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => string | undefined): string | undefined {
-  if (chosen.has(ep.key)) return undefined;
+/** `chosen`: the endpoints chosen, the same objects as those collected (choose() picks, never copies). */
+export function notChosenReason(ep: Ep, chosen: ReadonlySet<Ep>, why: (ep: Ep) => string | undefined): string | undefined {
+  if (chosen.has(ep)) return undefined;
   if (!ep.serving) return ep.terminating ? 'terminating and not serving' : 'not ready';
   return why(ep) ?? (ep.ready ? 'not chosen' : 'not ready (ready endpoints exist)');
 }
@@ -74,7 +80,8 @@ export function notChosenReason(ep: Ep, chosen: Set<string>, why: (ep: Ep) => st
  * this node. Else same zone: every ready endpoint has zone hints and one names this node's zone.
  */
 export function categorize(eps: Ep[], zone: string | undefined, nodeName: string) {
-  const ready = eps.filter((e) => e.ready);
+  // Arrays are made only where a subset differs (most endpoints are ready, and most not on this node).
+  const ready = eps.every((e) => e.ready) ? eps : eps.filter((e) => e.ready);
   const notes: string[] = [];
   let cluster: Ep[];
   let usedZone: string | undefined;
@@ -104,12 +111,12 @@ export function categorize(eps: Ep[], zone: string | undefined, nodeName: string
     cluster = eps.filter((e) => e.serving && e.terminating);
     if (cluster.length > 0) clusterNote = 'no ready endpoints: using serving terminating endpoints';
   }
-  const readyLocal = ready.filter((e) => e.local);
+  const readyLocal = ready.some((e) => e.local) ? ready.filter((e) => e.local) : NO_EPS;
   let local: Ep[];
   let localNote: string | undefined;
   if (readyLocal.length > 0) local = readyLocal;
   else {
-    local = eps.filter((e) => e.local && e.serving && e.terminating);
+    local = eps.some((e) => e.local) ? eps.filter((e) => e.local && e.serving && e.terminating) : NO_EPS;
     if (local.length > 0) localNote = 'no ready local endpoints: using serving terminating local endpoints';
   }
   return { cluster, local, usedZone, usedNode, notes, clusterNote, localNote };
@@ -176,7 +183,22 @@ export function hasNodeEndpoint(slices: readonly CompactSlice[], nodeName: strin
 /** Endpoints of the slice ports that match the Service port by name and protocol, deduplicated by address/port. */
 export function collectEndpoints(slices: readonly CompactSlice[], portName: string, protocol: Protocol, family: Family, nodeName: string, w: Warnings): Ep[] {
   const out: Ep[] = [];
-  const seen = new Set<string>();
+  // Endpoints are told apart by address and port. Up to SCAN_UP_TO of them, by looking through what
+  // was collected; beyond, by a Set of "address/port" (made from what was collected by then).
+  let seen: Set<string> | undefined;
+  const isNew = (address: string, port: number): boolean => {
+    if (seen === undefined) {
+      let i = 0;
+      for (; i < out.length; i++) if (out[i]!.port === port && out[i]!.address === address) return false;
+      if (out.length < SCAN_UP_TO) return true;
+      seen = new Set();
+      for (const e of out) seen.add(serverKeyString(e));
+    }
+    const key = serverKeyString({ address, port });
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  };
   for (const slice of slices) {
     const sobj = `EndpointSlice ${slice.name}`;
     if (slice.problem) { w.add(sobj, slice.problem.field, `${slice.problem.message}; the slice is ignored`); continue; }
@@ -188,22 +210,27 @@ export function collectEndpoints(slices: readonly CompactSlice[], portName: stri
       if ((sp.name ?? '') !== portName || spProto !== protocol) return;
       if (!validPort(sp.port)) { w.add(sobj, `ports[${j}].port`, `${show(sp.port)} is not from 1 to 65535`); return; }
       const eps = slice.eps ?? [];
+      const port = sp.port!;
       for (let i = 0, k = 0; i < eps.length; i += STRIDE, k++) {
         const fx = eps[i + 1];
         if (fx === NONE) continue;
         const bad = typeof fx === 'object' && fx !== null ? (fx as EndpointExtra).bad : undefined;
         if (bad) { w.add(sobj, bad.field ? `endpoints[${k}].${bad.field}` : `endpoints[${k}]`, `${bad.message}; the endpoint is ignored`); continue; }
         const raw = eps[i];
-        const v = validIp(raw);
-        if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `${show(raw)} is not an IP address`); continue; }
-        if (v.family !== family) {
-          w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${String(slice.addressType)})`);
-          continue;
+        // A dotted quad (nearly every endpoint) is its own canonical form: no object made for it.
+        let address: string;
+        if (family === 'inet' && typeof raw === 'string' && isIPv4Text(raw)) address = raw;
+        else {
+          const v = validIp(raw);
+          if (!v) { w.add(sobj, `endpoints[${k}].addresses[0]`, `${show(raw)} is not an IP address`); continue; }
+          if (v.family !== family) {
+            w.add(sobj, `endpoints[${k}].addresses[0]`, `${v.address} is not an ${family === 'inet' ? 'IPv4' : 'IPv6'} address (addressType ${String(slice.addressType)})`);
+            continue;
+          }
+          address = v.address;
         }
-        const key = flat(serverKeyString({ address: v.address, port: sp.port! }));
-        if (seen.has(key)) continue;
-        seen.add(key);
-        out.push(readEndpoint(slice, i, v.address, key, sp.port!, nodeName));
+        if (!isNew(address, port)) continue;
+        out.push(readEndpoint(slice, i, address, port, nodeName));
       }
     });
   }

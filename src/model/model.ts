@@ -22,6 +22,10 @@ import type {
   ModelConfig, ModelContext, ModelChanges, ModelWarning, ServiceDesired, DesiredVirtualService, DesiredIpvs,
 } from './types.js';
 
+/** What a Service that is not there (before its first commit, after its removal) has. */
+const NO_ADDRESSES: ReadonlySet<string> = new Set();
+const NO_ENTRIES: ReadonlySet<IpsetEntryKey> = new Set();
+
 function sameServer(a: RealServer, b: RealServer): boolean {
   return a.address === b.address && a.port === b.port && (a.forward ?? 'masq') === (b.forward ?? 'masq')
     && (a.weight ?? 1) === (b.weight ?? 1) && (a.upperThreshold ?? 0) === (b.upperThreshold ?? 0)
@@ -274,8 +278,8 @@ export class ProxyModel {
       // Keys it produces now.
       if (neu) for (const [key, dvs] of neu.virtualServices) this.claim(name, key, dvs, changes);
       // VIPs, reference-counted across Services.
-      const oldAddrs = old?.addresses ?? new Set<string>();
-      const newAddrs = neu?.addresses ?? new Set<string>();
+      const oldAddrs = old?.addresses ?? NO_ADDRESSES;
+      const newAddrs = neu?.addresses ?? NO_ADDRESSES;
       for (const a of oldAddrs) if (!newAddrs.has(a)) this.unref(a, changes);
       for (const a of newAddrs) if (!oldAddrs.has(a)) this.ref(a, changes);
       this.diffIpsets(old, neu, changes);
@@ -370,8 +374,8 @@ export class ProxyModel {
   }
 
   private diffIpsets(old: ServiceDesired | undefined, neu: ServiceDesired | undefined, changes: ModelChanges): void {
-    const before = old ? serviceIpsetEntries(old) : new Set<IpsetEntryKey>();
-    const after = neu ? serviceIpsetEntries(neu) : new Set<IpsetEntryKey>();
+    const before: ReadonlySet<IpsetEntryKey> = old ? serviceIpsetEntries(old) : NO_ENTRIES;
+    const after: ReadonlySet<IpsetEntryKey> = neu ? serviceIpsetEntries(neu) : NO_ENTRIES;
     for (const e of before) {
       if (after.has(e)) continue;
       const n = this.ipsetRefs.get(e) ?? 0;

@@ -301,6 +301,21 @@ test('endpoints are deduplicated across slices, the first one winning', () => {
   assert.deepEqual(rs(sd, 'inet/tcp/10.96.1.20/80'), ['10.1.0.1/80', '10.1.0.2/80', '10.1.0.3/80']);
 });
 
+test('endpoints are deduplicated by address and port, also past the few looked through one by one', () => {
+  // 20 addresses, then the same 20 again in a second slice with the port, and 20 more on another port
+  // (two slice ports of the same name and protocol: an endpoint is its address and its port).
+  const addrs = Array.from({ length: 20 }, (_, i) => `10.1.1.${i + 1}`);
+  const s = svc('many', { clusterIP: '10.96.1.21', ports: [{ port: 80 }] });
+  const a = slice('many-a', 'many', 'IPv4', [{ port: 80 }], addrs.map((x) => ep(x)));
+  const b = slice('many-b', 'many', 'IPv4', [{ port: 80 }], [...addrs].reverse().map((x) => ep(x)));
+  const c = slice('many-c', 'many', 'IPv4', [{ port: 81 }], addrs.slice(0, 3).map((x) => ep(x)));
+  const got = rs(computeService(s, [a, b, c], ctx()), 'inet/tcp/10.96.1.21/80');
+  assert.deepEqual(got, [...addrs.map((x) => `${x}/80`), ...addrs.slice(0, 3).map((x) => `${x}/81`)].sort());
+  // Under the scan limit, within one slice.
+  const d = slice('few-a', 'few', 'IPv4', [{ port: 80 }], [ep('10.1.2.1'), ep('10.1.2.2'), ep('10.1.2.1', { ready: false })]);
+  assert.deepEqual(rs(computeService(svc('few', { clusterIP: '10.96.1.22', ports: [{ port: 80 }] }), [d], ctx()), 'inet/tcp/10.96.1.22/80'), ['10.1.2.1/80', '10.1.2.2/80']);
+});
+
 test('invalid input: that part is skipped with a warning naming the object and field; the rest is computed', () => {
   const s = svc('bad', {
     type: 'NodePort', clusterIP: '10.96.2.1', clusterIPs: ['10.96.2.1', 'fd00::zz'], externalIPs: ['not-an-ip', '198.51.100.20'],

@@ -3,7 +3,7 @@
 // service or real server concerned.
 import { NETLINK_GENERIC } from '../../native-bindings/libnl.js';
 import { NetlinkConnection, KernelError, errnoName, type ConnectionOptions } from '../netlink/connection.js';
-import { MessageWriter, forEachAttr, attrOf } from '../netlink/message.js';
+import { MessageWriter, attrOf, NLA_HDRLEN, NLA_TYPE_MASK } from '../netlink/message.js';
 import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
@@ -295,25 +295,31 @@ export class IpvsClient {
         servers = [];
       }
     };
-    const errors = this.#conn.dumpEach(w, (i, _type, payload) => {
+    const errors = this.#conn.dumpEachIn(w, (i, _type, buf, from, to) => {
       advance(start + i);
-      // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest.
       const service = services[start + i]!;
       if (guessing && guessFor !== start + i) {
         guessFor = start + i;
         guess = expect(service, keys?.[start + i]);
         guessAt = 0;
       }
-      forEachAttr(payload, 4, payload.length, (type, off, len) => {
-        if (type !== CmdAttr.DEST) return;
-        const g = guess?.[guessAt];
-        if (g && destMatches(payload, off, off + len, service.family, g)) {
-          servers.push(g);
-          guessAt++;
-        } else {
-          servers.push(decodeServer(payload.subarray(off, off + len), service.family, stats));
+      // genlmsghdr (4 bytes), then the IPVS_CMD_ATTR_DEST nest: the attributes walked here, in the
+      // receive buffer, with no view or callback made per reply (100,000 of them at 10,000 Services).
+      for (let at = from + 4; at + NLA_HDRLEN <= to;) {
+        const len = buf.readUInt16LE(at);
+        if (len < NLA_HDRLEN || at + len > to) break;
+        if ((buf.readUInt16LE(at + 2) & NLA_TYPE_MASK) === CmdAttr.DEST) {
+          const off = at + NLA_HDRLEN, end = at + len;
+          const g = guess?.[guessAt];
+          if (g && destMatches(buf, off, end, service.family, g)) {
+            servers.push(g);
+            guessAt++;
+          } else {
+            servers.push(decodeServer(buf.subarray(off, end), service.family, stats));
+          }
         }
-      });
+        at += (len + 3) & ~3;
+      }
     }, (i) => {
       // Service i's dump is read again from the start: forget what came of it.
       if (current === start + i) {

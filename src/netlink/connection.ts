@@ -413,6 +413,19 @@ export class NetlinkConnection {
     onReply: (index: number, type: number, payload: Buffer) => void,
     onRestart?: (index: number) => void,
   ): number[] {
+    return this.dumpEachIn(batch, (i, type, buf, start, end) => onReply(i, type, buf.subarray(start, end)), onRestart);
+  }
+
+  /**
+   * dumpEach, each reply's payload handed on as where it lies in the receive buffer, buf[start, end),
+   * rather than as a view of its own: a full IPVS read is 110,000 replies at 10,000 Services, and a
+   * view each was ~10 MB of garbage per reconcile.
+   */
+  dumpEachIn(
+    batch: MessageWriter,
+    onReply: (index: number, type: number, buf: Buffer, start: number, end: number) => void,
+    onRestart?: (index: number) => void,
+  ): number[] {
     const op = `${this.name} dump`;
     const n = batch.messageCount;
     const errors = new Array<number>(n).fill(0);
@@ -424,7 +437,7 @@ export class NetlinkConnection {
           this.#send(op, batch.slice(i, i + 1));
           while (!state.finished) {
             // Decoded in libnl's buffer: onReply copies out what it keeps.
-            this.#recvInPlace(op, (d) => this.#walkDumpReplies(d, seq, state, (type, payload) => onReply(i, type, payload)));
+            this.#recvInPlace(op, (d) => this.#walkDumpReplies(d, seq, state, i, onReply));
           }
         } catch (err) {
           if (!(err instanceof NetlinkFaultError) || !onRestart || attempt >= DUMP_ATTEMPTS) throw err;
@@ -455,8 +468,8 @@ export class NetlinkConnection {
 
   /** Hand each message of `seq` in datagram `d` to onReply; sets state.finished once the dump is. */
   #walkDumpReplies(
-    d: Buffer, seq: number, state: { finished: boolean; interrupted: boolean; errno: number },
-    onReply: (type: number, payload: Buffer) => void,
+    d: Buffer, seq: number, state: { finished: boolean; interrupted: boolean; errno: number }, index: number,
+    onReply: (index: number, type: number, buf: Buffer, start: number, end: number) => void,
   ): void {
     let at = 0;
     while (at + NLMSG_HDRLEN <= d.length) {
@@ -470,7 +483,7 @@ export class NetlinkConnection {
           const code = len >= NLMSG_HDRLEN + 4 ? d.readInt32LE(at + NLMSG_HDRLEN) : 0;
           if (code < 0) state.errno = -code;
         } else if (type !== NLMSG_NOOP && type !== NLMSG_OVERRUN) {
-          onReply(type, d.subarray(at + NLMSG_HDRLEN, at + len));
+          onReply(index, type, d, at + NLMSG_HDRLEN, at + len);
         }
       }
       at += (len + 3) & ~3;

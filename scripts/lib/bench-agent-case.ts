@@ -25,7 +25,7 @@ import { LagProbe, type LagFigures } from './loop-lag.js';
 import { thousands, type Progress } from './bench-progress.js';
 import { pooledSlope } from './slope.js';
 import { GcMeter, type GcFigures } from './gc-meter.js';
-import { cpuMs, childCpuMs, threadCpuMs, threadCpuSince } from './cpu.js';
+import { cpuMs, childCpuMs, threadCpuMs, threadCpuSince, type ThreadCpu } from './cpu.js';
 import type { HeapMode } from '../../src/config/heap.js';
 import type { VipBinding } from '../../src/link/route-codec.js';
 import { CpuProfiler, profileSummary } from './cpu-profile.js';
@@ -89,6 +89,13 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const initialProbe = new LagProbe();
   await initialProbe.start(agent.healthzPort);
   const gcMeter = new GcMeter();
+  // A reconcile's CPU by thread (see threadCpuMs): what beyond its wall is V8's helpers or libuv's pool.
+  const putThreads = (label: string, t: ThreadCpu) => {
+    out[`${label}MainUserMs`] = Math.round(t.mainUser);
+    out[`${label}MainSysMs`] = Math.round(t.mainSys);
+    out[`${label}OtherUserMs`] = Math.round(t.otherUser);
+    out[`${label}OtherSysMs`] = Math.round(t.otherSys);
+  };
   const recordGc = (label: string, f: GcFigures) => {
     out[`${label}GcMs`] = Math.round(f.ms);
     out[`${label}GcMajor`] = f.major;
@@ -238,11 +245,12 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   await progress.run('agent: no-op periodic reconcile', async () => {
     const probe = new LagProbe();
     await probe.start(agent.healthzPort);
-    const cpu = process.cpuUsage();
+    const cpu = process.cpuUsage(), threadsAt = threadCpuMs();
     const t = performance.now();
     await agent.syncNow('period');
     out.noopReconcileMs = Math.round(performance.now() - t);
     const used = process.cpuUsage(cpu);
+    putThreads('noop', threadCpuSince(threadsAt));
     lag('noop', await probe.stop());
     out.noopReconcileCpuMs = Math.round((used.user + used.system) / 1000);
     out.noopReconcileOperations = agent.lastSync?.operations ?? -1;
@@ -258,6 +266,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const laterWall: number[] = [];
   const laterCpu: number[] = [];
   const gcBeforeLater = await gcMeter.read();
+  const threadsBeforeLater = threadCpuMs();
   for (let k = 2; k <= reconciles; k++) {
     await progress.run(`agent: no-op periodic reconcile ${k} of ${reconciles}`, async () => {
       const cpu = process.cpuUsage();
@@ -271,6 +280,8 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   }
   if (laterWall.length) {
     // All the later reconciles' collections, per reconcile (a full collection comes every few).
+    const th = threadCpuSince(threadsBeforeLater);
+    putThreads('laterReconcileEach', { mainUser: th.mainUser / laterWall.length, mainSys: th.mainSys / laterWall.length, otherUser: th.otherUser / laterWall.length, otherSys: th.otherSys / laterWall.length });
     const g = await gcMeter.since(gcBeforeLater);
     recordGc('laterReconcileEach', { ms: g.ms / laterWall.length, major: Math.round(g.major / laterWall.length * 10) / 10, minor: Math.round(g.minor / laterWall.length) });
     const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a[(a.length - 1) >> 1]!; };

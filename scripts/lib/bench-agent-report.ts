@@ -90,6 +90,8 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
       `${a.changesPartWaitP50Ms} / ${a.changesPartModelP50Ms} / ${a.changesPartBackendP50Ms} / ${a.changesPartAfterP50Ms} (${a.changesPartConntrackP50Ms ?? '?'}, ${a.changesPartHealthCheckP50Ms ?? '?'}) / ${a.changesPartNoticeP50Ms} ms`] as [string, string]] : []),
     noop,
     ['  of which: kernel read (dump), plan, ipsets, iptables (dump and compare)', `${a.noopReadMs} / ${a.noopPlanMs} / ${a.noopIpsetMs} / ${a.noopIptablesMs} ms`],
+    ...(a.noopMainUserMs !== undefined ? [['  its CPU by thread: main user / system, other threads (V8 compiling and collecting, libuv\'s pool) user / system',
+      `${ms(a.noopMainUserMs)} / ${ms(a.noopMainSysMs)}, ${ms(a.noopOtherUserMs)} / ${ms(a.noopOtherSysMs)}${a.laterReconcileEachMainUserMs !== undefined ? `; each later one ${ms(a.laterReconcileEachMainUserMs)} / ${ms(a.laterReconcileEachMainSysMs)}, ${ms(a.laterReconcileEachOtherUserMs)} / ${ms(a.laterReconcileEachOtherSysMs)}` : ''}`] as [string, string]] : []),
     ...(a.laterReconcileP50Ms !== undefined ? [[`  the ${a.reconciles! - 1} after it, p50: wall, CPU, CPU / wall`,
       `${ms(a.laterReconcileP50Ms)}, ${ms(a.laterReconcileCpuP50Ms)}, ${a.laterReconcileCpuRatioP50}x (target <= 1.2x)${r.floor?.readMs !== undefined ? `; wall ${x(a.laterReconcileP50Ms, r.floor.readMs)} the tools' read` : ''}`] as [string, string]] : []),
     ...(a.laterReconcileEachGcMs !== undefined ? [['  GC pauses per later reconcile: time, full collections, scavenges', `${ms(a.laterReconcileEachGcMs)}, ${a.laterReconcileEachGcMajor}, ${a.laterReconcileEachGcMinor}`] as [string, string]] : []),

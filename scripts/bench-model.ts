@@ -6,7 +6,7 @@ import type { V1Service, V1EndpointSlice } from '@kubernetes/client-node';
 import { ProxyModel } from '../src/model/model.js';
 import { computeCompact } from '../src/model/compute.js';
 import { compactService, compactSlice, type CompactSlice } from '../src/model/compact.js';
-import type { ModelContext } from '../src/model/types.js';
+import type { ModelConfig, ModelContext } from '../src/model/types.js';
 
 const N = Number(process.argv[2] ?? 10000);
 const E = Number(process.argv[3] ?? 10);
@@ -53,8 +53,11 @@ function slice(i: number, gen = 0): V1EndpointSlice {
 }
 
 const base = heapMB();
-const model = new ProxyModel({ scheduler: '', nodeName: 'node-1', families: ['inet'] });
-model.setNodeAddresses(['192.168.0.1'], ['192.168.0.1']);
+/** The model's configuration and this node's address, for both models and the computation alone. */
+const CONFIG: ModelConfig = { scheduler: '', nodeName: 'node-1', families: ['inet'] };
+const NODE_IP = '192.168.0.1';
+const model = new ProxyModel(CONFIG);
+model.setNodeAddresses([NODE_IP], [NODE_IP]);
 let fed: number;
 {
   // The objects are dropped after feeding, as the informer's cache would be the only other holder.
@@ -90,8 +93,8 @@ const afterRead = heapMB() - base;
 // Of a commit, how much is computing the Services and how much the model's own bookkeeping (claims,
 // the desired map, VIP and ipset reference counts): a second model's first commit, and the same
 // Services computed alone from compact copies, both with the code compiled by the runs above.
-const again = new ProxyModel({ scheduler: '', nodeName: 'node-1', families: ['inet'] });
-again.setNodeAddresses(['192.168.0.1'], ['192.168.0.1']);
+const again = new ProxyModel(CONFIG);
+again.setNodeAddresses([NODE_IP], [NODE_IP]);
 const inputs: [V1Service, CompactSlice[]][] = [];
 for (let i = 0; i < N; i++) {
   again.upsertService(service(i));
@@ -102,7 +105,7 @@ heapMB();
 t = performance.now();
 again.commit();
 const warmCommitMs = performance.now() - t;
-const ctx: ModelContext = { config: { scheduler: '', nodeName: 'node-1', families: ['inet'] }, nodePortAddresses: ['192.168.0.1'], localAddresses: new Set(['192.168.0.1']) };
+const ctx: ModelContext = { config: CONFIG, nodePortAddresses: [NODE_IP], localAddresses: new Set([NODE_IP]) };
 t = performance.now();
 for (const [svc, slices] of inputs) computeCompact(svc, slices, ctx);
 const computeAloneMs = performance.now() - t;

@@ -188,8 +188,7 @@ export function collectEndpoints(slices: readonly CompactSlice[], portName: stri
   let seen: Set<string> | undefined;
   const isNew = (address: string, port: number): boolean => {
     if (seen === undefined) {
-      let i = 0;
-      for (; i < out.length; i++) if (out[i]!.port === port && out[i]!.address === address) return false;
+      for (const e of out) if (e.port === port && e.address === address) return false;
       if (out.length < SCAN_UP_TO) return true;
       seen = new Set();
       for (const e of out) seen.add(serverKeyString(e));

@@ -23,7 +23,7 @@ export const NLM_F_EXCL = 0x200;
 export const NLM_F_CREATE = 0x400;
 
 export const NLA_F_NESTED = 0x8000;
-export const NLA_TYPE_MASK = 0x3fff;
+const NLA_TYPE_MASK = 0x3fff;
 
 const align4 = (n: number) => (n + 3) & ~3;
 

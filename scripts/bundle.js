@@ -11,7 +11,7 @@
 // (test/unit/client-node-bundle.test.ts) checks that every name imported from "#client-node" is here.
 // Types still come from the package itself, through types/client-node.d.ts (the "types" condition).
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +40,35 @@ const whatwgUrlAsNodes = {
   setup(b) {
     b.onResolve({ filter: /^whatwg-url$/ }, () => ({ path: 'whatwg-url', namespace: 'kipvs-whatwg-url' }));
     b.onLoad({ filter: /.*/, namespace: 'kipvs-whatwg-url' }, () => ({ contents: 'export default { URL: globalThis.URL };', loader: 'js' }));
+  },
+};
+
+/**
+ * node-fetch 2 (client-node's HTTP client) turns every request's URL into node:url's legacy object with
+ * url.parse(), which Node 24 deprecates with a warning (DEP0169, "security implications") printed at
+ * every agent start: node warns for callers outside node_modules, and this bundle is one. Here that
+ * object comes from the WHATWG parser instead (url.urlToHttpOptions: the fields http.request reads,
+ * IPv6 hosts without brackets as url.parse gave them), and the request's URL is that parser's href.
+ * A string that is no absolute URL gives an object without protocol, which node-fetch refuses later
+ * with its own message, as before. The build fails if node-fetch's lines change.
+ */
+const NODE_FETCH_LEGACY_PARSE = 'const parse_url = Url.parse;\nconst format_url = Url.format;';
+const NODE_FETCH_WHATWG_PARSE = [
+  'const parse_url = (text) => {',
+  '\tlet parsed;',
+  '\ttry { parsed = new Url.URL(text); } catch { return { href: text, protocol: null, hostname: null }; }',
+  '\treturn Object.assign(Url.urlToHttpOptions(parsed), { host: parsed.host });',
+  '};',
+  'const format_url = (parsed) => parsed.href;',
+].join('\n');
+const nodeFetchWithoutUrlParse = {
+  name: 'node-fetch-without-url-parse',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node-fetch[\\/]lib[\\/]index\.m?js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes(NODE_FETCH_LEGACY_PARSE)) throw new Error(`${args.path}: node-fetch's url.parse lines are not there any more; see nodeFetchWithoutUrlParse in scripts/bundle.js`);
+      return { contents: text.replace(NODE_FETCH_LEGACY_PARSE, NODE_FETCH_WHATWG_PARSE), loader: 'js' };
+    });
   },
 };
 
@@ -79,7 +108,7 @@ const common = {
 
 await build({
   ...common,
-  plugins: [...common.plugins, whatwgUrlAsNodes],
+  plugins: [...common.plugins, whatwgUrlAsNodes, nodeFetchWithoutUrlParse],
   stdin: {
     contents: Object.entries(CLIENT_NODE_EXPORTS).map(([file, names]) => `export { ${names.join(', ')} } from '@kubernetes/client-node/${file}';\n`).join(''),
     resolveDir: root,

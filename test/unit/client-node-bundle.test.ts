@@ -62,3 +62,52 @@ test('the bundle leaves out whatwg-url and tr46 (node-fetch takes node:url\'s UR
   assert.equal(r.stdout.trim(), 'loaded');
   assert.doesNotMatch(r.stderr, /DeprecationWarning|DEP0040/, r.stderr);
 });
+
+/**
+ * One watch request through the bundle's Watch (node-fetch underneath) in a child process, to a server
+ * on `host` that answers one event: what the child printed (the event's path, or the error) and its stderr.
+ */
+function watchInChild(host: string, serve: boolean): { status: number | null; stdout: string; stderr: string } {
+  const file = fileURLToPath(import.meta.resolve('#client-node'));
+  const script = `
+    import http from 'node:http';
+    const { KubeConfig, Watch } = await import(${JSON.stringify(file)});
+    const host = ${JSON.stringify(host)};
+    const srv = http.createServer((req, res) => res.end(JSON.stringify({ type: 'ADDED', object: { metadata: { name: req.url } } }) + '\\n'));
+    await new Promise((r) => srv.listen(0, host, r));
+    const port = ${serve ? 'srv.address().port' : '(srv.close(), 1)'};
+    const kc = new KubeConfig();
+    kc.loadFromOptions({ clusters: [{ name: 'c', server: 'http://' + (host.includes(':') ? '[' + host + ']' : host) + ':' + port, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x' });
+    const out = await new Promise((resolve) => new Watch(kc).watch('/api/v1/services', { labelSelector: '!a' }, (type, obj) => resolve(type + ' ' + obj.metadata.name), (err) => err && resolve('error: ' + err.message)));
+    console.log(out);
+    srv.close();
+    process.exit(0);`;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+}
+
+const ipv6Loopback = (() => {
+  const r = spawnSync(process.execPath, ['-e', "require('node:net').createServer().listen(0, '::1', function () { this.close(); }).on('error', () => process.exit(3))"], { timeout: 10_000 });
+  return r.status === 0;
+})();
+
+test('node-fetch in the bundle parses URLs with URL, not url.parse (Node 24 warns, DEP0169, at every agent start)', () => {
+  const text = readFileSync(fileURLToPath(import.meta.resolve('#client-node')), 'utf8');
+  assert.doesNotMatch(text, /\b[Uu]rl\d*\.parse\(/, 'a url.parse() call is in the bundle');
+  // Requests still go where they should, and a failed one still names its URL (node-fetch's request.url).
+  const ok = watchInChild('127.0.0.1', true);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), 'ADDED /api/v1/services?watch=true&labelSelector=%21a');
+  assert.doesNotMatch(ok.stderr, /DeprecationWarning|DEP0169/, ok.stderr);
+  const refused = watchInChild('127.0.0.1', false);
+  assert.equal(refused.status, 0, refused.stderr);
+  assert.match(refused.stdout, /^error: request to http:\/\/127\.0\.0\.1:1\/api\/v1\/services\?watch=true&labelSelector=%21a failed, reason: .*ECONNREFUSED/);
+});
+
+test('node-fetch in the bundle reaches an API server at an IPv6 address (brackets in the URL, none in the socket address)', { skip: ipv6Loopback ? false : 'no IPv6 loopback on this machine' }, () => {
+  const ok = watchInChild('::1', true);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), 'ADDED /api/v1/services?watch=true&labelSelector=%21a');
+  const refused = watchInChild('::1', false);
+  assert.match(refused.stdout, /^error: request to http:\/\/\[::1\]:1\/api\/v1\/services\?watch=true&labelSelector=%21a failed, reason: .*ECONNREFUSED/);
+});

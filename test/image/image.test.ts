@@ -76,7 +76,15 @@ test('the agent inside the image programs IPVS from a manifests directory; HTTP 
     await new Promise((r) => setTimeout(r, 500));
   }
   assert.match(agentLog, /iptables backend: (nft|legacy) \(/, 'the entry point chose the iptables backend first');
-  assert.equal((await httpGet('10.96.91.1', 80)).trim(), 'img-be');
+  // The real server shows while the first sync still runs (its ipsets and rules come after the IPVS
+  // part): the request waits for the sync's own log line, as the in-process tests wait for firstSync().
+  while (!/"msg":"sync"/.test(agentLog)) {
+    assert.equal(exited, undefined, `the agent exited (${exited}):\n${agentLog}`);
+    assert.ok(Date.now() < deadline, `the first sync did not end in 240 s:\n${agentLog}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const body = await httpGet('10.96.91.1', 80).catch((err: Error) => assert.fail(`HTTP through the ClusterIP after the first sync: ${err.message}\n${agentLog}`));
+  assert.equal(body.trim(), 'img-be');
   // The image's own tools see the same kernel: kipvsadm in the image prints what ipvsadm prints.
   const listed = runInImage(['kipvsadm', '-Ln']);
   assert.equal(listed.out, sh('ipvsadm -Ln'));

@@ -46,6 +46,17 @@ export function floorRows(f: FloorResult): [string, string][] {
   ];
 }
 
+/**
+ * The shortest the initial sync could have been with its CPU as measured: no schedule on `cpus` CPUs
+ * ends sooner than its busiest thread's CPU (the main thread's) or all its CPU spread evenly over
+ * them. Against the floor it says whether a target needs less CPU or only more overlap. Undefined
+ * without the per-thread figures.
+ */
+export function initialCpuBoundMs(a: Record<string, number>): number | undefined {
+  if (a.initialMainUserMs === undefined || a.initialCpuMs === undefined || !a.cpus) return undefined;
+  return Math.max(a.initialMainUserMs + a.initialMainSysMs!, (a.initialCpuMs + (a.initialChildCpuMs ?? 0)) / a.cpus);
+}
+
 /** One size's table (the agent's rows as bench-agent printed them, the floor's beside them). */
 export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   const head: [string, string] = ['services x endpoints', `${n(r.services)} x ${r.endpoints} (${n(r.services * (r.endpoints + 1))} IPVS objects, ${n(r.services)} VIPs)`];
@@ -66,6 +77,9 @@ export function sizeRows(r: SizeResult, lagOnly: boolean): [string, string][] {
   if (a.initialMainUserMs !== undefined) {
     initialCpu.push(['    by thread: main user / system, the others (libuv pool, V8 helpers) user / system',
       `${ms(a.initialMainUserMs)} / ${ms(a.initialMainSysMs)}, ${ms(a.initialOtherUserMs)} / ${ms(a.initialOtherSysMs)}`]);
+    const bound = initialCpuBoundMs(a);
+    initialCpu.push([`    no schedule of that CPU on ${a.cpus} CPUs ends sooner: max(main thread, all ÷ ${a.cpus})`,
+      `${ms(bound === undefined ? undefined : Math.round(bound))}${r.floor ? ` (${x(bound, r.floor.sumMs)} the floor's sum)` : ''}`]);
   }
   if (lagOnly) {
     return [head, ['agent: initial sync', `${ms(a.initialSyncMs)} (${n(a.initialOperations)} IPVS operations + ${n(r.services)} VIP binds)${failedFirst}`], ...initialCpu, ...lag('initial'), noop, ...lag('noop')];

@@ -12,7 +12,7 @@ import { service, slice, vip, podIP } from '../../scripts/lib/bench-objects.js';
 import { ipsetFloorPlan, ipsetRestoreInput, ipvsFloorOperations, initialRestoreInput, floorTotals, IPSET_DEFAULT_MAXELEM } from '../../scripts/lib/bench-floor-plan.js';
 import { progressLine } from '../../scripts/lib/bench-progress.js';
 import { rssSlope } from '../../scripts/lib/bench-agent-case.js';
-import { parseServices, summaryTable, agentCharts, sizeRows, newNodeRows, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
+import { parseServices, summaryTable, agentCharts, sizeRows, newNodeRows, initialCpuBoundMs, type SizeResult } from '../../scripts/lib/bench-agent-report.js';
 import { ipvsadmRestoreInput, manifestFile, SyncWatcher } from '../../scripts/lib/bench-new-node.js';
 import { parseManifestText } from '../../src/sources/manifests.js';
 import type { FloorResult } from '../../scripts/lib/bench-floor.js';
@@ -165,6 +165,19 @@ test('a size\'s table has the floor\'s parts and the agent against the sum', () 
   const rss = [120, 131, 131.5, 132, 132.5];
   const withRss = { ...results[0]!, agent: { ...results[0]!.agent, reconciles: 5, reconcileRssSlopeMB: rssSlope(rss), ...Object.fromEntries(rss.map((v, i) => [`reconcileRss${i + 1}MB`, v])) } } as SizeResult;
   assert.match(sizeRows(withRss, false).map((r) => r.join(' ')).join('\n'), /RSS after each of 5 no-op reconciles \(no GC forced\) 120, 131, 131\.5, 132, 132\.5 MB; slope from the 2nd on 0\.5 MB per reconcile, target flat/);
+});
+
+test('the initial sync\'s CPU bound: the main thread\'s CPU or all of it over the CPUs, whichever is longer; shown against the floor', () => {
+  const threads = { initialMainUserMs: 5000, initialMainSysMs: 600, initialOtherUserMs: 3000, initialOtherSysMs: 1000, initialCpuMs: 10_000, initialChildCpuMs: 500, cpus: 2 };
+  // The main thread (5.6 s) is longer than 10.5 s over 2 CPUs (5.25 s).
+  assert.equal(initialCpuBoundMs(threads), 5600);
+  // More CPU elsewhere: 11 s over 2 CPUs (5.5 s) beats the main thread's 4.5 s; over 4 CPUs the main thread again.
+  assert.equal(initialCpuBoundMs({ ...threads, initialMainUserMs: 4000, initialMainSysMs: 500, initialChildCpuMs: 1000 }), 5500);
+  assert.equal(initialCpuBoundMs({ ...threads, initialMainUserMs: 4000, initialMainSysMs: 500, initialChildCpuMs: 1000, cpus: 4 }), 4500);
+  assert.equal(initialCpuBoundMs({ initialCpuMs: 10_000, cpus: 2 }), undefined);
+  const withThreads = { ...results[0]!, agent: { ...results[0]!.agent, ...threads } } as SizeResult;
+  // The floor's sum at 500 is 155 ms: 5,600 / 155.
+  assert.match(sizeRows(withThreads, false).map((r) => r.join(' ')).join('\n'), /no schedule of that CPU on 2 CPUs ends sooner: max\(main thread, all ÷ 2\) 5,600 ms \(36\.13x the floor's sum\)/);
 });
 
 test('RSS slope over reconciles: the first reconcile\'s growth left out; flat is 0, steady growth its step; too few points, none', () => {

@@ -89,7 +89,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   const initialProbe = new LagProbe();
   await initialProbe.start(agent.healthzPort);
   const gcMeter = new GcMeter();
-  // A reconcile's CPU by thread (see threadCpuMs): what beyond its wall is V8's helpers or libuv's pool.
+  // A sync's or reconcile's CPU by thread (see threadCpuMs): what beyond its wall is V8's helpers or libuv's pool.
   const putThreads = (label: string, t: ThreadCpu) => {
     out[`${label}MainUserMs`] = Math.round(t.mainUser);
     out[`${label}MainSysMs`] = Math.round(t.mainSys);
@@ -119,11 +119,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
   out.initialChildCpuMs = childCpuMs() - child0;
   // Which threads: JavaScript and its own system calls on the main one; the netlink sends on libuv's
   // pool and V8's GC and compiles on the others (kernel work shows as their system time).
-  const threads = threadCpuSince(threads0);
-  out.initialMainUserMs = threads.mainUser;
-  out.initialMainSysMs = threads.mainSys;
-  out.initialOtherUserMs = threads.otherUser;
-  out.initialOtherSysMs = threads.otherSys;
+  putThreads('initial', threadCpuSince(threads0));
   // The profile is stopped and written after the sync's time and CPU are read: its I/O is not the sync's.
   if (profiler) {
     const file = join(o.cpuProfileDir!, `initial-sync-${N}.cpuprofile`);

@@ -70,19 +70,18 @@ test('the agent inside the image programs IPVS from a manifests directory; HTTP 
   agent.on('exit', (code) => { exited = code; });
   // Node starts slowly in the emulated guest: allow minutes, but stop early if the agent dies.
   const deadline = Date.now() + 240_000;
-  while (!/10\.244\.91\.2:8080/.test(shStatus('ipvsadm -Ln -t 10.96.91.1:80').stdout)) {
-    assert.equal(exited, undefined, `the agent exited (${exited}):\n${agentLog}`);
-    assert.ok(Date.now() < deadline, `not programmed in 240 s:\n${agentLog}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  const until = async (done: () => boolean, notYet: string, everyMs: number) => {
+    while (!done()) {
+      assert.equal(exited, undefined, `the agent exited (${exited}):\n${agentLog}`);
+      assert.ok(Date.now() < deadline, `${notYet} in 240 s:\n${agentLog}`);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  };
+  await until(() => /10\.244\.91\.2:8080/.test(shStatus('ipvsadm -Ln -t 10.96.91.1:80').stdout), 'not programmed', 500);
   assert.match(agentLog, /iptables backend: (nft|legacy) \(/, 'the entry point chose the iptables backend first');
   // The real server shows while the first sync still runs (its ipsets and rules come after the IPVS
   // part): the request waits for the sync's own log line, as the in-process tests wait for firstSync().
-  while (!/"msg":"sync"/.test(agentLog)) {
-    assert.equal(exited, undefined, `the agent exited (${exited}):\n${agentLog}`);
-    assert.ok(Date.now() < deadline, `the first sync did not end in 240 s:\n${agentLog}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until(() => /"msg":"sync"/.test(agentLog), 'the first sync did not end', 200);
   const body = await httpGet('10.96.91.1', 80).catch((err: Error) => assert.fail(`HTTP through the ClusterIP after the first sync: ${err.message}\n${agentLog}`));
   assert.equal(body.trim(), 'img-be');
   // The image's own tools see the same kernel: kipvsadm in the image prints what ipvsadm prints.

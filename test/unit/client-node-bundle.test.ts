@@ -109,5 +109,6 @@ test('node-fetch in the bundle reaches an API server at an IPv6 address (bracket
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), 'ADDED /api/v1/services?watch=true&labelSelector=%21a');
   const refused = watchInChild('::1', false);
+  assert.equal(refused.status, 0, refused.stderr);
   assert.match(refused.stdout, /^error: request to http:\/\/\[::1\]:1\/api\/v1\/services\?watch=true&labelSelector=%21a failed, reason: .*ECONNREFUSED/);
 });

@@ -399,9 +399,11 @@ export class Agent {
     m.endpointChangesPending.set(0);
     this.#gauges(result.kind === 'full');
     if (!result.failures.length) {
+      // Changes that came while this sync ran (it had taken the model's changes by then) wait for the next.
+      const pendingSince = this.#firstChangeAt === undefined ? undefined : now - (performance.now() - this.#firstChangeAt);
       for (const f of this.families) {
         m.lastSync.set(now / 1000, { ip_family: FAMILY_NAME[f] });
-        this.health.updated(FAMILY_NAME[f]);
+        this.health.updated(FAMILY_NAME[f], pendingSince);
       }
     }
     this.#lastSync = { at: new Date(), result };

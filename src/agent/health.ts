@@ -56,9 +56,15 @@ export class ProxierHealth {
     if (!this.#oldestPending.has(family)) this.#oldestPending.set(family, this.now());
   }
 
-  /** `family` was synced: everything queued for it so far is programmed. */
-  updated(family = 'IPv4'): void {
-    this.#oldestPending.delete(family);
+  /**
+   * `family` was synced: what was queued before that sync took the changes is programmed. Changes
+   * received while it ran (`pendingSince`: when the first of them came) are not in it, and stay
+   * pending from then: a sync already under way when a change came must not clear it (if the sync
+   * for that change then failed, the proxier reported healthy with the change never programmed).
+   */
+  updated(family = 'IPv4', pendingSince?: number): void {
+    if (pendingSince === undefined) this.#oldestPending.delete(family);
+    else this.#oldestPending.set(family, pendingSince);
     this.#lastUpdated.set(family, this.now());
   }
 

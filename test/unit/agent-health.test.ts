@@ -35,6 +35,28 @@ test('healthz: unhealthy when a queued update waits longer than the timeout; hea
   assert.deepEqual(Object.keys(body).sort(), ['currentTime', 'lastUpdated', 'nodeEligible']);
 });
 
+test('a change received while a sync ran stays pending after it, from when it came, until a sync takes it', () => {
+  let now = 1_000_000;
+  const h = new ProxierHealth(60_000, () => now);
+  h.updated();
+  // A sync starts; a change comes 1 s into it; the sync (which took the changes before) ends well.
+  h.queued();
+  const cameAt = now;
+  now += 5_000;
+  h.updated('IPv4', cameAt);
+  assert.equal(h.report(true).status, 200, 'pending, not late yet');
+  // The syncs for that change fail: 60 s after it came, not after the sync that did not take it.
+  now = cameAt + 59_000;
+  assert.equal(h.report(true).status, 200);
+  now = cameAt + 60_000;
+  assert.equal(h.report(true).status, 503);
+  assert.equal(JSON.parse(h.report(true).body).lastUpdated, new Date(cameAt + 5_000).toISOString(), 'the last sync that succeeded');
+  // A sync that takes it.
+  h.updated('IPv4');
+  now += 600_000;
+  assert.equal(h.report(true).status, 200);
+});
+
 test('healthz reports 503 for a node being deleted; livez does not', () => {
   const h = new ProxierHealth(60_000);
   h.updated();

@@ -74,3 +74,35 @@ test('sawNone: the chains the rules\' own iptables-save showed, before they were
   assert.equal(rules.sawNone('inet', isIptablesModeOnlyChain), true);
   assert.equal(rules.sawNone('inet', (table, chain) => table === 'nat' && chain === 'KUBE-SERVICES'), false);
 });
+
+test('a family whose write failed is written again at the next sync, a change sync too, until a write succeeds', () => {
+  let failing = true;
+  const writes: string[] = [];
+  const client = {
+    apply(rs: RuleSet): { changed: boolean; ms: number } {
+      writes.push(rs.family);
+      if (failing) throw new Error('iptables-save: injected failure');
+      return { changed: true, ms: 1 };
+    },
+  } as unknown as Iptables;
+  const rules = new RulesSync(quiet);
+  rules.add('inet', () => ruleSet('inet'), client);
+  // A change sync whose sets changed (a first externalIP): due, and its write fails.
+  const sets = () => ['KUBE-EXTERNAL-IP' as never];
+  const failures: { op: string }[] = [];
+  finish(rules.finish(rules.due(false, ['inet|KUBE-EXTERNAL-IP|192.0.2.21,tcp:80'], [], model, [], sets), undefined, failures as never));
+  assert.equal(failures.length, 1);
+  // The next change sync, the sets as they were: still due, and still failing.
+  const again = rules.due(false, [], [], model, [], sets);
+  assert.deepEqual(again.map((t) => t.rules.family), ['inet'], 'due although its inputs did not change since the failed write');
+  const more: { op: string }[] = [];
+  finish(rules.finish(again, undefined, more as never));
+  assert.equal(more.length, 1, 'a change sync reports the failure again, instead of succeeding over stale rules');
+  failing = false;
+  const fixed: { op: string }[] = [];
+  finish(rules.finish(rules.due(false, [], [], model, [], sets), undefined, fixed as never));
+  assert.equal(fixed.length, 0);
+  assert.deepEqual(rules.due(false, [], [], model, [], sets), [], 'written: nothing due any more');
+  assert.deepEqual(writes, ['inet', 'inet', 'inet']);
+});
+

@@ -34,6 +34,12 @@ interface FamilyRules {
   closedText: string;
   sets: string;
   podCIDRs: string;
+  /**
+   * Its last write failed: due at every sync until one succeeds. (The inputs above are recorded when a
+   * write is planned; without this, a change sync after the failure found them unchanged and succeeded
+   * without writing, and the proxier reported healthy over stale rules until the next full sync.)
+   */
+  failed: boolean;
 }
 
 /** The writes started apart by start(): which families, and their outcome once `done` resolves. */
@@ -60,7 +66,7 @@ export class RulesSync {
   }
 
   add(family: Family, make: FamilyRules['make'], client = new Iptables({ family, log: this.#log })): void {
-    this.#families.push({ family, client, rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '' });
+    this.#families.push({ family, client, rules: make([], [], []), make, closed: [], closedText: '[]', sets: '', podCIDRs: '', failed: false });
   }
 
   /**
@@ -84,7 +90,7 @@ export class RulesSync {
     const firewall = full || added.some(affectsNodeFirewall) || removed.some(affectsNodeFirewall);
     const due: FamilyRules[] = [];
     for (const t of this.#families) {
-      let write = full;
+      let write = full || t.failed;
       if (podCIDRs.join() !== t.podCIDRs) {
         t.podCIDRs = podCIDRs.join();
         write = true;
@@ -130,6 +136,10 @@ export class RulesSync {
     return apart;
   }
 
+  #familyRules(family: Family): FamilyRules {
+    return this.#families.find((t) => t.family === family)!;
+  }
+
   /** A family's rules applied: logged when they changed anything. */
   #written(family: Family, changed: boolean, ms: number): void {
     if (changed) this.#log.info({ family, ms: Math.round(ms * 10) / 10 }, 'iptables rules written');
@@ -161,6 +171,7 @@ export class RulesSync {
     const retry = new Set<Family>();
     for (const o of apart?.outcomes ?? []) {
       if (!o.error) {
+        this.#familyRules(o.family).failed = false;
         this.#written(o.family, o.changed!, o.ms!);
         continue;
       }
@@ -172,10 +183,12 @@ export class RulesSync {
       if (apart?.families.has(t.family) && !retry.has(t.family)) continue;
       try {
         const a = t.client.apply(t.rules);
+        t.failed = false;
         this.#written(t.family, a.changed, a.ms);
       } catch (err) {
+        t.failed = true;
         failures.push({ op: 'iptables-restore', message: (err as Error).message, family: t.family });
-        this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (retried at the next full sync)');
+        this.#log.warn({ family: t.family, err: (err as Error).message }, 'cannot write iptables rules (written again at the next sync)');
       }
       // Each family's iptables-save/-restore runs as a child process, synchronously (0.4-2 s each in the
       // emulated sandbox): the event loop gets a turn between them.

@@ -136,10 +136,6 @@ export class RulesSync {
     return apart;
   }
 
-  #familyRules(family: Family): FamilyRules {
-    return this.#families.find((t) => t.family === family)!;
-  }
-
   /** A family's rules applied: logged when they changed anything. */
   #written(family: Family, changed: boolean, ms: number): void {
     if (changed) this.#log.info({ family, ms: Math.round(ms * 10) / 10 }, 'iptables rules written');
@@ -171,7 +167,6 @@ export class RulesSync {
     const retry = new Set<Family>();
     for (const o of apart?.outcomes ?? []) {
       if (!o.error) {
-        this.#familyRules(o.family).failed = false;
         this.#written(o.family, o.changed!, o.ms!);
         continue;
       }
@@ -180,7 +175,11 @@ export class RulesSync {
       this.#log.debug({ family: o.family, err: o.error.message }, 'iptables rules written apart failed; writing them again after the ipsets');
     }
     for (const t of due) {
-      if (apart?.families.has(t.family) && !retry.has(t.family)) continue;
+      if (apart?.families.has(t.family) && !retry.has(t.family)) {
+        // Written apart.
+        t.failed = false;
+        continue;
+      }
       try {
         const a = t.client.apply(t.rules);
         t.failed = false;

@@ -1,5 +1,6 @@
 // The node agent: sources feed the model, the model says what should be, the sync engine makes the
 // kernel so. Wiring, timing and reporting live here; the rules live in src/model and src/sync.
+import v8 from 'node:v8';
 import type { Server } from 'node:http';
 import { http } from '../runtime/http.js';
 import { LinkClient } from '../link/link.js';
@@ -30,6 +31,7 @@ import { UdpConntrackReconciler } from '../backends/conntrack/reconciler.js';
 import { Pacer, Preempted, finish, type Steps } from '../loop/pacer.js';
 import { recordSync, syncLogFields, type SyncTiming } from './sync-report.js';
 import { HeapKeeper } from './heap-keeper.js';
+import { tieringFlags } from '../config/tiering.js';
 
 export type { AgentOptions } from './options.js';
 export type { SyncTiming } from './sync-report.js';
@@ -114,6 +116,7 @@ export class Agent {
     // flags as it runs, so setting them now applies to everything the agent allocates from here on.
     // The first sync's own flags until it has ended, the steady ones after (heap-keeper.ts).
     const heap = o.heap ?? DEFAULT_HEAP;
+    for (const flag of tieringFlags(process.versions.v8)) v8.setFlagsFromString(flag);
     this.#heap.firstSyncStarts();
     void this.firstSync().then(() => this.#heap.firstSyncEnded());
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);

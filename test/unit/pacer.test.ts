@@ -146,6 +146,30 @@ test('a Pacer asked to give way stops at the turn where preempt() says yes; the 
   assert.equal(seen2.length, n);
 });
 
+test("steps paused by one run go on under the next with a small first piece, not the work's own default size", async () => {
+  // A reconcile's kernel read pauses for a change and goes on under a new Pacer: its first piece there
+  // has no rate to go by. Given nothing, the work took its own default (1000 items here; the IPVS read's
+  // 4,096 services, seconds in the sandbox, while the next change waited).
+  const clock = { t: 0 };
+  const seen: number[] = [];
+  const sizes: (number | undefined)[] = [];
+  const steps = work(5000, clock, 1, seen, sizes);
+  let turns = 0;
+  await assert.rejects(new Pacer({ sliceMs: 10, firstItems: 4, now: () => clock.t }).run(steps, () => ++turns >= 2), Preempted);
+  const paused = sizes.length;
+  const resumed = new Pacer({ sliceMs: 10, firstItems: 4, now: () => clock.t });
+  let longest = 0;
+  let last = clock.t;
+  assert.equal(await resumed.run(steps, () => {
+    longest = Math.max(longest, clock.t - last);
+    last = clock.t;
+    return false;
+  }), 5000);
+  assert.equal(sizes[paused], 4, `the resumed run's first piece: ${sizes[paused]} items`);
+  assert.ok(sizes.every((s) => s !== undefined), 'every piece was sized by a Pacer');
+  assert.ok(longest <= 20, `no stretch between two turns longer than two slices (${longest} ms of the fake clock)`);
+});
+
 test('a Pacer awaits a Wait while other callbacks run, and goes on with the piece size asked before it; finish() refuses one', async () => {
   let resolveApart!: () => void;
   let apartDone = false;

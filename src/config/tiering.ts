@@ -4,13 +4,15 @@
 
 /**
  * V8's flags for the agent's tiering (set as the agent starts: V8 reads them as it runs).
- * `--invocation-count-for-turbofan`: V8 12 (Node 22) and later compile a function with TurboFan once it
- * has run ~3,000 times (Maglev, the mid tier, well before); 30,000 leaves the code that runs fewer times
- * at Maglev. On V8 11 (Node 20) the flag does not exist (V8 says so on stderr): nothing is set there.
+ * `--invocation-count-for-turbofan`: V8 13 (Node 24) compiles a function with TurboFan once it has run
+ * ~3,000 times (Maglev, the mid tier, well before); 30,000 leaves the code that runs fewer times at
+ * Maglev. V8 12 (Node 22) has the flag but runs without Maglev and tiers up to TurboFan by another count,
+ * so it changes nothing there (`--trace-opt`, stop 42); V8 11 (Node 20) lacks it (and would say so on
+ * stderr). Set on V8 13 and later only.
  */
 export const TIERING_FLAGS: readonly string[] = ['--invocation-count-for-turbofan=30000'];
 
 /** The tiering flags for this V8 (`version`: process.versions.v8). */
 export function tieringFlags(version: string): readonly string[] {
-  return Number(version.split('.')[0]) >= 12 ? TIERING_FLAGS : [];
+  return Number(version.split('.')[0]) >= 13 ? TIERING_FLAGS : [];
 }

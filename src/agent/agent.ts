@@ -111,12 +111,13 @@ export class Agent {
 
   async start(): Promise<void> {
     const o = this.#o;
+    // When V8 compiles with TurboFan (config/tiering.ts): read as it runs, so in force from here on.
+    for (const flag of tieringFlags(process.versions.v8)) v8.setFlagsFromString(flag);
     // A node agent runs on every node, next to the workloads, with a heap that is mostly one large,
     // long-lived model: by default its heap is kept near the live size (see HeapMode). V8 reads these
     // flags as it runs, so setting them now applies to everything the agent allocates from here on.
     // The first sync's own flags until it has ended, the steady ones after (heap-keeper.ts).
     const heap = o.heap ?? DEFAULT_HEAP;
-    for (const flag of tieringFlags(process.versions.v8)) v8.setFlagsFromString(flag);
     this.#heap.firstSyncStarts();
     void this.firstSync().then(() => this.#heap.firstSyncEnded());
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);

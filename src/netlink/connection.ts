@@ -9,6 +9,7 @@ import {
   NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLMSG_OVERRUN, NLMSG_HDRLEN, NLM_F_DUMP,
 } from './message.js';
 import { inNetworkNamespace, type NamespaceOption } from './netns.js';
+import type { KeptReplies } from './kept-replies.js';
 import {
   NetlinkFaultError, NetlinkTimeoutError, NetlinkOverrunError, NetlinkDumpInterruptedError, countNetlinkFault,
 } from './faults.js';
@@ -463,6 +464,16 @@ export class NetlinkConnection {
    */
   dumpStream(build: (seq: number) => MessageWriter, what: string | (() => string), onReply: (type: number, payload: Buffer) => void, onRestart: () => void): void {
     const [errno] = this.dumpEach(build(this.nextSeq()), (_, type, payload) => onReply(type, payload), onRestart);
+    if (errno) throw new KernelError(typeof what === 'string' ? what : what(), errno);
+  }
+
+  /**
+   * One dump read to its end now, each reply's payload kept (copied) for the caller to decode later, in
+   * pieces (see kept-replies.ts); a dump read again from its start forgets what it had kept. A dump the
+   * kernel refuses throws KernelError.
+   */
+  dumpKept(build: (seq: number) => MessageWriter, what: string | (() => string), into: KeptReplies): void {
+    const [errno] = this.dumpEachIn(build(this.nextSeq()), (_i, _type, buf, start, end) => into.push(buf, start, end), () => into.clear());
     if (errno) throw new KernelError(typeof what === 'string' ? what : what(), errno);
   }
 

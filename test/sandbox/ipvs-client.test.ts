@@ -235,6 +235,40 @@ test('a service deleted between the service dump and its real-server dump: liste
   sh('ipvsadm -C');
 });
 
+test('a full read decodes its service dump in pieces of the size asked, after reading the dump whole', () => {
+  sh('ipvsadm -C');
+  const n = 300;
+  const rules: string[] = [];
+  for (let i = 0; i < n; i++) rules.push(`-A -t 10.36.${i >> 8}.${i & 255}:80 -s rr`, `-a -t 10.36.${i >> 8}.${i & 255}:80 -r 10.37.0.1:8080 -m -w 1`);
+  sh('ipvsadm -R', rules.join('\n') + '\n');
+  const keys: string[] = [];
+  const read: string[] = [];
+  const steps = client.forEachEntrySteps({ stats: false, skipGone: true }, (s, servers) => read.push(`${s.address} ${servers.length}`), () => undefined, (key) => {
+    keys.push(key);
+    return undefined;
+  });
+  assert.equal(steps.next().value, 0, 'the dump, read whole, comes first');
+  assert.equal(keys.length, 0, 'no service decoded yet');
+  // Added after the dump: the kept bytes are what the kernel listed then.
+  sh('ipvsadm -A -t 10.38.0.1:80 -s rr');
+  const pieces: number[] = [];
+  for (let r = steps.next(16); r.value !== 0; r = steps.next(16)) {
+    assert.equal(r.done, false);
+    pieces.push(r.value as number);
+    assert.equal(keys.length, pieces.reduce((a, b) => a + b, 0), 'each piece decodes as many services as it says');
+  }
+  // n services in pieces of 16: the last piece (n mod 16) goes with the step that starts the real servers.
+  assert.equal(pieces.length, Math.floor((n - 1) / 16));
+  assert.ok(pieces.every((p) => p === 16), pieces.join(','));
+  assert.equal(keys.length, n, 'then every service is decoded');
+  while (!steps.next().done);
+  const oracle = sh('ipvsadm -Ln').split('\n').filter((l) => l.startsWith('TCP')).map((l) => l.split(/\s+/)[1]!.replace(/:80$/, ''));
+  assert.equal(oracle.length, n + 1);
+  assert.deepEqual(read.map((l) => l.split(' ')[0]).sort(), oracle.filter((a) => a !== '10.38.0.1').sort());
+  assert.ok(read.every((l) => l.endsWith(' 1')), 'each with its real server');
+  sh('ipvsadm -C');
+});
+
 test('a dump with a guess hands on the guessed objects the kernel shows unchanged, and decodes what ipvsadm changed', () => {
   sh('ipvsadm -C');
   // Written by ipvsadm, one at a time: the kernel lists a service's newest real server first.

@@ -3,7 +3,7 @@
 // long. So a reader that must give way to other work on the same socket (a periodic reconcile's read,
 // when an endpoint change comes) reads the dump to its end at once, keeping the bytes, and decodes them
 // in pieces between turns of the event loop. In the sandbox at 10,000 virtual services: the dump
-// 0.27-0.44 s, decoding it 0.7-0.8 s more (stop 43).
+// 0.27-0.44 s, decoding it about 0.6-1.0 s more (two boots; bench-results/ab-43).
 
 /**
  * Reply payloads copied one after another into one buffer that grows by doubling: one object however

@@ -543,6 +543,7 @@ export class Agent {
     this.#runner?.stop();
     this.#dropPausedRead();
     clearInterval(this.#drainTimer);
+    this.#heap.stop();
     await this.#o.source.stop();
     await this.#runner?.idle();
     await this.#syncQueue;

@@ -142,7 +142,7 @@ export const SETTINGS: readonly Setting[] = [
   { flag: 'iptables-sync', type: 'string', arg: 'partial|full', default: 'partial', status: 'kipvs', note: "iptables mode: restore only changed Services' chains, or every chain on every sync" },
   { flag: 'iptables-backend', type: 'string', arg: 'legacy|nft', default: 'the one the node uses', status: 'kipvs', note: 'iptables mode: the iptables backend to write with' },
   { flag: 'vip-binding', type: 'string', arg: 'address|local-route', default: 'address', status: 'kipvs', note: "IPVS mode: how a Service's VIP is made local to the node. address: an address on kube-ipvs0, as kube-proxy does (the kernel walks the link's address list at every add: 116 s for 50,000 in the sandbox); local-route: a host route in the local routing table through lo, protocol 107, one each (6 s for 50,000), and kube-ipvs0 holds no address. Traffic is handled the same; a switch either way retires the other kind once each VIP is bound the new way" },
-  { flag: 'v8-heap', type: 'string', arg: 'bounded|size|v8', default: 'bounded', status: 'kipvs', note: "how V8 sizes the agent's heap: bounded caps the young generation and collects the old one at 1.2x its live size; size (--optimize-for-size) as small, slower code; v8, V8's own sizing, more memory" },
+  { flag: 'v8-heap', type: 'string', arg: 'bounded|size|v8', default: 'bounded', status: 'kipvs', note: "how V8 sizes the agent's heap: bounded caps the young generation, collects the old one at 1.2x its live size and hands freed C memory back during the first sync; size (--optimize-for-size) as small, slower code; v8, V8's own sizing, more memory" },
 ];
 
 export const BY_FIELD: ReadonlyMap<string, Setting> = new Map(SETTINGS.filter((s) => s.field).map((s) => [s.field!, s]));

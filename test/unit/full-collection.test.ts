@@ -54,3 +54,25 @@ test('HeapKeeper: the default heap mode collects after a periodic reconcile wher
   new HeapKeeper('bounded', log).reconciled();
   assert.deepEqual(logged, RELEASES_MEMORY ? ['debug collected the reconcile\'s garbage'] : []);
 });
+
+test('HeapKeeper: the default heap mode trims the C allocator every 250 ms until the first sync ends, then no more; V8\'s own sizing never', async () => {
+  const logged: { m: string | undefined; o: object }[] = [];
+  const log = { info: (o: object, m?: string) => logged.push({ m, o }), debug: (o: object, m?: string) => logged.push({ m, o }), warn() {}, error() {} };
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const own = new HeapKeeper('v8', log);
+  const bounded = new HeapKeeper('bounded', log);
+  own.firstSyncStarts();
+  bounded.firstSyncStarts();
+  await sleep(900);
+  const during = bounded.trims;
+  assert.ok(during >= 2, `${during} trims in 900 ms of first sync`);
+  assert.equal(own.trims, 0);
+  own.firstSyncEnded();
+  bounded.firstSyncEnded();
+  const said = logged.find((l) => l.m === 'trimmed the C allocator during the first sync');
+  assert.ok(said, 'the end of the first sync says how many trims ran');
+  assert.equal((said.o as { trims: number }).trims, during);
+  await sleep(900);
+  assert.equal(bounded.trims, during, 'trims after the first sync ended');
+  assert.equal(own.trims, 0);
+});

@@ -29,3 +29,24 @@ export function trimMalloc(): boolean {
   const trim = trimFunction();
   return trim ? trim(0) === 1 : false;
 }
+
+/** mallopt(3)'s M_MMAP_THRESHOLD (malloc.h). */
+const M_MMAP_THRESHOLD = -3;
+let malloptFn: ((param: number, value: number) => number) | null | undefined;
+
+/**
+ * Fix glibc's mmap threshold at `bytes`: every block at least that large gets its own mapping, given
+ * back to the system when freed. Left alone, glibc raises the threshold to the size of each mapped block
+ * freed (up to 32 MB), and blocks under it come from the arenas, where freeing them leaves the pages
+ * resident. Returns whether glibc took it; false where unavailable.
+ */
+export function fixMmapThreshold(bytes: number): boolean {
+  if (malloptFn === undefined) {
+    try {
+      malloptFn = koffi.load('libc.so.6').func('int mallopt(int param, int value)') as (param: number, value: number) => number;
+    } catch {
+      malloptFn = null;
+    }
+  }
+  return malloptFn ? malloptFn(M_MMAP_THRESHOLD, bytes) === 1 : false;
+}

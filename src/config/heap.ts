@@ -8,7 +8,8 @@
  * - 'bounded' (the default): the young generation's semi-spaces capped at 2 MB (NODE_FLAGS: V8 sizes
  *   the young generation as it starts, so this one is on node's command line, bin/kipvs.js' first
  *   line) and the old generation collected at 1.2x its live size (set as the agent starts); until the
- *   first sync ends, glibc's allocator trimmed every 250 ms (agent/heap-keeper.ts).
+ *   first sync ends, glibc's allocator trimmed every 250 ms, and glibc's mmap threshold fixed at 128 KB
+ *   (agent/heap-keeper.ts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
  * - 'v8': V8's own sizing. bin/kipvs.js' first line cannot know the mode: started through it, the
  *   young generation stays capped in every mode (the agent says so); run node on dist/bundle/kipvs.js

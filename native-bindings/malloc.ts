@@ -1,23 +1,32 @@
-// The FFI surface for glibc's allocator: malloc_trim(3), through koffi. Nothing but the binding lives
-// here; when the agent trims is src/agent/heap-keeper.ts' business.
+// The FFI surface for glibc's allocator: malloc_trim(3) and mallopt(3), through koffi. Nothing but the
+// bindings live here; when the agent uses them is src/agent/heap-keeper.ts' business.
 import koffi from 'koffi';
 
-/** undefined: not looked up yet; null: this libc has no malloc_trim (musl, say). */
-let trimFn: ((pad: number) => number) | null | undefined;
+interface Glibc {
+  mallocTrim: (pad: number) => number;
+  mallopt: (param: number, value: number) => number;
+}
 
-function trimFunction(): ((pad: number) => number) | null {
-  if (trimFn !== undefined) return trimFn;
+/** undefined: not looked up yet; null: this libc is not glibc (musl, say). */
+let glibcFns: Glibc | null | undefined;
+
+function glibc(): Glibc | null {
+  if (glibcFns !== undefined) return glibcFns;
   try {
-    trimFn = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
+    const lib = koffi.load('libc.so.6');
+    glibcFns = {
+      mallocTrim: lib.func('int malloc_trim(size_t pad)') as Glibc['mallocTrim'],
+      mallopt: lib.func('int mallopt(int param, int value)') as Glibc['mallopt'],
+    };
   } catch {
-    trimFn = null;
+    glibcFns = null;
   }
-  return trimFn;
+  return glibcFns;
 }
 
 /** Whether this process's C library can trim (glibc's malloc_trim). */
 export function canTrimMalloc(): boolean {
-  return trimFunction() !== null;
+  return glibc() !== null;
 }
 
 /**
@@ -26,13 +35,11 @@ export function canTrimMalloc(): boolean {
  * threshold). Returns whether any memory was released; false where unavailable.
  */
 export function trimMalloc(): boolean {
-  const trim = trimFunction();
-  return trim ? trim(0) === 1 : false;
+  return glibc()?.mallocTrim(0) === 1;
 }
 
 /** mallopt(3)'s M_MMAP_THRESHOLD (malloc.h). */
 const M_MMAP_THRESHOLD = -3;
-let malloptFn: ((param: number, value: number) => number) | null | undefined;
 
 /**
  * Fix glibc's mmap threshold at `bytes`: every block at least that large gets its own mapping, given
@@ -41,12 +48,5 @@ let malloptFn: ((param: number, value: number) => number) | null | undefined;
  * resident. Returns whether glibc took it; false where unavailable.
  */
 export function fixMmapThreshold(bytes: number): boolean {
-  if (malloptFn === undefined) {
-    try {
-      malloptFn = koffi.load('libc.so.6').func('int mallopt(int param, int value)') as (param: number, value: number) => number;
-    } catch {
-      malloptFn = null;
-    }
-  }
-  return malloptFn ? malloptFn(M_MMAP_THRESHOLD, bytes) === 1 : false;
+  return glibc()?.mallopt(M_MMAP_THRESHOLD, bytes) === 1;
 }

@@ -15,7 +15,7 @@ import type { Logger } from '../backends/backend.js';
  * MB. On the main thread, not libuv's pool: trims there ran beside the main thread's allocations and
  * the first syncs were 0.1-4.6 s longer in 6 of 6 runs; on the main thread 5 of 6 were shorter.
  */
-export const FIRST_SYNC_TRIM_MS = 250;
+const FIRST_SYNC_TRIM_MS = 250;
 /** glibc's default mmap threshold, kept fixed (see firstSyncStarts). */
 const MMAP_THRESHOLD_BYTES = 128 * 1024;
 /** A first sync that has not ended by then (it keeps failing, say) is trimmed no longer. */
@@ -44,12 +44,13 @@ export class HeapKeeper {
    */
   firstSyncStarts(): void {
     for (const flag of this.#flags.first) v8.setFlagsFromString(flag);
+    if (!this.#collects) return;
     // A periodic reconcile keeps its service dump in one buffer grown by doubling (3 MB at 10,000
     // Services, 16 MB at 50,000; netlink/kept-replies.ts). Once such a buffer was freed, glibc served
     // the next ones from its arenas, and RSS after each reconcile climbed in steps (10,000 Services:
     // 118 -> 126.6 MB over 10 reconciles; 50,000: 256 -> 292 MB). A fixed threshold keeps them mapped.
-    if (this.#collects) fixMmapThreshold(MMAP_THRESHOLD_BYTES);
-    if (this.#collects && canTrimMalloc()) {
+    fixMmapThreshold(MMAP_THRESHOLD_BYTES);
+    if (canTrimMalloc()) {
       const until = Date.now() + FIRST_SYNC_TRIM_FOR_MS;
       this.#trimTimer = setInterval(() => {
         if (Date.now() < until) this.#trim();

@@ -1,5 +1,5 @@
-// The malloc_trim binding (native-bindings/malloc.ts) against glibc itself: C memory freed inside an
-// arena stays resident until trimmed, and a trim hands it back.
+// The glibc bindings (native-bindings/malloc.ts) against glibc itself: C memory freed inside an arena
+// stays resident until trimmed, and a trim hands it back; a fixed mmap threshold keeps large blocks mapped.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -70,6 +70,14 @@ export function notChosenReason(ep: Ep, chosen: ReadonlySet<Ep>, why: (ep: Ep) =
   return why(ep) ?? (ep.ready ? 'not chosen' : 'not ready (ready endpoints exist)');
 }
 
+// The predicates of the common path, made once: an arrow written inside categorize() is a new
+// function object at each call until TurboFan inlines it (after 30,000 calls: src/config/tiering.ts),
+// and the first commit calls it once per Service port.
+const isReady = (e: Ep): boolean => e.ready;
+const isLocal = (e: Ep): boolean => e.local;
+const hasHints = (e: Ep): boolean => !!(e.nodeHints || e.zones);
+const noParticularReason = (): undefined => undefined;
+
 /**
  * kube-proxy's categorisation: the cluster set (topology-filtered when hints are usable), the local set,
  * each preferring ready endpoints and falling back to serving-and-terminating ones.
@@ -81,12 +89,12 @@ export function notChosenReason(ep: Ep, chosen: ReadonlySet<Ep>, why: (ep: Ep) =
  */
 export function categorize(eps: Ep[], zone: string | undefined, nodeName: string) {
   // Arrays are made only where a subset differs (most endpoints are ready, and most not on this node).
-  const ready = eps.every((e) => e.ready) ? eps : eps.filter((e) => e.ready);
+  const ready = eps.every(isReady) ? eps : eps.filter(isReady);
   const notes: string[] = [];
   let cluster: Ep[];
   let usedZone: string | undefined;
   let usedNode: string | undefined;
-  if (ready.some((e) => e.nodeHints || e.zones)) {
+  if (ready.some(hasHints)) {
     if (ready.some((e) => e.nodeHints)) {
       if (ready.some((e) => !e.nodeHints)) notes.push('node hints ignored: some ready endpoints have none');
       else if (!ready.some((e) => e.nodeHints!.includes(nodeName))) notes.push(`node hints ignored: no endpoint is hinted for node ${nodeName}`);
@@ -111,12 +119,12 @@ export function categorize(eps: Ep[], zone: string | undefined, nodeName: string
     cluster = eps.filter((e) => e.serving && e.terminating);
     if (cluster.length > 0) clusterNote = 'no ready endpoints: using serving terminating endpoints';
   }
-  const readyLocal = ready.some((e) => e.local) ? ready.filter((e) => e.local) : NO_EPS;
+  const readyLocal = ready.some(isLocal) ? ready.filter(isLocal) : NO_EPS;
   let local: Ep[];
   let localNote: string | undefined;
   if (readyLocal.length > 0) local = readyLocal;
   else {
-    local = eps.some((e) => e.local) ? eps.filter((e) => e.local && e.serving && e.terminating) : NO_EPS;
+    local = eps.some(isLocal) ? eps.filter((e) => e.local && e.serving && e.terminating) : NO_EPS;
     if (local.length > 0) localNote = 'no ready local endpoints: using serving terminating local endpoints';
   }
   return { cluster, local, usedZone, usedNode, notes, clusterNote, localNote };
@@ -134,7 +142,7 @@ export function choose(eps: Ep[], which: 'cluster' | 'local-internal' | 'local-e
   let policy: 'Cluster' | 'Local' = 'Cluster';
   let zone: string | undefined;
   let node: string | undefined;
-  let why: (ep: Ep) => string | undefined = () => undefined;
+  let why: (ep: Ep) => string | undefined = noParticularReason;
   if (which === 'cluster') {
     servers = cat.cluster;
     zone = cat.usedZone;
@@ -188,7 +196,7 @@ export function collectEndpoints(slices: readonly CompactSlice[], portName: stri
   let seen: Set<string> | undefined;
   const isNew = (address: string, port: number): boolean => {
     if (seen === undefined) {
-      for (const e of out) if (e.port === port && e.address === address) return false;
+      for (let k = 0; k < out.length; k++) if (out[k]!.port === port && out[k]!.address === address) return false;
       if (out.length < SCAN_UP_TO) return true;
       seen = new Set();
       for (const e of out) seen.add(serverKeyString(e));
@@ -198,7 +206,8 @@ export function collectEndpoints(slices: readonly CompactSlice[], portName: stri
     seen.add(key);
     return true;
   };
-  for (const slice of slices) {
+  for (let si = 0; si < slices.length; si++) {
+    const slice = slices[si]!;
     const sobj = `EndpointSlice ${slice.name}`;
     if (slice.problem) { w.add(sobj, slice.problem.field, `${slice.problem.message}; the slice is ignored`); continue; }
     (slice.ports ?? []).forEach((sp, j) => {

@@ -54,14 +54,15 @@ function netText(cidr: string): string {
  */
 export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
   const out = new Set<IpsetEntryKey>();
-  const families = new Set<Family>();
+  // Small arrays, not Sets: this runs for every Service at each commit, with one or two of each.
+  const families: Family[] = [];
   // Endpoints are the same for every virtual service of one Service port: read them once per port.
-  const loopbackDone = new Set<string>();
+  const loopbackDone: string[] = [];
   for (const vs of sd.virtualServices.values()) {
     const s = vs.service;
     if (s.address === undefined || s.protocol === undefined || s.port === undefined) continue;
     const f = s.family;
-    families.add(f);
+    if (!families.includes(f)) families.push(f);
     const proto = s.protocol;
     const ipPort = `${s.address},${proto}:${s.port}`;
     const local = vs.origin.trafficPolicy === 'Local';
@@ -93,13 +94,14 @@ export function serviceIpsetEntries(sd: ServiceDesired): Set<IpsetEntryKey> {
         break;
     }
     const port = `${f}/${vs.origin.portName}/${proto}`;
-    if (!loopbackDone.has(port)) {
-      loopbackDone.add(port);
+    if (!loopbackDone.includes(port)) {
+      loopbackDone.push(port);
       for (const ep of vs.localEndpoints()) out.add(entryKey(f, 'KUBE-LOOP-BACK', `${ep.address},${proto}:${ep.port},${ep.address}`));
     }
   }
   // The model's addresses are valid and canonical: familyOf always has an answer.
-  for (const a of sd.addresses) out.add(entryKey(familyOf(a)!, 'KUBE-IPVS-IPS', a));
+  const addresses = sd.addresses;
+  for (let i = 0; i < addresses.length; i++) out.add(entryKey(familyOf(addresses[i]!)!, 'KUBE-IPVS-IPS', addresses[i]!));
   if (sd.healthCheckNodePort) {
     for (const f of families) out.add(entryKey(f, 'KUBE-HEALTH-CHECK-NODE-PORT', String(sd.healthCheckNodePort.port)));
   }

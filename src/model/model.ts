@@ -23,8 +23,9 @@ import type {
 } from './types.js';
 
 /** What a Service that is not there (before its first commit, after its removal) has. */
-const NO_ADDRESSES: ReadonlySet<string> = new Set();
+const NO_ADDRESSES: readonly string[] = Object.freeze([]);
 const NO_ENTRIES: ReadonlySet<IpsetEntryKey> = new Set();
+const NO_CONFLICTS: ModelWarning[] = Object.freeze([]) as unknown as ModelWarning[];
 
 function sameServer(a: RealServer, b: RealServer): boolean {
   return a.address === b.address && a.port === b.port && (a.forward ?? 'masq') === (b.forward ?? 'masq')
@@ -276,17 +277,23 @@ export class ProxyModel {
         }
       }
       // Keys it produces now.
-      if (neu) for (const [key, dvs] of neu.virtualServices) this.claim(name, key, dvs, changes);
+      // forEach, not for-of over entries: until TurboFan takes commitSteps' callees (src/config/tiering.ts)
+      // each step of a Map's iterator allocated a result and an entry, for every Service of a first commit.
+      if (neu) neu.virtualServices.forEach((dvs, key) => this.claim(name, key, dvs, changes));
       // VIPs, reference-counted across Services.
       const oldAddrs = old?.addresses ?? NO_ADDRESSES;
       const newAddrs = neu?.addresses ?? NO_ADDRESSES;
-      for (const a of oldAddrs) if (!newAddrs.has(a)) this.unref(a, changes);
-      for (const a of newAddrs) if (!oldAddrs.has(a)) this.ref(a, changes);
+      for (let i = 0; i < oldAddrs.length; i++) if (!newAddrs.includes(oldAddrs[i]!)) this.unref(oldAddrs[i]!, changes);
+      for (let i = 0; i < newAddrs.length; i++) if (!oldAddrs.includes(newAddrs[i]!)) this.ref(newAddrs[i]!, changes);
       this.diffIpsets(old, neu, changes);
       if (neu?.healthCheckNodePort) this.withHealthCheck.add(name);
       else this.withHealthCheck.delete(name);
       changes.changedServices.push(name);
-      if (neu) changes.warnings.push(...neu.warnings, ...this.conflicts(name));
+      if (neu) {
+        if (neu.warnings.length > 0) changes.warnings.push(...neu.warnings);
+        const lost = this.conflicts(name);
+        if (lost.length > 0) changes.warnings.push(...lost);
+      }
     }
     return changes;
   }
@@ -376,8 +383,8 @@ export class ProxyModel {
   private diffIpsets(old: ServiceDesired | undefined, neu: ServiceDesired | undefined, changes: ModelChanges): void {
     const before: ReadonlySet<IpsetEntryKey> = old ? serviceIpsetEntries(old) : NO_ENTRIES;
     const after: ReadonlySet<IpsetEntryKey> = neu ? serviceIpsetEntries(neu) : NO_ENTRIES;
-    for (const e of before) {
-      if (after.has(e)) continue;
+    before.forEach((e) => {
+      if (after.has(e)) return;
       const n = this.ipsetRefs.get(e) ?? 0;
       if (n <= 1) {
         this.ipsetRefs.delete(e);
@@ -386,16 +393,16 @@ export class ProxyModel {
       } else {
         this.ipsetRefs.set(e, n - 1);
       }
-    }
-    for (const e of after) {
-      if (before.has(e)) continue;
+    });
+    after.forEach((e) => {
+      if (before.has(e)) return;
       const n = this.ipsetRefs.get(e) ?? 0;
       this.ipsetRefs.set(e, n + 1);
       if (n === 0) {
         this.resize(e, 1);
         changes.ipsetAdded.push(e);
       }
-    }
+    });
   }
 
   private resize(e: IpsetEntryKey, by: 1 | -1): void {
@@ -452,13 +459,12 @@ export class ProxyModel {
   /** Warnings for the keys another Service owns. */
   private conflicts(name: string): ModelWarning[] {
     const sd = this.computed.get(name);
-    if (!sd) return [];
-    const out: ModelWarning[] = [];
-    for (const [key, dvs] of sd.virtualServices) {
+    let out: ModelWarning[] | undefined;
+    sd?.virtualServices.forEach((dvs, key) => {
       const owner = ownerOf(this.claims.get(key));
-      if (owner !== undefined && owner !== name) out.push(conflictWarning(name, key, dvs, owner));
-    }
-    return out;
+      if (owner !== undefined && owner !== name) (out ??= []).push(conflictWarning(name, key, dvs, owner));
+    });
+    return out ?? NO_CONFLICTS;
   }
 
   /** What each Service contributes (as of the last commit). */

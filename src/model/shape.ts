@@ -86,12 +86,12 @@ function strings(v: unknown[] | undefined, object: string, field: string, w: War
 }
 
 function checkPort(p: unknown, i: number, object: string, w: Warnings): V1ServicePort | undefined {
-  const field = `spec.ports[${i}]`;
-  if (!isRecord(p)) { w.add(object, field, `must be an object, not ${show(p)}; ignored`); return undefined; }
+  // The field's name is made only for a warning: this runs for every port of every Service at each commit.
+  if (!isRecord(p)) { w.add(object, `spec.ports[${i}]`, `must be an object, not ${show(p)}; ignored`); return undefined; }
   if (p.name !== undefined && p.name !== null && p.name !== '') {
     const bad = badName(p.name);
     // Port names reach iptables comments and chain hashes: only Kubernetes' names are accepted.
-    if (bad) { w.add(object, `${field}.name`, `${bad}; port ignored`); return undefined; }
+    if (bad) { w.add(object, `spec.ports[${i}].name`, `${bad}; port ignored`); return undefined; }
   }
   return p as unknown as V1ServicePort;
 }

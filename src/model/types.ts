@@ -173,8 +173,12 @@ export interface ServiceDesired {
   name: string;
   /** By serviceKeyString. */
   virtualServices: Map<string, DesiredVirtualService>;
-  /** VIPs to bind on kube-ipvs0 (ClusterIPs, externalIPs, LoadBalancer ingress IPs); a new Set on each read. */
-  readonly addresses: Set<string>;
+  /**
+   * VIPs to bind on kube-ipvs0 (ClusterIPs, externalIPs, LoadBalancer ingress IPs), each once; a new
+   * array on each read (an array, not a Set: read for every Service at each commit, and nearly always
+   * one address).
+   */
+  readonly addresses: readonly string[];
   /** spec.healthCheckNodePort for externalTrafficPolicy: Local, with the local ready endpoint count. */
   healthCheckNodePort?: { port: number; localEndpoints: number };
   /** Read-only (an empty list is one frozen array). */

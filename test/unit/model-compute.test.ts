@@ -162,7 +162,7 @@ test('ExternalName, headless, other proxies\' and headless-labelled Services pro
   for (const s of cases) {
     const sd = computeService(s, [slice('x', s.metadata!.name!, 'IPv4', [{ port: 80 }], [ep('10.244.1.1')])], ctx());
     assert.equal(sd.virtualServices.size, 0, s.metadata!.name);
-    assert.equal(sd.addresses.size, 0, s.metadata!.name);
+    assert.equal(sd.addresses.length, 0, s.metadata!.name);
     assert.deepEqual(sd.warnings, [], s.metadata!.name);
   }
 });

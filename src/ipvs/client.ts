@@ -8,7 +8,7 @@ import { KeptReplies } from '../netlink/kept-replies.js';
 import { finish, Wait, type Steps } from '../loop/pacer.js';
 import { Cmd, CmdAttr, IPVS_GENL_NAME } from './constants.js';
 import {
-  beginIpvs, putService, putServer, serviceKeyNest, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
+  beginIpvs, putService, putServer, putPlainServer, serviceKeyNest, putTimeouts, genlAttrs, decodeService, decodeServer, decodeInfo,
   decodeTimeouts, decodeDaemon, destMatches, serviceKeyOfNest, serviceMatches,
 } from './codec.js';
 import {
@@ -493,7 +493,8 @@ export class IpvsClient {
         const s = plain ? op.server : validateServerOf(k, op.server);
         beginIpvs(w, this.#family, op.op === 'add-server' ? Cmd.NEW_DEST : Cmd.SET_DEST, seq);
         w.raw(keys.nest());
-        putServer(w, k.family, s, true, plain ? 'inet' : undefined);
+        if (plain) putPlainServer(w, s);
+        else putServer(w, k.family, s, true);
         break;
       }
       case 'delete-server': {

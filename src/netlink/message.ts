@@ -3,7 +3,7 @@
 // linux/genetlink.h); integers are host order (little-endian on every platform kipvs supports) except
 // where an attribute is defined big-endian (ports, IPv4 netmasks).
 
-import { writeInetAddr } from './address.js';
+import { writeInetAddr, writeIPv4 } from './address.js';
 
 export const NLMSG_HDRLEN = 16;
 export const GENL_HDRLEN = 4;
@@ -242,6 +242,31 @@ export class MessageWriter {
     this.offsets.push(this.#msgStart);
     this.#msgStart = -1;
     return this;
+  }
+
+  /**
+   * Copies a template, attributes encoded once with this writer's own methods, and returns where the
+   * copy starts, so that the patch methods below set its variable fields in place: one copy and a few
+   * stores instead of a call per attribute (src/ipvs/codec.ts putPlainServer: a first sync at 10,000
+   * Services writes 100,000 real servers of one layout).
+   */
+  template(bytes: Uint8Array): number {
+    if ((bytes.length & 3) !== 0) throw new RangeError(`netlink: a template of ${bytes.length} bytes is not whole attributes`);
+    const at = this.#reserve(bytes.length);
+    this.#buf.set(bytes, at);
+    return at;
+  }
+  /** A host-order u32 at `at` (an offset template() returned, plus the field's). */
+  patch32(at: number, v: number): void {
+    put32(this.#buf, at, v);
+  }
+  /** A network-order u16 at `at` (ports). */
+  patch16be(at: number, v: number, what: string): void {
+    put16be(this.#buf, at, u16Of(v, what));
+  }
+  /** An IPv4 address' 4 bytes at `at`; false (the bytes undefined) when `address` is not a dotted quad. */
+  patchIPv4(at: number, address: string): boolean {
+    return writeIPv4(address, this.#buf, at);
   }
 
   /** Abandon the open message (e.g. validation failed half-way). */

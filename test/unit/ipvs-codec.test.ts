@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MessageWriter, parseAttrs } from '../../src/netlink/message.js';
 import fc from 'fast-check';
-import { beginIpvs, putService, putServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches, serviceKeyOfNest, serviceMatches } from '../../src/ipvs/codec.js';
+import { beginIpvs, putService, putServer, putPlainServer, putTimeouts, decodeService, decodeServer, decodeInfo, decodeTimeouts, destMatches, serviceKeyOfNest, serviceMatches } from '../../src/ipvs/codec.js';
 import { serviceKeyString } from '../../src/ipvs/keys.js';
 import { sameServiceInfo } from '../../src/backends/ipvs/kernel-model.js';
 import type { Stats, RealServer } from '../../src/ipvs/types.js';
@@ -256,6 +256,38 @@ test('a server isPlainValidServer passes is valid and encodes exactly as its val
   // About one draw in 60 is plain: enough that the comparison above ran.
   assert.ok(plain > 20, `only ${plain} plain servers drawn`);
   assert.equal(isPlainValidServer({ family: 'inet', protocol: 'tcp', address: '10.96.0.1', port: 80 }, { address: '10.0.0.1', port: 8080 }), true);
+});
+
+test('putPlainServer writes the bytes putServer writes, for any plain IPv4 real server', () => {
+  const server = fc.record({
+    address: fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((b) => b.join('.')),
+    port: fc.integer({ min: 0, max: 65535 }),
+    forward: fc.constantFrom(undefined, 'masq', 'local', 'route', 'bypass'),
+    weight: fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+    upperThreshold: fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: undefined }),
+    lowerThreshold: fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: undefined }),
+    family: fc.constantFrom(undefined, 'inet'),
+  }, { requiredKeys: ['address', 'port'] }) as fc.Arbitrary<RealServer>;
+  const key = { family: 'inet' as const, protocol: 'tcp' as const, address: '10.96.0.1', port: 80 };
+  // Two servers after a service in one writer, as a batch has them: the copies land mid-buffer, and
+  // the second after the buffer has grown (64 bytes to start).
+  const encode = (put: (w: MessageWriter, s: RealServer) => void, a: RealServer, b: RealServer) => {
+    const w = new MessageWriter(64);
+    w.begin(0x1f, 0, 1).genl(CMD_NEW_DEST, 1);
+    putService(w, key, false);
+    put(w, a);
+    put(w, b);
+    return w.end().slice();
+  };
+  let plain = 0;
+  fc.assert(fc.property(server, server, (a, b) => {
+    if (!isPlainValidServer(key, a) || !isPlainValidServer(key, b)) return;
+    plain++;
+    assert.deepEqual(encode(putPlainServer, a, b), encode((w, s) => putServer(w, 'inet', s, true), a, b));
+  }), { numRuns: 3000 });
+  assert.ok(plain > 1000, `only ${plain} plain pairs drawn`);
+  // A server that is not a dotted quad is refused, not half-written.
+  assert.throws(() => putPlainServer(new MessageWriter(), { address: 'fd00::1', port: 80 }), /not a plain IPv4 real server/);
 });
 
 test('serviceKeyOfNest is the decoded service\'s key; serviceMatches says yes exactly when the decoded service is the same (same key)', () => {

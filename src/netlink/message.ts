@@ -252,8 +252,8 @@ export class MessageWriter {
    */
   template(bytes: Uint8Array): number {
     if ((bytes.length & 3) !== 0) throw new RangeError(`netlink: a template of ${bytes.length} bytes is not whole attributes`);
-    const at = this.#reserve(bytes.length);
-    this.#buf.set(bytes, at);
+    const at = this.#len;
+    this.raw(bytes);
     return at;
   }
   /** A host-order u32 at `at` (an offset template() returned, plus the field's). */

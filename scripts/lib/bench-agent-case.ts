@@ -237,6 +237,10 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     for (const [k, xs] of Object.entries(parts)) out[`changesPart${k[0]!.toUpperCase()}${k.slice(1)}P50Ms`] = r2(pct(xs, 0.5));
   }
 
+  // The agent's full collection after a periodic reconcile runs in the turn after it (heap-keeper.ts):
+  // a reconcile's time and CPU count it, and RSS after it is read once it is done.
+  const collected = () => new Promise((r) => setImmediate(r));
+
   // 3. A no-op periodic reconcile.
   await progress.run('agent: no-op periodic reconcile', async () => {
     const probe = new LagProbe();
@@ -244,6 +248,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
     const cpu = process.cpuUsage(), threadsAt = threadCpuMs();
     const t = performance.now();
     await agent.syncNow('period');
+    await collected();
     out.noopReconcileMs = Math.round(performance.now() - t);
     const used = process.cpuUsage(cpu);
     putThreads('noop', threadCpuSince(threadsAt));
@@ -268,6 +273,7 @@ export async function runAgentCase(o: AgentCaseOptions): Promise<Record<string, 
       const cpu = process.cpuUsage();
       const t = performance.now();
       await agent.syncNow('period');
+      await collected();
       laterWall.push(performance.now() - t);
       const used = process.cpuUsage(cpu);
       laterCpu.push((used.user + used.system) / 1000);

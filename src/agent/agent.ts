@@ -103,7 +103,8 @@ export class Agent {
   constructor(opts: AgentOptions) {
     this.#o = opts;
     this.#log = opts.log;
-    this.#heap = new HeapKeeper(opts.heap ?? DEFAULT_HEAP, opts.log);
+    // Its full collections wait while a change waits or a sync runs.
+    this.#heap = new HeapKeeper(opts.heap ?? DEFAULT_HEAP, opts.log, () => this.#syncing || this.#runner?.changeWaiting === true);
     this.health = new ProxierHealth(2 * opts.syncPeriodMs, Date.now, []);
     this.health.onReport = (endpoint, code) => (endpoint === 'healthz' ? this.metrics.healthzTotal : this.metrics.livezTotal).inc({ code: String(code) });
     this.events = new EventRecorder({ sink: opts.events, nodeName: opts.nodeName, log: opts.log });
@@ -292,6 +293,7 @@ export class Agent {
       return await this.#syncPaced(reason, preemptible);
     } finally {
       this.#syncing = false;
+      this.#heap.syncEnded();
     }
   }
 

@@ -46,13 +46,59 @@ test('a releasing collection gives freed pages back on Node 22 and later (V8 12)
   assert.equal(keep.length, 150_000);
 });
 
-test('HeapKeeper: the default heap mode collects after a periodic reconcile where node can give pages back; V8\'s own sizing never', () => {
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('HeapKeeper: the default heap mode collects after a periodic reconcile where node can give pages back; V8\'s own sizing never', async () => {
   const logged: string[] = [];
   const log = { info: (_o: object, m?: string) => logged.push(`info ${m}`), debug: (_o: object, m?: string) => logged.push(`debug ${m}`), warn() {}, error() {} };
   new HeapKeeper('v8', log).reconciled();
+  await turn();
   assert.deepEqual(logged, []);
   new HeapKeeper('bounded', log).reconciled();
+  assert.deepEqual(logged, [], 'in a turn of its own, not inside the sync');
+  await turn();
   assert.deepEqual(logged, RELEASES_MEMORY ? ['debug collected the reconcile\'s garbage'] : []);
+});
+
+test('HeapKeeper: a collection waits while a change waits or a sync runs, until a sync ends with none waiting, and 10 s at most', async () => {
+  const logged: { m: string | undefined; o: Record<string, number> }[] = [];
+  const push = (o: object, m?: string) => logged.push({ m, o: o as Record<string, number> });
+  const log = { info: push, debug: push, warn() {}, error() {} };
+  let busy = true;
+  let now = 1_000;
+  const keeper = new HeapKeeper('bounded', log, () => busy, () => now);
+  keeper.firstSyncEnded();
+  const collected = () => logged.filter((l) => l.m === 'collected the first sync\'s garbage');
+  await turn();
+  assert.equal(collected().length, 0, 'busy: owed');
+  now += 400;
+  keeper.syncEnded();
+  await turn();
+  assert.equal(collected().length, 0, 'a sync ended, but another change waits');
+  busy = false;
+  now += 100;
+  keeper.syncEnded();
+  await turn();
+  assert.equal(collected().length, 1, 'a sync ended with nothing waiting');
+  assert.equal(collected()[0]!.o.waitedMs, 500);
+  keeper.syncEnded();
+  await turn();
+  assert.equal(collected().length, 1, 'collected once');
+  // Busy for ever: it runs at the end of a sync once it has waited 10 s (a reconcile's: where node can give pages back).
+  busy = true;
+  keeper.reconciled();
+  await turn();
+  now += 9_999;
+  keeper.syncEnded();
+  await turn();
+  const reconciles = () => logged.filter((l) => l.m === 'collected the reconcile\'s garbage');
+  assert.equal(reconciles().length, 0);
+  now += 1;
+  keeper.syncEnded();
+  await turn();
+  assert.equal(reconciles().length, RELEASES_MEMORY ? 1 : 0);
+  if (RELEASES_MEMORY) assert.equal(reconciles()[0]!.o.waitedMs, 10_000);
+  keeper.stop();
 });
 
 test('HeapKeeper: the default heap mode trims the C allocator every 250 ms until the first sync ends, then no more; V8\'s own sizing never', async () => {

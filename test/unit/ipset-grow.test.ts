@@ -242,3 +242,26 @@ test('a full reconcile reads back only the sets the kernel counts entries in, an
   assert.equal(r2.removed, 1);
   assert.deepEqual([...kernel.sets.get(CIP)!.members].sort(), members(keys(0, 5)));
 });
+
+test('a reconcile may be abandoned at each of its yields until it writes entries, but not while it remakes a set bigger', () => {
+  // KUBE-CLUSTER-IP too small for what is wanted (a growth), and an entry in KUBE-EXTERNAL-IP that no
+  // Service wants (a fix to write).
+  const { kernel, sync } = setup({ floor: 16, holding: keys(0, 5) });
+  kernel.sets.get('KUBE-EXTERNAL-IP')!.members.add('10.99.0.1,tcp:80');
+  const steps = sync.reconcileSteps(keys(0, 40));
+  const seen: { comparing: boolean; last: string | undefined }[] = [];
+  for (let r = steps.next(undefined); !r.done; r = steps.next(undefined)) seen.push({ comparing: sync.comparing, last: kernel.calls.at(-1) });
+  assert.equal(sync.comparing, false, 'not once it has ended');
+  const growing = seen.filter((s) => s.last?.startsWith(`create ${GROW_TEMP_SET}`) || s.last?.startsWith(`apply ${GROW_TEMP_SET}`));
+  assert.ok(growing.length > 0, 'the growth yields');
+  assert.ok(growing.every((s) => !s.comparing), 'no yield inside the growth may be abandoned');
+  const fixes = seen.findIndex((s) => s.last === 'apply KUBE-EXTERNAL-IP 1');
+  assert.ok(fixes > 0, `the fix is written: ${kernel.calls.join('; ')}`);
+  assert.ok(seen.slice(fixes).every((s) => !s.comparing), 'none once the fixes are written');
+  // Before the growth: a yield after the wanted entries are sorted by set, and after the sets are ensured.
+  const before = seen.slice(0, seen.indexOf(growing[0]!));
+  assert.ok(before.length >= 2 && before.every((s) => s.comparing), `${before.length} yields before the growth, all abandonable`);
+  // After it, the sets read back one by one, each yield abandonable.
+  const reads = seen.slice(seen.lastIndexOf(growing.at(-1)!) + 1, fixes).filter((s) => s.comparing);
+  assert.ok(reads.length >= 1, 'the read-back yields, abandonable');
+});

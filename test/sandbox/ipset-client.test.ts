@@ -192,6 +192,16 @@ test('3,000 entries in one apply, 256 to a message, are what ipset lists', (t) =
   assert.deepEqual(r.failures.map((f) => f.error.message), []);
   assert.equal(r.applied, entries.length);
   assert.deepEqual(ipsetMembers(name), sorted(entries));
+  // Read back in pieces of about 100 members (a reconcile's read-back, between turns of the event loop): the same members.
+  const steps = client.entriesSteps(name);
+  const pieces: number[] = [];
+  let r1 = steps.next(undefined);
+  for (; !r1.done; r1 = steps.next(100)) pieces.push(r1.value as number);
+  assert.deepEqual(sorted(r1.value), ipsetMembers(name));
+  assert.equal(pieces[0], 0, 'the dump read whole first, a piece of 0 members');
+  // Debian 12's kernel puts about 1,000 of these members in a reply: three replies, so two pieces after the first.
+  assert.ok(pieces.length >= 3, `${pieces.length} pieces for 3,000 members: ${pieces.join(' ')}`);
+  assert.ok(pieces.slice(1).every((n) => n >= 100), `each piece at least the size asked (whole replies): ${pieces.join(' ')}`);
   // Delete every other one: the rest stays.
   const gone = entries.filter((_, i) => i % 2 === 0);
   const r2 = client.apply(gone.map((entry) => ({ op: 'del', set: name, entry })));
@@ -289,6 +299,7 @@ test('destroy: a set in use by iptables is an error naming it; otherwise it is g
   client.destroy('kt-used'); // already gone: no error
   assert.throws(() => client.flush('kt-used'), /kt-used.*ENOENT/);
   assert.throws(() => client.entries('kt-used'), /kt-used.*ENOENT/);
+  assert.throws(() => client.entriesSteps('kt-used').next(), (e: Error) => e instanceof IpsetError && /ipset kt-used: list.*ENOENT/.test(e.message));
 });
 
 test('reads sets the ipset binary made, in the forms ipset prints', () => {

@@ -57,6 +57,10 @@ class FakeIpset {
     assert.ok(s, `entries of ${name}: exists`);
     return [...s.members];
   }
+  *entriesSteps(name: string): Generator<number, string[], number | undefined> {
+    yield 0;
+    return this.entries(name);
+  }
   apply(ops: readonly SetOp[]): { applied: number; failures: { index: number; op: SetOp; error: Error }[] } {
     const failures: { index: number; op: SetOp; error: Error }[] = [];
     let applied = 0;

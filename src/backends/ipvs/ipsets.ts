@@ -227,13 +227,26 @@ export class IpsetSync {
     return yield* this.#apply(grown.size ? ops.filter((o) => !grown.has(o.set)) : ops, t0, grown.size, failures);
   }
 
-  /** The wanted entries of each set (every set of the node's families, empty ones too). */
-  #wantBySet(wanted: Iterable<IpsetEntryKey>): Map<string, Set<string>> {
+  /**
+   * The wanted entries of each set (every set of the node's families, empty ones too), in pieces of
+   * `size` entries: 10,500 entries at 5,000 Services took 0.2-0.33 s in the sandbox. `wanted` may be
+   * the model's own live view: only a commit changes it, and none runs while a sync's steps are paused.
+   */
+  *#wantBySet(wanted: Iterable<IpsetEntryKey>): Steps<Map<string, Set<string>>> {
     const want = new Map<string, Set<string>>();
     for (const name of this.#sets.keys()) want.set(name, new Set());
+    let size = yield 0;
+    let left = size ?? Infinity;
+    let piece = 0;
     for (const key of wanted) {
       const op = this.#op('add', key);
       if (op) want.get(op.set)?.add(op.entry);
+      piece++;
+      if (--left <= 0) {
+        size = yield piece;
+        left = size ?? Infinity;
+        piece = 0;
+      }
     }
     return want;
   }
@@ -244,7 +257,7 @@ export class IpsetSync {
    * set counts as empty). `kipvs diff` shows it.
    */
   plan(wanted: Iterable<IpsetEntryKey>): { missing: MissingSet[]; grow: SetToGrow[]; ops: SetOp[] } {
-    const want = this.#wantBySet(wanted);
+    const want = finish(this.#wantBySet(wanted));
     const have = this.#client.headers();
     const missing: MissingSet[] = [];
     const grow: SetToGrow[] = [];
@@ -264,15 +277,15 @@ export class IpsetSync {
   }
 
   /**
-   * The operations that make the sets hold `want`, in pieces: one per set read back; `skip`'s sets are
-   * left out, and `empty`'s are not read (most of the 34 sets hold nothing on most nodes, and a new
-   * node's are all empty: each read is a netlink dump).
+   * The operations that make the sets hold `want`, in pieces: each set read back in pieces
+   * (entriesSteps), then compared; `skip`'s sets are left out, and `empty`'s are not read (most of the
+   * 34 sets hold nothing on most nodes, and a new node's are all empty: each read is a netlink dump).
    */
   *#opsSteps(want: Map<string, Set<string>>, present: ReadonlySet<string>, skip: ReadonlySet<string> = new Set(), empty: ReadonlySet<string> = new Set()): Steps<SetOp[]> {
     const ops: SetOp[] = [];
     for (const [set, entries] of want) {
       if (skip.has(set)) continue;
-      const have = new Set(present.has(set) && !empty.has(set) ? this.#client.entries(set) : []);
+      const have = new Set(present.has(set) && !empty.has(set) ? yield* this.#client.entriesSteps(set) : []);
       for (const e of entries) if (!have.has(e)) ops.push({ op: 'add', set, entry: e });
       for (const e of have) if (!entries.has(e)) ops.push({ op: 'del', set, entry: e });
       yield 0;
@@ -308,7 +321,7 @@ export class IpsetSync {
     // of a periodic reconcile that a change coming meanwhile waited for (bench-results/ab-46).
     this.#comparing = true;
     try {
-      const want = this.#wantBySet(wanted);
+      const want = yield* this.#wantBySet(wanted);
       yield 0;
       const empty = this.ensureSets(new Map([...want].map(([set, entries]) => [set, entries.size])));
       yield 0;

@@ -114,8 +114,8 @@ export class HeapKeeper {
     // piled up to it (10,000 Services on Node 24: +12 MB of peak RSS in the first no-op reconcile).
     // One collection puts the steady limit in force at once; once no change waits (see #collectWhenIdle).
     // A plain one: the memory-reducing kind (several full collections, compacting every page) took
-    // 0.9-2.5 s here against 0.27-0.34 s (new node at 5,000 Services, sandbox, bench-results/ab-46), and
-    // the first periodic reconcile's collection gives the pages back.
+    // 0.9-2.5 s here against 0.27-0.52 s (new node at 5,000 Services, sandbox; 1.4-1.6 against 0.48-0.79
+    // s at 10,000: bench-results/ab-46), and the first periodic reconcile's collection gives the pages back.
     this.#collectWhenIdle({ message: 'collected the first sync\'s garbage', level: 'info', release: false, since: this.#now() });
   }
 
@@ -138,9 +138,8 @@ export class HeapKeeper {
   }
 
   /**
-   * A full collection holds the event loop for all its time (0.4 s after a reconcile at 10,000 Services
-   * in the sandbox, 1.1-1.3 s after a new node's first sync at 5,000), and a change that comes meanwhile
-   * waits for it. So it runs in a turn of its own, after the I/O already read (a change that came during
+   * A full collection holds the event loop for all its time (the memory-reducing one after a reconcile
+   * 0.5-1.2 s at 5,000-10,000 Services in the sandbox), and a change that comes meanwhile waits for it. So it runs in a turn of its own, after the I/O already read (a change that came during
    * the sync is seen waiting first), and while a change waits or a sync runs it is owed to the end of
    * the next sync, for COLLECT_WAITS_AT_MOST_MS at most.
    */

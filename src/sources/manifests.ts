@@ -127,7 +127,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
    * Stat, and when its signature moved, read and parse one file; the keys it touched go to `changed`,
    * its objects to `fresh` (by the record made of each) for the index to hand on.
    */
-  function refresh(p: string, changed: string[], fresh: Fresh): void {
+  function refresh(p: string, changed: string[], fresh: Fresh, lane?: 'full' | 'paths'): void {
     let sig: string;
     let size: number;
     try {
@@ -143,6 +143,9 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     }
     const old = index.file(p);
     if (old && old.sig === sig) return;
+    // A change the watch did not report (or not yet): it waited for the poll. Seen in the sandbox as
+    // 1.3-1.5 s from a file's write to the kernel on an idle agent (bench-results/ab-46).
+    if (lane === 'full' && old && syncedSent) log.debug({ file: rel(p) }, 'manifest file changed: found by the poll, not by a watch event');
     let text: string | undefined;
     try {
       text = readBounded(p, MANIFEST_LIMITS.fileBytes, size);
@@ -210,7 +213,7 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     let since = performance.now();
     for (const p of paths) {
       if (stopped) return;
-      refresh(p, changed, fresh);
+      refresh(p, changed, fresh, lane);
       if (performance.now() - since >= sliceMs) {
         if (events && !stopped) index.emitSlice(changed, fresh, events);
         await pause(lane);

@@ -236,6 +236,35 @@ test('directory: fs.watch notices a change long before the poll would', async (t
   assert.deepEqual(rec.take(), [], 'nothing after stop');
 });
 
+test('directory: a change only the poll found says so at debug level, naming the file; one the watch reported does not', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.1}\n');
+  const said: { msg: string; file?: string }[] = [];
+  const log = { ...silentLogger, debug: (o: object, msg: string) => said.push({ msg, ...(o as { file?: string }) }) };
+  // The watch's reread waits a minute, the poll comes every 50 ms: the poll finds the change.
+  const polled = manifestSource({ dir, nodeName: 'n', log, pollMs: 50, debounceMs: 60_000 });
+  const rec = new Recorder();
+  t.after(() => polled.stop());
+  await polled.start(rec);
+  assert.deepEqual(rec.take(), ['upsert Service default/a', 'synced']);
+  assert.deepEqual(said, [], 'the first read is no change');
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.2}\n');
+  await waitFor('change via the poll', () => rec.events.length === 1, 3000);
+  assert.deepEqual(rec.take(), ['upsert Service default/a']);
+  assert.deepEqual(said, [{ msg: 'manifest file changed: found by the poll, not by a watch event', file: 'a.yaml' }]);
+  await polled.stop();
+  // The watch first (poll a minute away): nothing said.
+  said.length = 0;
+  const watched = manifestSource({ dir, nodeName: 'n', log, pollMs: 60_000, debounceMs: 10 });
+  t.after(() => watched.stop());
+  const rec2 = new Recorder();
+  await watched.start(rec2);
+  rec2.take();
+  writeFileSync(join(dir, 'a.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.96.0.3}\n');
+  await waitFor('change via fs.watch', () => rec2.events.length === 1, 2000);
+  assert.deepEqual(said, []);
+});
+
 test('directory: the same object in two files (the later path wins, the earlier one shows again when the later goes); a rename seen by fs.watch is no change', async (t) => {
   const dir = tempDir(t);
   const svc = (name: string, ip: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {clusterIP: ${ip}}\n`;

@@ -33,8 +33,8 @@ interface OwedCollection {
   /** The memory-reducing flavor (see fullCollection). */
   release: boolean;
   since: number;
-  /** Times it found the agent busy. */
-  waited?: number;
+  /** It found the agent busy at least once. */
+  waited?: boolean;
 }
 
 export class HeapKeeper {
@@ -148,7 +148,7 @@ export class HeapKeeper {
     setImmediate(() => {
       if (this.#owed !== c) return;
       if (this.#busy() && this.#now() - c.since < COLLECT_WAITS_AT_MOST_MS) {
-        c.waited = (c.waited ?? 0) + 1;
+        c.waited = true;
         return;
       }
       this.#owed = undefined;

@@ -5,7 +5,7 @@
 import { NetlinkConnection, KernelError, errnoName } from '../netlink/connection.js';
 import type { NamespaceOption } from '../netlink/netns.js';
 import { KeptReplies } from '../netlink/kept-replies.js';
-import type { Steps } from '../loop/pacer.js';
+import { finish, type Steps } from '../loop/pacer.js';
 import { packRuns, resendToStayLast } from './batch.js';
 import { MessageWriter, forEachAttr } from '../netlink/message.js';
 import {
@@ -368,21 +368,7 @@ export class IpsetClient {
 
   /** Every member of a set, in ipset's text form (the kernel's order, which means nothing). */
   entries(name: string): Entry[] {
-    validateSetName(name);
-    const w = this.#writer(Cmd.LIST, this.#conn.nextSeq(), true);
-    w.string(Attr.SETNAME, name).end();
-    const out: Entry[] = [];
-    let type = '';
-    const [errno] = this.#conn.dumpEach(w, (_i, _type, payload) => {
-      const m = decodeSetMessage(payload);
-      if (m.name !== name) return;
-      if (m.typeName !== undefined) type = m.typeName;
-      for (const [start, end] of m.members) out.push(formatMember(type, payload, start, end));
-    }, () => {
-      out.length = 0;
-    });
-    if (errno) throw new IpsetError(name, 'list', errno);
-    return out;
+    return finish(this.entriesSteps(name));
   }
 
   /**

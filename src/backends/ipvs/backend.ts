@@ -189,6 +189,16 @@ export class IpvsBackend implements ProxyBackend {
   /** A full sync has ended its engine pass and not yet started its ipset sync (see #syncOnce). */
   #afterIpvsPass = false;
 
+  /** A yield between the engine pass and the ipset sync, where a no-op reconcile may give way (abandonable). */
+  *#mayGiveWay(): Steps<void> {
+    this.#afterIpvsPass = true;
+    try {
+      yield 0;
+    } finally {
+      this.#afterIpvsPass = false;
+    }
+  }
+
   refreshSteps(model: ProxyModel): Steps<void> {
     return this.#engine.refreshSteps(model.desired);
   }
@@ -202,12 +212,7 @@ export class IpvsBackend implements ProxyBackend {
     const failures = r.failures.map((f) => ({ op: f.operation.op, message: f.error.message }));
     // A turn here, and one after the rules are started: a reconcile whose engine pass wrote nothing may
     // give way at either (see abandonable). Not between them: the rules due record their inputs as written.
-    this.#afterIpvsPass = true;
-    try {
-      yield 0;
-    } finally {
-      this.#afterIpvsPass = false;
-    }
+    yield* this.#mayGiveWay();
     // Paced, the rules are written apart, beside the ipset sync (see rules-sync.ts): not beside the
     // IPVS work, whose netlink batches and encoding keep both CPUs of a small node busy already (A/B in
     // the sandbox at 5,000 Services: the IPVS operations took 0.5 s longer). The sets they match were
@@ -215,12 +220,7 @@ export class IpvsBackend implements ProxyBackend {
     const due = this.#ipsets ? this.#rulesDue(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model) : [];
     const apart = paced === true ? this.#rules.start(due) : undefined;
     this.#apart = apart;
-    this.#afterIpvsPass = true;
-    try {
-      yield 0;
-    } finally {
-      this.#afterIpvsPass = false;
-    }
+    yield* this.#mayGiveWay();
     const sets = yield* this.#syncSets(full || r.kind === 'full', changes.ipsetAdded, changes.ipsetRemoved, model, failures);
     const iptablesMs = yield* this.#rules.finish(due, apart, failures);
     const binds = yield* this.#engine.settleSteps();

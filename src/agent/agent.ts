@@ -122,8 +122,8 @@ export class Agent {
     this.#heap.firstSyncStarts();
     void this.firstSync().then(() => this.#heap.firstSyncEnded());
     const { missing, unasked } = checkNodeFlags(heap, process.execArgv, process.env.NODE_OPTIONS);
-    if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes it): the heap grows larger than the ${heap} heap mode keeps it`);
-    if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes it for the default heap mode): the young generation stays capped in the ${heap} heap mode`);
+    if (missing.length > 0) this.#log.warn({ heap, missing }, `node was started without ${missing.join(' ')} (bin/kipvs.js passes ${missing.length > 1 ? 'them' : 'it'}): the ${heap} heap mode is not wholly in force (a larger heap, or V8's own memory-reducing collections at times the agent did not choose)`);
+    if (unasked.length > 0) this.#log.info({ heap, unasked }, `node was started with ${unasked.join(' ')} (bin/kipvs.js passes ${unasked.length > 1 ? 'them' : 'it'} for the default heap mode): ${unasked.length > 1 ? 'they stay' : 'it stays'} in force in the ${heap} heap mode`);
     this.families = familiesToProgram({ iptables: o.mode === 'iptables' || o.iptables !== false, bindAddress: o.bindAddress ?? '', log: this.#log });
     this.#model = new ProxyModel({ scheduler: o.scheduler, nodeName: o.nodeName, families: [...this.families], backend: o.mode });
     this.health.track(this.families.map((f) => FAMILY_NAME[f]));

@@ -5,9 +5,10 @@
  * How V8 sizes the agent's heap. The agent's heap is mostly one large, long-lived model; V8's own
  * sizing ('v8') lets the young generation grow to 2 x 16 MB and the old one well past its live size
  * before collecting it, which a node agent pays in RSS on every node.
- * - 'bounded' (the default): the young generation's semi-spaces capped at 2 MB (NODE_FLAGS: V8 sizes
- *   the young generation as it starts, so this one is on node's command line, bin/kipvs.js' first
- *   line) and the old generation collected at 1.2x its live size (set as the agent starts); until the
+ * - 'bounded' (the default): the young generation's semi-spaces capped at 2 MB and V8's memory
+ *   reducer off (NODE_FLAGS: V8 reads both as it starts, so they are on node's command line,
+ *   bin/kipvs.js' first line; the agent's own collections give memory back instead) and the old
+ *   generation collected at 1.2x its live size (set as the agent starts); until the
  *   first sync ends, glibc's allocator trimmed every 250 ms, and glibc's mmap threshold fixed at 128 KB
  *   (agent/heap-keeper.ts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
@@ -67,9 +68,18 @@ export const FIRST_SYNC_HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
   bounded: ['--heap-growing-percent=50'],
 };
 
-/** The flags of each heap mode that only take effect on node's command line (read when V8 starts). */
+/**
+ * The flags of each heap mode that only take effect on node's command line (read when V8 starts).
+ * `--no-memory-reducer`: V8's memory reducer, 8 s after a full collection, runs up to two
+ * memory-reducing ones of its own when the agent looks idle; the agent already runs one after each
+ * periodic reconcile, when no change waits (agent/heap-keeper.ts), so V8's came on top, at a time
+ * nothing chose. New node at 10,000 Services in the sandbox (`--trace-gc`, three runs, stop 47:
+ * bench-results/ab-47): two each run, 8.5-9 s after the first sync, holding the main thread 0.4-1.1 s
+ * in all (their last pauses 85-375 ms, incremental steps up to 46 ms between) while endpoint changes
+ * came every 3 s. Node only reads it from its command line (set at run time, the reducer still ran).
+ */
 export const NODE_FLAGS: Record<HeapMode, readonly string[]> = {
-  bounded: ['--max-semi-space-size=2'],
+  bounded: ['--max-semi-space-size=2', '--no-memory-reducer'],
   size: [],
   v8: [],
 };

@@ -31,15 +31,45 @@ test('every heap flag is one this node accepts, as it is applied (command line, 
 });
 
 test("checkNodeFlags: the mode's flags found on the command line or in NODE_OPTIONS, in either spelling; another mode's noticed", () => {
-  const flag = NODE_FLAGS.bounded[0]!;
+  const [flag, reducer] = NODE_FLAGS.bounded as [string, string];
+  assert.equal(reducer, '--no-memory-reducer');
   const [name, value] = flag.split('=') as [string, string];
-  assert.deepEqual(checkNodeFlags('bounded', []), { missing: [flag], unasked: [] });
-  assert.deepEqual(checkNodeFlags('bounded', [flag]), { missing: [], unasked: [] });
-  assert.deepEqual(checkNodeFlags('bounded', [], `--enable-source-maps ${flag}`), { missing: [], unasked: [] });
-  assert.deepEqual(checkNodeFlags('bounded', [flag.replace(/semi-space/, 'semi_space')]), { missing: [], unasked: [] });
-  assert.deepEqual(checkNodeFlags('bounded', [], `${name} ${value}`), { missing: [], unasked: [] });
-  assert.deepEqual(checkNodeFlags('bounded', [`${name}=16`]).missing, [flag]);
+  assert.deepEqual(checkNodeFlags('bounded', []), { missing: [flag, reducer], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [flag]), { missing: [reducer], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [reducer, flag]), { missing: [], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [reducer], `--enable-source-maps ${flag}`), { missing: [], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [flag.replace(/semi-space/, 'semi_space'), '--no_memory_reducer']), { missing: [], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [reducer], `${name} ${value}`), { missing: [], unasked: [] });
+  assert.deepEqual(checkNodeFlags('bounded', [`${name}=16`, reducer]).missing, [flag]);
   assert.deepEqual(checkNodeFlags('v8', []), { missing: [], unasked: [] });
   assert.deepEqual(checkNodeFlags('v8', ['--expose-gc', flag]), { missing: [], unasked: [flag] });
   assert.deepEqual(checkNodeFlags('size', [], `${name} ${value}`).unasked, [flag]);
+});
+
+// Allocates until V8 has run a full (mark-compact) collection, then idles half a second: V8's memory
+// reducer arms its timer at a full collection, and its start delay is cut to 50 ms below.
+const ALLOCATE_UNTIL_FULL_GC = `
+const { PerformanceObserver, constants } = require('node:perf_hooks');
+let major = false;
+new PerformanceObserver((l) => { if (l.getEntries().some((e) => e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR)) major = true; }).observe({ entryTypes: ['gc'] });
+const keep = [];
+(function grow() {
+  for (let i = 0; i < 50000; i++) keep.push({ i, s: 'x' + i });
+  if (!major && keep.length < 5e6) setImmediate(grow);
+  else setTimeout(() => console.log(major ? 'full collection seen' : 'no full collection'), 500);
+})();`;
+
+test("the default heap mode's command line turns V8's memory reducer off (the agent's own collections give memory back)", (t) => {
+  // --trace-memory-reducer prints a line each time the reducer's timer runs; V8 11 (Node 20) has no such flag.
+  if (!/^ {2}--trace-memory-reducer /m.test(execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }))) {
+    t.skip(`V8 ${process.versions.v8} cannot trace its memory reducer`);
+    return;
+  }
+  const run = (flags: readonly string[]) => execFileSync(process.execPath, [...flags, '--trace-memory-reducer', '--gc-memory-reducer-start-delay-ms=50', '-e', ALLOCATE_UNTIL_FULL_GC], { encoding: 'utf8' });
+  const plain = run([]);
+  assert.match(plain, /full collection seen/);
+  assert.match(plain, /Memory reducer:/, 'without the flags the reducer runs after a full collection');
+  const bounded = run(NODE_FLAGS[DEFAULT_HEAP]);
+  assert.match(bounded, /full collection seen/);
+  assert.doesNotMatch(bounded, /Memory reducer:/);
 });

@@ -74,9 +74,11 @@ export const FIRST_SYNC_HEAP_FLAGS: Record<HeapMode, readonly string[]> = {
  * memory-reducing ones of its own when the agent looks idle; the agent already runs one after each
  * periodic reconcile, when no change waits (agent/heap-keeper.ts), so V8's came on top, at a time
  * nothing chose. New node at 10,000 Services in the sandbox (`--trace-gc`, three runs, stop 47:
- * bench-results/ab-47): two each run, 8.5-9 s after the first sync, holding the main thread 0.4-1.1 s
- * in all (their last pauses 85-375 ms, incremental steps up to 46 ms between) while endpoint changes
- * came every 3 s. Node only reads it from its command line (set at run time, the reducer still ran).
+ * bench-results/ab-47): two each run, 8.6-10 s after the first sync's collection, holding the main
+ * thread 0.7-1.2 s in all (their last pauses 63-375 ms, incremental steps of up to 46 ms before them)
+ * while endpoint changes came every 3 s; they gave back ~9 MB of heap pages that the first periodic
+ * reconcile's collection gives back anyway. Node reads it only from its command line (set at run
+ * time, the reducer still ran).
  */
 export const NODE_FLAGS: Record<HeapMode, readonly string[]> = {
   bounded: ['--max-semi-space-size=2', '--no-memory-reducer'],

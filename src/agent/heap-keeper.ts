@@ -126,7 +126,8 @@ export class HeapKeeper {
    * coming, or reconciles back to back, RSS rose reconcile after reconcile to a plateau 20-25 MB higher
    * (10,000 Services, Node 24). Collected here, RSS after each reconcile stays at the live heap's level.
    * It costs about 0.4 s per reconcile at 10,000 in the sandbox (two full collections beside V8's own).
-   * Not on Node 20, whose gc() cannot give pages back.
+   * In the default heap mode V8's memory reducer is off (config/heap.ts' NODE_FLAGS), so this is the
+   * only collection that gives pages back. Not on Node 20, whose gc() cannot: there nothing does.
    */
   reconciled(): void {
     if (this.#collects && RELEASES_MEMORY) this.#collectWhenIdle({ message: 'collected the reconcile\'s garbage', level: 'debug', release: true, since: this.#now() });
@@ -139,9 +140,10 @@ export class HeapKeeper {
 
   /**
    * A full collection holds the event loop for all its time (the memory-reducing one after a reconcile
-   * 0.5-1.2 s at 5,000-10,000 Services in the sandbox), and a change that comes meanwhile waits for it. So it runs in a turn of its own, after the I/O already read (a change that came during
-   * the sync is seen waiting first), and while a change waits or a sync runs it is owed to the end of
-   * the next sync, for COLLECT_WAITS_AT_MOST_MS at most.
+   * 0.5-1.2 s at 5,000-10,000 Services in the sandbox), and a change that comes meanwhile waits for it.
+   * So it runs in a turn of its own, after the I/O already read (a change that came during the sync is
+   * seen waiting first), and while a change waits or a sync runs it is owed to the end of the next
+   * sync, for COLLECT_WAITS_AT_MOST_MS at most.
    */
   #collectWhenIdle(c: OwedCollection): void {
     this.#owed = c;

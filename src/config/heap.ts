@@ -13,8 +13,9 @@
  *   (agent/heap-keeper.ts).
  * - 'size': V8's --optimize-for-size: as little memory, slower code.
  * - 'v8': V8's own sizing. bin/kipvs.js' first line cannot know the mode: started through it, the
- *   young generation stays capped in every mode (the agent says so); run node on dist/bundle/kipvs.js
- *   without the flag for V8's own sizing throughout (the benchmark's 'v8' runs start node so).
+ *   young generation stays capped and the memory reducer off in every mode (the agent says so); run
+ *   node on dist/bundle/kipvs.js without those flags for V8's own sizing throughout (the benchmark's
+ *   'v8' runs start node so).
  * The agent benchmark's case at 10,000 Services x 10 endpoints, one process each, modes taking turns in
  * one sandbox boot (2026-12-05, 3 runs each): peak RSS 'bounded' 148-155 MB, 'v8' 198-212 MB; initial
  * sync 13.2-15.0 s against 10.8-11.2 s (the young-generation cap alone: 159 MB at the end of the

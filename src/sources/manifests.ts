@@ -143,8 +143,9 @@ export function manifestSource(options: ManifestSourceOptions): Source {
     }
     const old = index.file(p);
     if (old && old.sig === sig) return;
-    // A change the watch did not report (or not yet): it waited for the poll. Seen in the sandbox as
-    // 1.3-1.5 s from a file's write to the kernel on an idle agent (bench-results/ab-46).
+    // A change the watch did not report (or not yet): it waited for the poll. Logged to test a guess
+    // about slow changes on an idle agent (bench-results/ab-46); those fell where V8's memory reducer
+    // ran (bench-results/ab-47), and no run has shown this line since.
     if (lane === 'full' && old && syncedSent) log.debug({ file: rel(p) }, 'manifest file changed: found by the poll, not by a watch event');
     let text: string | undefined;
     try {
